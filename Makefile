@@ -1,0 +1,77 @@
+# Tethys - top-level entry points.  `make help` lists them.
+#
+# Everything goes through CMake; this file only names the common tasks, installs what
+# they need (scripts/install-deps.sh, idempotent) and keeps the build directories apart:
+#   build/        release build with debug info (the binary: build/tethys)
+#   build-asan/   unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   build-fuzz/   libFuzzer targets (clang)
+
+SHELL      := /bin/bash
+JOBS       ?= $(shell nproc)
+BUILD      ?= build
+CC         ?= cc
+FUZZ_SECS  ?= 60
+SHARED     := $(wildcard ../shared/conformance/cron/vectors.tsv)
+VECTORS    := $(if $(SHARED),../shared/conformance/cron/vectors.tsv,tests/conformance/cron/vectors.tsv)
+CHECKPY    := $(if $(SHARED),../shared/conformance/cron/check.py,tests/conformance/cron/check.py)
+PY         := /usr/bin/python3
+C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
+
+.PHONY: help deps build run test unit unit-asan conformance quartz-diff fuzz lint format \
+        format-check bench-cron clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
+	  awk -F'\t' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+deps: ## install every Debian package needed (idempotent; apt-get update first when needed)
+	@bash scripts/install-deps.sh
+
+build: deps ## configure and build build/tethys (release with debug info)
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+run: build ## install, build, and show the engine on an example schedule
+	@echo "Tethys $$($(BUILD)/tethys version | cut -d' ' -f2): no server yet - checking the source talk's example schedule."
+	$(BUILD)/tethys cron check --tz Asia/Shanghai '0/5 * * * * ?'
+
+test: build ## install, build and run every test (unit, ASan/UBSan, conformance, Quartz diff, fuzz)
+	@bash tests/run-all.sh
+
+unit: build ## unit tests (ctest)
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+unit-asan: deps ## unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTETHYS_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+
+conformance: build ## the public cron vectors through `tethys cron next`
+	@$(PY) $(CHECKPY) $(VECTORS) --jobs $(JOBS) \
+	  --cmd '$(BUILD)/tethys cron next --tz {tz} --from {from} --count {count} -- {expr}' \
+	  --invalid-exit 2
+
+quartz-diff: build ## random expressions against Quartz 2.3.2 itself
+	@$(PY) tests/quartz/quartz_diff.py --tethys $(BUILD)/tethys --build $(BUILD)
+
+fuzz: deps ## build the libFuzzer targets with clang and run each for FUZZ_SECS seconds
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHYS_FUZZ=ON \
+	  -DTETHYS_SANITIZE=ON >/dev/null
+	@cmake --build build-fuzz -j$(JOBS) --target fuzz_cron fuzz_tzif
+	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECS)
+
+lint: build ## clang-tidy and cppcheck over every C file (zero findings)
+	@bash scripts/lint.sh $(BUILD)
+
+format: ## apply .clang-format to every C file
+	@clang-format -i $(C_SOURCES)
+
+format-check: ## fail if any C file is not formatted
+	@clang-format --dry-run --Werror $(C_SOURCES)
+
+bench-cron: build ## cron engine vs Quartz CronExpression: parse, next-fire, bytes
+	@bash bench/cron/run.sh $(BUILD)
+
+clean: ## remove the build directories
+	rm -rf build build-asan build-fuzz

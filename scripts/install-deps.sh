@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install every Debian package Tethys needs to build, test and benchmark.
+# Idempotent: packages already installed are skipped, and apt-get update runs only
+# when something is missing.  Run as root, or with sudo available.
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake clang clang-tidy clang-format cppcheck pkg-config
+  libclang-rt-14-dev
+  # libraries
+  libjansson-dev libcmocka-dev libyaml-dev
+  # tz database (kept current by Debian stable updates)
+  tzdata
+  # tests and benchmarks
+  python3 python3-pytest default-jdk-headless libquartz2-java libslf4j-java
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,70 @@
+/*
+ * main.c - the tethys binary: dispatch to a subcommand.
+ *
+ * One binary carries every role (server, executor, CLI) so an installation is a single
+ * file; this file only routes.  Subcommands parse their own options.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "../tzdb/tzdb.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"cron", cli_cron, "check a schedule and list when it fires (no server needed)"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tethys <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "  %-10s %s\n", "version", "print the version");
+    fprintf(out, "\n'tethys <command> --help' describes a command.\n");
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("tethys: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("tethys %s\n", TETHYS_VERSION);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) == 0) {
+            int rc = commands[i].run(argc - 2, argv + 2);
+            fflush(stdout);
+            if (ferror(stdout)) {
+                cli_error("could not write the output");
+                return CLI_SYSTEM;
+            }
+            return rc;
+        }
+    }
+    cli_error("unknown command \"%s\"", cmd);
+    usage(stderr);
+    return CLI_USAGE;
+}

@@ -1,0 +1,50 @@
+/*
+ * ty_err.h - error codes and the error record every fallible Tethys call fills.
+ *
+ * Functions that can fail return int: 0 on success, a negative TY_E* code otherwise.
+ * When the caller passes a struct ty_err, the callee also fills it with a message for
+ * humans that names the field and the offending text, plus where in the input that
+ * text sits (so a CLI can draw a caret under it).  Passing NULL is always allowed.
+ */
+#ifndef TY_ERR_H
+#define TY_ERR_H
+
+#include <stddef.h>
+
+enum ty_code {
+    TY_OK = 0,
+    TY_EINVAL = -1,  /* input rejected: malformed, out of range, inconsistent */
+    TY_ENOMEM = -2,  /* allocation failed */
+    TY_ENOENT = -3,  /* no such thing (zone, file, next fire) */
+    TY_EIO = -4,     /* the operating system refused a read or write */
+    TY_EFORMAT = -5, /* data from outside (a TZif file) is corrupt or unsupported */
+    TY_ERANGE = -6,  /* a value outside what the operation supports (a time before 1972) */
+    TY_ECODE_MIN = -6,
+};
+
+#define TY_ERR_MSG_MAX 256
+#define TY_ERR_FIELD_MAX 32
+
+struct ty_err {
+    int code;                      /* the TY_E* code also returned */
+    int pos;                       /* byte offset of the offending text in the input, or -1 */
+    int len;                       /* its length in bytes (0 when pos is -1) */
+    char field[TY_ERR_FIELD_MAX];  /* the field or parameter at fault ("day-of-month"), or "" */
+    char msg[TY_ERR_MSG_MAX];      /* the whole human message, field named first */
+};
+
+/* Short, static description of a TY_E* code ("invalid input").  Never NULL. */
+const char *ty_strerror(int code);
+
+/*
+ * Fill err (if not NULL) and return code, so callers write `return ty_error(...)`.
+ * field may be NULL; pos is -1 when there is no location.  The message is formatted
+ * with printf rules and truncated to TY_ERR_MSG_MAX-1 bytes.
+ */
+int ty_error(struct ty_err *err, int code, const char *field, int pos, int len, const char *fmt,
+             ...) __attribute__((format(printf, 6, 7)));
+
+/* Reset err to "no error". */
+void ty_err_clear(struct ty_err *err);
+
+#endif
