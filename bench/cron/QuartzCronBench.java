@@ -8,7 +8,7 @@
  *
  *   java -cp <build>/quartz:/usr/share/java/quartz2.jar:/usr/share/java/slf4j-api.jar \
  *        QuartzCronBench time [--next-out FILE]
- *   java -XX:+UseSerialGC -Xmx3g -cp ... QuartzCronBench memory
+ *   java -XX:+UseParallelGC -Xms2g -Xmx2g -cp ... QuartzCronBench memory
  *
  * time:
  *   parse  new CronExpression(expr), timed in batches of PARSE_BATCH with System.nanoTime,
@@ -20,11 +20,13 @@
  *          timed rounds; median and p99 over all samples.  The garbage Quartz makes per call
  *          (a GregorianCalendar or two) is part of its cost, so GC pauses stay in the samples.
  * memory:
- *   retained heap per compiled expression: with the serial collector, used heap (the least
- *   of three readings, each after System.gc()) is measured, new CronExpression objects
- *   are created and kept (setTimeZone to shared TimeZone objects), and used heap is
- *   measured again; the difference divided by the count.  Per expression with PER_EXPR
- *   copies of it alone; overall with COPIES of each of the ten (100,000 objects) at once.
+ *   retained heap per compiled expression: used heap (the least of three readings, each
+ *   after System.gc()) is measured, new CronExpression objects are created and kept
+ *   (setTimeZone to shared TimeZone objects), and used heap is measured again; the
+ *   difference divided by the count.  Per expression with PER_EXPR copies of it alone;
+ *   overall with COPIES of each of the ten (100,000 objects) at once.  Run it with the
+ *   parallel collector: the serial one was seen to keep a previous batch of dead objects
+ *   alive through several System.gc() calls, which under-counts the next batch.
  *
  * Results are folded into a checksum that is printed, so the JIT cannot drop the calls.
  * Output: readable lines, then key=value lines (quartz.next_ns_median=...) for run.sh.
@@ -231,8 +233,7 @@ public final class QuartzCronBench {
         return c;
     }
 
-    /** Heap retained per object by PER_EXPR copies of MIX[e].  A method of its own so that
-     *  the copies are unreachable once it returns (no stale stack slot keeps them). */
+    /** Heap retained per object by PER_EXPR copies of MIX[e]. */
     static long retainedPerCopy(int e, TimeZone[] zones) throws ParseException {
         CronExpression[] keep = new CronExpression[PER_EXPR];
         long before = usedHeap(3);
@@ -269,7 +270,7 @@ public final class QuartzCronBench {
         }
         long total = usedHeap(3) - before;
 
-        System.out.printf("QuartzCronBench memory: serial GC, used heap after System.gc(), before and after "
+        System.out.printf("QuartzCronBench memory: parallel GC, used heap after System.gc(), before and after "
                 + "creating the objects (%d of each expression alone, then %d of the mix)%n", PER_EXPR, all.length);
         for (int e = 0; e < nE; e++) {
             System.out.printf("  %-28s %8d bytes%n", MIX[e], perExpr[e]);

@@ -46,7 +46,7 @@ echo "== Quartz 2.3.2 (Java), timing"
 java -Xms1g -Xmx1g -cp "$CP" QuartzCronBench time --next-out "$TMP/quartz_next.tsv" | tee "$TMP/quartz.txt"
 echo
 echo "== Quartz 2.3.2 (Java), memory"
-java -XX:+UseSerialGC -Xms2g -Xmx2g -cp "$CP" QuartzCronBench memory | tee -a "$TMP/quartz.txt"
+java -XX:+UseParallelGC -Xms2g -Xmx2g -cp "$CP" QuartzCronBench memory | tee -a "$TMP/quartz.txt"
 echo
 
 # key=value lines of both sides -> shell variables

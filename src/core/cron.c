@@ -45,30 +45,30 @@ static const char *const month_names[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JU
 static const char *const day_names[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
 
 struct field_spec {
-    enum fkind kind;
     const char *name;
-    int min, max; /* the values a user may write */
-    int nvals;    /* the largest step allowed: the number of values in the field */
     const char *const *names;
+    enum fkind kind;
+    int min, max;  /* the values a user may write */
+    int nvals;     /* the largest step allowed: the number of values in the field */
     int name_base; /* value of names[0] */
 };
 
 static const struct field_spec quartz_fields[7] = {
-    {F_SEC, "second", 0, 59, 60, NULL, 0},
-    {F_MIN, "minute", 0, 59, 60, NULL, 0},
-    {F_HOUR, "hour", 0, 23, 24, NULL, 0},
-    {F_DOM, "day-of-month", 1, 31, 31, NULL, 0},
-    {F_MON, "month", 1, 12, 12, month_names, 1},
-    {F_DOW, "day-of-week", 1, 7, 7, day_names, 1},
-    {F_YEAR, "year", 1970, CRON_MAX_YEAR, 230, NULL, 0},
+    {"second", NULL, F_SEC, 0, 59, 60, 0},
+    {"minute", NULL, F_MIN, 0, 59, 60, 0},
+    {"hour", NULL, F_HOUR, 0, 23, 24, 0},
+    {"day-of-month", NULL, F_DOM, 1, 31, 31, 0},
+    {"month", month_names, F_MON, 1, 12, 12, 1},
+    {"day-of-week", day_names, F_DOW, 1, 7, 7, 1},
+    {"year", NULL, F_YEAR, 1970, CRON_MAX_YEAR, 230, 0},
 };
 
 static const struct field_spec unix_fields[5] = {
-    {F_MIN, "minute", 0, 59, 60, NULL, 0},
-    {F_HOUR, "hour", 0, 23, 24, NULL, 0},
-    {F_DOM, "day-of-month", 1, 31, 31, NULL, 0},
-    {F_MON, "month", 1, 12, 12, month_names, 1},
-    {F_DOW, "day-of-week", 0, 7, 7, day_names, 0},
+    {"minute", NULL, F_MIN, 0, 59, 60, 0},
+    {"hour", NULL, F_HOUR, 0, 23, 24, 0},
+    {"day-of-month", NULL, F_DOM, 1, 31, 31, 0},
+    {"month", month_names, F_MON, 1, 12, 12, 1},
+    {"day-of-week", day_names, F_DOW, 0, 7, 7, 0},
 };
 
 const char *cron_field_name(int form, int field_index)
@@ -250,6 +250,10 @@ static int trailing(struct parser *p, const struct item *it)
 static void set_value(struct parser *p, int v)
 {
     struct cron_expr *e = p->e;
+    /* callers pass values already checked against the field's range */
+    if (v < (p->fs->kind == F_DOM || p->fs->kind == F_MON ? 1 : 0) || v > CRON_MAX_YEAR ||
+        (p->fs->kind != F_YEAR && v > 59))
+        return;
     switch (p->fs->kind) {
     case F_SEC: e->sec |= UINT64_C(1) << v; break;
     case F_MIN: e->min |= UINT64_C(1) << v; break;
@@ -349,6 +353,9 @@ static int parse_suffix(struct parser *p, struct item *it, int a)
     const char *op = it->s;
     if (p->form != CRON_FORM_QUARTZ && (fs->kind == F_DOM || fs->kind == F_DOW))
         return quartz_only(p, it, c == '#' ? "#" : c == 'W' ? "W" : "L");
+    if (a < 1 || a > 31) /* read_value checked the field's range; days start at 1 */
+        return perr(p, it->start, item_len(it), "\"%.*s\": value out of range", item_len(it),
+                    it->start);
     if (c == 'W' && fs->kind == F_DOM) {
         it->s++;
         if (it->s != it->end)
@@ -390,7 +397,7 @@ static int parse_item(struct parser *p, struct item *it, int in_list)
     int ilen = item_len(it);
     int unix_dow = fs->kind == F_DOW && !quartz;
     int lo = fs->min, hi = unix_dow ? 6 : fs->max; /* Unix day-of-week counts 0-6 (spec §2) */
-    int a, b, step, had_step, rc;
+    int a = 0, b = 0, step = 1, had_step = 0, rc;
 
     if (ilen == 0)
         return perr(p, it->s, 0, "an empty item in a list");
@@ -538,7 +545,7 @@ static int ieq(const char *s, size_t n, const char *lit)
     return i == n && lit[i] == '\0';
 }
 
-#define EVERY_MAX (366 * 86400)
+#define EVERY_MAX INT64_C(31622400) /* 366 days */
 
 /* "@every 1h30m": parts <int><unit>, units d h m s in that order, each at most once. */
 static int parse_every(const char *text, const char *s, const char *end, struct cron_expr *e,

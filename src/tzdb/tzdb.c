@@ -246,9 +246,9 @@ static int load_locked(const char *name, const char *shown, struct tz_zone **out
     ty_err_clear(&perr);
     int rc = tz_parse(name, buf, len, out, &perr);
     free(buf);
+    /* perr.pos is a byte in the file, not in the caller's input (the name): not passed on */
     if (rc != 0)
-        return ty_error(err, rc, "time zone", perr.pos, perr.len, "time zone \"%s\": %s", shown,
-                        perr.msg);
+        return ty_error(err, rc, "time zone", -1, 0, "time zone \"%s\": %s", shown, perr.msg);
     return 0;
 }
 

@@ -59,7 +59,7 @@ MONTH_NAMES = {n: i + 1 for i, n in enumerate(
 DOW_NAMES = {n: i + 1 for i, n in enumerate("SUN MON TUE WED THU FRI SAT".split())}
 SPEC_END_YEAR = 2199
 
-TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})")
+TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|[+-][0-9]{2}:[0-9]{2})")
 
 
 class SpecError(Exception):
@@ -80,7 +80,7 @@ def _names(f):
 
 
 def _value(tok, f):
-    if tok.isdigit():
+    if RE_DIGITS.fullmatch(tok):
         v = int(tok)
     else:
         names = _names(f)
@@ -107,13 +107,15 @@ def _span(a, b, n, f):
     return set(vals[::n])
 
 
-_VAL = r"(\d+|[A-Z]+)"
-RE_ITEM = re.compile(rf"{_VAL}(?:-{_VAL})?(?:/(\d+))?")
-RE_STAR_STEP = re.compile(r"\*/(\d+)")
-RE_DOM_LAST = re.compile(r"L-(\d+)")
-RE_DOM_NEAR = re.compile(r"(\d+)W")
-RE_DOW_LAST = re.compile(r"(\d+|[A-Z]{3})L")
-RE_DOW_NTH = re.compile(r"(\d+|[A-Z]{3})#(\d+)")
+# ASCII digits only: Python's \d would also take other scripts' digits.
+RE_DIGITS = re.compile(r"[0-9]+")
+_VAL = r"([0-9]+|[A-Z]+)"
+RE_ITEM = re.compile(rf"{_VAL}(?:-{_VAL})?(?:/([0-9]+))?")
+RE_STAR_STEP = re.compile(r"\*/([0-9]+)")
+RE_DOM_LAST = re.compile(r"L-([0-9]+)")
+RE_DOM_NEAR = re.compile(r"([0-9]+)W")
+RE_DOW_LAST = re.compile(r"([0-9]+|[A-Z]{3})L")
+RE_DOW_NTH = re.compile(r"([0-9]+|[A-Z]{3})#([0-9]+)")
 
 
 def parse_item(item, f):
@@ -211,6 +213,9 @@ def split_fields(expr):
 
 def parse_expr(expr):
     """Parse a Quartz-form expression per spec/cron.md; raises SpecError."""
+    bad = re.search(r"[^\x20-\x7e\t]", expr)
+    if bad:
+        raise SpecError(None, "syntax", bad[0], f"unexpected character {bad[0]!r}")
     toks = split_fields(expr)
     if len(toks) not in (6, 7):
         raise SpecError(None, "nfields", expr, f"expected 6 or 7 fields, got {len(toks)}")
@@ -230,6 +235,7 @@ def item_problems(expr):
     """Every (field, item, category) of an expression's items that the spec rejects."""
     out = []
     for f, text in enumerate(split_fields(expr)[:7]):
+        text = re.sub(r"[^\x20-\x7e]", "\x00", text)
         if text in ("*", "?"):
             continue
         for item in text.split(","):
@@ -408,6 +414,8 @@ def model_answer(expr, tz, frm, count):
         t0 = parse_from(frm)
     except ValueError:
         return "ERROR", "bad FROM"
+    if t0 < T1972:
+        return "ERROR", "FROM is before 1972-01-01T00:00:00Z (spec section 8)"
     off = fixed_offset(tz, t0)
     if off is None:
         return "ERROR", f"model: zone {tz} not at a fixed offset from {frm}"
@@ -1044,11 +1052,11 @@ KINDS = [
 ]
 KIND_IDS = [k for k, _ in KINDS]
 
-RE_NAMED_STEP = re.compile(r"([A-Z]{3})(?:-([A-Z]{3}))?/(\d+)")
-RE_NAME_NUM = re.compile(r"(?:([A-Z]{3})-(\d+)|(\d+)-([A-Z]{3}))(?:/\d+)?")
-RE_STEP_ITEM = re.compile(r"(\*|\d+)/(\d+)")
-RE_RANGE_STEP = re.compile(r"(\d+)-(\d+)/(\d+)")
-RE_LNW = re.compile(r"L-\d+W")
+RE_NAMED_STEP = re.compile(r"([A-Z]{3})(?:-([A-Z]{3}))?/([0-9]+)")
+RE_NAME_NUM = re.compile(r"(?:([A-Z]{3})-([0-9]+)|([0-9]+)-([A-Z]{3}))(?:/[0-9]+)?")
+RE_STEP_ITEM = re.compile(r"(\*|[0-9]+)/([0-9]+)")
+RE_RANGE_STEP = re.compile(r"([0-9]+)-([0-9]+)/([0-9]+)")
+RE_LNW = re.compile(r"L-[0-9]+W")
 
 
 def _items(text):
@@ -1081,7 +1089,7 @@ def detect_constructs(expr):
         found.append(("nw-short", DOM, dom))
     if len(fs) == 7:
         for it in _items(fs[YEAR]):
-            m = re.fullmatch(r"(\d+)-(\d+)(?:/\d+)?", it)
+            m = re.fullmatch(r"([0-9]+)-([0-9]+)(?:/[0-9]+)?", it)
             if m and int(m[2]) < int(m[1]):
                 found.append(("year-wrap", YEAR, it))
     if any(c[2] == "syntax" and not RE_LNW.fullmatch(c[1]) for c in item_problems(expr)):
@@ -1212,7 +1220,7 @@ def explain(kind, v, q, t, ctx):
             return None
         qview = orig
         for _, f, it in found:
-            items = [re.sub(r"/\d+$", "", x) if x == it else x for x in _items(split_fields(qview)[f])]
+            items = [re.sub(r"/[0-9]+$", "", x) if x == it else x for x in _items(split_fields(qview)[f])]
             qview = _rewrite(qview, f, ",".join(items))
         return [Claim("same", "quartz", orig, "tethys", qview),
                 Claim("same", "quartz", _names_to_numbers(orig), "tethys", orig)]

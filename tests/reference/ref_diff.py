@@ -45,6 +45,29 @@ T_MAX = ref.local_sec(2199, 12, 31, 12 * 3600)
 
 MON_NAMES = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
 DOW_NAMES = "SUN MON TUE WED THU FRI SAT".split()
+# hand-picked expressions: readings the spec settles, boundaries, specials (all agreed on)
+CURATED = """\
+0 0 12 */5 * MON|0 0 12 */1 * ?|0 0 12 ? * */2|0 0 12 1-31 * MON|0 0 12 * * MON|0 0 12 ? * *
+@every 0d0h0m1s|@every 366d|@every 366d1s|@every 365d24h|@every 00s|@every 1d25h|@every 0h60m
+@EVERY 5S|@every 1h30m0s|@every 1m1h|@every 1s1s|@every 1d 1s|@every 7d|@every 86399s
+0 0 12 LW,L-3,15W * ?|0 0 12 ? * L,MON|0 0 12 ? * l|0 0 12 ? * L-2|0 0 12 ? * 6L,FRI#2
+0 0 12 ? * SUNL|0 0 12 ? * 0L|0 0 12 ? * 7#5|0 0 12 L-0 * ?|0 0 12 L-30 * ?|0 0 12 L-31 * ?
+0 0 12 1 1 ? 1970-1971|0 0 12 ? JAN/3 SUN/2|0 0 12 ? * MON-FRI/2|0 0 12 ? * 06#02
+0 0 12 0005W * ?|0 0 12 L-005 * ?|0 0 12 15w * ?|0 0 12 lw * ?|0 12 * * 0-7/8|0 12 * * */7
+0 0 12 * * ? */230|0 0 12 * * ? */231|0 0 12 * */12 ?|0 0 12 ? JAN MON|0 0 12 ? MON JAN
+0 0 12 1W-5 * ?|0 0 12 LW-2 * ?|0 0 12 ? * 2#1-3|0 0 12 ? * L#1|0 0 12 ? * 5L/2|0 0 12 L/2 * ?
+0 0 12 ? * 7-1|0 0 12 ? * 1-7/7|0 0 12 ? * mon#1,L,Wed|0 12 1-15 * MON|0 12 */2 * MON
+0 12 1-15 * */2|0 12 * * 0-0|0 12 * * 6-7/1|0 12 * * SAT-SUN|0 12 * * SUN-7|0 12 * * 0-7/7
+0 12 * * 7/7|0 12 * * 1-7/3|0 12 * * SUN-6/3|0 0 12 ? * SAT-SUN/1|0 0 12 * NOV-FEB/2 ?
+0 0 23-22 * * ?|0 0 1-0 * * ?|0 0 0-22,23 * * ?|0 0 */2,1/2 * * ?|0 0 5-4/1 * * ?
+0 0 5-4/24 * * ?|0 0 */24 * * ?|*/60 * * * * ?|0 */60 * * * ?|0 0 12 31-1/31 * ?
+0 0 12 30-2/2 * ?|* * * * * ?|0 0 12 ? * 1#05|0 0 12 31W * ?|0 0 12 1W * ?|0 0 12 ? * 1L,7L
+0 0 12 * * * *|0 0 12 L,L * ?|0 0 12 ? * SAT,L|0 0 12 29 2 ?|0 0 12 L-28 2 ?|0 0 12 30W 2 ?
+0 0 12 29W 2 ?|0 0 12 LW 2 ?|0 12 1 1 1|0 0 12 1 * ? 2199-1970|0 0 12 1 * ? 1970/229
+0 30 2 * * ?|0 0 2 * * ?|0 */30 * * * ?|*/30 * * * *|0 30 1 * * ?|0 */15 0-22 * * ?
+0 0 0 * * ?|0 30 23 * * ?|0 0 * 30 12 ?|0 0 0-22 30 12 ?|0 59 23 L * ?|0 0 0 1 * ?
+*/5 2 * * *|0 0/30 1-3 * * ?|30 2 * * 0|0 0 2,3 * * ?|0 0,30 2,3 * * ?|* * 2 * * ?""".replace(
+    "\n", "|").split("|")
 MACROS = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]
 
 
@@ -234,6 +257,9 @@ class Gen:
         else:
             dom, dow = r.choice(["?", "?", "*"]), self.dow_q()
         mon = self.month(ctx.get("months"))
+        if ctx and r.random() < 0.6:      # make the change's own day(s) match
+            dom, dow = r.choice([("*", "?"), ("?", "*")] + [(self.days_with(ctx), "?")] * 3)
+            mon = r.choice(["*", ",".join(map(str, ctx["months"])), mon])
         f = [sec, mi, hr, dom, mon, dow]
         if r.random() < 0.3:
             f.append(self.year(ctx.get("year")))
@@ -253,7 +279,18 @@ class Gen:
                 dow = self.dow_item_u()
         else:
             dom, dow = self.dom_u(ctx.get("days")), self.dow_u()
-        return [mi, hr, dom, self.month(ctx.get("months")), dow]
+        mon = self.month(ctx.get("months"))
+        if ctx and r.random() < 0.6:
+            dom, dow = r.choice([("*", "*"), (self.days_with(ctx), "*"), (self.days_with(ctx), self.dow_u())])
+            mon = r.choice(["*", ",".join(map(str, ctx["months"])), mon])
+        return [mi, hr, dom, mon, dow]
+
+    def days_with(self, ctx):
+        """A day-of-month field that matches the days around the change (sometimes only them)."""
+        r = self.r
+        days = ",".join(map(str, ctx["days"]))
+        return r.choice([days, days, f"{days},{r.randint(1, 31)}", f"{ctx['days'][0]}-{r.randint(1, 31)}",
+                         f"{days},L", f"{days},{self.case(self.dom_special())}"])
 
     def every(self):
         r = self.r
@@ -342,9 +379,15 @@ def generate(n, seed):
         z = ref.zone(zname)
         trans = [x for x in z.transitions() if T_MIN + 86400 < x[0] < T_MAX]
         ctx = {}
-        if trans and r.random() < 0.5:
+        if trans and r.random() < 0.55:
             T, ob, oa = r.choice(trans)
-            t = T - r.randint(1, 6 * 3600)
+            k = r.random()
+            if k < 0.15:                 # right at the change, or at the end of an overlap
+                t = r.choice([T, T + (ob - oa if ob > oa else 0)]) + r.randint(-2, 1)
+            elif k < 0.35:               # after it (inside a repeated hour, say)
+                t = T + r.randint(0, 3 * 3600)
+            else:
+                t = T - r.randint(1, 6 * 3600)
             # steer the schedule toward the local times around the change
             lb, la = T + ob, T + oa
             db, sb = ref.split_local(lb - 1)
@@ -356,14 +399,20 @@ def generate(n, seed):
                    "secs": [0, (sb % 60), 59]}
         else:
             t = r.randint(T_MIN, T_MAX)
-            if r.random() < 0.05:
-                t = r.choice([T_MIN, T_MIN + 1, T_MAX + 11 * 3600])
+            k = r.random()
+            if k < 0.03:
+                t = r.choice([T_MIN, T_MIN + 1, T_MIN + 3600])
+            elif k < 0.08:               # close to the end bound, 2199-12-31T23:59:59 local
+                t = ref.END_LOCAL - z.off(ref.END_LOCAL - 14 * 3600) - r.choice(
+                    [0, 1, 2, 30, 59, 60, 61, 3600, 86400, r.randint(0, 40 * 86400)])
         frm = fmt_from(r, t, zname)
         count = r.randint(1, 20)
         k = r.random()
-        if k < 0.07:
+        if k < 0.05:
+            expr = r.choice(CURATED)
+        elif k < 0.10:
             expr = g.case(r.choice(MACROS))
-        elif k < 0.15:
+        elif k < 0.17:
             expr = g.every()
         else:
             unix = r.random() < 0.38
@@ -415,7 +464,26 @@ def show_list(xs, i):
     return ",".join(f">>>{x}<<<" if j == i else x for j, x in enumerate(xs)) or "(none)"
 
 
-def compare(ans_ref, ans_eng):
+def kind(tz, t, o):
+    """What is special about fire instant t (offset o) in zone tz, for triage, or None."""
+    try:
+        z = ref.zone(tz)
+    except Exception:  # noqa: BLE001
+        return None
+    k = z.interval(t)
+    if z.offs[k] != o:
+        return "at an instant where the zone's offset is not the one printed"
+    L = t + o
+    if any(z.shows(j, L) for j in range(k - 8, k)):
+        return "the 2nd occurrence of a repeated local time"
+    if any(z.shows(j, L) for j in range(k + 1, k + 8)):
+        return "the 1st occurrence of a repeated local time"
+    if t == z.starts[k] and k > 0 and z.offs[k - 1] < o:
+        return "the first instant after a gap"
+    return None
+
+
+def compare(ans_ref, ans_eng, tz="UTC"):
     """None if equal, else a description."""
     sr, pr = ans_ref
     se, pe = ans_eng
@@ -433,6 +501,11 @@ def compare(ans_ref, ans_eng):
              min(len(a), len(b)))
     what = ("lengths differ" if i == min(len(a), len(b)) else
             "offset differs" if b[i] and a[i][0] == b[i][0] else "instant differs")
+    for side, xs in (("ref", a), ("engine", b)):
+        if i < len(xs) and xs[i]:
+            k = kind(tz, *xs[i])
+            if k:
+                what += f"; {side} time #{i + 1} is {k}"
     return (f"time #{i + 1} {what} (ref {len(a)} times, engine {len(b)})\n"
             f"    ref:    {show_list(pr, i)}\n    engine: {show_list(pe, i)}")
 
@@ -465,7 +538,7 @@ def main():
 
     bad = 0
     for c, x, y in zip(cases, refs, eng):
-        why = compare(x, y)
+        why = compare(x, y, c[1])
         if why:
             bad += 1
             print(f"DIFF {c[0]!r} tz={c[1]} from={c[2]} count={c[3]}: {why}")

@@ -55,7 +55,7 @@ static void test_vectors(void **state)
     (void)state;
     const char *path = getenv("TETHYS_CRON_VECTORS");
     if (path == NULL)
-        fail_msg("TETHYS_CRON_VECTORS is not set (ctest sets it)");
+        path = CRON_VECTORS_DEFAULT; /* the file CMake found at configure time */
     FILE *fp = fopen(path, "r");
     if (fp == NULL)
         fail_msg("cannot open %s", path);
@@ -69,11 +69,13 @@ static void test_vectors(void **state)
             line[--len] = '\0';
         if (line[0] == '#' || line[0] == '\0')
             continue;
-        char *f[6];
-        if (split(line, f, 6, '\t') != 6)
+        char *f[6] = {0};
+        if (split(line, f, 6, '\t') != 6 || f[5] == NULL) {
             fail_msg("%s:%d: malformed vector line", path, lineno);
+            return;
+        }
         const char *expr = f[0], *zone = f[1], *from = f[2], *status = f[4];
-        int count = atoi(f[3]);
+        int count = (int)strtol(f[3], NULL, 10);
         char *times[MAX_TIMES];
         int ntimes = f[5][0] ? split(f[5], times, MAX_TIMES, ',') : 0;
         assert_true(ntimes >= 0 && ntimes <= count);

@@ -1360,6 +1360,8 @@ static void test_tzdb_invalid_names(void **state)
         snprintf(want, sizeof want, "time zone \"%s\": not a valid zone name", bad[i].shown);
         if (strncmp(err.msg, want, strlen(want)) != 0)
             fail_msg("message \"%s\", want it to start with \"%s\"", err.msg, want);
+        assert_int_equal(err.pos, 0);
+        assert_string_equal(err.field, "time zone");
     }
     /* 63 characters is the longest valid name; it is looked for, not rejected */
     char longest[TZ_NAME_MAX];
@@ -1459,6 +1461,7 @@ static void test_tzdb_private_dir(void **state)
 
     assert_int_equal(tzdb_get("Corrupt", &z, &err), TY_EFORMAT);
     assert_non_null(strstr(err.msg, "time zone \"Corrupt\": tzif: truncated data block"));
+    assert_int_equal(err.pos, -1); /* the byte is in the file, not in the name */
 
     assert_int_equal(tzdb_get("Text", &z, &err), TY_ENOENT);
     assert_non_null(strstr(err.msg, "unknown time zone \"Text\""));

@@ -46,7 +46,7 @@
 
 #define FROM     INT64_C(63072000)   /* 1972-01-01T00:00:00Z */
 #define UNTIL    INT64_C(5680281600) /* 2150-01-01T00:00:00Z */
-#define SAMPLES  3000
+#define SAMPLES  5000
 #define SHOW_MAX 10
 
 struct names {
