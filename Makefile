@@ -3,7 +3,8 @@
 # Everything goes through CMake; this file only names the common tasks, installs what
 # they need (scripts/install-deps.sh, idempotent) and keeps the build directories apart:
 #   build/        release build with debug info (the binary: build/tethys)
-#   build-asan/   unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   build-asan/   unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, built with
+#                 clang so every test run compiles the tree with both gcc and clang
 #   build-fuzz/   libFuzzer targets (clang)
 
 SHELL      := /bin/bash
@@ -41,8 +42,8 @@ test: build ## install, build and run every test (unit, ASan/UBSan, conformance,
 unit: build ## unit tests (ctest)
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
-unit-asan: deps ## unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTETHYS_SANITIZE=ON >/dev/null
+unit-asan: deps ## unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (built with clang)
+	@CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTETHYS_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)

@@ -50,8 +50,10 @@ struct tz_span {
  * later versions from the 64-bit block, and their footer extends the table to
  * TZ_TABLE_END and answers tz_lookup beyond it.
  * On success *out owns a new table; free it with tz_free.  Fails with TY_EFORMAT (and
- * a message saying what is wrong and at which byte) on corrupt or truncated input,
- * TY_ENOMEM when allocation fails; *out is then untouched.
+ * a message saying what is wrong and at which byte) on corrupt or truncated input, on
+ * leap-second ("right/") files, whose timestamps are not POSIX time, and when the footer
+ * disagrees with the last transition (RFC 8536 §3.3); TY_ENOMEM when allocation fails;
+ * *out is then untouched.
  */
 int tz_parse(const char *name, const uint8_t *buf, size_t len, struct tz_zone **out,
              struct ty_err *err);
@@ -59,7 +61,9 @@ int tz_parse(const char *name, const uint8_t *buf, size_t len, struct tz_zone **
 /*
  * Build a zone from a POSIX TZ rule string alone ("UTC0", "CET-1CEST,M3.5.0,M10.5.0/3",
  * "<+0545>-5:45"), including the TZif v3 extensions (hours -167..167 in rule times).
- * Same ownership and failures as tz_parse (TY_EINVAL for a malformed string).
+ * Same ownership and failures as tz_parse (TY_EINVAL for a malformed string, including a
+ * daylight-saving name without start and end rules, whose POSIX default is
+ * implementation-defined).
  */
 int tz_from_posix(const char *name, const char *rule, struct tz_zone **out, struct ty_err *err);
 
@@ -81,7 +85,8 @@ uint32_t tz_span_find(const struct tz_zone *z, int64_t t);
 /* Span number idx (idx < tz_span_count).  No allocation. */
 void tz_span_get(const struct tz_zone *z, uint32_t idx, struct tz_span *out);
 
-/* The largest UTC offset of any span (used to bound searches on local time). */
+/* The largest UTC offset of any span, early local mean times included: an upper bound for
+ * searches on local time, not necessarily a tight one. */
 int32_t tz_max_utoff(const struct tz_zone *z);
 
 /* Bytes the table occupies (for reporting memory use). */

@@ -17,13 +17,14 @@
  * it.  Names are checked before any file is opened: empty, absolute, containing "..",
  * or characters outside [A-Za-z0-9/_+-] fail with TY_EINVAL; a name with no readable
  * TZif file under the database directory fails with TY_ENOENT ("unknown time zone");
- * a corrupt file with TY_EFORMAT; each with a message naming the zone.
+ * a corrupt or oversized file with TY_EFORMAT; a failing read with TY_EIO; each with a
+ * message naming the zone.  Only successes are cached.
  */
 int tzdb_get(const char *name, const struct tz_zone **out, struct ty_err *err);
 
 /*
- * Use dir instead of $TZDIR or /usr/share/zoneinfo (tests).  Must be called before the
- * first tzdb_get.  dir is copied.
+ * Use dir instead of $TZDIR or /usr/share/zoneinfo (tests); NULL restores the default.
+ * Affects only zones loaded afterwards.  dir is copied.
  */
 void tzdb_set_dir(const char *dir);
 

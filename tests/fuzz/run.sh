@@ -22,7 +22,7 @@ for t in fuzz_cron fuzz_tzif; do
     done
   fi
   echo "fuzz: $t for ${SECS}s (corpus $corpus)"
-  if ! ASAN_OPTIONS=detect_leaks=1 "$BUILD/$t" -max_total_time="$SECS" -timeout=5 \
+  if ! ASAN_OPTIONS=detect_leaks=1 "$BUILD/tests/fuzz/$t" -max_total_time="$SECS" -timeout=5 \
       -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
       -artifact_prefix="$BUILD/artifacts/$t-" "$scratch" "$corpus" 2>"$BUILD/$t.log"; then
     echo "fuzz: $t FAILED; last lines of $BUILD/$t.log:"

@@ -370,12 +370,14 @@ def fmt_from(r, t, zname):
     return s
 
 
-def generate(n, seed):
+def generate(n, seed, zones=None):
     r = random.Random(seed)
+    heavy = HEAVY if zones is None else zones
+    zones = ZONES if zones is None else zones
     g = Gen(r)
     out = []
     for _ in range(n):
-        zname = r.choice(HEAVY) if r.random() < 0.5 else r.choice(ZONES)
+        zname = r.choice(heavy) if r.random() < 0.5 else r.choice(zones)
         z = ref.zone(zname)
         trans = [x for x in z.transitions() if T_MIN + 86400 < x[0] < T_MAX]
         ctx = {}
@@ -516,6 +518,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tethys", default="build/tethys")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--zones", help="comma-separated zones to draw from instead of the built-in "
+                    "list, or 'all' for every zone of this machine's tz database (slower)")
     ap.add_argument("--dump", help="write the generated queries to this TSV file")
     ap.add_argument("--cases", help="read queries (EXPR TZ FROM COUNT) from this TSV file")
     a = ap.parse_args()
@@ -526,7 +530,14 @@ def main():
             cases = [tuple(l.rstrip("\r\n").split("\t")[:4]) for l in fh
                      if l.strip() and not l.startswith("#")]
     else:
-        cases = generate(a.n, a.seed)
+        zones = None
+        if a.zones == "all":
+            import zoneinfo
+            zones = sorted(z for z in zoneinfo.available_timezones()
+                           if not z.startswith(("posix/", "right/")) and z != "localtime")
+        elif a.zones:
+            zones = a.zones.split(",")
+        cases = generate(a.n, a.seed, zones)
     if a.dump:
         with open(a.dump, "w", encoding="utf-8") as fh:
             fh.writelines("\t".join(c) + "\n" for c in cases)
