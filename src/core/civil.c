@@ -86,6 +86,9 @@ int64_t civil_to_seconds(const struct civil_time *t)
 
 size_t civil_format_rfc3339(int64_t t, int32_t utoff, char buf[CIVIL_RFC3339_MAX])
 {
+    /* RFC 3339 offsets have no seconds: use the offset rounded towards zero to whole
+     * minutes for the local time too, so the text still names exactly instant t */
+    utoff -= utoff % 60;
     struct civil_time c;
     civil_from_seconds(t + utoff, &c);
     char sign = utoff < 0 ? '-' : '+';

@@ -50,8 +50,10 @@ int64_t civil_to_seconds(const struct civil_time *t);
 /*
  * Write instant t as local time at UTC offset utoff (seconds east), in spec §8's
  * form: seconds always present, numeric offset, "+00:00" for zero.  An offset with
- * a seconds part is written rounded towards zero to whole minutes (RFC 3339 has no
- * seconds in offsets).  Returns the length written (without the NUL).
+ * a seconds part (Africa/Monrovia until 1972-01-07) is rounded towards zero to whole
+ * minutes and the local time written with that offset, so the text still denotes
+ * exactly instant t (RFC 3339 has no seconds in offsets).  Returns the length written
+ * (without the NUL).
  */
 size_t civil_format_rfc3339(int64_t t, int32_t utoff, char buf[CIVIL_RFC3339_MAX]);
 

@@ -954,18 +954,29 @@ int cron_next(const struct cron_expr *e, const struct tz_zone *z, int64_t after,
         if (sp.utoff < sp.prev_utoff && !hour_all && lo < sp.start + sp.prev_utoff)
             lo = sp.start + sp.prev_utoff; /* repeated local times fired in the span before */
         int64_t l = memo_next(e, &m, lo);
-        if (l == NONE)
-            return TY_ENOENT;
-        if (sp.end == INT64_MAX || l < sp.end + sp.utoff) {
+        if (l != NONE && (sp.end == INT64_MAX || l < sp.end + sp.utoff)) {
             *out = l - sp.utoff;
             return 0;
         }
 
-        /* No match before l: skip every span whose local times all lie below l. */
+        /*
+         * No match in [lo, l) (l may be NONE: no match at all from lo on): skip every span
+         * whose local times all lie below l.  The one
+         * exception is the next span when it repeats local times (an overlap) and this
+         * schedule fires at both occurrences: its repeated times lie below lo, where the
+         * search above did not look, so it must be visited.
+         */
         if (idx + 1 >= nspans)
             return TY_ENOENT;
-        uint32_t k = tz_span_find(z, l - maxoff);
-        idx = k > idx + 1 ? k : idx + 1;
+        struct tz_span nx;
+        tz_span_get(z, idx + 1, &nx);
+        int revisit = hour_all && nx.utoff < nx.prev_utoff;
+        if (l == NONE && !revisit)
+            return TY_ENOENT;
+        uint32_t k = l == NONE ? idx + 1 : tz_span_find(z, l - maxoff);
+        if (k <= idx + 1 || revisit)
+            k = idx + 1;
+        idx = k;
         tz_span_get(z, idx, &sp);
         s = sp.start;
     }

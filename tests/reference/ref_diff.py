@@ -364,6 +364,8 @@ def fmt_from(r, t, zname):
         o = r.choice([-12, -7, -3.5, 0, 2, 5.75, 8, 12.75, 14]) * 3600
         o = int(o)
         suffix = None
+    if o % 60:                    # Africa/Monrovia until 1972-01-07: not writable in RFC 3339
+        o, suffix = 0, "Z"
     s = ref.fmt(t, o)
     if suffix:
         s = s[:19] + suffix
@@ -437,8 +439,11 @@ def ref_one(q):
 
 def run_engine(cases, exe):
     inp = "".join("\t".join(c) + "\n" for c in cases)
-    p = subprocess.run([exe, "cron", "next", "--tsv"], input=inp, capture_output=True, text=True,
-                       timeout=600)
+    try:
+        p = subprocess.run([exe, "cron", "next", "--tsv"], input=inp, capture_output=True,
+                           text=True, timeout=600)
+    except OSError as e:
+        sys.exit(f"ref-diff: cannot run {exe}: {e} (build it, or pass --tethys PATH)")
     lines = p.stdout.splitlines()
     if len(lines) != len(cases):
         sys.exit(f"ref-diff: engine printed {len(lines)} lines for {len(cases)} queries "

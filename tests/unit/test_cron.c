@@ -451,6 +451,20 @@ static void test_dst(void **state)
     /* starting inside the repeated hour (second occurrence) */
     expect_times("0 45 2 * * ?", "Europe/Berlin", "2024-10-27T02:10:00+01:00",
                  "2024-10-28T02:45:00+01:00", END_ARGS);
+    /* clocks going back at midnight, with the next match after the next change: the
+     * repeated 23:xx must still fire twice (a bug found by the reference diff) */
+    expect_times("0 */30 * 6 4 ?", "America/Santiago", "2024-04-06T22:50:00-03:00",
+                 "2024-04-06T23:00:00-03:00", "2024-04-06T23:30:00-03:00",
+                 "2024-04-06T23:00:00-04:00", "2024-04-06T23:30:00-04:00",
+                 "2025-04-06T00:00:00-04:00", END_ARGS);
+    expect_times("0 0 * ? 10 5L", "Africa/Cairo", "2025-10-30T21:30:00+03:00",
+                 "2025-10-30T22:00:00+03:00", "2025-10-30T23:00:00+03:00",
+                 "2025-10-30T23:00:00+02:00", "2026-10-29T00:00:00+03:00", END_ARGS);
+    /* ...and when nothing matches after the first pass (the year range ends) */
+    expect_times("30 0,59 0-23/1 ? 3 * 1982", "America/Asuncion", "1982-04-01T01:40:37Z",
+                 "1982-03-31T22:59:30-03:00", "1982-03-31T23:00:30-03:00",
+                 "1982-03-31T23:59:30-03:00", "1982-03-31T23:00:30-04:00",
+                 "1982-03-31T23:59:30-04:00", "END", END_ARGS);
     /* a 30-minute change (Lord Howe) and a 45-minute offset (Chatham) */
     expect_times("0 15 2 * * ?", "Australia/Lord_Howe", "2024-10-05T12:00:00+10:30",
                  "2024-10-06T02:30:00+11:00", END_ARGS);
