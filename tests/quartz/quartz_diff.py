@@ -713,7 +713,7 @@ def _quirk(g, kind, fy):
         return f
     if kind == "nw-short":
         f = g.base_fields(fy, sparse=True)
-        f[DOM], f[DOW] = str(r.randint(29, 31)) + g.case("W"), "?"
+        f[DOM], f[DOW] = str(31 if g.chance(0.6) else r.randint(29, 30)) + g.case("W"), "?"
         if g.chance(0.6):
             f[MON] = "*"
         return f
@@ -844,6 +844,15 @@ def _quirk(g, kind, fy):
     raise ValueError(kind)
 
 
+# Quartz 2.3.2 also differs from the spec in ways QUARTZ-DIFFERENCES.md does not list (found
+# while writing this test).  The generator leaves them out, so that every difference it
+# provokes has a documented kind; they are reported for the document instead:
+#   99 in any field, 98 in DOM   Quartz's internal markers: 99 reads as *, 98 in DOM as ?
+#                                (`0 99 0 * * ?` fires every minute); the spec: out of range
+#   0W in DOM                    accepted, and getTimeAfter never returns; the spec rejects
+#   a year outside 1970-2199     accepted (1969, 2200, 1900-2000); the spec rejects
+#   more than 7 fields           the extra fields are ignored; the spec rejects
+#   a step of 0 (*/0, 5/0, 1-5/0) accepted as every value or as the start; the spec rejects
 INVALID_BOTH = [
     # (field, texts): items or fields both Quartz and the spec reject
     (SEC, ["60", "61", "-5", "5-", "*/", "*/61", "?"]),
@@ -1027,7 +1036,7 @@ def run_filter(argv, vectors, timeout=600):
     except OSError as e:
         return None, f"could not run {argv[0]}: {e}"
     lines = p.stdout.splitlines()
-    if p.returncode != 0 or len(lines) != len(vectors):
+    if p.returncode < 0 or len(lines) != len(vectors):
         sig = f" (killed by signal {-p.returncode})" if p.returncode < 0 else f" (exit {p.returncode})"
         return None, (f"printed {len(lines)} lines for {len(vectors)} inputs{sig}: "
                       f"{p.stderr.strip()[-300:]}")
@@ -1036,8 +1045,9 @@ def run_filter(argv, vectors, timeout=600):
 
 def run_batches(argv, vectors, batch, jobs, label, problems):
     """All vectors through a filter, `batch` per process, `jobs` processes at a time.
-    A batch that crashes or prints the wrong number of lines is re-run one vector at a
-    time to find the inputs responsible; those get Answer('CRASH')."""
+    A batch that is killed by a signal or prints the wrong number of lines is re-run one
+    vector at a time to find the inputs responsible; those get Answer('CRASH').  Every
+    such failure is also recorded in `problems`."""
     chunks = [vectors[i:i + batch] for i in range(0, len(vectors), batch)]
 
     def one(chunk):
@@ -1607,20 +1617,23 @@ def report(outs, problems, ctx, show=20, out=sys.stdout):
     documented = sum(kinds.values())
     w = out.write
     w(f"\nQuartz 2.3.2 vs tethys: {n} vectors (Quartz's year limit {ctx.max_year})\n")
-    w(f"  {'total vectors':<44}{n:>6}\n")
-    w(f"  {'agreeing':<44}{len(agreeing):>6}  ({100.0 * len(agreeing) / max(n, 1):.1f}%: "
+    w(f"  {'total vectors':<88}{n:>6}\n")
+    w(f"  {'agreeing':<88}{len(agreeing):>6}  ({100.0 * len(agreeing) / max(n, 1):.1f}%: "
       f"{both_ok} same times, {nonempty} of them non-empty; {len(agreeing) - both_ok} both invalid)\n")
-    w(f"  {'documented differences':<44}{documented:>6}\n")
+    w(f"  {'documented differences':<88}{documented:>6}\n")
     for k, desc in KINDS:
-        w(f"    {k:<20}{desc[:40]:<42}{kinds[k]:>4}\n")
-    w(f"  {'unexplained':<44}{len(unexpl):>6}\n")
+        w(f"    {k:<19}{desc[:64]:<67}{kinds[k]:>6}\n")
+    w(f"  {'unexplained':<88}{len(unexpl):>6}\n")
+    if n and len(agreeing) < 0.7 * n:
+        w(f"WARNING: only {100.0 * len(agreeing) / n:.1f}% of the vectors agree; the corpus should "
+          f"prove equality on at least 70%\n")
     gens = {}
     for o in outs:
         gens.setdefault(o.v.gen, {}).setdefault(o.verdict, 0)
         gens[o.v.gen][o.verdict] += 1
-    w("  by generator intent: " + "; ".join(
-        f"{g} {sum(d.values())} ({', '.join(f'{k} {c}' for k, c in sorted(d.items()))})"
-        for g, d in sorted(gens.items())) + "\n")
+    w("  outcome by what the generator meant to exercise:\n")
+    for g, d in sorted(gens.items()):
+        w(f"    {g:<16}{sum(d.values()):>5}: {', '.join(f'{k} {c}' for k, c in sorted(d.items()))}\n")
     for p in problems[:20]:
         w(f"PROBLEM {p}\n")
     for o in unexpl[:show]:
