@@ -42,16 +42,9 @@
 #include "tzdb/tzdb.h"
 
 static const char *const MIX[] = {
-    "0/5 * * * * ?",
-    "0 0 12 * * ?",
-    "0 15 10 ? * MON-FRI",
-    "0 0/30 8-18 ? * MON-FRI",
-    "0 0 2 L * ?",
-    "0 0 9 ? * 6#3",
-    "0 10,44 14 ? 3 WED",
-    "0 0 0 1W * ?",
-    "0 0 0 1 1 ? 2099",
-    "15 4 * * * ? 2030-2040",
+    "0/5 * * * * ?",    "0 0 12 * * ?",           "0 15 10 ? * MON-FRI", "0 0/30 8-18 ? * MON-FRI",
+    "0 0 2 L * ?",      "0 0 9 ? * 6#3",          "0 10,44 14 ? 3 WED",  "0 0 0 1W * ?",
+    "0 0 0 1 1 ? 2099", "15 4 * * * ? 2030-2040",
 };
 #define N_EXPR (sizeof MIX / sizeof MIX[0])
 
@@ -59,14 +52,14 @@ static const char *const ZONES[] = {"UTC", "Asia/Shanghai", "Europe/Berlin", "Am
 #define N_ZONE (sizeof ZONES / sizeof ZONES[0])
 
 #define N_INSTANT 1000
-#define T_BEGIN INT64_C(1767225600) /* 2026-01-01T00:00:00Z */
-#define T_END INT64_C(1924992000)   /* 2031-01-01T00:00:00Z */
+#define T_BEGIN   INT64_C(1767225600) /* 2026-01-01T00:00:00Z */
+#define T_END     INT64_C(1924992000) /* 2031-01-01T00:00:00Z */
 
-#define PARSE_BATCH 100
+#define PARSE_BATCH   100
 #define PARSE_SAMPLES 200
-#define PARSE_WARMUP 20000
-#define NEXT_BATCH 8
-#define NEXT_ROUNDS 5
+#define PARSE_WARMUP  20000
+#define NEXT_BATCH    8
+#define NEXT_ROUNDS   5
 
 /* The i-th instant: evenly spaced over 2026-2030, plus a fixed jitter of up to a day.
  * QuartzCronBench.java computes exactly the same numbers. */
@@ -154,8 +147,9 @@ int main(int argc, char **argv)
         instants[i] = instant_at(i);
     }
 
-    printf("bench_cron: Tethys cron engine; %zu expressions x %zu zones x %d instants (2026-2030)\n",
-           N_EXPR, N_ZONE, N_INSTANT);
+    printf(
+        "bench_cron: Tethys cron engine; %zu expressions x %zu zones x %d instants (2026-2030)\n",
+        N_EXPR, N_ZONE, N_INSTANT);
     printf("  clock: CLOCK_MONOTONIC, %.1f ns per read\n", timer_overhead_ns());
 
     /* parse */

@@ -23,7 +23,7 @@
 #include "../tzdb/tzdb.h"
 
 #define COUNT_DEFAULT 10
-#define COUNT_MAX 100000
+#define COUNT_MAX     100000
 
 static const char *const weekdays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
@@ -181,8 +181,8 @@ static int resolve_from(const char *from, int64_t *out, struct ty_err *err)
 }
 
 /* Append up to count fire times after `from` to sb, separated by sep. Returns how many. */
-static long list_times(const struct cron_expr *e, const struct tz_zone *z, int64_t from,
-                       long count, const char *sep, struct strbuf *sb)
+static long list_times(const struct cron_expr *e, const struct tz_zone *z, int64_t from, long count,
+                       const char *sep, struct strbuf *sb)
 {
     long n = 0;
     int64_t t = from;
@@ -228,8 +228,7 @@ static void tsv_line(char *line, struct strbuf *out)
     char *end;
     long count = strtol(f[3], &end, 10);
     if (end == f[3] || *end != '\0' || count < 1 || count > COUNT_MAX) {
-        sb_addf(out, "ERROR\tCOUNT: \"%s\" is not a whole number from 1 to %d\n", f[3],
-                COUNT_MAX);
+        sb_addf(out, "ERROR\tCOUNT: \"%s\" is not a whole number from 1 to %d\n", f[3], COUNT_MAX);
         return;
     }
     if (cron_parse(f[0], &e, &err) != 0) {
@@ -311,7 +310,8 @@ static const char *form_name(int form)
 static const char *form_text(int form)
 {
     switch (form) {
-    case CRON_FORM_QUARTZ: return "Quartz (second minute hour day-of-month month day-of-week [year])";
+    case CRON_FORM_QUARTZ:
+        return "Quartz (second minute hour day-of-month month day-of-week [year])";
     case CRON_FORM_UNIX: return "Unix crontab (minute hour day-of-month month day-of-week)";
     default: return "fixed rate (@every)";
     }

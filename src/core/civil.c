@@ -94,8 +94,8 @@ size_t civil_format_rfc3339(int64_t t, int32_t utoff, char buf[CIVIL_RFC3339_MAX
     char sign = utoff < 0 ? '-' : '+';
     int32_t a = utoff < 0 ? -utoff : utoff;
     int n = snprintf(buf, CIVIL_RFC3339_MAX, "%04lld-%02d-%02dT%02d:%02d:%02d%c%02d:%02d",
-                     (long long)c.year, c.mon, c.mday, c.hour, c.min, c.sec, sign,
-                     (int)(a / 3600), (int)(a / 60 % 60));
+                     (long long)c.year, c.mon, c.mday, c.hour, c.min, c.sec, sign, (int)(a / 3600),
+                     (int)(a / 60 % 60));
     return n < 0 ? 0 : (size_t)n;
 }
 
@@ -120,7 +120,7 @@ int civil_parse_rfc3339(const char *s, const char *field, int64_t *out, struct t
         slen++;
 #define BAD(what)                                                                                  \
     return ty_error(err, TY_EINVAL, field, 0, slen,                                                \
-                    "%s: \"%s\" is not an RFC 3339 date-time (%s); expected "                     \
+                    "%s: \"%s\" is not an RFC 3339 date-time (%s); expected "                      \
                     "YYYY-MM-DDTHH:MM:SS followed by Z or +hh:mm",                                 \
                     field, s, what)
     if (digits(p, 4, &y) || p[4] != '-' || digits(p + 5, 2, &mo) || p[7] != '-' ||

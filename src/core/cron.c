@@ -64,10 +64,8 @@ static const struct field_spec quartz_fields[7] = {
 };
 
 static const struct field_spec unix_fields[5] = {
-    {"minute", NULL, F_MIN, 0, 59, 60, 0},
-    {"hour", NULL, F_HOUR, 0, 23, 24, 0},
-    {"day-of-month", NULL, F_DOM, 1, 31, 31, 0},
-    {"month", month_names, F_MON, 1, 12, 12, 1},
+    {"minute", NULL, F_MIN, 0, 59, 60, 0},         {"hour", NULL, F_HOUR, 0, 23, 24, 0},
+    {"day-of-month", NULL, F_DOM, 1, 31, 31, 0},   {"month", month_names, F_MON, 1, 12, 12, 1},
     {"day-of-week", day_names, F_DOW, 0, 7, 7, 0},
 };
 
@@ -140,15 +138,15 @@ struct parser {
 
 /* Every parse error goes through here so the message always names the field first. */
 __attribute__((format(printf, 4, 5))) static int perr(struct parser *p, const char *at, int len,
-                                                     const char *fmt, ...)
+                                                      const char *fmt, ...)
 {
     char detail[192];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    return ty_error(p->err, TY_EINVAL, p->fs->name, (int)(at - p->text), len,
-                    "field %d (%s): %s", p->index + 1, p->fs->name, detail);
+    return ty_error(p->err, TY_EINVAL, p->fs->name, (int)(at - p->text), len, "field %d (%s): %s",
+                    p->index + 1, p->fs->name, detail);
 }
 
 static int is_digit(char c)
@@ -217,8 +215,7 @@ static int read_value(struct parser *p, struct item *it, int *v)
     while (q < it->end && is_alpha(*q))
         q++;
     int run = (int)(q - at);
-    int nl = p->fs->kind == F_DOW && p->form == CRON_FORM_QUARTZ && run == 4 &&
-             upper(at[3]) == 'L';
+    int nl = p->fs->kind == F_DOW && p->form == CRON_FORM_QUARTZ && run == 4 && upper(at[3]) == 'L';
     if (p->fs->names != NULL && (run == 3 || nl)) {
         int count = p->fs->kind == F_MON ? 12 : 7;
         for (int i = 0; i < count; i++) {
@@ -299,8 +296,8 @@ static int read_step(struct parser *p, struct item *it, int *step, int *had)
         return perr(p, it->start, item_len(it), "\"%.*s\": expected a number after '/'",
                     item_len(it), it->start);
     if (*step == 0)
-        return perr(p, at, (int)(it->s - at), "\"%.*s\": a step of 0 is not allowed",
-                    item_len(it), it->start);
+        return perr(p, at, (int)(it->s - at), "\"%.*s\": a step of 0 is not allowed", item_len(it),
+                    it->start);
     if (*step > p->fs->nvals)
         return perr(p, at, (int)(it->s - at), "\"%.*s\": step %.*s is out of range 1-%d",
                     item_len(it), it->start, (int)(it->s - at), at, p->fs->nvals);
@@ -404,8 +401,10 @@ static int parse_item(struct parser *p, struct item *it, int in_list)
 
     if (*it->s == '?') {
         if (!(fs->kind == F_DOM || fs->kind == F_DOW))
-            return perr(p, it->s, ilen, "\"%.*s\": ? is allowed only in day-of-month or "
-                        "day-of-week", ilen, it->s);
+            return perr(p, it->s, ilen,
+                        "\"%.*s\": ? is allowed only in day-of-month or "
+                        "day-of-week",
+                        ilen, it->s);
         if (!quartz)
             return quartz_only(p, it, "?");
         if (in_list || ilen != 1)
@@ -439,7 +438,8 @@ static int parse_item(struct parser *p, struct item *it, int in_list)
         if (special)
             return perr(p, it->s, ilen,
                         "\"%.*s\": in day-of-week, L stands alone (Saturday) or follows a day "
-                        "(6L, FRIL)", ilen, it->s);
+                        "(6L, FRIL)",
+                        ilen, it->s);
     }
 
     if ((rc = read_value(p, it, &a)) != 0) {
@@ -712,12 +712,11 @@ static int parse_fields(const char *text, const char *s, const char *end, struct
                             "fields 4 and 6 (day-of-month, day-of-week): both are ?; use ? in "
                             "only one of them");
         if (!dom_s && !dow_s)
-            return ty_error(err, TY_EINVAL, "day-of-week", (int)(fstart[5] - text),
-                            (int)(fend[5] - fstart[5]),
-                            "fields 4 and 6 (day-of-month, day-of-week): both are restricted "
-                            "(\"%.*s\" and \"%.*s\"); use ? in day-of-month or day-of-week",
-                            (int)(fend[3] - fstart[3]), fstart[3], (int)(fend[5] - fstart[5]),
-                            fstart[5]);
+            return ty_error(
+                err, TY_EINVAL, "day-of-week", (int)(fstart[5] - text), (int)(fend[5] - fstart[5]),
+                "fields 4 and 6 (day-of-month, day-of-week): both are restricted "
+                "(\"%.*s\" and \"%.*s\"); use ? in day-of-month or day-of-week",
+                (int)(fend[3] - fstart[3]), fstart[3], (int)(fend[5] - fstart[5]), fstart[5]);
     }
     return 0;
 }
@@ -996,8 +995,7 @@ static int has_bit(const uint64_t *words, int i)
  * more) write it as a step ("a/n" when it runs to the top of the field, else "a-b/n")
  * and return 1; else return 0.
  */
-static int format_step(struct strbuf *sb, const uint64_t *words, int count, int base,
-                       int star_ok)
+static int format_step(struct strbuf *sb, const uint64_t *words, int count, int base, int star_ok)
 {
     int a = -1, n = 0, last = -1, k = 0;
     for (int i = 0; i < count; i++) {

@@ -23,12 +23,12 @@ enum cron_form {
 };
 
 /* flags */
-#define CRON_F_DOM_STAR 0x01  /* day-of-month unrestricted (Quartz * or ?; Unix begins with *) */
-#define CRON_F_DOW_STAR 0x02  /* day-of-week unrestricted, likewise */
+#define CRON_F_DOM_STAR  0x01 /* day-of-month unrestricted (Quartz * or ?; Unix begins with *) */
+#define CRON_F_DOW_STAR  0x02 /* day-of-week unrestricted, likewise */
 #define CRON_F_DOM_QMARK 0x04 /* day-of-month was ? */
 #define CRON_F_DOW_QMARK 0x08 /* day-of-week was ? */
-#define CRON_F_DOM_LW 0x10    /* day-of-month has LW: the last weekday of the month */
-#define CRON_F_YEAR 0x20      /* a year field was given (7-field Quartz form) */
+#define CRON_F_DOM_LW    0x10 /* day-of-month has LW: the last weekday of the month */
+#define CRON_F_YEAR      0x20 /* a year field was given (7-field Quartz form) */
 
 /*
  * A compiled expression: one bit per allowed value of each field, plus the day
@@ -37,20 +37,20 @@ enum cron_form {
  * byte for byte.
  */
 struct cron_expr {
-    uint64_t sec;     /* bit s, 0-59 */
-    uint64_t min;     /* bit m, 0-59 */
-    uint64_t year[4]; /* bit y-1970, 1970-2199 */
-    uint64_t dow_nth; /* bit (k-1)*7+d: the k-th (1-5) weekday d (0 = Sunday) of the month */
-    uint32_t hour;    /* bit h, 0-23 */
-    uint32_t dom;     /* bit d-1, days 1-31 */
+    uint64_t sec;      /* bit s, 0-59 */
+    uint64_t min;      /* bit m, 0-59 */
+    uint64_t year[4];  /* bit y-1970, 1970-2199 */
+    uint64_t dow_nth;  /* bit (k-1)*7+d: the k-th (1-5) weekday d (0 = Sunday) of the month */
+    uint32_t hour;     /* bit h, 0-23 */
+    uint32_t dom;      /* bit d-1, days 1-31 */
     uint32_t dom_last; /* bit n: the day n days before the last (L-n; L is n = 0) */
     uint32_t dom_near; /* bit n-1: the weekday nearest day n (nW) */
-    uint32_t every;   /* seconds, CRON_FORM_EVERY only (1 .. 366 days) */
-    uint16_t mon;     /* bit m-1, months 1-12 */
-    uint8_t dow;      /* bit d, 0 = Sunday .. 6 = Saturday */
-    uint8_t dow_last; /* bit d: the last weekday d of the month (nL) */
-    uint8_t form;     /* enum cron_form */
-    uint8_t flags;    /* CRON_F_* */
+    uint32_t every;    /* seconds, CRON_FORM_EVERY only (1 .. 366 days) */
+    uint16_t mon;      /* bit m-1, months 1-12 */
+    uint8_t dow;       /* bit d, 0 = Sunday .. 6 = Saturday */
+    uint8_t dow_last;  /* bit d: the last weekday d of the month (nL) */
+    uint8_t form;      /* enum cron_form */
+    uint8_t flags;     /* CRON_F_* */
 };
 
 /* 1972-01-01T00:00:00Z: the earliest instant cron_next accepts (spec §8). */

@@ -22,15 +22,15 @@ enum ty_code {
     TY_ECODE_MIN = -6,
 };
 
-#define TY_ERR_MSG_MAX 256
+#define TY_ERR_MSG_MAX   256
 #define TY_ERR_FIELD_MAX 32
 
 struct ty_err {
-    int code;                      /* the TY_E* code also returned */
-    int pos;                       /* byte offset of the offending text in the input, or -1 */
-    int len;                       /* its length in bytes (0 when pos is -1) */
-    char field[TY_ERR_FIELD_MAX];  /* the field or parameter at fault ("day-of-month"), or "" */
-    char msg[TY_ERR_MSG_MAX];      /* the whole human message, field named first */
+    int code;                     /* the TY_E* code also returned */
+    int pos;                      /* byte offset of the offending text in the input, or -1 */
+    int len;                      /* its length in bytes (0 when pos is -1) */
+    char field[TY_ERR_FIELD_MAX]; /* the field or parameter at fault ("day-of-month"), or "" */
+    char msg[TY_ERR_MSG_MAX];     /* the whole human message, field named first */
 };
 
 /* Short, static description of a TY_E* code ("invalid input").  Never NULL. */

@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cron_format(&e, &sb);
     struct cron_expr back;
     if (sb_failed(&sb) || cron_parse(sb_str(&sb), &back, &err) != 0 || !cron_equal(&e, &back)) {
-        fprintf(stderr, "\"%s\" formats as \"%s\", which does not parse back the same (%s)\n",
-                text, sb_str(&sb), err.msg);
+        fprintf(stderr, "\"%s\" formats as \"%s\", which does not parse back the same (%s)\n", text,
+                sb_str(&sb), err.msg);
         abort();
     }
     sb_free(&sb);

@@ -21,9 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    static const int64_t probes[] = {INT64_MIN, -1000000000000, 0, 63072000, 1711846800,
-                                     4102444800, 7289654399, 7289654400, 100000000000,
-                                     INT64_MAX};
+    static const int64_t probes[] = {INT64_MIN,    -1000000000000, 0,          63072000,
+                                     1711846800,   4102444800,     7289654399, 7289654400,
+                                     100000000000, INT64_MAX};
     for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
         struct tz_info ti;
         tz_lookup(z, probes[i], &ti);

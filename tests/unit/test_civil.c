@@ -18,7 +18,7 @@ static void test_known_days(void **state)
     assert_int_equal(civil_days_from_ymd(1970, 1, 1), 0);
     assert_int_equal(civil_days_from_ymd(2000, 3, 1), 11017);
     assert_int_equal(civil_days_from_ymd(1969, 12, 31), -1);
-    assert_int_equal(civil_weekday(0), 4);                                  /* Thursday */
+    assert_int_equal(civil_weekday(0), 4);                                /* Thursday */
     assert_int_equal(civil_weekday(civil_days_from_ymd(2024, 6, 15)), 6); /* Saturday */
     assert_int_equal(civil_weekday(-1), 3);
     /* month normalisation: month 13 of 2023 is January 2024 */

@@ -115,8 +115,8 @@ static void expect_times(const char *text, const char *zone, const char *from, .
         tz_lookup(z, next, &ti);
         civil_format_rfc3339(next, ti.utoff, buf);
         if (strcmp(buf, want) != 0)
-            fail_msg("\"%s\" in %s after %s: fire #%d is %s, expected %s", text, zone, from,
-                     i + 1, buf, want);
+            fail_msg("\"%s\" in %s after %s: fire #%d is %s, expected %s", text, zone, from, i + 1,
+                     buf, want);
         t = next;
     }
     va_end(ap);
@@ -252,7 +252,7 @@ static void test_operators(void **state)
     assert_int_equal(e.hour, (1u << 22) | (1u << 23) | 1u | 2u | 4u);
     e = parse_ok("0 0 0 28-3 * ?");
     assert_int_equal(e.dom, 0xf0000000u >> 1 | 0x7u); /* 28..31, 1..3 */
-    e = parse_ok("0 0 0 28-3/2 * ?");                  /* counting continues across the wrap */
+    e = parse_ok("0 0 0 28-3/2 * ?");                 /* counting continues across the wrap */
     assert_int_equal(e.dom, (1u << 27) | (1u << 29) | 1u | 4u);
     e = parse_ok("*/60 * * * *"); /* a step as large as the field: the start value only */
     assert_true(e.min == 1);
@@ -306,9 +306,8 @@ static void test_day_specials(void **state)
     expect_times("0 0 0 ? * MON#5", "UTC", "2024-01-01T00:00:00Z", "2024-01-29T00:00:00+00:00",
                  "2024-04-29T00:00:00+00:00", END_ARGS);
     /* specials in a list: the union */
-    expect_times("0 0 0 ? * MON#1,WED", "UTC", "2024-05-31T00:00:00Z",
-                 "2024-06-03T00:00:00+00:00", "2024-06-05T00:00:00+00:00",
-                 "2024-06-12T00:00:00+00:00", END_ARGS);
+    expect_times("0 0 0 ? * MON#1,WED", "UTC", "2024-05-31T00:00:00Z", "2024-06-03T00:00:00+00:00",
+                 "2024-06-05T00:00:00+00:00", "2024-06-12T00:00:00+00:00", END_ARGS);
     expect_times("0 0 0 LW,15 * ?", "UTC", "2024-08-01T00:00:00Z", "2024-08-15T00:00:00+00:00",
                  "2024-08-30T00:00:00+00:00", "2024-09-15T00:00:00+00:00", END_ARGS);
 }
@@ -506,12 +505,31 @@ static void test_format_roundtrip(void **state)
 {
     (void)state;
     static const char *const exprs[] = {
-        "0/5 * * * * ?", "0 0 12 * * ?", "0 15 10 ? * MON-FRI", "0 0/30 8-18 ? * MON-FRI",
-        "0 0 2 L * ?", "0 0 9 ? * 6#3", "0 10,44 14 ? 3 WED", "0 0 0 1W * ?",
-        "0 0 0 1 1 ? 2099", "15 4 * * * ? 2030-2040", "*/2 * * * */3", "1 2 */5,3 * 2-4",
-        "0 12 13 * FRI", "0 0 0 L-3,LW,15W,3 * ?", "0 0 0 ? * L,2L,SUN#5", "@every 1h30m",
-        "@every 366d", "@weekly", "0 0 12 * * * 2163-1988", "0 */7 * * 0-7", "0 0 * * 7/3",
-        "0 0 0 ? * *", "0 0 0 * * ?", "0 0 0 * * *", "5-1/2 * * * *",
+        "0/5 * * * * ?",
+        "0 0 12 * * ?",
+        "0 15 10 ? * MON-FRI",
+        "0 0/30 8-18 ? * MON-FRI",
+        "0 0 2 L * ?",
+        "0 0 9 ? * 6#3",
+        "0 10,44 14 ? 3 WED",
+        "0 0 0 1W * ?",
+        "0 0 0 1 1 ? 2099",
+        "15 4 * * * ? 2030-2040",
+        "*/2 * * * */3",
+        "1 2 */5,3 * 2-4",
+        "0 12 13 * FRI",
+        "0 0 0 L-3,LW,15W,3 * ?",
+        "0 0 0 ? * L,2L,SUN#5",
+        "@every 1h30m",
+        "@every 366d",
+        "@weekly",
+        "0 0 12 * * * 2163-1988",
+        "0 */7 * * 0-7",
+        "0 0 * * 7/3",
+        "0 0 0 ? * *",
+        "0 0 0 * * ?",
+        "0 0 0 * * *",
+        "5-1/2 * * * *",
     };
     for (size_t i = 0; i < sizeof exprs / sizeof exprs[0]; i++) {
         struct cron_expr a = parse_ok(exprs[i]);
@@ -555,13 +573,13 @@ static void test_size(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_forms),       cmocka_unit_test(test_macros),
-        cmocka_unit_test(test_every),       cmocka_unit_test(test_values),
-        cmocka_unit_test(test_unix_dow),    cmocka_unit_test(test_operators),
+        cmocka_unit_test(test_forms),        cmocka_unit_test(test_macros),
+        cmocka_unit_test(test_every),        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_unix_dow),     cmocka_unit_test(test_operators),
         cmocka_unit_test(test_day_specials), cmocka_unit_test(test_day_rule),
-        cmocka_unit_test(test_errors),      cmocka_unit_test(test_error_position),
-        cmocka_unit_test(test_never_fires), cmocka_unit_test(test_dst),
-        cmocka_unit_test(test_bounds),      cmocka_unit_test(test_format_roundtrip),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_error_position),
+        cmocka_unit_test(test_never_fires),  cmocka_unit_test(test_dst),
+        cmocka_unit_test(test_bounds),       cmocka_unit_test(test_format_roundtrip),
         cmocka_unit_test(test_size),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

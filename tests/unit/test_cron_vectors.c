@@ -149,8 +149,7 @@ static void test_vectors(void **state)
     }
     free(line);
     fclose(fp);
-    printf("cron vectors (%s): %d passed, %d failed, %d skipped\n", path, passed, failed,
-           skipped);
+    printf("cron vectors (%s): %d passed, %d failed, %d skipped\n", path, passed, failed, skipped);
     assert_int_equal(failed, 0);
     assert_true(passed > 1000);
 }
