@@ -18,7 +18,7 @@ CHECKPY    := $(if $(SHARED),../shared/conformance/cron/check.py,tests/conforman
 PY         := /usr/bin/python3
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
-.PHONY: help deps build run test unit unit-asan conformance ref-diff quartz-diff fuzz lint format \
+.PHONY: help deps build run test unit unit-asan system conformance ref-diff quartz-diff fuzz lint format \
         format-check bench-cron clean
 
 help: ## list the targets
@@ -52,6 +52,9 @@ conformance: build ## the public cron vectors through `tethys cron next`
 	@$(PY) $(CHECKPY) $(VECTORS) --jobs $(JOBS) \
 	  --cmd '$(BUILD)/tethys cron next --tz {tz} --from {from} --count {count} -- {expr}' \
 	  --invalid-exit 2
+
+system: build ## system tests (pytest): the real binary driven as users and scripts do
+	@$(PY) -m pytest -q tests/system
 
 ref-diff: build ## random schedules in DST-heavy zones against an independent reference (Python)
 	@$(PY) tests/reference/ref_diff.py --tethys $(BUILD)/tethys --n 6000 --seed 1 --jobs $(JOBS)

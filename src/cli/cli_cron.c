@@ -429,7 +429,9 @@ static int check_text(struct cron_opts *o, int parse_rc, const struct ty_err *er
         sb_addf(&lines, "  %s  %s  %s\n", buf, weekdays[civil_weekday((t + ti.utoff) / 86400)],
                 ti.abbr);
     }
-    civil_format_rfc3339(from, now.utoff, buf);
+    struct tz_info fi;
+    tz_lookup(z, from, &fi);
+    civil_format_rfc3339(from, fi.utoff, buf);
     if (n == 0) {
         printf("result:     valid, but never fires after %s (up to 2199-12-31)\n", buf);
         sb_free(&lines);
