@@ -107,6 +107,8 @@ static int year_has(const struct cron_expr *e, int64_t y)
 static void year_set(struct cron_expr *e, int y)
 {
     int i = y - 1970;
+    if (i < 0 || i >= 230) /* callers checked the range; this keeps the index provable */
+        return;
     e->year[i >> 6] |= UINT64_C(1) << (i & 63);
 }
 
