@@ -527,6 +527,9 @@ static int64_t fire_entry(struct sched *s, uint32_t job, struct entry *e, int64_
 /* Handle every fire due at or before `now` (seconds). */
 static void tick(struct sched *s, int64_t now)
 {
+    /* summaries waiting for room are older than anything due now: they go first */
+    if (s->pend_len > 0)
+        flush_pending(s);
     s->due_len = 0;
     if (now > s->cursor) {
         /* wheel slots cursor+1 .. now (all of them when the gap exceeds the wheel) */
@@ -687,7 +690,7 @@ static void *engine(void *arg)
         pthread_mutex_lock(&s->mu);
         if (s->stop || s->ncmds > 0 || s->kicked)
             continue;
-        if (s->pend_len > 0 && (due == INT64_MAX || due > now / NS_PER_S + 1))
+        if (s->pend_len > 0)
             due = 0; /* summaries wait for ring space: look again shortly */
         if (due == INT64_MAX) {
             pthread_cond_wait(&s->cv, &s->mu);
