@@ -13,7 +13,9 @@ PKGS=(
   # tz database (kept current by Debian stable updates)
   tzdata
   # tests and benchmarks
-  python3 python3-pytest default-jdk-headless libquartz2-java libslf4j-java
+  python3 python3-pytest python3-requests python3-yaml default-jdk-headless libquartz2-java libslf4j-java
+  # embedded server
+  libuv1-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
 )
 
 missing=()

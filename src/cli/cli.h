@@ -3,11 +3,18 @@
  *
  * Each cli_* function receives the arguments after its own name and returns the
  * process exit status.  Exit statuses are part of the interface, documented in
- * docs/cli.md: 0 success, 1 a negative answer (a schedule that never fires), 2 bad
- * usage or invalid input, 3 an operating-system failure (a file could not be read).
+ * docs/cli.md: 0 success, 1 a negative answer (a schedule that never fires, a waited-for
+ * run that failed), 2 bad usage or invalid input (including the API's 400, 404, 409,
+ * 412), 3 a system failure (a file could not be read, the server is unreachable).
  */
 #ifndef CLI_H
 #define CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "client.h"
 
 enum cli_exit {
     CLI_OK = 0,
@@ -19,7 +26,104 @@ enum cli_exit {
 /* tethys cron next|check ... */
 int cli_cron(int argc, char **argv);
 
+/* tethys server ...: run the embedded server in the foreground. */
+int cli_server(int argc, char **argv);
+
 /* Print "tethys: " and the message to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Commands over the REST API (see docs/cli.md).  Each takes --json and --data DIR. */
+int cli_job(int argc, char **argv);       /* job add|edit|show|list|rm|enable|disable|run */
+int cli_run(int argc, char **argv);       /* run show|logs|cancel */
+int cli_history(int argc, char **argv);   /* history [filters] */
+int cli_stats(int argc, char **argv);     /* stats [filters] [--by job|domain|day] */
+int cli_alerts(int argc, char **argv);    /* alerts */
+int cli_domain(int argc, char **argv);    /* domain add|edit|show|list|rm */
+int cli_calendar(int argc, char **argv);  /* calendar add|edit|show|list|rm */
+int cli_executors(int argc, char **argv); /* executors */
+
+/* ---- shared by the commands over the API (cli_admin.c) ---------------------------- */
+
+/* The exit status for a TY_E* code: invalid input and refusals 2, system trouble 3. */
+int cli_exit_for(int code);
+
+enum cli_opt_kind {
+    CLI_FLAG,  /* --name; dest is int*, set to 1 */
+    CLI_VALUE, /* --name V or --name=V; dest is const char** (borrowed from argv) */
+    CLI_LIST,  /* like CLI_VALUE, repeatable; dest is struct cli_list* */
+};
+
+#define CLI_LIST_MAX 64
+
+struct cli_list {
+    const char *v[CLI_LIST_MAX];
+    int n;
+};
+
+struct cli_opt {
+    const char *name;  /* "--cron" */
+    const char *alias; /* "-f", or NULL */
+    enum cli_opt_kind kind;
+    void *dest;
+};
+
+/* What every API command shares: its options and its connection. */
+struct cli_api {
+    const char *data; /* --data DIR */
+    int json;         /* --json */
+    struct client client;
+    bool open;
+};
+
+/*
+ * Parse argv (the words after the command's own name).  Options may come anywhere, as
+ * "--name VALUE" or "--name=VALUE"; "--" ends them.  --json, --data and -h/--help are
+ * always understood (into api and by printing usage to stdout).  Other words are
+ * positional, at most max_pos of them, into pos[] (*n_pos).  Returns 0; CLI_USAGE after
+ * printing why (and usage to stderr); or -1 after --help (the command then exits 0).
+ */
+int cli_parse(int argc, char **argv, const struct cli_opt *opts, struct cli_api *api,
+              const char **pos, int max_pos, int *n_pos, void (*usage)(FILE *out));
+
+/* Connect (client_open with --data).  0, or an exit status after printing the error. */
+int cli_api_open(struct cli_api *api);
+void cli_api_close(struct cli_api *api);
+
+/*
+ * One API call (client_call); on failure the error is printed ("tethys: <message>") and
+ * the exit status returned (cli_exit_for); 0 on success with *resp and *etag as
+ * client_call gives them (either may be NULL when not wanted).
+ */
+int cli_api_call(struct cli_api *api, const char *method, const char *path, const json_t *body,
+                 const char *if_match, json_t **resp, char **etag);
+
+/* Print a JSON value indented, as the API sent it (--json). */
+void cli_print_json(const json_t *v);
+
+/* One column of a table: a title and the field (a dotted path into each item), or a
+ * function that writes the cell.  optional: hidden when no item has the field. */
+struct cli_col {
+    const char *title;
+    const char *field;
+    void (*cell)(const json_t *item, char *buf, size_t cap);
+    bool optional;
+};
+
+/* Print items (an array of objects) as an aligned table with a header; "(none)" when
+ * empty.  cols NULL: one column per field, in order of first appearance. */
+void cli_table(const json_t *items, const struct cli_col *cols, size_t n_cols);
+
+/* Print an object as aligned "key: value" lines; nested objects as "a.b:", lists of
+ * objects as "a[0].b:", multi-line text indented below its key; *_ms instants as RFC 3339. */
+void cli_show(const json_t *obj);
+
+/* A field's value as display text ("-" when absent or null); dotted paths go down into
+ * objects.  Control characters become '?', so a name cannot drive the terminal. */
+void cli_cell_text(const json_t *item, const char *field, char *buf, size_t cap);
+
+/* Build a JSON value from "path=value" (--set): value as JSON when it parses (42, true,
+ * null, [1,2], {"a":1}, "\"quoted\""), else as a string; a dotted path makes nested
+ * objects.  Merged into obj.  0, or CLI_USAGE after printing why. */
+int cli_set_field(json_t *obj, const char *assignment, const char *option);
 
 #endif

@@ -21,6 +21,7 @@
 #include "../core/cron.h"
 #include "../core/strbuf.h"
 #include "../tzdb/tzdb.h"
+#include "../api/cron_check.h"
 
 #define COUNT_DEFAULT 10
 #define COUNT_MAX     100000
@@ -298,15 +299,6 @@ static int cmd_next(int argc, char **argv)
     return rc;
 }
 
-static const char *form_name(int form)
-{
-    switch (form) {
-    case CRON_FORM_QUARTZ: return "quartz";
-    case CRON_FORM_UNIX: return "unix";
-    default: return "every";
-    }
-}
-
 static const char *form_text(int form)
 {
     switch (form) {
@@ -333,64 +325,22 @@ static void print_caret(const char *text, int pos, int len)
     putchar('\n');
 }
 
-static int check_json(struct cron_opts *o, int parse_rc, const struct ty_err *err,
-                      const struct cron_expr *e, const struct tz_zone *z, int64_t from)
+static int check_json(struct cron_opts *o, int64_t from)
 {
-    const char *text = sb_str(&o->expr);
-    json_t *root = json_object();
-    json_object_set_new(root, "expression", json_string(text));
-    int status = CLI_OK;
-    if (parse_rc != 0) {
-        json_object_set_new(root, "valid", json_false());
-        json_object_set_new(root, "status", json_string("invalid"));
-        json_t *je = json_object();
-        json_object_set_new(je, "message", json_string(err->msg));
-        json_object_set_new(je, "field", json_string(err->field));
-        json_object_set_new(je, "position", json_integer(err->pos));
-        json_object_set_new(je, "length", json_integer(err->len));
-        json_object_set_new(root, "error", je);
-        status = CLI_USAGE;
-    } else {
-        struct strbuf norm;
-        sb_init(&norm);
-        cron_format(e, &norm);
-        struct tz_info now;
-        tz_lookup(z, now_seconds(), &now);
-        char off[16], buf[CIVIL_RFC3339_MAX];
-        offset_text(now.utoff, off);
-        json_t *times = json_array();
-        int64_t t = from;
-        for (long n = 0; n < o->count && cron_next(e, z, t, &t) == 0; n++) {
-            struct tz_info ti;
-            tz_lookup(z, t, &ti);
-            civil_format_rfc3339(t, ti.utoff, buf);
-            json_array_append_new(times, json_string(buf));
-        }
-        int fires = json_array_size(times) > 0;
-        json_object_set_new(root, "valid", json_true());
-        json_object_set_new(root, "status", json_string(fires ? "valid" : "never_fires"));
-        json_object_set_new(root, "form", json_string(form_name(e->form)));
-        json_object_set_new(root, "normalized", json_string(sb_str(&norm)));
-        json_t *jz = json_object();
-        json_object_set_new(jz, "name", json_string(tz_name(z)));
-        json_object_set_new(jz, "abbreviation", json_string(now.abbr));
-        json_object_set_new(jz, "utc_offset", json_string(off));
-        json_object_set_new(jz, "utc_offset_seconds", json_integer(now.utoff));
-        json_object_set_new(root, "time_zone", jz);
-        struct tz_info fi;
-        tz_lookup(z, from, &fi);
-        civil_format_rfc3339(from, fi.utoff, buf);
-        json_object_set_new(root, "from", json_string(buf));
-        json_object_set_new(root, "next", times);
-        sb_free(&norm);
-        status = fires ? CLI_OK : CLI_NEGATIVE;
+    struct ty_err err;
+    int status = 0;
+    json_t *root =
+        cron_check_json(sb_str(&o->expr), o->tz, from, o->count, now_seconds(), &status, &err);
+    if (root == NULL) {
+        cli_error("%s", err.msg);
+        return CLI_USAGE;
     }
     char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (s != NULL)
         printf("%s\n", s);
     free(s);
     json_decref(root);
-    return status;
+    return status == 0 ? CLI_OK : status == 1 ? CLI_NEGATIVE : CLI_USAGE;
 }
 
 static int check_text(struct cron_opts *o, int parse_rc, const struct ty_err *err,
@@ -466,7 +416,7 @@ static int cmd_check(int argc, char **argv)
         sb_free(&o.expr);
         return CLI_USAGE;
     }
-    rc = o.json ? check_json(&o, prc, &err, &e, z, from) : check_text(&o, prc, &err, &e, z, from);
+    rc = o.json ? check_json(&o, from) : check_text(&o, prc, &err, &e, z, from);
     sb_free(&o.expr);
     return rc;
 }

@@ -16,7 +16,16 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *summary;
 } commands[] = {
+    {"server", cli_server, "run the embedded server (scheduler, executor, API) in the foreground"},
     {"cron", cli_cron, "check a schedule and list when it fires (no server needed)"},
+    {"job", cli_job, "add, edit, show, list, remove, enable, disable and run jobs"},
+    {"run", cli_run, "show a run, print or follow its output, cancel it"},
+    {"history", cli_history, "runs and fires that did not run, with filters"},
+    {"stats", cli_stats, "runs, failures, durations and lateness per job, domain or day"},
+    {"alerts", cli_alerts, "the four alert tables (exit status 1 when any alert is open)"},
+    {"domain", cli_domain, "add, edit, show, list and remove domains"},
+    {"calendar", cli_calendar, "add, edit, show, list and remove calendars"},
+    {"executors", cli_executors, "the executors, their capacity and load"},
 };
 
 static void usage(FILE *out)

@@ -18,6 +18,12 @@ const char *ty_strerror(int code)
     case TY_EIO: return "input/output error";
     case TY_EFORMAT: return "corrupt or unsupported data";
     case TY_ERANGE: return "value out of supported range";
+    case TY_EEXIST: return "already exists";
+    case TY_ECONFLICT: return "changed by someone else";
+    case TY_EBUSY: return "busy";
+    case TY_ENOSPC: return "no space left on device";
+    case TY_EUNAVAIL: return "service unavailable";
+    case TY_EAUTH: return "not authorised";
     default: return "unknown error";
     }
 }

@@ -19,11 +19,17 @@ enum ty_code {
     TY_EIO = -4,     /* the operating system refused a read or write */
     TY_EFORMAT = -5, /* data from outside (a TZif file) is corrupt or unsupported */
     TY_ERANGE = -6,  /* a value outside what the operation supports (a time before 1972) */
-    TY_ECODE_MIN = -6,
+    TY_EEXIST = -7,    /* already exists (a job name, a fire already made) */
+    TY_ECONFLICT = -8, /* the object changed since the version the caller based its change on */
+    TY_EBUSY = -9,     /* held by someone else (a data directory, a running shard) */
+    TY_ENOSPC = -10,   /* the disk is full */
+    TY_EUNAVAIL = -11, /* a service is down or not answering (database, server) */
+    TY_EAUTH = -12,    /* missing or wrong credentials */
+    TY_ECODE_MIN = -12,
 };
 
 #define TY_ERR_MSG_MAX   256
-#define TY_ERR_FIELD_MAX 32
+#define TY_ERR_FIELD_MAX 128
 
 struct ty_err {
     int code;                     /* the TY_E* code also returned */

@@ -816,17 +816,23 @@ int sched_start(struct sched *s, struct ty_err *err)
     return 0;
 }
 
+void sched_stop(struct sched *s)
+{
+    if (!s->running)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->running = false;
+}
+
 void sched_free(struct sched *s)
 {
     if (s == NULL)
         return;
-    if (s->running) {
-        pthread_mutex_lock(&s->mu);
-        s->stop = true;
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thread, NULL);
-    }
+    sched_stop(s);
     for (uint32_t i = 0; i < s->npages; i++)
         free(s->pages[i]);
     free(s->pages);

@@ -115,7 +115,10 @@ int64_t sched_next_fire(struct sched *s, uint32_t job);
 
 void sched_get_stats(struct sched *s, struct sched_stats *out);
 
-/* Stop the thread (records still in the ring stay takeable) and free everything. */
+/* Stop the engine thread: no more fires; records already in the ring stay takeable. */
+void sched_stop(struct sched *s);
+
+/* Stop the thread if it runs and free everything. */
 void sched_free(struct sched *s);
 
 #endif

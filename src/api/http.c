@@ -1,0 +1,1118 @@
+/*
+ * http.c - the HTTP/JSON layer of the REST API, on libmicrohttpd.
+ *
+ * Design.  libmicrohttpd runs one thread per connection (MHD_USE_THREAD_PER_CONNECTION),
+ * so a handler may block on a database read or on the server loop's answer without
+ * stalling anyone else, and a streaming response (a followed log) may simply sleep in its
+ * content reader.  Everything a handler should not have to think about happens here,
+ * before it is called, in this order:
+ *
+ *   1. the path is split into segments and each is percent-decoded on its own, so
+ *      "bank%2Fsettlement" stays one {param} ("bank/settlement").  libmicrohttpd's own
+ *      unescaping is switched off (it would decode %2F before we could split), so query
+ *      values are decoded here too ('+' is a space, as in forms).  Bad escapes, NUL bytes
+ *      and invalid UTF-8 are refused with 400;
+ *   2. the route: first route whose pattern and method match; a path some route knows
+ *      but not with this method gets 405 and an Allow header; an unknown path 404;
+ *   3. the bearer token, compared in constant time: 401 with WWW-Authenticate;
+ *   4. the body: one over HTTP_BODY_MAX gets 413 and is never buffered.  A body on
+ *      POST/PUT/PATCH must be application/json (415), and valid UTF-8 with no NUL bytes
+ *      (400).
+ *
+ * When to answer a refusal.  Refusals decided from the headers (all but the last two)
+ * are answered at once when no body follows, or when the client asked "Expect:
+ * 100-continue" (it then never sends the body).  But when a body is already on its way,
+ * answering at once means libmicrohttpd closes the socket with unread bytes in it, the
+ * kernel answers them with a reset, and the client may lose the answer before reading
+ * it.  So then the body is read and dropped - counted, never buffered - and the refusal
+ * is answered at its end, up to HTTP_DISCARD_MAX bytes; a Content-Length above that is
+ * refused at once, and a chunked body that passes it has its connection cut.  (A reply
+ * in mid-body is not possible: libmicrohttpd queues responses only before or after it.)
+ *
+ * Every refusal is logged through cfg->log with its reason.  Streams end when the server
+ * stops: their reader checks the server's stop flag between waits, so http_stop never
+ * hangs on a follower.  While a stream waits for data it polls the client socket, so a
+ * follower that hangs up frees its thread within ~100 ms instead of at the next byte.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HTTP_SEGMENTS_MAX    32                        /* path segments; deeper paths are 404 */
+#define HTTP_DISCARD_MAX     ((size_t)8 * 1024 * 1024) /* bytes of a refused body read, dropped */
+#define HTTP_CONN_TIMEOUT_S  30u                       /* idle connection timeout (not streams) */
+#define HTTP_CONN_MEMORY     ((size_t)64 * 1024)       /* libmicrohttpd pool per connection */
+#define HTTP_STREAM_BLOCK    ((size_t)16 * 1024)       /* bytes per stream read */
+#define HTTP_STREAM_WAIT_MS  100                       /* pause when a stream has nothing yet */
+#define HTTP_CONNECTIONS_DEF 256
+
+struct route {
+    enum http_method method;
+    char *pattern;
+    char **segs; /* pattern segments; "{x}" segments match anything non-empty */
+    size_t n_segs;
+    http_handler handler;
+    bool public;
+};
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    int port;
+    char *token;
+    size_t token_len;
+    struct route *routes;
+    size_t n_routes;
+    void *ctx;
+    void (*log)(void *ctx, const char *level, const char *msg);
+    atomic_bool stopping;
+};
+
+struct query_pair {
+    char *key;
+    char *value;
+};
+
+/* Per-request state, from the first call of the access handler to "completed". */
+struct req_state {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    const struct route *route;
+    struct http_request req;
+    char method_text[16];
+    char remote[INET6_ADDRSTRLEN];
+    char *raw_path; /* as received, for logs */
+    char *path;     /* decoded */
+    char *segbuf;   /* decoded segments, NUL-separated */
+    char *segs[HTTP_SEGMENTS_MAX];
+    size_t n_segs;
+    struct query_pair *query;
+    size_t n_query;
+    struct strbuf body;
+    bool over;      /* the body is being dropped: too large, or the request is refused */
+    size_t dropped; /* bytes of it dropped */
+    bool may_defer; /* a refusal now would race the body in flight: answer after it */
+    struct {        /* the refusal to answer once the body has been read (status 0: none) */
+        int status;
+        const char *code, *field, *hname;
+        char hvalue[64];
+        char msg[TY_ERR_MSG_MAX];
+    } deferred;
+    bool body_oom;
+};
+
+struct stream_ctx {
+    struct http_server *srv;
+    long (*fn)(void *arg, uint64_t pos, char *buf, size_t max);
+    void (*free_fn)(void *arg);
+    void *arg;
+    int fd;
+};
+
+static const char *const method_names[] = {NULL, "GET", "POST", "PUT", "PATCH", "DELETE"};
+
+static enum http_method method_parse(const char *s)
+{
+    for (int m = HTTP_GET; m <= HTTP_DELETE; m++)
+        if (strcmp(s, method_names[m]) == 0)
+            return (enum http_method)m;
+    return (enum http_method)0;
+}
+
+/* ---- codes and statuses ---------------------------------------------------------- */
+
+int http_status_for(int code)
+{
+    switch (code) {
+    case TY_EINVAL:
+    case TY_ERANGE: return 400;
+    case TY_EAUTH: return 401;
+    case TY_ENOENT: return 404;
+    case TY_EEXIST:
+    case TY_EBUSY: return 409;
+    case TY_ECONFLICT: return 412;
+    case TY_ENOSPC: return 507;
+    case TY_EUNAVAIL: return 503;
+    default: return 500;
+    }
+}
+
+const char *http_code_name(int code)
+{
+    switch (code) {
+    case TY_EINVAL: return "invalid";
+    case TY_ERANGE: return "out_of_range";
+    case TY_EAUTH: return "unauthorized";
+    case TY_ENOENT: return "not_found";
+    case TY_EEXIST: return "exists";
+    case TY_EBUSY: return "busy";
+    case TY_ECONFLICT: return "conflict";
+    case TY_ENOSPC: return "no_space";
+    case TY_EUNAVAIL: return "unavailable";
+    case TY_ENOMEM: return "out_of_memory";
+    case TY_EIO: return "io_error";
+    case TY_EFORMAT: return "corrupt_data";
+    default: return "internal";
+    }
+}
+
+static json_t *error_body(const char *code, const char *field, const char *msg)
+{
+    json_t *e = json_object();
+    json_object_set_new(e, "code", json_string(code));
+    json_object_set_new(e, "message", json_string(msg));
+    json_object_set_new(e, "field", field && *field ? json_string(field) : json_null());
+    json_t *root = json_object();
+    json_object_set_new(root, "error", e);
+    return root;
+}
+
+void http_error(struct http_response *resp, const struct ty_err *err)
+{
+    int code = err != NULL && err->code != 0 ? err->code : TY_EIO;
+    const char *msg = err != NULL && err->msg[0] ? err->msg : ty_strerror(code);
+    resp->status = http_status_for(code);
+    json_decref(resp->body);
+    resp->body = error_body(http_code_name(code), err ? err->field : NULL, msg);
+}
+
+/* ---- text helpers ----------------------------------------------------------------- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Offset of the first byte that is not valid UTF-8 (overlongs, surrogates and code
+ * points past U+10FFFF are invalid), or n when all is valid. */
+static size_t utf8_invalid_at(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned min, cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2, min = 0x80, cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3, min = 0x800, cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4, min = 0x10000, cp = c & 0x07;
+        } else {
+            return i;
+        }
+        if (n - i < len)
+            return i;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += len;
+    }
+    return n;
+}
+
+/* Percent-decode s[0..n) into out (room for n+1); '+' becomes ' ' when plus_space.
+ * Returns 0, or a static reason the text is refused. */
+static const char *pct_decode(const char *s, size_t n, bool plus_space, char *out, size_t *out_n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%') {
+            int hi = n - i >= 3 ? hexval((unsigned char)s[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval((unsigned char)s[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return "a malformed percent-escape";
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        if (c == '\0')
+            return "a NUL byte";
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    if (utf8_invalid_at((const unsigned char *)out, o) != o)
+        return "invalid UTF-8";
+    *out_n = o;
+    return NULL;
+}
+
+/* Append s to sb as a double-quoted log value: quotes, backslashes and control bytes
+ * escaped, so one log line stays one line whatever a client sends. */
+static void add_quoted(struct strbuf *sb, const char *s)
+{
+    sb_addc(sb, '"');
+    for (; s != NULL && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            sb_addf(sb, "\\%c", c);
+        else if (c < 0x20 || c == 0x7F)
+            sb_addf(sb, "\\x%02x", c);
+        else
+            sb_addc(sb, (char)c);
+    }
+    sb_addc(sb, '"');
+}
+
+static void srv_log(struct http_server *srv, const char *level, const char *msg)
+{
+    if (srv->log != NULL)
+        srv->log(srv->ctx, level, msg);
+}
+
+/* ---- responses -------------------------------------------------------------------- */
+
+static void log_refusal(struct req_state *rs, int status, const char *reason)
+{
+    if (rs->srv->log == NULL)
+        return;
+    char buf[1024];
+    struct strbuf sb;
+    sb_init_fixed(&sb, buf, sizeof buf);
+    sb_addf(&sb, "http refused status=%d method=", status);
+    add_quoted(&sb, rs->method_text);
+    sb_adds(&sb, " path=");
+    add_quoted(&sb, rs->raw_path);
+    sb_addf(&sb, " remote=%s reason=", rs->remote);
+    add_quoted(&sb, reason);
+    srv_log(rs->srv, status == 401 ? "warn" : "info", sb_str(&sb));
+}
+
+/* Queue a JSON response; body is stolen.  Returns the access handler's answer. */
+static enum MHD_Result queue_json(struct MHD_Connection *conn, int status, json_t *body,
+                                  const char *etag, const char *hname, const char *hvalue)
+{
+    struct strbuf sb;
+    sb_init(&sb);
+    if (body != NULL && status != 204 && status != 304) {
+        char *txt = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (txt == NULL) {
+            status = 500;
+            sb_adds(&sb, "{\"error\":{\"code\":\"internal\",\"message\":\"the response could "
+                         "not be encoded\",\"field\":null}}");
+        } else {
+            sb_adds(&sb, txt);
+            free(txt);
+        }
+        sb_addc(&sb, '\n');
+    }
+    json_decref(body);
+    if (sb_failed(&sb)) {
+        sb_free(&sb);
+        return MHD_NO;
+    }
+    size_t len = sb.len;
+    char *data = len > 0 ? sb_detach(&sb) : NULL;
+    sb_free(&sb);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, data != NULL ? data : (void *)"",
+                                                             data != NULL ? MHD_RESPMEM_MUST_FREE
+                                                                          : MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        free(data);
+        return MHD_NO;
+    }
+    if (len > 0)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (etag != NULL && *etag) {
+        if (etag[0] == '"' || strncmp(etag, "W/", 2) == 0) {
+            MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
+        } else {
+            char q[256];
+            snprintf(q, sizeof q, "\"%s\"", etag);
+            MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, q);
+        }
+    }
+    if (hname != NULL)
+        MHD_add_response_header(r, hname, hvalue);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Answer a request the layer refuses: JSON error, log line with the reason. */
+static enum MHD_Result refuse(struct req_state *rs, int status, const char *code, const char *field,
+                              const char *hname, const char *hvalue, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static enum MHD_Result refuse(struct req_state *rs, int status, const char *code, const char *field,
+                              const char *hname, const char *hvalue, const char *fmt, ...)
+{
+    char msg[TY_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_refusal(rs, status, msg);
+    if (rs->may_defer) {
+        /* a body is in flight: drop it, then answer (see the top of this file) */
+        rs->deferred.status = status;
+        rs->deferred.code = code;
+        rs->deferred.field = field;
+        rs->deferred.hname = hname;
+        snprintf(rs->deferred.hvalue, sizeof rs->deferred.hvalue, "%s", hvalue ? hvalue : "");
+        snprintf(rs->deferred.msg, sizeof rs->deferred.msg, "%s", msg);
+        rs->over = true;
+        sb_free(&rs->body);
+        return MHD_YES;
+    }
+    return queue_json(rs->conn, status, error_body(code, field, msg), NULL, hname, hvalue);
+}
+
+/* Wait up to HTTP_STREAM_WAIT_MS for the client to hang up.  true when it has. */
+static bool peer_gone(int fd)
+{
+    if (fd < 0) {
+        struct timespec ts = {0, HTTP_STREAM_WAIT_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        return false;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int n = poll(&p, 1, HTTP_STREAM_WAIT_MS);
+    if (n <= 0)
+        return false;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+        return true;
+    char c;
+    ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        return true;
+    /* the client sent something (a pipelined request): it is there; wait out the pause */
+    struct timespec ts = {0, HTTP_STREAM_WAIT_MS * 1000000L};
+    nanosleep(&ts, NULL);
+    return false;
+}
+
+/* libmicrohttpd content reader for streams: loop until the handler's stream gives bytes,
+ * ends, the client hangs up or the server stops. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream_ctx *s = cls;
+    for (;;) {
+        if (atomic_load(&s->srv->stopping))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        long n = s->fn(s->arg, pos, buf, max);
+        if (n > 0)
+            return (ssize_t)((size_t)n > max ? max : (size_t)n);
+        if (n < 0)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (peer_gone(s->fd))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+static void stream_free(void *cls)
+{
+    struct stream_ctx *s = cls;
+    if (s->free_fn != NULL)
+        s->free_fn(s->arg);
+    free(s);
+}
+
+static enum MHD_Result queue_stream(struct req_state *rs, struct http_response *resp)
+{
+    struct stream_ctx *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        if (resp->stream_free != NULL)
+            resp->stream_free(resp->stream_arg);
+        return MHD_NO;
+    }
+    s->srv = rs->srv;
+    s->fn = resp->stream;
+    s->free_fn = resp->stream_free;
+    s->arg = resp->stream_arg;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rs->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    s->fd = ci != NULL ? ci->connect_fd : -1;
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK,
+                                                               stream_read, s, stream_free);
+    if (r == NULL) {
+        stream_free(s);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            resp->content_type ? resp->content_type : "text/plain; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    /* a follower may wait long for the next byte: no idle timeout for this connection */
+    MHD_set_connection_option(rs->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    enum MHD_Result ret =
+        MHD_queue_response(rs->conn, (unsigned)(resp->status ? resp->status : 200), r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+static bool route_match(const struct route *r, struct req_state *rs, const char **params,
+                        size_t *n_params)
+{
+    if (r->n_segs != rs->n_segs)
+        return false;
+    size_t np = 0;
+    for (size_t i = 0; i < r->n_segs; i++) {
+        const char *p = r->segs[i];
+        if (p[0] == '{') {
+            if (rs->segs[i][0] == '\0')
+                return false;
+            if (params != NULL)
+                params[np] = rs->segs[i];
+            np++;
+        } else if (strcmp(p, rs->segs[i]) != 0) {
+            return false;
+        }
+    }
+    if (n_params != NULL)
+        *n_params = np;
+    return true;
+}
+
+static bool token_equal(const char *want, size_t want_len, const char *got, size_t got_len)
+{
+    /* time depends on the expected token's length only, never on where texts differ */
+    unsigned char d = want_len != got_len;
+    for (size_t i = 0; i < want_len; i++)
+        d |= (unsigned char)want[i] ^ (unsigned char)(got_len ? got[i % got_len] : 0);
+    return d == 0;
+}
+
+/* NULL when the request carries the right bearer token, else why not. */
+static const char *auth_problem(struct req_state *rs)
+{
+    const char *h =
+        MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL)
+        return "missing bearer token (send Authorization: Bearer <token>)";
+    while (*h == ' ' || *h == '\t')
+        h++;
+    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
+        return "the Authorization header is not a bearer token";
+    h += 6;
+    while (*h == ' ' || *h == '\t')
+        h++;
+    size_t n = strlen(h);
+    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
+        n--;
+    if (!token_equal(rs->srv->token, rs->srv->token_len, h, n))
+        return "wrong bearer token";
+    return NULL;
+}
+
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+struct query_walk {
+    struct req_state *rs;
+    const char *problem;
+    const char *bad_key;
+};
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct query_walk *w = cls;
+    struct req_state *rs = w->rs;
+    if (value == NULL)
+        value = "";
+    struct query_pair *q = realloc(rs->query, (rs->n_query + 1) * sizeof *q);
+    if (q == NULL) {
+        w->problem = "out of memory";
+        return MHD_NO;
+    }
+    rs->query = q;
+    size_t kn = strlen(key), vn = strlen(value), on;
+    char *k = malloc(kn + 1), *v = malloc(vn + 1);
+    if (k == NULL || v == NULL) {
+        free(k);
+        free(v);
+        w->problem = "out of memory";
+        return MHD_NO;
+    }
+    const char *why = pct_decode(key, kn, true, k, &on);
+    if (why == NULL)
+        why = pct_decode(value, vn, true, v, &on);
+    if (why != NULL) {
+        w->problem = why;
+        w->bad_key = key;
+        free(k);
+        free(v);
+        return MHD_NO;
+    }
+    q[rs->n_query].key = k;
+    q[rs->n_query].value = v;
+    rs->n_query++;
+    return MHD_YES;
+}
+
+const char *http_query(const struct http_request *req, const char *key)
+{
+    const struct req_state *rs = req->conn;
+    if (rs == NULL)
+        return NULL;
+    for (size_t i = 0; i < rs->n_query; i++)
+        if (strcmp(rs->query[i].key, key) == 0)
+            return rs->query[i].value;
+    return NULL;
+}
+
+/* Split and decode the path.  NULL, or why it is refused. */
+static const char *split_path(struct req_state *rs, const char *url)
+{
+    size_t n = strlen(url);
+    rs->raw_path = strdup(url);
+    rs->segbuf = malloc(n + 1);
+    rs->path = malloc(n + 2);
+    if (rs->raw_path == NULL || rs->segbuf == NULL || rs->path == NULL)
+        return "out of memory";
+    if (url[0] != '/')
+        return "the path must start with /";
+    /* one trailing slash is ignored: /api/v1/jobs/ is /api/v1/jobs */
+    if (n > 1 && url[n - 1] == '/')
+        n--;
+    struct strbuf path;
+    sb_init_fixed(&path, rs->path, n + 2);
+    char *out = rs->segbuf;
+    const char *p = url + 1, *end = url + n;
+    rs->n_segs = 0;
+    while (p <= end && n > 1) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        const char *seg_end = slash != NULL ? slash : end;
+        if (rs->n_segs == HTTP_SEGMENTS_MAX)
+            return "the path has too many segments";
+        size_t on;
+        const char *why = pct_decode(p, (size_t)(seg_end - p), false, out, &on);
+        if (why != NULL)
+            return why;
+        rs->segs[rs->n_segs++] = out;
+        sb_addc(&path, '/');
+        sb_adds(&path, out);
+        out += on + 1;
+        if (slash == NULL)
+            break;
+        p = slash + 1;
+    }
+    if (rs->n_segs == 0)
+        sb_addc(&path, '/');
+    return NULL;
+}
+
+static bool media_type_ok(const char *ct, enum http_method m)
+{
+    if (ct == NULL)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    bool ok =
+        (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+        (m == HTTP_PATCH && n == 28 && strncasecmp(ct, "application/merge-patch+json", 28) == 0);
+    if (!ok)
+        return false;
+    /* parameters: a charset, if any, must be UTF-8 */
+    for (const char *p = strchr(ct + n, ';'); p != NULL; p = strchr(p + 1, ';')) {
+        const char *k = p + 1;
+        while (*k == ' ' || *k == '\t')
+            k++;
+        if (strncasecmp(k, "charset=", 8) != 0)
+            continue;
+        k += 8;
+        if (*k == '"')
+            k++;
+        if (strncasecmp(k, "utf-8", 5) != 0 && strncasecmp(k, "utf8", 4) != 0)
+            return false;
+    }
+    return true;
+}
+
+static void remote_text(struct req_state *rs)
+{
+    snprintf(rs->remote, sizeof rs->remote, "?");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rs->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, rs->remote,
+                  sizeof rs->remote);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, rs->remote,
+                  sizeof rs->remote);
+}
+
+/* First call for a request: everything that can be decided from the headers. */
+static enum MHD_Result begin(struct req_state *rs, const char *url, const char *method)
+{
+    snprintf(rs->method_text, sizeof rs->method_text, "%s", method);
+    remote_text(rs);
+    enum http_method m = method_parse(method);
+    const char *cl =
+        MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te =
+        MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *expect =
+        MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    unsigned long long length = cl != NULL ? strtoull(cl, NULL, 10) : 0;
+    bool has_body = length > 0 || te != NULL;
+    rs->may_defer = has_body && length <= (unsigned long long)HTTP_DISCARD_MAX &&
+                    !(expect != NULL && strcasecmp(expect, "100-continue") == 0);
+
+    const char *why = split_path(rs, url != NULL ? url : "");
+    if (why != NULL)
+        return refuse(rs, 400, "invalid", "path", NULL, NULL, "path: %s", why);
+
+    const struct route *chosen = NULL;
+    unsigned allow = 0;
+    for (size_t i = 0; i < rs->srv->n_routes; i++) {
+        const struct route *r = &rs->srv->routes[i];
+        if (!route_match(r, rs, NULL, NULL))
+            continue;
+        allow |= 1u << r->method;
+        if (chosen == NULL && r->method == m)
+            chosen = r;
+    }
+    if (allow == 0)
+        return refuse(rs, 404, "not_found", "path", NULL, NULL, "no such endpoint: %s %s",
+                      rs->method_text, rs->path);
+    if (chosen == NULL) {
+        char list[64] = "";
+        struct strbuf sb;
+        sb_init_fixed(&sb, list, sizeof list);
+        for (int k = HTTP_GET; k <= HTTP_DELETE; k++)
+            if (allow & (1u << k))
+                sb_addf(&sb, "%s%s", sb.len ? ", " : "", method_names[k]);
+        return refuse(rs, 405, "method_not_allowed", "method", MHD_HTTP_HEADER_ALLOW, list,
+                      "%s does not accept %s (allowed: %s)", rs->path, rs->method_text, list);
+    }
+    rs->route = chosen;
+    route_match(chosen, rs, rs->req.params, &rs->req.n_params);
+
+    if (!chosen->public && (why = auth_problem(rs)) != NULL)
+        return refuse(rs, 401, "unauthorized", NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                      "Bearer realm=\"tethys\"", "%s", why);
+
+    struct query_walk w = {rs, NULL, NULL};
+    MHD_get_connection_values(rs->conn, MHD_GET_ARGUMENT_KIND, collect_query, &w);
+    if (w.problem != NULL)
+        return refuse(rs, 400, "invalid", "query", NULL, NULL, "query parameter \"%.64s\": %s",
+                      w.bad_key ? w.bad_key : "?", w.problem);
+
+    if (length > (unsigned long long)HTTP_BODY_MAX)
+        return refuse(rs, 413, "too_large", "body", NULL, NULL,
+                      "body: %llu bytes is more than the limit of %d bytes", length, HTTP_BODY_MAX);
+    if (has_body && (m == HTTP_POST || m == HTTP_PUT || m == HTTP_PATCH)) {
+        const char *ct =
+            MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!media_type_ok(ct, m))
+            return refuse(rs, 415, "unsupported_media_type", "Content-Type", NULL, NULL,
+                          "Content-Type: the body must be application/json (got \"%.64s\")",
+                          ct != NULL ? ct : "none");
+    }
+    return MHD_YES;
+}
+
+/* The whole request is in: check the body and call the handler. */
+static enum MHD_Result finish(struct req_state *rs)
+{
+    rs->may_defer = false; /* the body is in: refusals from here on are answered at once */
+    if (rs->deferred.status != 0)
+        return queue_json(rs->conn, rs->deferred.status,
+                          error_body(rs->deferred.code, rs->deferred.field, rs->deferred.msg), NULL,
+                          rs->deferred.hname, rs->deferred.hname ? rs->deferred.hvalue : NULL);
+    if (rs->body_oom)
+        return refuse(rs, 500, "out_of_memory", "body", NULL, NULL,
+                      "body: out of memory while reading it");
+    if (rs->over)
+        return refuse(rs, 413, "too_large", "body", NULL, NULL,
+                      "body: more than the limit of %d bytes", HTTP_BODY_MAX);
+    const char *body = sb_str(&rs->body);
+    size_t len = rs->body.len;
+    const char *nul = memchr(body, '\0', len);
+    if (nul != NULL)
+        return refuse(rs, 400, "invalid", "body", NULL, NULL,
+                      "body: contains a NUL byte at offset %zu", (size_t)(nul - body));
+    size_t bad = utf8_invalid_at((const unsigned char *)body, len);
+    if (bad != len)
+        return refuse(rs, 400, "invalid", "body", NULL, NULL,
+                      "body: invalid UTF-8 at byte offset %zu", bad);
+
+    struct http_request *req = &rs->req;
+    req->method = rs->route->method;
+    req->path = rs->path;
+    req->body = body;
+    req->body_len = len;
+    req->if_match = MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, "If-Match");
+    req->remote = rs->remote;
+    req->conn = rs;
+
+    struct http_response resp;
+    memset(&resp, 0, sizeof resp);
+    rs->route->handler(rs->srv->ctx, req, &resp);
+    if (resp.stream != NULL) {
+        json_decref(resp.body);
+        free(resp.etag);
+        return queue_stream(rs, &resp);
+    }
+    if (resp.status < 100 || resp.status > 599) {
+        log_refusal(rs, 500, "the handler gave no valid status (a bug)");
+        json_decref(resp.body);
+        resp.body = error_body("internal", NULL, "the handler gave no valid status");
+        resp.status = 500;
+    }
+    enum MHD_Result ret = queue_json(rs->conn, resp.status, resp.body, resp.etag, NULL, NULL);
+    free(resp.etag);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    struct http_server *srv = cls;
+    struct req_state *rs = *con_cls;
+    if (rs == NULL) {
+        rs = calloc(1, sizeof *rs);
+        if (rs == NULL)
+            return MHD_NO;
+        rs->srv = srv;
+        rs->conn = conn;
+        sb_init(&rs->body);
+        *con_cls = rs;
+        return begin(rs, url, method);
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (rs->over) {
+            rs->dropped += n;
+            if (rs->dropped > HTTP_DISCARD_MAX) {
+                log_refusal(rs, rs->deferred.status ? rs->deferred.status : 413,
+                            "body dropped past the discard limit: connection cut");
+                return MHD_NO;
+            }
+        } else if (rs->body.len + n > (size_t)HTTP_BODY_MAX) {
+            rs->over = true;
+            rs->dropped = rs->body.len + n;
+            sb_free(&rs->body);
+        } else {
+            sb_add(&rs->body, upload_data, n);
+            if (sb_failed(&rs->body)) {
+                rs->body_oom = true;
+                rs->over = true; /* stop buffering */
+            }
+        }
+        return MHD_YES;
+    }
+    return finish(rs);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    struct req_state *rs = *con_cls;
+    if (rs == NULL)
+        return;
+    for (size_t i = 0; i < rs->n_query; i++) {
+        free(rs->query[i].key);
+        free(rs->query[i].value);
+    }
+    free(rs->query);
+    free(rs->raw_path);
+    free(rs->path);
+    free(rs->segbuf);
+    sb_free(&rs->body);
+    free(rs);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http_server *srv = cls;
+    if (srv->log == NULL)
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    char line[640];
+    struct strbuf sb;
+    sb_init_fixed(&sb, line, sizeof line);
+    sb_adds(&sb, "http libmicrohttpd msg=");
+    add_quoted(&sb, msg);
+    srv_log(srv, "warn", sb_str(&sb));
+}
+
+int http_body_json(const struct http_request *req, json_t **out, struct ty_err *err)
+{
+    *out = NULL;
+    struct req_state *rs = req->conn;
+    int rc = 0;
+    if (req->body_len == 0) {
+        rc = ty_error(err, TY_EINVAL, "body", -1, 0,
+                      "body: a JSON object is required (the request has none)");
+    } else {
+        json_error_t je;
+        json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+        if (v == NULL) {
+            rc = ty_error(err, TY_EINVAL, "body", je.position, 1,
+                          "body: malformed JSON at line %d, column %d: %s", je.line, je.column,
+                          je.text);
+        } else if (!json_is_object(v)) {
+            rc = ty_error(err, TY_EINVAL, "body", 0, (int)req->body_len,
+                          "body: expected a JSON object, got %s",
+                          json_is_array(v)    ? "an array"
+                          : json_is_string(v) ? "a string"
+                                              : "a scalar");
+            json_decref(v);
+        } else {
+            *out = v;
+        }
+    }
+    if (rc != 0 && rs != NULL && err != NULL)
+        log_refusal(rs, 400, err->msg);
+    return rc;
+}
+
+/* ---- start and stop --------------------------------------------------------------- */
+
+static int parse_listen(const char *listen_s, struct sockaddr_storage *ss, socklen_t *len,
+                        struct ty_err *err)
+{
+    if (listen_s == NULL || *listen_s == '\0')
+        return ty_error(err, TY_EINVAL, "listen", -1, 0, "listen: no address given");
+    char host[INET6_ADDRSTRLEN + 2];
+    const char *port_s;
+    if (listen_s[0] == '[') {
+        const char *close = strchr(listen_s, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - listen_s - 1) >= sizeof host)
+            return ty_error(err, TY_EINVAL, "listen", -1, 0,
+                            "listen: \"%s\" is not [IPv6-address]:port", listen_s);
+        memcpy(host, listen_s + 1, (size_t)(close - listen_s - 1));
+        host[close - listen_s - 1] = '\0';
+        port_s = close + 2;
+    } else {
+        const char *colon = strrchr(listen_s, ':');
+        if (colon == NULL || (size_t)(colon - listen_s) >= sizeof host)
+            return ty_error(err, TY_EINVAL, "listen", -1, 0,
+                            "listen: \"%s\" is not host:port (e.g. 127.0.0.1:8080)", listen_s);
+        if (memchr(listen_s, ':', (size_t)(colon - listen_s)) != NULL)
+            return ty_error(err, TY_EINVAL, "listen", -1, 0,
+                            "listen: \"%s\": an IPv6 address needs brackets ([::1]:8080)",
+                            listen_s);
+        memcpy(host, listen_s, (size_t)(colon - listen_s));
+        host[colon - listen_s] = '\0';
+        port_s = colon + 1;
+    }
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(port_s, &end, 10);
+    if (*port_s < '0' || *port_s > '9' || *end != '\0' || errno != 0 || port > 65535)
+        return ty_error(err, TY_EINVAL, "listen", -1, 0,
+                        "listen: \"%s\": the port must be a number from 0 to 65535", listen_s);
+    memset(ss, 0, sizeof *ss);
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    struct sockaddr_in *a4 = (struct sockaddr_in *)(void *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)(void *)ss;
+    if (listen_s[0] != '[' && inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof *a4;
+    } else if (listen_s[0] == '[' && inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *a6;
+    } else {
+        return ty_error(err, TY_EINVAL, "listen", -1, 0,
+                        "listen: \"%s\": the host must be an IPv4 address, [IPv6 address] or "
+                        "localhost",
+                        listen_s);
+    }
+    return 0;
+}
+
+static int open_listener(const char *listen_s, int *fd_out, int *port_out, struct ty_err *err)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len = 0;
+    int rc = parse_listen(listen_s, &ss, &len, err);
+    if (rc != 0)
+        return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ty_error(err, TY_EIO, "listen", -1, 0, "%s: %s", listen_s, strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
+        int e = errno;
+        close(fd);
+        return ty_error(err, TY_EIO, "listen", -1, 0, "%s: %s", listen_s, strerror(e));
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    *port_out =
+        ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
+                                          : ((struct sockaddr_in *)(void *)&bound)->sin_port);
+    *fd_out = fd;
+    return 0;
+}
+
+static void free_routes(struct http_server *s)
+{
+    for (size_t i = 0; i < s->n_routes; i++) {
+        free(s->routes[i].pattern);
+        free(s->routes[i].segs);
+    }
+    free(s->routes);
+}
+
+/* Copy and split one route pattern; segments point into the copy. */
+static int compile_route(const struct http_route *in, struct route *out, struct ty_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (in->pattern == NULL || in->pattern[0] != '/' || in->handler == NULL ||
+        in->method < HTTP_GET || in->method > HTTP_DELETE)
+        return ty_error(err, TY_EINVAL, "routes", -1, 0,
+                        "route \"%s\": needs a method, a handler and a pattern starting with /",
+                        in->pattern ? in->pattern : "(null)");
+    out->pattern = strdup(in->pattern);
+    out->segs = calloc(HTTP_SEGMENTS_MAX, sizeof *out->segs);
+    if (out->pattern == NULL || out->segs == NULL)
+        return ty_error(err, TY_ENOMEM, "routes", -1, 0, "out of memory");
+    out->method = in->method;
+    out->handler = in->handler;
+    out->public = in->public;
+    size_t params = 0;
+    char *save = NULL;
+    for (char *seg = strtok_r(out->pattern + 1, "/", &save); seg != NULL;
+         seg = strtok_r(NULL, "/", &save)) {
+        if (out->n_segs == HTTP_SEGMENTS_MAX)
+            return ty_error(err, TY_EINVAL, "routes", -1, 0, "route \"%s\": too many segments",
+                            in->pattern);
+        size_t n = strlen(seg);
+        if (seg[0] == '{' && (n < 3 || seg[n - 1] != '}'))
+            return ty_error(err, TY_EINVAL, "routes", -1, 0,
+                            "route \"%s\": a parameter must be a whole {segment}", in->pattern);
+        if (seg[0] == '{' && ++params > HTTP_PARAMS_MAX)
+            return ty_error(err, TY_EINVAL, "routes", -1, 0,
+                            "route \"%s\": more than %d parameters", in->pattern, HTTP_PARAMS_MAX);
+        out->segs[out->n_segs++] = seg;
+    }
+    return 0;
+}
+
+int http_start(const struct http_config *cfg, struct http_server **out, struct ty_err *err)
+{
+    *out = NULL;
+    if (cfg->token == NULL || cfg->token[0] == '\0')
+        return ty_error(err, TY_EINVAL, "token", -1, 0,
+                        "token: the API needs a bearer token; none was given");
+    struct http_server *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    atomic_init(&s->stopping, false);
+    s->ctx = cfg->ctx;
+    s->log = cfg->log;
+    s->token = strdup(cfg->token);
+    s->token_len = strlen(cfg->token);
+    s->routes = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *s->routes);
+    if (s->token == NULL || s->routes == NULL) {
+        free(s->token);
+        free(s->routes);
+        free(s);
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < cfg->n_routes; i++) {
+        s->n_routes = i + 1;
+        rc = compile_route(&cfg->routes[i], &s->routes[i], err);
+    }
+    int fd = -1;
+    if (rc == 0)
+        rc = open_listener(cfg->listen, &fd, &s->port, err);
+    if (rc == 0) {
+        unsigned max = cfg->max_connections ? (unsigned)cfg->max_connections : HTTP_CONNECTIONS_DEF;
+        s->daemon = MHD_start_daemon(
+            MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                MHD_USE_ITC | MHD_USE_ERROR_LOG,
+            /* the logger goes first, or libmicrohttpd prints what comes before it itself */
+            0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, max,
+            MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+            MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_END);
+        if (s->daemon == NULL) {
+            close(fd);
+            rc = ty_error(err, TY_EIO, "listen", -1, 0,
+                          "%s: the HTTP server could not start (see the log)", cfg->listen);
+        }
+    }
+    if (rc != 0) {
+        free_routes(s);
+        free(s->token);
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int http_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_stop(struct http_server *s)
+{
+    if (s == NULL)
+        return;
+    atomic_store(&s->stopping, true);
+    MHD_stop_daemon(s->daemon); /* closes the listener, ends connections, joins threads */
+    free_routes(s);
+    free(s->token);
+    free(s);
+}

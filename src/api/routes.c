@@ -1,0 +1,1296 @@
+/*
+ * routes.c - the REST API's handlers.
+ *
+ * Configuration changes (jobs, domains, calendars) are checked and written here, on the
+ * connection's thread, under the server's config lock so that checks which look at
+ * other objects (a domain's job count, a calendar a job names) cannot race each other;
+ * the loop is then told so it reschedules.  Every write is conditional on the version it
+ * was based on (If-Match, or the version just read), so two editors never silently
+ * overwrite each other.  Reads go straight to the store.  Runs are the loop's business:
+ * run-now, cancel and live state are messages to it.
+ */
+#define _GNU_SOURCE
+#include "routes.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/civil.h"
+#include "../exec/exec.h"
+#include "../os/log.h"
+#include "../tzdb/tzdb.h"
+#include "cron_check.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Helpers
+ */
+
+static void respond(struct http_response *resp, int status, json_t *body, int64_t version)
+{
+    resp->status = status;
+    resp->body = body;
+    if (version > 0) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%lld", (long long)version);
+        resp->etag = strdup(buf);
+    }
+}
+
+static void fail(struct http_response *resp, const struct ty_err *err)
+{
+    http_error(resp, err);
+}
+
+/* The version an If-Match header names: 0 when absent, -2 when malformed. */
+static int64_t if_match(const struct http_request *req)
+{
+    if (req->if_match == NULL)
+        return 0;
+    const char *p = req->if_match;
+    if (*p == 'W' && p[1] == '/')
+        p += 2;
+    if (*p == '"')
+        p++;
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    if (end == p || v <= 0)
+        return -2;
+    return v;
+}
+
+static struct store *reader(struct server *s, struct http_response *resp)
+{
+    struct ty_err err;
+    struct store *st = server__reader(s, &err);
+    if (st == NULL)
+        fail(resp, &err);
+    return st;
+}
+
+/* Ask the loop; on failure answer the request with the error.  Returns 0 on success. */
+static int call_loop(struct server *s, struct server_msg *m, struct http_response *resp)
+{
+    int rc = server__call(s, m);
+    if (rc != 0)
+        fail(resp, &m->err);
+    return rc;
+}
+
+static json_t *job_state(struct server *s, const char *name)
+{
+    struct server_msg m = {.kind = MSG_JOB_STATE, .name = name};
+    if (server__call(s, &m) != 0)
+        return json_null();
+    return m.reply;
+}
+
+/* The stored object of `kind` named `name` with its version and (jobs) live state. */
+static json_t *object_view(struct server *s, enum store_kind kind, const char *name,
+                           const char *json, int64_t version)
+{
+    json_t *o = json_loads(json, 0, NULL);
+    if (o == NULL)
+        o = json_object();
+    json_object_set_new(o, "version", json_integer(version));
+    if (kind == STORE_JOB)
+        json_object_set_new(o, "state", job_state(s, name));
+    return o;
+}
+
+static void notify(struct server *s, enum server_msg_kind kind, const char *name, const char *json,
+                   int64_t version)
+{
+    json_t *arg = json ? json_string(json) : NULL;
+    struct server_msg m = {.kind = kind, .name = name, .arg = arg, .num = version};
+    if (server__call(s, &m) != 0)
+        log_error("the loop did not take a configuration change", "name=%s error=\"%s\"", name,
+                  m.err.msg);
+    json_decref(arg);
+    json_decref(m.reply);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Health
+ */
+
+static void h_health(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    (void)req;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t up = (int64_t)ts.tv_sec - server__started_ms(s) / 1000;
+    respond(resp, 200,
+            json_pack("{s:s, s:s, s:I}", "status", "ok", "version", TETHYS_VERSION, "uptime_s",
+                      (json_int_t)up),
+            0);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Jobs
+ */
+
+/*
+ * Everything about a job that needs more than the job itself: its zone exists, its
+ * calendars exist, its domain's limits hold, and an enabled schedule fires at all.
+ * Called with the config lock held.
+ */
+static int check_job(struct server *s, struct store *st, const struct job *j, bool is_new,
+                     struct ty_err *err)
+{
+    const struct tz_zone *z;
+    int rc = tzdb_get(j->time_zone, &z, err);
+    if (rc != 0) {
+        snprintf(err->field, sizeof err->field, "time_zone");
+        return rc == TY_ENOENT ? ty_error(err, TY_EINVAL, "time_zone", -1, 0,
+                                          "time_zone: unknown time zone \"%s\"", j->time_zone)
+                               : rc;
+    }
+    char **lists[2] = {j->calendars_skip, j->calendars_only};
+    for (int l = 0; l < 2; l++) {
+        for (char **c = lists[l]; c != NULL && *c != NULL; c++) {
+            char *json = NULL;
+            int64_t v;
+            struct ty_err e2;
+            if (store_obj_get(st, STORE_CALENDAR, *c, &json, &v, &e2) != 0)
+                return ty_error(err, TY_EINVAL, l ? "calendars.only" : "calendars.skip", -1, 0,
+                                "calendars.%s: no calendar named \"%s\"", l ? "only" : "skip", *c);
+            free(json);
+        }
+    }
+    if (j->enabled && j->schedule != NULL) {
+        int64_t t, now = server__now(s);
+        int64_t from = j->start_at > now ? j->start_at - 1 : now;
+        if (cron_next(&j->cron, z, from, &t) != 0 || (j->end_at != 0 && t > j->end_at))
+            return ty_error(err, TY_EINVAL, "schedule", -1, 0,
+                            "schedule: \"%s\" never fires %s; a job cannot be enabled with it",
+                            j->schedule, j->end_at ? "before end_at" : "after now");
+    }
+    /* domain limits along the chain from the job's domain to the root */
+    json_t *jobs = NULL;
+    if ((rc = store_obj_list(st, STORE_JOB, NULL, &jobs, err)) != 0)
+        return rc;
+    struct domain doms[32];
+    const struct domain *chain[32];
+    int64_t counts[32];
+    size_t n = 0;
+    char path[DOMAIN_PATH_MAX + 1];
+    snprintf(path, sizeof path, "%s", j->domain);
+    for (;;) {
+        char *json = NULL;
+        int64_t v;
+        struct ty_err e2;
+        chain[n] = NULL;
+        if (store_obj_get(st, STORE_DOMAIN, path, &json, &v, &e2) == 0) {
+            json_t *o = json_loads(json, 0, NULL);
+            if (o != NULL && domain_from_json(o, &doms[n], &e2) == 0)
+                chain[n] = &doms[n];
+            json_decref(o);
+            free(json);
+        }
+        counts[n] = 0;
+        size_t i;
+        json_t *it;
+        json_array_foreach(jobs, i, it)
+        {
+            json_t *obj = json_object_get(it, "object");
+            const char *d = json_string_value(json_object_get(obj, "domain"));
+            const char *nm = json_string_value(json_object_get(it, "name"));
+            if (d != NULL && domain_within(d, path) && !(nm && strcmp(nm, j->name) == 0))
+                counts[n]++;
+        }
+        n++;
+        if (path[0] == '\0' || n == 32)
+            break;
+        char parent[DOMAIN_PATH_MAX + 1];
+        domain_parent(path, parent, sizeof parent);
+        snprintf(path, sizeof path, "%s", parent);
+    }
+    json_decref(jobs);
+    (void)is_new;
+    int64_t interval = job_min_interval(j, z, server__now(s));
+    rc = domain_check_job(chain, counts, n, j, interval, err);
+    for (size_t i = 0; i < n; i++)
+        if (chain[i] != NULL)
+            domain_free(&doms[i]);
+    return rc;
+}
+
+/* Validate, check and store a job; on success notify the loop and answer with it. */
+static void save_job(struct server *s, const struct http_request *req, struct http_response *resp,
+                     struct job *j, int64_t base, int status)
+{
+    struct ty_err err;
+    ty_err_clear(&err);
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    pthread_mutex_lock(server__config_lock(s));
+    int rc = check_job(s, st, j, base < 0, &err);
+    int64_t version = 0;
+    char *text = NULL;
+    if (rc == 0) {
+        json_t *canon = job_to_json(j);
+        text = json_dumps(canon, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(canon);
+        rc = text ? store_obj_put(server__config_store(s), STORE_JOB, j->name, text, base,
+                                  req->remote, &version, &err)
+                  : ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
+    if (rc == TY_EEXIST)
+        ty_error(&err, TY_EEXIST, "name", -1, 0, "a job named \"%s\" already exists", j->name);
+    if (rc == TY_ECONFLICT)
+        ty_error(&err, TY_ECONFLICT, "version", -1, 0,
+                 "job \"%s\" was changed by someone else since version %lld; read it again",
+                 j->name, (long long)base);
+    if (rc == 0)
+        notify(s, MSG_JOB_CHANGED, j->name, text, version);
+    pthread_mutex_unlock(server__config_lock(s));
+    if (rc != 0) {
+        fail(resp, &err);
+    } else {
+        log_info("job saved", "job=%s version=%lld by=%s", j->name, (long long)version,
+                 req->remote);
+        respond(resp, status, object_view(s, STORE_JOB, j->name, text, version), version);
+    }
+    free(text);
+}
+
+static void h_jobs_list(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    json_t *list;
+    struct ty_err err;
+    const char *domain = http_query(req, "domain");
+    if (store_obj_list(st, STORE_JOB, domain, &list, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    json_t *items = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(list, i, it)
+    {
+        json_t *o = json_deep_copy(json_object_get(it, "object"));
+        const char *name = json_string_value(json_object_get(it, "name"));
+        json_object_set(o, "version", json_object_get(it, "version"));
+        json_object_set_new(o, "state", job_state(s, name));
+        json_array_append_new(items, o);
+    }
+    json_decref(list);
+    respond(resp, 200, json_pack("{s:o}", "items", items), 0);
+}
+
+static void h_jobs_create(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    json_t *body;
+    struct ty_err err;
+    if (http_body_json(req, &body, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    struct job j;
+    int rc = job_from_json(body, &j, &err);
+    json_decref(body);
+    if (rc != 0) {
+        fail(resp, &err);
+        return;
+    }
+    save_job(s, req, resp, &j, -1, 201);
+    job_free(&j);
+}
+
+/* Read the stored job named by the path; answers 404 itself. */
+static int load_job(struct server *s, const struct http_request *req, struct http_response *resp,
+                    struct job *j, int64_t *version)
+{
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return -1;
+    char *text = NULL;
+    struct ty_err err;
+    int rc = store_obj_get(st, STORE_JOB, req->params[0], &text, version, &err);
+    if (rc == TY_ENOENT)
+        ty_error(&err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", req->params[0]);
+    if (rc != 0) {
+        fail(resp, &err);
+        return -1;
+    }
+    json_t *o = json_loads(text, 0, NULL);
+    free(text);
+    rc = o ? job_from_json(o, j, &err) : TY_EFORMAT;
+    json_decref(o);
+    if (rc != 0) {
+        fail(resp, &err);
+        return -1;
+    }
+    return 0;
+}
+
+static void h_job_get(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    char *text = NULL;
+    int64_t version;
+    struct ty_err err;
+    int rc = store_obj_get(st, STORE_JOB, req->params[0], &text, &version, &err);
+    if (rc == TY_ENOENT)
+        ty_error(&err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", req->params[0]);
+    if (rc != 0) {
+        fail(resp, &err);
+        return;
+    }
+    respond(resp, 200, object_view(s, STORE_JOB, req->params[0], text, version), version);
+    free(text);
+}
+
+static void h_job_put(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct ty_err err;
+    int64_t base = if_match(req);
+    if (base == -2) {
+        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+        fail(resp, &err);
+        return;
+    }
+    json_t *body;
+    if (http_body_json(req, &body, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    if (json_object_get(body, "name") == NULL)
+        json_object_set_new(body, "name", json_string(req->params[0]));
+    struct job j;
+    int rc = job_from_json(body, &j, &err);
+    json_decref(body);
+    if (rc == 0 && strcmp(j.name, req->params[0]) != 0) {
+        rc = ty_error(&err, TY_EINVAL, "name", -1, 0,
+                      "name: \"%s\" differs from the job in the path (\"%s\"); a job cannot be "
+                      "renamed",
+                      j.name, req->params[0]);
+        job_free(&j);
+    }
+    if (rc != 0) {
+        fail(resp, &err);
+        return;
+    }
+    /* without If-Match: replace whatever is there, but the job must exist */
+    if (base == 0) {
+        struct store *st = reader(s, resp);
+        char *text = NULL;
+        if (st == NULL) {
+            job_free(&j);
+            return;
+        }
+        if (store_obj_get(st, STORE_JOB, j.name, &text, &base, &err) != 0) {
+            if (err.code == TY_ENOENT)
+                ty_error(&err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", j.name);
+            fail(resp, &err);
+            job_free(&j);
+            return;
+        }
+        free(text);
+    }
+    save_job(s, req, resp, &j, base, 200);
+    job_free(&j);
+}
+
+static void h_job_patch(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct ty_err err;
+    int64_t want = if_match(req);
+    if (want == -2) {
+        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+        fail(resp, &err);
+        return;
+    }
+    json_t *patch;
+    if (http_body_json(req, &patch, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    struct job cur, next;
+    int64_t version;
+    if (load_job(s, req, resp, &cur, &version) != 0) {
+        json_decref(patch);
+        return;
+    }
+    if (want > 0 && want != version) {
+        ty_error(&err, TY_ECONFLICT, "version", -1, 0,
+                 "job \"%s\" is at version %lld, not %lld; read it again", cur.name,
+                 (long long)version, (long long)want);
+        fail(resp, &err);
+    } else if (job_patch(&cur, patch, &next, &err) != 0) {
+        fail(resp, &err);
+    } else {
+        save_job(s, req, resp, &next, version, 200);
+        job_free(&next);
+    }
+    job_free(&cur);
+    json_decref(patch);
+}
+
+static void set_enabled(void *ctx, const struct http_request *req, struct http_response *resp,
+                        bool on)
+{
+    struct server *s = ctx;
+    struct job j;
+    int64_t version;
+    if (load_job(s, req, resp, &j, &version) != 0)
+        return;
+    j.enabled = on;
+    save_job(s, req, resp, &j, version, 200);
+    job_free(&j);
+}
+
+static void h_job_enable(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    set_enabled(ctx, req, resp, true);
+}
+
+static void h_job_disable(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    set_enabled(ctx, req, resp, false);
+}
+
+static void h_job_delete(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct ty_err err;
+    int64_t base = if_match(req);
+    if (base == -2) {
+        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+        fail(resp, &err);
+        return;
+    }
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    pthread_mutex_lock(server__config_lock(s));
+    int rc = store_obj_delete(server__config_store(s), STORE_JOB, req->params[0], base, &err);
+    if (rc == 0)
+        notify(s, MSG_JOB_CHANGED, req->params[0], NULL, 0);
+    pthread_mutex_unlock(server__config_lock(s));
+    if (rc == TY_ENOENT)
+        ty_error(&err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", req->params[0]);
+    if (rc != 0) {
+        fail(resp, &err);
+        return;
+    }
+    resp->status = 204;
+}
+
+static void h_job_run(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    json_t *body = NULL;
+    struct ty_err err;
+    if (req->body_len > 0 && http_body_json(req, &body, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    if (body != NULL) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(body, key, v)
+        {
+            if (strcmp(key, "shards") != 0) {
+                ty_error(&err, TY_EINVAL, key, -1, 0, "unknown field \"%s\" (known: shards)", key);
+                fail(resp, &err);
+                json_decref(body);
+                return;
+            }
+        }
+    }
+    struct server_msg m = {.kind = MSG_RUN_NOW,
+                           .name = req->params[0],
+                           .arg = body ? json_object_get(body, "shards") : NULL};
+    if (call_loop(s, &m, resp) == 0)
+        respond(resp, 202, m.reply, 0);
+    json_decref(body);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Runs
+ */
+
+static void h_run_get(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    json_t *run;
+    struct ty_err err;
+    int rc = store_run_get(st, req->params[0], &run, &err);
+    if (rc == TY_ENOENT)
+        ty_error(&err, TY_ENOENT, "run_id", -1, 0, "no run %s", req->params[0]);
+    if (rc != 0) {
+        fail(resp, &err);
+        return;
+    }
+    respond(resp, 200, run, 0);
+}
+
+static void h_run_cancel(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct server_msg m = {.kind = MSG_CANCEL, .name = req->params[0]};
+    if (call_loop(s, &m, resp) == 0)
+        respond(resp, 202, m.reply, 0);
+}
+
+/* Following a run's output: from its file while it runs, then from the store. */
+struct follow {
+    struct server *s;
+    char run_id[STORE_ID_MAX];
+    char path[4096];
+    bool follow;
+    uint64_t pos; /* logical offset next to send (file) */
+    char *tail;   /* from the store once the run has ended */
+    size_t tail_len, tail_sent;
+    bool from_store, done;
+    int idle; /* polls without news */
+};
+
+static bool run_ended(struct follow *f, json_t **run_out)
+{
+    struct ty_err err;
+    struct store *st = server__reader(f->s, &err);
+    json_t *run = NULL;
+    if (st == NULL || store_run_get(st, f->run_id, &run, &err) != 0)
+        return true;
+    const char *status = json_string_value(json_object_get(run, "status"));
+    bool ended = status && strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
+    if (run_out != NULL)
+        *run_out = run;
+    else
+        json_decref(run);
+    return ended;
+}
+
+static long follow_read(void *arg, uint64_t pos, char *buf, size_t max)
+{
+    struct follow *f = arg;
+    (void)pos;
+    if (f->done)
+        return -1;
+    if (f->from_store) {
+        if (f->tail_sent >= f->tail_len)
+            return -1;
+        size_t n = f->tail_len - f->tail_sent;
+        if (n > max)
+            n = max;
+        memcpy(buf, f->tail + f->tail_sent, n);
+        f->tail_sent += n;
+        return (long)n;
+    }
+    size_t len = 0;
+    uint64_t from = 0, total = 0;
+    struct ty_err err;
+    int rc = exec_read_from(f->path, f->pos, buf, max, &len, &from, &total, &err);
+    if (rc == 0 && len > 0) {
+        f->pos = from + len;
+        f->idle = 0;
+        return (long)len;
+    }
+    /* nothing new: has the run ended? */
+    json_t *run = NULL;
+    bool ended = run_ended(f, &run);
+    if (ended) {
+        if (rc != 0 || f->pos == 0) {
+            /* the file is gone (or never read): the stored tail is the output */
+            const char *out = json_string_value(json_object_get(run, "output"));
+            if (f->pos == 0 && out != NULL && out[0] != '\0') {
+                f->tail = strdup(out);
+                f->tail_len = f->tail ? strlen(f->tail) : 0;
+                f->from_store = true;
+                json_decref(run);
+                return follow_read(arg, pos, buf, max);
+            }
+        } else if (rc == 0 && total > f->pos) {
+            json_decref(run);
+            return 0; /* a last piece is still being written: read again */
+        }
+        json_decref(run);
+        f->done = true;
+        return -1;
+    }
+    json_decref(run);
+    if (!f->follow)
+        return -1;
+    return 0; /* wait and ask again */
+}
+
+static void follow_free(void *arg)
+{
+    struct follow *f = arg;
+    free(f->tail);
+    free(f);
+}
+
+static void h_run_log(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    json_t *run;
+    struct ty_err err;
+    int rc = store_run_get(st, req->params[0], &run, &err);
+    if (rc == TY_ENOENT)
+        ty_error(&err, TY_ENOENT, "run_id", -1, 0, "no run %s", req->params[0]);
+    if (rc != 0) {
+        fail(resp, &err);
+        return;
+    }
+    json_decref(run);
+    struct follow *f = calloc(1, sizeof *f);
+    if (f == NULL) {
+        ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        fail(resp, &err);
+        return;
+    }
+    f->s = s;
+    snprintf(f->run_id, sizeof f->run_id, "%s", req->params[0]);
+    snprintf(f->path, sizeof f->path, "%s/runs/%s.out", server__data_dir(s), f->run_id);
+    const char *fl = http_query(req, "follow");
+    f->follow = fl != NULL && (strcmp(fl, "1") == 0 || strcmp(fl, "true") == 0);
+    const char *off = http_query(req, "offset");
+    if (off != NULL)
+        f->pos = strtoull(off, NULL, 10);
+    resp->status = 200;
+    resp->stream = follow_read;
+    resp->stream_free = follow_free;
+    resp->stream_arg = f;
+    resp->content_type = "text/plain; charset=utf-8";
+}
+
+/* ---------------------------------------------------------------------------------------
+ * History, statistics
+ */
+
+static int parse_time_param(const struct http_request *req, const char *key, int64_t *out,
+                            struct ty_err *err)
+{
+    const char *v = http_query(req, key);
+    *out = 0;
+    if (v == NULL || v[0] == '\0')
+        return 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (*end == '\0') {
+        *out = n;
+        return 0;
+    }
+    return civil_parse_rfc3339(v, key, out, err);
+}
+
+static void h_history(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    struct ty_err err;
+    struct store_history_query q = {0};
+    q.job = http_query(req, "job");
+    q.domain = http_query(req, "domain");
+    q.status = http_query(req, "status");
+    q.cursor = http_query(req, "cursor");
+    const char *limit = http_query(req, "limit");
+    if (limit != NULL) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (*end != '\0' || v < 1 || v > 1000) {
+            ty_error(&err, TY_EINVAL, "limit", -1, 0, "limit: \"%s\" is not a number 1-1000",
+                     limit);
+            fail(resp, &err);
+            return;
+        }
+        q.limit = (size_t)v;
+    }
+    if (parse_time_param(req, "since", &q.since, &err) != 0 ||
+        parse_time_param(req, "until", &q.until, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    json_t *out;
+    if (store_history(st, &q, &out, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    respond(resp, 200, out, 0);
+}
+
+static void h_stats(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    struct ty_err err;
+    struct store_stats_query q = {0};
+    q.job = http_query(req, "job");
+    q.domain = http_query(req, "domain");
+    q.group_by = http_query(req, "group_by");
+    if (q.group_by == NULL)
+        q.group_by = "job";
+    if (parse_time_param(req, "since", &q.since, &err) != 0 ||
+        parse_time_param(req, "until", &q.until, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    json_t *out;
+    if (store_stats(st, &q, &out, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    respond(resp, 200, out, 0);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Alerts: the seed's four tables
+ */
+
+static int domain_level(struct store *st, json_t *cache, const char *path)
+{
+    if (path == NULL)
+        return 0;
+    json_t *v = json_object_get(cache, path);
+    if (v != NULL)
+        return (int)json_integer_value(v);
+    int level = 0;
+    char *text = NULL;
+    int64_t ver;
+    struct ty_err err;
+    if (store_obj_get(st, STORE_DOMAIN, path, &text, &ver, &err) == 0) {
+        json_t *o = json_loads(text, 0, NULL);
+        level = (int)json_integer_value(json_object_get(o, "level"));
+        json_decref(o);
+        free(text);
+    }
+    json_object_set_new(cache, path, json_integer(level));
+    return level;
+}
+
+static void h_alerts(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    (void)req;
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    json_t *open;
+    struct ty_err err;
+    if (store_alerts_open(st, &open, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    json_t *abnormal = json_array(), *timed = json_array(), *noha = json_array(),
+           *res = json_array(), *levels = json_object();
+    json_t *by_job = json_object(); /* timed-out shards grouped per job */
+    int64_t now_ms = server__now_ms(s);
+    size_t i;
+    json_t *a;
+    json_array_foreach(open, i, a)
+    {
+        const char *kind = json_string_value(json_object_get(a, "kind"));
+        const char *job = json_string_value(json_object_get(a, "job"));
+        const char *domain = json_string_value(json_object_get(a, "domain"));
+        json_t *jl = json_object_get(a, "job_level");
+        int dl = domain_level(st, levels, domain);
+        if (kind == NULL)
+            continue;
+        if (strcmp(kind, "timeout_alarm") == 0) {
+            json_t *d = json_object_get(a, "detail");
+            int64_t started = json_integer_value(json_object_get(d, "started_at_ms"));
+            int64_t alarm = json_integer_value(json_object_get(d, "alarm_s"));
+            int64_t over = (now_ms - started) / 1000 - alarm;
+            json_t *row = json_object_get(by_job, job ? job : "");
+            if (row == NULL) {
+                row = json_pack("{s:s?, s:s?, s:i, s:O, s:I, s:[]}", "job", job, "domain", domain,
+                                "domain_level", dl, "job_level", jl, "seconds_over",
+                                (json_int_t)(over > 0 ? over : 0), "shards");
+                json_object_set_new(by_job, job ? job : "", row);
+                json_array_append(timed, row);
+            }
+            if (over > json_integer_value(json_object_get(row, "seconds_over")))
+                json_object_set_new(row, "seconds_over", json_integer(over));
+            json_array_append(json_object_get(row, "shards"), json_object_get(d, "shard"));
+        } else if (strcmp(kind, "not_ha") == 0) {
+            json_array_append_new(noha, json_pack("{s:s?, s:s?, s:i, s:O, s:O}", "job", job,
+                                                  "domain", domain, "domain_level", dl, "job_level",
+                                                  jl, "reason", json_object_get(a, "reason")));
+        } else if (strcmp(kind, "resource") == 0) {
+            json_t *d = json_object_get(a, "detail");
+            json_array_append_new(res, json_pack("{s:O, s:s, s:i, s:O, s:O}", "resource",
+                                                 json_object_get(d, "resource"), "domain", "",
+                                                 "domain_level", 0, "reason",
+                                                 json_object_get(a, "reason"), "since_ms",
+                                                 json_object_get(a, "raised_at_ms")));
+        } else {
+            json_array_append_new(abnormal,
+                                  json_pack("{s:s?, s:s?, s:i, s:O, s:O, s:O, s:s, s:O}", "job",
+                                            job, "domain", domain, "domain_level", dl, "job_level",
+                                            jl, "scheduled_at",
+                                            json_object_get(a, "scheduled_at_text")
+                                                ? json_object_get(a, "scheduled_at_text")
+                                                : json_object_get(a, "scheduled_at"),
+                                            "reason", json_object_get(a, "reason"), "kind", kind,
+                                            "since_ms", json_object_get(a, "raised_at_ms")));
+        }
+    }
+    /* the store's own failure cannot be written to the store: ask the loop */
+    struct server_msg m = {.kind = MSG_STATUS};
+    if (server__call(s, &m) == 0 && json_is_true(json_object_get(m.reply, "store_failing"))) {
+        bool listed = false;
+        json_array_foreach(res, i, a)
+        {
+            listed |= json_equal(json_object_get(a, "resource"), json_string("store")) != 0;
+        }
+        if (!listed)
+            json_array_append_new(
+                res, json_pack("{s:s, s:s, s:i, s:s+}", "resource", "store", "domain", "",
+                               "domain_level", 0, "reason", "history store cannot be written: ",
+                               json_string_value(json_object_get(m.reply, "store_error"))));
+    }
+    json_decref(m.reply);
+    json_decref(open);
+    json_decref(levels);
+    json_decref(by_job);
+    respond(resp, 200,
+            json_pack("{s:o, s:o, s:o, s:o}", "abnormal_jobs", abnormal, "timed_out_shards", timed,
+                      "not_highly_available", noha, "abnormal_resources", res),
+            0);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Domains and calendars
+ */
+
+typedef int (*from_json_fn)(const json_t *, void *, struct ty_err *);
+
+static int domain_parse(const json_t *o, void *out, struct ty_err *err)
+{
+    return domain_from_json(o, out, err);
+}
+
+static int calendar_parse(const json_t *o, void *out, struct ty_err *err)
+{
+    return calendar_from_json(o, out, err);
+}
+
+static json_t *domain_canon(void *d)
+{
+    return domain_to_json(d);
+}
+
+static json_t *calendar_canon(void *c)
+{
+    return calendar_to_json(c);
+}
+
+static void domain_release(void *d)
+{
+    domain_free(d);
+}
+
+static void calendar_release(void *c)
+{
+    calendar_free(c);
+}
+
+struct kind_ops {
+    enum store_kind kind;
+    const char *what; /* "domain" */
+    const char *key;  /* "path" */
+    from_json_fn parse;
+    json_t *(*canon)(void *);
+    void (*release)(void *);
+};
+
+static const struct kind_ops domain_ops = {STORE_DOMAIN, "domain",     "path",
+                                           domain_parse, domain_canon, domain_release};
+static const struct kind_ops calendar_ops = {STORE_CALENDAR, "calendar",     "name",
+                                             calendar_parse, calendar_canon, calendar_release};
+
+static void obj_list(struct server *s, const struct kind_ops *k, struct http_response *resp)
+{
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    json_t *list;
+    struct ty_err err;
+    if (store_obj_list(st, k->kind, NULL, &list, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    json_t *items = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(list, i, it)
+    {
+        json_t *o = json_deep_copy(json_object_get(it, "object"));
+        json_object_set(o, "version", json_object_get(it, "version"));
+        json_array_append_new(items, o);
+    }
+    json_decref(list);
+    respond(resp, 200, json_pack("{s:o}", "items", items), 0);
+}
+
+static void obj_get(struct server *s, const struct kind_ops *k, const char *name,
+                    struct http_response *resp)
+{
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    char *text;
+    int64_t version;
+    struct ty_err err;
+    int rc = store_obj_get(st, k->kind, name, &text, &version, &err);
+    if (rc == TY_ENOENT)
+        ty_error(&err, TY_ENOENT, k->key, -1, 0, "no %s \"%s\"", k->what, name);
+    if (rc != 0) {
+        fail(resp, &err);
+        return;
+    }
+    respond(resp, 200, object_view(s, k->kind, name, text, version), version);
+    free(text);
+}
+
+/* Jobs that use a calendar, or lie in a domain's subtree (for refusing deletes). */
+static size_t users_of(struct store *st, const struct kind_ops *k, const char *name, char *first,
+                       size_t cap)
+{
+    json_t *jobs = NULL;
+    struct ty_err err;
+    if (store_obj_list(st, STORE_JOB, NULL, &jobs, &err) != 0)
+        return 0;
+    size_t n = 0, i;
+    json_t *it;
+    json_array_foreach(jobs, i, it)
+    {
+        json_t *o = json_object_get(it, "object");
+        bool uses = false;
+        if (k->kind == STORE_DOMAIN) {
+            const char *d = json_string_value(json_object_get(o, "domain"));
+            uses = d != NULL && domain_within(d, name);
+        } else {
+            json_t *cals = json_object_get(o, "calendars");
+            const char *lists[] = {"skip", "only"};
+            for (int l = 0; l < 2 && !uses; l++) {
+                size_t x;
+                json_t *c;
+                json_array_foreach(json_object_get(cals, lists[l]), x, c)
+                {
+                    uses |= json_string_value(c) && strcmp(json_string_value(c), name) == 0;
+                }
+            }
+        }
+        if (uses && n++ == 0)
+            snprintf(first, cap, "%s", json_string_value(json_object_get(it, "name")));
+    }
+    json_decref(jobs);
+    return n;
+}
+
+static void obj_save(struct server *s, const struct kind_ops *k, const struct http_request *req,
+                     struct http_response *resp, const char *path_name)
+{
+    struct ty_err err;
+    int64_t base = path_name ? if_match(req) : -1;
+    if (base == -2) {
+        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+        fail(resp, &err);
+        return;
+    }
+    json_t *body;
+    if (http_body_json(req, &body, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    if (path_name != NULL && json_object_get(body, k->key) == NULL)
+        json_object_set_new(body, k->key, json_string(path_name));
+    union {
+        struct domain d;
+        struct calendar c;
+    } obj;
+    memset(&obj, 0, sizeof obj);
+    int rc = k->parse(body, &obj, &err);
+    json_decref(body);
+    if (rc != 0) {
+        fail(resp, &err);
+        return;
+    }
+    json_t *canon = k->canon(&obj);
+    const char *name = json_string_value(json_object_get(canon, k->key));
+    if (path_name != NULL && strcmp(name, path_name) != 0) {
+        ty_error(&err, TY_EINVAL, k->key, -1, 0, "%s: \"%s\" differs from the one in the path",
+                 k->key, name);
+        fail(resp, &err);
+        json_decref(canon);
+        k->release(&obj);
+        return;
+    }
+    char *text = json_dumps(canon, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    struct store *st = reader(s, resp);
+    int64_t version = 0;
+    if (st != NULL) {
+        pthread_mutex_lock(server__config_lock(s));
+        if (path_name != NULL && base == 0) {
+            char *old = NULL;
+            rc = store_obj_get(st, k->kind, name, &old, &base, &err);
+            free(old);
+        }
+        if (rc == 0)
+            rc = store_obj_put(server__config_store(s), k->kind, name, text, base, req->remote,
+                               &version, &err);
+        if (rc == 0 && k->kind == STORE_CALENDAR)
+            notify(s, MSG_CALENDAR_CHANGED, name, text, version);
+        pthread_mutex_unlock(server__config_lock(s));
+        if (rc == TY_EEXIST)
+            ty_error(&err, TY_EEXIST, k->key, -1, 0, "a %s \"%s\" already exists", k->what, name);
+        if (rc == TY_ENOENT)
+            ty_error(&err, TY_ENOENT, k->key, -1, 0, "no %s \"%s\"", k->what, name);
+        if (rc != 0)
+            fail(resp, &err);
+        else
+            respond(resp, path_name ? 200 : 201, object_view(s, k->kind, name, text, version),
+                    version);
+    }
+    free(text);
+    json_decref(canon);
+    k->release(&obj);
+}
+
+static void obj_delete(struct server *s, const struct kind_ops *k, const struct http_request *req,
+                       struct http_response *resp)
+{
+    struct ty_err err;
+    int64_t base = if_match(req);
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    const char *name = req->params[0];
+    pthread_mutex_lock(server__config_lock(s));
+    char first[JOB_NAME_MAX + 1] = "";
+    size_t users = users_of(st, k, name, first, sizeof first);
+    int rc;
+    if (users > 0)
+        rc = ty_error(&err, TY_EBUSY, k->key, -1, 0,
+                      "%s \"%s\" is used by %zu job(s) (\"%s\"%s); change or remove them first",
+                      k->what, name, users, first, users > 1 ? ", ..." : "");
+    else
+        rc = store_obj_delete(server__config_store(s), k->kind, name, base, &err);
+    if (rc == 0 && k->kind == STORE_CALENDAR)
+        notify(s, MSG_CALENDAR_CHANGED, name, NULL, 0);
+    pthread_mutex_unlock(server__config_lock(s));
+    if (rc == TY_ENOENT)
+        ty_error(&err, TY_ENOENT, k->key, -1, 0, "no %s \"%s\"", k->what, name);
+    if (rc != 0) {
+        fail(resp, &err);
+        return;
+    }
+    resp->status = 204;
+}
+
+static void h_domains_list(void *c, const struct http_request *r, struct http_response *p)
+{
+    (void)r;
+    obj_list(c, &domain_ops, p);
+}
+static void h_domains_create(void *c, const struct http_request *r, struct http_response *p)
+{
+    obj_save(c, &domain_ops, r, p, NULL);
+}
+static void h_domain_get(void *c, const struct http_request *r, struct http_response *p)
+{
+    obj_get(c, &domain_ops, r->params[0], p);
+}
+static void h_domain_put(void *c, const struct http_request *r, struct http_response *p)
+{
+    obj_save(c, &domain_ops, r, p, r->params[0]);
+}
+static void h_domain_delete(void *c, const struct http_request *r, struct http_response *p)
+{
+    obj_delete(c, &domain_ops, r, p);
+}
+static void h_calendars_list(void *c, const struct http_request *r, struct http_response *p)
+{
+    (void)r;
+    obj_list(c, &calendar_ops, p);
+}
+static void h_calendars_create(void *c, const struct http_request *r, struct http_response *p)
+{
+    obj_save(c, &calendar_ops, r, p, NULL);
+}
+static void h_calendar_get(void *c, const struct http_request *r, struct http_response *p)
+{
+    obj_get(c, &calendar_ops, r->params[0], p);
+}
+static void h_calendar_put(void *c, const struct http_request *r, struct http_response *p)
+{
+    obj_save(c, &calendar_ops, r, p, r->params[0]);
+}
+static void h_calendar_delete(void *c, const struct http_request *r, struct http_response *p)
+{
+    obj_delete(c, &calendar_ops, r, p);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Executors, cron check, test hooks
+ */
+
+static void h_executors(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    (void)req;
+    struct server_msg m = {.kind = MSG_EXECUTORS};
+    if (call_loop(ctx, &m, resp) == 0)
+        respond(resp, 200, m.reply, 0);
+}
+
+static void h_cron_check(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    json_t *body;
+    struct ty_err err;
+    if (http_body_json(req, &body, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    const char *expr = NULL, *zone = "UTC", *from_text = NULL;
+    json_int_t count = 10;
+    const char *key;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "expression") == 0 && json_is_string(v))
+            expr = json_string_value(v);
+        else if (strcmp(key, "time_zone") == 0 && json_is_string(v))
+            zone = json_string_value(v);
+        else if (strcmp(key, "from") == 0 && json_is_string(v))
+            from_text = json_string_value(v);
+        else if (strcmp(key, "count") == 0 && json_is_integer(v))
+            count = json_integer_value(v);
+        else if (strcmp(key, "expression") == 0 || strcmp(key, "time_zone") == 0 ||
+                 strcmp(key, "from") == 0 || strcmp(key, "count") == 0)
+            rc = ty_error(&err, TY_EINVAL, key, -1, 0, "%s: wrong type", key);
+        else
+            rc = ty_error(&err, TY_EINVAL, key, -1, 0,
+                          "unknown field \"%s\" (known: expression, time_zone, count, from)", key);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && expr == NULL)
+        rc = ty_error(&err, TY_EINVAL, "expression", -1, 0, "expression: required");
+    if (rc == 0 && (count < 1 || count > CRON_CHECK_COUNT_MAX))
+        rc = ty_error(&err, TY_EINVAL, "count", -1, 0, "count: %lld is out of range 1-%d",
+                      (long long)count, CRON_CHECK_COUNT_MAX);
+    int64_t now = server__now(s), from = now;
+    if (rc == 0 && from_text != NULL) {
+        rc = civil_parse_rfc3339(from_text, "from", &from, &err);
+        if (rc == 0 && from < CRON_MIN_TIME)
+            rc = ty_error(&err, TY_EINVAL, "from", -1, 0, "from: before 1972-01-01T00:00:00Z");
+    }
+    json_t *out = NULL;
+    int status = 0;
+    if (rc == 0) {
+        out = cron_check_json(expr, zone, from, (long)count, now, &status, &err);
+        if (out == NULL) {
+            snprintf(err.field, sizeof err.field, "time_zone");
+            err.code = TY_EINVAL;
+            rc = TY_EINVAL;
+        }
+    }
+    json_decref(body);
+    if (rc != 0)
+        fail(resp, &err);
+    else
+        respond(resp, 200, out, 0);
+}
+
+#ifdef TETHYS_TEST_HOOKS
+static void h_test_clock(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    json_t *body;
+    struct ty_err err;
+    if (http_body_json(req, &body, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    struct server_msg m = {.kind = MSG_CLOCK,
+                           .num = json_integer_value(json_object_get(body, "offset_s"))};
+    json_decref(body);
+    if (call_loop(ctx, &m, resp) == 0)
+        respond(resp, 200, m.reply, 0);
+}
+#endif
+
+static void http_log(void *ctx, const char *level, const char *msg)
+{
+    (void)ctx;
+    if (strcmp(level, "error") == 0)
+        log_error("http", "msg=\"%s\"", msg);
+    else
+        log_warn("http", "msg=\"%s\"", msg);
+}
+
+static const struct http_route routes[] = {
+    {HTTP_GET, "/api/v1/health", h_health, true},
+    {HTTP_GET, "/api/v1/jobs", h_jobs_list, false},
+    {HTTP_POST, "/api/v1/jobs", h_jobs_create, false},
+    {HTTP_GET, "/api/v1/jobs/{name}", h_job_get, false},
+    {HTTP_PUT, "/api/v1/jobs/{name}", h_job_put, false},
+    {HTTP_PATCH, "/api/v1/jobs/{name}", h_job_patch, false},
+    {HTTP_DELETE, "/api/v1/jobs/{name}", h_job_delete, false},
+    {HTTP_POST, "/api/v1/jobs/{name}/enable", h_job_enable, false},
+    {HTTP_POST, "/api/v1/jobs/{name}/disable", h_job_disable, false},
+    {HTTP_POST, "/api/v1/jobs/{name}/run", h_job_run, false},
+    {HTTP_GET, "/api/v1/runs/{id}", h_run_get, false},
+    {HTTP_GET, "/api/v1/runs/{id}/log", h_run_log, false},
+    {HTTP_POST, "/api/v1/runs/{id}/cancel", h_run_cancel, false},
+    {HTTP_GET, "/api/v1/history", h_history, false},
+    {HTTP_GET, "/api/v1/stats", h_stats, false},
+    {HTTP_GET, "/api/v1/alerts", h_alerts, false},
+    {HTTP_GET, "/api/v1/domains", h_domains_list, false},
+    {HTTP_POST, "/api/v1/domains", h_domains_create, false},
+    {HTTP_GET, "/api/v1/domains/{path}", h_domain_get, false},
+    {HTTP_PUT, "/api/v1/domains/{path}", h_domain_put, false},
+    {HTTP_DELETE, "/api/v1/domains/{path}", h_domain_delete, false},
+    {HTTP_GET, "/api/v1/calendars", h_calendars_list, false},
+    {HTTP_POST, "/api/v1/calendars", h_calendars_create, false},
+    {HTTP_GET, "/api/v1/calendars/{name}", h_calendar_get, false},
+    {HTTP_PUT, "/api/v1/calendars/{name}", h_calendar_put, false},
+    {HTTP_DELETE, "/api/v1/calendars/{name}", h_calendar_delete, false},
+    {HTTP_GET, "/api/v1/executors", h_executors, false},
+    {HTTP_POST, "/api/v1/cron/check", h_cron_check, false},
+#ifdef TETHYS_TEST_HOOKS
+    {HTTP_POST, "/api/v1/test/clock", h_test_clock, false},
+#endif
+};
+
+void routes_config(struct server *s, const char *listen, const char *token, struct http_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->listen = listen;
+    out->token = token;
+    out->routes = routes;
+    out->n_routes = sizeof routes / sizeof routes[0];
+    out->ctx = s;
+    out->log = http_log;
+}

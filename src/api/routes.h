@@ -1,0 +1,17 @@
+/*
+ * routes.h - the REST API of the embedded server (/api/v1/...), documented in
+ * docs/api.md.  The handlers run on HTTP connection threads: they read the store through
+ * a per-thread connection, write configuration under the server's config lock, and ask
+ * the server loop for anything about runs.
+ */
+#ifndef ROUTES_H
+#define ROUTES_H
+
+#include "../server/server.h"
+#include "http.h"
+
+/* Fill *out with the API's routes for server s (listen address and token borrowed). */
+void routes_config(struct server *s, const char *listen, const char *token,
+                   struct http_config *out);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * cli_file.h - definitions (jobs, domains, calendars) from JSON or YAML files.
+ *
+ * The API speaks JSON only; YAML is a convenience of the CLI and is turned into the same
+ * JSON here, before anything is sent, so the server validates one format.  The YAML
+ * reading follows the YAML 1.2 core schema: plain scalars that read as integers
+ * (123, -4, 0x1F, 0o17), floats (1.5, 2e3), booleans (true/false, True, TRUE...) or null
+ * (null, ~, nothing) become those JSON types; everything else, and every quoted or block
+ * scalar, is a string.  (So `country: NO` and `enabled: yes` stay strings, unlike YAML 1.1.)
+ * Refused, with line and column: duplicate keys, anchors and aliases, keys that are not
+ * plain values, tags other than !!str !!int !!float !!bool !!null !!map !!seq, .inf and
+ * .nan (JSON has no such numbers), integers beyond 64 bits, NUL characters, and more than
+ * one document.
+ */
+#ifndef CLI_FILE_H
+#define CLI_FILE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "../core/ty_err.h"
+
+#define CLI_FILE_MAX   ((size_t)4 * 1024 * 1024) /* bytes of a definition file */
+#define CLI_YAML_DEPTH 64                        /* nesting of mappings and sequences */
+
+/*
+ * Convert one YAML document text[0..len) to a JSON value (*out, a new reference; any
+ * type).  Errors are TY_EINVAL with a message "line L, column C: ..." (1-based), err->pos
+ * the byte offset; TY_ENOMEM.  An empty text (no document) is TY_EINVAL "the file is
+ * empty".
+ */
+int cli_yaml_to_json(const char *text, size_t len, json_t **out, struct ty_err *err);
+
+/* Parse JSON text (duplicate keys refused); errors as cli_yaml_to_json. */
+int cli_json_parse(const char *text, size_t len, json_t **out, struct ty_err *err);
+
+/*
+ * Read a definition: the file at path ("-" is standard input), as JSON when its name ends
+ * in ".json" or its first non-blank character is '{' or '[', else as YAML.  It must hold
+ * one mapping (a JSON object).  Messages start with the path: "job.yaml: line 3,
+ * column 1: duplicate key \"name\"".  TY_EIO when the file cannot be read, TY_EINVAL when
+ * its content is refused.  *out is a new reference.
+ */
+int cli_file_load(const char *path, json_t **out, struct ty_err *err);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * job.h - the job definition: its fields, their validation, and its JSON form.
+ *
+ * A job arrives as JSON (the API; the CLI turns YAML into the same JSON) and is checked
+ * field by field here; every refusal names the field path ("shard_params.3",
+ * "pause_windows[1].daily[0]") and the offending value.  A validated job is a plain struct
+ * owned by one caller; job_to_json gives back the canonical JSON (every field, defaults
+ * filled in), which is what the store keeps.  Pure: no I/O, no clock — the few checks
+ * that need "now" or other objects (domain limits, whether a schedule ever fires) take
+ * them as parameters.
+ */
+#ifndef JOB_H
+#define JOB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cron.h"
+#include "ty_err.h"
+
+/* Names: at most JOB_NAME_MAX bytes (NUL not counted) of [A-Za-z0-9._-], first a letter or digit */
+#define JOB_NAME_MAX           128
+#define JOB_SHARDS_MAX         10000
+#define JOB_ENV_MAX            256   /* variables per job */
+#define JOB_COMMAND_MAX        65536 /* bytes */
+#define JOB_OUTPUT_CAP_DEFAULT (64 * 1024)
+#define JOB_OUTPUT_CAP_MAX     (16 * 1024 * 1024)
+
+enum job_type { JOB_SHELL = 1 };
+
+enum job_overlap {
+    JOB_OVERLAP_SKIP = 1, /* a fire while the previous run of the shard is going is skipped */
+    JOB_OVERLAP_QUEUE,    /* ...waits for it to finish */
+    JOB_OVERLAP_PARALLEL, /* ...runs alongside */
+};
+
+enum job_misfire {
+    JOB_MISFIRE_SKIP = 1, /* late fires are recorded as skipped */
+    JOB_MISFIRE_RUN_ONCE, /* one run for the latest late fire, the rest recorded skipped */
+    JOB_MISFIRE_CATCH_UP, /* up to catch_up_max late fires run, oldest first */
+};
+
+enum job_orphan {
+    JOB_ORPHAN_KILL = 1, /* a run found alive after its executor died is killed */
+    JOB_ORPHAN_FINISH,   /* ...is left to finish and its result collected */
+};
+
+enum job_pause_kind {
+    JOB_PAUSE_DATES = 1, /* from/to are days (inclusive) in the job's zone */
+    JOB_PAUSE_DAILY,     /* from/to are seconds of the day in the job's zone; may wrap */
+};
+
+struct job_pause {
+    enum job_pause_kind kind;
+    int64_t from; /* days since 1970-01-01, or seconds since local midnight */
+    int64_t to;   /* inclusive for dates; exclusive for daily times */
+};
+
+struct job_env {
+    char *name;
+    char *value;
+};
+
+struct job {
+    char *name;
+    char *domain; /* "/" separated path, "" is the root domain */
+    int level;    /* 0-9, higher is more important */
+    char *description;
+    char *owner;
+    bool enabled;
+    enum job_type type;
+
+    /* what runs */
+    char *command; /* run by /bin/sh -c */
+    char *workdir; /* NULL: the executor's default */
+    char *user;    /* NULL: the server's user; honoured when the server runs as root */
+    struct job_env *env;
+    size_t n_env;
+    uint32_t output_cap; /* bytes of output kept (the tail) */
+
+    /* when it runs */
+    char *schedule; /* NULL: manual / downstream only */
+    struct cron_expr cron;
+    char *time_zone;  /* IANA name, default "UTC" */
+    int64_t start_at; /* instant; 0 = none: no fire before it */
+    int64_t end_at;   /* instant; 0 = none: no fire after it */
+    struct job_pause *pauses;
+    size_t n_pauses;
+    char **calendars_skip; /* NULL-terminated names: fires on these dates are skipped */
+    char **calendars_only; /* NULL-terminated names: fires run only on these dates */
+
+    /* sharding */
+    uint32_t shards;     /* 1..JOB_SHARDS_MAX */
+    char **shard_params; /* shards entries, each NULL or a string */
+    char *job_param;
+
+    /* limits and policies */
+    uint32_t timeout;            /* seconds, 0 = none: the run is killed after it */
+    uint32_t timeout_alarm;      /* seconds, 0 = none: an alert is raised after it */
+    uint32_t kill_grace;         /* seconds between TERM and KILL, default 10 */
+    uint32_t retries;            /* extra attempts after a failure */
+    uint32_t retry_backoff;      /* seconds before the first retry, default 10 */
+    uint32_t retry_backoff_max;  /* cap, default 3600 */
+    double retry_backoff_factor; /* multiplier per attempt, default 2 */
+    enum job_overlap overlap;
+    uint32_t misfire_threshold; /* seconds, default 5 */
+    enum job_misfire misfire;
+    uint32_t catch_up_max; /* for JOB_MISFIRE_CATCH_UP, default 1 */
+    enum job_orphan on_executor_death;
+    bool failover;     /* wants to survive an executor's death (cluster) */
+    char **downstream; /* NULL-terminated job names fired when every shard succeeded */
+};
+
+/*
+ * Validate a JSON object and fill *out.  Unknown fields, wrong types, out-of-range values
+ * and inconsistent combinations are refused with TY_EINVAL; err->field holds the field
+ * path and err->msg a sentence naming it and the bad value.  Missing optional fields, and
+ * fields given as null, take their defaults.  For an invalid "schedule", err->pos/len
+ * locate the offending text within the schedule string.  On success the caller owns *out
+ * (job_free); on failure *out is left empty (safe to job_free).  Checks only the syntax of
+ * the time zone name and of references to other objects (domain, calendars, downstream
+ * jobs), not that they exist, nor domain limits: see domain_check_job.  docs/jobs.md is the
+ * reference of every field.
+ */
+int job_from_json(const json_t *obj, struct job *out, struct ty_err *err);
+
+/* The canonical JSON of a job: every field, defaults included.  New reference, caller
+ * owns it (json_decref).  NULL only when out of memory. */
+json_t *job_to_json(const struct job *j);
+
+/* Release everything a job owns and zero it. */
+void job_free(struct job *j);
+
+/* Deep copy; 0, or TY_ENOMEM (dst then empty). */
+int job_copy(struct job *dst, const struct job *src);
+
+/*
+ * Apply a JSON merge patch (RFC 7386) to the canonical JSON of `base` and validate the
+ * result into *out, so an edit sends only what changes.  The name may not change.
+ * Errors as job_from_json.
+ */
+int job_patch(const struct job *base, const json_t *patch, struct job *out, struct ty_err *err);
+
+/*
+ * The shortest interval, in seconds, between two consecutive fires of the schedule,
+ * measured over the fires in the 365 days after `now` (at most 20,000 of them) in zone z
+ * (the zone named by j->time_zone).  Real elapsed seconds: a daily job in a zone with
+ * daylight saving fires less than 86,400 s apart once a year.  @every returns its period.
+ * 0 when the job has no schedule or it fires at most once in that time.  No allocation.
+ */
+int64_t job_min_interval(const struct job *j, const struct tz_zone *z, int64_t now);
+
+/*
+ * Parse "0=beijing,1=shanghai" into a new array params[shards] (entries NULL when not
+ * given; blanks around keys and values are dropped).  The caller owns the array and its
+ * strings (free each, then the array).  Errors name "shard_params.<key>" (or
+ * "shard_params"); *params is then NULL.
+ */
+int job_parse_shard_params(const char *text, uint32_t shards, char ***params, struct ty_err *err);
+
+/* Instant t in zone z (the job's zone) falls in one of the job's pause windows. */
+bool job_paused(const struct job *j, const struct tz_zone *z, int64_t t);
+
+/*
+ * Check a job or calendar name: 1..JOB_NAME_MAX bytes of [A-Za-z0-9._-], the first a letter
+ * or digit.  0 or TY_EINVAL with a message naming `field` and showing the name.
+ */
+int job_check_name(const char *field, const char *name, struct ty_err *err);
+
+/*
+ * Internal, shared with domain.c only: the JSON field checks job_from_json is built from,
+ * so domains and calendars refuse bad input in the same words.  `where` is the path of
+ * the enclosing object ("" at the top, "limits", "pause_windows[2]").
+ */
+/* Refuse a key not in known[n]: unknown field "where.key"; did you mean "where.known"? */
+int job__check_fields(const json_t *obj, const char *where, const char *const *known, size_t n,
+                      struct ty_err *err);
+/* obj[key] as an integer in [min, max]; absent or null gives def. */
+int job__get_int(const json_t *obj, const char *where, const char *key, int64_t min, int64_t max,
+                 int64_t def, int64_t *out, struct ty_err *err);
+/* obj[key] as a new copy of a string of at most max bytes, no NUL; absent or null gives a
+ * copy of def (NULL when def is NULL: *out is then NULL). */
+int job__get_text(const json_t *obj, const char *where, const char *key, size_t max,
+                  const char *def, char **out, struct ty_err *err);
+/* "YYYY-MM-DD" (1900-01-01 to 9999-12-31) to days since 1970-01-01, and back (buf >= 11). */
+int job__parse_date(const char *s, const char *field, int64_t *day, struct ty_err *err);
+void job__format_date(int64_t day, char buf[11]);
+/* A JSON value / a C string as a message shows it: quoted and escaped, long ones cut short
+ * with "..." to fit buf[cap] (cap >= 16).  Returns buf. */
+const char *job__show(const json_t *v, char *buf, size_t cap);
+const char *job__quote(const char *s, char *buf, size_t cap);
+
+#endif

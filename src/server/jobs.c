@@ -1,0 +1,235 @@
+/*
+ * jobs.c - the loop's table of jobs and calendars.
+ *
+ * The store holds the definitions; this table holds what firing needs: the validated job,
+ * its zone table, its trigger-engine id, per-shard counts of runs going, and the shard
+ * queues of the "queue" overlap policy.  A change of definition keeps the entry (so runs
+ * in progress keep blocking overlapping fires) and bumps its generation, so fires the
+ * engine handed over for the old definition are recognised and dropped.  A deleted job
+ * leaves the table at once but its entry lives until its last run has ended.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../os/log.h"
+#include "../tzdb/tzdb.h"
+#include "server_impl.h"
+
+struct sjob *jobs_find(struct server *s, const char *name)
+{
+    return strmap_get(&s->jobs, name);
+}
+
+struct sjob *jobs_by_id(struct server *s, uint32_t id)
+{
+    return id < s->ids_cap ? s->by_id[id] : NULL;
+}
+
+const struct calendar *jobs_calendar(struct server *s, const char *name)
+{
+    return strmap_get(&s->calendars, name);
+}
+
+static int alloc_id(struct server *s, uint32_t *id)
+{
+    if (s->n_free_ids > 0) {
+        *id = s->free_ids[--s->n_free_ids];
+        return 0;
+    }
+    if (s->ids_used >= s->opts.max_jobs)
+        return TY_ERANGE;
+    if (s->ids_used == s->ids_cap) {
+        uint32_t cap = s->ids_cap ? s->ids_cap * 2 : 1024;
+        struct sjob **n = realloc(s->by_id, cap * sizeof *n);
+        uint32_t *f = realloc(s->free_ids, cap * sizeof *f);
+        if (n == NULL || f == NULL) {
+            if (n != NULL)
+                s->by_id = n;
+            if (f != NULL)
+                s->free_ids = f;
+            return TY_ENOMEM;
+        }
+        memset(n + s->ids_cap, 0, (cap - s->ids_cap) * sizeof *n);
+        s->by_id = n;
+        s->free_ids = f;
+        s->ids_cap = cap;
+    }
+    *id = s->ids_used++;
+    return 0;
+}
+
+static void free_sjob(struct sjob *j)
+{
+    job_free(&j->def);
+    free(j->running);
+    free(j->waiting_head);
+    free(j);
+}
+
+/* Drop a reference a run held; frees a deleted job with its last run. */
+void jobs_release(struct server *s, struct sjob *j)
+{
+    (void)s;
+    if (j->refs > 0)
+        j->refs--;
+    if (j->deleted && j->refs == 0)
+        free_sjob(j);
+}
+
+/* Make the per-shard arrays hold at least n shards.  They never shrink: runs of shards a
+ * changed definition no longer has still count against their shard until they end. */
+static int ensure_shards(struct sjob *j, uint32_t n)
+{
+    if (n <= j->shard_cap)
+        return 0;
+    uint32_t *r = realloc(j->running, n * sizeof *r);
+    if (r == NULL)
+        return TY_ENOMEM;
+    j->running = r;
+    struct srun **w = realloc(j->waiting_head, n * sizeof *w);
+    if (w == NULL)
+        return TY_ENOMEM;
+    j->waiting_head = w;
+    memset(j->running + j->shard_cap, 0, (n - j->shard_cap) * sizeof *r);
+    memset(j->waiting_head + j->shard_cap, 0, (n - j->shard_cap) * sizeof *w);
+    j->shard_cap = n;
+    return 0;
+}
+
+static void remove_job(struct server *s, struct sjob *j)
+{
+    if (s->sched != NULL)
+        sched_remove(s->sched, j->id);
+    strmap_del(&s->jobs, j->def.name);
+    s->by_id[j->id] = NULL;
+    s->free_ids[s->n_free_ids++] = j->id;
+    alerts_job_removed(s, j->def.name);
+    j->deleted = true;
+    j->generation++;
+    log_info("job removed", "job=%s", j->def.name);
+    if (j->refs == 0)
+        free_sjob(j);
+}
+
+/* Where the trigger engine should start looking for this job's next fire. */
+static int64_t resume_after(struct server *s, const char *name)
+{
+    int64_t now = server__now(s);
+    if (s->last_fires != NULL) {
+        /* at start: continue after the last fire made, so fires missed while the server
+         * was down meet the job's misfire policy */
+        json_t *v = json_object_get(s->last_fires, name);
+        if (json_is_integer(v) && json_integer_value(v) < now)
+            return json_integer_value(v);
+    }
+    return now;
+}
+
+static void schedule(struct server *s, struct sjob *j, int64_t after)
+{
+    if (!j->def.enabled || j->def.schedule == NULL) {
+        sched_remove(s->sched, j->id);
+        return;
+    }
+    struct sched_spec sp = {j->def.cron,
+                            j->zone,
+                            j->def.start_at,
+                            j->def.end_at,
+                            j->def.misfire_threshold,
+                            j->def.misfire,
+                            j->def.catch_up_max};
+    if (sched_set(s->sched, j->id, &sp, after, j->generation) != 0)
+        log_error("cannot schedule job", "job=%s", j->def.name);
+}
+
+int jobs_apply(struct server *s, const char *name, const char *json, int64_t version,
+               struct ty_err *err)
+{
+    struct sjob *j = jobs_find(s, name);
+    if (json == NULL) {
+        if (j != NULL)
+            remove_job(s, j);
+        return 0;
+    }
+    json_error_t jerr;
+    json_t *obj = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (obj == NULL)
+        return ty_error(err, TY_EFORMAT, "job", -1, 0, "job %s: stored JSON unreadable: %s", name,
+                        jerr.text);
+    struct job def;
+    int rc = job_from_json(obj, &def, err);
+    json_decref(obj);
+    if (rc != 0)
+        return rc;
+    const struct tz_zone *zone;
+    if ((rc = tzdb_get(def.time_zone, &zone, err)) != 0) {
+        job_free(&def);
+        return rc;
+    }
+    bool fresh = j == NULL;
+    if (fresh) {
+        j = calloc(1, sizeof *j);
+        if (j == NULL || (rc = alloc_id(s, &j->id)) != 0) {
+            free(j);
+            job_free(&def);
+            return ty_error(err, rc ? rc : TY_ENOMEM, "name", -1, 0,
+                            "cannot hold more jobs (max_jobs %u)", s->opts.max_jobs);
+        }
+    }
+    if (ensure_shards(j, def.shards) != 0) {
+        job_free(&def);
+        if (fresh) {
+            s->free_ids[s->n_free_ids++] = j->id;
+            free_sjob(j);
+        }
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
+    if (!fresh)
+        job_free(&j->def);
+    j->def = def;
+    j->zone = zone;
+    j->version = version;
+    j->generation++;
+    if (fresh) {
+        s->by_id[j->id] = j;
+        if (strmap_put(&s->jobs, j->def.name, j) != 0) {
+            s->by_id[j->id] = NULL;
+            s->free_ids[s->n_free_ids++] = j->id;
+            free_sjob(j);
+            return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        }
+    }
+    schedule(s, j, resume_after(s, name));
+    alerts_job_defined(s, j);
+    if (s->last_fires == NULL)
+        log_info(fresh ? "job added" : "job changed", "job=%s version=%lld enabled=%d", j->def.name,
+                 (long long)version, j->def.enabled);
+    return 0;
+}
+
+int jobs_calendar_apply(struct server *s, const char *name, const char *json)
+{
+    struct calendar *old = strmap_del(&s->calendars, name);
+    if (old != NULL) {
+        calendar_free(old);
+        free(old);
+    }
+    if (json == NULL)
+        return 0;
+    json_t *obj = json_loads(json, 0, NULL);
+    struct calendar *c = calloc(1, sizeof *c);
+    struct ty_err err;
+    if (obj == NULL || c == NULL || calendar_from_json(obj, c, &err) != 0) {
+        json_decref(obj);
+        free(c);
+        log_error("a stored calendar could not be loaded", "calendar=%s", name);
+        return TY_EFORMAT;
+    }
+    json_decref(obj);
+    if (strmap_put(&s->calendars, name, c) != 0) {
+        calendar_free(c);
+        free(c);
+        return TY_ENOMEM;
+    }
+    return 0;
+}

@@ -1,0 +1,372 @@
+/*
+ * store.h - where Tethys keeps configuration and history: the storage interface.
+ *
+ * Two implementations share this contract: SQLite in the data directory (embedded) and
+ * PostgreSQL (cluster).  Callers never know which one runs.  A `struct store` is one
+ * connection and is used by one thread at a time; every thread that needs the store
+ * opens its own (the server has one writer thread and a reader per HTTP thread).
+ *
+ * Every call can fail and says so: 0 on success or a negative TY_E* code, with a message
+ * in err.  In particular TY_ENOSPC (disk full) and TY_EUNAVAIL (database down) are
+ * ordinary results the caller handles; a failed call changes nothing (each call is one
+ * transaction).  Run results are appended idempotently, keyed by (fire id, attempt).
+ *
+ * Config objects (jobs, domains, calendars) are stored as their canonical JSON with a
+ * version that grows by one on every change; a change may be conditioned on the version
+ * it was based on (optimistic concurrency, HTTP If-Match).
+ */
+#ifndef STORE_H
+#define STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/ty_err.h"
+
+enum store_kind {
+    STORE_JOB = 1,
+    STORE_DOMAIN,
+    STORE_CALENDAR,
+};
+
+/* What a run is doing or how it ended. */
+enum store_run_status {
+    STORE_RUN_QUEUED = 1, /* accepted, waiting for executor capacity or the previous run */
+    STORE_RUN_RUNNING,    /* process started (pid known) */
+    STORE_RUN_SUCCEEDED,  /* exit status 0 */
+    STORE_RUN_FAILED,     /* non-zero exit, killed by a signal, or could not start */
+    STORE_RUN_TIMEOUT,    /* killed after the job's timeout */
+    STORE_RUN_CANCELED,   /* killed on request */
+    STORE_RUN_INTERRUPTED, /* killed because the server shut down or restarted */
+    STORE_RUN_LOST,       /* ended while nobody watched; exit status unknown */
+};
+
+enum store_trigger {
+    STORE_TRIGGER_SCHEDULE = 1,
+    STORE_TRIGGER_MANUAL,
+    STORE_TRIGGER_RETRY,
+    STORE_TRIGGER_DOWNSTREAM,
+    STORE_TRIGGER_MISFIRE, /* a late fire run by the misfire policy (run once / catch up) */
+};
+
+/* Why a fire did not run. */
+enum store_skip_reason {
+    STORE_SKIP_PAUSED = 1,     /* inside a pause window */
+    STORE_SKIP_CALENDAR,       /* a calendar excluded the day */
+    STORE_SKIP_MISFIRE,        /* too late; the misfire policy skipped it */
+    STORE_SKIP_OVERLAP,        /* the previous run of the shard was still going */
+    STORE_SKIP_QUEUE_FULL,     /* the executor's queue was full */
+    STORE_SKIP_INTERRUPTED,    /* the server stopped before it could start */
+    STORE_SKIP_NO_EXECUTOR,    /* no eligible executor */
+    STORE_SKIP_OUTSIDE_DATES,  /* before the job's start date or after its end date */
+};
+
+const char *store_run_status_name(enum store_run_status s);  /* "succeeded" ... */
+const char *store_trigger_name(enum store_trigger t);        /* "schedule" ... */
+const char *store_skip_reason_name(enum store_skip_reason r); /* "paused" ... */
+/* Inverse lookups: 0 and the value, or TY_EINVAL for an unknown name. */
+int store_run_status_parse(const char *name, enum store_run_status *out);
+int store_skip_reason_parse(const char *name, enum store_skip_reason *out);
+
+#define STORE_ID_MAX 24       /* run ids: 16 hex digits and a NUL, with room */
+#define STORE_FIRE_ID_MAX 192 /* "<job>@<epoch>#<shard>[!<suffix>]" */
+#define STORE_OUTPUT_MAX (16 * 1024 * 1024)
+
+/* One shard run (one attempt).  Strings are borrowed for the call. */
+struct store_run {
+    const char *run_id;  /* unique; 16 hex digits */
+    const char *fire_id; /* same for one (job, shard, scheduled time) across attempts */
+    const char *job;
+    const char *domain;
+    uint32_t shard;
+    uint32_t attempt; /* 1 for the first */
+    enum store_trigger trigger;
+    enum store_run_status status;
+    int64_t scheduled_at; /* instant, seconds */
+    int64_t queued_at_ms; /* wall-clock ms when the fire reached the executor */
+    int64_t started_at_ms; /* 0 until started */
+    int64_t ended_at_ms;   /* 0 until ended */
+    int64_t pid;            /* 0 until started */
+    int64_t pid_start;      /* the process's start time (clock ticks since boot), for reuse checks */
+    const char *boot_id;    /* the kernel's boot id when the pid was recorded */
+    const char *executor;   /* executor id */
+    int64_t epoch;          /* fencing epoch of the assignment */
+    int exit_code;          /* -1 when none (killed, not started) */
+    int signal;             /* 0 when none */
+    const char *output;     /* the tail of the output (may be NULL) */
+    size_t output_len;
+    const char *error;      /* why it could not start, or extra detail; may be NULL */
+};
+
+/* A fire that did not run. */
+struct store_skip {
+    const char *fire_id;
+    const char *job;
+    const char *domain;
+    int32_t shard;        /* -1: the whole fire (every shard) */
+    int64_t scheduled_at; /* instant, seconds */
+    int64_t recorded_at_ms;
+    enum store_skip_reason reason;
+    const char *detail; /* may be NULL */
+    enum store_trigger trigger;
+};
+
+/* A query over history; zero/NULL fields do not filter. */
+struct store_history_query {
+    const char *job;
+    const char *domain; /* this domain and its subtree */
+    const char *status; /* a run status name, or "skipped" for skipped fires only */
+    int64_t since;      /* scheduled_at >= since (seconds) */
+    int64_t until;      /* scheduled_at < until */
+    size_t limit;       /* default 100, at most 1000 */
+    const char *cursor; /* from the previous page's "next" */
+};
+
+struct store_stats_query {
+    const char *job;
+    const char *domain;
+    int64_t since, until; /* scheduled_at range, seconds */
+    const char *group_by; /* "job", "domain" or "day" (day in UTC) */
+};
+
+struct store_alert {
+    const char *key;  /* identity: one alert per key at a time ("timeout:<run_id>") */
+    const char *kind; /* "misfire", "failed", "lost", "timeout_alarm", "no_executor",
+                         "not_ha", "resource" */
+    const char *job;  /* may be NULL (resource alerts) */
+    const char *domain;
+    int job_level;
+    int domain_level;
+    int32_t shard; /* -1 when not about one shard */
+    int64_t scheduled_at; /* the fire concerned, 0 when none */
+    int64_t raised_at_ms;
+    const char *reason; /* human sentence */
+    json_t *detail;     /* extra fields (borrowed); may be NULL */
+};
+
+struct store;
+
+struct store_ops {
+    void (*close)(struct store *s);
+
+    /* config objects */
+    int (*obj_put)(struct store *s, enum store_kind kind, const char *name, const char *json,
+                   int64_t base_version, const char *who, int64_t *version,
+                   struct ty_err *err);
+    int (*obj_get)(struct store *s, enum store_kind kind, const char *name, char **json,
+                   int64_t *version, struct ty_err *err);
+    int (*obj_delete)(struct store *s, enum store_kind kind, const char *name,
+                      int64_t base_version, struct ty_err *err);
+    int (*obj_list)(struct store *s, enum store_kind kind, const char *domain_prefix,
+                    json_t **out, struct ty_err *err);
+
+    /* runs and fires */
+    int (*run_put)(struct store *s, const struct store_run *r, struct ty_err *err);
+    int (*skip_put)(struct store *s, const struct store_skip *k, struct ty_err *err);
+    int (*run_get)(struct store *s, const char *run_id, json_t **out, struct ty_err *err);
+    int (*runs_unfinished)(struct store *s, json_t **out, struct ty_err *err);
+    int (*fire_shards)(struct store *s, const char *fire_prefix, json_t **out,
+                       struct ty_err *err);
+    int (*last_fires)(struct store *s, json_t **out, struct ty_err *err);
+    int (*history)(struct store *s, const struct store_history_query *q, json_t **out,
+                   struct ty_err *err);
+    int (*stats)(struct store *s, const struct store_stats_query *q, json_t **out,
+                 struct ty_err *err);
+    int (*prune)(struct store *s, int64_t older_than_ms, int64_t keep_per_job,
+                 int64_t *removed, struct ty_err *err);
+
+    /* alerts */
+    int (*alert_raise)(struct store *s, const struct store_alert *a, struct ty_err *err);
+    int (*alert_clear)(struct store *s, const char *key, int64_t cleared_at_ms,
+                       struct ty_err *err);
+    int (*alerts_open)(struct store *s, json_t **out, struct ty_err *err);
+
+    /* small settings ("epoch", "schema_version", ...) */
+    int (*meta_get)(struct store *s, const char *key, char **value, struct ty_err *err);
+    int (*meta_set)(struct store *s, const char *key, const char *value, struct ty_err *err);
+
+    /* several writes as one transaction (the writer batches appends) */
+    int (*begin)(struct store *s, struct ty_err *err);
+    int (*commit)(struct store *s, struct ty_err *err);
+    void (*rollback)(struct store *s);
+};
+
+struct store {
+    const struct store_ops *ops;
+};
+
+/*
+ * Open (creating if needed) the SQLite store at `path`, in WAL mode, and bring its schema
+ * to the current version (inside one transaction).  read_only opens a reader connection.
+ * Fails with TY_EIO (cannot open), TY_EFORMAT (not a Tethys database, or written by a
+ * newer version), TY_ENOSPC.  The caller owns *out (store_close).
+ */
+int store_open_sqlite(const char *path, bool read_only, struct store **out, struct ty_err *err);
+
+static inline void store_close(struct store *s)
+{
+    if (s != NULL)
+        s->ops->close(s);
+}
+
+/*
+ * Config objects.  obj_put creates or replaces `name` of `kind` with `json` (canonical
+ * JSON text, copied): base_version -1 means "create; TY_EEXIST if it exists", 0 means
+ * "whatever the current version", n > 0 means "only if the current version is n, else
+ * TY_ECONFLICT" (TY_ENOENT if it does not exist).  *version receives the new version.
+ * `who` is recorded (may be NULL).  obj_get gives a malloc'd copy of the JSON (free()).
+ * obj_list gives a JSON array of {"name","version","updated_at","object"} ordered by
+ * name, limited to objects whose "domain" lies in domain_prefix's subtree when it is not
+ * NULL (jobs only).
+ */
+static inline int store_obj_put(struct store *s, enum store_kind k, const char *name,
+                                const char *json, int64_t base_version, const char *who,
+                                int64_t *version, struct ty_err *err)
+{
+    return s->ops->obj_put(s, k, name, json, base_version, who, version, err);
+}
+static inline int store_obj_get(struct store *s, enum store_kind k, const char *name,
+                                char **json, int64_t *version, struct ty_err *err)
+{
+    return s->ops->obj_get(s, k, name, json, version, err);
+}
+static inline int store_obj_delete(struct store *s, enum store_kind k, const char *name,
+                                   int64_t base_version, struct ty_err *err)
+{
+    return s->ops->obj_delete(s, k, name, base_version, err);
+}
+static inline int store_obj_list(struct store *s, enum store_kind k, const char *domain_prefix,
+                                 json_t **out, struct ty_err *err)
+{
+    return s->ops->obj_list(s, k, domain_prefix, out, err);
+}
+
+/*
+ * Record a run, or update it: the row is keyed by run_id and also unique by
+ * (fire_id, attempt).  Inserting a (fire_id, attempt) that exists under another run id
+ * fails with TY_EEXIST and changes nothing: the fire was already made.  Updating the same
+ * run id overwrites status, times, pid, exit code, signal, output and error, but never
+ * moves a run from a final status back to queued or running.
+ */
+static inline int store_run_put(struct store *s, const struct store_run *r, struct ty_err *err)
+{
+    return s->ops->run_put(s, r, err);
+}
+
+/* Record a fire that did not run; idempotent by (fire_id, shard). */
+static inline int store_skip_put(struct store *s, const struct store_skip *k,
+                                 struct ty_err *err)
+{
+    return s->ops->skip_put(s, k, err);
+}
+
+/* One run as a JSON object (every column, output included); TY_ENOENT if unknown. */
+static inline int store_run_get(struct store *s, const char *run_id, json_t **out,
+                                struct ty_err *err)
+{
+    return s->ops->run_get(s, run_id, out, err);
+}
+
+/* Runs whose status is queued or running, as a JSON array of run objects. */
+static inline int store_runs_unfinished(struct store *s, json_t **out, struct ty_err *err)
+{
+    return s->ops->runs_unfinished(s, out, err);
+}
+
+/*
+ * The latest attempt of every shard of one fire: runs whose fire_id starts with
+ * fire_prefix ("<job>@<epoch>#"), as a JSON array of {"shard","attempt","status"}.
+ */
+static inline int store_fire_shards(struct store *s, const char *fire_prefix, json_t **out,
+                                    struct ty_err *err)
+{
+    return s->ops->fire_shards(s, fire_prefix, out, err);
+}
+
+/*
+ * For every job, the latest scheduled_at of a schedule-triggered fire (run or skipped):
+ * a JSON object {"<job>": <epoch>, ...}.  Used after a restart to find missed fires.
+ */
+static inline int store_last_fires(struct store *s, json_t **out, struct ty_err *err)
+{
+    return s->ops->last_fires(s, out, err);
+}
+
+/*
+ * History, newest scheduled first: {"items": [...], "next": "<cursor>"|null}.  Items are
+ * run objects ("kind": "run") and skipped fires ("kind": "skip"), merged.
+ */
+static inline int store_history(struct store *s, const struct store_history_query *q,
+                                json_t **out, struct ty_err *err)
+{
+    return s->ops->history(s, q, out, err);
+}
+
+/*
+ * Statistics: {"groups": [{"key": "<job|domain|YYYY-MM-DD>", "runs", "succeeded",
+ * "failed", "timeouts", "skipped", "duration_ms": {"p50","p95"},
+ * "lateness_ms": {"p50","p99"}}, ...]}.
+ */
+static inline int store_stats(struct store *s, const struct store_stats_query *q, json_t **out,
+                              struct ty_err *err)
+{
+    return s->ops->stats(s, q, out, err);
+}
+
+/* Retention: delete runs and skips older than older_than_ms, and all but the newest
+ * keep_per_job per job (0 = no count limit).  *removed gets the number of rows removed. */
+static inline int store_prune(struct store *s, int64_t older_than_ms, int64_t keep_per_job,
+                              int64_t *removed, struct ty_err *err)
+{
+    return s->ops->prune(s, older_than_ms, keep_per_job, removed, err);
+}
+
+/* Raise (or refresh the reason of) the open alert with a->key. */
+static inline int store_alert_raise(struct store *s, const struct store_alert *a,
+                                    struct ty_err *err)
+{
+    return s->ops->alert_raise(s, a, err);
+}
+
+/* Clear the open alert with this key (no-op when there is none). */
+static inline int store_alert_clear(struct store *s, const char *key, int64_t cleared_at_ms,
+                                    struct ty_err *err)
+{
+    return s->ops->alert_clear(s, key, cleared_at_ms, err);
+}
+
+/* Open alerts as a JSON array of objects with every store_alert field. */
+static inline int store_alerts_open(struct store *s, json_t **out, struct ty_err *err)
+{
+    return s->ops->alerts_open(s, out, err);
+}
+
+/* A setting; TY_ENOENT when unset.  *value is malloc'd (free()). */
+static inline int store_meta_get(struct store *s, const char *key, char **value,
+                                 struct ty_err *err)
+{
+    return s->ops->meta_get(s, key, value, err);
+}
+static inline int store_meta_set(struct store *s, const char *key, const char *value,
+                                 struct ty_err *err)
+{
+    return s->ops->meta_set(s, key, value, err);
+}
+
+/* Group several calls into one transaction (each call otherwise commits alone). */
+static inline int store_begin(struct store *s, struct ty_err *err)
+{
+    return s->ops->begin(s, err);
+}
+static inline int store_commit(struct store *s, struct ty_err *err)
+{
+    return s->ops->commit(s, err);
+}
+static inline void store_rollback(struct store *s)
+{
+    s->ops->rollback(s);
+}
+
+#endif

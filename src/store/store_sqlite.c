@@ -1,0 +1,2309 @@
+/*
+ * store_sqlite.c - the store (store.h) on one SQLite file in the data directory.
+ *
+ * One `struct sq` is one connection, used by one thread at a time (SQLITE_OPEN_NOMUTEX).
+ * The server opens one read-write connection for its writer thread and one read-only
+ * connection per reader; WAL mode lets them run at once: readers see the last committed
+ * snapshot and never block the writer, and the writer never blocks them.  busy_timeout
+ * (5 s) covers the moments WAL still serialises (a second writer, a checkpoint reset, a
+ * reader opening while the writer recovers the log).  The writer runs with
+ * synchronous=NORMAL: a commit reaches the WAL with write() but is fsync'd only at
+ * checkpoints, so a power cut (not a crash of the process: that loses nothing) may lose
+ * the last transactions, never corrupt the file.  Run results that must survive that are
+ * the executor spool's job (DESIGN §4.3), not the database's.
+ *
+ * Writes are the hot path: the writer appends thousands of runs a second.  Every fixed
+ * statement is prepared once per connection (SQLITE_PREPARE_PERSISTENT) and reused; values
+ * are bound SQLITE_STATIC straight from the caller's struct; run_put and skip_put are one
+ * UPSERT each, so outside a batch they are one implicit transaction and inside a batch
+ * (store_begin .. store_commit) one statement with no savepoint.  Multi-statement calls
+ * (obj_put, obj_delete, prune) run in BEGIN IMMEDIATE .. COMMIT, or inside a batch in a
+ * SAVEPOINT, so a failed call changes nothing even in the middle of a batch and the batch
+ * goes on.  When SQLite itself abandons the whole transaction (disk full, I/O error), the
+ * batch is marked failed: later calls and commit say so until rollback.
+ *
+ * Schema: the migrations[] array below, one SQL step per schema version; meta holds
+ * schema_version and the file carries Tethys's application_id, so store_open_sqlite can
+ * tell a Tethys database from any other SQLite file.  docs/internals/store.md explains the
+ * tables, indexes, retention and the batching writer.
+ *
+ * Reads build jansson values.  History is keyset-paginated on (scheduled_at, kind, row id)
+ * with one prepared statement per filter combination, so every page is an index range
+ * scan, whatever its depth; stats computes exact percentiles with window functions.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/civil.h"
+#include "../core/strbuf.h"
+
+#define STORE_BUSY_MS   5000
+#define TETHYS_APP_ID   1413829721 /* 0x54455459, "TETY": the SQLite header's application_id */
+#define STR_(x)         #x
+#define STR(x)          STR_(x)
+#define NAME_MAX_BYTES  256 /* object names, meta keys, alert keys */
+#define HISTORY_DEFAULT 100
+#define HISTORY_MAX     1000
+
+/* ---------------------------------------------------------------------------------------
+ * Schema.  migrations[i] takes a database from schema version i to i + 1; a new version
+ * appends a step and never edits an old one (a directory written by any earlier binary
+ * must migrate the same way).  Enumerations (status, trigger, kind, op) are stored as
+ * their text names with no CHECK, so a later version can add a value without rebuilding
+ * a table; what has to be right from the start is every key and uniqueness rule.
+ */
+/* clang-format off */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "PRAGMA application_id = " STR(TETHYS_APP_ID) ";"
+
+    "CREATE TABLE meta ("
+    "  key   TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL"
+    ") WITHOUT ROWID;"
+
+    /* The current version of every config object.  domain is the job's domain (copied out
+     * of the JSON on write, for obj_list's subtree filter), a domain's own path, NULL for
+     * calendars. */
+    "CREATE TABLE objects ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  kind          TEXT NOT NULL,"
+    "  name          TEXT NOT NULL,"
+    "  version       INTEGER NOT NULL CHECK (version > 0),"
+    "  json          TEXT NOT NULL CHECK (json_valid(json) AND json_type(json) = 'object'),"
+    "  domain        TEXT,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL,"
+    "  updated_by    TEXT,"
+    "  UNIQUE (kind, name)"
+    ");"
+    "CREATE INDEX objects_domain ON objects (kind, domain);"
+
+    /* Every change ever made: one row per put or delete.  Versions of one (kind, name)
+     * keep counting across a delete and a re-create, so an ETag is never reused.  A delete
+     * row has json NULL; the row before it holds what was deleted. */
+    "CREATE TABLE object_versions ("
+    "  kind    TEXT NOT NULL,"
+    "  name    TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  op      TEXT NOT NULL,"
+    "  json    TEXT CHECK (json IS NULL OR json_valid(json)),"
+    "  at_ms   INTEGER NOT NULL,"
+    "  who     TEXT,"
+    "  PRIMARY KEY (kind, name, version)"
+    ");"
+    "CREATE INDEX object_versions_at ON object_versions (at_ms);"
+
+    /* One row per attempt.  output is the last column so reading the others never walks
+     * its overflow pages. */
+    "CREATE TABLE runs ("
+    "  id            INTEGER PRIMARY KEY,"
+    "  run_id        TEXT NOT NULL UNIQUE,"
+    "  fire_id       TEXT NOT NULL,"
+    "  attempt       INTEGER NOT NULL,"
+    "  job           TEXT NOT NULL,"
+    "  domain        TEXT NOT NULL,"
+    "  shard         INTEGER NOT NULL,"
+    "  \"trigger\"   TEXT NOT NULL,"
+    "  status        TEXT NOT NULL,"
+    "  scheduled_at  INTEGER NOT NULL,"
+    "  queued_at_ms  INTEGER NOT NULL,"
+    "  started_at_ms INTEGER NOT NULL,"
+    "  ended_at_ms   INTEGER NOT NULL,"
+    "  pid           INTEGER NOT NULL,"
+    "  pid_start     INTEGER NOT NULL,"
+    "  boot_id       TEXT,"
+    "  executor      TEXT,"
+    "  epoch         INTEGER NOT NULL,"
+    "  exit_code     INTEGER NOT NULL,"
+    "  signal        INTEGER NOT NULL,"
+    "  error         TEXT,"
+    "  output        BLOB,"
+    "  UNIQUE (fire_id, attempt)"
+    ");"
+    "CREATE INDEX runs_job ON runs (job, scheduled_at);"
+    "CREATE INDEX runs_scheduled ON runs (scheduled_at);"
+    "CREATE INDEX runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');"
+
+    "CREATE TABLE skips ("
+    "  id             INTEGER PRIMARY KEY,"
+    "  fire_id        TEXT NOT NULL,"
+    "  shard          INTEGER NOT NULL,"
+    "  job            TEXT NOT NULL,"
+    "  domain         TEXT NOT NULL,"
+    "  scheduled_at   INTEGER NOT NULL,"
+    "  recorded_at_ms INTEGER NOT NULL,"
+    "  reason         TEXT NOT NULL,"
+    "  detail         TEXT,"
+    "  \"trigger\"    TEXT NOT NULL,"
+    "  UNIQUE (fire_id, shard)"
+    ");"
+    "CREATE INDEX skips_job ON skips (job, scheduled_at);"
+    "CREATE INDEX skips_scheduled ON skips (scheduled_at);"
+
+    /* Alerts stay after they clear (the history of an incident); at most one open per key. */
+    "CREATE TABLE alerts ("
+    "  id                INTEGER PRIMARY KEY,"
+    "  key               TEXT NOT NULL,"
+    "  kind              TEXT NOT NULL,"
+    "  job               TEXT,"
+    "  domain            TEXT,"
+    "  job_level         INTEGER NOT NULL,"
+    "  domain_level      INTEGER NOT NULL,"
+    "  shard             INTEGER NOT NULL,"
+    "  scheduled_at      INTEGER NOT NULL,"
+    "  raised_at_ms      INTEGER NOT NULL,"
+    "  last_raised_at_ms INTEGER NOT NULL,"
+    "  raises            INTEGER NOT NULL DEFAULT 1,"
+    "  cleared_at_ms     INTEGER,"
+    "  reason            TEXT NOT NULL,"
+    "  detail            TEXT CHECK (detail IS NULL OR json_valid(detail))"
+    ");"
+    "CREATE UNIQUE INDEX alerts_open_key ON alerts (key) WHERE cleared_at_ms IS NULL;"
+    "CREATE INDEX alerts_cleared ON alerts (cleared_at_ms) WHERE cleared_at_ms IS NOT NULL;",
+};
+/* clang-format on */
+
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* ---------------------------------------------------------------------------------------
+ * Fixed statements, prepared on first use and kept for the life of the connection.
+ */
+#define RUN_COLS                                                                                   \
+    "run_id, fire_id, attempt, job, domain, shard, \"trigger\", status, scheduled_at, "            \
+    "queued_at_ms, started_at_ms, ended_at_ms, pid, pid_start, boot_id, executor, epoch, "         \
+    "exit_code, signal, error"
+#define RUN_NCOLS 20 /* then the output (run_get) or its length (everything else) */
+
+/* A domain's subtree as one index range: [d, d || '0') holds d, "d/..." and also "d-x",
+ * "d.x" ('-' and '.' sort before '/'), which the last term drops. */
+#define DOMAIN_RANGE(col, p)                                                                       \
+    col " >= " p " AND " col " < (" p " || '0') AND (" col " = " p " OR " col " >= (" p " || "     \
+        "'/'))"
+
+enum st {
+    ST_BEGIN,
+    ST_BEGIN_READ,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
+    ST_OBJ_CUR,
+    ST_OBJ_LASTVER,
+    ST_OBJ_INSERT,
+    ST_OBJ_UPDATE,
+    ST_OBJ_DELETE,
+    ST_OBJ_VERSION,
+    ST_OBJ_LIST,
+    ST_OBJ_LIST_DOMAIN,
+    ST_RUN_UPSERT,
+    ST_RUN_IDENTITY,
+    ST_SKIP_INSERT,
+    ST_RUN_GET,
+    ST_RUNS_UNFINISHED,
+    ST_FIRE_SHARDS,
+    ST_LAST_FIRES_RUNS,
+    ST_LAST_FIRES_SKIPS,
+    ST_PRUNE_RUNS_AGE,
+    ST_PRUNE_SKIPS_AGE,
+    ST_PRUNE_ALERTS_AGE,
+    ST_PRUNE_MARK,
+    ST_PRUNE_RUNS_COUNT,
+    ST_PRUNE_SKIPS_COUNT,
+    ST_PRUNE_UNMARK,
+    ST_ALERT_RAISE,
+    ST_ALERT_CLEAR,
+    ST_ALERTS_OPEN,
+    ST_META_GET,
+    ST_META_SET,
+    ST_COUNT
+};
+
+#define OBJ_DOMAIN_EXPR                                                                            \
+    "CASE ?1 WHEN 'job' THEN CASE WHEN json_valid(?4) THEN "                                       \
+    "coalesce(json_extract(?4, '$.domain'), '') END WHEN 'domain' THEN ?2 END"
+
+/*
+ * For every job, its newest schedule- or misfire-triggered fire: the distinct jobs by a
+ * skip-scan of (job, scheduled_at) (one seek per job), then per job a backward walk of the
+ * same index to the first such row, normally the newest.  Nothing is maintained on the
+ * write path for it (a partial index or a trigger-kept table measured 25-300% slower
+ * appends); it runs once, at start-up.
+ */
+#define LAST_FIRES(tbl)                                                                            \
+    "WITH RECURSIVE j(job) AS (SELECT min(job) FROM " tbl " UNION ALL"                             \
+    " SELECT (SELECT min(job) FROM " tbl " WHERE job > j.job) FROM j WHERE j.job IS NOT NULL)"     \
+    " SELECT job, (SELECT scheduled_at FROM " tbl " WHERE job = j.job"                             \
+    "  AND \"trigger\" IN ('schedule', 'misfire') ORDER BY scheduled_at DESC LIMIT 1) AS at"       \
+    " FROM j WHERE job IS NOT NULL"
+
+static const char *const st_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT store_call",
+    [ST_RELEASE] = "RELEASE store_call",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO store_call",
+    [ST_OBJ_CUR] = "SELECT version, json FROM objects WHERE kind = ?1 AND name = ?2",
+    [ST_OBJ_LASTVER] = "SELECT coalesce(max(version), 0) FROM object_versions"
+                       " WHERE kind = ?1 AND name = ?2",
+    [ST_OBJ_INSERT] = "INSERT INTO objects (kind, name, version, json, domain, created_at_ms,"
+                      " updated_at_ms, updated_by)"
+                      " VALUES (?1, ?2, ?3, ?4, " OBJ_DOMAIN_EXPR ", ?5, ?5, ?6)",
+    [ST_OBJ_UPDATE] = "UPDATE objects SET version = ?3, json = ?4, domain = " OBJ_DOMAIN_EXPR
+                      ", updated_at_ms = ?5, updated_by = ?6 WHERE kind = ?1 AND name = ?2",
+    [ST_OBJ_DELETE] = "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
+    [ST_OBJ_VERSION] = "INSERT INTO object_versions (kind, name, version, op, json, at_ms, who)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_OBJ_LIST] = "SELECT name, version, updated_at_ms, updated_by, json FROM objects"
+                    " WHERE kind = ?1 ORDER BY name",
+    [ST_OBJ_LIST_DOMAIN] = "SELECT name, version, updated_at_ms, updated_by, json FROM objects"
+                           " WHERE kind = ?1 AND " DOMAIN_RANGE("domain", "?2") " ORDER BY name",
+    [ST_RUN_UPSERT] =
+        "INSERT INTO runs (" RUN_COLS ", output) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+        " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+        " ON CONFLICT (run_id) DO UPDATE SET status = excluded.status,"
+        " queued_at_ms = excluded.queued_at_ms, started_at_ms = excluded.started_at_ms,"
+        " ended_at_ms = excluded.ended_at_ms, pid = excluded.pid, pid_start = excluded.pid_start,"
+        " boot_id = excluded.boot_id, executor = excluded.executor, epoch = excluded.epoch,"
+        " exit_code = excluded.exit_code, signal = excluded.signal, error = excluded.error,"
+        " output = excluded.output"
+        " WHERE runs.fire_id = excluded.fire_id AND runs.attempt = excluded.attempt"
+        " AND (runs.status IN ('queued', 'running')"
+        "      OR excluded.status NOT IN ('queued', 'running'))",
+    [ST_RUN_IDENTITY] = "SELECT fire_id, attempt, status FROM runs WHERE run_id = ?1",
+    [ST_SKIP_INSERT] = "INSERT INTO skips (fire_id, shard, job, domain, scheduled_at,"
+                       " recorded_at_ms, reason, detail, \"trigger\")"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                       " ON CONFLICT (fire_id, shard) DO NOTHING",
+    [ST_RUN_GET] = "SELECT " RUN_COLS ", output FROM runs WHERE run_id = ?1",
+    [ST_RUNS_UNFINISHED] = "SELECT " RUN_COLS ", length(output) FROM runs"
+                           " WHERE status IN ('queued', 'running') ORDER BY scheduled_at, id",
+    [ST_FIRE_SHARDS] = "SELECT shard, max(attempt), status FROM runs"
+                       " WHERE fire_id >= ?1 AND fire_id < ?2 GROUP BY shard ORDER BY shard",
+    [ST_LAST_FIRES_RUNS] = LAST_FIRES("runs"),
+    [ST_LAST_FIRES_SKIPS] = LAST_FIRES("skips"),
+    [ST_PRUNE_RUNS_AGE] = "DELETE FROM runs WHERE scheduled_at < ?1"
+                          " AND status NOT IN ('queued', 'running')",
+    [ST_PRUNE_SKIPS_AGE] = "DELETE FROM skips WHERE scheduled_at < ?1",
+    [ST_PRUNE_ALERTS_AGE] = "DELETE FROM alerts WHERE cleared_at_ms < ?1",
+    [ST_PRUNE_MARK] = "INSERT INTO temp.prune_victims (src, id) SELECT src, id FROM ("
+                      " SELECT src, id, row_number() OVER (PARTITION BY job"
+                      "  ORDER BY scheduled_at DESC, src DESC, id DESC) AS rn FROM ("
+                      "  SELECT 1 AS src, id, job, scheduled_at FROM runs"
+                      "  UNION ALL SELECT 0, id, job, scheduled_at FROM skips))"
+                      " WHERE rn > ?1",
+    [ST_PRUNE_RUNS_COUNT] = "DELETE FROM runs WHERE id IN"
+                            " (SELECT id FROM temp.prune_victims WHERE src = 1)"
+                            " AND status NOT IN ('queued', 'running')",
+    [ST_PRUNE_SKIPS_COUNT] = "DELETE FROM skips WHERE id IN"
+                             " (SELECT id FROM temp.prune_victims WHERE src = 0)",
+    [ST_PRUNE_UNMARK] = "DELETE FROM temp.prune_victims",
+    [ST_ALERT_RAISE] =
+        "INSERT INTO alerts (key, kind, job, domain, job_level, domain_level, shard,"
+        " scheduled_at, raised_at_ms, last_raised_at_ms, reason, detail)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)"
+        " ON CONFLICT (key) WHERE cleared_at_ms IS NULL DO UPDATE SET"
+        " reason = excluded.reason, detail = excluded.detail, job_level = excluded.job_level,"
+        " domain_level = excluded.domain_level, last_raised_at_ms = excluded.last_raised_at_ms,"
+        " raises = raises + 1",
+    [ST_ALERT_CLEAR] = "UPDATE alerts SET cleared_at_ms = ?2"
+                       " WHERE key = ?1 AND cleared_at_ms IS NULL",
+    [ST_ALERTS_OPEN] = "SELECT id, key, kind, job, domain, job_level, domain_level, shard,"
+                       " scheduled_at, raised_at_ms, last_raised_at_ms, raises, reason, detail"
+                       " FROM alerts WHERE cleared_at_ms IS NULL ORDER BY raised_at_ms, id",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+};
+
+/* History statements: one per (mode, filter set), built on first use. */
+enum { HQ_JOB = 1, HQ_DOMAIN = 2, HQ_SINCE = 4, HQ_UNTIL = 8, HQ_MASKS = 16 };
+enum { HM_BOTH, HM_RUNS, HM_SKIPS, HM_MODES };
+
+struct sq {
+    struct store base; /* first: a struct store * is a struct sq * */
+    sqlite3 *db;
+    char *path;
+    bool read_only;
+    bool batch;       /* inside store_begin .. store_commit */
+    int batch_failed; /* 0, or the TY_E* code of the error that made SQLite drop it */
+    bool prune_table; /* temp.prune_victims exists on this connection */
+    sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *hist[HM_MODES][HQ_MASKS];
+};
+
+#define SQ(base) ((struct sq *)(base))
+
+/* ---------------------------------------------------------------------------------------
+ * Errors.
+ */
+
+/* The TY_E* code for an (extended) SQLite result code. */
+static int code_of(int xrc, int sys_errno)
+{
+    switch (xrc & 0xff) {
+    case SQLITE_FULL: return TY_ENOSPC;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return TY_EBUSY;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return TY_EFORMAT;
+    case SQLITE_NOMEM: return TY_ENOMEM;
+    case SQLITE_IOERR: return sys_errno == ENOSPC || sys_errno == EDQUOT ? TY_ENOSPC : TY_EIO;
+    case SQLITE_CONSTRAINT:
+        return xrc == SQLITE_CONSTRAINT_UNIQUE || xrc == SQLITE_CONSTRAINT_PRIMARYKEY ? TY_EEXIST
+                                                                                      : TY_EINVAL;
+    case SQLITE_TOOBIG:
+    case SQLITE_RANGE:
+    case SQLITE_MISMATCH: return TY_EINVAL;
+    default: return TY_EIO; /* CANTOPEN, PERM, READONLY, PROTOCOL, ... */
+    }
+}
+
+static const char *meaning_of(int code)
+{
+    switch (code) {
+    case TY_ENOSPC: return "disk full";
+    case TY_EBUSY: return "database busy past the 5 s timeout";
+    case TY_EFORMAT: return "not a database, or corrupt";
+    case TY_ENOMEM: return "out of memory";
+    case TY_EEXIST: return "already exists";
+    case TY_EINVAL: return "rejected by the database";
+    default: return "I/O error";
+    }
+}
+
+/*
+ * Report SQLite's last error on s->db for the operation `fmt` names ("run_put run
+ * 00ab..."): the matching code, what it means, the file, and SQLite's own words.  When
+ * the failure made SQLite abandon an open batch, the batch is marked failed.
+ */
+static int sq_fail(struct sq *s, struct ty_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int sq_fail(struct sq *s, struct ty_err *err, const char *fmt, ...)
+{
+    int code = code_of(sqlite3_extended_errcode(s->db), sqlite3_system_errno(s->db));
+    if (s->batch && !s->batch_failed && sqlite3_get_autocommit(s->db))
+        s->batch_failed = code;
+    if (err == NULL)
+        return code;
+    char what[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return ty_error(err, code, NULL, -1, 0, "%s: %s (database %s: %s)", what, meaning_of(code),
+                    s->path, sqlite3_errmsg(s->db));
+}
+
+/* Refuse writes on a read-only connection, and inside a batch SQLite already dropped. */
+static int writable(struct sq *s, const char *op, struct ty_err *err)
+{
+    if (s->read_only)
+        return ty_error(err, TY_EINVAL, NULL, -1, 0, "%s: the store %s is open read-only", op,
+                        s->path);
+    if (s->batch && s->batch_failed)
+        return ty_error(err, s->batch_failed, NULL, -1, 0,
+                        "%s: the batch was rolled back after an earlier error (%s); call "
+                        "rollback first",
+                        op, ty_strerror(s->batch_failed));
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Statements and transactions.
+ */
+
+static int prepare(struct sq *s, const char *sql, sqlite3_stmt **out, struct ty_err *err)
+{
+    int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    if (rc != SQLITE_OK) {
+        *out = NULL;
+        return sq_fail(s, err, "prepare \"%.60s\"", sql);
+    }
+    return 0;
+}
+
+/* The cached statement `id`, prepared on first use; reset and ready to bind. */
+static int stmt(struct sq *s, enum st id, sqlite3_stmt **out, struct ty_err *err)
+{
+    if (s->st[id] == NULL) {
+        int rc = prepare(s, st_sql[id], &s->st[id], err);
+        if (rc != 0)
+            return rc;
+    }
+    *out = s->st[id];
+    return 0;
+}
+
+/* Run a cached statement that returns no rows. */
+static int exec_st(struct sq *s, enum st id, const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, id, &st, err);
+    if (rc != 0)
+        return rc;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Start one store call that writes several statements (see the top comment). */
+static int tx_begin(struct sq *s, const char *what, struct ty_err *err)
+{
+    return exec_st(s, s->batch ? ST_SAVEPOINT : ST_BEGIN, what, err);
+}
+
+/* End the call started by tx_begin: keep its changes when rc is 0, else undo them. */
+static int tx_end(struct sq *s, int rc, const char *what, struct ty_err *err)
+{
+    if (rc == 0) {
+        rc = exec_st(s, s->batch ? ST_RELEASE : ST_COMMIT, what, err);
+        if (rc == 0)
+            return 0;
+    }
+    if (sqlite3_get_autocommit(s->db)) {
+        if (s->batch && !s->batch_failed)
+            s->batch_failed = rc;
+        return rc;
+    }
+    if (s->batch) {
+        exec_st(s, ST_ROLLBACK_TO, what, NULL);
+        exec_st(s, ST_RELEASE, what, NULL);
+    } else {
+        exec_st(s, ST_ROLLBACK, what, NULL);
+    }
+    return rc;
+}
+
+/* Bind helpers: strings are borrowed for the duration of the step (SQLITE_STATIC). */
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v == NULL)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+static void bind_named_text(sqlite3_stmt *st, const char *name, const char *v)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    if (i > 0)
+        bind_text(st, i, v);
+}
+
+static void bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+    if (i > 0)
+        sqlite3_bind_int64(st, i, v);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * JSON out.  Text from the database goes through json_lossy: jansson insists on UTF-8
+ * and a job's output or error text need not be.
+ */
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* overlong */
+        if (c == 0xED)
+            hi = 0x9F; /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90; /* overlong */
+        if (c == 0xF4)
+            hi = 0x8F; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return len;
+}
+
+/* A JSON string of n bytes, each ill-formed byte replaced by U+FFFD.  New reference. */
+static json_t *json_lossy(const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    if (n == 0)
+        return json_string("");
+    size_t i = 0, k;
+    while (i < n && (k = utf8_seq(p + i, n - i)) != 0)
+        i += k;
+    if (i == n)
+        return json_stringn_nocheck((const char *)p, n);
+    struct strbuf sb;
+    sb_init(&sb);
+    sb_add(&sb, (const char *)p, i);
+    while (i < n) {
+        k = utf8_seq(p + i, n - i);
+        if (k != 0) {
+            sb_add(&sb, (const char *)p + i, k);
+            i += k;
+        } else {
+            sb_add(&sb, "\xEF\xBF\xBD", 3);
+            i++;
+        }
+    }
+    json_t *j = sb_failed(&sb) ? NULL : json_stringn_nocheck(sb.buf, sb.len);
+    sb_free(&sb);
+    return j;
+}
+
+/* Collects one object; any allocation failure is remembered and reported once. */
+struct jb {
+    json_t *o;
+    bool bad;
+};
+
+static void jb_set(struct jb *b, const char *key, json_t *v)
+{
+    if (json_object_set_new(b->o, key, v) != 0) /* takes v even when it fails */
+        b->bad = true;
+}
+
+static json_t *col_text(sqlite3_stmt *st, int c)
+{
+    if (sqlite3_column_type(st, c) == SQLITE_NULL)
+        return json_null();
+    const unsigned char *p = sqlite3_column_text(st, c);
+    return json_lossy(p, (size_t)sqlite3_column_bytes(st, c));
+}
+
+static json_t *col_int(sqlite3_stmt *st, int c)
+{
+    if (sqlite3_column_type(st, c) == SQLITE_NULL)
+        return json_null();
+    return json_integer(sqlite3_column_int64(st, c));
+}
+
+/* A JSON column parsed back into a value (null when NULL or unparsable). */
+static json_t *col_json(sqlite3_stmt *st, int c)
+{
+    if (sqlite3_column_type(st, c) == SQLITE_NULL)
+        return json_null();
+    const char *p = (const char *)sqlite3_column_text(st, c);
+    size_t n = (size_t)sqlite3_column_bytes(st, c);
+    json_t *v = json_loadb(p, n, JSON_DECODE_ANY, NULL);
+    return v != NULL ? v : json_null();
+}
+
+static json_t *time_text(int64_t t)
+{
+    char buf[CIVIL_RFC3339_MAX];
+    civil_format_rfc3339(t, 0, buf);
+    return json_string(buf);
+}
+
+/* Output forms of the column after RUN_COLS. */
+enum { OUT_LENGTH, OUT_BLOB };
+
+/* A run object from RUN_COLS starting at column c. */
+static json_t *run_json(sqlite3_stmt *st, int c, int out)
+{
+    struct jb b = {json_object(), false};
+    int64_t sched = sqlite3_column_int64(st, c + 8);
+    int64_t started = sqlite3_column_int64(st, c + 10);
+    int64_t ended = sqlite3_column_int64(st, c + 11);
+    jb_set(&b, "kind", json_string("run"));
+    jb_set(&b, "run_id", col_text(st, c + 0));
+    jb_set(&b, "fire_id", col_text(st, c + 1));
+    jb_set(&b, "attempt", col_int(st, c + 2));
+    jb_set(&b, "job", col_text(st, c + 3));
+    jb_set(&b, "domain", col_text(st, c + 4));
+    jb_set(&b, "shard", col_int(st, c + 5));
+    jb_set(&b, "trigger", col_text(st, c + 6));
+    jb_set(&b, "status", col_text(st, c + 7));
+    jb_set(&b, "scheduled_at", json_integer(sched));
+    jb_set(&b, "scheduled_at_text", time_text(sched));
+    jb_set(&b, "queued_at_ms", col_int(st, c + 9));
+    jb_set(&b, "started_at_ms", json_integer(started));
+    jb_set(&b, "ended_at_ms", json_integer(ended));
+    jb_set(&b, "duration_ms",
+           started > 0 && ended > 0 ? json_integer(ended - started) : json_null());
+    jb_set(&b, "lateness_ms", started > 0 ? json_integer(started - sched * 1000) : json_null());
+    jb_set(&b, "pid", col_int(st, c + 12));
+    jb_set(&b, "pid_start", col_int(st, c + 13));
+    jb_set(&b, "boot_id", col_text(st, c + 14));
+    jb_set(&b, "executor", col_text(st, c + 15));
+    jb_set(&b, "epoch", col_int(st, c + 16));
+    jb_set(&b, "exit_code", col_int(st, c + 17));
+    jb_set(&b, "signal", col_int(st, c + 18));
+    jb_set(&b, "error", col_text(st, c + 19));
+    if (out == OUT_BLOB) {
+        bool null = sqlite3_column_type(st, c + RUN_NCOLS) == SQLITE_NULL;
+        const void *p = sqlite3_column_blob(st, c + RUN_NCOLS);
+        size_t n = (size_t)sqlite3_column_bytes(st, c + RUN_NCOLS);
+        jb_set(&b, "output", null ? json_null() : json_lossy(p, n));
+        jb_set(&b, "output_bytes", json_integer((json_int_t)n));
+    } else {
+        jb_set(&b, "output_bytes", json_integer(sqlite3_column_int64(st, c + RUN_NCOLS)));
+    }
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+/* A skipped fire from the skip half of the history union (see history_sql). */
+static json_t *skip_json(sqlite3_stmt *st, int c)
+{
+    struct jb b = {json_object(), false};
+    int64_t sched = sqlite3_column_int64(st, c + 8);
+    jb_set(&b, "kind", json_string("skip"));
+    jb_set(&b, "fire_id", col_text(st, c + 1));
+    jb_set(&b, "job", col_text(st, c + 3));
+    jb_set(&b, "domain", col_text(st, c + 4));
+    jb_set(&b, "shard", col_int(st, c + 5));
+    jb_set(&b, "trigger", col_text(st, c + 6));
+    jb_set(&b, "status", json_string("skipped"));
+    jb_set(&b, "reason", col_text(st, c + 7));
+    jb_set(&b, "scheduled_at", json_integer(sched));
+    jb_set(&b, "scheduled_at_text", time_text(sched));
+    jb_set(&b, "recorded_at_ms", col_int(st, c + 9));
+    jb_set(&b, "detail", col_text(st, c + 19));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int oom(struct ty_err *err, const char *op)
+{
+    return ty_error(err, TY_ENOMEM, NULL, -1, 0, "%s: out of memory", op);
+}
+
+/* Append every row of st to a new array through row(); the statement is reset after. */
+static int collect(struct sq *s, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *), json_t **out,
+                   const char *op, struct ty_err *err)
+{
+    json_t *arr = json_array();
+    int rc = arr == NULL ? oom(err, op) : 0, src = SQLITE_DONE;
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *v = row(st);
+        if (v == NULL || json_array_append_new(arr, v) != 0)
+            rc = oom(err, op);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", op);
+    sqlite3_reset(st);
+    if (rc != 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Open, migrate, close.
+ */
+
+struct identity {
+    int64_t app_id;
+    int64_t objects; /* entries in sqlite_schema */
+    int version;     /* meta.schema_version; 0 when there is no meta table */
+    bool has_meta;
+};
+
+static int read_int(struct sq *s, const char *sql, int64_t *v, const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sq_fail(s, err, "%s", what);
+    int rc = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    else
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* What the file says about itself; TY_EFORMAT when it is not a SQLite database at all. */
+static int read_identity(struct sq *s, struct identity *id, struct ty_err *err)
+{
+    memset(id, 0, sizeof *id);
+    int64_t has_meta = 0;
+    int rc = read_int(s, "PRAGMA application_id", &id->app_id, "open", err);
+    if (rc == 0)
+        rc = read_int(s, "SELECT count(*) FROM sqlite_schema", &id->objects, "open", err);
+    if (rc == 0)
+        rc =
+            read_int(s, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'meta'",
+                     &has_meta, "open", err);
+    if (rc == TY_EFORMAT)
+        return ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                        "%s is not a SQLite database (or is corrupt): %s", s->path,
+                        sqlite3_errmsg(s->db));
+    if (rc != 0)
+        return rc;
+    id->has_meta = has_meta != 0;
+    if (!id->has_meta)
+        return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sq_fail(s, err, "open: read schema_version");
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        char *end;
+        errno = 0;
+        long n = v != NULL ? strtol(v, &end, 10) : 0;
+        if (v == NULL || *v == '\0' || *end != '\0' || errno != 0 || n < 1 || n > INT_MAX)
+            rc = ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                          "%s: schema_version \"%.40s\" in meta is not a version number", s->path,
+                          v != NULL ? v : "");
+        else
+            id->version = (int)n;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Refuse a file that is not Tethys's, or is written by a newer schema; *version is the
+ * schema version found (0: an empty file, ready to be created). */
+static int check_identity(struct sq *s, const struct identity *id, int *version, struct ty_err *err)
+{
+    if (id->app_id == 0 && id->objects == 0) {
+        *version = 0;
+        return 0;
+    }
+    if (id->app_id != TETHYS_APP_ID)
+        return ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                        "%s is a SQLite database but not a Tethys one (application_id 0x%08" PRIx64
+                        ", %" PRId64 " schema objects)",
+                        s->path, id->app_id, id->objects);
+    if (id->version == 0)
+        return ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                        "%s: Tethys database without a schema_version in meta", s->path);
+    if (id->version > SCHEMA_VERSION)
+        return ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                        "%s has schema version %d, written by a newer Tethys; this binary knows "
+                        "versions 1 to %d: upgrade tethys",
+                        s->path, id->version, SCHEMA_VERSION);
+    *version = id->version;
+    return 0;
+}
+
+/* Bring the schema to SCHEMA_VERSION inside one IMMEDIATE transaction: all steps or none. */
+static int migrate(struct sq *s, struct ty_err *err)
+{
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return sq_fail(s, err, "open: begin schema check");
+    struct identity id;
+    int version = 0;
+    int rc = read_identity(s, &id, err);
+    if (rc == 0)
+        rc = check_identity(s, &id, &version, err);
+    for (int v = version; rc == 0 && v < SCHEMA_VERSION; v++) {
+        if (sqlite3_exec(s->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK) {
+            rc = sq_fail(s, err, "open: migrate schema %d to %d", v, v + 1);
+            break;
+        }
+        char sql[96];
+        snprintf(sql, sizeof sql,
+                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '%d')", v + 1);
+        if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            rc = sq_fail(s, err, "open: record schema version %d", v + 1);
+    }
+    if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        rc = sq_fail(s, err, "open: commit schema version %d", SCHEMA_VERSION);
+    if (rc != 0 && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int pragma(struct sq *s, const char *sql, struct ty_err *err)
+{
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return sq_fail(s, err, "open: %s", sql);
+    return 0;
+}
+
+static int set_wal(struct sq *s, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
+        return sq_fail(s, err, "open: journal_mode = WAL");
+    int rc = 0;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        rc = sq_fail(s, err, "open: journal_mode = WAL");
+    else if (strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0)
+        rc = ty_error(err, TY_EIO, NULL, -1, 0,
+                      "open: %s cannot use WAL mode (journal mode stays \"%s\")", s->path,
+                      (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void sq_close(struct store *base)
+{
+    struct sq *s = SQ(base);
+    if (s->db != NULL && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    for (int m = 0; m < HM_MODES; m++)
+        for (int i = 0; i < HQ_MASKS; i++)
+            sqlite3_finalize(s->hist[m][i]);
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+static const struct store_ops sq_ops;
+
+int store_open_sqlite(const char *path, bool read_only, struct store **out, struct ty_err *err)
+{
+    *out = NULL;
+    if (path == NULL || *path == '\0')
+        return ty_error(err, TY_EINVAL, "path", -1, 0, "store: the database path is empty");
+    struct sq *s = calloc(1, sizeof *s);
+    if (s == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "store: out of memory opening %s", path);
+    }
+    s->base.ops = &sq_ops;
+    s->read_only = read_only;
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int rc;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        if (s->db == NULL) {
+            rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "store: out of memory opening %s", path);
+        } else {
+            int code = code_of(sqlite3_extended_errcode(s->db), sqlite3_system_errno(s->db));
+            rc = ty_error(err, code == TY_ENOMEM ? code : TY_EIO, NULL, -1, 0,
+                          "store: cannot open %s%s: %s", path, read_only ? " read-only" : "",
+                          sqlite3_errmsg(s->db));
+        }
+        sq_close(&s->base);
+        return rc;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+
+    /* Look before touching: a foreign file must not be switched to WAL. */
+    struct identity id;
+    int version = 0;
+    rc = read_identity(s, &id, err);
+    if (rc == 0)
+        rc = check_identity(s, &id, &version, err);
+    if (rc == 0 && read_only) {
+        if (version == 0)
+            rc = ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                          "%s has no Tethys schema yet; open it read-write first (the server "
+                          "does)",
+                          path);
+        else if (version < SCHEMA_VERSION)
+            rc = ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                          "%s has schema version %d and needs migrating to %d; open it "
+                          "read-write first (the server does)",
+                          path, version, SCHEMA_VERSION);
+        if (rc == 0)
+            rc = pragma(s, "PRAGMA query_only = ON", err);
+    } else if (rc == 0) {
+        rc = set_wal(s, err);
+        if (rc == 0)
+            rc = pragma(s, "PRAGMA synchronous = NORMAL", err);
+        if (rc == 0)
+            rc = pragma(s, "PRAGMA journal_size_limit = 67108864", err);
+        if (rc == 0)
+            rc = pragma(s, "PRAGMA cache_size = -16384", err);
+        if (rc == 0)
+            rc = migrate(s, err);
+    }
+    if (rc == 0)
+        rc = pragma(s, "PRAGMA foreign_keys = ON", err);
+    if (rc != 0) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Config objects.
+ */
+
+static const char *kind_name(enum store_kind k)
+{
+    switch (k) {
+    case STORE_JOB: return "job";
+    case STORE_DOMAIN: return "domain";
+    case STORE_CALENDAR: return "calendar";
+    }
+    return NULL;
+}
+
+static int check_obj(const char *op, enum store_kind kind, const char *name, const char **kn,
+                     struct ty_err *err)
+{
+    *kn = kind_name(kind);
+    if (*kn == NULL)
+        return ty_error(err, TY_EINVAL, "kind", -1, 0, "%s: kind %d is not a config object kind",
+                        op, (int)kind);
+    if (name == NULL || *name == '\0' || strnlen(name, NAME_MAX_BYTES + 1) > NAME_MAX_BYTES)
+        return ty_error(err, TY_EINVAL, "name", -1, 0, "%s %s: name must be 1 to %d bytes", op, *kn,
+                        NAME_MAX_BYTES);
+    return 0;
+}
+
+/* The current version of (kind, name) and whether its JSON equals `json` (may be NULL). */
+static int obj_current(struct sq *s, const char *kn, const char *name, const char *json,
+                       int64_t *version, bool *same, const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_OBJ_CUR, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    bind_text(st, 2, name);
+    *version = 0;
+    *same = false;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        const char *cur = (const char *)sqlite3_column_text(st, 1);
+        *same = json != NULL && cur != NULL && strcmp(cur, json) == 0;
+    } else if (src != SQLITE_DONE) {
+        rc = sq_fail(s, err, "%s", what);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int obj_version_row(struct sq *s, const char *kn, const char *name, int64_t version,
+                           const char *op, const char *json, int64_t at, const char *who,
+                           const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_OBJ_VERSION, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    bind_text(st, 2, name);
+    sqlite3_bind_int64(st, 3, version);
+    bind_text(st, 4, op);
+    bind_text(st, 5, json);
+    sqlite3_bind_int64(st, 6, at);
+    bind_text(st, 7, who);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int obj_put_tx(struct sq *s, const char *kn, const char *name, const char *json,
+                      int64_t base_version, const char *who, int64_t *version, const char *what,
+                      struct ty_err *err)
+{
+    int64_t cur;
+    bool same;
+    int rc = obj_current(s, kn, name, json, &cur, &same, what, err);
+    if (rc != 0)
+        return rc;
+    if (base_version == -1 && cur > 0)
+        return ty_error(err, TY_EEXIST, NULL, -1, 0, "%s: already exists (version %" PRId64 ")",
+                        what, cur);
+    if (base_version > 0 && cur == 0)
+        return ty_error(err, TY_ENOENT, NULL, -1, 0,
+                        "%s: not found (the change was based on version %" PRId64 ")", what,
+                        base_version);
+    if (base_version > 0 && cur != base_version)
+        return ty_error(err, TY_ECONFLICT, NULL, -1, 0,
+                        "%s: changed by someone else: it is at version %" PRId64
+                        ", the change was based on version %" PRId64,
+                        what, cur, base_version);
+    if (same) { /* not a change: no new version, no history row */
+        *version = cur;
+        return 0;
+    }
+    int64_t next = cur + 1;
+    sqlite3_stmt *st;
+    if (cur == 0) { /* versions continue after a delete, so an ETag never comes back */
+        if ((rc = stmt(s, ST_OBJ_LASTVER, &st, err)) != 0)
+            return rc;
+        bind_text(st, 1, kn);
+        bind_text(st, 2, name);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            next = sqlite3_column_int64(st, 0) + 1;
+        else
+            rc = sq_fail(s, err, "%s", what);
+        sqlite3_reset(st);
+        if (rc != 0)
+            return rc;
+    }
+    int64_t at = now_ms();
+    if ((rc = stmt(s, cur == 0 ? ST_OBJ_INSERT : ST_OBJ_UPDATE, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    bind_text(st, 2, name);
+    sqlite3_bind_int64(st, 3, next);
+    bind_text(st, 4, json);
+    sqlite3_bind_int64(st, 5, at);
+    bind_text(st, 6, who);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_CHECK)
+            rc = ty_error(err, TY_EINVAL, "json", -1, 0, "%s: json is not a JSON object", what);
+        else
+            rc = sq_fail(s, err, "%s", what);
+    }
+    sqlite3_reset(st);
+    if (rc == 0)
+        rc = obj_version_row(s, kn, name, next, cur == 0 ? "create" : "update", json, at, who, what,
+                             err);
+    if (rc == 0)
+        *version = next;
+    return rc;
+}
+
+static int sq_obj_put(struct store *base, enum store_kind kind, const char *name, const char *json,
+                      int64_t base_version, const char *who, int64_t *version, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *kn;
+    int rc = check_obj("obj_put", kind, name, &kn, err);
+    if (rc != 0)
+        return rc;
+    if (json == NULL)
+        return ty_error(err, TY_EINVAL, "json", -1, 0, "obj_put %s \"%s\": json is missing", kn,
+                        name);
+    if (base_version < -1)
+        return ty_error(err, TY_EINVAL, "base_version", -1, 0,
+                        "obj_put %s \"%s\": base_version %" PRId64
+                        " is not -1 (create), 0 (any) or a version",
+                        kn, name, base_version);
+    if ((rc = writable(s, "obj_put", err)) != 0)
+        return rc;
+    char what[160];
+    snprintf(what, sizeof what, "obj_put %s \"%.100s\"", kn, name);
+    int64_t v = 0;
+    if ((rc = tx_begin(s, what, err)) != 0)
+        return rc;
+    rc = tx_end(s, obj_put_tx(s, kn, name, json, base_version, who, &v, what, err), what, err);
+    if (rc == 0 && version != NULL)
+        *version = v;
+    return rc;
+}
+
+static int sq_obj_get(struct store *base, enum store_kind kind, const char *name, char **json,
+                      int64_t *version, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *kn;
+    int rc = check_obj("obj_get", kind, name, &kn, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_OBJ_CUR, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    bind_text(st, 2, name);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        if (version != NULL)
+            *version = sqlite3_column_int64(st, 0);
+        if (json != NULL) {
+            *json = strdup((const char *)sqlite3_column_text(st, 1));
+            if (*json == NULL)
+                rc = oom(err, "obj_get");
+        }
+    } else if (src == SQLITE_DONE) {
+        rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "obj_get %s \"%.100s\": not found", kn, name);
+    } else {
+        rc = sq_fail(s, err, "obj_get %s \"%.100s\"", kn, name);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int obj_delete_tx(struct sq *s, const char *kn, const char *name, int64_t base_version,
+                         const char *who, const char *what, struct ty_err *err)
+{
+    int64_t cur;
+    bool same;
+    int rc = obj_current(s, kn, name, NULL, &cur, &same, what, err);
+    if (rc != 0)
+        return rc;
+    if (cur == 0)
+        return ty_error(err, TY_ENOENT, NULL, -1, 0, "%s: not found", what);
+    if (base_version > 0 && cur != base_version)
+        return ty_error(err, TY_ECONFLICT, NULL, -1, 0,
+                        "%s: changed by someone else: it is at version %" PRId64
+                        ", the delete was based on version %" PRId64,
+                        what, cur, base_version);
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_OBJ_DELETE, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    bind_text(st, 2, name);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    if (rc == 0)
+        rc = obj_version_row(s, kn, name, cur + 1, "delete", NULL, now_ms(), who, what, err);
+    return rc;
+}
+
+static int sq_obj_delete(struct store *base, enum store_kind kind, const char *name,
+                         int64_t base_version, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *kn;
+    int rc = check_obj("obj_delete", kind, name, &kn, err);
+    if (rc != 0)
+        return rc;
+    if (base_version < 0)
+        return ty_error(err, TY_EINVAL, "base_version", -1, 0,
+                        "obj_delete %s \"%s\": base_version %" PRId64
+                        " is not 0 (any) or a version",
+                        kn, name, base_version);
+    if ((rc = writable(s, "obj_delete", err)) != 0)
+        return rc;
+    char what[160];
+    snprintf(what, sizeof what, "obj_delete %s \"%.100s\"", kn, name);
+    if ((rc = tx_begin(s, what, err)) != 0)
+        return rc;
+    return tx_end(s, obj_delete_tx(s, kn, name, base_version, NULL, what, err), what, err);
+}
+
+static json_t *obj_row(sqlite3_stmt *st)
+{
+    struct jb b = {json_object(), false};
+    int64_t at = sqlite3_column_int64(st, 2);
+    jb_set(&b, "name", col_text(st, 0));
+    jb_set(&b, "version", col_int(st, 1));
+    jb_set(&b, "updated_at", json_integer(at / 1000));
+    jb_set(&b, "updated_at_ms", json_integer(at));
+    jb_set(&b, "updated_by", col_text(st, 3));
+    jb_set(&b, "object", col_json(st, 4));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int sq_obj_list(struct store *base, enum store_kind kind, const char *domain_prefix,
+                       json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *kn = kind_name(kind);
+    if (kn == NULL)
+        return ty_error(err, TY_EINVAL, "kind", -1, 0,
+                        "obj_list: kind %d is not a config object kind", (int)kind);
+    /* the root "" holds everything; calendars belong to no domain */
+    bool filter = domain_prefix != NULL && *domain_prefix != '\0' && kind != STORE_CALENDAR;
+    sqlite3_stmt *st;
+    int rc = stmt(s, filter ? ST_OBJ_LIST_DOMAIN : ST_OBJ_LIST, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    if (filter)
+        bind_text(st, 2, domain_prefix);
+    return collect(s, st, obj_row, out, "obj_list", err);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Runs and skipped fires: the write path.
+ */
+
+static int check_id(const char *v, size_t max, const char *field, const char *op,
+                    struct ty_err *err)
+{
+    if (v == NULL || *v == '\0')
+        return ty_error(err, TY_EINVAL, field, -1, 0, "%s: %s is missing", op, field);
+    if (strnlen(v, max) >= max)
+        return ty_error(err, TY_EINVAL, field, -1, 0, "%s: %s is longer than %zu bytes", op, field,
+                        max - 1);
+    return 0;
+}
+
+static int check_run(const struct store_run *r, const char **status, const char **trigger,
+                     struct ty_err *err)
+{
+    int rc;
+    if ((rc = check_id(r->run_id, STORE_ID_MAX, "run_id", "run_put", err)) != 0 ||
+        (rc = check_id(r->fire_id, STORE_FIRE_ID_MAX, "fire_id", "run_put", err)) != 0 ||
+        (rc = check_id(r->job, NAME_MAX_BYTES + 1, "job", "run_put", err)) != 0)
+        return rc;
+    *status = store_run_status_name(r->status);
+    *trigger = store_trigger_name(r->trigger);
+    if (*status == NULL)
+        return ty_error(err, TY_EINVAL, "status", -1, 0, "run_put run %s: status %d is unknown",
+                        r->run_id, (int)r->status);
+    if (*trigger == NULL)
+        return ty_error(err, TY_EINVAL, "trigger", -1, 0, "run_put run %s: trigger %d is unknown",
+                        r->run_id, (int)r->trigger);
+    if (r->attempt < 1)
+        return ty_error(err, TY_EINVAL, "attempt", -1, 0,
+                        "run_put run %s: attempt must be 1 or more", r->run_id);
+    if (r->output_len > (size_t)STORE_OUTPUT_MAX || (r->output == NULL && r->output_len != 0))
+        return ty_error(err, TY_EINVAL, "output", -1, 0,
+                        "run_put run %s: output of %zu bytes (at most %d, and not NULL)", r->run_id,
+                        r->output_len, STORE_OUTPUT_MAX);
+    return 0;
+}
+
+/* The upsert changed nothing: a final status kept (fine), or a run id reused for another
+ * (fire, attempt), which is refused. */
+static int run_unchanged(struct sq *s, const struct store_run *r, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_RUN_IDENTITY, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, r->run_id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const char *fire = (const char *)sqlite3_column_text(st, 0);
+        int64_t attempt = sqlite3_column_int64(st, 1);
+        if (strcmp(fire, r->fire_id) != 0 || attempt != (int64_t)r->attempt)
+            rc = ty_error(err, TY_EEXIST, "run_id", -1, 0,
+                          "run_put run %s: that run id is already fire %.80s attempt %" PRId64,
+                          r->run_id, fire, attempt);
+    } else if (src != SQLITE_DONE) {
+        rc = sq_fail(s, err, "run_put run %s", r->run_id);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_run_put(struct store *base, const struct store_run *r, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *status, *trigger;
+    int rc = check_run(r, &status, &trigger, err);
+    if (rc != 0 || (rc = writable(s, "run_put", err)) != 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_RUN_UPSERT, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, r->run_id);
+    bind_text(st, 2, r->fire_id);
+    sqlite3_bind_int64(st, 3, r->attempt);
+    bind_text(st, 4, r->job);
+    bind_text(st, 5, r->domain != NULL ? r->domain : "");
+    sqlite3_bind_int64(st, 6, r->shard);
+    bind_text(st, 7, trigger);
+    bind_text(st, 8, status);
+    sqlite3_bind_int64(st, 9, r->scheduled_at);
+    sqlite3_bind_int64(st, 10, r->queued_at_ms);
+    sqlite3_bind_int64(st, 11, r->started_at_ms);
+    sqlite3_bind_int64(st, 12, r->ended_at_ms);
+    sqlite3_bind_int64(st, 13, r->pid);
+    sqlite3_bind_int64(st, 14, r->pid_start);
+    bind_text(st, 15, r->boot_id);
+    bind_text(st, 16, r->executor);
+    sqlite3_bind_int64(st, 17, r->epoch);
+    sqlite3_bind_int(st, 18, r->exit_code);
+    sqlite3_bind_int(st, 19, r->signal);
+    bind_text(st, 20, r->error);
+    if (r->output != NULL)
+        sqlite3_bind_blob64(st, 21, r->output, r->output_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 21);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
+            rc = ty_error(err, TY_EEXIST, "fire_id", -1, 0,
+                          "run_put run %s: fire %.80s attempt %" PRIu32
+                          " is already recorded under another run id",
+                          r->run_id, r->fire_id, r->attempt);
+        else
+            rc = sq_fail(s, err, "run_put run %s", r->run_id);
+        sqlite3_reset(st);
+        return rc;
+    }
+    sqlite3_reset(st);
+    if (sqlite3_changes(s->db) == 0)
+        return run_unchanged(s, r, err);
+    return 0;
+}
+
+static int sq_skip_put(struct store *base, const struct store_skip *k, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc;
+    if ((rc = check_id(k->fire_id, STORE_FIRE_ID_MAX, "fire_id", "skip_put", err)) != 0 ||
+        (rc = check_id(k->job, NAME_MAX_BYTES + 1, "job", "skip_put", err)) != 0)
+        return rc;
+    const char *reason = store_skip_reason_name(k->reason);
+    const char *trigger = store_trigger_name(k->trigger);
+    if (reason == NULL)
+        return ty_error(err, TY_EINVAL, "reason", -1, 0, "skip_put fire %s: reason %d is unknown",
+                        k->fire_id, (int)k->reason);
+    if (trigger == NULL)
+        return ty_error(err, TY_EINVAL, "trigger", -1, 0, "skip_put fire %s: trigger %d is unknown",
+                        k->fire_id, (int)k->trigger);
+    if (k->shard < -1)
+        return ty_error(err, TY_EINVAL, "shard", -1, 0,
+                        "skip_put fire %s: shard %" PRId32 " (-1 for the whole fire)", k->fire_id,
+                        k->shard);
+    if ((rc = writable(s, "skip_put", err)) != 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_SKIP_INSERT, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, k->fire_id);
+    sqlite3_bind_int(st, 2, k->shard);
+    bind_text(st, 3, k->job);
+    bind_text(st, 4, k->domain != NULL ? k->domain : "");
+    sqlite3_bind_int64(st, 5, k->scheduled_at);
+    sqlite3_bind_int64(st, 6, k->recorded_at_ms);
+    bind_text(st, 7, reason);
+    bind_text(st, 8, k->detail);
+    bind_text(st, 9, trigger);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "skip_put fire %s shard %" PRId32, k->fire_id, k->shard);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Runs: reads.
+ */
+
+static json_t *run_row_blob(sqlite3_stmt *st)
+{
+    return run_json(st, 0, OUT_BLOB);
+}
+
+static json_t *run_row_length(sqlite3_stmt *st)
+{
+    return run_json(st, 0, OUT_LENGTH);
+}
+
+static int sq_run_get(struct store *base, const char *run_id, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = check_id(run_id, STORE_ID_MAX, "run_id", "run_get", err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_RUN_GET, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, run_id);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *out = run_row_blob(st);
+        if (*out == NULL)
+            rc = oom(err, "run_get");
+    } else if (src == SQLITE_DONE) {
+        rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "run_get run %s: not found", run_id);
+    } else {
+        rc = sq_fail(s, err, "run_get run %s", run_id);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_runs_unfinished(struct store *base, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_RUNS_UNFINISHED, &st, err);
+    if (rc != 0)
+        return rc;
+    return collect(s, st, run_row_length, out, "runs_unfinished", err);
+}
+
+static json_t *shard_row(sqlite3_stmt *st)
+{
+    struct jb b = {json_object(), false};
+    jb_set(&b, "shard", col_int(st, 0));
+    jb_set(&b, "attempt", col_int(st, 1));
+    jb_set(&b, "status", col_text(st, 2));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int sq_fire_shards(struct store *base, const char *fire_prefix, json_t **out,
+                          struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = check_id(fire_prefix, STORE_FIRE_ID_MAX, "fire_prefix", "fire_shards", err);
+    if (rc != 0)
+        return rc;
+    /* every id starting with the prefix sorts in [prefix, prefix with its last byte + 1) */
+    char hi[STORE_FIRE_ID_MAX];
+    size_t n = strlen(fire_prefix);
+    memcpy(hi, fire_prefix, n + 1);
+    while (n > 0 && (unsigned char)hi[n - 1] == 0xFF)
+        hi[--n] = '\0';
+    if (n == 0)
+        return ty_error(err, TY_EINVAL, "fire_prefix", -1, 0,
+                        "fire_shards: fire_prefix has no upper bound");
+    hi[n - 1] = (char)((unsigned char)hi[n - 1] + 1);
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_FIRE_SHARDS, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, fire_prefix);
+    bind_text(st, 2, hi);
+    return collect(s, st, shard_row, out, "fire_shards", err);
+}
+
+/* Merge one table's newest fire per job into obj, keeping the later of the two. */
+static int last_fires_of(struct sq *s, enum st id, json_t *obj, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, id, &st, err), src = SQLITE_DONE;
+    if (rc != 0)
+        return rc;
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+            continue; /* only manual, retry or downstream runs */
+        const char *job = (const char *)sqlite3_column_text(st, 0);
+        int64_t at = sqlite3_column_int64(st, 1);
+        json_t *prev = json_object_get(obj, job);
+        if (prev != NULL && json_integer_value(prev) >= at)
+            continue;
+        if (json_object_set_new(obj, job, json_integer(at)) != 0)
+            rc = oom(err, "last_fires");
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "last_fires");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_last_fires(struct store *base, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    json_t *obj = json_object();
+    if (obj == NULL)
+        return oom(err, "last_fires");
+    /* one snapshot for both tables, unless the caller's batch already is one */
+    bool own = !s->batch;
+    int rc = own ? exec_st(s, ST_BEGIN_READ, "last_fires", err) : 0;
+    if (rc == 0)
+        rc = last_fires_of(s, ST_LAST_FIRES_RUNS, obj, err);
+    if (rc == 0)
+        rc = last_fires_of(s, ST_LAST_FIRES_SKIPS, obj, err);
+    if (own && !sqlite3_get_autocommit(s->db))
+        exec_st(s, ST_COMMIT, "last_fires", NULL);
+    if (rc != 0) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * History: runs and skips merged, newest first, keyset-paginated.
+ *
+ * The order is (scheduled_at DESC, src DESC, id DESC) with src 1 for runs and 0 for skips:
+ * a total order over both tables.  The cursor is the key of the last row returned; the
+ * next page takes rows strictly after it, so rows appended meanwhile never shift a page
+ * and every page costs the same.
+ */
+
+/*
+ * The WHERE terms of a filter set.  Runs and skips have no domain index: a subtree filter
+ * rides on the scheduled_at or job index (a history page stays an ordered index walk, costing
+ * limit / the subtree's share of the rows), and a domain index would be one more B-tree page
+ * dirtied per append for queries that seldom need it.
+ */
+static void add_filters(struct strbuf *sb, unsigned mask)
+{
+    if (mask & HQ_JOB)
+        sb_adds(sb, " AND job = :job");
+    if (mask & HQ_DOMAIN)
+        sb_adds(sb, " AND " DOMAIN_RANGE("domain", ":dom"));
+    if (mask & HQ_SINCE)
+        sb_adds(sb, " AND scheduled_at >= :since");
+    if (mask & HQ_UNTIL)
+        sb_adds(sb, " AND scheduled_at < :until");
+}
+
+static void history_sql(struct strbuf *sb, int mode, unsigned mask)
+{
+    if (mode == HM_BOTH)
+        sb_adds(sb, "SELECT * FROM (SELECT * FROM (");
+    if (mode != HM_SKIPS) {
+        sb_adds(sb, "SELECT 1 AS src, id, " RUN_COLS ", length(output) FROM runs"
+                    " WHERE scheduled_at <= :cs AND (scheduled_at < :cs OR id < :crun)");
+        add_filters(sb, mask);
+        if (mode == HM_RUNS)
+            sb_adds(sb, " AND status = :status");
+        sb_adds(sb, " ORDER BY scheduled_at DESC, id DESC LIMIT :n");
+    }
+    if (mode == HM_BOTH)
+        sb_adds(sb, ") UNION ALL SELECT * FROM (");
+    if (mode != HM_RUNS) {
+        /* the skip columns in the places of the run columns they stand for */
+        sb_adds(sb, "SELECT 0 AS src, id, NULL, fire_id, NULL, job, domain, shard, \"trigger\","
+                    " reason, scheduled_at, recorded_at_ms, NULL, NULL, NULL, NULL, NULL, NULL,"
+                    " NULL, NULL, NULL, detail, NULL FROM skips"
+                    " WHERE scheduled_at <= :cs AND (scheduled_at < :cs OR id < :cskip)");
+        add_filters(sb, mask);
+        sb_adds(sb, " ORDER BY scheduled_at DESC, id DESC LIMIT :n");
+    }
+    if (mode == HM_BOTH)
+        sb_adds(sb, ")) ORDER BY scheduled_at DESC, src DESC, id DESC LIMIT :n");
+}
+
+static int history_stmt(struct sq *s, int mode, unsigned mask, sqlite3_stmt **out,
+                        struct ty_err *err)
+{
+    if (s->hist[mode][mask] == NULL) {
+        struct strbuf sb;
+        sb_init(&sb);
+        history_sql(&sb, mode, mask);
+        int rc = sb_failed(&sb) ? oom(err, "history")
+                                : prepare(s, sb_str(&sb), &s->hist[mode][mask], err);
+        sb_free(&sb);
+        if (rc != 0)
+            return rc;
+    }
+    *out = s->hist[mode][mask];
+    return 0;
+}
+
+#define CURSOR_MAX 64
+
+static void cursor_format(char buf[CURSOR_MAX], int64_t sched, int src, int64_t id)
+{
+    snprintf(buf, CURSOR_MAX, "v1.%" PRId64 ".%d.%" PRId64, sched, src, id);
+}
+
+/* A decimal int64 at *p, up to the next '.' or the end; advances *p past it. */
+static bool parse_i64(const char **p, int64_t *v)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(*p, &end, 10);
+    if (end == *p || errno != 0 || (*end != '.' && *end != '\0'))
+        return false;
+    *v = x;
+    *p = *end == '.' ? end + 1 : end;
+    return true;
+}
+
+static int cursor_parse(const char *c, int64_t *sched, int *src, int64_t *id, struct ty_err *err)
+{
+    const char *p = c;
+    int64_t k = -1;
+    if (strncmp(p, "v1.", 3) == 0 && (p += 3, parse_i64(&p, sched)) && parse_i64(&p, &k) &&
+        (k == 0 || k == 1) && parse_i64(&p, id) && *id > 0 && *p == '\0' && p[-1] != '.') {
+        *src = (int)k;
+        return 0;
+    }
+    return ty_error(err, TY_EINVAL, "cursor", -1, 0,
+                    "history: cursor \"%.40s\" is not one this store returned", c);
+}
+
+static int sq_history(struct store *base, const struct store_history_query *q, json_t **out,
+                      struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    size_t limit = q->limit == 0 ? HISTORY_DEFAULT : q->limit;
+    if (limit > HISTORY_MAX)
+        return ty_error(err, TY_EINVAL, "limit", -1, 0, "history: limit %zu is out of range 1-%d",
+                        q->limit, HISTORY_MAX);
+    int mode = HM_BOTH;
+    if (q->status != NULL && strcmp(q->status, "skipped") == 0) {
+        mode = HM_SKIPS;
+    } else if (q->status != NULL) {
+        enum store_run_status rs;
+        if (store_run_status_parse(q->status, &rs) != 0)
+            return ty_error(err, TY_EINVAL, "status", -1, 0,
+                            "history: status \"%.40s\" is not a run status or \"skipped\"",
+                            q->status);
+        mode = HM_RUNS;
+    }
+    int64_t cs = INT64_MAX, crun = INT64_MAX, cskip = INT64_MAX;
+    if (q->cursor != NULL && *q->cursor != '\0') {
+        int src = 1;
+        int64_t id = 0;
+        int rc = cursor_parse(q->cursor, &cs, &src, &id, err);
+        if (rc != 0)
+            return rc;
+        /* at scheduled_at == cs, runs come before skips */
+        crun = src == 1 ? id : 0;
+        cskip = src == 0 ? id : INT64_MAX;
+    }
+    bool dom = q->domain != NULL && *q->domain != '\0';
+    unsigned mask = (q->job != NULL ? HQ_JOB : 0) | (dom ? HQ_DOMAIN : 0) |
+                    (q->since != 0 ? HQ_SINCE : 0) | (q->until != 0 ? HQ_UNTIL : 0);
+    sqlite3_stmt *st;
+    int rc = history_stmt(s, mode, mask, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_named_int(st, ":cs", cs);
+    bind_named_int(st, ":crun", crun);
+    bind_named_int(st, ":cskip", cskip);
+    bind_named_int(st, ":n", (int64_t)limit + 1);
+    bind_named_text(st, ":job", q->job);
+    bind_named_text(st, ":dom", q->domain);
+    bind_named_text(st, ":status", q->status);
+    bind_named_int(st, ":since", q->since);
+    bind_named_int(st, ":until", q->until);
+
+    json_t *items = json_array(), *result = json_object();
+    if (items == NULL || result == NULL)
+        rc = oom(err, "history");
+    size_t n = 0;
+    bool more = false;
+    char next[CURSOR_MAX] = "";
+    while (rc == 0) {
+        int src = sqlite3_step(st);
+        if (src != SQLITE_ROW) {
+            if (src != SQLITE_DONE)
+                rc = sq_fail(s, err, "history");
+            break;
+        }
+        if (n == limit) { /* the row past the page: there is a next page */
+            more = true;
+            break;
+        }
+        int kind = sqlite3_column_int(st, 0);
+        json_t *v = kind == 1 ? run_json(st, 2, OUT_LENGTH) : skip_json(st, 2);
+        if (v == NULL || json_array_append_new(items, v) != 0)
+            rc = oom(err, "history");
+        n++;
+        cursor_format(next, sqlite3_column_int64(st, 2 + 8), kind, sqlite3_column_int64(st, 1));
+    }
+    sqlite3_reset(st);
+    if (rc == 0 &&
+        (json_object_set(result, "items", items) != 0 ||
+         json_object_set_new(result, "next", more ? json_string(next) : json_null()) != 0))
+        rc = oom(err, "history");
+    json_decref(items);
+    if (rc != 0) {
+        json_decref(result);
+        return rc;
+    }
+    *out = result;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Statistics.  Percentiles are exact, by nearest rank: the p-th percentile of n sorted
+ * values is the value at rank ceil(p * n / 100).  SQLite has no percentile function and
+ * window functions (row_number over each group) measured 5x slower than this: the runs
+ * come ordered by group (by job and by day straight off an index, by domain through
+ * SQLite's sorter), and C keeps the current group's durations and latenesses only, sorts
+ * them when the group ends and picks the ranks.  Memory is the largest group's, not the
+ * range's.  Skips are counted by a second statement in the same read transaction.
+ */
+
+struct vals {
+    int64_t *v;
+    size_t n, cap;
+};
+
+static bool vals_add(struct vals *a, int64_t x)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap != 0 ? a->cap * 2 : 256;
+        int64_t *v = realloc(a->v, cap * sizeof *v);
+        if (v == NULL)
+            return false;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = x;
+    return true;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* {"<pa>": ..., "<pb>": ...} over the values (sorted here), null when there are none. */
+static json_t *percentiles(struct vals *a, const char *na, int pa, const char *nb, int pb)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    json_t *x = json_null(), *y = json_null();
+    if (a->n > 0) {
+        qsort(a->v, a->n, sizeof *a->v, cmp_i64);
+        x = json_integer(a->v[((size_t)pa * a->n + 99) / 100 - 1]);
+        y = json_integer(a->v[((size_t)pb * a->n + 99) / 100 - 1]);
+    }
+    if (json_object_set_new(o, na, x) != 0 || json_object_set_new(o, nb, y) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+enum {
+    SC_RUNS,
+    SC_OK,
+    SC_FAILED,
+    SC_TIMEOUT,
+    SC_CANCELED,
+    SC_INTERRUPTED,
+    SC_LOST,
+    SC_UNFINISHED,
+    SC_SKIPPED,
+    SC_COUNT
+};
+static const char *const count_names[SC_COUNT] = {"runs",     "succeeded",  "failed",
+                                                  "timeouts", "canceled",   "interrupted",
+                                                  "lost",     "unfinished", "skipped"};
+
+/* One group's object with its counts and percentiles; resets the value lists. */
+static json_t *stats_group(const char *key, const int64_t *counts, struct vals *dur,
+                           struct vals *late)
+{
+    struct jb b = {json_object(), false};
+    jb_set(&b, "key", json_lossy(key, strlen(key)));
+    for (int i = 0; i < SC_COUNT; i++)
+        jb_set(&b, count_names[i], json_integer(counts[i]));
+    jb_set(&b, "duration_ms", percentiles(dur, "p50", 50, "p95", 95));
+    jb_set(&b, "lateness_ms", percentiles(late, "p50", 50, "p99", 99));
+    dur->n = late->n = 0;
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int counter_of(const char *status)
+{
+    static const struct {
+        const char *name;
+        int counter;
+    } map[] = {{"succeeded", SC_OK},      {"failed", SC_FAILED},           {"timeout", SC_TIMEOUT},
+               {"canceled", SC_CANCELED}, {"interrupted", SC_INTERRUPTED}, {"lost", SC_LOST},
+               {"queued", SC_UNFINISHED}, {"running", SC_UNFINISHED}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(status, map[i].name) == 0)
+            return map[i].counter;
+    return -1;
+}
+
+/* Stream the runs (ordered by group) into `groups`, a JSON object keyed by group. */
+static int stats_runs(struct sq *s, sqlite3_stmt *st, json_t *groups, struct ty_err *err)
+{
+    struct vals dur = {0}, late = {0};
+    struct strbuf key;
+    sb_init(&key);
+    int64_t counts[SC_COUNT] = {0};
+    bool open = false;
+    int rc = 0, src = SQLITE_DONE;
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        k = k != NULL ? k : "";
+        if (!open || strcmp(k, sb_str(&key)) != 0) {
+            if (open && json_object_set_new(groups, sb_str(&key),
+                                            stats_group(sb_str(&key), counts, &dur, &late)) != 0)
+                rc = oom(err, "stats");
+            sb_truncate(&key, 0);
+            sb_adds(&key, k);
+            memset(counts, 0, sizeof counts);
+            open = true;
+            if (sb_failed(&key))
+                rc = oom(err, "stats");
+        }
+        const char *status = (const char *)sqlite3_column_text(st, 1);
+        int64_t started = sqlite3_column_int64(st, 2), ended = sqlite3_column_int64(st, 3);
+        int64_t sched = sqlite3_column_int64(st, 4);
+        int c = counter_of(status != NULL ? status : "");
+        counts[SC_RUNS]++;
+        if (c >= 0)
+            counts[c]++;
+        if (started > 0 && ended > 0 && !vals_add(&dur, ended - started))
+            rc = oom(err, "stats");
+        if (started > 0 && !vals_add(&late, started - sched * 1000))
+            rc = oom(err, "stats");
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "stats");
+    if (rc == 0 && open &&
+        json_object_set_new(groups, sb_str(&key), stats_group(sb_str(&key), counts, &dur, &late)) !=
+            0)
+        rc = oom(err, "stats");
+    sqlite3_reset(st);
+    sb_free(&key);
+    free(dur.v);
+    free(late.v);
+    return rc;
+}
+
+/* Add the skip counts to `groups`, creating groups that only have skips. */
+static int stats_skips(struct sq *s, sqlite3_stmt *st, json_t *groups, struct ty_err *err)
+{
+    int rc = 0, src = SQLITE_DONE;
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        k = k != NULL ? k : "";
+        json_int_t n = sqlite3_column_int64(st, 1);
+        json_t *g = json_object_get(groups, k);
+        if (g == NULL) {
+            int64_t counts[SC_COUNT] = {0};
+            struct vals none = {0};
+            g = stats_group(k, counts, &none, &none);
+            if (g == NULL || json_object_set_new(groups, k, g) != 0) {
+                rc = oom(err, "stats");
+                break;
+            }
+        }
+        if (json_object_set_new(g, "skipped", json_integer(n)) != 0)
+            rc = oom(err, "stats");
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "stats");
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The groups of the keyed object as an array ordered by key. */
+static json_t *groups_sorted(json_t *groups)
+{
+    size_t n = json_object_size(groups), i = 0;
+    const char **keys = malloc((n != 0 ? n : 1) * sizeof *keys);
+    json_t *arr = json_array();
+    if (keys == NULL || arr == NULL) {
+        free(keys);
+        json_decref(arr);
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(groups, k, v) keys[i++] = k;
+    qsort(keys, n, sizeof *keys, cmp_str);
+    for (i = 0; i < n; i++)
+        if (json_array_append(arr, json_object_get(groups, keys[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+            break;
+        }
+    free(keys);
+    return arr;
+}
+
+static int stats_query(struct sq *s, const char *key, const char *order, unsigned mask,
+                       const struct store_stats_query *q, json_t *groups, struct ty_err *err)
+{
+    struct strbuf sb;
+    sqlite3_stmt *runs = NULL, *skips = NULL;
+    int rc = 0;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        sb_init(&sb);
+        if (pass == 0)
+            sb_addf(&sb,
+                    "SELECT %s, status, started_at_ms, ended_at_ms, scheduled_at FROM runs"
+                    " WHERE 1",
+                    key);
+        else
+            sb_addf(&sb, "SELECT %s, count(*) FROM skips WHERE 1", key);
+        add_filters(&sb, mask);
+        if (pass == 0)
+            sb_addf(&sb, " ORDER BY %s", order);
+        else
+            sb_adds(&sb, " GROUP BY 1");
+        sqlite3_stmt **st = pass == 0 ? &runs : &skips;
+        if (sb_failed(&sb))
+            rc = oom(err, "stats");
+        else if (sqlite3_prepare_v2(s->db, sb_str(&sb), -1, st, NULL) != SQLITE_OK)
+            rc = sq_fail(s, err, "stats");
+        sb_free(&sb);
+        if (rc == 0) {
+            bind_named_text(*st, ":job", q->job);
+            bind_named_text(*st, ":dom", q->domain);
+            bind_named_int(*st, ":since", q->since);
+            bind_named_int(*st, ":until", q->until);
+        }
+    }
+    if (rc == 0)
+        rc = stats_runs(s, runs, groups, err);
+    if (rc == 0)
+        rc = stats_skips(s, skips, groups, err);
+    sqlite3_finalize(runs);
+    sqlite3_finalize(skips);
+    return rc;
+}
+
+static int sq_stats(struct store *base, const struct store_stats_query *q, json_t **out,
+                    struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *g = q->group_by != NULL ? q->group_by : "job", *key, *order;
+    if (strcmp(g, "job") == 0) {
+        key = order = "job";
+    } else if (strcmp(g, "domain") == 0) {
+        key = order = "domain";
+    } else if (strcmp(g, "day") == 0) {
+        key = "strftime('%Y-%m-%d', scheduled_at, 'unixepoch')";
+        order = "scheduled_at"; /* the same order as the day, and on an index */
+    } else {
+        return ty_error(err, TY_EINVAL, "group_by", -1, 0,
+                        "stats: group_by \"%.40s\" is not job, domain or day", g);
+    }
+    bool dom = q->domain != NULL && *q->domain != '\0';
+    unsigned mask = (q->job != NULL ? HQ_JOB : 0) | (dom ? HQ_DOMAIN : 0) |
+                    (q->since != 0 ? HQ_SINCE : 0) | (q->until != 0 ? HQ_UNTIL : 0);
+    /* one snapshot for both statements, unless the caller's batch already is one */
+    bool own = !s->batch;
+    int rc = own ? exec_st(s, ST_BEGIN_READ, "stats", err) : 0;
+    if (rc != 0)
+        return rc;
+    json_t *groups = json_object();
+    rc = groups == NULL ? oom(err, "stats") : stats_query(s, key, order, mask, q, groups, err);
+    if (own && !sqlite3_get_autocommit(s->db))
+        exec_st(s, ST_COMMIT, "stats", NULL);
+    json_t *arr = rc == 0 ? groups_sorted(groups) : NULL;
+    json_decref(groups);
+    if (rc == 0 && arr == NULL)
+        rc = oom(err, "stats");
+    if (rc == 0 &&
+        ((*out = json_object()) == NULL || json_object_set_new(*out, "groups", arr) != 0)) {
+        json_decref(*out);
+        *out = NULL;
+        rc = oom(err, "stats");
+    } else if (rc != 0) {
+        json_decref(arr);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Retention.
+ */
+
+static int prune_step(struct sq *s, enum st id, int64_t v, int64_t *removed, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, id, &st, err);
+    if (rc != 0)
+        return rc;
+    if (sqlite3_bind_parameter_count(st) > 0)
+        sqlite3_bind_int64(st, 1, v);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "prune");
+    else if (id != ST_PRUNE_MARK && id != ST_PRUNE_UNMARK)
+        *removed += sqlite3_changes(s->db);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int prune_tx(struct sq *s, int64_t older_than_ms, int64_t keep_per_job, int64_t *removed,
+                    struct ty_err *err)
+{
+    int rc = 0;
+    if (older_than_ms > 0) {
+        /* scheduled_at * 1000 < older_than_ms, as a bound on the indexed column */
+        int64_t cut = older_than_ms / 1000 + (older_than_ms % 1000 != 0);
+        if ((rc = prune_step(s, ST_PRUNE_RUNS_AGE, cut, removed, err)) != 0 ||
+            (rc = prune_step(s, ST_PRUNE_SKIPS_AGE, cut, removed, err)) != 0 ||
+            (rc = prune_step(s, ST_PRUNE_ALERTS_AGE, older_than_ms, removed, err)) != 0)
+            return rc;
+    }
+    if (keep_per_job > 0) {
+        /* rank runs and skips together first, then delete: deleting runs first would
+         * change the skips' ranks */
+        if (!s->prune_table) {
+            if (sqlite3_exec(s->db,
+                             "CREATE TEMP TABLE IF NOT EXISTS prune_victims"
+                             " (src INTEGER NOT NULL, id INTEGER NOT NULL)",
+                             NULL, NULL, NULL) != SQLITE_OK)
+                return sq_fail(s, err, "prune");
+            s->prune_table = true;
+        }
+        if ((rc = prune_step(s, ST_PRUNE_MARK, keep_per_job, removed, err)) != 0 ||
+            (rc = prune_step(s, ST_PRUNE_RUNS_COUNT, 0, removed, err)) != 0 ||
+            (rc = prune_step(s, ST_PRUNE_SKIPS_COUNT, 0, removed, err)) != 0)
+            return rc;
+        rc = prune_step(s, ST_PRUNE_UNMARK, 0, removed, err);
+    }
+    return rc;
+}
+
+static int sq_prune(struct store *base, int64_t older_than_ms, int64_t keep_per_job,
+                    int64_t *removed, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    if (older_than_ms < 0)
+        return ty_error(err, TY_EINVAL, "older_than_ms", -1, 0,
+                        "prune: older_than_ms %" PRId64 " is negative", older_than_ms);
+    if (keep_per_job < 0)
+        return ty_error(err, TY_EINVAL, "keep_per_job", -1, 0,
+                        "prune: keep_per_job %" PRId64 " is negative", keep_per_job);
+    int rc = writable(s, "prune", err);
+    if (rc != 0 || (rc = tx_begin(s, "prune", err)) != 0)
+        return rc;
+    int64_t n = 0;
+    rc = tx_end(s, prune_tx(s, older_than_ms, keep_per_job, &n, err), "prune", err);
+    if (rc == 0 && removed != NULL)
+        *removed = n;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Alerts.
+ */
+
+static int sq_alert_raise(struct store *base, const struct store_alert *a, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc;
+    if ((rc = check_id(a->key, NAME_MAX_BYTES + 1, "key", "alert_raise", err)) != 0 ||
+        (rc = check_id(a->kind, NAME_MAX_BYTES + 1, "kind", "alert_raise", err)) != 0)
+        return rc;
+    if (a->reason == NULL)
+        return ty_error(err, TY_EINVAL, "reason", -1, 0, "alert_raise %s: reason is missing",
+                        a->key);
+    if ((rc = writable(s, "alert_raise", err)) != 0)
+        return rc;
+    char *detail = NULL;
+    if (a->detail != NULL &&
+        (detail = json_dumps(a->detail, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+        return oom(err, "alert_raise");
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_ALERT_RAISE, &st, err)) != 0) {
+        free(detail);
+        return rc;
+    }
+    bind_text(st, 1, a->key);
+    bind_text(st, 2, a->kind);
+    bind_text(st, 3, a->job);
+    bind_text(st, 4, a->domain);
+    sqlite3_bind_int(st, 5, a->job_level);
+    sqlite3_bind_int(st, 6, a->domain_level);
+    sqlite3_bind_int(st, 7, a->shard);
+    sqlite3_bind_int64(st, 8, a->scheduled_at);
+    sqlite3_bind_int64(st, 9, a->raised_at_ms);
+    bind_text(st, 10, a->reason);
+    bind_text(st, 11, detail);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "alert_raise %.100s", a->key);
+    sqlite3_reset(st);
+    free(detail);
+    return rc;
+}
+
+static int sq_alert_clear(struct store *base, const char *key, int64_t cleared_at_ms,
+                          struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = check_id(key, NAME_MAX_BYTES + 1, "key", "alert_clear", err);
+    if (rc != 0 || (rc = writable(s, "alert_clear", err)) != 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_ALERT_CLEAR, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, key);
+    sqlite3_bind_int64(st, 2, cleared_at_ms);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "alert_clear %.100s", key);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static json_t *alert_row(sqlite3_stmt *st)
+{
+    struct jb b = {json_object(), false};
+    jb_set(&b, "id", col_int(st, 0));
+    jb_set(&b, "key", col_text(st, 1));
+    jb_set(&b, "kind", col_text(st, 2));
+    jb_set(&b, "job", col_text(st, 3));
+    jb_set(&b, "domain", col_text(st, 4));
+    jb_set(&b, "job_level", col_int(st, 5));
+    jb_set(&b, "domain_level", col_int(st, 6));
+    jb_set(&b, "shard", col_int(st, 7));
+    int64_t sched = sqlite3_column_int64(st, 8);
+    jb_set(&b, "scheduled_at", json_integer(sched));
+    jb_set(&b, "scheduled_at_text", sched != 0 ? time_text(sched) : json_null());
+    jb_set(&b, "raised_at_ms", col_int(st, 9));
+    jb_set(&b, "last_raised_at_ms", col_int(st, 10));
+    jb_set(&b, "raises", col_int(st, 11));
+    jb_set(&b, "reason", col_text(st, 12));
+    jb_set(&b, "detail", col_json(st, 13));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int sq_alerts_open(struct store *base, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_ALERTS_OPEN, &st, err);
+    if (rc != 0)
+        return rc;
+    return collect(s, st, alert_row, out, "alerts_open", err);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Settings.
+ */
+
+static int sq_meta_get(struct store *base, const char *key, char **value, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = check_id(key, NAME_MAX_BYTES + 1, "key", "meta_get", err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_META_GET, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, key);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *value = strdup((const char *)sqlite3_column_text(st, 0));
+        if (*value == NULL)
+            rc = oom(err, "meta_get");
+    } else if (src == SQLITE_DONE) {
+        rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "meta_get %.100s: not set", key);
+    } else {
+        rc = sq_fail(s, err, "meta_get %.100s", key);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_meta_set(struct store *base, const char *key, const char *value, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = check_id(key, NAME_MAX_BYTES + 1, "key", "meta_set", err);
+    if (rc != 0)
+        return rc;
+    if (strcmp(key, "schema_version") == 0)
+        return ty_error(err, TY_EINVAL, "key", -1, 0,
+                        "meta_set schema_version: only a schema migration changes it");
+    if (value == NULL)
+        return ty_error(err, TY_EINVAL, "value", -1, 0, "meta_set %.100s: value is missing", key);
+    if ((rc = writable(s, "meta_set", err)) != 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_META_SET, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "meta_set %.100s", key);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Batches.  A read-only connection may begin too: its calls then read one snapshot.
+ */
+
+static int sq_begin(struct store *base, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    if (s->batch)
+        return ty_error(err, TY_EINVAL, NULL, -1, 0,
+                        "begin: a transaction is already open on %s (commit or rollback first)",
+                        s->path);
+    int rc = exec_st(s, s->read_only ? ST_BEGIN_READ : ST_BEGIN, "begin", err);
+    if (rc != 0)
+        return rc;
+    s->batch = true;
+    s->batch_failed = 0;
+    return 0;
+}
+
+static int sq_commit(struct store *base, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    if (!s->batch)
+        return ty_error(err, TY_EINVAL, NULL, -1, 0, "commit: no transaction is open on %s",
+                        s->path);
+    int rc = s->batch_failed;
+    if (rc != 0)
+        ty_error(err, rc, NULL, -1, 0,
+                 "commit: the batch was rolled back after an earlier error (%s); nothing in it "
+                 "was stored",
+                 ty_strerror(rc));
+    else
+        rc = exec_st(s, ST_COMMIT, "commit", err);
+    if (rc != 0 && !sqlite3_get_autocommit(s->db))
+        exec_st(s, ST_ROLLBACK, "rollback", NULL);
+    s->batch = false;
+    s->batch_failed = 0;
+    return rc;
+}
+
+static void sq_rollback(struct store *base)
+{
+    struct sq *s = SQ(base);
+    if (!sqlite3_get_autocommit(s->db))
+        exec_st(s, ST_ROLLBACK, "rollback", NULL);
+    s->batch = false;
+    s->batch_failed = 0;
+}
+
+static const struct store_ops sq_ops = {
+    .close = sq_close,
+    .obj_put = sq_obj_put,
+    .obj_get = sq_obj_get,
+    .obj_delete = sq_obj_delete,
+    .obj_list = sq_obj_list,
+    .run_put = sq_run_put,
+    .skip_put = sq_skip_put,
+    .run_get = sq_run_get,
+    .runs_unfinished = sq_runs_unfinished,
+    .fire_shards = sq_fire_shards,
+    .last_fires = sq_last_fires,
+    .history = sq_history,
+    .stats = sq_stats,
+    .prune = sq_prune,
+    .alert_raise = sq_alert_raise,
+    .alert_clear = sq_alert_clear,
+    .alerts_open = sq_alerts_open,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+};

@@ -1,0 +1,1715 @@
+/*
+ * test_store.c - the SQLite store against real database files in a temporary directory:
+ * every operation and every documented error (messages asserted), idempotent appends,
+ * final statuses that never regress, keyset pagination that returns every row exactly
+ * once, a writer thread and a reader connection at once, schema versions, files that are
+ * not Tethys databases, and a full disk (a 1 MB tmpfs when we may mount one, and
+ * SQLite's max_page_count in any case).  Ends with the write rates measured.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+/* ---------------------------------------------------------------------------------------
+ * Fixture: a fresh directory and database per test.
+ */
+
+struct fx {
+    char dir[64];
+    char path[128];
+    char mnt[128]; /* a tmpfs mounted by the test, unmounted by teardown */
+    bool mounted;
+    struct store *s;
+};
+
+/* Remove a directory and everything below it (the tests make no symlinks). */
+static void rm_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char p[512];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+                rm_tree(p);
+            else
+                unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/tethys-store-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/tethys.db", f->dir);
+    struct ty_err err;
+    struct store *s;
+    assert_int_equal(store_open_sqlite(f->path, false, &s, &err), 0);
+    f->s = s;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    store_close(f->s);
+    if (f->mounted)
+        umount2(f->mnt, MNT_DETACH);
+    sqlite3_reset_auto_extension();
+    rm_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Helpers.
+ */
+
+static uint64_t next_run_id = 1;
+
+struct run_buf {
+    char id[STORE_ID_MAX];
+    char fire[STORE_FIRE_ID_MAX];
+    struct store_run r;
+};
+
+static void run_init(struct run_buf *b, const char *job, const char *domain, int64_t sched,
+                     uint32_t shard, uint32_t attempt, enum store_run_status st)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->id, sizeof b->id, "%016" PRIx64, next_run_id++);
+    snprintf(b->fire, sizeof b->fire, "%s@%" PRId64 "#%" PRIu32, job, sched, shard);
+    b->r.run_id = b->id;
+    b->r.fire_id = b->fire;
+    b->r.job = job;
+    b->r.domain = domain;
+    b->r.shard = shard;
+    b->r.attempt = attempt;
+    b->r.trigger = STORE_TRIGGER_SCHEDULE;
+    b->r.status = st;
+    b->r.scheduled_at = sched;
+    b->r.queued_at_ms = sched * 1000 + 1;
+    b->r.exit_code = -1;
+    if (st != STORE_RUN_QUEUED) {
+        b->r.started_at_ms = sched * 1000 + 5;
+        b->r.pid = 4242;
+        b->r.pid_start = 777;
+        b->r.boot_id = "boot-1";
+    }
+    if (st != STORE_RUN_QUEUED && st != STORE_RUN_RUNNING) {
+        b->r.ended_at_ms = sched * 1000 + 105;
+        b->r.exit_code = st == STORE_RUN_SUCCEEDED ? 0 : 1;
+    }
+    b->r.executor = "local";
+    b->r.epoch = 3;
+}
+
+static void skip_init(struct store_skip *k, char *fire, size_t cap, const char *job,
+                      const char *domain, int64_t sched, int32_t shard,
+                      enum store_skip_reason reason)
+{
+    memset(k, 0, sizeof *k);
+    snprintf(fire, cap, "%s@%" PRId64 "#%" PRId32, job, sched, shard);
+    k->fire_id = fire;
+    k->job = job;
+    k->domain = domain;
+    k->shard = shard;
+    k->scheduled_at = sched;
+    k->recorded_at_ms = sched * 1000 + 9;
+    k->reason = reason;
+    k->trigger = STORE_TRIGGER_SCHEDULE;
+}
+
+static sqlite3 *raw_open(const char *path)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    return db;
+}
+
+static int64_t raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = raw_open(path);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void raw_text(const char *path, const char *sql, char *buf, size_t cap)
+{
+    sqlite3 *db = raw_open(path);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = raw_open(path);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+#define assert_err(call, code, text)                                                               \
+    do {                                                                                           \
+        struct ty_err e_;                                                                          \
+        ty_err_clear(&e_);                                                                         \
+        int rc_ = (call);                                                                          \
+        if (rc_ != (code) || strstr(e_.msg, (text)) == NULL)                                       \
+            fail_msg("%s: got %d \"%s\", want %d with \"%s\"", #call, rc_, e_.msg, (code),         \
+                     (text));                                                                      \
+    } while (0)
+
+#define assert_ok(call)                                                                            \
+    do {                                                                                           \
+        struct ty_err e_;                                                                          \
+        ty_err_clear(&e_);                                                                         \
+        int rc_ = (call);                                                                          \
+        if (rc_ != 0)                                                                              \
+            fail_msg("%s: %d %s", #call, rc_, e_.msg);                                             \
+    } while (0)
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int64_t jint(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v))
+        fail_msg("\"%s\" is not an integer", k);
+    return json_integer_value(v);
+}
+
+/* Every item of a history query, page by page, checking the order as it goes. */
+static json_t *history_all(struct store *s, struct store_history_query q, size_t limit, int *pages)
+{
+    json_t *all = json_array();
+    char cursor[128] = "";
+    q.limit = limit;
+    *pages = 0;
+    int64_t last_sched = INT64_MAX;
+    int last_src = 1;
+    for (;;) {
+        json_t *page;
+        q.cursor = cursor[0] ? cursor : NULL;
+        assert_ok(store_history(s, &q, &page, &e_));
+        (*pages)++;
+        json_t *items = json_object_get(page, "items");
+        assert_true(json_array_size(items) <= limit);
+        size_t i;
+        json_t *it;
+        json_array_foreach(items, i, it)
+        {
+            int64_t sched = jint(it, "scheduled_at");
+            int src = strcmp(jstr(it, "kind"), "run") == 0;
+            assert_true(sched < last_sched || (sched == last_sched && src <= last_src));
+            last_sched = sched;
+            last_src = src;
+            json_array_append(all, it);
+        }
+        json_t *next = json_object_get(page, "next");
+        if (json_is_null(next)) {
+            json_decref(page);
+            break;
+        }
+        assert_int_equal(json_array_size(items), limit);
+        snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
+        json_decref(page);
+    }
+    return all;
+}
+
+static size_t history_count(struct store *s, struct store_history_query q)
+{
+    int pages;
+    json_t *all = history_all(s, q, 1000, &pages);
+    size_t n = json_array_size(all);
+    json_decref(all);
+    return n;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Opening: schema creation, versions, files that are not ours.
+ */
+
+static void test_open_creates_schema(void **state)
+{
+    struct fx *f = *state;
+    char *v;
+    assert_ok(store_meta_get(f->s, "schema_version", &v, &e_));
+    assert_string_equal(v, "1");
+    free(v);
+    char mode[16];
+    raw_text(f->path, "PRAGMA journal_mode", mode, sizeof mode);
+    assert_string_equal(mode, "wal");
+    assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0x54455459);
+    /* reopening migrates nothing and keeps the data */
+    assert_ok(store_meta_set(f->s, "epoch", "7", &e_));
+    store_close(f->s);
+    f->s = NULL;
+    struct store *s; /* not &f->s: the analyzer keeps *f when f->path is passed as const */
+    assert_ok(store_open_sqlite(f->path, false, &s, &e_));
+    f->s = s;
+    assert_ok(store_meta_get(s, "epoch", &v, &e_));
+    assert_string_equal(v, "7");
+    free(v);
+    /* a reader connection beside the writer */
+    struct store *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(store_meta_get(r, "epoch", &v, &e_));
+    assert_string_equal(v, "7");
+    free(v);
+    assert_err(store_meta_set(r, "epoch", "8", &e_), TY_EINVAL, "is open read-only");
+    store_close(r);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 2);
+}
+
+static void test_open_refuses(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = NULL;
+    char p[192];
+
+    /* garbage */
+    snprintf(p, sizeof p, "%s/garbage.db", f->dir);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 4096; i++)
+        fputc("garbage!"[i % 8], fp);
+    fclose(fp);
+    assert_err(store_open_sqlite(p, false, &s, &e_), TY_EFORMAT, "is not a SQLite database");
+    assert_null(s);
+    assert_err(store_open_sqlite(p, true, &s, &e_), TY_EFORMAT, "is not a SQLite database");
+
+    /* somebody else's SQLite database: refused and left as it was */
+    snprintf(p, sizeof p, "%s/other.db", f->dir);
+    raw_exec(p, "CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+    assert_err(store_open_sqlite(p, false, &s, &e_), TY_EFORMAT, "not a Tethys one");
+    char mode[16];
+    raw_text(p, "PRAGMA journal_mode", mode, sizeof mode);
+    assert_string_equal(mode, "delete");
+    assert_int_equal(raw_int(p, "SELECT count(*) FROM sqlite_schema"), 1);
+
+    /* written by a newer Tethys */
+    store_close(f->s);
+    f->s = NULL;
+    raw_exec(f->path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+    assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
+               "has schema version 99, written by a newer Tethys; this binary knows versions 1 "
+               "to 1");
+    assert_err(store_open_sqlite(f->path, true, &s, &e_), TY_EFORMAT, "schema version 99");
+    raw_exec(f->path, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
+    assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
+               "schema_version \"x1\" in meta is not a version number");
+    raw_exec(f->path, "UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    assert_ok(store_open_sqlite(f->path, false, &s, &e_));
+    f->s = s;
+
+    /* cannot open at all */
+    snprintf(p, sizeof p, "%s/missing.db", f->dir);
+    assert_err(store_open_sqlite(p, true, &s, &e_), TY_EIO, "cannot open");
+    assert_err(store_open_sqlite(f->dir, false, &s, &e_), TY_EIO, f->dir);
+    snprintf(p, sizeof p, "%s/no/such/dir/t.db", f->dir);
+    assert_err(store_open_sqlite(p, false, &s, &e_), TY_EIO, "cannot open");
+    assert_err(store_open_sqlite("", false, &s, &e_), TY_EINVAL, "path is empty");
+
+    /* an empty database file cannot be read before the writer created the schema */
+    snprintf(p, sizeof p, "%s/empty.db", f->dir);
+    fp = fopen(p, "w");
+    fclose(fp);
+    assert_err(store_open_sqlite(p, true, &s, &e_), TY_EFORMAT,
+               "has no Tethys schema yet; open it read-write first");
+    assert_ok(store_open_sqlite(p, false, &s, &e_));
+    store_close(s);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Config objects.
+ */
+
+static void test_obj_versions(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    int64_t v = 0;
+    char *json;
+    const char *j1 = "{\"name\":\"nightly\",\"domain\":\"bank\",\"command\":\"true\"}";
+    const char *j2 = "{\"name\":\"nightly\",\"domain\":\"bank\",\"command\":\"false\"}";
+    const char *j3 = "{\"name\":\"nightly\",\"domain\":\"bank/eu\",\"command\":\"x\"}";
+
+    assert_ok(store_obj_put(s, STORE_JOB, "nightly", j1, -1, "alice", &v, &e_));
+    assert_int_equal(v, 1);
+    assert_err(store_obj_put(s, STORE_JOB, "nightly", j2, -1, "bob", &v, &e_), TY_EEXIST,
+               "obj_put job \"nightly\": already exists (version 1)");
+    assert_ok(store_obj_put(s, STORE_JOB, "nightly", j2, 0, "bob", &v, &e_));
+    assert_int_equal(v, 2);
+    assert_ok(store_obj_put(s, STORE_JOB, "nightly", j1, 2, "carol", &v, &e_));
+    assert_int_equal(v, 3);
+    assert_err(store_obj_put(s, STORE_JOB, "nightly", j3, 2, "dave", &v, &e_), TY_ECONFLICT,
+               "changed by someone else: it is at version 3, the change was based on version 2");
+    /* the same JSON again is not a change */
+    assert_ok(store_obj_put(s, STORE_JOB, "nightly", j1, 3, "erin", &v, &e_));
+    assert_int_equal(v, 3);
+    assert_err(store_obj_put(s, STORE_JOB, "ghost", j1, 4, NULL, &v, &e_), TY_ENOENT,
+               "obj_put job \"ghost\": not found (the change was based on version 4)");
+
+    assert_ok(store_obj_get(s, STORE_JOB, "nightly", &json, &v, &e_));
+    assert_string_equal(json, j1);
+    assert_int_equal(v, 3);
+    free(json);
+    assert_err(store_obj_get(s, STORE_JOB, "ghost", &json, &v, &e_), TY_ENOENT,
+               "obj_get job \"ghost\": not found");
+    /* kinds are separate name spaces */
+    assert_err(store_obj_get(s, STORE_CALENDAR, "nightly", &json, &v, &e_), TY_ENOENT, "calendar");
+
+    assert_err(store_obj_delete(s, STORE_JOB, "nightly", 2, &e_), TY_ECONFLICT,
+               "it is at version 3, the delete was based on version 2");
+    assert_ok(store_obj_delete(s, STORE_JOB, "nightly", 3, &e_));
+    assert_err(store_obj_get(s, STORE_JOB, "nightly", &json, &v, &e_), TY_ENOENT, "not found");
+    assert_err(store_obj_delete(s, STORE_JOB, "nightly", 0, &e_), TY_ENOENT,
+               "obj_delete job \"nightly\": not found");
+    assert_err(store_obj_put(s, STORE_JOB, "nightly", j3, 3, NULL, &v, &e_), TY_ENOENT,
+               "not found");
+    /* a re-created object continues the version count: ETags are never reused */
+    assert_ok(store_obj_put(s, STORE_JOB, "nightly", j3, -1, "frank", &v, &e_));
+    assert_int_equal(v, 5);
+
+    /* every change is a row in object_versions, with who and what */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM object_versions"), 5);
+    char buf[256];
+    raw_text(f->path,
+             "SELECT group_concat(version || ':' || op || ':' || coalesce(who, '-'), ',')"
+             " FROM (SELECT * FROM object_versions ORDER BY version)",
+             buf, sizeof buf);
+    assert_string_equal(buf,
+                        "1:create:alice,2:update:bob,3:update:carol,4:delete:-,5:create:frank");
+    raw_text(f->path, "SELECT json FROM object_versions WHERE version = 2", buf, sizeof buf);
+    assert_string_equal(buf, j2);
+    assert_int_equal(raw_int(f->path, "SELECT json IS NULL FROM object_versions WHERE version = 4"),
+                     1);
+}
+
+static void test_obj_errors(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    int64_t v;
+    char *json;
+    assert_err(store_obj_put(s, (enum store_kind)9, "x", "{}", 0, NULL, &v, &e_), TY_EINVAL,
+               "kind 9 is not a config object kind");
+    assert_err(store_obj_put(s, STORE_JOB, "", "{}", 0, NULL, &v, &e_), TY_EINVAL,
+               "name must be 1 to 256 bytes");
+    char longname[300];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_err(store_obj_put(s, STORE_JOB, longname, "{}", 0, NULL, &v, &e_), TY_EINVAL,
+               "name must be");
+    assert_err(store_obj_put(s, STORE_JOB, "x", NULL, 0, NULL, &v, &e_), TY_EINVAL,
+               "json is missing");
+    assert_err(store_obj_put(s, STORE_JOB, "x", "{not json", 0, NULL, &v, &e_), TY_EINVAL,
+               "obj_put job \"x\": json is not a JSON object");
+    assert_err(store_obj_put(s, STORE_JOB, "x", "[1,2]", 0, NULL, &v, &e_), TY_EINVAL,
+               "json is not a JSON object");
+    assert_err(store_obj_put(s, STORE_JOB, "x", "{}", -2, NULL, &v, &e_), TY_EINVAL,
+               "base_version -2 is not -1 (create), 0 (any) or a version");
+    assert_err(store_obj_delete(s, STORE_JOB, "x", -1, &e_), TY_EINVAL,
+               "base_version -1 is not 0 (any) or a version");
+    assert_err(store_obj_get(s, STORE_DOMAIN, NULL, &json, &v, &e_), TY_EINVAL, "name");
+    /* nothing of that was stored */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM object_versions"), 0);
+    struct ty_err err;
+    assert_int_equal(store_obj_put(s, STORE_JOB, "x", "{bad", 0, NULL, &v, &err), TY_EINVAL);
+    assert_string_equal(err.field, "json");
+}
+
+static void test_obj_list(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    static const char *const doms[][2] = {
+        {"j-a", "a"},     {"j-ab", "ab"},       {"j-a-b", "a-b"}, {"j-a.c", "a.c"},
+        {"j-a/b", "a/b"}, {"j-a/b/c", "a/b/c"}, {"j-root", ""},
+    };
+    int64_t v;
+    for (size_t i = 0; i < sizeof doms / sizeof doms[0]; i++) {
+        char json[128];
+        snprintf(json, sizeof json, "{\"domain\":\"%s\",\"n\":%zu}", doms[i][1], i);
+        assert_ok(store_obj_put(s, STORE_JOB, doms[i][0], json, -1, "t", &v, &e_));
+    }
+    assert_ok(store_obj_put(s, STORE_JOB, "j-none", "{\"n\":99}", -1, "t", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_DOMAIN, "a", "{\"level\":1}", -1, "t", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_DOMAIN, "a/x", "{\"level\":2}", -1, "t", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_DOMAIN, "ab", "{\"level\":3}", -1, "t", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_CALENDAR, "hol", "{\"dates\":[]}", -1, "t", &v, &e_));
+
+    json_t *out;
+    assert_ok(store_obj_list(s, STORE_JOB, "a", &out, &e_));
+    assert_int_equal(json_array_size(out), 3);
+    assert_string_equal(jstr(json_array_get(out, 0), "name"), "j-a");
+    assert_string_equal(jstr(json_array_get(out, 1), "name"), "j-a/b");
+    assert_string_equal(jstr(json_array_get(out, 2), "name"), "j-a/b/c");
+    json_t *o = json_array_get(out, 0);
+    assert_int_equal(jint(o, "version"), 1);
+    assert_true(jint(o, "updated_at") > 1700000000);
+    assert_int_equal(jint(o, "updated_at"), jint(o, "updated_at_ms") / 1000);
+    assert_string_equal(jstr(o, "updated_by"), "t");
+    assert_string_equal(jstr(json_object_get(o, "object"), "domain"), "a");
+    json_decref(out);
+
+    assert_ok(store_obj_list(s, STORE_JOB, "a/b", &out, &e_));
+    assert_int_equal(json_array_size(out), 2);
+    json_decref(out);
+    assert_ok(store_obj_list(s, STORE_JOB, NULL, &out, &e_));
+    assert_int_equal(json_array_size(out), 8); /* ordered by name */
+    assert_string_equal(jstr(json_array_get(out, 0), "name"), "j-a");
+    assert_string_equal(jstr(json_array_get(out, 7), "name"), "j-root");
+    json_decref(out);
+    assert_ok(store_obj_list(s, STORE_JOB, "", &out, &e_)); /* the root holds everything */
+    assert_int_equal(json_array_size(out), 8);
+    json_decref(out);
+    assert_ok(store_obj_list(s, STORE_DOMAIN, "a", &out, &e_));
+    assert_int_equal(json_array_size(out), 2);
+    json_decref(out);
+    assert_ok(store_obj_list(s, STORE_CALENDAR, "a", &out, &e_));
+    assert_int_equal(json_array_size(out), 1);
+    json_decref(out);
+    assert_err(store_obj_list(s, (enum store_kind)0, NULL, &out, &e_), TY_EINVAL, "kind 0");
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Runs and skipped fires.
+ */
+
+static void test_run_lifecycle(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct run_buf b;
+    run_init(&b, "backup", "ops/db", 1767225600, 2, 1, STORE_RUN_QUEUED); /* 2026-01-01 */
+    assert_ok(store_run_put(s, &b.r, &e_));
+    assert_ok(store_run_put(s, &b.r, &e_)); /* the same report again: one row */
+    json_t *o;
+    assert_ok(store_run_get(s, b.id, &o, &e_));
+    assert_string_equal(jstr(o, "status"), "queued");
+    assert_true(json_is_null(json_object_get(o, "output")));
+    assert_true(json_is_null(json_object_get(o, "duration_ms")));
+    json_decref(o);
+
+    b.r.status = STORE_RUN_RUNNING;
+    b.r.started_at_ms = 1767225600LL * 1000 + 250;
+    b.r.pid = 31337;
+    b.r.pid_start = 123456;
+    b.r.boot_id = "0b1d";
+    assert_ok(store_run_put(s, &b.r, &e_));
+    b.r.status = STORE_RUN_FAILED;
+    b.r.ended_at_ms = b.r.started_at_ms + 1500;
+    b.r.exit_code = 3;
+    b.r.signal = 0;
+    static const char out[] = "line 1\nbad \xff\xfe bytes \xe2\x82\n\xe2\x82\xac ok";
+    b.r.output = out;
+    b.r.output_len = sizeof out - 1;
+    b.r.error = "exit status 3";
+    assert_ok(store_run_put(s, &b.r, &e_));
+
+    assert_ok(store_run_get(s, b.id, &o, &e_));
+    assert_string_equal(jstr(o, "kind"), "run");
+    assert_string_equal(jstr(o, "run_id"), b.id);
+    assert_string_equal(jstr(o, "fire_id"), "backup@1767225600#2");
+    assert_int_equal(jint(o, "attempt"), 1);
+    assert_string_equal(jstr(o, "job"), "backup");
+    assert_string_equal(jstr(o, "domain"), "ops/db");
+    assert_int_equal(jint(o, "shard"), 2);
+    assert_string_equal(jstr(o, "trigger"), "schedule");
+    assert_string_equal(jstr(o, "status"), "failed");
+    assert_int_equal(jint(o, "scheduled_at"), 1767225600);
+    assert_string_equal(jstr(o, "scheduled_at_text"), "2026-01-01T00:00:00+00:00");
+    assert_int_equal(jint(o, "queued_at_ms"), 1767225600LL * 1000 + 1);
+    assert_int_equal(jint(o, "started_at_ms"), 1767225600LL * 1000 + 250);
+    assert_int_equal(jint(o, "ended_at_ms"), 1767225600LL * 1000 + 1750);
+    assert_int_equal(jint(o, "duration_ms"), 1500);
+    assert_int_equal(jint(o, "lateness_ms"), 250);
+    assert_int_equal(jint(o, "pid"), 31337);
+    assert_int_equal(jint(o, "pid_start"), 123456);
+    assert_string_equal(jstr(o, "boot_id"), "0b1d");
+    assert_string_equal(jstr(o, "executor"), "local");
+    assert_int_equal(jint(o, "epoch"), 3);
+    assert_int_equal(jint(o, "exit_code"), 3);
+    assert_int_equal(jint(o, "signal"), 0);
+    assert_string_equal(jstr(o, "error"), "exit status 3");
+    assert_int_equal(jint(o, "output_bytes"), sizeof out - 1);
+    /* ill-formed bytes become U+FFFD; the rest is kept */
+    assert_string_equal(jstr(o, "output"), "line 1\nbad \xef\xbf\xbd\xef\xbf\xbd bytes "
+                                           "\xef\xbf\xbd\xef\xbf\xbd\n\xe2\x82\xac ok");
+    json_decref(o);
+
+    /* a late "running" report never moves a final run back */
+    b.r.status = STORE_RUN_RUNNING;
+    b.r.ended_at_ms = 0;
+    b.r.exit_code = -1;
+    assert_ok(store_run_put(s, &b.r, &e_));
+    b.r.status = STORE_RUN_QUEUED;
+    assert_ok(store_run_put(s, &b.r, &e_));
+    assert_ok(store_run_get(s, b.id, &o, &e_));
+    assert_string_equal(jstr(o, "status"), "failed");
+    assert_int_equal(jint(o, "exit_code"), 3);
+    assert_int_equal(jint(o, "ended_at_ms"), 1767225600LL * 1000 + 1750);
+    json_decref(o);
+    /* one final status may still correct another (a kill reported after the exit) */
+    b.r.status = STORE_RUN_INTERRUPTED;
+    b.r.ended_at_ms = 1767225600LL * 1000 + 1800;
+    assert_ok(store_run_put(s, &b.r, &e_));
+    assert_ok(store_run_get(s, b.id, &o, &e_));
+    assert_string_equal(jstr(o, "status"), "interrupted");
+    json_decref(o);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 1);
+
+    /* an empty output is "", not null */
+    struct run_buf c;
+    run_init(&c, "backup", "ops/db", 1767225660, 0, 1, STORE_RUN_SUCCEEDED);
+    c.r.output = "";
+    c.r.output_len = 0;
+    assert_ok(store_run_put(s, &c.r, &e_));
+    assert_ok(store_run_get(s, c.id, &o, &e_));
+    assert_string_equal(jstr(o, "output"), "");
+    json_decref(o);
+
+    assert_err(store_run_get(s, "00000000deadbeef", &o, &e_), TY_ENOENT,
+               "run_get run 00000000deadbeef: not found");
+}
+
+static void test_run_conflicts(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct run_buf a, b;
+    run_init(&a, "etl", "d", 1000, 0, 1, STORE_RUN_RUNNING);
+    assert_ok(store_run_put(s, &a.r, &e_));
+    /* the same fire and attempt under another run id: the fire was already made */
+    run_init(&b, "etl", "d", 1000, 0, 1, STORE_RUN_SUCCEEDED);
+    struct ty_err err;
+    assert_int_equal(store_run_put(s, &b.r, &err), TY_EEXIST);
+    assert_string_equal(err.field, "fire_id");
+    assert_non_null(strstr(err.msg, "fire etl@1000#0 attempt 1 is already recorded under "
+                                    "another run id"));
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT status = 'running' FROM runs"), 1);
+    /* attempt 2 of the same fire is a new row */
+    b.r.attempt = 2;
+    b.r.trigger = STORE_TRIGGER_RETRY;
+    assert_ok(store_run_put(s, &b.r, &e_));
+    /* a run id reused for another fire */
+    struct run_buf c;
+    run_init(&c, "etl", "d", 2000, 0, 1, STORE_RUN_QUEUED);
+    c.r.run_id = a.id;
+    assert_int_equal(store_run_put(s, &c.r, &err), TY_EEXIST);
+    assert_string_equal(err.field, "run_id");
+    assert_non_null(strstr(err.msg, "that run id is already fire etl@1000#0 attempt 1"));
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 2);
+
+    /* bad input names the field and changes nothing */
+    struct run_buf d;
+    run_init(&d, "etl", "d", 3000, 0, 1, STORE_RUN_QUEUED);
+    d.r.run_id = "";
+    assert_err(store_run_put(s, &d.r, &e_), TY_EINVAL, "run_put: run_id is missing");
+    d.r.run_id = "0123456789abcdef0123456789";
+    assert_err(store_run_put(s, &d.r, &e_), TY_EINVAL, "run_id is longer than 23 bytes");
+    d.r.run_id = d.id;
+    char longfire[300];
+    memset(longfire, 'f', sizeof longfire - 1);
+    longfire[sizeof longfire - 1] = '\0';
+    d.r.fire_id = longfire;
+    assert_err(store_run_put(s, &d.r, &e_), TY_EINVAL, "fire_id is longer than 191 bytes");
+    d.r.fire_id = d.fire;
+    d.r.job = NULL;
+    assert_err(store_run_put(s, &d.r, &e_), TY_EINVAL, "job is missing");
+    d.r.job = "etl";
+    d.r.status = (enum store_run_status)0;
+    assert_err(store_run_put(s, &d.r, &e_), TY_EINVAL, "status 0 is unknown");
+    d.r.status = STORE_RUN_QUEUED;
+    d.r.trigger = (enum store_trigger)42;
+    assert_err(store_run_put(s, &d.r, &e_), TY_EINVAL, "trigger 42 is unknown");
+    d.r.trigger = STORE_TRIGGER_MANUAL;
+    d.r.attempt = 0;
+    assert_err(store_run_put(s, &d.r, &e_), TY_EINVAL, "attempt must be 1 or more");
+    d.r.attempt = 1;
+    d.r.output = "x";
+    d.r.output_len = (size_t)STORE_OUTPUT_MAX + 1; /* refused before it is read */
+    assert_err(store_run_put(s, &d.r, &e_), TY_EINVAL, "output of 16777217 bytes");
+    assert_int_equal(store_run_put(s, &d.r, &err), TY_EINVAL);
+    assert_string_equal(err.field, "output");
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 2);
+}
+
+static void test_skips(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct store_skip k;
+    char fire[64];
+    skip_init(&k, fire, sizeof fire, "rep", "fin", 5000, -1, STORE_SKIP_PAUSED);
+    k.detail = "pause window 1";
+    assert_ok(store_skip_put(s, &k, &e_));
+    k.reason = STORE_SKIP_OVERLAP; /* a replay: the first record stands */
+    assert_ok(store_skip_put(s, &k, &e_));
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM skips"), 1);
+    k.shard = 3; /* another shard of the same fire is another record */
+    assert_ok(store_skip_put(s, &k, &e_));
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM skips"), 2);
+
+    struct store_history_query q = {.status = "skipped"};
+    json_t *page;
+    assert_ok(store_history(s, &q, &page, &e_));
+    json_t *items = json_object_get(page, "items");
+    assert_int_equal(json_array_size(items), 2);
+    json_t *o = json_array_get(items, 1); /* same scheduled time: higher row id first */
+    assert_string_equal(jstr(o, "kind"), "skip");
+    assert_string_equal(jstr(o, "status"), "skipped");
+    assert_string_equal(jstr(o, "reason"), "paused");
+    assert_string_equal(jstr(o, "detail"), "pause window 1");
+    assert_string_equal(jstr(o, "fire_id"), "rep@5000#-1");
+    assert_string_equal(jstr(o, "job"), "rep");
+    assert_string_equal(jstr(o, "domain"), "fin");
+    assert_int_equal(jint(o, "shard"), -1);
+    assert_string_equal(jstr(o, "trigger"), "schedule");
+    assert_int_equal(jint(o, "scheduled_at"), 5000);
+    assert_string_equal(jstr(o, "scheduled_at_text"), "1970-01-01T01:23:20+00:00");
+    assert_int_equal(jint(o, "recorded_at_ms"), 5000009);
+    assert_int_equal(jint(json_array_get(items, 0), "shard"), 3);
+    json_decref(page);
+
+    k.reason = (enum store_skip_reason)99;
+    assert_err(store_skip_put(s, &k, &e_), TY_EINVAL, "reason 99 is unknown");
+    k.reason = STORE_SKIP_CALENDAR;
+    k.trigger = (enum store_trigger)0;
+    assert_err(store_skip_put(s, &k, &e_), TY_EINVAL, "trigger 0 is unknown");
+    k.trigger = STORE_TRIGGER_SCHEDULE;
+    k.shard = -2;
+    assert_err(store_skip_put(s, &k, &e_), TY_EINVAL, "shard -2");
+    k.shard = 0;
+    k.fire_id = NULL;
+    assert_err(store_skip_put(s, &k, &e_), TY_EINVAL, "skip_put: fire_id is missing");
+    k.fire_id = fire;
+    k.job = "";
+    assert_err(store_skip_put(s, &k, &e_), TY_EINVAL, "skip_put: job is missing");
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM skips"), 2);
+}
+
+static void test_unfinished_shards_last_fires(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct run_buf r[6];
+    run_init(&r[0], "j1", "d", 100, 0, 1, STORE_RUN_SUCCEEDED);
+    run_init(&r[1], "j1", "d", 100, 1, 1, STORE_RUN_FAILED);
+    run_init(&r[2], "j1", "d", 100, 1, 2, STORE_RUN_RUNNING);
+    run_init(&r[3], "j1", "d", 160, 0, 1, STORE_RUN_QUEUED);
+    run_init(&r[4], "j10", "d", 100, 0, 1, STORE_RUN_SUCCEEDED); /* "j10@" != "j1@" */
+    run_init(&r[5], "j2", "d", 900, 0, 1, STORE_RUN_SUCCEEDED);
+    r[5].r.trigger = STORE_TRIGGER_MANUAL; /* not a scheduled fire */
+    for (int i = 0; i < 6; i++)
+        assert_ok(store_run_put(s, &r[i].r, &e_));
+    struct store_skip k;
+    char fire[64];
+    skip_init(&k, fire, sizeof fire, "j2", "d", 300, -1, STORE_SKIP_MISFIRE);
+    assert_ok(store_skip_put(s, &k, &e_));
+    skip_init(&k, fire, sizeof fire, "j1", "d", 50, -1, STORE_SKIP_MISFIRE);
+    assert_ok(store_skip_put(s, &k, &e_));
+    struct run_buf m;
+    run_init(&m, "j3", "d", 400, 0, 1, STORE_RUN_SUCCEEDED);
+    m.r.trigger = STORE_TRIGGER_MISFIRE; /* a late fire the misfire policy ran still counts */
+    assert_ok(store_run_put(s, &m.r, &e_));
+
+    json_t *out;
+    assert_ok(store_runs_unfinished(s, &out, &e_));
+    assert_int_equal(json_array_size(out), 2);
+    assert_string_equal(jstr(json_array_get(out, 0), "run_id"), r[2].id);
+    assert_string_equal(jstr(json_array_get(out, 1), "run_id"), r[3].id);
+    assert_int_equal(jint(json_array_get(out, 0), "pid"), 4242);
+    json_decref(out);
+
+    assert_ok(store_fire_shards(s, "j1@100#", &out, &e_));
+    assert_int_equal(json_array_size(out), 2);
+    json_t *o = json_array_get(out, 1);
+    assert_int_equal(jint(o, "shard"), 1);
+    assert_int_equal(jint(o, "attempt"), 2);
+    assert_string_equal(jstr(o, "status"), "running");
+    assert_string_equal(jstr(json_array_get(out, 0), "status"), "succeeded");
+    json_decref(out);
+    assert_ok(store_fire_shards(s, "nope@1#", &out, &e_));
+    assert_int_equal(json_array_size(out), 0);
+    json_decref(out);
+    assert_err(store_fire_shards(s, "", &out, &e_), TY_EINVAL, "fire_prefix is missing");
+
+    assert_ok(store_last_fires(s, &out, &e_));
+    assert_int_equal(json_object_size(out), 4);
+    assert_int_equal(jint(out, "j1"), 160);
+    assert_int_equal(jint(out, "j10"), 100);
+    assert_int_equal(jint(out, "j2"), 300); /* the manual run at 900 is not a fire */
+    assert_int_equal(jint(out, "j3"), 400);
+    json_decref(out);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * History.
+ */
+
+/* 3 jobs in a/x, a/y and ab; 30 scheduled times; 2 shards each; every 4th time a skip
+ * beside the runs at the same time; a retry now and then.  Returns the row count. */
+static size_t fill_history(struct store *s)
+{
+    static const char *const jobs[][2] = {{"ja", "a/x"}, {"jb", "a/y"}, {"jc", "ab"}};
+    size_t n = 0;
+    assert_ok(store_begin(s, &e_));
+    for (int t = 0; t < 30; t++) {
+        for (int j = 0; j < 3; j++) {
+            int64_t sched = 1000000 + t * 60;
+            for (uint32_t sh = 0; sh < 2; sh++) {
+                struct run_buf b;
+                enum store_run_status st =
+                    (t + sh) % 5 == 0 ? STORE_RUN_FAILED : STORE_RUN_SUCCEEDED;
+                run_init(&b, jobs[j][0], jobs[j][1], sched, sh, 1, st);
+                assert_ok(store_run_put(s, &b.r, &e_));
+                n++;
+                if (st == STORE_RUN_FAILED) {
+                    run_init(&b, jobs[j][0], jobs[j][1], sched, sh, 2, STORE_RUN_SUCCEEDED);
+                    b.r.trigger = STORE_TRIGGER_RETRY;
+                    assert_ok(store_run_put(s, &b.r, &e_));
+                    n++;
+                }
+            }
+            if (t % 4 == 0) {
+                struct store_skip k;
+                char fire[64];
+                skip_init(&k, fire, sizeof fire, jobs[j][0], jobs[j][1], sched, -1,
+                          STORE_SKIP_OVERLAP);
+                assert_ok(store_skip_put(s, &k, &e_));
+                n++;
+            }
+        }
+    }
+    assert_ok(store_commit(s, &e_));
+    return n;
+}
+
+static void test_history_pages(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    size_t total = fill_history(s);
+    assert_int_equal(total, 3 * (30 * 2 + 12 + 8));
+
+    /* every row exactly once, in order, whatever the page size */
+    static const size_t sizes[] = {1, 7, 24, 100, 1000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        struct store_history_query q = {0};
+        int pages;
+        json_t *all = history_all(s, q, sizes[i], &pages);
+        assert_int_equal(json_array_size(all), total);
+        assert_int_equal(pages, (int)((total + sizes[i] - 1) / sizes[i]));
+        /* no duplicates: runs by run id, skips by fire id */
+        json_t *seen = json_object();
+        size_t k;
+        json_t *it;
+        json_array_foreach(all, k, it)
+        {
+            const char *key =
+                strcmp(jstr(it, "kind"), "run") == 0 ? jstr(it, "run_id") : jstr(it, "fire_id");
+            assert_null(json_object_get(seen, key));
+            json_object_set_new(seen, key, json_true());
+        }
+        json_decref(seen);
+        json_decref(all);
+    }
+
+    struct store_history_query q = {.limit = 5};
+    json_t *page;
+    assert_ok(store_history(s, &q, &page, &e_));
+    json_t *first = json_array_get(json_object_get(page, "items"), 0);
+    assert_int_equal(jint(first, "scheduled_at"), 1000000 + 29 * 60);
+    assert_false(json_is_null(json_object_get(page, "next")));
+    assert_true(json_is_integer(json_object_get(first, "output_bytes")));
+    assert_null(json_object_get(first, "output")); /* history leaves the output to run_get */
+    json_decref(page);
+
+    /* filters */
+    q = (struct store_history_query){.job = "ja"};
+    assert_int_equal(history_count(s, q), 80);
+    q = (struct store_history_query){.domain = "a"}; /* a/x and a/y, not ab */
+    assert_int_equal(history_count(s, q), 160);
+    q = (struct store_history_query){.domain = "a/x"};
+    assert_int_equal(history_count(s, q), 80);
+    q = (struct store_history_query){.domain = ""};
+    assert_int_equal(history_count(s, q), total);
+    q = (struct store_history_query){.status = "skipped"};
+    assert_int_equal(history_count(s, q), 24);
+    q = (struct store_history_query){.status = "failed"};
+    assert_int_equal(history_count(s, q), 36);
+    q = (struct store_history_query){.status = "succeeded", .job = "jc"};
+    assert_int_equal(history_count(s, q), 60);
+    q = (struct store_history_query){.since = 1000000 + 10 * 60, .until = 1000000 + 20 * 60};
+    /* t = 10..19: 3 jobs x (2 runs + retries at (t+sh)%5==0 + skips at t%4==0) */
+    assert_int_equal(history_count(s, q), 3 * (20 + 4 + 2));
+    q = (struct store_history_query){.job = "jb",
+                                     .domain = "a",
+                                     .status = "skipped",
+                                     .since = 1000000,
+                                     .until = 1000000 + 8 * 60};
+    assert_int_equal(history_count(s, q), 2);
+    int pages;
+    q = (struct store_history_query){.domain = "a", .status = "failed"};
+    json_t *all = history_all(s, q, 5, &pages);
+    assert_int_equal(json_array_size(all), 24);
+    assert_int_equal(pages, 5);
+    json_decref(all);
+
+    /* a page that ends exactly at the last row says there is no next page */
+    q = (struct store_history_query){.job = "ja", .limit = 80};
+    assert_ok(store_history(s, &q, &page, &e_));
+    assert_int_equal(json_array_size(json_object_get(page, "items")), 80);
+    assert_true(json_is_null(json_object_get(page, "next")));
+    json_decref(page);
+    q = (struct store_history_query){.job = "nobody"};
+    assert_ok(store_history(s, &q, &page, &e_));
+    assert_int_equal(json_array_size(json_object_get(page, "items")), 0);
+    json_decref(page);
+
+    /* limits: 0 means 100, above 1000 is refused */
+    q = (struct store_history_query){0};
+    assert_ok(store_history(s, &q, &page, &e_));
+    assert_int_equal(json_array_size(json_object_get(page, "items")), 100);
+    json_decref(page);
+    q.limit = 1000;
+    assert_ok(store_history(s, &q, &page, &e_));
+    json_decref(page);
+    q.limit = 1001;
+    struct ty_err err;
+    assert_int_equal(store_history(s, &q, &page, &err), TY_EINVAL);
+    assert_string_equal(err.field, "limit");
+    assert_string_equal(err.msg, "history: limit 1001 is out of range 1-1000");
+    q = (struct store_history_query){.status = "exploded"};
+    assert_err(store_history(s, &q, &page, &e_), TY_EINVAL,
+               "status \"exploded\" is not a run status or \"skipped\"");
+    q = (struct store_history_query){.cursor = "12345"};
+    assert_err(store_history(s, &q, &page, &e_), TY_EINVAL,
+               "history: cursor \"12345\" is not one this store returned");
+    q.cursor = "v1.100.2.5";
+    assert_err(store_history(s, &q, &page, &e_), TY_EINVAL, "cursor");
+    q.cursor = "v1.100.1.5x";
+    assert_err(store_history(s, &q, &page, &e_), TY_EINVAL, "cursor");
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Statistics.
+ */
+
+static json_t *group(json_t *stats, const char *key)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(stats, "groups"), i,
+                       g) if (strcmp(jstr(g, "key"), key) == 0) return g;
+    fail_msg("no group \"%s\"", key);
+    return NULL;
+}
+
+static void test_stats(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    const int64_t t0 = 1767225600; /* 2026-01-01T00:00:00Z */
+    assert_ok(store_begin(s, &e_));
+    /* s1: 100 finished runs, lateness 1..100 ms, durations 10..1000 ms, in scrambled order */
+    for (int k = 0; k < 100; k++) {
+        int64_t i = (k * 37) % 100;
+        struct run_buf b;
+        enum store_run_status st = i % 10 == 0   ? STORE_RUN_FAILED
+                                   : i % 10 == 1 ? STORE_RUN_TIMEOUT
+                                                 : STORE_RUN_SUCCEEDED;
+        run_init(&b, "s1", "x", t0 + i * 60, 0, 1, st);
+        b.r.started_at_ms = (t0 + i * 60) * 1000 + (i + 1);
+        b.r.ended_at_ms = b.r.started_at_ms + (100 - i) * 10;
+        assert_ok(store_run_put(s, &b.r, &e_));
+    }
+    struct run_buf q1;
+    run_init(&q1, "s1", "x", t0 + 7000, 0, 1, STORE_RUN_QUEUED); /* no times: no percentiles */
+    assert_ok(store_run_put(s, &q1.r, &e_));
+    for (int i = 0; i < 5; i++) {
+        struct store_skip k;
+        char fire[64];
+        skip_init(&k, fire, sizeof fire, "s1", "x", t0 + 10000 + i, -1, STORE_SKIP_MISFIRE);
+        assert_ok(store_skip_put(s, &k, &e_));
+    }
+    /* s2, the next day, in x/y: durations 5, 1, 3 ms; lateness 7 ms */
+    static const int dur[] = {5, 1, 3};
+    for (int i = 0; i < 3; i++) {
+        struct run_buf b;
+        run_init(&b, "s2", "x/y", t0 + 86400 + i, 0, 1, STORE_RUN_SUCCEEDED);
+        b.r.started_at_ms = (t0 + 86400 + i) * 1000 + 7;
+        b.r.ended_at_ms = b.r.started_at_ms + dur[i];
+        assert_ok(store_run_put(s, &b.r, &e_));
+    }
+    /* s3 in xy: outside the x subtree */
+    struct run_buf o;
+    run_init(&o, "s3", "xy", t0, 0, 1, STORE_RUN_LOST);
+    o.r.started_at_ms = o.r.ended_at_ms = 0; /* never seen starting */
+    assert_ok(store_run_put(s, &o.r, &e_));
+    assert_ok(store_commit(s, &e_));
+
+    json_t *out;
+    struct store_stats_query q = {.group_by = "job"};
+    assert_ok(store_stats(s, &q, &out, &e_));
+    assert_int_equal(json_array_size(json_object_get(out, "groups")), 3);
+    json_t *g = group(out, "s1");
+    assert_int_equal(jint(g, "runs"), 101);
+    assert_int_equal(jint(g, "succeeded"), 80);
+    assert_int_equal(jint(g, "failed"), 10);
+    assert_int_equal(jint(g, "timeouts"), 10);
+    assert_int_equal(jint(g, "unfinished"), 1);
+    assert_int_equal(jint(g, "skipped"), 5);
+    /* nearest rank: p50 of 100 values is the 50th, p95 the 95th, p99 the 99th */
+    assert_int_equal(jint(json_object_get(g, "duration_ms"), "p50"), 500);
+    assert_int_equal(jint(json_object_get(g, "duration_ms"), "p95"), 950);
+    assert_int_equal(jint(json_object_get(g, "lateness_ms"), "p50"), 50);
+    assert_int_equal(jint(json_object_get(g, "lateness_ms"), "p99"), 99);
+    g = group(out, "s2");
+    assert_int_equal(jint(json_object_get(g, "duration_ms"), "p50"), 3);
+    assert_int_equal(jint(json_object_get(g, "duration_ms"), "p95"), 5);
+    assert_int_equal(jint(json_object_get(g, "lateness_ms"), "p99"), 7);
+    g = group(out, "s3");
+    assert_int_equal(jint(g, "lost"), 1);
+    assert_true(json_is_null(json_object_get(json_object_get(g, "duration_ms"), "p50")));
+    json_decref(out);
+
+    q = (struct store_stats_query){.group_by = "domain", .domain = "x"};
+    assert_ok(store_stats(s, &q, &out, &e_));
+    assert_int_equal(json_array_size(json_object_get(out, "groups")), 2);
+    assert_int_equal(jint(group(out, "x/y"), "runs"), 3);
+    json_decref(out);
+
+    q = (struct store_stats_query){.group_by = "day"};
+    assert_ok(store_stats(s, &q, &out, &e_));
+    assert_int_equal(json_array_size(json_object_get(out, "groups")), 2);
+    assert_int_equal(jint(group(out, "2026-01-01"), "runs"), 102);
+    assert_int_equal(jint(group(out, "2026-01-01"), "skipped"), 5);
+    assert_int_equal(jint(group(out, "2026-01-02"), "runs"), 3);
+    json_decref(out);
+
+    q = (struct store_stats_query){.job = "s1", .since = t0, .until = t0 + 50LL * 60};
+    assert_ok(store_stats(s, &q, &out, &e_)); /* group_by NULL: by job */
+    g = group(out, "s1");
+    assert_int_equal(jint(g, "runs"), 50);
+    assert_int_equal(jint(json_object_get(g, "lateness_ms"), "p50"), 25);
+    assert_int_equal(jint(g, "skipped"), 0);
+    json_decref(out);
+
+    q = (struct store_stats_query){.group_by = "week"};
+    struct ty_err err;
+    assert_int_equal(store_stats(s, &q, &out, &err), TY_EINVAL);
+    assert_string_equal(err.field, "group_by");
+    assert_string_equal(err.msg, "stats: group_by \"week\" is not job, domain or day");
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Retention, alerts, settings.
+ */
+
+static void test_prune(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    for (int i = 0; i < 10; i++) {
+        struct run_buf b;
+        run_init(&b, "p", "d", 1000 + i, 0, 1, STORE_RUN_SUCCEEDED);
+        assert_ok(store_run_put(s, &b.r, &e_));
+    }
+    struct run_buf live;
+    run_init(&live, "p", "d", 900, 1, 1, STORE_RUN_RUNNING); /* old but still running */
+    assert_ok(store_run_put(s, &live.r, &e_));
+    for (int i = 0; i < 5; i++) {
+        struct store_skip k;
+        char fire[64];
+        skip_init(&k, fire, sizeof fire, "p", "d", 1000 + i, -1, STORE_SKIP_PAUSED);
+        assert_ok(store_skip_put(s, &k, &e_));
+    }
+    struct run_buf other;
+    run_init(&other, "q", "d", 1001, 0, 1, STORE_RUN_SUCCEEDED);
+    assert_ok(store_run_put(s, &other.r, &e_));
+    struct store_alert a = {
+        .key = "failed:x", .kind = "failed", .reason = "r", .shard = -1, .raised_at_ms = 1};
+    assert_ok(store_alert_raise(s, &a, &e_));
+    assert_ok(store_alert_clear(s, "failed:x", 2, &e_));
+    a.key = "failed:y";
+    assert_ok(store_alert_raise(s, &a, &e_));
+
+    int64_t removed = -1;
+    assert_ok(store_prune(s, 0, 0, &removed, &e_));
+    assert_int_equal(removed, 0);
+    /* older than 1005 s: p's runs 1000..1004 and skips 1000..1004, q's run at 1001, the
+     * cleared alert; the running run stays */
+    assert_ok(store_prune(s, 1004500, 0, &removed, &e_));
+    assert_int_equal(removed, 5 + 5 + 1 + 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs WHERE job = 'p'"), 6);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM alerts"), 1);
+    /* the newest 3 per job: 1009, 1008, 1007 stay, 1006 and 1005 go; still the running one */
+    assert_ok(store_prune(s, 0, 3, &removed, &e_));
+    assert_int_equal(removed, 2);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 4);
+    assert_int_equal(raw_int(f->path, "SELECT min(scheduled_at) FROM runs WHERE status ="
+                                      " 'succeeded'"),
+                     1007);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
+    /* skips and runs count together, newest first */
+    for (int i = 0; i < 3; i++) {
+        struct store_skip k;
+        char fire[64];
+        skip_init(&k, fire, sizeof fire, "p", "d", 2000 + i, -1, STORE_SKIP_PAUSED);
+        assert_ok(store_skip_put(s, &k, &e_));
+    }
+    assert_ok(store_prune(s, 0, 2, &removed, &e_));
+    assert_int_equal(removed, 4); /* skip 2000 and runs 1007..1009; the running run stays */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM skips"), 2);
+    assert_err(store_prune(s, -1, 0, &removed, &e_), TY_EINVAL, "older_than_ms -1 is negative");
+    assert_err(store_prune(s, 0, -3, &removed, &e_), TY_EINVAL, "keep_per_job -3 is negative");
+}
+
+static void test_alerts(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    json_t *detail = json_pack("{s:i, s:[i,i]}", "seconds_over", 12, "shards", 0, 3);
+    struct store_alert a = {
+        .key = "timeout:00ab",
+        .kind = "timeout_alarm",
+        .job = "etl",
+        .domain = "bank/eu",
+        .job_level = 2,
+        .domain_level = 1,
+        .shard = 3,
+        .scheduled_at = 1767225600,
+        .raised_at_ms = 1767225612000,
+        .reason = "running 12 s past its alarm",
+        .detail = detail,
+    };
+    assert_ok(store_alert_raise(s, &a, &e_));
+    a.raised_at_ms += 5000;
+    a.reason = "running 17 s past its alarm";
+    assert_ok(store_alert_raise(s, &a, &e_)); /* a refresh, not a second alert */
+    json_t *out;
+    assert_ok(store_alerts_open(s, &out, &e_));
+    assert_int_equal(json_array_size(out), 1);
+    json_t *o = json_array_get(out, 0);
+    assert_string_equal(jstr(o, "key"), "timeout:00ab");
+    assert_string_equal(jstr(o, "kind"), "timeout_alarm");
+    assert_string_equal(jstr(o, "job"), "etl");
+    assert_string_equal(jstr(o, "domain"), "bank/eu");
+    assert_int_equal(jint(o, "job_level"), 2);
+    assert_int_equal(jint(o, "domain_level"), 1);
+    assert_int_equal(jint(o, "shard"), 3);
+    assert_int_equal(jint(o, "scheduled_at"), 1767225600);
+    assert_string_equal(jstr(o, "scheduled_at_text"), "2026-01-01T00:00:00+00:00");
+    assert_int_equal(jint(o, "raised_at_ms"), 1767225612000);
+    assert_int_equal(jint(o, "last_raised_at_ms"), 1767225617000);
+    assert_int_equal(jint(o, "raises"), 2);
+    assert_string_equal(jstr(o, "reason"), "running 17 s past its alarm");
+    assert_true(json_equal(json_object_get(o, "detail"), detail));
+    int64_t first_id = jint(o, "id");
+    json_decref(out);
+
+    struct store_alert r = {.key = "resource:exec1",
+                            .kind = "resource",
+                            .shard = -1,
+                            .raised_at_ms = 1767225700000,
+                            .reason = "disk 97% full"};
+    assert_ok(store_alert_raise(s, &r, &e_));
+    assert_ok(store_alert_clear(s, "timeout:00ab", 1767225620000, &e_));
+    assert_ok(store_alert_clear(s, "timeout:00ab", 1767225630000, &e_)); /* no-op */
+    assert_ok(store_alert_clear(s, "never:raised", 1, &e_));
+    assert_ok(store_alerts_open(s, &out, &e_));
+    assert_int_equal(json_array_size(out), 1);
+    o = json_array_get(out, 0);
+    assert_string_equal(jstr(o, "key"), "resource:exec1");
+    assert_true(json_is_null(json_object_get(o, "job")));
+    assert_true(json_is_null(json_object_get(o, "detail")));
+    assert_true(json_is_null(json_object_get(o, "scheduled_at_text")));
+    json_decref(out);
+    /* raised again after clearing: a new alert; the old one stays in the table */
+    assert_ok(store_alert_raise(s, &a, &e_));
+    assert_ok(store_alerts_open(s, &out, &e_));
+    assert_int_equal(json_array_size(out), 2);
+    o = json_array_get(out, 0);
+    assert_int_equal(jint(o, "raises"), 1);
+    assert_true(jint(o, "id") != first_id);
+    json_decref(out);
+    assert_int_equal(raw_int(f->path, "SELECT cleared_at_ms FROM alerts WHERE id = 1"),
+                     1767225620000);
+    json_decref(detail);
+
+    a.key = NULL;
+    assert_err(store_alert_raise(s, &a, &e_), TY_EINVAL, "alert_raise: key is missing");
+    a.key = "k";
+    a.kind = "";
+    assert_err(store_alert_raise(s, &a, &e_), TY_EINVAL, "alert_raise: kind is missing");
+    a.kind = "failed";
+    a.reason = NULL;
+    assert_err(store_alert_raise(s, &a, &e_), TY_EINVAL, "alert_raise k: reason is missing");
+    assert_err(store_alert_clear(s, "", 1, &e_), TY_EINVAL, "alert_clear: key is missing");
+}
+
+static void test_meta(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    char *v;
+    assert_err(store_meta_get(s, "epoch", &v, &e_), TY_ENOENT, "meta_get epoch: not set");
+    assert_ok(store_meta_set(s, "epoch", "1", &e_));
+    assert_ok(store_meta_set(s, "epoch", "2", &e_));
+    assert_ok(store_meta_get(s, "epoch", &v, &e_));
+    assert_string_equal(v, "2");
+    free(v);
+    assert_err(store_meta_set(s, "schema_version", "2", &e_), TY_EINVAL,
+               "only a schema migration changes it");
+    assert_err(store_meta_set(s, "", "2", &e_), TY_EINVAL, "meta_set: key is missing");
+    assert_err(store_meta_set(s, "k", NULL, &e_), TY_EINVAL, "meta_set k: value is missing");
+    assert_ok(store_meta_get(s, "schema_version", &v, &e_));
+    assert_string_equal(v, "1");
+    free(v);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Batches and concurrency.
+ */
+
+static void test_batch(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s, *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    struct store_history_query q = {0};
+
+    struct run_buf a, b, dup, d;
+    run_init(&a, "b", "d", 10, 0, 1, STORE_RUN_SUCCEEDED);
+    run_init(&b, "b", "d", 11, 0, 1, STORE_RUN_SUCCEEDED);
+    run_init(&dup, "b", "d", 10, 0, 1, STORE_RUN_FAILED);
+    run_init(&d, "b", "d", 12, 0, 1, STORE_RUN_SUCCEEDED);
+    int64_t v;
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_run_put(s, &a.r, &e_));
+    assert_ok(store_run_put(s, &b.r, &e_));
+    assert_ok(store_obj_put(s, STORE_JOB, "b", "{\"domain\":\"d\"}", -1, "t", &v, &e_));
+    assert_int_equal(history_count(r, q), 0); /* nothing committed yet */
+    /* failed calls inside the batch change nothing and leave the batch going */
+    assert_err(store_run_put(s, &dup.r, &e_), TY_EEXIST, "already recorded");
+    assert_err(store_obj_put(s, STORE_JOB, "b", "{\"x\":1}", 7, "t", &v, &e_), TY_ECONFLICT,
+               "at version 1");
+    assert_err(store_obj_put(s, STORE_JOB, "c", "{oops", 0, "t", &v, &e_), TY_EINVAL, "json");
+    assert_err(store_begin(s, &e_), TY_EINVAL, "a transaction is already open");
+    assert_ok(store_run_put(s, &d.r, &e_));
+    assert_ok(store_commit(s, &e_));
+    assert_int_equal(history_count(r, q), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM object_versions"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 1);
+
+    assert_err(store_commit(s, &e_), TY_EINVAL, "commit: no transaction is open");
+    struct run_buf e;
+    run_init(&e, "b", "d", 13, 0, 1, STORE_RUN_SUCCEEDED);
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_run_put(s, &e.r, &e_));
+    assert_ok(store_obj_delete(s, STORE_JOB, "b", 1, &e_));
+    store_rollback(s);
+    store_rollback(s); /* harmless */
+    assert_int_equal(history_count(r, q), 3);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 1);
+
+    /* a reader's begin .. commit reads one snapshot */
+    assert_ok(store_begin(r, &e_));
+    assert_int_equal(history_count(r, q), 3);
+    assert_ok(store_run_put(s, &e.r, &e_));
+    assert_int_equal(history_count(r, q), 3);
+    assert_ok(store_commit(r, &e_));
+    assert_int_equal(history_count(r, q), 4);
+    assert_err(store_run_put(r, &e.r, &e_), TY_EINVAL, "run_put: the store");
+    assert_err(store_obj_delete(r, STORE_JOB, "b", 0, &e_), TY_EINVAL, "open read-only");
+    store_close(r);
+}
+
+static void test_busy(void **state)
+{
+    struct fx *f = *state;
+    struct store *w2;
+    assert_ok(store_open_sqlite(f->path, false, &w2, &e_));
+    assert_ok(store_begin(f->s, &e_)); /* holds the write lock */
+    struct run_buf b;
+    run_init(&b, "busy", "d", 1, 0, 1, STORE_RUN_QUEUED);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_err(store_run_put(w2, &b.r, &e_), TY_EBUSY, "run_put run " /* the run id follows */);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(t1.tv_sec - t0.tv_sec >= 4); /* it waited for the busy timeout */
+    struct ty_err err;
+    int64_t v;
+    assert_int_equal(store_obj_put(w2, STORE_JOB, "j", "{}", 0, NULL, &v, &err), TY_EBUSY);
+    assert_non_null(strstr(err.msg, "obj_put job \"j\": database busy past the 5 s timeout"));
+    store_rollback(f->s);
+    assert_ok(store_run_put(w2, &b.r, &e_));
+    store_close(w2);
+}
+
+#define WRITER_BATCHES 60
+#define WRITER_BATCH   50
+
+struct writer_arg {
+    const char *path;
+    atomic_int committing; /* runs whose commit has begun: an upper bound of what is visible */
+    atomic_int committed;  /* runs whose commit has returned: a lower bound */
+    atomic_int done;
+    int failures;
+};
+
+static void *writer_main(void *p)
+{
+    struct writer_arg *w = p;
+    struct store *s;
+    struct ty_err err;
+    if (store_open_sqlite(w->path, false, &s, &err) != 0) {
+        w->failures++;
+        atomic_store(&w->done, 1);
+        return NULL;
+    }
+    for (int b = 0; b < WRITER_BATCHES; b++) {
+        if (store_begin(s, &err) != 0)
+            w->failures++;
+        for (int i = 0; i < WRITER_BATCH; i++) {
+            int n = b * WRITER_BATCH + i;
+            char id[STORE_ID_MAX], fire[64];
+            snprintf(id, sizeof id, "%016x", n);
+            snprintf(fire, sizeof fire, "w@%d#0", n);
+            struct store_run r = {.run_id = id,
+                                  .fire_id = fire,
+                                  .job = "w",
+                                  .domain = "d",
+                                  .attempt = 1,
+                                  .trigger = STORE_TRIGGER_SCHEDULE,
+                                  .status = STORE_RUN_SUCCEEDED,
+                                  .scheduled_at = 100000 + n,
+                                  .exit_code = 0,
+                                  .output = "ok\n",
+                                  .output_len = 3};
+            if (store_run_put(s, &r, &err) != 0)
+                w->failures++;
+        }
+        atomic_fetch_add(&w->committing, WRITER_BATCH);
+        if (store_commit(s, &err) != 0)
+            w->failures++;
+        atomic_fetch_add(&w->committed, WRITER_BATCH);
+    }
+    store_close(s);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+static void test_writer_and_reader(void **state)
+{
+    struct fx *f = *state;
+    struct writer_arg w = {.path = f->path};
+    atomic_init(&w.committing, 0);
+    atomic_init(&w.committed, 0);
+    atomic_init(&w.done, 0);
+    struct store *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
+    int traversals = 0;
+    static bool seen[WRITER_BATCHES * WRITER_BATCH];
+    while (!atomic_load(&w.done) || traversals < 3) {
+        int before = atomic_load(&w.committed);
+        struct store_history_query q = {.job = "w"};
+        int pages;
+        json_t *all = history_all(r, q, 37, &pages); /* checks order and page sizes */
+        int after = atomic_load(&w.committing);
+        size_t n = json_array_size(all);
+        /* a traversal sees the rows of its first page's snapshot: never fewer than were
+         * committed before it began, no more than after, each once, and since the writer
+         * appends ever newer fires, exactly fires 0 .. n-1 */
+        if ((int)n < before || (int)n > after)
+            fail_msg("traversal saw %zu runs; %d were committed before it, %d after", n, before,
+                     after);
+        memset(seen, 0, sizeof seen);
+        size_t i;
+        json_t *it;
+        json_array_foreach(all, i, it)
+        {
+            int64_t k = jint(it, "scheduled_at") - 100000;
+            assert_true(k >= 0 && k < (int64_t)n);
+            assert_false(seen[k]);
+            seen[k] = true;
+        }
+        json_decref(all);
+        traversals++;
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(w.failures, 0);
+    struct store_history_query q = {.job = "w"};
+    assert_int_equal(history_count(r, q), WRITER_BATCHES * WRITER_BATCH);
+    store_close(r);
+    print_message("writer/reader: %d history traversals during %d batched appends\n", traversals,
+                  WRITER_BATCHES);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * A full disk.
+ */
+
+static char big[8192];
+
+/* Append runs with 8 KB of output until one fails; returns how many were stored. */
+static int fill_until_full(struct store *s, const char *job, int max, struct ty_err *err, int *rc)
+{
+    memset(big, 'o', sizeof big);
+    for (int i = 0; i < max; i++) {
+        struct run_buf b;
+        run_init(&b, job, "d", 5000 + i, 0, 1, STORE_RUN_SUCCEEDED);
+        b.r.output = big;
+        b.r.output_len = sizeof big;
+        *rc = store_run_put(s, &b.r, err);
+        if (*rc != 0)
+            return i;
+    }
+    return max;
+}
+
+/* A job object of about 20 KB: more than a nearly full disk takes. */
+static void big_json(char *buf, size_t cap)
+{
+    static char fill[20000];
+    memset(fill, 'd', sizeof fill - 1);
+    fill[sizeof fill - 1] = '\0';
+    snprintf(buf, cap, "{\"domain\":\"d\",\"description\":\"%s\"}", fill);
+}
+
+static void check_integrity(const char *path)
+{
+    char ok[64];
+    raw_text(path, "PRAGMA integrity_check", ok, sizeof ok);
+    assert_string_equal(ok, "ok");
+}
+
+static void test_disk_full_tmpfs(void **state)
+{
+    struct fx *f = *state;
+    snprintf(f->mnt, sizeof f->mnt, "%s/mnt", f->dir);
+    assert_int_equal(mkdir(f->mnt, 0700), 0);
+    if (mount("tmpfs", f->mnt, "tmpfs", 0, "size=1m") != 0) {
+        print_message("disk full on tmpfs: skipped, mount: %s (see the max_page_count test)\n",
+                      strerror(errno));
+        skip();
+    }
+    f->mounted = true;
+    char path[192], filler[192];
+    snprintf(path, sizeof path, "%s/tethys.db", f->mnt);
+    snprintf(filler, sizeof filler, "%s/filler", f->mnt);
+    int fd = open(filler, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    static char chunk[384 * 1024];
+    assert_int_equal(write(fd, chunk, sizeof chunk), (ssize_t)sizeof chunk);
+    close(fd);
+
+    struct store *s;
+    int64_t v;
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+    assert_ok(store_obj_put(s, STORE_JOB, "full", "{\"domain\":\"d\"}", -1, "t", &v, &e_));
+    struct ty_err err;
+    int rc;
+    int stored = fill_until_full(s, "full", 1000, &err, &rc);
+    assert_int_equal(rc, TY_ENOSPC);
+    assert_true(stored > 5);
+    assert_non_null(strstr(err.msg, "run_put run "));
+    assert_non_null(strstr(err.msg, ": disk full (database "));
+    assert_non_null(strstr(err.msg, path));
+    print_message("tmpfs 1 MB: %d runs stored, then: %s\n", stored, err.msg);
+
+    /* a config change cannot be written either, and says so */
+    static char desc[24 * 1024];
+    big_json(desc, sizeof desc);
+    assert_int_equal(store_obj_put(s, STORE_JOB, "full", desc, 1, "t", &v, &err), TY_ENOSPC);
+    assert_non_null(strstr(err.msg, "obj_put job \"full\": disk full"));
+    /* and a batch reports it at commit at the latest */
+    assert_ok(store_begin(s, &e_));
+    int brc = 0;
+    fill_until_full(s, "batch", 50, &err, &brc);
+    if (brc == 0)
+        brc = store_commit(s, &err);
+    else
+        store_rollback(s);
+    assert_int_equal(brc, TY_ENOSPC);
+
+    /* what was stored is intact and readable */
+    struct store_history_query q = {.job = "full"};
+    assert_int_equal(history_count(s, q), stored);
+    q.job = "batch";
+    assert_int_equal(history_count(s, q), 0);
+    char *json;
+    assert_ok(store_obj_get(s, STORE_JOB, "full", &json, &v, &e_));
+    assert_int_equal(v, 1);
+    free(json);
+    check_integrity(path);
+
+    /* space freed: the same connection writes again */
+    assert_int_equal(unlink(filler), 0);
+    assert_int_equal(fill_until_full(s, "after", 3, &err, &rc), 3);
+    assert_ok(store_obj_put(s, STORE_JOB, "full", desc, 1, "t", &v, &e_));
+    assert_int_equal(v, 2);
+    store_close(s);
+    check_integrity(path);
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+    q.job = "after";
+    assert_int_equal(history_count(s, q), 3);
+    q.job = "full";
+    assert_int_equal(history_count(s, q), stored);
+    store_close(s);
+}
+
+static int limit_pages(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api)
+{
+    (void)errmsg;
+    (void)api;
+    sqlite3_exec(db, "PRAGMA max_page_count = 80", NULL, NULL, NULL);
+    return SQLITE_OK;
+}
+
+/* The same with no mount needed: every connection limited to 80 pages of 4 KB. */
+static void test_disk_full_max_page_count(void **state)
+{
+    struct fx *f = *state;
+    char path[192];
+    snprintf(path, sizeof path, "%s/limited.db", f->dir);
+    sqlite3_auto_extension((void (*)(void))limit_pages);
+    struct store *s;
+    int64_t v;
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+    struct ty_err err;
+    int rc;
+    int stored = fill_until_full(s, "full", 1000, &err, &rc);
+    assert_int_equal(rc, TY_ENOSPC);
+    assert_true(stored > 3);
+    assert_non_null(strstr(err.msg, ": disk full (database "));
+    assert_non_null(strstr(err.msg, "database or disk is full"));
+    static char desc[24 * 1024];
+    big_json(desc, sizeof desc);
+    assert_int_equal(store_obj_put(s, STORE_JOB, "big", desc, -1, "t", &v, &err), TY_ENOSPC);
+    assert_non_null(strstr(err.msg, "obj_put job \"big\": disk full"));
+    struct store_history_query q = {.job = "full"};
+    assert_int_equal(history_count(s, q), stored);
+    store_close(s);
+    sqlite3_cancel_auto_extension((void (*)(void))limit_pages);
+    check_integrity(path);
+    /* "space freed": without the limit the same file takes writes again */
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+    assert_int_equal(fill_until_full(s, "after", 3, &err, &rc), 3);
+    assert_ok(store_obj_put(s, STORE_JOB, "big", desc, -1, "t", &v, &e_));
+    assert_int_equal(history_count(s, q), stored);
+    store_close(s);
+    check_integrity(path);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Write rates (reported, not asserted: the machine is shared and noisy).
+ */
+
+static double since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void test_write_rates(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    const char *env = getenv("TETHYS_STORE_BENCH_ROWS");
+    int n = env != NULL ? (int)strtol(env, NULL, 10) : 20000;
+    if (n < 100)
+        n = 100;
+    int alone = n / 10;
+    static const char out[] = "done: 1234 rows copied\n";
+    struct timespec t0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_ok(store_begin(s, &e_));
+    for (int i = 0; i < n; i++) {
+        char id[STORE_ID_MAX], fire[64];
+        snprintf(id, sizeof id, "a%015x", i);
+        snprintf(fire, sizeof fire, "rate@%d#%d", 1000000 + i / 4, i % 4);
+        struct store_run r = {.run_id = id,
+                              .fire_id = fire,
+                              .job = "rate",
+                              .domain = "bench",
+                              .shard = (uint32_t)(i % 4),
+                              .attempt = 1,
+                              .trigger = STORE_TRIGGER_SCHEDULE,
+                              .status = STORE_RUN_SUCCEEDED,
+                              .scheduled_at = 1000000 + i / 4,
+                              .queued_at_ms = 1,
+                              .started_at_ms = 2,
+                              .ended_at_ms = 3,
+                              .pid = 100 + i,
+                              .pid_start = 5,
+                              .boot_id = "b",
+                              .executor = "local",
+                              .epoch = 1,
+                              .exit_code = 0,
+                              .output = out,
+                              .output_len = sizeof out - 1};
+        assert_ok(store_run_put(s, &r, &e_));
+    }
+    assert_ok(store_commit(s, &e_));
+    double batched = n / since(&t0);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < alone; i++) {
+        char id[STORE_ID_MAX], fire[64];
+        snprintf(id, sizeof id, "b%015x", i);
+        snprintf(fire, sizeof fire, "alone@%d#0", i);
+        struct store_run r = {.run_id = id,
+                              .fire_id = fire,
+                              .job = "alone",
+                              .domain = "bench",
+                              .attempt = 1,
+                              .trigger = STORE_TRIGGER_SCHEDULE,
+                              .status = STORE_RUN_SUCCEEDED,
+                              .scheduled_at = 2000000 + i,
+                              .started_at_ms = 2,
+                              .ended_at_ms = 3,
+                              .exit_code = 0,
+                              .output = out,
+                              .output_len = sizeof out - 1};
+        assert_ok(store_run_put(s, &r, &e_));
+    }
+    double single = alone / since(&t0);
+
+    /* what the batching writer does: commits of 100 */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < n; i++) {
+        char id[STORE_ID_MAX], fire[64];
+        snprintf(id, sizeof id, "c%015x", i);
+        snprintf(fire, sizeof fire, "hundred@%d#0", i);
+        struct store_run r = {.run_id = id,
+                              .fire_id = fire,
+                              .job = "hundred",
+                              .domain = "bench",
+                              .attempt = 1,
+                              .trigger = STORE_TRIGGER_SCHEDULE,
+                              .status = STORE_RUN_SUCCEEDED,
+                              .scheduled_at = 3000000 + i,
+                              .started_at_ms = 2,
+                              .ended_at_ms = 3,
+                              .exit_code = 0,
+                              .output = out,
+                              .output_len = sizeof out - 1};
+        if (i % 100 == 0)
+            assert_ok(store_begin(s, &e_));
+        assert_ok(store_run_put(s, &r, &e_));
+        if (i % 100 == 99 || i == n - 1)
+            assert_ok(store_commit(s, &e_));
+    }
+    double hundreds = n / since(&t0);
+
+    /* an update of an existing run (queued -> running -> succeeded is three puts) */
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_ok(store_begin(s, &e_));
+    for (int i = 0; i < n; i++) {
+        char id[STORE_ID_MAX], fire[64];
+        snprintf(id, sizeof id, "a%015x", i);
+        snprintf(fire, sizeof fire, "rate@%d#%d", 1000000 + i / 4, i % 4);
+        struct store_run r = {.run_id = id,
+                              .fire_id = fire,
+                              .job = "rate",
+                              .domain = "bench",
+                              .shard = (uint32_t)(i % 4),
+                              .attempt = 1,
+                              .trigger = STORE_TRIGGER_SCHEDULE,
+                              .status = STORE_RUN_FAILED,
+                              .scheduled_at = 1000000 + i / 4,
+                              .exit_code = 1};
+        assert_ok(store_run_put(s, &r, &e_));
+    }
+    assert_ok(store_commit(s, &e_));
+    double updates = n / since(&t0);
+    print_message("run_put: %.0f rows/s in one transaction (%d rows), %.0f rows/s in "
+                  "transactions of 100, %.0f rows/s each alone (%d rows), %.0f updates/s in one "
+                  "transaction\n",
+                  batched, n, hundreds, single, alone, updates);
+    struct store_history_query q = {.job = "rate", .limit = 10};
+    json_t *page;
+    assert_ok(store_history(s, &q, &page, &e_));
+    json_decref(page);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_open_creates_schema),
+        T(test_open_refuses),
+        T(test_obj_versions),
+        T(test_obj_errors),
+        T(test_obj_list),
+        T(test_run_lifecycle),
+        T(test_run_conflicts),
+        T(test_skips),
+        T(test_unfinished_shards_last_fires),
+        T(test_history_pages),
+        T(test_stats),
+        T(test_prune),
+        T(test_alerts),
+        T(test_meta),
+        T(test_batch),
+        T(test_busy),
+        T(test_writer_and_reader),
+        T(test_disk_full_tmpfs),
+        T(test_disk_full_max_page_count),
+        T(test_write_rates),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
