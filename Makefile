@@ -18,8 +18,8 @@ CHECKPY    := $(if $(SHARED),../shared/conformance/cron/check.py,tests/conforman
 PY         := /usr/bin/python3
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
-.PHONY: help deps build run test unit unit-asan system conformance ref-diff quartz-diff fuzz lint format \
-        format-check bench-cron clean
+.PHONY: help deps build build-test run test unit unit-asan system conformance ref-diff quartz-diff fuzz lint format \
+        format-check bench-cron bench-sched bench-spawn clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -53,8 +53,12 @@ conformance: build ## the public cron vectors through `tethys cron next`
 	  --cmd '$(BUILD)/tethys cron next --tz {tz} --from {from} --count {count} -- {expr}' \
 	  --invalid-exit 2
 
-system: build ## system tests (pytest): the real binary driven as users and scripts do
-	@$(PY) -m pytest -q tests/system
+build-test: deps ## build build-test/tethys: the server with its test-only clock hook
+	@cmake -S . -B build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHYS_TEST_HOOKS=ON >/dev/null
+	@cmake --build build-test -j$(JOBS) --target tethys
+
+system: build build-test ## system tests (pytest): the real server and CLI on 127.0.0.1
+	@TETHYS_BIN=$(BUILD)/tethys TETHYS_TEST_BIN=build-test/tethys $(PY) -m pytest -q tests/system
 
 ref-diff: build ## random schedules in DST-heavy zones against an independent reference (Python)
 	@$(PY) tests/reference/ref_diff.py --tethys $(BUILD)/tethys --n 6000 --seed 1 --jobs $(JOBS)
@@ -80,5 +84,11 @@ format-check: ## fail if any C file is not formatted
 bench-cron: build ## cron engine vs Quartz CronExpression: parse, next-fire, bytes
 	@bash bench/cron/run.sh $(BUILD)
 
+bench-sched: build ## trigger engine vs Quartz: lateness, memory, idle CPU; the real server's spawn rate
+	@bash bench/sched/run.sh $(BUILD)
+
+bench-spawn: build ## the executor alone vs a plain posix_spawn loop
+	@bash bench/spawn/run.sh $(BUILD)
+
 clean: ## remove the build directories
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-test

@@ -663,16 +663,23 @@ static void *engine(void *arg)
     while (!s->stop) {
         /* take the queued commands and apply them without holding the lock */
         if (s->ncmds > 0) {
+            /* swap buffers: producers get the spare, the engine applies the full one */
             struct cmd *mine = s->cmds;
-            size_t n = s->ncmds;
+            size_t n = s->ncmds, mine_cap = s->cmd_cap;
             s->cmds = batch;
             s->cmd_cap = batch_cap;
             s->ncmds = 0;
             pthread_mutex_unlock(&s->mu);
             for (size_t i = 0; i < n; i++)
                 apply(s, &mine[i]);
-            batch = mine;
-            batch_cap = n > batch_cap ? n : batch_cap;
+            if (mine_cap > 4096) {
+                free(mine); /* a bulk load's buffer is not kept as the spare */
+                batch = NULL;
+                batch_cap = 0;
+            } else {
+                batch = mine;
+                batch_cap = mine_cap;
+            }
             pthread_mutex_lock(&s->mu);
             continue;
         }
