@@ -32,9 +32,10 @@ build: deps ## configure and build build/tethys (release with debug info)
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-run: build ## install, build, and show the engine on an example schedule
-	@echo "Tethys $$($(BUILD)/tethys version | cut -d' ' -f2): no server yet - checking the source talk's example schedule."
-	$(BUILD)/tethys cron check --tz Asia/Shanghai '0/5 * * * * ?'
+run: build ## install, build, and start the embedded server in the foreground (Ctrl-C stops it)
+	@echo "Starting tethys server (data: $${XDG_DATA_HOME:-$$HOME/.local/share}/tethys, API: http://127.0.0.1:8080)."
+	@echo "In another terminal: $(BUILD)/tethys job add hello --cron '0/5 * * * * ?' --command 'echo hello'"
+	@exec $(BUILD)/tethys server
 
 test: build ## install, build and run every test (unit, ASan/UBSan, conformance, Quartz diff, fuzz)
 	@bash tests/run-all.sh
