@@ -25,12 +25,15 @@
 #include "../core/ty_err.h"
 
 struct exec_spec {
-    const char *command;     /* run by /bin/sh -c */
-    const char *const *envp; /* the complete environment, NULL-terminated */
-    const char *workdir;     /* NULL: the server's working directory */
-    const char *user;        /* NULL: do not change user; else a user name (needs root) */
-    const char *output_path; /* file to create (O_EXCL) for stdout+stderr */
-    size_t output_cap;       /* bytes of output to keep */
+    const char *command;      /* run by /bin/sh -c */
+    const char *const *envp;  /* the complete environment, NULL-terminated */
+    const char *workdir;      /* NULL: the server's working directory */
+    const char *user;         /* NULL: do not change user; else a user name (needs root) */
+    const char *output_path;  /* file to create (O_EXCL) for stdout+stderr */
+    const char *recycle_path; /* NULL, or a spare file to rename to output_path instead of
+                                 creating one (emptied; consumed when exec_start succeeds,
+                                 and on failure too: the caller must not reuse it) */
+    size_t output_cap;        /* bytes of output to keep */
 };
 
 /* How a process ended. */

@@ -292,6 +292,7 @@ static void on_exit_cb(struct exec_run *proc, const struct exec_result *res, voi
         len = 0;
     record_run(s, r, st, res->exit_code, res->signal, out, len, error, res->ended_ms);
     free(out);
+    server__output_done(s, r->run_id);
     log_info("run ended", "job=%s shard=%u run=%s status=%s exit=%d signal=%d attempt=%u",
              j->def.name, r->shard, r->run_id, store_run_status_name(st), res->exit_code,
              res->signal, r->attempt);
@@ -395,10 +396,16 @@ static void start_run(struct server *s, struct srun *r)
     struct strbuf env;
     sb_init(&env);
     char **envp = build_env(s, r, &env);
+    char spare[4096];
     struct exec_spec spec = {
-        j->def.command, (const char *const *)envp,
-        j->def.workdir, j->def.user,
-        path,           j->def.output_cap ? j->def.output_cap : JOB_OUTPUT_CAP_DEFAULT};
+        .command = j->def.command,
+        .envp = (const char *const *)envp,
+        .workdir = j->def.workdir,
+        .user = j->def.user,
+        .output_path = path,
+        .recycle_path = server__spare_output(s, spare, sizeof spare),
+        .output_cap = j->def.output_cap ? j->def.output_cap : JOB_OUTPUT_CAP_DEFAULT,
+    };
     struct ty_err err;
     ty_err_clear(&err);
     int rc = envp ? exec_start(&s->loop, &spec, on_exit_cb, r, &r->proc, &err)
@@ -492,12 +499,14 @@ static struct srun *new_run(struct server *s, struct sjob *j, uint32_t shard, in
 }
 
 /*
- * Offer one shard of a fire to the overlap policy.  Returns the run (queued, waiting or
- * started), or NULL when the fire of this shard was skipped (recorded).
+ * Offer one shard of a fire to the overlap policy.  Returns true when a run was made
+ * (queued, waiting, started, or recorded failed because it could not start), with its id in
+ * run_id; false when the fire of this shard was skipped (recorded).  Only the id is given
+ * back: a run that cannot start has ended, and been freed, by the time this returns.
  */
-static struct srun *offer_shard(struct server *s, struct sjob *j, uint32_t shard, int64_t at,
-                                const char *base, enum store_trigger trigger, uint32_t attempt,
-                                const char *trace_id)
+static bool offer_shard(struct server *s, struct sjob *j, uint32_t shard, int64_t at,
+                        const char *base, enum store_trigger trigger, uint32_t attempt,
+                        const char *trace_id, char run_id[STORE_ID_MAX])
 {
     char fire_id[STORE_FIRE_ID_MAX];
     snprintf(fire_id, sizeof fire_id, "%s#%u", base, shard);
@@ -505,14 +514,15 @@ static struct srun *offer_shard(struct server *s, struct sjob *j, uint32_t shard
     if (busy && j->def.overlap == JOB_OVERLAP_SKIP) {
         record_skip(s, j, fire_id, (int32_t)shard, at, STORE_SKIP_OVERLAP,
                     "the previous run of this shard was still going", trigger);
-        return NULL;
+        return false;
     }
     struct srun *r = new_run(s, j, shard, at, base, trigger, attempt, trace_id);
     if (r == NULL) {
         record_skip(s, j, fire_id, (int32_t)shard, at, STORE_SKIP_QUEUE_FULL, "out of memory",
                     trigger);
-        return NULL;
+        return false;
     }
+    memcpy(run_id, r->run_id, STORE_ID_MAX);
     if (busy && j->def.overlap == JOB_OVERLAP_QUEUE) {
         uint32_t depth = 0;
         struct srun **tail = &j->waiting_head[shard];
@@ -524,17 +534,17 @@ static struct srun *offer_shard(struct server *s, struct sjob *j, uint32_t shard
             record_skip(s, j, fire_id, (int32_t)shard, at, STORE_SKIP_QUEUE_FULL,
                         "too many runs already waiting for this shard", trigger);
             free_run(s, r);
-            return NULL;
+            return false;
         }
         *tail = r;
         r->state = SRUN_WAITING;
         r->queued_at_ms = server__now_ms(s);
         j->waiting++;
         record_run(s, r, STORE_RUN_QUEUED, -1, 0, NULL, 0, NULL, 0);
-        return r;
+        return true;
     }
-    dispatch_run(s, r);
-    return r;
+    dispatch_run(s, r); /* may end (and free) r: a full queue, a spawn that fails */
+    return true;
 }
 
 /* Fan-in bookkeeping for a new fire of `n` shards. */
@@ -564,9 +574,9 @@ static json_t *start_fire(struct server *s, struct sjob *j, int64_t at, const ch
     json_t *runs = json_array();
     for (uint32_t i = 0; i < count; i++) {
         uint32_t k = shards ? shards[i] : i;
-        struct srun *r = offer_shard(s, j, k, at, base, trigger, 1, trace);
-        if (r != NULL) {
-            json_array_append_new(runs, json_pack("{s:s, s:i}", "run_id", r->run_id, "shard", k));
+        char run_id[STORE_ID_MAX];
+        if (offer_shard(s, j, k, at, base, trigger, 1, trace, run_id)) {
+            json_array_append_new(runs, json_pack("{s:s, s:i}", "run_id", run_id, "shard", k));
         } else {
             /* a skipped shard settles its part of the barrier */
             char b[STORE_FIRE_ID_MAX];
@@ -634,8 +644,9 @@ static void on_retry(uv_timer_t *t)
     struct sjob *j = jobs_find(s, rt->job);
     if (j != NULL && !s->stopping && rt->shard < j->def.shards) {
         log_info("retrying", "job=%s shard=%u attempt=%u", rt->job, rt->shard, rt->attempt);
+        char run_id[STORE_ID_MAX];
         offer_shard(s, j, rt->shard, rt->scheduled_at, rt->base, STORE_TRIGGER_RETRY, rt->attempt,
-                    rt->trace_id);
+                    rt->trace_id, run_id);
     }
     uv_close((uv_handle_t *)t, retry_closed);
 }

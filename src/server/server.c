@@ -702,6 +702,120 @@ static void on_retention_timer(uv_timer_t *t)
     server__store_prune(t->data);
 }
 
+/* Empty the file `name` in directory dfd; true when it is now empty. */
+static bool truncateat_ok(int dfd, const char *name)
+{
+    int fd = openat(dfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    bool ok = ftruncate(fd, 0) == 0;
+    close(fd);
+    return ok;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Output files.  Creating a file soon after others were deleted is slow on some file
+ * systems (ext4 without a journal: ~0.5 ms), which would cap the runs per second, so a
+ * finished run's file is emptied and kept as a spare for a later run instead of deleted.
+ */
+
+#define POOL_MAX         65536
+#define RECYCLE_AFTER_MS 10000
+
+const char *server__spare_output(struct server *s, char *buf, size_t cap)
+{
+    if (s->pool_len == 0)
+        return NULL;
+    snprintf(buf, cap, "%s/pool/p%u", s->runs_dir, s->pool[--s->pool_len]);
+    return buf;
+}
+
+void server__output_done(struct server *s, const char *run_id)
+{
+    if (s->rc_len == s->rc_cap) {
+        size_t cap = s->rc_cap ? s->rc_cap * 2 : 1024;
+        struct recycle *n = malloc(cap * sizeof *n);
+        if (n == NULL)
+            return; /* the file is left for the sweep */
+        for (size_t i = 0; i < s->rc_len; i++)
+            n[i] = s->recycle[(s->rc_head + i) % s->rc_cap];
+        free(s->recycle);
+        s->recycle = n;
+        s->rc_cap = cap;
+        s->rc_head = 0;
+    }
+    struct recycle *r = &s->recycle[(s->rc_head + s->rc_len++) % s->rc_cap];
+    snprintf(r->run_id, sizeof r->run_id, "%s", run_id);
+    r->ended_ms = server__now_ms(s);
+}
+
+static void pool_push(struct server *s, uint32_t n)
+{
+    if (s->pool_len == s->pool_cap) {
+        size_t cap = s->pool_cap ? s->pool_cap * 2 : 1024;
+        uint32_t *p = realloc(s->pool, cap * sizeof *p);
+        if (p == NULL)
+            return;
+        s->pool = p;
+        s->pool_cap = cap;
+    }
+    s->pool[s->pool_len++] = n;
+}
+
+/* Turn the output files of runs that ended RECYCLE_AFTER_MS ago into spares. */
+static void on_recycle_timer(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    if (atomic_load(&s->st_failing))
+        return; /* the file may hold the only copy of a run's output */
+    int64_t cutoff = server__now_ms(s) - RECYCLE_AFTER_MS;
+    char from[4096], to[4096];
+    while (s->rc_len > 0 && s->recycle[s->rc_head].ended_ms <= cutoff) {
+        struct recycle *r = &s->recycle[s->rc_head];
+        snprintf(from, sizeof from, "%s/%s.out", s->runs_dir, r->run_id);
+        s->rc_head = (s->rc_head + 1) % s->rc_cap;
+        s->rc_len--;
+        if (s->pool_len >= POOL_MAX) {
+            unlink(from);
+            continue;
+        }
+        uint32_t n = s->pool_seq++;
+        snprintf(to, sizeof to, "%s/pool/p%u", s->runs_dir, n);
+        if (truncate(from, 0) == 0 && rename(from, to) == 0)
+            pool_push(s, n);
+        else
+            unlink(from);
+    }
+}
+
+/* At start: the spares left by the previous process. */
+static void pool_load(struct server *s)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/pool", s->runs_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        if (de->d_name[0] != 'p')
+            continue;
+        unsigned long n = strtoul(de->d_name + 1, &end, 10);
+        if (*end != '\0' || n > UINT32_MAX)
+            continue;
+        if (s->pool_len < POOL_MAX && truncateat_ok(dirfd(d), de->d_name))
+            pool_push(s, (uint32_t)n);
+        else
+            unlinkat(dirfd(d), de->d_name, 0);
+        if (n >= s->pool_seq)
+            s->pool_seq = (uint32_t)n + 1;
+    }
+    closedir(d);
+}
+
 /*
  * Remove the output files of runs that ended more than a minute ago.  Not at once: a
  * follower (`tethys run logs -f`) may still be reading the last bytes, and the store must
@@ -762,6 +876,7 @@ static void drained(struct server *s)
         (uv_handle_t *)&s->store_async,     (uv_handle_t *)&s->sig_term,
         (uv_handle_t *)&s->sig_int,         (uv_handle_t *)&s->resource_timer,
         (uv_handle_t *)&s->retention_timer, (uv_handle_t *)&s->sweep_timer,
+        (uv_handle_t *)&s->recycle_timer,
     };
     for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
         if (!uv_is_closing(mine[i]))
@@ -882,7 +997,9 @@ static int start(struct server *s, struct ty_err *err)
     uv_timer_init(&s->loop, &s->resource_timer);
     uv_timer_init(&s->loop, &s->retention_timer);
     uv_timer_init(&s->loop, &s->sweep_timer);
+    uv_timer_init(&s->loop, &s->recycle_timer);
     s->resource_timer.data = s->retention_timer.data = s->sweep_timer.data = s;
+    s->recycle_timer.data = s;
     s->handles_live = true;
 
     struct sched_config sc = {65536, s->opts.max_jobs, sched_wake, s, clock_ns, s};
@@ -891,6 +1008,7 @@ static int start(struct server *s, struct ty_err *err)
     if ((rc = load_config(s, err)) != 0)
         return rc;
 
+    pool_load(s);
     json_t *unfinished = NULL;
     if ((rc = store_runs_unfinished(s->writer, &unfinished, err)) != 0)
         return rc;
@@ -919,7 +1037,8 @@ static int start(struct server *s, struct ty_err *err)
 
     uv_timer_start(&s->resource_timer, on_resource_timer, 1000, 30000);
     uv_timer_start(&s->retention_timer, on_retention_timer, 60000, 3600000);
-    uv_timer_start(&s->sweep_timer, on_sweep_timer, 30000, 30000);
+    uv_timer_start(&s->sweep_timer, on_sweep_timer, 60000, 300000);
+    uv_timer_start(&s->recycle_timer, on_recycle_timer, 1000, 1000);
     alerts_resources(s);
     log_info("tethys server started", "version=%s url=%s data=%s epoch=%lld max_runs=%u",
              TETHYS_VERSION, s->url, s->data_dir, (long long)s->epoch, s->opts.max_runs);

@@ -81,6 +81,14 @@ struct server {
     uint64_t run_seq;
     struct strmap fires; /* fire prefix -> struct fire_state* (fan-in barrier) */
 
+    /* output files (loop thread): finished runs' files are emptied and reused */
+    uint32_t *pool; /* numbers of spare files runs/pool/p<N> */
+    size_t pool_len, pool_cap;
+    uint32_t pool_seq;
+    struct recycle *recycle; /* finished runs, oldest first (a ring) */
+    size_t rc_head, rc_len, rc_cap;
+    uv_timer_t recycle_timer;
+
     /* alerts (loop thread): keys of open alerts */
     struct strmap open_alerts;
     bool resource_disk_low, resource_mem_low, resource_store_failing, resource_queue_full;
@@ -92,6 +100,16 @@ struct server {
     bool grace_live;
     int exit_status;
 };
+
+struct recycle {
+    char run_id[STORE_ID_MAX];
+    int64_t ended_ms;
+};
+
+/* output files (server.c): a spare file for a new run, or NULL; hand back a finished
+ * run's file (reused ten seconds later, when followers have read it) */
+const char *server__spare_output(struct server *s, char *buf, size_t cap);
+void server__output_done(struct server *s, const char *run_id);
 
 /* store thread helpers (server.c) */
 void server__store_prune(struct server *s);

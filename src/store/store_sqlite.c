@@ -29,7 +29,8 @@
  *
  * Reads build jansson values.  History is keyset-paginated on (scheduled_at, kind, row id)
  * with one prepared statement per filter combination, so every page is an index range
- * scan, whatever its depth; stats computes exact percentiles with window functions.
+ * scan, whatever its depth; stats streams runs in group order and computes exact
+ * percentiles in C, one group at a time.
  */
 #include "store.h"
 
