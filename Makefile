@@ -73,8 +73,9 @@ fuzz: deps ## build the libFuzzer targets with clang and run each for FUZZ_SECS 
 	@cmake --build build-fuzz -j$(JOBS) --target fuzz_cron fuzz_tzif
 	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECS)
 
-lint: build ## clang-tidy and cppcheck over every C file (zero findings)
-	@bash scripts/lint.sh $(BUILD)
+lint: deps ## clang-tidy and cppcheck over every C file (zero findings; a Debug configuration, asserts on)
+	@cmake -S . -B build-lint -DCMAKE_BUILD_TYPE=Debug -DTETHYS_TEST_HOOKS=ON >/dev/null
+	@bash scripts/lint.sh build-lint
 
 format: ## apply .clang-format to every C file
 	@clang-format -i $(C_SOURCES)
@@ -92,4 +93,4 @@ bench-spawn: build ## the executor alone vs a plain posix_spawn loop
 	@bash bench/spawn/run.sh $(BUILD)
 
 clean: ## remove the build directories
-	rm -rf build build-asan build-fuzz build-test
+	rm -rf build build-asan build-fuzz build-test build-lint

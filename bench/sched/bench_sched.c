@@ -198,7 +198,7 @@ static int cmd_idle(uint32_t n, int secs)
 
 static int cmd_fire(uint32_t n, int secs)
 {
-    cap_lateness = (size_t)n * (size_t)(secs + 2);
+    cap_lateness = (size_t)n * ((size_t)secs + 2);
     lateness_ns = malloc(cap_lateness * sizeof *lateness_ns);
     S = make(n);
     pthread_t th;
@@ -223,15 +223,17 @@ static int cmd_fire(uint32_t n, int secs)
 
     uint64_t expected = (uint64_t)n * (uint64_t)secs;
     qsort(lateness_ns, n_lateness, sizeof *lateness_ns, cmp64);
-    double p50 = n_lateness ? lateness_ns[n_lateness / 2] / 1e6 : -1;
-    double p99 = n_lateness ? lateness_ns[(size_t)(n_lateness * 0.99)] / 1e6 : -1;
-    double mx = n_lateness ? lateness_ns[n_lateness - 1] / 1e6 : -1;
+    size_t i50 = n_lateness / 2, i99 = n_lateness * 99 / 100;
+    double p50 = n_lateness ? (double)lateness_ns[i50] / 1e6 : -1;
+    double p99 = n_lateness ? (double)lateness_ns[i99] / 1e6 : -1;
+    double mx = n_lateness ? (double)lateness_ns[n_lateness - 1] / 1e6 : -1;
     printf("tethys.fire.jobs=%u\n", n);
     printf("tethys.fire.seconds=%d\n", secs);
     printf("tethys.fire.expected=%llu\n", (unsigned long long)expected);
     printf("tethys.fire.delivered=%llu\n", (unsigned long long)fires);
     printf("tethys.fire.delivered_pct=%.2f\n", 100.0 * (double)fires / (double)expected);
-    printf("tethys.fire.missed=%llu\n", (unsigned long long)(missed + dropped));
+    uint64_t lost = atomic_load(&missed) + atomic_load(&dropped);
+    printf("tethys.fire.missed=%llu\n", (unsigned long long)lost);
     printf("tethys.fire.lateness_p50_ms=%.3f\n", p50);
     printf("tethys.fire.lateness_p99_ms=%.3f\n", p99);
     printf("tethys.fire.lateness_max_ms=%.3f\n", mx);
@@ -245,9 +247,9 @@ int main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "load") == 0)
         return cmd_load((uint32_t)strtoul(argv[2], NULL, 10));
     if (argc >= 4 && strcmp(argv[1], "idle") == 0)
-        return cmd_idle((uint32_t)strtoul(argv[2], NULL, 10), atoi(argv[3]));
+        return cmd_idle((uint32_t)strtoul(argv[2], NULL, 10), (int)strtol(argv[3], NULL, 10));
     if (argc >= 4 && strcmp(argv[1], "fire") == 0)
-        return cmd_fire((uint32_t)strtoul(argv[2], NULL, 10), atoi(argv[3]));
+        return cmd_fire((uint32_t)strtoul(argv[2], NULL, 10), (int)strtol(argv[3], NULL, 10));
     fprintf(stderr, "usage: bench_sched load N | idle N SECS | fire N SECS\n");
     return 2;
 }

@@ -253,15 +253,14 @@ static void file_entry(struct sched *s, uint32_t job, struct entry *e, int64_t a
     }
     if (at > s->cursor && at - s->cursor <= (int64_t)WHEEL_SLOTS) {
         wheel_insert(s, job, e, at);
-    } else if (at > s->cursor) {
-        e->where = IN_HEAP;
-        if (heap_push(s, at, job) != 0)
-            e->where = NOWHERE, atomic_store(&e->next, 0); /* out of memory: not scheduled */
-    } else {
-        /* already due (a past `after`, or refiled behind the cursor): next tick handles it */
-        e->where = IN_HEAP;
-        if (heap_push(s, at, job) != 0)
-            e->where = NOWHERE, atomic_store(&e->next, 0);
+        return;
+    }
+    /* beyond the wheel, or already due (a past `after`): the heap; the next tick takes
+     * what is due */
+    e->where = IN_HEAP;
+    if (heap_push(s, at, job) != 0) {
+        e->where = NOWHERE; /* out of memory: not scheduled */
+        atomic_store(&e->next, 0);
     }
 }
 
@@ -312,7 +311,12 @@ static int64_t next_fire(const struct entry *e, int64_t after)
  */
 static int64_t last_fire_before(const struct entry *e, int64_t limit)
 {
-    static const int64_t windows[] = {64, 4096, 86400, 31 * 86400, 366 * 86400, 10 * 366 * 86400};
+    static const int64_t windows[] = {64,
+                                      4096,
+                                      86400,
+                                      INT64_C(2678400),
+                                      INT64_C(31622400),
+                                      INT64_C(316224000)}; /* up to 31, 366, 3660 days */
     for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++) {
         int64_t t = next_fire(e, limit - windows[i]), best = 0;
         while (t != 0 && t <= limit) {
@@ -702,7 +706,7 @@ static void *engine(void *arg)
         if (due == INT64_MAX) {
             pthread_cond_wait(&s->cv, &s->mu);
         } else {
-            int64_t at_ns = due == 0 ? now_ns(s) + 10 * 1000000 : due * NS_PER_S;
+            int64_t at_ns = due == 0 ? now_ns(s) + INT64_C(10000000) : due * NS_PER_S;
             at_ns -= clock_skew_ns(s);
             struct timespec ts = {(time_t)(at_ns / NS_PER_S), (long)(at_ns % NS_PER_S)};
             while (!s->stop && s->ncmds == 0 && !s->kicked) {
@@ -797,7 +801,7 @@ int sched_new(const struct sched_config *cfg, struct sched **out, struct ty_err 
     s->ring = calloc(cap, sizeof *s->ring);
     s->ring_mask = cap - 1;
     s->npages = (cfg->max_jobs + PAGE_SIZE - 1) / PAGE_SIZE;
-    s->pages = calloc(s->npages, sizeof *s->pages);
+    s->pages = calloc(s->npages, sizeof(struct entry *));
     if (s->ring == NULL || s->pages == NULL) {
         free(s->ring);
         free(s->pages);

@@ -40,8 +40,8 @@ static int alloc_id(struct server *s, uint32_t *id)
         return TY_ERANGE;
     if (s->ids_used == s->ids_cap) {
         uint32_t cap = s->ids_cap ? s->ids_cap * 2 : 1024;
-        struct sjob **n = realloc(s->by_id, cap * sizeof *n);
-        uint32_t *f = realloc(s->free_ids, cap * sizeof *f);
+        struct sjob **n = realloc(s->by_id, cap * sizeof(struct sjob *));
+        uint32_t *f = realloc(s->free_ids, cap * sizeof(uint32_t));
         if (n == NULL || f == NULL) {
             if (n != NULL)
                 s->by_id = n;
@@ -49,7 +49,7 @@ static int alloc_id(struct server *s, uint32_t *id)
                 s->free_ids = f;
             return TY_ENOMEM;
         }
-        memset(n + s->ids_cap, 0, (cap - s->ids_cap) * sizeof *n);
+        memset(n + s->ids_cap, 0, (cap - s->ids_cap) * sizeof(struct sjob *));
         s->by_id = n;
         s->free_ids = f;
         s->ids_cap = cap;
@@ -86,12 +86,12 @@ static int ensure_shards(struct sjob *j, uint32_t n)
     if (r == NULL)
         return TY_ENOMEM;
     j->running = r;
-    struct srun **w = realloc(j->waiting_head, n * sizeof *w);
+    struct srun **w = realloc(j->waiting_head, n * sizeof(struct srun *));
     if (w == NULL)
         return TY_ENOMEM;
     j->waiting_head = w;
     memset(j->running + j->shard_cap, 0, (n - j->shard_cap) * sizeof *r);
-    memset(j->waiting_head + j->shard_cap, 0, (n - j->shard_cap) * sizeof *w);
+    memset(j->waiting_head + j->shard_cap, 0, (n - j->shard_cap) * sizeof(struct srun *));
     j->shard_cap = n;
     return 0;
 }
@@ -111,18 +111,24 @@ static void remove_job(struct server *s, struct sjob *j)
         free_sjob(j);
 }
 
-/* Where the trigger engine should start looking for this job's next fire. */
-static int64_t resume_after(struct server *s, const char *name)
+/*
+ * Where the trigger engine should start looking for this job's next fire: never before the
+ * last fire the job made, so that no fire is made twice, even when the wall clock has gone
+ * back since (the fire id would repeat).  At start, right after the last fire made (from
+ * the store), so fires missed while the server was down meet the job's misfire policy; for
+ * a changed definition, from now on.
+ */
+static int64_t resume_after(struct server *s, struct sjob *j)
 {
     int64_t now = server__now(s);
     if (s->last_fires != NULL) {
-        /* at start: continue after the last fire made, so fires missed while the server
-         * was down meet the job's misfire policy */
-        json_t *v = json_object_get(s->last_fires, name);
-        if (json_is_integer(v) && json_integer_value(v) < now)
-            return json_integer_value(v);
+        json_t *v = json_object_get(s->last_fires, j->def.name);
+        if (json_is_integer(v) && json_integer_value(v) > j->last_fire)
+            j->last_fire = json_integer_value(v);
+        if (json_is_integer(v))
+            return j->last_fire;
     }
-    return now;
+    return j->last_fire > now ? j->last_fire : now;
 }
 
 static void schedule(struct server *s, struct sjob *j, int64_t after)
@@ -199,7 +205,7 @@ int jobs_apply(struct server *s, const char *name, const char *json, int64_t ver
             return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
         }
     }
-    schedule(s, j, resume_after(s, name));
+    schedule(s, j, resume_after(s, j));
     alerts_job_defined(s, j);
     if (s->last_fires == NULL)
         log_info(fresh ? "job added" : "job changed", "job=%s version=%lld enabled=%d", j->def.name,

@@ -118,9 +118,10 @@ static char *path_join(const char *dir, const char *name)
 static int mkdir_p(const char *path, struct ty_err *err)
 {
     char buf[4096];
-    if (strlen(path) >= sizeof buf)
+    size_t len = strlen(path);
+    if (len >= sizeof buf)
         return ty_error(err, TY_EINVAL, "--data", -1, 0, "--data: path too long");
-    strcpy(buf, path);
+    memcpy(buf, path, len + 1);
     for (char *p = buf + 1; *p != '\0'; p++) {
         if (*p != '/')
             continue;
@@ -342,6 +343,8 @@ static void *store_main(void *arg)
                 pthread_mutex_lock(&s->st_mu);
                 continue;
             }
+            if (!atomic_load(&s->st_failing))
+                atomic_store(&s->st_failing_since_ms, server__now_ms(s));
             if (!atomic_exchange(&s->st_failing, 1))
                 log_error("history store failing; results kept in memory and retried",
                           "error=\"%s\" pending=%zu", err.msg, n);
@@ -634,12 +637,14 @@ static void handle_msg(struct server *s, struct server_msg *m)
         struct sched_stats st;
         sched_get_stats(s->sched, &st);
         m->reply = json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:I, s:b, s:b, s:b}", "jobs_scheduled",
+            "{s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:I, s:I, s:b, s:b, s:b}", "jobs_scheduled",
             (json_int_t)st.jobs, "running", (json_int_t)s->n_running, "queued",
             (json_int_t)s->q_len, "fires_missed", (json_int_t)st.missed, "fires_dropped",
             (json_int_t)st.dropped, "store_failing", atomic_load(&s->st_failing) != 0,
-            "store_error", s->st_error, "epoch", (json_int_t)s->epoch, "disk_low",
-            s->resource_disk_low, "memory_low", s->resource_mem_low, "stopping", s->stopping);
+            "store_error", s->st_error, "store_failing_since_ms",
+            (json_int_t)atomic_load(&s->st_failing_since_ms), "epoch", (json_int_t)s->epoch,
+            "disk_low", s->resource_disk_low, "memory_low", s->resource_mem_low, "stopping",
+            s->stopping);
         break;
     }
     case MSG_CLOCK:

@@ -22,7 +22,8 @@ struct wop {
     struct wop *next;
 };
 
-struct server {
+/* One per process; fields are grouped by owner and meaning, not packed. */
+struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     struct server_opts opts;
     char *data_dir, *db_path, *runs_dir, *url;
     int lock_fd;
@@ -55,6 +56,7 @@ struct server {
     size_t st_len;
     bool st_stop;
     _Atomic int st_failing; /* last batch failed: writes are being retried */
+    _Atomic int64_t st_failing_since_ms; /* when the current failure began */
     char st_error[TY_ERR_MSG_MAX];
     _Atomic uint64_t st_written, st_retries;
 

@@ -73,7 +73,7 @@ static size_t collect(struct sched *s, struct sched_fire *out, size_t max, size_
         n += sched_take(s, out + n, max - n);
         if (n >= want)
             break;
-        struct timespec d = {0, 5 * 1000000};
+        struct timespec d = {0, 5L * 1000000};
         nanosleep(&d, NULL);
     }
     return n;
@@ -109,7 +109,7 @@ static void test_every_second(void **state)
     assert_int_equal(sched_next_fire(s, 4), 0);
     /* removal stops it */
     assert_int_equal(sched_remove(s, 3), 0);
-    struct timespec d = {0, 100 * 1000000};
+    struct timespec d = {0, 100L * 1000000};
     nanosleep(&d, NULL);
     sched_take(s, f, 16);
     n = collect(s, f, 16, 1, 1500);
@@ -169,7 +169,7 @@ static void test_misfire_policies(void **state)
             assert_int_equal(f[i].last, last_late - 60);
             seen_once_miss++;
         } else if (f[i].job == 2 && f[i].kind == SCHED_FIRE) {
-            assert_int_equal(f[i].at, first + 60 * catch_fires); /* oldest first */
+            assert_int_equal(f[i].at, first + (int64_t)60 * catch_fires); /* oldest first */
             assert_int_equal(f[i].flags, SCHED_F_LATE);
             catch_fires++;
         } else {
@@ -197,7 +197,7 @@ static void test_misfire_too_many_to_count(void **state)
     struct sched *s = start(1024, 4);
     struct sched_spec once = spec_of("* * * * * ?", JOB_MISFIRE_RUN_ONCE, 5, 1);
     int64_t now = now_s();
-    assert_int_equal(sched_set(s, 0, &once, now - 13 * 86400, 1), 0);
+    assert_int_equal(sched_set(s, 0, &once, now - INT64_C(13) * 86400, 1), 0);
     struct sched_fire f[64];
     size_t n = collect(s, f, 64, 2, 10000);
     int missed = 0, late = 0;
@@ -206,7 +206,7 @@ static void test_misfire_too_many_to_count(void **state)
             missed++;
             assert_true(f[i].flags & SCHED_F_AT_LEAST);
             assert_true(f[i].count >= 999999); /* a lower bound: every one but the run */
-            assert_int_equal(f[i].at, now - 13 * 86400 + 1);
+            assert_int_equal(f[i].at, now - INT64_C(13) * 86400 + 1);
         } else if (f[i].flags & SCHED_F_LATE) {
             late++;
             assert_true(f[i].at >= now - 7 && f[i].at <= now_s() - 6); /* the latest late one */
@@ -292,7 +292,7 @@ static void test_ring_full_is_counted(void **state)
     for (uint32_t j = 0; j < 500; j++)
         assert_int_equal(sched_set(s, j, &sp, t0, 1), 0);
     /* wait without draining for two fires, then drain slowly */
-    struct timespec d = {2, 500 * 1000000};
+    struct timespec d = {2, 500L * 1000000};
     nanosleep(&d, NULL);
     struct sched_fire f[64];
     uint64_t fired = 0, dropped = 0;
