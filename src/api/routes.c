@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@
 /* ---------------------------------------------------------------------------------------
  * Helpers
  */
+
+/* How long an answer waits for the history writes it reports (read-your-writes). */
+#define STORE_SYNC_MS 5000
 
 static void respond(struct http_response *resp, int status, json_t *body, int64_t version)
 {
@@ -60,6 +64,24 @@ static int64_t if_match(const struct http_request *req)
     if (end == p || v <= 0)
         return -2;
     return v;
+}
+
+/* The answer to a change the store could not write for lack of space (507). */
+static int no_space(struct server *s, struct ty_err *err, const char *what, const char *name,
+                    const char *done)
+{
+    return ty_error(err, TY_ENOSPC, NULL, -1, 0,
+                    "%s \"%s\" was not %s: the disk is full (data directory %s); nothing was "
+                    "changed",
+                    what, name, done, server__data_dir(s));
+}
+
+/* The answer to a change based on a version that is no longer current (412). */
+static int conflict(struct ty_err *err, const char *what, const char *name, int64_t base)
+{
+    return ty_error(err, TY_ECONFLICT, "version", -1, 0,
+                    "%s \"%s\" was changed by someone else since version %lld; read it again", what,
+                    name, (long long)base);
 }
 
 static struct store *reader(struct server *s, struct http_response *resp)
@@ -109,6 +131,8 @@ static void notify(struct server *s, enum server_msg_kind kind, const char *name
     if (server__call(s, &m) != 0)
         log_error("the loop did not take a configuration change", "name=%s error=\"%s\"", name,
                   m.err.msg);
+    else
+        server__store_sync(s, m.store_seq, STORE_SYNC_MS); /* alerts it opened or cleared */
     json_decref(arg);
     json_decref(m.reply);
 }
@@ -244,9 +268,9 @@ static void save_job(struct server *s, const struct http_request *req, struct ht
     if (rc == TY_EEXIST)
         ty_error(&err, TY_EEXIST, "name", -1, 0, "a job named \"%s\" already exists", j->name);
     if (rc == TY_ECONFLICT)
-        ty_error(&err, TY_ECONFLICT, "version", -1, 0,
-                 "job \"%s\" was changed by someone else since version %lld; read it again",
-                 j->name, (long long)base);
+        conflict(&err, "job", j->name, base);
+    if (rc == TY_ENOSPC)
+        no_space(s, &err, "job", j->name, "saved");
     if (rc == 0)
         notify(s, MSG_JOB_CHANGED, j->name, text, version);
     pthread_mutex_unlock(server__config_lock(s));
@@ -486,6 +510,10 @@ static void h_job_delete(void *ctx, const struct http_request *req, struct http_
     pthread_mutex_unlock(server__config_lock(s));
     if (rc == TY_ENOENT)
         ty_error(&err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", req->params[0]);
+    if (rc == TY_ECONFLICT)
+        conflict(&err, "job", req->params[0], base);
+    if (rc == TY_ENOSPC)
+        no_space(s, &err, "job", req->params[0], "removed");
     if (rc != 0) {
         fail(resp, &err);
         return;
@@ -518,8 +546,10 @@ static void h_job_run(void *ctx, const struct http_request *req, struct http_res
     struct server_msg m = {.kind = MSG_RUN_NOW,
                            .name = req->params[0],
                            .arg = body ? json_object_get(body, "shards") : NULL};
-    if (call_loop(s, &m, resp) == 0)
+    if (call_loop(s, &m, resp) == 0) {
+        server__store_sync(s, m.store_seq, STORE_SYNC_MS); /* GET /runs/{id} finds them */
         respond(resp, 202, m.reply, 0);
+    }
     json_decref(body);
 }
 
@@ -549,8 +579,10 @@ static void h_run_cancel(void *ctx, const struct http_request *req, struct http_
 {
     struct server *s = ctx;
     struct server_msg m = {.kind = MSG_CANCEL, .name = req->params[0]};
-    if (call_loop(s, &m, resp) == 0)
+    if (call_loop(s, &m, resp) == 0) {
+        server__store_sync(s, m.store_seq, STORE_SYNC_MS);
         respond(resp, 202, m.reply, 0);
+    }
 }
 
 /* Following a run's output: from its file while it runs, then from the store. */
@@ -657,6 +689,9 @@ static void h_run_log(void *ctx, const struct http_request *req, struct http_res
         fail(resp, &err);
         return;
     }
+    const char *status = json_string_value(json_object_get(run, "status"));
+    bool ended = status != NULL && strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
+    json_int_t kept = json_integer_value(json_object_get(run, "output_bytes"));
     json_decref(run);
     struct follow *f = calloc(1, sizeof *f);
     if (f == NULL) {
@@ -670,8 +705,14 @@ static void h_run_log(void *ctx, const struct http_request *req, struct http_res
     const char *fl = http_query(req, "follow");
     f->follow = fl != NULL && (strcmp(fl, "1") == 0 || strcmp(fl, "true") == 0);
     const char *off = http_query(req, "offset");
-    if (off != NULL)
+    struct stat sb;
+    if (off != NULL) {
         f->pos = strtoull(off, NULL, 10);
+    } else if (ended && stat(f->path, &sb) == 0 && sb.st_size > kept) {
+        /* a finished run's log is the tail its record keeps: the file may hold a little
+         * more, as the cap is enforced in whole blocks */
+        f->pos = (uint64_t)(sb.st_size - kept);
+    }
     resp->status = 200;
     resp->stream = follow_read;
     resp->stream_free = follow_free;
@@ -860,13 +901,16 @@ static void h_alerts(void *ctx, const struct http_request *req, struct http_resp
         bool listed = false;
         json_array_foreach(res, i, a)
         {
-            listed |= json_equal(json_object_get(a, "resource"), json_string("store")) != 0;
+            const char *r = json_string_value(json_object_get(a, "resource"));
+            listed |= r != NULL && strcmp(r, "store") == 0;
         }
         if (!listed)
             json_array_append_new(
-                res, json_pack("{s:s, s:s, s:i, s:s+}", "resource", "store", "domain", "",
+                res, json_pack("{s:s, s:s, s:i, s:s+++, s:O}", "resource", "store", "domain", "",
                                "domain_level", 0, "reason", "history store cannot be written: ",
-                               json_string_value(json_object_get(m.reply, "store_error"))));
+                               json_string_value(json_object_get(m.reply, "store_error")),
+                               "; results are kept in memory and retried", "", "since_ms",
+                               json_object_get(m.reply, "store_failing_since_ms")));
     }
     json_decref(m.reply);
     json_decref(open);
@@ -1066,6 +1110,10 @@ static void obj_save(struct server *s, const struct kind_ops *k, const struct ht
             ty_error(&err, TY_EEXIST, k->key, -1, 0, "a %s \"%s\" already exists", k->what, name);
         if (rc == TY_ENOENT)
             ty_error(&err, TY_ENOENT, k->key, -1, 0, "no %s \"%s\"", k->what, name);
+        if (rc == TY_ECONFLICT)
+            conflict(&err, k->what, name, base);
+        if (rc == TY_ENOSPC)
+            no_space(s, &err, k->what, name, "saved");
         if (rc != 0)
             fail(resp, &err);
         else
@@ -1082,6 +1130,11 @@ static void obj_delete(struct server *s, const struct kind_ops *k, const struct 
 {
     struct ty_err err;
     int64_t base = if_match(req);
+    if (base == -2) {
+        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+        fail(resp, &err);
+        return;
+    }
     struct store *st = reader(s, resp);
     if (st == NULL)
         return;
@@ -1101,6 +1154,10 @@ static void obj_delete(struct server *s, const struct kind_ops *k, const struct 
     pthread_mutex_unlock(server__config_lock(s));
     if (rc == TY_ENOENT)
         ty_error(&err, TY_ENOENT, k->key, -1, 0, "no %s \"%s\"", k->what, name);
+    if (rc == TY_ECONFLICT)
+        conflict(&err, k->what, name, base);
+    if (rc == TY_ENOSPC)
+        no_space(s, &err, k->what, name, "removed");
     if (rc != 0) {
         fail(resp, &err);
         return;

@@ -41,6 +41,9 @@ int cli_alerts(int argc, char **argv);    /* alerts */
 int cli_domain(int argc, char **argv);    /* domain add|edit|show|list|rm */
 int cli_calendar(int argc, char **argv);  /* calendar add|edit|show|list|rm */
 int cli_executors(int argc, char **argv); /* executors */
+int cli_import(int argc, char **argv);    /* import crontab FILE (cli_import.c) */
+int cli_export(int argc, char **argv);    /* export [--domain D] [--job NAME]... */
+int cli_apply(int argc, char **argv);     /* apply -f FILE [--dry-run] [--prune] */
 
 /* ---- shared by the commands over the API (cli_admin.c) ---------------------------- */
 

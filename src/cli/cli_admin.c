@@ -593,7 +593,7 @@ static int put_changed(struct cli_api *api, const char *path, json_t *changes,
     char *etag = NULL;
     int rc = cli_api_call(api, "GET", path, NULL, NULL, &cur, &etag);
     if (rc == 0) {
-        json_object_update(cur, changes);
+        json_object_update_recursive(cur, changes); /* nested objects (limits) merge */
         json_object_del(cur, "version");
         rc = cli_api_call(api, "PUT", path, cur, if_version ? if_version : etag, resp, NULL);
     }
@@ -920,12 +920,23 @@ static const char *const domain_int_opts[] = {"--level", "--max-jobs", "--min-in
                                               "--max-shards"};
 static const char *const domain_int_fields[] = {"level", "max_jobs", "min_interval", "max_shards"};
 
-/* The changes a domain's options ask for. */
+/* The changes a domain's options ask for: the limits go inside "limits", merged with the
+ * file's (or, for edit, the stored domain's) other limits. */
 static int domain_changes(const struct def_opts *o, json_t *obj)
 {
-    for (size_t i = 0; i < 4; i++)
-        if (set_int(obj, domain_int_fields[i], domain_int_opts[i], o->ints[i]) != 0)
+    if (set_int(obj, domain_int_fields[0], domain_int_opts[0], o->ints[0]) != 0)
+        return CLI_USAGE;
+    for (size_t i = 1; i < 4; i++) {
+        if (o->ints[i] == NULL)
+            continue;
+        json_t *limits = json_object_get(obj, "limits");
+        if (!json_is_object(limits)) {
+            limits = json_object();
+            json_object_set_new(obj, "limits", limits);
+        }
+        if (set_int(limits, domain_int_fields[i], domain_int_opts[i], o->ints[i]) != 0)
             return CLI_USAGE;
+    }
     if (o->description != NULL)
         json_object_set_new(obj, "description", json_string(o->description));
     return 0;
@@ -1002,9 +1013,9 @@ int cli_domain(int argc, char **argv)
         static const struct cli_col cols[] = {
             {"PATH", "path", NULL, false},
             {"LEVEL", "level", NULL, false},
-            {"MAX JOBS", "max_jobs", NULL, true},
-            {"MIN INTERVAL", "min_interval", NULL, true},
-            {"MAX SHARDS", "max_shards", NULL, true},
+            {"MAX JOBS", "limits.max_jobs", NULL, true},
+            {"MIN INTERVAL", "limits.min_interval", NULL, true},
+            {"MAX SHARDS", "limits.max_shards", NULL, true},
             {"DESCRIPTION", "description", NULL, true},
         };
         rc = cli_api_call(&api, "GET", sb_str(&path), NULL, NULL, &resp, NULL);

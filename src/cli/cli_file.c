@@ -10,6 +10,12 @@
  * each thing once, where it is read, and expanding aliases invites the "billion laughs"
  * blow-up.  Scalar typing follows the YAML 1.2 core schema (see cli_file.h), so what a
  * file says is what the server receives - no 1.1 surprises such as `NO` becoming false.
+ *
+ * Writing (`tethys export`) is the other direction, done by hand rather than with libyaml's
+ * emitter so the output is predictable text for people and diffs: block style, a string
+ * left plain only when every YAML reader (1.1 or 1.2) would read it back as that string,
+ * multi-line text as a literal block with an explicit indentation and chomping indicator
+ * (so leading spaces and trailing newlines survive), everything else double-quoted.
  */
 #include "cli_file.h"
 
@@ -21,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -393,7 +400,7 @@ int cli_json_parse(const char *text, size_t len, json_t **out, struct ty_err *er
 
 /* ---- files ------------------------------------------------------------------------------- */
 
-static int read_all(const char *path, struct strbuf *sb, struct ty_err *err)
+int cli_file_read(const char *path, struct strbuf *sb, struct ty_err *err)
 {
     bool in = strcmp(path, "-") == 0;
     const char *shown = in ? "standard input" : path;
@@ -442,12 +449,15 @@ static const char *type_name(const json_t *v)
     }
 }
 
-int cli_file_load(const char *path, json_t **out, struct ty_err *err)
+/* Read and parse a file (JSON or YAML, as cli_file_load decides); messages start with the
+ * path (or "standard input"), *shown is that name. */
+static int load_value(const char *path, json_t **out, const char **shown, struct ty_err *err)
 {
     *out = NULL;
+    *shown = strcmp(path, "-") == 0 ? "standard input" : path;
     struct strbuf sb;
     sb_init(&sb);
-    int rc = read_all(path, &sb, err);
+    int rc = cli_file_read(path, &sb, err);
     if (rc != 0) {
         sb_free(&sb);
         return rc;
@@ -462,16 +472,290 @@ int cli_file_load(const char *path, json_t **out, struct ty_err *err)
     rc = json ? cli_json_parse(text, sb.len, &v, &local)
               : cli_yaml_to_json(text, sb.len, &v, &local);
     sb_free(&sb);
-    const char *shown = strcmp(path, "-") == 0 ? "standard input" : path;
-    if (rc == 0 && !json_is_object(v)) {
+    if (rc != 0)
+        return ty_error(err, rc, "file", local.pos, local.len, "%s: %s", *shown, local.msg);
+    *out = v;
+    return 0;
+}
+
+int cli_file_load(const char *path, json_t **out, struct ty_err *err)
+{
+    *out = NULL;
+    const char *shown;
+    json_t *v;
+    int rc = load_value(path, &v, &shown, err);
+    if (rc != 0)
+        return rc;
+    if (!json_is_object(v)) {
         rc =
             ty_error(err, TY_EINVAL, "file", 0, 0,
                      "%s: expected a mapping of fields (name: value), got %s", shown, type_name(v));
         json_decref(v);
         return rc;
     }
-    if (rc != 0)
-        return ty_error(err, rc, "file", local.pos, local.len, "%s: %s", shown, local.msg);
     *out = v;
     return 0;
+}
+
+int cli_file_load_list(const char *path, json_t **out, struct ty_err *err)
+{
+    *out = NULL;
+    const char *shown;
+    json_t *v;
+    int rc = load_value(path, &v, &shown, err);
+    if (rc != 0)
+        return rc;
+    if (json_is_object(v)) {
+        json_t *list = json_array();
+        if (list == NULL || json_array_append_new(list, v) != 0) {
+            json_decref(list);
+            return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        }
+        *out = list;
+        return 0;
+    }
+    if (!json_is_array(v)) {
+        rc = ty_error(err, TY_EINVAL, "file", 0, 0,
+                      "%s: expected a mapping of fields (name: value) or a list of them, got %s",
+                      shown, type_name(v));
+        json_decref(v);
+        return rc;
+    }
+    size_t i;
+    const json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        if (!json_is_object(item)) {
+            rc = ty_error(err, TY_EINVAL, "file", 0, 0,
+                          "%s: item %zu: expected a mapping of fields (name: value), got %s", shown,
+                          i + 1, type_name(item));
+            json_decref(v);
+            return rc;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- writing YAML -------------------------------------------------------------------------- */
+
+static bool ascii_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/*
+ * Text that may stay a plain scalar: it reads back as this string under the 1.2 core schema
+ * and under YAML 1.1 too (other readers of the file), so no number, boolean or null look-alike
+ * (yes, on, y, 12:00), and nothing YAML gives a meaning (: # - , [ ] { } & * ! | > ' " % @).
+ */
+static bool plain_ok(const char *s)
+{
+    static const char *const words[] = {"y",   "n",    "yes",   "no",   "on",
+                                        "off", "true", "false", "null", NULL};
+    if (!(ascii_alpha(s[0]) || s[0] == '/' || s[0] == '_'))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!(ascii_alpha(*p) || (*p >= '0' && *p <= '9') || strchr("_./-", *p) != NULL))
+            return false;
+    for (const char *const *w = words; *w; w++)
+        if (strcasecmp(s, *w) == 0)
+            return false;
+    return true;
+}
+
+/* The code point of the UTF-8 sequence at s (valid: jansson strings are), its length in *n. */
+static uint32_t code_point(const unsigned char *s, size_t *n)
+{
+    if (s[0] < 0x80) {
+        *n = 1;
+        return s[0];
+    }
+    size_t k = s[0] >= 0xF0 ? 3 : s[0] >= 0xE0 ? 2 : 1;
+    uint32_t cp = s[0] & (0x3F >> k);
+    for (size_t j = 1; j <= k && s[j] != '\0'; j++)
+        cp = (cp << 6) | (s[j] & 0x3F);
+    *n = k + 1;
+    return cp;
+}
+
+/* Characters YAML does not allow unescaped in a stream (c-printable), or that a reader may
+ * drop (a byte order mark) or take as a line break (U+0085, U+2028, U+2029). */
+static bool needs_escape(uint32_t cp)
+{
+    return (cp < 0x20 && cp != '\t' && cp != '\n') || (cp >= 0x7F && cp <= 0xA0) || cp == 0x2028 ||
+           cp == 0x2029 || cp == 0xFEFF || cp == 0xFFFE || cp == 0xFFFF;
+}
+
+static void write_quoted(struct strbuf *sb, const char *s)
+{
+    sb_addc(sb, '"');
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n;
+        uint32_t cp = code_point(p, &n);
+        if (cp == '"' || cp == '\\')
+            sb_addf(sb, "\\%c", (char)cp);
+        else if (cp == '\n')
+            sb_adds(sb, "\\n");
+        else if (cp == '\t')
+            sb_adds(sb, "\\t");
+        else if (needs_escape(cp))
+            sb_addf(sb, "\\u%04X", (unsigned)cp);
+        else
+            sb_add(sb, (const char *)p, n);
+        p += n;
+    }
+    sb_addc(sb, '"');
+}
+
+/* Multi-line text that a literal block (|) carries as it is. */
+static bool block_ok(const char *s)
+{
+    if (strchr(s, '\n') == NULL || s[0] == ' ' || s[0] == '\t' || s[0] == '\n')
+        return false;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n;
+        if (needs_escape(code_point(p, &n)) || *p == '\r')
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+static void write_indent(struct strbuf *sb, int indent)
+{
+    for (int i = 0; i < indent; i++)
+        sb_addc(sb, ' ');
+}
+
+/* A literal block whose content is indented by indent + 2: "|2" with the chomping that
+ * keeps the text's trailing newlines exactly (every line is written with its newline; "-"
+ * drops the last one again, "+" keeps the empty lines at the end). */
+static void write_block(struct strbuf *sb, const char *s, int indent)
+{
+    size_t n = strlen(s);
+    const char *chomp = n > 1 && s[n - 1] == '\n' && s[n - 2] == '\n' ? "+"
+                        : s[n - 1] == '\n'                            ? ""
+                                                                      : "-";
+    sb_addf(sb, "|2%s\n", chomp);
+    const char *p = s;
+    while (*p) {
+        size_t k = strcspn(p, "\n");
+        if (k > 0) {
+            write_indent(sb, indent + 2);
+            sb_add(sb, p, k);
+        }
+        sb_addc(sb, '\n');
+        p += k;
+        if (*p == '\n')
+            p++;
+    }
+}
+
+static void write_scalar(struct strbuf *sb, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING: {
+        const char *s = json_string_value(v);
+        if (plain_ok(s))
+            sb_adds(sb, s);
+        else
+            write_quoted(sb, s);
+        break;
+    }
+    case JSON_INTEGER: sb_addf(sb, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
+    case JSON_REAL: {
+        char *t = json_dumps(v, JSON_ENCODE_ANY); /* "%.17g", with ".0" when it looks whole */
+        sb_adds(sb, t ? t : "0.0");
+        free(t);
+        break;
+    }
+    case JSON_TRUE: sb_adds(sb, "true"); break;
+    case JSON_FALSE: sb_adds(sb, "false"); break;
+    case JSON_OBJECT: sb_adds(sb, "{}"); break;
+    case JSON_ARRAY: sb_adds(sb, "[]"); break;
+    default: sb_adds(sb, "null"); break;
+    }
+}
+
+static void write_node(struct strbuf *sb, const json_t *v, int indent);
+
+static bool is_block_container(const json_t *v)
+{
+    return (json_is_object(v) && json_object_size(v) > 0) ||
+           (json_is_array(v) && json_array_size(v) > 0);
+}
+
+/* The value after "key:" or "-": on the same line, or below it. */
+static void write_after(struct strbuf *sb, const json_t *v, int indent)
+{
+    if (json_is_string(v) && block_ok(json_string_value(v))) {
+        sb_addc(sb, ' ');
+        write_block(sb, json_string_value(v), indent);
+    } else if (is_block_container(v)) {
+        sb_addc(sb, '\n');
+        write_node(sb, v, indent + 2);
+    } else {
+        sb_addc(sb, ' ');
+        write_scalar(sb, v);
+        sb_addc(sb, '\n');
+    }
+}
+
+/* A mapping or sequence at indent; the first line's indentation is already written when
+ * inline is set (the item of a sequence: "- key: value"). */
+static void write_container(struct strbuf *sb, const json_t *v, int indent, bool inline_first)
+{
+    bool first = true;
+    if (json_is_object(v)) {
+        const char *k;
+        const json_t *child;
+        json_object_foreach((json_t *)v, k, child)
+        {
+            if (!(first && inline_first))
+                write_indent(sb, indent);
+            first = false;
+            if (plain_ok(k))
+                sb_adds(sb, k);
+            else
+                write_quoted(sb, k);
+            sb_addc(sb, ':');
+            write_after(sb, child, indent);
+        }
+        return;
+    }
+    size_t i;
+    const json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        if (!(first && inline_first))
+            write_indent(sb, indent);
+        first = false;
+        sb_addc(sb, '-');
+        if (json_is_object(item) && json_object_size(item) > 0) {
+            sb_addc(sb, ' ');
+            write_container(sb, item, indent + 2, true);
+        } else {
+            write_after(sb, item, indent);
+        }
+    }
+}
+
+static void write_node(struct strbuf *sb, const json_t *v, int indent)
+{
+    if (is_block_container(v)) {
+        write_container(sb, v, indent, false);
+    } else {
+        write_indent(sb, indent);
+        write_scalar(sb, v);
+        sb_addc(sb, '\n');
+    }
+}
+
+int cli_yaml_write(const json_t *v, struct strbuf *out)
+{
+    write_node(out, v, 0);
+    return sb_failed(out) ? TY_ENOMEM : 0;
 }

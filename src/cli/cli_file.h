@@ -18,10 +18,17 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "../core/strbuf.h"
 #include "../core/ty_err.h"
 
 #define CLI_FILE_MAX   ((size_t)4 * 1024 * 1024) /* bytes of a definition file */
 #define CLI_YAML_DEPTH 64                        /* nesting of mappings and sequences */
+
+/*
+ * Read the whole file at path ("-" is standard input) into sb: TY_EIO with "path: reason"
+ * when it cannot be read, TY_EINVAL when it is larger than CLI_FILE_MAX bytes, TY_ENOMEM.
+ */
+int cli_file_read(const char *path, struct strbuf *sb, struct ty_err *err);
 
 /*
  * Convert one YAML document text[0..len) to a JSON value (*out, a new reference; any
@@ -42,5 +49,22 @@ int cli_json_parse(const char *text, size_t len, json_t **out, struct ty_err *er
  * its content is refused.  *out is a new reference.
  */
 int cli_file_load(const char *path, json_t **out, struct ty_err *err);
+
+/*
+ * Read a file of definitions (`apply -f`, `job add -f`): one mapping, or a list of mappings
+ * (a JSON array, a YAML sequence).  *out is always a new JSON array of objects, in the
+ * file's order.  Errors as cli_file_load; an item that is not a mapping is named by its
+ * 1-based position: "jobs.yaml: item 2: expected a mapping of fields (name: value), got a
+ * string".
+ */
+int cli_file_load_list(const char *path, json_t **out, struct ty_err *err);
+
+/*
+ * Append v to out as a YAML document in block style that cli_yaml_to_json reads back as
+ * the same value (json_equal): strings stay plain only when no YAML 1.1 or 1.2 reader could
+ * take them for anything else, multi-line text is a literal block (|), everything else is
+ * double-quoted.  Objects keep their key order.  0, or TY_ENOMEM (out then failed).
+ */
+int cli_yaml_write(const json_t *v, struct strbuf *out);
 
 #endif

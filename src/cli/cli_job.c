@@ -13,7 +13,8 @@
  *
  * `run --wait` polls each run (GET /runs/{id}, twice a second, one connection) until it
  * has ended, follows retries when the server names them, and exits 1 if any run did not
- * succeed: a script can `tethys job run nightly --wait && deploy`.
+ * succeed, or a shard did not start at all: a script can `tethys job run nightly --wait &&
+ * deploy`.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -469,6 +470,19 @@ static int cmd_run(struct cli_api *api, const char *name, const struct job_opts 
     if (rc != 0)
         return rc;
     const json_t *runs = json_object_get(resp, "runs");
+    /* shards that did not start (their previous run still going, a full queue) */
+    const json_t *skipped = json_object_get(resp, "skipped");
+    size_t k;
+    const json_t *sk;
+    json_array_foreach(skipped, k, sk)
+    {
+        char shard[32], reason[64];
+        cli_cell_text(sk, "shard", shard, sizeof shard);
+        cli_cell_text(sk, "reason", reason, sizeof reason);
+        cli_error("shard %s of job \"%s\" was not started (%s); see `tethys history --job %s`",
+                  shard, name, reason, name);
+    }
+    size_t not_started = json_array_size(skipped);
     if (!o->wait) {
         if (api->json) {
             cli_print_json(resp);
@@ -484,7 +498,7 @@ static int cmd_run(struct cli_api *api, const char *name, const struct job_opts 
             }
         }
         json_decref(resp);
-        return CLI_OK;
+        return not_started > 0 ? CLI_NEGATIVE : CLI_OK;
     }
     if (!api->json) {
         size_t i;
@@ -526,7 +540,7 @@ static int cmd_run(struct cli_api *api, const char *name, const struct job_opts 
             };
             cli_table(finals, cols, sizeof cols / sizeof cols[0]);
         }
-        rc = failed > 0 ? CLI_NEGATIVE : CLI_OK;
+        rc = failed > 0 || not_started > 0 ? CLI_NEGATIVE : CLI_OK;
     }
     json_decref(finals);
     json_decref(resp);

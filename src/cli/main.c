@@ -26,6 +26,9 @@ static const struct {
     {"domain", cli_domain, "add, edit, show, list and remove domains"},
     {"calendar", cli_calendar, "add, edit, show, list and remove calendars"},
     {"executors", cli_executors, "the executors, their capacity and load"},
+    {"import", cli_import, "turn a crontab into jobs (import crontab FILE)"},
+    {"export", cli_export, "write jobs as a definition file (JSON or YAML)"},
+    {"apply", cli_apply, "make the server's jobs match a definition file, showing the diff"},
 };
 
 static void usage(FILE *out)

@@ -13,12 +13,12 @@
 
 enum ty_code {
     TY_OK = 0,
-    TY_EINVAL = -1,  /* input rejected: malformed, out of range, inconsistent */
-    TY_ENOMEM = -2,  /* allocation failed */
-    TY_ENOENT = -3,  /* no such thing (zone, file, next fire) */
-    TY_EIO = -4,     /* the operating system refused a read or write */
-    TY_EFORMAT = -5, /* data from outside (a TZif file) is corrupt or unsupported */
-    TY_ERANGE = -6,  /* a value outside what the operation supports (a time before 1972) */
+    TY_EINVAL = -1,    /* input rejected: malformed, out of range, inconsistent */
+    TY_ENOMEM = -2,    /* allocation failed */
+    TY_ENOENT = -3,    /* no such thing (zone, file, next fire) */
+    TY_EIO = -4,       /* the operating system refused a read or write */
+    TY_EFORMAT = -5,   /* data from outside (a TZif file) is corrupt or unsupported */
+    TY_ERANGE = -6,    /* a value outside what the operation supports (a time before 1972) */
     TY_EEXIST = -7,    /* already exists (a job name, a fire already made) */
     TY_ECONFLICT = -8, /* the object changed since the version the caller based its change on */
     TY_EBUSY = -9,     /* held by someone else (a data directory, a running shard) */

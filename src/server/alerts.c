@@ -135,6 +135,46 @@ void alerts_job_removed(struct server *s, const char *name)
     }
 }
 
+/*
+ * At start: the alerts the previous process left open are open still (so their causes can
+ * clear them); a timeout alarm stays open only while its run, adopted, goes on.
+ */
+void alerts_load(struct server *s, const json_t *open)
+{
+    size_t i;
+    const json_t *a;
+    json_array_foreach(open, i, a)
+    {
+        const char *key = json_string_value(json_object_get(a, "key"));
+        if (key != NULL)
+            strmap_put(&s->open_alerts, key, (void *)1);
+    }
+}
+
+void alerts_recovered(struct server *s)
+{
+    json_t *stale = json_array();
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    while (strmap_next(&s->open_alerts, &pos, &key, &val)) {
+        if (strncmp(key, "timeout:", 8) != 0)
+            continue;
+        struct srun *r = strmap_get(&s->runs, key + 8);
+        if (r != NULL)
+            r->alarm_raised = true; /* cleared when the adopted run ends */
+        else
+            json_array_append_new(stale, json_string(key));
+    }
+    size_t i;
+    json_t *k;
+    json_array_foreach(stale, i, k)
+    {
+        clear_alert(s, json_string_value(k));
+    }
+    json_decref(stale);
+}
+
 static void resource(struct server *s, const char *key, bool bad, const char *reason, bool *state)
 {
     if (bad && is_open(s, key)) {
@@ -192,7 +232,7 @@ void alerts_resources(struct server *s)
              "memory and retried",
              s->st_error);
     resource(s, "resource:store", failing, text, &s->resource_store_failing);
-    if (s->resource_queue_full && s->q_len < s->opts.queue_max / 2)
+    if (s->resource_queue_full && s->q_len <= s->opts.queue_max / 2)
         s->resource_queue_full = false;
     snprintf(text, sizeof text, "executor queue full (%u waiting, capacity %u running)", s->q_len,
              s->opts.max_runs);

@@ -131,6 +131,25 @@ static int64_t resume_after(struct server *s, struct sjob *j)
     return j->last_fire > now ? j->last_fire : now;
 }
 
+/*
+ * The job's next scheduled fire as the trigger engine makes it: the first after the last
+ * fire made (or now), within its dates; 0 when there is none.  Computed here because the
+ * engine takes a change a moment after it is made, and the answer to the change must
+ * already show the new schedule.
+ */
+int64_t jobs_next_fire(struct server *s, const struct sjob *j)
+{
+    if (!j->def.enabled || j->def.schedule == NULL)
+        return 0;
+    int64_t now = server__now(s), from = j->last_fire > now ? j->last_fire : now, t;
+    if (j->def.start_at != 0 && from < j->def.start_at - 1)
+        from = j->def.start_at - 1;
+    if (cron_next(&j->def.cron, j->zone, from, &t) != 0 ||
+        (j->def.end_at != 0 && t > j->def.end_at))
+        return 0;
+    return t;
+}
+
 static void schedule(struct server *s, struct sjob *j, int64_t after)
 {
     if (!j->def.enabled || j->def.schedule == NULL) {

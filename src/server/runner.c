@@ -13,14 +13,17 @@
  *
  * Identities.  A fire id names one (job, shard, scheduled time) and stays the same across
  * retries and restarts: "<job>@<epoch-seconds>#<shard>", with "!m<run>" after the time
- * for a run-now and "!d<upstream job>" for a downstream fire.  A run id names one attempt:
- * 16 hex digits, random, also the span id of the run's W3C traceparent.
+ * for a run-now and "!d<upstream job><upstream suffix>" for a downstream fire.  A run id
+ * names one attempt: 16 hex digits, random, also the span id of the run's W3C traceparent.
  *
  * Order of writes.  A run is recorded queued when accepted, running (with its pid and the
- * process start time) right after the spawn, and final when it ends.  After a kill -9 the
- * next server finds queued and running rows, looks for their processes (by pid and start
- * time, or by TETHYS_RUN_ID in /proc/<pid>/environ for a crash between spawn and the
- * running row), and kills or adopts each as its job says: a shard is never started twice.
+ * process start time) right after the spawn, and final when it ends; a retry is recorded
+ * queued when it is planned, before the end of the attempt that failed, so a reader of that
+ * end finds the retry (retry_run_id).  A fire at or before the last one the job made is
+ * not made again (the clock went back).  After a kill -9 the next server finds queued and
+ * running rows, looks for their processes (by pid and start time, or by TETHYS_RUN_ID in
+ * /proc/<pid>/environ for a crash between spawn and the running row), and kills or adopts
+ * each as its job says (an adopted run keeps its timeout): a shard is never started twice.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -168,7 +171,7 @@ static void q_unlink(struct server *s, struct srun *r)
 }
 
 static void start_run(struct server *s, struct srun *r);
-static void dispatch_run(struct server *s, struct srun *r);
+static bool dispatch_run(struct server *s, struct srun *r);
 
 /* Start queued runs while there is capacity. */
 static void pump(struct server *s)
@@ -178,6 +181,8 @@ static void pump(struct server *s)
         q_unlink(s, r);
         start_run(s, r);
     }
+    if (s->resource_queue_full && s->q_len <= s->opts.queue_max / 2)
+        alerts_resources(s); /* the queue has room again: the alert clears now */
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -290,7 +295,14 @@ static void on_exit_cb(struct exec_run *proc, const struct exec_result *res, voi
     struct ty_err err;
     if (out == NULL || exec_read_tail(path, cap, out, &len, &skipped, &err) != 0)
         len = 0;
-    record_run(s, r, st, res->exit_code, res->signal, out, len, error, res->ended_ms);
+    bool retry = (st == STORE_RUN_FAILED || st == STORE_RUN_TIMEOUT) && !s->stopping &&
+                 r->attempt <= j->def.retries && !j->deleted;
+    /* the retry is recorded (queued) before this run's end, so whoever reads the end finds
+     * the retry named (retry_run_id): `job run --wait` follows it */
+    if (retry)
+        schedule_retry(s, r);
+    /* ended on the server's clock, like started_at (res->ended_ms is the plain wall clock) */
+    record_run(s, r, st, res->exit_code, res->signal, out, len, error, server__now_ms(s));
     free(out);
     server__output_done(s, r->run_id);
     log_info("run ended", "job=%s shard=%u run=%s status=%s exit=%d signal=%d attempt=%u",
@@ -299,8 +311,6 @@ static void on_exit_cb(struct exec_run *proc, const struct exec_result *res, voi
 
     if (r->alarm_raised)
         alerts_timeout(s, r, false);
-    bool retry = (st == STORE_RUN_FAILED || st == STORE_RUN_TIMEOUT) && !s->stopping &&
-                 r->attempt <= j->def.retries && !j->deleted;
     if (st == STORE_RUN_SUCCEEDED) {
         alerts_job_ok(s, j);
         barrier_update(s, r, true, true);
@@ -309,8 +319,6 @@ static void on_exit_cb(struct exec_run *proc, const struct exec_result *res, voi
             alerts_job_failed(s, j, r, store_run_status_name(st));
         barrier_update(s, r, false, true);
     }
-    if (retry)
-        schedule_retry(s, r);
     retire(s, r, true);
 }
 
@@ -336,6 +344,23 @@ static void on_alarm(uv_timer_t *t)
         return;
     r->alarm_raised = true;
     alerts_timeout(server__of_loop(t->loop), r, true);
+}
+
+/* Watch a running run's timeout and timeout alarm, elapsed_ms into the run. */
+static void arm_timers(struct server *s, struct srun *r, int64_t elapsed_ms)
+{
+    const struct job *d = &r->job->def;
+    uv_timer_init(&s->loop, &r->timeout_timer);
+    uv_timer_init(&s->loop, &r->alarm_timer);
+    r->timeout_timer.data = r->alarm_timer.data = r;
+    r->timers_live = true;
+    int64_t e = elapsed_ms > 0 ? elapsed_ms : 0;
+    int64_t kill_in = (int64_t)d->timeout * 1000 - e,
+            alarm_in = (int64_t)d->timeout_alarm * 1000 - e;
+    if (d->timeout > 0)
+        uv_timer_start(&r->timeout_timer, on_timeout, (uint64_t)(kill_in > 0 ? kill_in : 0), 0);
+    if (d->timeout_alarm > 0 && !r->alarm_raised)
+        uv_timer_start(&r->alarm_timer, on_alarm, (uint64_t)(alarm_in > 0 ? alarm_in : 0), 0);
 }
 
 /* NULL-terminated environment for a run: a minimal base, the job's own, Tethys's. */
@@ -416,13 +441,13 @@ static void start_run(struct server *s, struct srun *r)
     if (rc != 0) {
         log_error("run could not start", "job=%s shard=%u run=%s error=\"%s\"", j->def.name,
                   r->shard, r->run_id, err.msg);
-        record_run(s, r, STORE_RUN_FAILED, -1, 0, NULL, 0, err.msg, r->started_at_ms);
         bool retry = r->attempt <= j->def.retries && !s->stopping;
+        if (retry)
+            schedule_retry(s, r); /* recorded first: see on_exit_cb */
+        record_run(s, r, STORE_RUN_FAILED, -1, 0, NULL, 0, err.msg, r->started_at_ms);
         if (!retry) {
             alerts_job_failed(s, j, r, err.msg);
             barrier_update(s, r, false, true);
-        } else {
-            schedule_retry(s, r);
         }
         retire(s, r, true);
         return;
@@ -433,14 +458,7 @@ static void start_run(struct server *s, struct srun *r)
     s->n_running++;
     /* the pid and start time are stored before anyone is told the run started */
     record_run(s, r, STORE_RUN_RUNNING, -1, 0, NULL, 0, NULL, 0);
-    uv_timer_init(&s->loop, &r->timeout_timer);
-    uv_timer_init(&s->loop, &r->alarm_timer);
-    r->timeout_timer.data = r->alarm_timer.data = r;
-    r->timers_live = true;
-    if (j->def.timeout > 0)
-        uv_timer_start(&r->timeout_timer, on_timeout, (uint64_t)j->def.timeout * 1000, 0);
-    if (j->def.timeout_alarm > 0)
-        uv_timer_start(&r->alarm_timer, on_alarm, (uint64_t)j->def.timeout_alarm * 1000, 0);
+    arm_timers(s, r, 0);
     log_info("run started",
              "job=%s shard=%u run=%s fire=%s pid=%d attempt=%u trigger=%s lateness_ms=%lld "
              "wait_ms=%lld trace=%s",
@@ -449,22 +467,24 @@ static void start_run(struct server *s, struct srun *r)
              (long long)(r->started_at_ms - r->queued_at_ms), r->trace_id);
 }
 
-/* Put a run that passed the overlap check into the executor queue. */
-static void dispatch_run(struct server *s, struct srun *r)
+/*
+ * Put a run that passed the overlap check into the executor queue.  A new run that finds
+ * the queue full does not run: its fire is recorded skipped (queue full, once: there is no
+ * run record), r is freed and false returned.  A run accepted earlier (one that waited
+ * behind its shard, a retry) always goes in: it is recorded already.
+ */
+static bool dispatch_run(struct server *s, struct srun *r)
 {
     struct sjob *j = r->job;
-    if (s->q_len >= s->opts.queue_max) {
+    if (!r->accepted && s->q_len >= s->opts.queue_max) {
         if (!s->resource_queue_full) {
             s->resource_queue_full = true;
             alerts_resources(s);
         }
-        record_run(s, r, STORE_RUN_FAILED, -1, 0, NULL, 0,
-                   "the executor queue was full; the run was not started", server__now_ms(s));
         record_skip(s, j, r->fire_id, (int32_t)r->shard, r->scheduled_at, STORE_SKIP_QUEUE_FULL,
                     "the executor queue was full", r->trigger);
-        barrier_update(s, r, false, true);
         retire(s, r, false);
-        return;
+        return false;
     }
     j->running[r->shard]++;
     r->state = SRUN_QUEUED;
@@ -472,16 +492,22 @@ static void dispatch_run(struct server *s, struct srun *r)
     record_run(s, r, STORE_RUN_QUEUED, -1, 0, NULL, 0, NULL, 0);
     q_push(s, r);
     pump(s);
+    return true;
 }
 
+/* A new run of a shard; its id is run_id when given (a retry's, chosen when it was
+ * scheduled), else a new one. */
 static struct srun *new_run(struct server *s, struct sjob *j, uint32_t shard, int64_t at,
                             const char *base, enum store_trigger trigger, uint32_t attempt,
-                            const char *trace_id)
+                            const char *trace_id, const char *run_id)
 {
     struct srun *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
-    new_run_id(r->run_id);
+    if (run_id != NULL)
+        snprintf(r->run_id, sizeof r->run_id, "%s", run_id);
+    else
+        new_run_id(r->run_id);
     snprintf(r->fire_id, sizeof r->fire_id, "%s#%u", base, shard);
     snprintf(r->trace_id, sizeof r->trace_id, "%s", trace_id);
     r->job = j;
@@ -498,25 +524,50 @@ static struct srun *new_run(struct server *s, struct sjob *j, uint32_t shard, in
     return r;
 }
 
+/* Queue r behind the run its shard has going (at most `max` deep); recorded queued.  The
+ * run is accepted: when its turn comes it goes in whatever the executor queue holds. */
+static bool wait_behind(struct server *s, struct sjob *j, struct srun *r, uint32_t max)
+{
+    uint32_t depth = 0;
+    struct srun **tail = &j->waiting_head[r->shard];
+    while (*tail != NULL) {
+        tail = &(*tail)->wnext;
+        depth++;
+    }
+    if (depth >= max)
+        return false;
+    *tail = r;
+    r->state = SRUN_WAITING;
+    r->accepted = true;
+    r->queued_at_ms = server__now_ms(s);
+    j->waiting++;
+    record_run(s, r, STORE_RUN_QUEUED, -1, 0, NULL, 0, NULL, 0);
+    return true;
+}
+
 /*
  * Offer one shard of a fire to the overlap policy.  Returns true when a run was made
  * (queued, waiting, started, or recorded failed because it could not start), with its id in
- * run_id; false when the fire of this shard was skipped (recorded).  Only the id is given
- * back: a run that cannot start has ended, and been freed, by the time this returns.
+ * run_id; false when the fire of this shard was skipped (recorded, the reason in *why).
+ * Only the id is given back: a run that cannot start has ended, and been freed, by the
+ * time this returns.
  */
 static bool offer_shard(struct server *s, struct sjob *j, uint32_t shard, int64_t at,
                         const char *base, enum store_trigger trigger, uint32_t attempt,
-                        const char *trace_id, char run_id[STORE_ID_MAX])
+                        const char *trace_id, char run_id[STORE_ID_MAX],
+                        enum store_skip_reason *why)
 {
     char fire_id[STORE_FIRE_ID_MAX];
     snprintf(fire_id, sizeof fire_id, "%s#%u", base, shard);
     bool busy = j->running[shard] > 0 || j->waiting_head[shard] != NULL;
+    *why = STORE_SKIP_QUEUE_FULL;
     if (busy && j->def.overlap == JOB_OVERLAP_SKIP) {
+        *why = STORE_SKIP_OVERLAP;
         record_skip(s, j, fire_id, (int32_t)shard, at, STORE_SKIP_OVERLAP,
                     "the previous run of this shard was still going", trigger);
         return false;
     }
-    struct srun *r = new_run(s, j, shard, at, base, trigger, attempt, trace_id);
+    struct srun *r = new_run(s, j, shard, at, base, trigger, attempt, trace_id, NULL);
     if (r == NULL) {
         record_skip(s, j, fire_id, (int32_t)shard, at, STORE_SKIP_QUEUE_FULL, "out of memory",
                     trigger);
@@ -524,27 +575,25 @@ static bool offer_shard(struct server *s, struct sjob *j, uint32_t shard, int64_
     }
     memcpy(run_id, r->run_id, STORE_ID_MAX);
     if (busy && j->def.overlap == JOB_OVERLAP_QUEUE) {
-        uint32_t depth = 0;
-        struct srun **tail = &j->waiting_head[shard];
-        while (*tail != NULL) {
-            tail = &(*tail)->wnext;
-            depth++;
-        }
-        if (depth >= WAITING_PER_SHARD_MAX) {
+        if (!wait_behind(s, j, r, WAITING_PER_SHARD_MAX)) {
             record_skip(s, j, fire_id, (int32_t)shard, at, STORE_SKIP_QUEUE_FULL,
                         "too many runs already waiting for this shard", trigger);
             free_run(s, r);
             return false;
         }
-        *tail = r;
-        r->state = SRUN_WAITING;
-        r->queued_at_ms = server__now_ms(s);
-        j->waiting++;
-        record_run(s, r, STORE_RUN_QUEUED, -1, 0, NULL, 0, NULL, 0);
         return true;
     }
-    dispatch_run(s, r); /* may end (and free) r: a full queue, a spawn that fails */
-    return true;
+    return dispatch_run(s, r); /* may end (and free) r: a full queue, a spawn that fails */
+}
+
+/* A shard of the fire `base` will not succeed (skipped, or its retry will not run). */
+static void barrier_give_up(struct server *s, const char *base)
+{
+    struct fire_state *fs = strmap_get(&s->fires, base);
+    if (fs != NULL && fs->pending > 0 && --fs->pending == 0) {
+        strmap_del(&s->fires, base);
+        free(fs);
+    }
 }
 
 /* Fan-in bookkeeping for a new fire of `n` shards. */
@@ -563,9 +612,12 @@ static void barrier_open(struct server *s, struct sjob *j, const char *base, uin
         free(fs);
 }
 
-/* Start a whole fire: one run per listed shard (all when shards is NULL). */
+/* Start a whole fire: one run per listed shard (all when shards is NULL).  Returns the
+ * runs made ([{"run_id", "shard"}]); shards skipped are added to `skipped` when it is not
+ * NULL ([{"shard", "reason"}]). */
 static json_t *start_fire(struct server *s, struct sjob *j, int64_t at, const char *base,
-                          enum store_trigger trigger, const uint32_t *shards, uint32_t n)
+                          enum store_trigger trigger, const uint32_t *shards, uint32_t n,
+                          json_t *skipped)
 {
     char trace[33];
     new_trace_id(trace);
@@ -575,17 +627,14 @@ static json_t *start_fire(struct server *s, struct sjob *j, int64_t at, const ch
     for (uint32_t i = 0; i < count; i++) {
         uint32_t k = shards ? shards[i] : i;
         char run_id[STORE_ID_MAX];
-        if (offer_shard(s, j, k, at, base, trigger, 1, trace, run_id)) {
+        enum store_skip_reason why;
+        if (offer_shard(s, j, k, at, base, trigger, 1, trace, run_id, &why)) {
             json_array_append_new(runs, json_pack("{s:s, s:i}", "run_id", run_id, "shard", k));
         } else {
-            /* a skipped shard settles its part of the barrier */
-            char b[STORE_FIRE_ID_MAX];
-            snprintf(b, sizeof b, "%s", base);
-            struct fire_state *fs = strmap_get(&s->fires, b);
-            if (fs != NULL && fs->pending > 0 && --fs->pending == 0) {
-                strmap_del(&s->fires, b);
-                free(fs);
-            }
+            barrier_give_up(s, base); /* a skipped shard settles its part of the barrier */
+            if (skipped != NULL)
+                json_array_append_new(skipped, json_pack("{s:i, s:s}", "shard", k, "reason",
+                                                         store_skip_reason_name(why)));
         }
     }
     return runs;
@@ -607,14 +656,19 @@ static void fire_downstream(struct server *s, struct fire_state *fs, const char 
                      *d);
             continue;
         }
+        /* the upstream fire's own suffix too: two fires of the upstream job at one
+         * scheduled second (run now, say) are two downstream fires */
+        const char *at = strchr(base, '@');
+        const char *up_suffix = at != NULL ? strchr(at, '!') : NULL;
         char dbase[STORE_FIRE_ID_MAX];
-        char suffix[JOB_NAME_MAX + 4];
-        snprintf(suffix, sizeof suffix, "!d%s", up->def.name);
-        fire_base(dbase, sizeof dbase, down->def.name, fs->scheduled_at, suffix);
+        int n = snprintf(dbase, sizeof dbase, "%s@%lld!d%s%s", down->def.name,
+                         (long long)fs->scheduled_at, up->def.name, up_suffix ? up_suffix : "");
+        if (n >= (int)sizeof dbase)
+            log_warn("downstream fire id cut short (long job names)", "fire=%s", dbase);
         log_info("every shard succeeded; firing downstream", "job=%s fire=%s downstream=%s",
                  up->def.name, base, down->def.name);
         json_decref(
-            start_fire(s, down, fs->scheduled_at, dbase, STORE_TRIGGER_DOWNSTREAM, NULL, 0));
+            start_fire(s, down, fs->scheduled_at, dbase, STORE_TRIGGER_DOWNSTREAM, NULL, 0, NULL));
     }
 }
 
@@ -622,14 +676,23 @@ static void fire_downstream(struct server *s, struct fire_state *fs, const char 
  * Retries
  */
 
+/*
+ * A retry waiting for its backoff.  Its run is recorded queued as soon as it is scheduled,
+ * under the run id it will have, so the failed attempt names it (retry_run_id) and a
+ * restart meanwhile finds it.  Listed in s->retries: cancel and shutdown find it there.
+ */
 struct retry {
     uv_timer_t timer;
     char job[JOB_NAME_MAX + 1];
-    uint32_t generation;
+    char domain[DOMAIN_PATH_MAX + 1];
     uint32_t shard, attempt;
     int64_t scheduled_at;
-    char base[STORE_FIRE_ID_MAX];
+    int64_t queued_ms, due_ms;
+    char fire_id[STORE_FIRE_ID_MAX], base[STORE_FIRE_ID_MAX];
     char trace_id[33];
+    char run_id[STORE_ID_MAX];     /* the retry's */
+    char failed_run[STORE_ID_MAX]; /* the attempt that failed */
+    struct retry *next, *prev;
 };
 
 static void retry_closed(uv_handle_t *h)
@@ -637,18 +700,112 @@ static void retry_closed(uv_handle_t *h)
     free(h->data);
 }
 
+/* Take a retry off the list and close its timer (it is freed when closed). */
+static void retry_end(struct server *s, struct retry *rt)
+{
+    if (rt->prev != NULL)
+        rt->prev->next = rt->next;
+    else
+        s->retries = rt->next;
+    if (rt->next != NULL)
+        rt->next->prev = rt->prev;
+    uv_timer_stop(&rt->timer);
+    uv_close((uv_handle_t *)&rt->timer, retry_closed);
+}
+
+/* Record the retry's run as it stands before it has started: queued, or ended unstarted. */
+static void record_retry(struct server *s, const struct retry *rt, enum store_run_status st,
+                         const char *error)
+{
+    struct sjob job;
+    memset(&job, 0, sizeof job);
+    job.def.name = (char *)rt->job;
+    job.def.domain = (char *)rt->domain;
+    struct srun r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.run_id, rt->run_id, sizeof r.run_id);
+    memcpy(r.fire_id, rt->fire_id, sizeof r.fire_id);
+    r.job = &job;
+    r.shard = rt->shard;
+    r.attempt = rt->attempt;
+    r.trigger = STORE_TRIGGER_RETRY;
+    r.scheduled_at = rt->scheduled_at;
+    r.queued_at_ms = rt->queued_ms;
+    record_run(s, &r, st, -1, 0, NULL, 0, error, st == STORE_RUN_QUEUED ? 0 : server__now_ms(s));
+}
+
+/* A retry that will not run: its run is recorded with status st, and the fire's shard
+ * has failed for good (the barrier; an alert unless it was canceled). */
+static void retry_abandoned(struct server *s, struct retry *rt, enum store_run_status st,
+                            const char *why)
+{
+    record_retry(s, rt, st, why);
+    barrier_give_up(s, rt->base);
+    struct sjob *j = jobs_find(s, rt->job);
+    if (j != NULL && st != STORE_RUN_CANCELED) {
+        struct srun failed;
+        memset(&failed, 0, sizeof failed);
+        memcpy(failed.run_id, rt->failed_run, sizeof failed.run_id);
+        failed.shard = rt->shard;
+        failed.attempt = rt->attempt - 1;
+        failed.scheduled_at = rt->scheduled_at;
+        char reason[256];
+        snprintf(reason, sizeof reason, "failed; retry attempt %u not made: %s", rt->attempt, why);
+        alerts_job_failed(s, j, &failed, reason);
+    }
+    retry_end(s, rt);
+}
+
 static void on_retry(uv_timer_t *t)
 {
     struct retry *rt = t->data;
     struct server *s = server__of_loop(t->loop);
     struct sjob *j = jobs_find(s, rt->job);
-    if (j != NULL && !s->stopping && rt->shard < j->def.shards) {
-        log_info("retrying", "job=%s shard=%u attempt=%u", rt->job, rt->shard, rt->attempt);
-        char run_id[STORE_ID_MAX];
-        offer_shard(s, j, rt->shard, rt->scheduled_at, rt->base, STORE_TRIGGER_RETRY, rt->attempt,
-                    rt->trace_id, run_id);
+    if (j == NULL || rt->shard >= j->def.shards) {
+        retry_abandoned(s, rt, STORE_RUN_CANCELED,
+                        "the job was removed, or lost this shard, before the retry started");
+        return;
     }
-    uv_close((uv_handle_t *)t, retry_closed);
+    log_info("retrying", "job=%s shard=%u attempt=%u run=%s", rt->job, rt->shard, rt->attempt,
+             rt->run_id);
+    /* the fire was accepted when it first ran: its retry waits for the shard (whatever the
+     * overlap policy) and for capacity (whatever the queue holds), and is never dropped */
+    struct srun *r = new_run(s, j, rt->shard, rt->scheduled_at, rt->base, STORE_TRIGGER_RETRY,
+                             rt->attempt, rt->trace_id, rt->run_id);
+    if (r == NULL) {
+        retry_abandoned(s, rt, STORE_RUN_FAILED, "out of memory");
+        return;
+    }
+    r->accepted = true;
+    if (j->running[r->shard] > 0 || j->waiting_head[r->shard] != NULL)
+        (void)wait_behind(s, j, r, UINT32_MAX); /* no limit: it cannot fail */
+    else
+        dispatch_run(s, r);
+    retry_end(s, rt);
+}
+
+/* Cancel a retry still waiting for its backoff.  0, or TY_ENOENT when run_id is none. */
+static int retry_cancel(struct server *s, const char *run_id)
+{
+    for (struct retry *rt = s->retries; rt != NULL; rt = rt->next) {
+        if (strcmp(rt->run_id, run_id) == 0) {
+            retry_abandoned(s, rt, STORE_RUN_CANCELED, "canceled before it started");
+            return 0;
+        }
+    }
+    return TY_ENOENT;
+}
+
+/* Shutdown: retries not made yet are recorded as interrupted and dropped. */
+static void retries_interrupted(struct server *s)
+{
+    while (s->retries != NULL) {
+        struct retry *rt = s->retries;
+        char why[160];
+        snprintf(why, sizeof why, "the server shut down before the retry (due in %lld s)",
+                 (long long)((rt->due_ms - server__now_ms(s) + 999) / 1000));
+        retry_abandoned(s, rt, STORE_RUN_INTERRUPTED, why);
+    }
 }
 
 static void schedule_retry(struct server *s, struct srun *r)
@@ -660,19 +817,32 @@ static void schedule_retry(struct server *s, struct srun *r)
     if (wait > d->retry_backoff_max)
         wait = d->retry_backoff_max;
     struct retry *rt = calloc(1, sizeof *rt);
-    if (rt == NULL)
+    if (rt == NULL) {
+        log_error("out of memory: a retry is not made", "job=%s run=%s", d->name, r->run_id);
         return;
+    }
     snprintf(rt->job, sizeof rt->job, "%s", d->name);
+    snprintf(rt->domain, sizeof rt->domain, "%s", d->domain);
     rt->shard = r->shard;
     rt->attempt = r->attempt + 1;
     rt->scheduled_at = r->scheduled_at;
+    rt->queued_ms = server__now_ms(s);
+    rt->due_ms = rt->queued_ms + (int64_t)(wait * 1000);
+    memcpy(rt->fire_id, r->fire_id, sizeof rt->fire_id);
     base_of(r->fire_id, rt->base, sizeof rt->base);
     snprintf(rt->trace_id, sizeof rt->trace_id, "%s", r->trace_id);
+    new_run_id(rt->run_id);
+    snprintf(rt->failed_run, sizeof rt->failed_run, "%s", r->run_id);
+    rt->next = s->retries;
+    if (s->retries != NULL)
+        s->retries->prev = rt;
+    s->retries = rt;
+    record_retry(s, rt, STORE_RUN_QUEUED, NULL);
     uv_timer_init(&s->loop, &rt->timer);
     rt->timer.data = rt;
     uv_timer_start(&rt->timer, on_retry, (uint64_t)(wait * 1000), 0);
-    log_info("retry scheduled", "job=%s shard=%u next_attempt=%u in_s=%.0f", d->name, r->shard,
-             rt->attempt, wait);
+    log_info("retry scheduled", "job=%s shard=%u next_attempt=%u in_s=%.0f run=%s", d->name,
+             r->shard, rt->attempt, wait, rt->run_id);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -729,6 +899,8 @@ void runner_on_fire(struct server *s, const struct sched_fire *f)
     char detail[256];
 
     if (f->kind == SCHED_MISSED || f->kind == SCHED_DROPPED) {
+        if (f->last > j->last_fire)
+            j->last_fire = f->last;
         char last[CIVIL_RFC3339_MAX];
         struct tz_info ti;
         tz_lookup(j->zone, f->last, &ti);
@@ -752,13 +924,18 @@ void runner_on_fire(struct server *s, const struct sched_fire *f)
         }
         return;
     }
+    if (f->at <= j->last_fire) {
+        /* the fire id says this fire was made already (the clock went back): not again */
+        log_warn("fire already made; not made again", "job=%s fire=%s last_fire=%lld", j->def.name,
+                 fid, (long long)j->last_fire);
+        return;
+    }
+    j->last_fire = f->at;
     if (s->stopping) {
         record_skip(s, j, fid, -1, f->at, STORE_SKIP_INTERRUPTED, "the server was shutting down",
                     STORE_TRIGGER_SCHEDULE);
         return;
     }
-    if (f->at > j->last_fire)
-        j->last_fire = f->at;
     enum store_skip_reason why = excluded(s, j, f->at, detail, sizeof detail);
     if (why != 0) {
         record_skip(s, j, fid, -1, f->at, why, detail, STORE_TRIGGER_SCHEDULE);
@@ -768,7 +945,7 @@ void runner_on_fire(struct server *s, const struct sched_fire *f)
         alerts_misfire_clear(s, j);
     json_decref(start_fire(
         s, j, f->at, base,
-        (f->flags & SCHED_F_LATE) ? STORE_TRIGGER_MISFIRE : STORE_TRIGGER_SCHEDULE, NULL, 0));
+        (f->flags & SCHED_F_LATE) ? STORE_TRIGGER_MISFIRE : STORE_TRIGGER_SCHEDULE, NULL, 0, NULL));
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -806,8 +983,9 @@ int runner_run_now(struct server *s, struct sjob *j, const json_t *shards, json_
     new_run_id(id);
     snprintf(suffix, sizeof suffix, "!m%s", id);
     fire_base(base, sizeof base, j->def.name, now, suffix);
-    json_t *runs = start_fire(s, j, now, base, STORE_TRIGGER_MANUAL, n ? list : NULL, n);
-    *reply = json_pack("{s:s, s:o}", "fire_id", base, "runs", runs);
+    json_t *skipped = json_array();
+    json_t *runs = start_fire(s, j, now, base, STORE_TRIGGER_MANUAL, n ? list : NULL, n, skipped);
+    *reply = json_pack("{s:s, s:o, s:o}", "fire_id", base, "runs", runs, "skipped", skipped);
     log_info("run now", "job=%s fire=%s runs=%zu", j->def.name, base, json_array_size(runs));
     return 0;
 }
@@ -815,6 +993,11 @@ int runner_run_now(struct server *s, struct sjob *j, const json_t *shards, json_
 int runner_cancel(struct server *s, const char *run_id, json_t **reply, struct ty_err *err)
 {
     struct srun *r = strmap_get(&s->runs, run_id);
+    if (r == NULL && retry_cancel(s, run_id) == 0) {
+        log_info("run cancel requested", "run=%s status=canceled (a retry not started)", run_id);
+        *reply = json_pack("{s:s, s:s}", "run_id", run_id, "status", "canceled");
+        return 0;
+    }
     if (r == NULL || r->state == SRUN_ENDED)
         return ty_error(err, TY_ENOENT, "run_id", -1, 0,
                         "run %s is not queued or running (unknown, or already ended)", run_id);
@@ -1041,6 +1224,8 @@ void runner_recover(struct server *s, json_t *unfinished)
         if (r->shard < j->shard_cap)
             j->running[r->shard]++;
         s->n_running++;
+        /* its timeout and alarm still count from when it started */
+        arm_timers(s, r, server__now_ms(s) - r->started_at_ms);
         record_run(s, r, STORE_RUN_RUNNING, -1, 0, NULL, 0, NULL, 0);
         log_info("adopted a run left by the previous server", "job=%s run=%s pid=%d", job, run_id,
                  (int)pid);
@@ -1076,6 +1261,8 @@ static void on_grace(uv_timer_t *t)
 
 void runner_shutdown(struct server *s, uint32_t grace_s, void (*done)(struct server *))
 {
+    /* retries waiting for their backoff would hold the loop open until they are due */
+    retries_interrupted(s);
     /* runs not started yet are interrupted now */
     while (s->q_head != NULL) {
         struct srun *r = s->q_head;

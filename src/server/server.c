@@ -299,6 +299,46 @@ static void free_wops(struct wop *w)
     }
 }
 
+/* A batch is written (or refused for good): free it and wake those waiting for it.
+ * Returns with st_mu held. */
+static void written_upto(struct server *s, struct wop *batch)
+{
+    uint64_t last = 0;
+    for (struct wop *w = batch; w != NULL; w = w->next)
+        last = w->seq;
+    free_wops(batch);
+    pthread_mutex_lock(&s->st_mu);
+    if (last > s->st_committed)
+        s->st_committed = last;
+    pthread_cond_broadcast(&s->st_done_cv);
+}
+
+/* The sequence number of the last write queued so far (for server__store_sync). */
+static uint64_t store_mark(struct server *s)
+{
+    pthread_mutex_lock(&s->st_mu);
+    uint64_t seq = s->st_pushed;
+    pthread_mutex_unlock(&s->st_mu);
+    return seq;
+}
+
+void server__store_sync(struct server *s, uint64_t seq, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->st_mu);
+    while (s->st_committed < seq && !atomic_load(&s->st_failing) && !s->st_stop)
+        if (pthread_cond_timedwait(&s->st_done_cv, &s->st_mu, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&s->st_mu);
+}
+
 static void *store_main(void *arg)
 {
     struct server *s = arg;
@@ -339,8 +379,7 @@ static void *store_main(void *arg)
                     if (apply_wop(s, w, &e1) != 0 && !retryable(e1.code))
                         log_error("history write dropped", "error=\"%s\"", e1.msg);
                 }
-                free_wops(batch);
-                pthread_mutex_lock(&s->st_mu);
+                written_upto(s, batch);
                 continue;
             }
             if (!atomic_load(&s->st_failing))
@@ -377,8 +416,7 @@ static void *store_main(void *arg)
             uv_async_send(&s->store_async);
         }
         atomic_fetch_add(&s->st_written, n);
-        free_wops(batch);
-        pthread_mutex_lock(&s->st_mu);
+        written_upto(s, batch);
     }
     pthread_mutex_unlock(&s->st_mu);
     return NULL;
@@ -387,6 +425,7 @@ static void *store_main(void *arg)
 static void store_push(struct server *s, struct wop *w)
 {
     pthread_mutex_lock(&s->st_mu);
+    w->seq = ++s->st_pushed;
     if (s->st_tail != NULL)
         s->st_tail->next = w;
     else
@@ -613,7 +652,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
             m->rc = ty_error(&m->err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", m->name);
             break;
         }
-        int64_t next = j->def.enabled && j->def.schedule ? sched_next_fire(s->sched, j->id) : 0;
+        int64_t next = jobs_next_fire(s, j);
         uint32_t running = 0;
         for (uint32_t k = 0; k < j->def.shards; k++)
             running += j->running[k];
@@ -636,15 +675,15 @@ static void handle_msg(struct server *s, struct server_msg *m)
     case MSG_STATUS: {
         struct sched_stats st;
         sched_get_stats(s->sched, &st);
-        m->reply = json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:I, s:I, s:b, s:b, s:b}", "jobs_scheduled",
-            (json_int_t)st.jobs, "running", (json_int_t)s->n_running, "queued",
-            (json_int_t)s->q_len, "fires_missed", (json_int_t)st.missed, "fires_dropped",
-            (json_int_t)st.dropped, "store_failing", atomic_load(&s->st_failing) != 0,
-            "store_error", s->st_error, "store_failing_since_ms",
-            (json_int_t)atomic_load(&s->st_failing_since_ms), "epoch", (json_int_t)s->epoch,
-            "disk_low", s->resource_disk_low, "memory_low", s->resource_mem_low, "stopping",
-            s->stopping);
+        m->reply =
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:b, s:s, s:I, s:I, s:b, s:b, s:b}",
+                      "jobs_scheduled", (json_int_t)st.jobs, "running", (json_int_t)s->n_running,
+                      "queued", (json_int_t)s->q_len, "fires_missed", (json_int_t)st.missed,
+                      "fires_dropped", (json_int_t)st.dropped, "store_failing",
+                      atomic_load(&s->st_failing) != 0, "store_error", s->st_error,
+                      "store_failing_since_ms", (json_int_t)atomic_load(&s->st_failing_since_ms),
+                      "epoch", (json_int_t)s->epoch, "disk_low", s->resource_disk_low, "memory_low",
+                      s->resource_mem_low, "stopping", s->stopping);
         break;
     }
     case MSG_CLOCK:
@@ -670,6 +709,7 @@ static void on_mail(uv_async_t *h)
     while (m != NULL) {
         struct server_msg *next = m->next;
         handle_msg(s, m);
+        m->store_seq = store_mark(s);
         pthread_mutex_lock(&s->mail_mu);
         m->done = true;
         pthread_cond_signal(&m->cv);
@@ -1010,6 +1050,11 @@ static int start(struct server *s, struct ty_err *err)
     struct sched_config sc = {65536, s->opts.max_jobs, sched_wake, s, clock_ns, s};
     if ((rc = sched_new(&sc, &s->sched, err)) != 0)
         return rc;
+    json_t *open = NULL;
+    if ((rc = store_alerts_open(s->writer, &open, err)) != 0)
+        return rc;
+    alerts_load(s, open);
+    json_decref(open);
     if ((rc = load_config(s, err)) != 0)
         return rc;
 
@@ -1019,6 +1064,7 @@ static int start(struct server *s, struct ty_err *err)
         return rc;
     runner_recover(s, unfinished);
     json_decref(unfinished);
+    alerts_recovered(s);
 
     if (pthread_create(&s->store_thread, NULL, store_main, s) != 0)
         return ty_error(err, TY_EIO, NULL, -1, 0, "cannot start the store thread");
@@ -1100,6 +1146,7 @@ int server_run(const struct server_opts *opts)
     pthread_mutex_init(&s->mail_mu, NULL);
     pthread_mutex_init(&s->st_mu, NULL);
     pthread_cond_init(&s->st_cv, NULL);
+    pthread_cond_init(&s->st_done_cv, NULL);
     pthread_mutex_init(&s->config_mu, NULL);
     pthread_key_create(&s->reader_key, reader_free);
     strmap_init(&s->jobs);

@@ -92,6 +92,7 @@ struct srun {
     pid_t pid;
     uint64_t pid_start;
     bool adopted;
+    bool accepted; /* recorded already (waited behind its shard, or a retry): never dropped */
     enum store_run_status final; /* set when a kill was ordered: timeout / canceled / ... */
     uv_timer_t timeout_timer, alarm_timer;
     bool timers_live;
@@ -122,6 +123,7 @@ struct server_msg {
     int rc;
     struct ty_err err;
     json_t *reply;
+    uint64_t store_seq; /* the store writes the loop had queued when it answered */
     /* plumbing */
     bool done;
     pthread_cond_t cv;
@@ -130,6 +132,11 @@ struct server_msg {
 
 /* Send a message to the loop and wait for its answer (any thread but the loop's). */
 int server__call(struct server *s, struct server_msg *m);
+
+/* Wait (at most timeout_ms) until the store has written every write queued up to seq, as
+ * m->store_seq names them, so a reader sees what the loop's answer reported (a run now's
+ * runs, a cancel).  Returns at once while the store is failing. */
+void server__store_sync(struct server *s, uint64_t seq, int timeout_ms);
 
 /* The server's wall clock, seconds and ms (shifted in test builds). */
 int64_t server__now(const struct server *s);
@@ -171,6 +178,7 @@ int jobs_apply(struct server *s, const char *name, const char *json, int64_t ver
 const struct calendar *jobs_calendar(struct server *s, const char *name);
 int jobs_calendar_apply(struct server *s, const char *name, const char *json);
 void jobs_release(struct server *s, struct sjob *j);
+int64_t jobs_next_fire(struct server *s, const struct sjob *j);
 
 /* alerts.c */
 void alerts_job_failed(struct server *s, struct sjob *j, const struct srun *r, const char *reason);
@@ -181,6 +189,8 @@ void alerts_timeout(struct server *s, struct srun *r, bool on);
 void alerts_job_defined(struct server *s, struct sjob *j);
 void alerts_job_removed(struct server *s, const char *name);
 void alerts_resources(struct server *s);
+void alerts_load(struct server *s, const json_t *open);
+void alerts_recovered(struct server *s);
 
 /* The loop's server, for callbacks that only get a handle. */
 struct server *server__of_loop(uv_loop_t *loop);

@@ -18,7 +18,8 @@ struct wop {
     struct store_run run;
     struct store_skip skip;
     struct store_alert alert;
-    char *blob; /* owns every string the op points to */
+    char *blob;   /* owns every string the op points to */
+    uint64_t seq; /* 1, 2, ... in the order pushed */
     struct wop *next;
 };
 
@@ -55,7 +56,9 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     struct wop *st_head, *st_tail;
     size_t st_len;
     bool st_stop;
-    _Atomic int st_failing; /* last batch failed: writes are being retried */
+    uint64_t st_pushed, st_committed;    /* sequence of the last op queued, written */
+    pthread_cond_t st_done_cv;           /* st_committed moved */
+    _Atomic int st_failing;              /* last batch failed: writes are being retried */
     _Atomic int64_t st_failing_since_ms; /* when the current failure began */
     char st_error[TY_ERR_MSG_MAX];
     _Atomic uint64_t st_written, st_retries;
@@ -81,7 +84,8 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     uint32_t q_len;
     uint32_t n_running;
     uint64_t run_seq;
-    struct strmap fires; /* fire prefix -> struct fire_state* (fan-in barrier) */
+    struct strmap fires;   /* fire prefix -> struct fire_state* (fan-in barrier) */
+    struct retry *retries; /* retries waiting for their backoff (runner.c) */
 
     /* output files (loop thread): finished runs' files are emptied and reused */
     uint32_t *pool; /* numbers of spare files runs/pool/p<N> */

@@ -33,14 +33,14 @@ enum store_kind {
 
 /* What a run is doing or how it ended. */
 enum store_run_status {
-    STORE_RUN_QUEUED = 1, /* accepted, waiting for executor capacity or the previous run */
-    STORE_RUN_RUNNING,    /* process started (pid known) */
-    STORE_RUN_SUCCEEDED,  /* exit status 0 */
-    STORE_RUN_FAILED,     /* non-zero exit, killed by a signal, or could not start */
-    STORE_RUN_TIMEOUT,    /* killed after the job's timeout */
-    STORE_RUN_CANCELED,   /* killed on request */
+    STORE_RUN_QUEUED = 1,  /* accepted, waiting for executor capacity or the previous run */
+    STORE_RUN_RUNNING,     /* process started (pid known) */
+    STORE_RUN_SUCCEEDED,   /* exit status 0 */
+    STORE_RUN_FAILED,      /* non-zero exit, killed by a signal, or could not start */
+    STORE_RUN_TIMEOUT,     /* killed after the job's timeout */
+    STORE_RUN_CANCELED,    /* killed on request */
     STORE_RUN_INTERRUPTED, /* killed because the server shut down or restarted */
-    STORE_RUN_LOST,       /* ended while nobody watched; exit status unknown */
+    STORE_RUN_LOST,        /* ended while nobody watched; exit status unknown */
 };
 
 enum store_trigger {
@@ -53,26 +53,26 @@ enum store_trigger {
 
 /* Why a fire did not run. */
 enum store_skip_reason {
-    STORE_SKIP_PAUSED = 1,     /* inside a pause window */
-    STORE_SKIP_CALENDAR,       /* a calendar excluded the day */
-    STORE_SKIP_MISFIRE,        /* too late; the misfire policy skipped it */
-    STORE_SKIP_OVERLAP,        /* the previous run of the shard was still going */
-    STORE_SKIP_QUEUE_FULL,     /* the executor's queue was full */
-    STORE_SKIP_INTERRUPTED,    /* the server stopped before it could start */
-    STORE_SKIP_NO_EXECUTOR,    /* no eligible executor */
-    STORE_SKIP_OUTSIDE_DATES,  /* before the job's start date or after its end date */
+    STORE_SKIP_PAUSED = 1,    /* inside a pause window */
+    STORE_SKIP_CALENDAR,      /* a calendar excluded the day */
+    STORE_SKIP_MISFIRE,       /* too late; the misfire policy skipped it */
+    STORE_SKIP_OVERLAP,       /* the previous run of the shard was still going */
+    STORE_SKIP_QUEUE_FULL,    /* the executor's queue was full */
+    STORE_SKIP_INTERRUPTED,   /* the server stopped before it could start */
+    STORE_SKIP_NO_EXECUTOR,   /* no eligible executor */
+    STORE_SKIP_OUTSIDE_DATES, /* before the job's start date or after its end date */
 };
 
-const char *store_run_status_name(enum store_run_status s);  /* "succeeded" ... */
-const char *store_trigger_name(enum store_trigger t);        /* "schedule" ... */
+const char *store_run_status_name(enum store_run_status s);   /* "succeeded" ... */
+const char *store_trigger_name(enum store_trigger t);         /* "schedule" ... */
 const char *store_skip_reason_name(enum store_skip_reason r); /* "paused" ... */
 /* Inverse lookups: 0 and the value, or TY_EINVAL for an unknown name. */
 int store_run_status_parse(const char *name, enum store_run_status *out);
 int store_skip_reason_parse(const char *name, enum store_skip_reason *out);
 
-#define STORE_ID_MAX 24       /* run ids: 16 hex digits and a NUL, with room */
+#define STORE_ID_MAX      24  /* run ids: 16 hex digits and a NUL, with room */
 #define STORE_FIRE_ID_MAX 192 /* "<job>@<epoch>#<shard>[!<suffix>]" */
-#define STORE_OUTPUT_MAX (16 * 1024 * 1024)
+#define STORE_OUTPUT_MAX  (16 * 1024 * 1024)
 
 /* One shard run (one attempt).  Strings are borrowed for the call. */
 struct store_run {
@@ -84,20 +84,20 @@ struct store_run {
     uint32_t attempt; /* 1 for the first */
     enum store_trigger trigger;
     enum store_run_status status;
-    int64_t scheduled_at; /* instant, seconds */
-    int64_t queued_at_ms; /* wall-clock ms when the fire reached the executor */
+    int64_t scheduled_at;  /* instant, seconds */
+    int64_t queued_at_ms;  /* wall-clock ms when the fire reached the executor */
     int64_t started_at_ms; /* 0 until started */
     int64_t ended_at_ms;   /* 0 until ended */
-    int64_t pid;            /* 0 until started */
-    int64_t pid_start;      /* the process's start time (clock ticks since boot), for reuse checks */
-    const char *boot_id;    /* the kernel's boot id when the pid was recorded */
-    const char *executor;   /* executor id */
-    int64_t epoch;          /* fencing epoch of the assignment */
-    int exit_code;          /* -1 when none (killed, not started) */
-    int signal;             /* 0 when none */
-    const char *output;     /* the tail of the output (may be NULL) */
+    int64_t pid;           /* 0 until started */
+    int64_t pid_start;     /* the process's start time (clock ticks since boot), for reuse checks */
+    const char *boot_id;   /* the kernel's boot id when the pid was recorded */
+    const char *executor;  /* executor id */
+    int64_t epoch;         /* fencing epoch of the assignment */
+    int exit_code;         /* -1 when none (killed, not started) */
+    int signal;            /* 0 when none */
+    const char *output;    /* the tail of the output (may be NULL) */
     size_t output_len;
-    const char *error;      /* why it could not start, or extra detail; may be NULL */
+    const char *error; /* why it could not start, or extra detail; may be NULL */
 };
 
 /* A fire that did not run. */
@@ -139,7 +139,7 @@ struct store_alert {
     const char *domain;
     int job_level;
     int domain_level;
-    int32_t shard; /* -1 when not about one shard */
+    int32_t shard;        /* -1 when not about one shard */
     int64_t scheduled_at; /* the fire concerned, 0 when none */
     int64_t raised_at_ms;
     const char *reason; /* human sentence */
@@ -153,34 +153,31 @@ struct store_ops {
 
     /* config objects */
     int (*obj_put)(struct store *s, enum store_kind kind, const char *name, const char *json,
-                   int64_t base_version, const char *who, int64_t *version,
-                   struct ty_err *err);
+                   int64_t base_version, const char *who, int64_t *version, struct ty_err *err);
     int (*obj_get)(struct store *s, enum store_kind kind, const char *name, char **json,
                    int64_t *version, struct ty_err *err);
-    int (*obj_delete)(struct store *s, enum store_kind kind, const char *name,
-                      int64_t base_version, struct ty_err *err);
-    int (*obj_list)(struct store *s, enum store_kind kind, const char *domain_prefix,
-                    json_t **out, struct ty_err *err);
+    int (*obj_delete)(struct store *s, enum store_kind kind, const char *name, int64_t base_version,
+                      struct ty_err *err);
+    int (*obj_list)(struct store *s, enum store_kind kind, const char *domain_prefix, json_t **out,
+                    struct ty_err *err);
 
     /* runs and fires */
     int (*run_put)(struct store *s, const struct store_run *r, struct ty_err *err);
     int (*skip_put)(struct store *s, const struct store_skip *k, struct ty_err *err);
     int (*run_get)(struct store *s, const char *run_id, json_t **out, struct ty_err *err);
     int (*runs_unfinished)(struct store *s, json_t **out, struct ty_err *err);
-    int (*fire_shards)(struct store *s, const char *fire_prefix, json_t **out,
-                       struct ty_err *err);
+    int (*fire_shards)(struct store *s, const char *fire_prefix, json_t **out, struct ty_err *err);
     int (*last_fires)(struct store *s, json_t **out, struct ty_err *err);
     int (*history)(struct store *s, const struct store_history_query *q, json_t **out,
                    struct ty_err *err);
     int (*stats)(struct store *s, const struct store_stats_query *q, json_t **out,
                  struct ty_err *err);
-    int (*prune)(struct store *s, int64_t older_than_ms, int64_t keep_per_job,
-                 int64_t *removed, struct ty_err *err);
+    int (*prune)(struct store *s, int64_t older_than_ms, int64_t keep_per_job, int64_t *removed,
+                 struct ty_err *err);
 
     /* alerts */
     int (*alert_raise)(struct store *s, const struct store_alert *a, struct ty_err *err);
-    int (*alert_clear)(struct store *s, const char *key, int64_t cleared_at_ms,
-                       struct ty_err *err);
+    int (*alert_clear)(struct store *s, const char *key, int64_t cleared_at_ms, struct ty_err *err);
     int (*alerts_open)(struct store *s, json_t **out, struct ty_err *err);
 
     /* small settings ("epoch", "schema_version", ...) */
@@ -227,8 +224,8 @@ static inline int store_obj_put(struct store *s, enum store_kind k, const char *
 {
     return s->ops->obj_put(s, k, name, json, base_version, who, version, err);
 }
-static inline int store_obj_get(struct store *s, enum store_kind k, const char *name,
-                                char **json, int64_t *version, struct ty_err *err)
+static inline int store_obj_get(struct store *s, enum store_kind k, const char *name, char **json,
+                                int64_t *version, struct ty_err *err)
 {
     return s->ops->obj_get(s, k, name, json, version, err);
 }
@@ -256,13 +253,13 @@ static inline int store_run_put(struct store *s, const struct store_run *r, stru
 }
 
 /* Record a fire that did not run; idempotent by (fire_id, shard). */
-static inline int store_skip_put(struct store *s, const struct store_skip *k,
-                                 struct ty_err *err)
+static inline int store_skip_put(struct store *s, const struct store_skip *k, struct ty_err *err)
 {
     return s->ops->skip_put(s, k, err);
 }
 
-/* One run as a JSON object (every column, output included); TY_ENOENT if unknown. */
+/* One run as a JSON object (every column, output included, and "retry_run_id": the run id
+ * of the next attempt of the same fire, or null); TY_ENOENT if unknown. */
 static inline int store_run_get(struct store *s, const char *run_id, json_t **out,
                                 struct ty_err *err)
 {
@@ -298,8 +295,8 @@ static inline int store_last_fires(struct store *s, json_t **out, struct ty_err 
  * History, newest scheduled first: {"items": [...], "next": "<cursor>"|null}.  Items are
  * run objects ("kind": "run") and skipped fires ("kind": "skip"), merged.
  */
-static inline int store_history(struct store *s, const struct store_history_query *q,
-                                json_t **out, struct ty_err *err)
+static inline int store_history(struct store *s, const struct store_history_query *q, json_t **out,
+                                struct ty_err *err)
 {
     return s->ops->history(s, q, out, err);
 }
@@ -344,8 +341,7 @@ static inline int store_alerts_open(struct store *s, json_t **out, struct ty_err
 }
 
 /* A setting; TY_ENOENT when unset.  *value is malloc'd (free()). */
-static inline int store_meta_get(struct store *s, const char *key, char **value,
-                                 struct ty_err *err)
+static inline int store_meta_get(struct store *s, const char *key, char **value, struct ty_err *err)
 {
     return s->ops->meta_get(s, key, value, err);
 }

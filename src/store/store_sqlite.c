@@ -288,7 +288,10 @@ static const char *const st_sql[ST_COUNT] = {
                        " recorded_at_ms, reason, detail, \"trigger\")"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                        " ON CONFLICT (fire_id, shard) DO NOTHING",
-    [ST_RUN_GET] = "SELECT " RUN_COLS ", output FROM runs WHERE run_id = ?1",
+    [ST_RUN_GET] = "SELECT " RUN_COLS ", output,"
+                   " (SELECT n.run_id FROM runs n WHERE n.fire_id = runs.fire_id"
+                   "  AND n.attempt = runs.attempt + 1)"
+                   " FROM runs WHERE run_id = ?1",
     [ST_RUNS_UNFINISHED] = "SELECT " RUN_COLS ", length(output) FROM runs"
                            " WHERE status IN ('queued', 'running') ORDER BY scheduled_at, id",
     [ST_FIRE_SHARDS] = "SELECT shard, max(attempt), status FROM runs"
@@ -1427,6 +1430,12 @@ static int sq_run_get(struct store *base, const char *run_id, json_t **out, stru
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         *out = run_row_blob(st);
+        /* the next attempt of the same fire, once a retry has been scheduled */
+        if (*out != NULL &&
+            json_object_set_new(*out, "retry_run_id", col_text(st, RUN_NCOLS + 1)) != 0) {
+            json_decref(*out);
+            *out = NULL;
+        }
         if (*out == NULL)
             rc = oom(err, "run_get");
     } else if (src == SQLITE_DONE) {
@@ -1856,7 +1865,10 @@ static int stats_runs(struct sq *s, sqlite3_stmt *st, json_t *groups, struct ty_
             counts[c]++;
         if (started > 0 && ended > 0 && !vals_add(&dur, ended - started))
             rc = oom(err, "stats");
-        if (started > 0 && !vals_add(&late, started - sched * 1000))
+        /* lateness is the scheduler's: of scheduled fires, not of runs started by hand,
+         * retries (they wait for their backoff) or downstream runs (for their upstream) */
+        bool timed = sqlite3_column_int(st, 5) != 0;
+        if (started > 0 && timed && !vals_add(&late, started - sched * 1000))
             rc = oom(err, "stats");
     }
     if (rc == 0 && src != SQLITE_DONE)
@@ -1939,8 +1951,8 @@ static int stats_query(struct sq *s, const char *key, const char *order, unsigne
         sb_init(&sb);
         if (pass == 0)
             sb_addf(&sb,
-                    "SELECT %s, status, started_at_ms, ended_at_ms, scheduled_at FROM runs"
-                    " WHERE 1",
+                    "SELECT %s, status, started_at_ms, ended_at_ms, scheduled_at,"
+                    " \"trigger\" IN ('schedule', 'misfire') FROM runs WHERE 1",
                     key);
         else
             sb_addf(&sb, "SELECT %s, count(*) FROM skips WHERE 1", key);

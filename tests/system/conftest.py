@@ -1,26 +1,397 @@
-"""Shared fixtures for the system tests: they drive the real `tethys` binary."""
+"""Shared fixtures for the system tests: they drive the real `tethys` binary.
+
+`tethys` and `run` run the CLI alone (no server).  `server` starts real servers:
+
+    def test_x(server):
+        srv = server()                       # tethys server --data <tmp> --listen 127.0.0.1:0
+        srv = server("--max-runs", "1")      # extra server flags
+        srv = server(test_hooks=True)        # the -DTETHYS_TEST_HOOKS build (test clock)
+        srv.api("POST", "/jobs", json={...})  # -> requests.Response (bearer token sent)
+        srv.cli("job", "list", "--json")      # -> CompletedProcess, with --data DIR
+
+Every server is stopped with SIGTERM when the test ends and must exit 0 within its
+deadline (else it is killed and the test fails).  Its log is printed when a test fails.
+`server.restart(old)` starts a new server on a stopped (or killed) one's data directory;
+`shared_server` is one server for a whole module.  Helpers: wait_for (poll with a
+deadline), once_at (a cron expression for one instant), group_members and
+processes_with_env (/proc), config_snapshot (to prove a refusal changed nothing), error_of
+(an API error answer, checked).
+"""
+import datetime
+import json
 import os
 import pathlib
+import signal
 import subprocess
+import time
 
 import pytest
+import requests
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _binary(var, default):
+    path = pathlib.Path(os.environ.get(var, ROOT / default))
+    if not path.is_absolute():
+        path = ROOT / path
+    return path
 
 
 @pytest.fixture(scope="session")
 def tethys():
     """Path of the binary under test (TETHYS_BIN, default build/tethys)."""
-    path = pathlib.Path(os.environ.get("TETHYS_BIN", ROOT / "build" / "tethys"))
+    path = _binary("TETHYS_BIN", "build/tethys")
     if not path.exists():
         pytest.fail(f"{path} does not exist: run `make build` first")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tethys_test_bin():
+    """The test-hooks build (TETHYS_TEST_BIN, default build-test/tethys)."""
+    path = _binary("TETHYS_TEST_BIN", "build-test/tethys")
+    if not path.exists():
+        pytest.fail(f"{path} does not exist: run `make build-test` first")
     return str(path)
 
 
 @pytest.fixture
 def run(tethys):
     """run(*args, stdin=None) -> CompletedProcess of `tethys args...` (text, captured)."""
-    def _run(*args, stdin=None, timeout=30):
+    def _run(*args, stdin=None, timeout=30, env=None, cwd=None):
         return subprocess.run([tethys, *args], input=stdin, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, env=env, cwd=cwd)
     return _run
+
+
+# ---- helpers usable from any test ----------------------------------------------------------
+
+
+def wait_for(predicate, timeout=10.0, interval=0.1, what="condition"):
+    """Poll predicate() until it returns something truthy (returned); fail after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+def once_at(epoch):
+    """A Quartz expression (UTC) that fires exactly once, at the whole second `epoch`."""
+    t = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    return f"{t.second} {t.minute} {t.hour} {t.day} {t.month} ? {t.year}"
+
+
+def group_members(pgid):
+    """Pids of live (not zombie) processes whose process group is pgid, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state not in ("Z", "X"):
+            found.append(int(entry))
+    return found
+
+
+def processes_with_env(name, value):
+    """Pids of live processes whose environment holds name=value (jobs carry TETHYS_*)."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if needle in env and stat[stat.rfind(")") + 2] not in "ZX":
+            found.append(int(entry))
+    return found
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] not in "ZX"
+
+
+# ---- the server ------------------------------------------------------------------------------
+
+
+class Server:
+    """One `tethys server` process on 127.0.0.1 and the ways to talk to it."""
+
+    def __init__(self, binary, cli_binary, data, log_path, args=(), env=None):
+        self.binary = binary
+        self.cli_binary = cli_binary
+        self.data = pathlib.Path(data)
+        self.log_path = pathlib.Path(log_path)
+        self.args = list(args)
+        self.env = env
+        self.proc = None
+        self.url = None
+        self.token = None
+        self.session = None
+
+    # -- lifecycle --
+
+    def start(self, timeout=10.0):
+        self.log_file = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "server", "--data", str(self.data), "--listen", "127.0.0.1:0",
+             *self.args],
+            stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file, env=self.env)
+        info_path = self.data / "server.json"
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the server exited with status {self.proc.returncode} "
+                                     f"at start:\n{self.log_tail()}")
+            try:
+                info = json.loads(info_path.read_text())
+            except (OSError, ValueError):
+                return None
+            return info if info.get("pid") == self.proc.pid else None
+
+        info = wait_for(ready, timeout, 0.02, "server.json of the new server")
+        self.url = info["url"]
+        assert self.url.startswith("http://127.0.0.1:"), self.url
+        self.token = (self.data / "token").read_text().strip()
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
+        self.session.trust_env = False  # never a proxy for 127.0.0.1
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=20.0):
+        """Send sig and wait for the exit; returns the exit status (kill -9 after timeout:
+        AssertionError)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise AssertionError(f"the server did not exit within {timeout} s of signal {sig}; "
+                                 f"killed:\n{self.log_tail()}")
+        finally:
+            self._close()
+        return rc
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait(5)
+        self._close()
+
+    def _close(self):
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+        if not self.log_file.closed:
+            self.log_file.close()
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines=60):
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    # -- the API --
+
+    def api(self, method, path, json=None, headers=None, data=None, token=True, timeout=15,
+            params=None):
+        """One request; path is under /api/v1 unless it starts with /api/."""
+        if not path.startswith("/api/"):
+            path = "/api/v1" + path
+        if token and self.session is not None:
+            sess = self.session
+        else:
+            sess = requests.Session()  # no token
+            sess.trust_env = False
+        return sess.request(method, self.url + path, json=json, data=data, headers=headers,
+                            timeout=timeout, params=params)
+
+    def ok(self, method, path, json=None, status=None, **kw):
+        """api() that must succeed (2xx, or exactly `status`); returns the JSON (or None)."""
+        r = self.api(method, path, json=json, **kw)
+        good = r.status_code == status if status else 200 <= r.status_code < 300
+        assert good, f"{method} {path} -> {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+    def add_job(self, **fields):
+        fields.setdefault("command", "true")
+        return self.ok("POST", "/jobs", json=fields, status=201)
+
+    def job(self, name):
+        return self.ok("GET", f"/jobs/{name}")
+
+    def jobs(self):
+        return self.ok("GET", "/jobs")["items"]
+
+    def patch(self, name, **fields):
+        return self.ok("PATCH", f"/jobs/{name}", json=fields)
+
+    def run_now(self, name, shards=None):
+        body = {"shards": shards} if shards is not None else None
+        return self.ok("POST", f"/jobs/{name}/run", json=body, status=202)
+
+    def get_run(self, run_id):
+        return self.ok("GET", f"/runs/{run_id}")
+
+    def history(self, **query):
+        """Every history item matching the filters, newest scheduled first (all pages)."""
+        items, cursor = [], None
+        query.setdefault("limit", 1000)
+        while True:
+            q = dict(query)
+            if cursor:
+                q["cursor"] = cursor
+            page = self.ok("GET", "/history", params=q)
+            items += page["items"]
+            cursor = page["next"]
+            if not cursor:
+                return items
+
+    def runs(self, job, **query):
+        return [i for i in self.history(job=job, **query) if i["kind"] == "run"]
+
+    def skips(self, job, **query):
+        return [i for i in self.history(job=job, **query) if i["kind"] == "skip"]
+
+    def alerts(self):
+        return self.ok("GET", "/alerts")
+
+    def wait_for(self, predicate, timeout=10.0, interval=0.1, what="condition"):
+        def checked():
+            if not self.running():
+                raise AssertionError(f"the server exited ({self.proc.returncode}) while waiting "
+                                     f"for {what}:\n{self.log_tail()}")
+            return predicate()
+        return wait_for(checked, timeout, interval, what)
+
+    def wait_run(self, run_id, timeout=15.0):
+        """Wait for a run to end; returns it."""
+        return self.wait_for(
+            lambda: (lambda r: r if r["status"] not in ("queued", "running") else None)(
+                self.get_run(run_id)),
+            timeout, 0.1, f"run {run_id} to end")
+
+    def clock(self, offset_s):
+        """Shift the server's wall clock (test-hooks build only)."""
+        return self.ok("POST", "/test/clock", json={"offset_s": offset_s})
+
+    # -- the CLI --
+
+    def cli(self, *args, env=None, stdin=None, timeout=30, data=True, cwd=None):
+        argv = [self.cli_binary, *args]
+        if data:
+            argv += ["--data", str(self.data)]
+        e = dict(os.environ) if env is None else env
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout,
+                              env=e, cwd=cwd)
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def server(request, tmp_path, tethys, tethys_test_bin):
+    """server(*flags, test_hooks=False, env=None, data=None) -> a started Server."""
+    started = []
+
+    def start(*flags, test_hooks=False, env=None, data=None):
+        n = len(started)
+        srv = Server(tethys_test_bin if test_hooks else tethys, tethys,
+                     data or tmp_path / f"data{n}", tmp_path / f"server{n}.log", flags, env)
+        started.append(srv)
+        return srv.start()
+
+    start.restart = lambda old, *flags, **kw: _restart(old, started, flags, kw)
+    yield start
+
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    problems = []
+    for srv in started:
+        if srv.running():
+            try:
+                rc = srv.stop(timeout=20)
+                if rc != 0:
+                    problems.append(f"server {srv.data} exited with status {rc} on SIGTERM")
+            except AssertionError as e:
+                problems.append(str(e))
+        if failed or problems:
+            print(f"---- log of the server on {srv.data} ----\n{srv.log_tail(120)}")
+    if problems and not failed:
+        pytest.fail("; ".join(problems))
+
+
+def _restart(old, started, flags, kw):
+    """A new server on the same data directory (the old one must have stopped)."""
+    assert not old.running()
+    srv = Server(old.binary, old.cli_binary, old.data,
+                 old.log_path.with_name(old.log_path.stem + f"-r{len(started)}.log"),
+                 flags or old.args, kw.get("env", old.env))
+    started.append(srv)
+    return srv.start()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory, tethys):
+    """One server for a whole module (tests use their own job names)."""
+    d = tmp_path_factory.mktemp("shared")
+    srv = Server(tethys, tethys, d / "data", d / "server.log").start()
+    yield srv
+    if srv.running():
+        rc = srv.stop()
+        assert rc == 0, f"the shared server exited with status {rc}:\n{srv.log_tail()}"
+
+
+def config_snapshot(srv):
+    """Every job's stored definition and version (the live state left out), by name."""
+    return {j["name"]: {k: v for k, v in j.items() if k != "state"} for j in srv.jobs()}
+
+
+def error_of(r, status, code=None, field=None):
+    """The error object of an answer that must have this status (and code, field)."""
+    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text}"
+    assert r.headers["Content-Type"].startswith("application/json")
+    err = r.json()["error"]
+    assert set(err) == {"code", "message", "field"}, err
+    if code is not None:
+        assert err["code"] == code, err
+    if field is not None:
+        assert err["field"] == field, err
+    return err

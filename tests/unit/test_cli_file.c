@@ -362,12 +362,263 @@ static void test_file_load(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Lists of definitions: one mapping, or a list of mappings; anything else is named. */
+static void test_file_load_list(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/tethys-file-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    json_t *v;
+    struct ty_err err;
+    char want[256];
+
+    const char *p = write_tmp("one.yaml", "name: a\ncommand: x\n");
+    assert_int_equal(cli_file_load_list(p, &v, &err), 0);
+    assert_int_equal(json_array_size(v), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(v, 0), "name")), "a");
+    json_decref(v);
+
+    p = write_tmp("two.yaml", "- name: a\n  command: x\n- name: b\n  command: y\n");
+    assert_int_equal(cli_file_load_list(p, &v, &err), 0);
+    assert_int_equal(json_array_size(v), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(v, 1), "name")), "b");
+    json_decref(v);
+
+    p = write_tmp("two.json", "[{\"name\": \"a\"}, {\"name\": \"b\"}]");
+    assert_int_equal(cli_file_load_list(p, &v, &err), 0);
+    assert_int_equal(json_array_size(v), 2);
+    json_decref(v);
+
+    p = write_tmp("none.json", "[]");
+    assert_int_equal(cli_file_load_list(p, &v, &err), 0);
+    assert_int_equal(json_array_size(v), 0);
+    json_decref(v);
+
+    p = write_tmp("mixed.yaml", "- name: a\n- just text\n");
+    assert_int_equal(cli_file_load_list(p, &v, &err), TY_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: item 2: expected a mapping of fields (name: value), got a string", p);
+    assert_string_equal(err.msg, want);
+    assert_null(v);
+
+    p = write_tmp("scalar.json", "42");
+    assert_int_equal(cli_file_load_list(p, &v, &err), TY_EINVAL);
+    snprintf(want, sizeof want,
+             "%s: expected a mapping of fields (name: value) or a list of them, got a number", p);
+    assert_string_equal(err.msg, want);
+
+    p = write_tmp("dup.yaml", "- name: a\n  name: b\n");
+    assert_int_equal(cli_file_load_list(p, &v, &err), TY_EINVAL);
+    snprintf(want, sizeof want, "%s: line 2, column 3: duplicate key \"name\"", p);
+    assert_string_equal(err.msg, want);
+
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* YAML written for people: the exact text of a job list. */
+static void test_yaml_write_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        const char *yaml;
+    } cases[] = {
+        {"[{\"name\": \"nightly\", \"schedule\": \"0 30 2 * * ?\", \"time_zone\": "
+         "\"Asia/Shanghai\","
+         " \"command\": \"echo one\\necho two\\n\", \"env\": {\"A\": \"500\", \"B\": \"x y\"},"
+         " \"shards\": 4, \"retry_backoff_factor\": 2.0, \"enabled\": true, \"workdir\": null,"
+         " \"downstream\": [], \"calendars\": {\"skip\": [\"cn-holidays\"], \"only\": []},"
+         " \"pause_windows\": [{\"daily\": [\"12:00\", \"13:30\"]}],"
+         " \"shard_params\": {\"0\": \"beijing\"}},"
+         " {\"name\": \"b\", \"command\": \"no newline\\nat the end\"}]",
+         "- name: nightly\n"
+         "  schedule: \"0 30 2 * * ?\"\n"
+         "  time_zone: Asia/Shanghai\n"
+         "  command: |2\n"
+         "    echo one\n"
+         "    echo two\n"
+         "  env:\n"
+         "    A: \"500\"\n"
+         "    B: \"x y\"\n"
+         "  shards: 4\n"
+         "  retry_backoff_factor: 2.0\n"
+         "  enabled: true\n"
+         "  workdir: null\n"
+         "  downstream: []\n"
+         "  calendars:\n"
+         "    skip:\n"
+         "      - cn-holidays\n"
+         "    only: []\n"
+         "  pause_windows:\n"
+         "    - daily:\n"
+         "        - \"12:00\"\n"
+         "        - \"13:30\"\n"
+         "  shard_params:\n"
+         "    \"0\": beijing\n"
+         "- name: b\n"
+         "  command: |2-\n"
+         "    no newline\n"
+         "    at the end\n"},
+        {"{}", "{}\n"},
+        {"[]", "[]\n"},
+        {"[[1, [2]], []]", "-\n  - 1\n  -\n    - 2\n- []\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *v = json_loads(cases[i].json, 0, NULL);
+        assert_non_null(v);
+        struct strbuf sb;
+        sb_init(&sb);
+        assert_int_equal(cli_yaml_write(v, &sb), 0);
+        assert_string_equal(sb_str(&sb), cases[i].yaml);
+        sb_free(&sb);
+        json_decref(v);
+    }
+}
+
+/* Whatever a value holds, the YAML written for it reads back as the same value. */
+static void test_yaml_write_round_trip(void **state)
+{
+    (void)state;
+    static const char *const strings[] = {
+        "",
+        " ",
+        "plain",
+        "Asia/Shanghai",
+        "a-b_c.d",
+        "yes",
+        "No",
+        "ON",
+        "y",
+        "n",
+        "true",
+        "False",
+        "null",
+        "~",
+        "NULL",
+        "123",
+        "-4",
+        "0x1F",
+        "0o17",
+        "1.5",
+        "1e3",
+        ".inf",
+        ".NaN",
+        "1_000",
+        "2026-01-01",
+        "12:00",
+        "08:30",
+        "a: b",
+        "a #b",
+        "#x",
+        "- x",
+        "-x",
+        "[x]",
+        "{x}",
+        "x,y",
+        "&a",
+        "*a",
+        "!tag",
+        "|",
+        ">",
+        "'q'",
+        "\"dq\"",
+        "%x",
+        "@x",
+        "`x`",
+        "?x",
+        "x?",
+        "trailing ",
+        " leading",
+        "tab\there",
+        "back\\slash",
+        "caf\xc3\xa9",
+        "\xe6\x97\xa5\xe6\x9c\xac",
+        "del\x7f",
+        "c1\xc2\x85nel",
+        "ls\xe2\x80\xa8",
+        "bom\xef\xbb\xbf",
+        "ctl\x01\x1f",
+        "cr\rlf",
+        "one\ntwo",
+        "one\ntwo\n",
+        "one\ntwo\n\n",
+        "one\n\ntwo",
+        "\nleading newline",
+        " indented\nblock",
+        "x\n  indented second\n",
+        "x\n   \ny\n",
+        "trailing spaces  \nnext  \n",
+        "x\n\n\n",
+        "a\tb\nc\td\n",
+        "\n",
+        "\n\n",
+        "x\r\ny\n",
+        "printf '%s\\n' 'a' | (cat # c\n)",
+        "0 30 2 * * ?",
+        "@daily",
+        "*/5 * * * MON-FRI",
+        "--- x",
+        "...",
+        "---",
+        "= x",
+        "x=y",
+        "key:",
+        ":key",
+    };
+    json_t *v = json_array();
+    json_t *obj = json_object();
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        json_array_append_new(v, json_string(strings[i]));
+        char key[32];
+        snprintf(key, sizeof key, "k%zu", i);
+        json_object_set_new(obj, key, json_string(strings[i]));
+        json_object_set_new(obj, strings[i], json_integer((json_int_t)i)); /* as keys too */
+    }
+    json_array_append_new(v, obj);
+    json_array_append_new(v, json_pack("{s:f, s:f, s:f, s:f, s:I, s:I, s:b, s:n}", "a", 2.0, "b",
+                                       0.1, "c", -1.5e-7, "d", 1e300, "e", (json_int_t)INT64_MAX,
+                                       "f", (json_int_t)INT64_MIN, "g", 0, "h"));
+    json_array_append_new(v, json_pack("[[],{},[[]],[{}],{s:[]}]", "x"));
+    for (int top = 0; top < 2; top++) {
+        const json_t *val = top == 0 ? v : obj;
+        struct strbuf sb;
+        sb_init(&sb);
+        assert_int_equal(cli_yaml_write(val, &sb), 0);
+        json_t *back = NULL;
+        struct ty_err err;
+        ty_err_clear(&err);
+        if (cli_yaml_to_json(sb_str(&sb), sb.len, &back, &err) != 0)
+            fail_msg("%s\n--- not read back: %s", sb_str(&sb), err.msg);
+        if (!json_equal(val, back)) {
+            size_t i;
+            const json_t *e;
+            json_array_foreach(val, i, e)
+            {
+                if (!json_equal(e, json_array_get(back, i)))
+                    fail_msg("item %zu differs; the YAML:\n%s", i, sb_str(&sb));
+            }
+            fail_msg("not equal after the round trip:\n%s", sb_str(&sb));
+        }
+        json_decref(back);
+        sb_free(&sb);
+    }
+    json_decref(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ok_vectors),     cmocka_unit_test(test_bad_vectors),
-        cmocka_unit_test(test_error_position), cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_json_parse),     cmocka_unit_test(test_file_load),
+        cmocka_unit_test(test_ok_vectors),
+        cmocka_unit_test(test_bad_vectors),
+        cmocka_unit_test(test_error_position),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_json_parse),
+        cmocka_unit_test(test_file_load),
+        cmocka_unit_test(test_file_load_list),
+        cmocka_unit_test(test_yaml_write_text),
+        cmocka_unit_test(test_yaml_write_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
