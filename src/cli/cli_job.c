@@ -167,6 +167,45 @@ static void job_path(struct strbuf *sb, const char *name, const char *suffix)
 
 /* ---- add / edit -------------------------------------------------------------------------- */
 
+/*
+ * `job add -f FILE` with several jobs (what `tethys export` writes): add each in turn,
+ * report each, and exit non-zero when any was refused (the others are still added).
+ */
+static int add_many(struct cli_api *api, struct job_opts *o, json_t *list)
+{
+    int rc = cli_api_open(api);
+    if (rc != 0)
+        return rc;
+    size_t i, failed = 0;
+    json_t *def;
+    json_array_foreach(list, i, def)
+    {
+        if (apply_fields(o, def) != 0) {
+            failed++;
+            continue;
+        }
+        json_t *resp = NULL;
+        char *etag = NULL;
+        int r = cli_api_call(api, "POST", "/api/v1/jobs", def, NULL, &resp, &etag);
+        if (r == 0 && !api->json) {
+            char v[32];
+            printf("job \"%s\" added (version %s)\n", name_of(resp, name_of(def, "?")),
+                   version_of(resp, etag, v, sizeof v));
+        } else if (r == 0) {
+            cli_print_json(resp);
+        } else {
+            failed++;
+            rc = r;
+        }
+        json_decref(resp);
+        free(etag);
+    }
+    if (failed > 0)
+        cli_error("%zu of %zu jobs in %s were not added", failed, json_array_size(list),
+                  o->file);
+    return rc;
+}
+
 static int cmd_add(struct cli_api *api, struct job_opts *o, const char *name)
 {
     int rc = 0;
@@ -174,10 +213,29 @@ static int cmd_add(struct cli_api *api, struct job_opts *o, const char *name)
     if (o->file != NULL) {
         struct ty_err err;
         ty_err_clear(&err);
-        if ((rc = cli_file_load(o->file, &def, &err)) != 0) {
+        json_t *list = NULL;
+        if ((rc = cli_file_load_list(o->file, &list, &err)) != 0) {
             cli_error("%s", err.msg);
             return cli_exit_for(rc);
         }
+        if (json_array_size(list) == 0) {
+            cli_error("%s: no job in the file", o->file);
+            json_decref(list);
+            return CLI_USAGE;
+        }
+        if (json_array_size(list) != 1) {
+            if (name != NULL) {
+                cli_error("%s holds %zu jobs; name none on the command line to add them all",
+                          o->file, json_array_size(list));
+                json_decref(list);
+                return CLI_USAGE;
+            }
+            rc = add_many(api, o, list);
+            json_decref(list);
+            return rc;
+        }
+        def = json_incref(json_array_get(list, 0));
+        json_decref(list);
     } else if (name == NULL) {
         cli_error("job add: give -f FILE, or the job's NAME and its options");
         return CLI_USAGE;

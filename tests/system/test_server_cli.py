@@ -79,6 +79,28 @@ def test_job_add_from_json_and_yaml_then_show_list(shared_server, tmp_path):
     assert {"from-json", "from-yaml"} <= {j["name"] for j in items}
 
 
+def test_job_add_file_with_several_jobs(shared_server, tmp_path):
+    """`job add -f` reads what `tethys export` writes: several jobs at once."""
+    srv = shared_server
+    many = tmp_path / "many.json"
+    many.write_text(json.dumps([{"name": "many-a", "command": "true", "schedule": "@daily"},
+                                {"name": "many-b", "command": "true"},
+                                {"name": "many-a", "command": "true"}]))
+    r = srv.cli("job", "add", "-f", str(many))
+    assert r.returncode == 2, r.stdout + r.stderr  # the duplicate is refused (exists)
+    assert 'job "many-a" added' in r.stdout and 'job "many-b" added' in r.stdout
+    assert "1 of 3 jobs" in r.stderr
+    assert srv.job("many-a")["schedule"] == "@daily" and srv.job("many-b")["schedule"] is None
+    r = srv.cli("job", "add", "many-c", "-f", str(many))
+    assert r.returncode == 2 and "holds 3 jobs" in r.stderr
+    empty = tmp_path / "empty.json"
+    empty.write_text("[]")
+    r = srv.cli("job", "add", "-f", str(empty))
+    assert r.returncode == 2 and "no job in the file" in r.stderr
+    for name in ("many-a", "many-b"):
+        assert srv.cli("job", "rm", name).returncode == 0
+
+
 def test_job_edit_enable_disable_rm(shared_server, tmp_path):
     srv = shared_server
     r = srv.cli("job", "add", "ed", "--cron", "0 0 5 * * ?", "--command", "true",
@@ -133,7 +155,7 @@ def test_job_edit_enable_disable_rm(shared_server, tmp_path):
     ("name: a\ncommand: true\nshards: 2\nshards: 3\n", 'line 4, column 1: duplicate key "shards"'),
     ("name: [a\ncommand: x\n", "line 2, column 8"),
     ("name: &x a\ncommand: *x\n", "line 1"),
-    ("- name: a\n", "mapping"),
+    ("- just a string\n", "item 1: expected a mapping"),
     ("", "empty"),
 ])
 def test_malformed_yaml_files_exit_2_with_line_and_column(shared_server, tmp_path, text, fragment):

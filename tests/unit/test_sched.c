@@ -101,8 +101,8 @@ static void test_every_second(void **state)
         assert_int_equal(f[i].generation, 7);
         assert_int_equal(f[i].at, t0 + 1 + (int64_t)i); /* every second, none skipped */
         int64_t late_ns = f[i].dispatch_ns - f[i].at * NS;
-        assert_true(late_ns >= 0);     /* never early */
-        assert_true(late_ns < NS / 2); /* and handed over promptly */
+        assert_true(late_ns >= 0); /* never early */
+        assert_true(late_ns < NS); /* and handed over within its second */
     }
     assert_true(atomic_load(&wakes) >= 1);
     assert_true(sched_next_fire(s, 3) > f[n - 1].at);
