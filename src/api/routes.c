@@ -1307,7 +1307,7 @@ static void http_log(void *ctx, const char *level, const char *msg)
         log_warn("http", "msg=\"%s\"", msg);
 }
 
-static const struct http_route routes[] = {
+static const struct http_route core_routes[] = {
     {HTTP_GET, "/api/v1/health", h_health, true},
     {HTTP_GET, "/api/v1/jobs", h_jobs_list, false},
     {HTTP_POST, "/api/v1/jobs", h_jobs_create, false},
@@ -1340,14 +1340,34 @@ static const struct http_route routes[] = {
     {HTTP_POST, "/api/v1/test/clock", h_test_clock, false},
 #endif
 };
+static const size_t core_routes_n = sizeof core_routes / sizeof core_routes[0];
+
+/*
+ * The API is served from several files (each a table of routes for its area); the HTTP
+ * layer wants one array, built here once.  Add a file's table to `tables`.
+ */
+static const struct {
+    const struct http_route *routes;
+    const size_t *n;
+} tables[] = {
+    {core_routes, &core_routes_n},
+};
 
 void routes_config(struct server *s, const char *listen, const char *token, struct http_config *out)
 {
+    static struct http_route all[ROUTES_MAX];
+    static size_t n_all;
+    if (n_all == 0) {
+        for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+            for (size_t i = 0; i < *tables[t].n && n_all < ROUTES_MAX; i++)
+                all[n_all++] = tables[t].routes[i];
+        }
+    }
     memset(out, 0, sizeof *out);
     out->listen = listen;
     out->token = token;
-    out->routes = routes;
-    out->n_routes = sizeof routes / sizeof routes[0];
+    out->routes = all;
+    out->n_routes = n_all;
     out->ctx = s;
     out->log = http_log;
 }

@@ -10,6 +10,8 @@
 #include "../server/server.h"
 #include "http.h"
 
+#define ROUTES_MAX 128 /* routes in all tables together */
+
 /* Fill *out with the API's routes for server s (listen address and token borrowed). */
 void routes_config(struct server *s, const char *listen, const char *token,
                    struct http_config *out);

@@ -184,6 +184,26 @@ struct store_ops {
     int (*meta_get)(struct store *s, const char *key, char **value, struct ty_err *err);
     int (*meta_set)(struct store *s, const char *key, const char *value, struct ty_err *err);
 
+    /* configuration history (every put and delete is a version) */
+    int (*obj_history)(struct store *s, enum store_kind kind, const char *name, json_t **out,
+                       struct ty_err *err);
+    int (*obj_version)(struct store *s, enum store_kind kind, const char *name, int64_t version,
+                       char **json, struct ty_err *err);
+
+    /* API tokens: only a hash of each is kept */
+    int (*token_put)(struct store *s, const char *name, const char *hash, int64_t expires_at_ms,
+                     const char *who, struct ty_err *err);
+    int (*token_list)(struct store *s, json_t **out, struct ty_err *err);
+    int (*token_revoke)(struct store *s, const char *name, int64_t at_ms, struct ty_err *err);
+    int (*token_lookup)(struct store *s, const char *hash, json_t **out, struct ty_err *err);
+
+    /* secret environment values, kept apart from the job definitions */
+    int (*secrets_put)(struct store *s, const char *job, const json_t *values, struct ty_err *err);
+    int (*secrets_get)(struct store *s, const char *job, json_t **out, struct ty_err *err);
+
+    /* a consistent copy of the whole store, taken while it is in use */
+    int (*backup)(struct store *s, const char *path, struct ty_err *err);
+
     /* several writes as one transaction (the writer batches appends) */
     int (*begin)(struct store *s, struct ty_err *err);
     int (*commit)(struct store *s, struct ty_err *err);
@@ -349,6 +369,75 @@ static inline int store_meta_set(struct store *s, const char *key, const char *v
                                  struct ty_err *err)
 {
     return s->ops->meta_set(s, key, value, err);
+}
+
+/*
+ * Every version of one object, newest first: a JSON array of {"version", "op" ("put" or
+ * "delete"), "at_ms", "who"}.  TY_ENOENT when the object never existed.
+ */
+static inline int store_obj_history(struct store *s, enum store_kind k, const char *name,
+                                    json_t **out, struct ty_err *err)
+{
+    return s->ops->obj_history(s, k, name, out, err);
+}
+
+/* The JSON of one version (malloc'd, free()); TY_ENOENT when there is no such version or
+ * it is a delete. */
+static inline int store_obj_version(struct store *s, enum store_kind k, const char *name,
+                                    int64_t version, char **json, struct ty_err *err)
+{
+    return s->ops->obj_version(s, k, name, version, json, err);
+}
+
+/*
+ * Tokens.  token_put adds a named token by the hex SHA-256 of its secret (TY_EEXIST when
+ * the name is taken, also by a revoked token); expires_at_ms 0 = never.  token_list gives
+ * [{"name", "created_at_ms", "expires_at_ms", "revoked_at_ms", "last_used_at_ms",
+ * "created_by"}] (never the hash).  token_revoke marks it revoked (TY_ENOENT if unknown).
+ * token_lookup finds the token with this hash, revoked or expired ones included (the
+ * caller decides), as one object of token_list's shape, and records its use.
+ */
+static inline int store_token_put(struct store *s, const char *name, const char *hash,
+                                  int64_t expires_at_ms, const char *who, struct ty_err *err)
+{
+    return s->ops->token_put(s, name, hash, expires_at_ms, who, err);
+}
+static inline int store_token_list(struct store *s, json_t **out, struct ty_err *err)
+{
+    return s->ops->token_list(s, out, err);
+}
+static inline int store_token_revoke(struct store *s, const char *name, int64_t at_ms,
+                                     struct ty_err *err)
+{
+    return s->ops->token_revoke(s, name, at_ms, err);
+}
+static inline int store_token_lookup(struct store *s, const char *hash, json_t **out,
+                                     struct ty_err *err)
+{
+    return s->ops->token_lookup(s, hash, out, err);
+}
+
+/*
+ * Secrets of a job: secrets_put replaces all of them with `values` ({"NAME": "value"}; an
+ * empty object removes them); secrets_get gives them (an empty object when none).  They
+ * never enter the objects' JSON or its history.
+ */
+static inline int store_secrets_put(struct store *s, const char *job, const json_t *values,
+                                    struct ty_err *err)
+{
+    return s->ops->secrets_put(s, job, values, err);
+}
+static inline int store_secrets_get(struct store *s, const char *job, json_t **out,
+                                    struct ty_err *err)
+{
+    return s->ops->secrets_get(s, job, out, err);
+}
+
+/* Write a consistent copy of the store to `path` (a new file; TY_EEXIST if it exists)
+ * while others keep using it.  TY_ENOSPC / TY_EIO as for writes. */
+static inline int store_backup(struct store *s, const char *path, struct ty_err *err)
+{
+    return s->ops->backup(s, path, err);
 }
 
 /* Group several calls into one transaction (each call otherwise commits alone). */
