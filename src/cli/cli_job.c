@@ -201,8 +201,7 @@ static int add_many(struct cli_api *api, struct job_opts *o, json_t *list)
         free(etag);
     }
     if (failed > 0)
-        cli_error("%zu of %zu jobs in %s were not added", failed, json_array_size(list),
-                  o->file);
+        cli_error("%zu of %zu jobs in %s were not added", failed, json_array_size(list), o->file);
     return rc;
 }
 
