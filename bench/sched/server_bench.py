@@ -65,8 +65,10 @@ def pct(values, p):
 
 def start_server(tethys, data, parallel):
     log = open(os.path.join(data, "server.log"), "w")
+    # the benchmark creates a thousand jobs as fast as it can: no per-client rate limit
     proc = subprocess.Popen([tethys, "server", "--data", data, "--listen", "127.0.0.1:0",
-                             "--max-runs", str(parallel)], stdout=log, stderr=log)
+                             "--max-runs", str(parallel), "--rate-limit", "0"],
+                            stdout=log, stderr=log)
     for _ in range(100):
         if os.path.exists(os.path.join(data, "server.json")):
             return proc, Api(data)
@@ -87,6 +89,7 @@ def main():
     a = ap.parse_args()
 
     data = a.data or tempfile.mkdtemp(prefix="tethys-bench-")
+    os.makedirs(data, exist_ok=True)
     proc, api = start_server(a.tethys, data, a.parallel)
     try:
         # 1. lateness with JOBS jobs every second

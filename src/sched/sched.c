@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <time.h>
 
 #define WHEEL_BITS    12
@@ -110,6 +112,7 @@ struct sched {
     pthread_t thread;
 
     _Atomic uint64_t st_jobs, st_fires, st_missed, st_dropped, st_wakeups;
+    _Atomic int st_nice_failed; /* the priority could not be raised (not root) */
 };
 
 /* ---------------------------------------------------------------------------------------
@@ -660,6 +663,10 @@ static void *engine(void *arg)
 {
     struct sched *s = arg;
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    /* The engine sleeps almost always and must wake on time even when the machine is busy
+     * (jobs, builds): a higher priority, where the process may raise it, costs nothing. */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), -10) != 0)
+        atomic_store(&s->st_nice_failed, 1);
     struct cmd *batch = NULL;
     size_t batch_cap = 0;
 
