@@ -14,8 +14,10 @@ PKGS=(
   tzdata
   # tests and benchmarks
   python3 python3-pytest python3-requests python3-yaml default-jdk-headless libquartz2-java libslf4j-java
-  # embedded server
-  libuv1-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev
+  # embedded server (GnuTLS: HTTPS in libmicrohttpd, token hashes)
+  libuv1-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev libgnutls28-dev
+  # security system tests: a private CA (openssl) and a TLS client (curl)
+  openssl curl
 )
 
 missing=()

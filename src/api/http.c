@@ -12,10 +12,17 @@
  *      unescaping is switched off (it would decode %2F before we could split), so query
  *      values are decoded here too ('+' is a space, as in forms).  Bad escapes, NUL bytes
  *      and invalid UTF-8 are refused with 400;
- *   2. the route: first route whose pattern and method match; a path some route knows
+ *   2. the client's rate: a token bucket per client address (refilled at the configured
+ *      rate, holding at most the burst); a request that finds it empty gets 429 with
+ *      Retry-After.  The buckets live in a fixed table (RATE_SLOTS addresses, each looked
+ *      for in RATE_PROBE places), so a flood from many addresses costs no memory: it
+ *      evicts the address seen least recently, which then starts again with a full bucket;
+ *   3. the route: first route whose pattern and method match; a path some route knows
  *      but not with this method gets 405 and an Allow header; an unknown path 404;
- *   3. the bearer token, compared in constant time: 401 with WWW-Authenticate;
- *   4. the body: one over HTTP_BODY_MAX gets 413 and is never buffered.  A body on
+ *   4. the bearer token: the caller's authorize callback decides (and names the caller,
+ *      who), or it is compared in constant time with the one configured token: 401 with
+ *      WWW-Authenticate;
+ *   5. the body: one over HTTP_BODY_MAX gets 413 and is never buffered.  A body on
  *      POST/PUT/PATCH must be application/json (415), and valid UTF-8 with no NUL bytes
  *      (400).
  *
@@ -29,26 +36,45 @@
  * refused at once, and a chunked body that passes it has its connection cut.  (A reply
  * in mid-body is not possible: libmicrohttpd queues responses only before or after it.)
  *
- * Every refusal is logged through cfg->log with its reason.  Streams end when the server
- * stops: their reader checks the server's stop flag between waits, so http_stop never
- * hangs on a follower.  While a stream waits for data it polls the client socket, so a
- * follower that hangs up frees its thread within ~100 ms instead of at the next byte.
+ * Every refusal is logged through cfg->log with its reason, except that refusals for rate
+ * are logged at most once a second per address, the line counting those not logged: a
+ * flood must not turn into a flood of log lines.  The bearer token itself is never logged
+ * (nor is a JSON parse error's excerpt of the body, which may hold a secret).
+ *
+ * TLS.  With a certificate and key the daemon speaks only HTTPS (GnuTLS under
+ * libmicrohttpd, TLS 1.2 and 1.3).  The files are read and checked with GnuTLS before the
+ * daemon starts, so a bad file is refused with a sentence naming it and the problem
+ * instead of libmicrohttpd's "could not start".
+ *
+ * Streams end when the server stops: their reader checks the server's stop flag between
+ * waits, so http_stop never hangs on a follower.  While a stream waits for data it polls
+ * the client socket, so a follower that hangs up frees its thread within ~100 ms instead
+ * of at the next byte.
  */
+#define _GNU_SOURCE /* explicit_bzero */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <math.h> /* isnan */
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "token.h"
 
 #define HTTP_SEGMENTS_MAX    32                        /* path segments; deeper paths are 404 */
 #define HTTP_DISCARD_MAX     ((size_t)8 * 1024 * 1024) /* bytes of a refused body read, dropped */
@@ -57,6 +83,20 @@
 #define HTTP_STREAM_BLOCK    ((size_t)16 * 1024)       /* bytes per stream read */
 #define HTTP_STREAM_WAIT_MS  100                       /* pause when a stream has nothing yet */
 #define HTTP_CONNECTIONS_DEF 256
+#define HTTP_PEM_MAX         ((size_t)1024 * 1024) /* bytes of a certificate or key file */
+#define HTTP_TLS_PRIORITIES  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define RATE_SLOTS           4096       /* client addresses with a bucket */
+#define RATE_PROBE           8          /* places an address may take in the table */
+#define RATE_LOG_NS          1000000000 /* rate refusals: one log line a second per address */
+
+/* One client address's token bucket. */
+struct rate_slot {
+    char addr[INET6_ADDRSTRLEN]; /* "" = free */
+    double tokens;
+    int64_t seen_ns;   /* monotonic time of the last refill */
+    int64_t logged_ns; /* of the last refusal logged */
+    uint32_t unlogged; /* refusals since then, not logged */
+};
 
 struct route {
     enum http_method method;
@@ -70,8 +110,14 @@ struct route {
 struct http_server {
     struct MHD_Daemon *daemon;
     int port;
-    char *token;
+    http_authorize_fn authorize;
+    char *token; /* when there is no authorize callback */
     size_t token_len;
+    char *tls_cert, *tls_key; /* PEM text, kept while the daemon runs */
+    size_t tls_key_len;
+    double rate, burst; /* requests a second and bucket size per address; rate 0: none */
+    pthread_mutex_t rate_mu;
+    struct rate_slot *rate_slots;
     struct route *routes;
     size_t n_routes;
     void *ctx;
@@ -92,9 +138,11 @@ struct req_state {
     struct http_request req;
     char method_text[16];
     char remote[INET6_ADDRSTRLEN];
-    char *raw_path; /* as received, for logs */
-    char *path;     /* decoded */
-    char *segbuf;   /* decoded segments, NUL-separated */
+    char who[HTTP_WHO_MAX]; /* the caller's name once authorized, else "" */
+    bool quiet;             /* this refusal is counted, not logged (rate) */
+    char *raw_path;         /* as received, for logs */
+    char *path;             /* decoded */
+    char *segbuf;           /* decoded segments, NUL-separated */
     char *segs[HTTP_SEGMENTS_MAX];
     size_t n_segs;
     struct query_pair *query;
@@ -299,9 +347,14 @@ static void log_refusal(struct req_state *rs, int status, const char *reason)
     add_quoted(&sb, rs->method_text);
     sb_adds(&sb, " path=");
     add_quoted(&sb, rs->raw_path);
-    sb_addf(&sb, " remote=%s reason=", rs->remote);
+    sb_addf(&sb, " remote=%s", rs->remote);
+    if (rs->who[0] != '\0') {
+        sb_adds(&sb, " token=");
+        add_quoted(&sb, rs->who);
+    }
+    sb_adds(&sb, " reason=");
     add_quoted(&sb, reason);
-    srv_log(rs->srv, status == 401 ? "warn" : "info", sb_str(&sb));
+    srv_log(rs->srv, status == 401 || status == 429 ? "warn" : "info", sb_str(&sb));
 }
 
 /* Queue a JSON response; body is stolen.  Returns the access handler's answer. */
@@ -370,7 +423,8 @@ static enum MHD_Result refuse(struct req_state *rs, int status, const char *code
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    log_refusal(rs, status, msg);
+    if (!rs->quiet)
+        log_refusal(rs, status, msg);
     if (rs->may_defer) {
         /* a body is in flight: drop it, then answer (see the top of this file) */
         rs->deferred.status = status;
@@ -494,18 +548,12 @@ static bool route_match(const struct route *r, struct req_state *rs, const char 
     return true;
 }
 
-static bool token_equal(const char *want, size_t want_len, const char *got, size_t got_len)
+/* NULL when the request may go on (rs->who names the caller when the callback decided),
+ * else why not, in why[cap]; *code is TY_EAUTH, or the callback's code when it could not
+ * decide. */
+static const char *auth_problem(struct req_state *rs, char *why, size_t cap, int *code)
 {
-    /* time depends on the expected token's length only, never on where texts differ */
-    unsigned char d = want_len != got_len;
-    for (size_t i = 0; i < want_len; i++)
-        d |= (unsigned char)want[i] ^ (unsigned char)(got_len ? got[i % got_len] : 0);
-    return d == 0;
-}
-
-/* NULL when the request carries the right bearer token, else why not. */
-static const char *auth_problem(struct req_state *rs)
-{
+    *code = TY_EAUTH;
     const char *h =
         MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (h == NULL)
@@ -520,9 +568,75 @@ static const char *auth_problem(struct req_state *rs)
     size_t n = strlen(h);
     while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
         n--;
-    if (!token_equal(rs->srv->token, rs->srv->token_len, h, n))
-        return "wrong bearer token";
-    return NULL;
+    struct http_server *srv = rs->srv;
+    if (srv->authorize == NULL)
+        return token_equal(srv->token, srv->token_len, h, n) ? NULL : "wrong bearer token";
+    why[0] = '\0';
+    char who[HTTP_WHO_MAX] = "";
+    int rc = srv->authorize(srv->ctx, h, n, who, sizeof who, why, cap);
+    if (rc == 0) {
+        snprintf(rs->who, sizeof rs->who, "%s", who[0] ? who : "?");
+        return NULL;
+    }
+    *code = rc;
+    if (why[0] == '\0')
+        snprintf(why, cap, "%s", rc == TY_EAUTH ? "wrong bearer token" : ty_strerror(rc));
+    return why;
+}
+
+/* Take one request from the bucket of the client address `addr`.  true when there was
+ * one; else *retry_s says when there will be, and *log whether to log this refusal (with
+ * *unlogged, those not logged before it). */
+static bool rate_take(struct http_server *srv, const char *addr, int *retry_s, bool *log,
+                      uint32_t *unlogged)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = addr; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    pthread_mutex_lock(&srv->rate_mu);
+    struct rate_slot *slot = NULL, *free_slot = NULL, *oldest = NULL;
+    for (uint32_t k = 0; k < RATE_PROBE && slot == NULL; k++) {
+        struct rate_slot *c = &srv->rate_slots[(h + k) % RATE_SLOTS];
+        if (c->addr[0] == '\0') {
+            if (free_slot == NULL)
+                free_slot = c;
+        } else if (strcmp(c->addr, addr) == 0) {
+            slot = c;
+        } else if (oldest == NULL || c->seen_ns < oldest->seen_ns) {
+            oldest = c;
+        }
+    }
+    if (slot == NULL) {
+        slot = free_slot != NULL ? free_slot : oldest;
+        memset(slot, 0, sizeof *slot);
+        snprintf(slot->addr, sizeof slot->addr, "%s", addr);
+        slot->tokens = srv->burst;
+        slot->seen_ns = now;
+    }
+    slot->tokens += (double)(now - slot->seen_ns) / 1e9 * srv->rate;
+    if (slot->tokens > srv->burst)
+        slot->tokens = srv->burst;
+    slot->seen_ns = now;
+    bool ok = slot->tokens >= 1.0;
+    if (ok) {
+        slot->tokens -= 1.0;
+    } else {
+        double wait = (1.0 - slot->tokens) / srv->rate; /* seconds until the next token */
+        *retry_s = wait < 1.0 ? 1 : wait > 3600.0 ? 3600 : (int)wait + (wait > (int)wait);
+        *log = slot->logged_ns == 0 || now - slot->logged_ns >= RATE_LOG_NS;
+        if (*log) {
+            *unlogged = slot->unlogged;
+            slot->unlogged = 0;
+            slot->logged_ns = now;
+        } else {
+            slot->unlogged++;
+        }
+    }
+    pthread_mutex_unlock(&srv->rate_mu);
+    return ok;
 }
 
 static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
@@ -591,10 +705,9 @@ const char *http_query(const struct http_request *req, const char *key)
 static const char *split_path(struct req_state *rs, const char *url)
 {
     size_t n = strlen(url);
-    rs->raw_path = strdup(url);
     rs->segbuf = malloc(n + 1);
     rs->path = malloc(n + 2);
-    if (rs->raw_path == NULL || rs->segbuf == NULL || rs->path == NULL)
+    if (rs->segbuf == NULL || rs->path == NULL)
         return "out of memory";
     if (url[0] != '/')
         return "the path must start with /";
@@ -688,8 +801,33 @@ static enum MHD_Result begin(struct req_state *rs, const char *url, const char *
     bool has_body = length > 0 || te != NULL;
     rs->may_defer = has_body && length <= (unsigned long long)HTTP_DISCARD_MAX &&
                     !(expect != NULL && strcasecmp(expect, "100-continue") == 0);
+    rs->raw_path = strdup(url != NULL ? url : "");
+    if (rs->raw_path == NULL)
+        return MHD_NO;
 
-    const char *why = split_path(rs, url != NULL ? url : "");
+    if (rs->srv->rate > 0) {
+        int retry = 1;
+        bool log = false;
+        uint32_t unlogged = 0;
+        if (!rate_take(rs->srv, rs->remote, &retry, &log, &unlogged)) {
+            char after[16], why[TY_ERR_MSG_MAX];
+            snprintf(after, sizeof after, "%d", retry);
+            snprintf(why, sizeof why,
+                     "rate limit: more than %g requests a second (burst %g) from %s; retry in "
+                     "%d s",
+                     rs->srv->rate, rs->srv->burst, rs->remote, retry);
+            if (log) { /* with the refusals not logged since the last line */
+                char line[TY_ERR_MSG_MAX + 64];
+                snprintf(line, sizeof line, "%s (%u more refused since the last line)", why,
+                         unlogged);
+                log_refusal(rs, 429, line);
+            }
+            rs->quiet = true;
+            return refuse(rs, 429, "too_many_requests", NULL, "Retry-After", after, "%s", why);
+        }
+    }
+
+    const char *why = split_path(rs, rs->raw_path);
     if (why != NULL)
         return refuse(rs, 400, "invalid", "path", NULL, NULL, "path: %s", why);
 
@@ -719,9 +857,16 @@ static enum MHD_Result begin(struct req_state *rs, const char *url, const char *
     rs->route = chosen;
     route_match(chosen, rs, rs->req.params, &rs->req.n_params);
 
-    if (!chosen->public && (why = auth_problem(rs)) != NULL)
+    char auth_why[TY_ERR_MSG_MAX];
+    int auth_code = TY_EAUTH;
+    if (!chosen->public &&
+        (why = auth_problem(rs, auth_why, sizeof auth_why, &auth_code)) != NULL) {
+        if (auth_code != TY_EAUTH)
+            return refuse(rs, http_status_for(auth_code), http_code_name(auth_code), NULL, NULL,
+                          NULL, "%s", why);
         return refuse(rs, 401, "unauthorized", NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                       "Bearer realm=\"tethys\"", "%s", why);
+    }
 
     struct query_walk w = {rs, NULL, NULL};
     MHD_get_connection_values(rs->conn, MHD_GET_ARGUMENT_KIND, collect_query, &w);
@@ -775,6 +920,7 @@ static enum MHD_Result finish(struct req_state *rs)
     req->body_len = len;
     req->if_match = MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, "If-Match");
     req->remote = rs->remote;
+    req->who = rs->who[0] != '\0' ? rs->who : NULL;
     req->conn = rs;
 
     struct http_response resp;
@@ -887,6 +1033,7 @@ int http_body_json(const struct http_request *req, json_t **out, struct ty_err *
     *out = NULL;
     struct req_state *rs = req->conn;
     int rc = 0;
+    char logged[TY_ERR_MSG_MAX] = ""; /* what the log says, when not err->msg */
     if (req->body_len == 0) {
         rc = ty_error(err, TY_EINVAL, "body", -1, 0,
                       "body: a JSON object is required (the request has none)");
@@ -897,6 +1044,9 @@ int http_body_json(const struct http_request *req, json_t **out, struct ty_err *
             rc = ty_error(err, TY_EINVAL, "body", je.position, 1,
                           "body: malformed JSON at line %d, column %d: %s", je.line, je.column,
                           je.text);
+            /* je.text may quote the body near the error: a secret, maybe */
+            snprintf(logged, sizeof logged, "body: malformed JSON at line %d, column %d", je.line,
+                     je.column);
         } else if (!json_is_object(v)) {
             rc = ty_error(err, TY_EINVAL, "body", 0, (int)req->body_len,
                           "body: expected a JSON object, got %s",
@@ -909,7 +1059,7 @@ int http_body_json(const struct http_request *req, json_t **out, struct ty_err *
         }
     }
     if (rc != 0 && rs != NULL && err != NULL)
-        log_refusal(rs, 400, err->msg);
+        log_refusal(rs, 400, logged[0] ? logged : err->msg);
     return rc;
 }
 
@@ -971,6 +1121,182 @@ static int parse_listen(const char *listen_s, struct sockaddr_storage *ss, sockl
     return 0;
 }
 
+int http_listen_is_loopback(const char *listen, bool *loopback, struct ty_err *err)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    *loopback = false;
+    int rc = parse_listen(listen, &ss, &len, err);
+    if (rc != 0)
+        return rc;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)(const void *)&ss;
+        *loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+    } else {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)&ss)->sin6_addr;
+        *loopback =
+            IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
+/* Read a PEM file whole (NUL-terminated, malloc'd).  `what` names it in messages. */
+static int read_pem(const char *path, const char *field, const char *what, char **out, size_t *len,
+                    bool *loose, struct ty_err *err)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return ty_error(err, TY_EINVAL, field, -1, 0, "%s %s: cannot read it: %s", what, path,
+                        strerror(e));
+    }
+    if (!S_ISREG(st.st_mode) || (size_t)st.st_size > HTTP_PEM_MAX) {
+        close(fd);
+        return ty_error(err, TY_EINVAL, field, -1, 0,
+                        "%s %s: not a regular file of at most %zu "
+                        "bytes",
+                        what, path, HTTP_PEM_MAX);
+    }
+    *loose = (st.st_mode & 077) != 0;
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf != NULL && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    int e = errno;
+    close(fd);
+    if (buf == NULL)
+        return ty_error(err, TY_ENOMEM, field, -1, 0, "out of memory");
+    if (got != (size_t)st.st_size) {
+        free(buf);
+        return ty_error(err, TY_EINVAL, field, -1, 0, "%s %s: cannot read it: %s", what, path,
+                        strerror(e ? e : EIO));
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    return 0;
+}
+
+static void format_utc(time_t t, char *buf, size_t cap)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Read the certificate and key and check them with GnuTLS: each parses, and they belong
+ * together.  A certificate outside its validity period is only warned about (renewing
+ * it must not need a working server). */
+static int tls_load(struct http_server *s, const char *cert_path, const char *key_path,
+                    struct ty_err *err)
+{
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+        return ty_error(err, TY_EINVAL, "tls_cert", -1, 0,
+                        "TLS: this libmicrohttpd was built without TLS support");
+    size_t cert_len = 0;
+    bool loose = false;
+    int rc =
+        read_pem(cert_path, "tls_cert", "TLS certificate", &s->tls_cert, &cert_len, &loose, err);
+    if (rc == 0)
+        rc = read_pem(key_path, "tls_key", "TLS key", &s->tls_key, &s->tls_key_len, &loose, err);
+    if (rc != 0)
+        return rc;
+    char line[600];
+    if (loose) {
+        snprintf(line, sizeof line,
+                 "http tls key file may be read by other users (chmod 600 it) path=\"%s\"",
+                 key_path);
+        srv_log(s, "warn", line);
+    }
+    gnutls_datum_t cd = {(unsigned char *)s->tls_cert, (unsigned)cert_len};
+    gnutls_datum_t kd = {(unsigned char *)s->tls_key, (unsigned)s->tls_key_len};
+    gnutls_x509_crt_t crt = NULL;
+    int g = gnutls_x509_crt_init(&crt);
+    if (g == 0)
+        g = gnutls_x509_crt_import(crt, &cd, GNUTLS_X509_FMT_PEM);
+    if (g < 0) {
+        gnutls_x509_crt_deinit(crt);
+        return ty_error(err, TY_EINVAL, "tls_cert", -1, 0,
+                        "TLS certificate %s: not a PEM certificate (%s)", cert_path,
+                        gnutls_strerror(g));
+    }
+    time_t now = time(NULL), not_after = gnutls_x509_crt_get_expiration_time(crt),
+           not_before = gnutls_x509_crt_get_activation_time(crt);
+    gnutls_x509_crt_deinit(crt);
+    char when[32];
+    if (not_after != (time_t)-1 && not_after < now) {
+        format_utc(not_after, when, sizeof when);
+        snprintf(line, sizeof line,
+                 "http tls certificate expired; clients will refuse it path=\"%s\" "
+                 "not_after=%s",
+                 cert_path, when);
+        srv_log(s, "warn", line);
+    } else if (not_before != (time_t)-1 && not_before > now) {
+        format_utc(not_before, when, sizeof when);
+        snprintf(line, sizeof line,
+                 "http tls certificate not valid yet; clients will refuse it path=\"%s\" "
+                 "not_before=%s",
+                 cert_path, when);
+        srv_log(s, "warn", line);
+    }
+    gnutls_x509_privkey_t key = NULL;
+    g = gnutls_x509_privkey_init(&key);
+    if (g == 0)
+        g = gnutls_x509_privkey_import2(key, &kd, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN);
+    gnutls_x509_privkey_deinit(key);
+    if (g < 0)
+        return ty_error(err, TY_EINVAL, "tls_key", -1, 0,
+                        "TLS key %s: not a PEM private key without a passphrase (%s)", key_path,
+                        gnutls_strerror(g));
+    gnutls_certificate_credentials_t cred = NULL;
+    g = gnutls_certificate_allocate_credentials(&cred);
+    if (g == 0)
+        g = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
+    gnutls_certificate_free_credentials(cred);
+    if (g == GNUTLS_E_CERTIFICATE_KEY_MISMATCH)
+        return ty_error(err, TY_EINVAL, "tls_key", -1, 0,
+                        "TLS key %s does not belong to the certificate in %s", key_path, cert_path);
+    if (g < 0)
+        return ty_error(err, TY_EINVAL, "tls_cert", -1, 0, "TLS certificate %s with key %s: %s",
+                        cert_path, key_path, gnutls_strerror(g));
+    return 0;
+}
+
+static void free_server(struct http_server *s)
+{
+    free(s->token);
+    free(s->tls_cert);
+    if (s->tls_key != NULL) {
+        explicit_bzero(s->tls_key, s->tls_key_len);
+        free(s->tls_key);
+    }
+    free(s->rate_slots);
+    pthread_mutex_destroy(&s->rate_mu);
+    free(s);
+}
+
+int http_tls_check(const char *cert, const char *key, struct ty_err *err)
+{
+    struct http_server *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    pthread_mutex_init(&s->rate_mu, NULL);
+    int rc = tls_load(s, cert, key, err); /* no log: warnings come when it starts */
+    free_server(s);
+    return rc;
+}
+
 static int open_listener(const char *listen_s, int *fd_out, int *port_out, struct ty_err *err)
 {
     struct sockaddr_storage ss;
@@ -992,8 +1318,13 @@ static int open_listener(const char *listen_s, int *fd_out, int *port_out, struc
         return ty_error(err, TY_EIO, "listen", -1, 0, "%s: %s", listen_s, strerror(e));
     }
     struct sockaddr_storage bound;
+    memset(&bound, 0, sizeof bound);
     socklen_t blen = sizeof bound;
-    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    if (getsockname(fd, (struct sockaddr *)&bound, &blen) != 0) {
+        int e = errno;
+        close(fd);
+        return ty_error(err, TY_EIO, "listen", -1, 0, "%s: %s", listen_s, strerror(e));
+    }
     *port_out =
         ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)(void *)&bound)->sin6_port
                                           : ((struct sockaddr_in *)(void *)&bound)->sin_port);
@@ -1048,22 +1379,39 @@ static int compile_route(const struct http_route *in, struct route *out, struct 
 int http_start(const struct http_config *cfg, struct http_server **out, struct ty_err *err)
 {
     *out = NULL;
-    if (cfg->token == NULL || cfg->token[0] == '\0')
+    if (cfg->authorize == NULL && (cfg->token == NULL || cfg->token[0] == '\0'))
         return ty_error(err, TY_EINVAL, "token", -1, 0,
                         "token: the API needs a bearer token; none was given");
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
+        return ty_error(err, TY_EINVAL, cfg->tls_cert ? "tls_key" : "tls_cert", -1, 0,
+                        "TLS needs both a certificate and its key; only the %s was given",
+                        cfg->tls_cert ? "certificate" : "key");
+    if (cfg->rate_per_s < 0 || isnan(cfg->rate_per_s))
+        return ty_error(err, TY_EINVAL, "rate_limit", -1, 0,
+                        "rate limit: %g requests a second is not a rate", cfg->rate_per_s);
     struct http_server *s = calloc(1, sizeof *s);
     if (s == NULL)
         return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
     atomic_init(&s->stopping, false);
+    pthread_mutex_init(&s->rate_mu, NULL);
     s->ctx = cfg->ctx;
     s->log = cfg->log;
-    s->token = strdup(cfg->token);
-    s->token_len = strlen(cfg->token);
+    s->authorize = cfg->authorize;
+    s->rate = cfg->rate_per_s;
+    s->burst = cfg->rate_burst > 0 ? (double)cfg->rate_burst : (double)(uint64_t)(4 * s->rate);
+    if (s->burst < 1)
+        s->burst = 1;
+    if (cfg->authorize == NULL) {
+        s->token = strdup(cfg->token);
+        s->token_len = strlen(cfg->token);
+    }
     s->routes = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *s->routes);
-    if (s->token == NULL || s->routes == NULL) {
-        free(s->token);
+    if (s->rate > 0)
+        s->rate_slots = calloc(RATE_SLOTS, sizeof *s->rate_slots);
+    if ((cfg->authorize == NULL && s->token == NULL) || s->routes == NULL ||
+        (s->rate > 0 && s->rate_slots == NULL)) {
         free(s->routes);
-        free(s);
+        free_server(s);
         return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
     }
     int rc = 0;
@@ -1071,20 +1419,30 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct t
         s->n_routes = i + 1;
         rc = compile_route(&cfg->routes[i], &s->routes[i], err);
     }
+    bool tls = cfg->tls_cert != NULL;
+    if (rc == 0 && tls)
+        rc = tls_load(s, cfg->tls_cert, cfg->tls_key, err);
     int fd = -1;
     if (rc == 0)
         rc = open_listener(cfg->listen, &fd, &s->port, err);
     if (rc == 0) {
         unsigned max = cfg->max_connections ? (unsigned)cfg->max_connections : HTTP_CONNECTIONS_DEF;
+        struct MHD_OptionItem tls_opts[] = {
+            {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->tls_key},
+            {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert},
+            {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+            {MHD_OPTION_END, 0, NULL},
+        };
         s->daemon = MHD_start_daemon(
             MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                MHD_USE_ITC | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
             /* the logger goes first, or libmicrohttpd prints what comes before it itself */
             0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
             MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, max,
             MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
             HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-            MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_END);
+            MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_ARRAY, tls_opts,
+            MHD_OPTION_END);
         if (s->daemon == NULL) {
             close(fd);
             rc = ty_error(err, TY_EIO, "listen", -1, 0,
@@ -1093,8 +1451,7 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct t
     }
     if (rc != 0) {
         free_routes(s);
-        free(s->token);
-        free(s);
+        free_server(s);
         return rc;
     }
     *out = s;
@@ -1113,6 +1470,5 @@ void http_stop(struct http_server *s)
     atomic_store(&s->stopping, true);
     MHD_stop_daemon(s->daemon); /* closes the listener, ends connections, joins threads */
     free_routes(s);
-    free(s->token);
-    free(s);
+    free_server(s);
 }

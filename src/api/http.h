@@ -1,8 +1,9 @@
 /*
  * http.h - the HTTP/JSON layer of the REST API (libmicrohttpd underneath).
  *
- * It owns sockets, request parsing, size limits, bearer-token checks and the JSON error
- * format, and hands each request to a route handler as a small struct.  Handlers run on
+ * It owns sockets, TLS, request parsing, size and rate limits, bearer-token checks (the
+ * decision itself may be the caller's: an authorize callback) and the JSON error format,
+ * and hands each request to a route handler as a small struct.  Handlers run on
  * the connection's own thread (libmicrohttpd thread-per-connection mode), may block (a
  * database read, waiting for the server loop's answer) and never see libmicrohttpd.
  *
@@ -22,6 +23,7 @@
 
 #define HTTP_BODY_MAX   (1024 * 1024) /* bytes; a larger request body gets 413 */
 #define HTTP_PARAMS_MAX 8             /* path parameters per route */
+#define HTTP_WHO_MAX    136           /* bytes of a caller's name (a token name), NUL included */
 
 enum http_method { HTTP_GET = 1, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE };
 
@@ -34,6 +36,8 @@ struct http_request {
     size_t body_len;
     const char *if_match; /* If-Match header or NULL */
     const char *remote;   /* peer address text */
+    const char *who;      /* who is asking, for audit: the token's name from authorize; NULL
+                             on a public route and with the single static token */
     void *conn;           /* opaque, for http_query and streaming */
 };
 
@@ -64,9 +68,32 @@ struct http_route { /* NOLINT(clang-analyzer-optin.performance.Padding) */
     bool public; /* no token needed (health) */
 };
 
+/*
+ * Decide on a bearer token (called on connection threads, concurrently: it must be
+ * thread-safe).  bearer[0..len) is the token the request sent (never log it).  Returns 0
+ * to let the request in, with who[who_cap] naming the caller (for audit and logs);
+ * TY_EAUTH to refuse it (401) with why[why_cap] saying why in words that never include
+ * the token (a token's name is fine); another TY_E* code when it cannot decide (a store
+ * failure: its status, e.g. 503), again with why.
+ */
+typedef int (*http_authorize_fn)(void *ctx, const char *bearer, size_t len, char *who,
+                                 size_t who_cap, char *why, size_t why_cap);
+
 struct http_config {
     const char *listen; /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0" */
-    const char *token;  /* the bearer token every non-public route needs */
+    /* authentication: authorize decides when set; else every non-public route needs
+     * exactly this one bearer token */
+    http_authorize_fn authorize;
+    const char *token;
+    /* TLS: PEM files of the certificate (chain) and its private key; both or neither.
+     * With them the server speaks only HTTPS (TLS 1.2 and 1.3). */
+    const char *tls_cert;
+    const char *tls_key;
+    /* per client address: a token bucket refilled at rate_per_s requests a second,
+     * holding at most rate_burst (0: 4 x rate_per_s); a request finding it empty gets 429
+     * with Retry-After.  rate_per_s 0 = no limit. */
+    double rate_per_s;
+    uint32_t rate_burst;
     const struct http_route *routes;
     size_t n_routes;
     void *ctx;              /* passed to every handler */
@@ -82,11 +109,24 @@ struct http_server;
 /*
  * Bind and start serving on new threads.  A listen address that cannot be parsed or bound
  * fails with TY_EINVAL / TY_EIO and a message naming it ("127.0.0.1:8080: Address already
- * in use").  The caller owns *out (http_stop).  http_port gives the bound port (useful with
- * port 0).
+ * in use"); a certificate or key that cannot be read, is not PEM, or does not belong
+ * together fails with TY_EINVAL naming the file and the problem (field "tls_cert" or
+ * "tls_key").  The caller owns *out (http_stop).  http_port gives the bound port (useful
+ * with port 0).
  */
 int http_start(const struct http_config *cfg, struct http_server **out, struct ty_err *err);
 int http_port(const struct http_server *s);
+
+/*
+ * Whether a listen address ("127.0.0.1:8080", "[::1]:0", "localhost:80", "0.0.0.0:8080")
+ * is a loopback one: 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or localhost.  0 and
+ * *loopback, or TY_EINVAL for an address http_start would refuse (same message).
+ */
+int http_listen_is_loopback(const char *listen, bool *loopback, struct ty_err *err);
+
+/* Check a certificate and key as http_start would (readable, PEM, belonging together),
+ * without starting anything: for refusing bad files before other work.  0 or TY_EINVAL. */
+int http_tls_check(const char *cert, const char *key, struct ty_err *err);
 /* Stop accepting, wait for running handlers (streams are ended), free everything. */
 void http_stop(struct http_server *s);
 

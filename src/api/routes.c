@@ -8,6 +8,16 @@
  * was based on (If-Match, or the version just read), so two editors never silently
  * overwrite each other.  Reads go straight to the store.  Runs are the loop's business:
  * run-now, cancel and live state are messages to it.
+ *
+ * Secrets.  A job's secret_env values never enter its JSON: the stored definition (and so
+ * its versions, exports and every answer) has "********" for each, and the values go to
+ * the store's secrets in the same transaction as the definition.  A save that sends the
+ * mask back keeps the stored value.  The loop gets the values with the change message, so
+ * it never reads the store itself.  A followed log hides them as it streams (core/mask.c),
+ * from a little before the requested offset so a value cut by it is still recognised.
+ *
+ * `who` of every change is the token's name (the HTTP layer's authorize callback names
+ * the caller), or the client's address when no name is known.
  */
 #define _GNU_SOURCE
 #include "routes.h"
@@ -21,10 +31,12 @@
 #include <unistd.h>
 
 #include "../core/civil.h"
+#include "../core/mask.h"
 #include "../exec/exec.h"
 #include "../os/log.h"
 #include "../tzdb/tzdb.h"
 #include "cron_check.h"
+#include "routes_impl.h"
 
 /* ---------------------------------------------------------------------------------------
  * Helpers
@@ -47,6 +59,13 @@ static void respond(struct http_response *resp, int status, json_t *body, int64_
 static void fail(struct http_response *resp, const struct ty_err *err)
 {
     http_error(resp, err);
+}
+
+/* Who is asking, for `who` in the store and `by` in logs: the token's name, else the
+ * client's address. */
+static const char *who_of(const struct http_request *req)
+{
+    return req->who != NULL ? req->who : req->remote;
 }
 
 /* The version an If-Match header names: 0 when absent, -2 when malformed. */
@@ -135,6 +154,73 @@ static void notify(struct server *s, enum server_msg_kind kind, const char *name
         server__store_sync(s, m.store_seq, STORE_SYNC_MS); /* alerts it opened or cleared */
     json_decref(arg);
     json_decref(m.reply);
+}
+
+/* notify for a saved job: the loop also gets its secret values ({"NAME": "value"}). */
+static void notify_job(struct server *s, const char *name, const char *json, int64_t version,
+                       const json_t *secrets)
+{
+    json_t *arg = json_string(json);
+    struct server_msg m = {
+        .kind = MSG_JOB_CHANGED, .name = name, .arg = arg, .num = version, .secrets = secrets};
+    if (server__call(s, &m) != 0)
+        log_error("the loop did not take a configuration change", "name=%s error=\"%s\"", name,
+                  m.err.msg);
+    else
+        server__store_sync(s, m.store_seq, STORE_SYNC_MS); /* alerts it opened or cleared */
+    json_decref(arg);
+    json_decref(m.reply);
+}
+
+/*
+ * Put the real secret values in j (masks sent back keep the stored ones) and give them as
+ * {"NAME": "value"} in *values (new reference), and the names whose value is new, changed
+ * or removed in `changed` ("A,B"; for the log: a secret's change makes no new version, its
+ * JSON being the same).  Called with the config lock held.
+ */
+static int resolve_secrets(struct server *s, struct job *j, json_t **values, struct strbuf *changed,
+                           struct ty_err *err)
+{
+    *values = NULL;
+    json_t *stored = NULL;
+    int rc = store_secrets_get(server__config_store(s), j->name, &stored, err);
+    if (rc != 0 && rc != TY_ENOENT)
+        return rc;
+    rc = job_secrets_resolve(j, stored, err);
+    if (rc == 0 && (*values = job_secrets_json(j)) == NULL)
+        rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    const char *k;
+    json_t *v;
+    json_object_foreach(*values, k, v)
+    {
+        if (!json_equal(v, json_object_get(stored, k)))
+            sb_addf(changed, "%s%s", changed->len ? "," : "", k);
+    }
+    json_object_foreach(stored, k, v)
+    {
+        if (*values != NULL && json_object_get(*values, k) == NULL)
+            sb_addf(changed, "%s%s", changed->len ? "," : "", k);
+    }
+    json_decref(stored);
+    return rc;
+}
+
+/* Write a job's definition and its secrets as one transaction (config lock held). */
+static int put_job(struct server *s, const char *name, const char *text, int64_t base,
+                   const char *who, const json_t *secrets, int64_t *version, struct ty_err *err)
+{
+    struct store *cs = server__config_store(s);
+    int rc = store_begin(cs, err);
+    if (rc != 0)
+        return rc;
+    rc = store_obj_put(cs, STORE_JOB, name, text, base, who, version, err);
+    if (rc == 0)
+        rc = store_secrets_put(cs, name, secrets, err);
+    if (rc == 0)
+        rc = store_commit(cs, err);
+    if (rc != 0)
+        store_rollback(cs);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -257,12 +343,16 @@ static void save_job(struct server *s, const struct http_request *req, struct ht
     int rc = check_job(s, st, j, base < 0, &err);
     int64_t version = 0;
     char *text = NULL;
+    json_t *secrets = NULL;
+    struct strbuf changed; /* names of secrets whose value changed */
+    sb_init(&changed);
+    if (rc == 0)
+        rc = resolve_secrets(s, j, &secrets, &changed, &err);
     if (rc == 0) {
-        json_t *canon = job_to_json(j);
+        json_t *canon = job_to_json(j); /* secret values masked */
         text = json_dumps(canon, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(canon);
-        rc = text ? store_obj_put(server__config_store(s), STORE_JOB, j->name, text, base,
-                                  req->remote, &version, &err)
+        rc = text ? put_job(s, j->name, text, base, who_of(req), secrets, &version, &err)
                   : ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
     }
     if (rc == TY_EEXIST)
@@ -272,15 +362,20 @@ static void save_job(struct server *s, const struct http_request *req, struct ht
     if (rc == TY_ENOSPC)
         no_space(s, &err, "job", j->name, "saved");
     if (rc == 0)
-        notify(s, MSG_JOB_CHANGED, j->name, text, version);
+        notify_job(s, j->name, text, version, secrets);
     pthread_mutex_unlock(server__config_lock(s));
+    json_decref(secrets);
     if (rc != 0) {
         fail(resp, &err);
     } else {
         log_info("job saved", "job=%s version=%lld by=%s", j->name, (long long)version,
-                 req->remote);
+                 who_of(req));
+        if (changed.len > 0) /* names only, never values */
+            log_info("job secrets changed", "job=%s names=%s by=%s", j->name, sb_str(&changed),
+                     who_of(req));
         respond(resp, status, object_view(s, STORE_JOB, j->name, text, version), version);
     }
+    sb_free(&changed);
     free(text);
 }
 
@@ -504,7 +599,20 @@ static void h_job_delete(void *ctx, const struct http_request *req, struct http_
     if (st == NULL)
         return;
     pthread_mutex_lock(server__config_lock(s));
-    int rc = store_obj_delete(server__config_store(s), STORE_JOB, req->params[0], base, &err);
+    /* the definition and its secrets go together */
+    struct store *cs = server__config_store(s);
+    json_t *none = json_object();
+    int rc = store_begin(cs, &err);
+    if (rc == 0) {
+        rc = store_obj_delete(cs, STORE_JOB, req->params[0], base, who_of(req), &err);
+        if (rc == 0)
+            rc = store_secrets_put(cs, req->params[0], none, &err);
+        if (rc == 0)
+            rc = store_commit(cs, &err);
+        if (rc != 0)
+            store_rollback(cs);
+    }
+    json_decref(none);
     if (rc == 0)
         notify(s, MSG_JOB_CHANGED, req->params[0], NULL, 0);
     pthread_mutex_unlock(server__config_lock(s));
@@ -585,6 +693,8 @@ static void h_run_cancel(void *ctx, const struct http_request *req, struct http_
     }
 }
 
+#define FOLLOW_RAW 8192 /* bytes read from the file at a time when masking */
+
 /* Following a run's output: from its file while it runs, then from the store. */
 struct follow {
     struct server *s;
@@ -596,6 +706,16 @@ struct follow {
     size_t tail_len, tail_sent;
     bool from_store, done;
     int idle; /* polls without news */
+    /* masking the job's secret values (masks NULL: none to hide) */
+    struct mask_set *masks;
+    struct mask_stream ms;
+    uint64_t want;     /* the offset the client asked for (reading starts before it) */
+    uint64_t next;     /* logical offset the next raw byte should have */
+    bool started;      /* some raw bytes were fed */
+    bool ended;        /* the masker has had the end */
+    struct strbuf out; /* masked bytes not yet sent */
+    size_t out_off;
+    char raw[FOLLOW_RAW];
 };
 
 static bool run_ended(struct follow *f, json_t **run_out)
@@ -614,10 +734,12 @@ static bool run_ended(struct follow *f, json_t **run_out)
     return ended;
 }
 
-static long follow_read(void *arg, uint64_t pos, char *buf, size_t max)
+/* Raw output: > 0 bytes into buf, *at being the logical offset of the first (UINT64_MAX
+ * for the stored tail, which is a text of its own); 0 when there is nothing yet; -1 at
+ * the end. */
+static long raw_read(struct follow *f, char *buf, size_t max, uint64_t *at)
 {
-    struct follow *f = arg;
-    (void)pos;
+    *at = UINT64_MAX;
     if (f->done)
         return -1;
     if (f->from_store) {
@@ -635,6 +757,7 @@ static long follow_read(void *arg, uint64_t pos, char *buf, size_t max)
     struct ty_err err;
     int rc = exec_read_from(f->path, f->pos, buf, max, &len, &from, &total, &err);
     if (rc == 0 && len > 0) {
+        *at = from;
         f->pos = from + len;
         f->idle = 0;
         return (long)len;
@@ -651,7 +774,7 @@ static long follow_read(void *arg, uint64_t pos, char *buf, size_t max)
                 f->tail_len = f->tail ? strlen(f->tail) : 0;
                 f->from_store = true;
                 json_decref(run);
-                return follow_read(arg, pos, buf, max);
+                return raw_read(f, buf, max, at);
             }
         } else if (rc == 0 && total > f->pos) {
             json_decref(run);
@@ -667,11 +790,95 @@ static long follow_read(void *arg, uint64_t pos, char *buf, size_t max)
     return 0; /* wait and ask again */
 }
 
+/* The stream the HTTP layer reads: the raw output, through the masker when the job has
+ * secrets.  A failure to mask ends the stream rather than show unmasked bytes. */
+static long follow_read(void *arg, uint64_t pos, char *buf, size_t max)
+{
+    struct follow *f = arg;
+    (void)pos;
+    uint64_t at;
+    if (f->masks == NULL)
+        return raw_read(f, buf, max, &at);
+    for (;;) {
+        if (f->out_off < f->out.len) {
+            size_t n = f->out.len - f->out_off;
+            if (n > max)
+                n = max;
+            memcpy(buf, f->out.buf + f->out_off, n);
+            f->out_off += n;
+            if (f->out_off == f->out.len) {
+                sb_truncate(&f->out, 0);
+                f->out_off = 0;
+            }
+            return (long)n;
+        }
+        if (f->ended)
+            return -1;
+        long n = raw_read(f, f->raw, sizeof f->raw, &at);
+        if (n == 0)
+            return 0;
+        int rc;
+        if (n < 0) {
+            rc = mask_stream_end(&f->ms, &f->out);
+            f->ended = true;
+        } else {
+            if (at != UINT64_MAX && at > f->next) {
+                /* bytes before `at` are gone (the output cap dropped them) */
+                if (!f->started) {
+                    f->ms.skip = at >= f->want ? 0 : f->want - at;
+                    f->ms.cut = at > 0;
+                    rc = 0;
+                } else {
+                    rc = mask_stream_cut(&f->ms, &f->out);
+                }
+                if (rc != 0)
+                    return -1;
+            }
+            if (at != UINT64_MAX)
+                f->next = at + (uint64_t)n;
+            f->started = true;
+            rc = mask_stream_feed(&f->ms, f->raw, (size_t)n, &f->out);
+        }
+        if (rc != 0) {
+            log_error("a log stream ended early: out of memory while masking", "run=%s", f->run_id);
+            return -1;
+        }
+    }
+}
+
 static void follow_free(void *arg)
 {
     struct follow *f = arg;
+    if (f->masks != NULL) {
+        mask_stream_free(&f->ms);
+        mask_set_unref(f->masks);
+    }
+    sb_free(&f->out);
     free(f->tail);
     free(f);
+}
+
+/* The set hiding job's secret values now, or NULL (none, or the job is gone). */
+static struct mask_set *job_masks(struct store *st, const char *job)
+{
+    json_t *vals = NULL;
+    struct ty_err err;
+    if (job == NULL || store_secrets_get(st, job, &vals, &err) != 0)
+        return NULL;
+    const char *list[JOB_ENV_MAX];
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(vals, k, v)
+    {
+        if (n < JOB_ENV_MAX && json_is_string(v))
+            list[n++] = json_string_value(v);
+    }
+    struct mask_set *set = NULL;
+    if (mask_set_new(list, n, &set) != 0)
+        set = NULL;
+    json_decref(vals);
+    return set;
 }
 
 static void h_run_log(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -692,26 +899,50 @@ static void h_run_log(void *ctx, const struct http_request *req, struct http_res
     const char *status = json_string_value(json_object_get(run, "status"));
     bool ended = status != NULL && strcmp(status, "queued") != 0 && strcmp(status, "running") != 0;
     json_int_t kept = json_integer_value(json_object_get(run, "output_bytes"));
-    json_decref(run);
+    struct mask_set *masks = job_masks(st, json_string_value(json_object_get(run, "job")));
     struct follow *f = calloc(1, sizeof *f);
-    if (f == NULL) {
+    const char *off = http_query(req, "offset");
+    if (f != NULL && masks != NULL && ended && off == NULL) {
+        /* the record's tail was masked when the run ended, with the values the run had;
+         * its length is not the file's, so it is the log */
+        const char *out = json_string_value(json_object_get(run, "output"));
+        f->tail = strdup(out != NULL ? out : "");
+        f->tail_len = f->tail != NULL ? strlen(f->tail) : 0;
+        f->from_store = true;
+    }
+    json_decref(run);
+    if (f == NULL || (f->from_store && f->tail == NULL)) {
+        if (f != NULL)
+            free(f);
+        mask_set_unref(masks);
         ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
         fail(resp, &err);
         return;
     }
+    sb_init(&f->out);
     f->s = s;
     snprintf(f->run_id, sizeof f->run_id, "%s", req->params[0]);
     snprintf(f->path, sizeof f->path, "%s/runs/%s.out", server__data_dir(s), f->run_id);
     const char *fl = http_query(req, "follow");
     f->follow = fl != NULL && (strcmp(fl, "1") == 0 || strcmp(fl, "true") == 0);
-    const char *off = http_query(req, "offset");
     struct stat sb;
     if (off != NULL) {
         f->pos = strtoull(off, NULL, 10);
-    } else if (ended && stat(f->path, &sb) == 0 && sb.st_size > kept) {
+    } else if (ended && !f->from_store && stat(f->path, &sb) == 0 && sb.st_size > kept) {
         /* a finished run's log is the tail its record keeps: the file may hold a little
          * more, as the cap is enforced in whole blocks */
         f->pos = (uint64_t)(sb.st_size - kept);
+    }
+    if (masks != NULL) {
+        /* read a little before the offset asked for, so a value it cuts is recognised */
+        uint64_t back = mask_set_max_len(masks) - 1;
+        if (back > f->pos)
+            back = f->pos;
+        f->masks = masks;
+        f->want = f->pos;
+        f->pos -= back;
+        f->next = f->pos;
+        mask_stream_init(&f->ms, masks, back, false);
     }
     resp->status = 200;
     resp->stream = follow_read;
@@ -1101,7 +1332,7 @@ static void obj_save(struct server *s, const struct kind_ops *k, const struct ht
             free(old);
         }
         if (rc == 0)
-            rc = store_obj_put(server__config_store(s), k->kind, name, text, base, req->remote,
+            rc = store_obj_put(server__config_store(s), k->kind, name, text, base, who_of(req),
                                &version, &err);
         if (rc == 0 && k->kind == STORE_CALENDAR)
             notify(s, MSG_CALENDAR_CHANGED, name, text, version);
@@ -1148,7 +1379,7 @@ static void obj_delete(struct server *s, const struct kind_ops *k, const struct 
                       "%s \"%s\" is used by %zu job(s) (\"%s\"%s); change or remove them first",
                       k->what, name, users, first, users > 1 ? ", ..." : "");
     else
-        rc = store_obj_delete(server__config_store(s), k->kind, name, base, &err);
+        rc = store_obj_delete(server__config_store(s), k->kind, name, base, who_of(req), &err);
     if (rc == 0 && k->kind == STORE_CALENDAR)
         notify(s, MSG_CALENDAR_CHANGED, name, NULL, 0);
     pthread_mutex_unlock(server__config_lock(s));
@@ -1298,13 +1529,30 @@ static void h_test_clock(void *ctx, const struct http_request *req, struct http_
 }
 #endif
 
+/* The HTTP layer's lines are "words key=value ...": the words are the message. */
 static void http_log(void *ctx, const char *level, const char *msg)
 {
     (void)ctx;
-    if (strcmp(level, "error") == 0)
-        log_error("http", "msg=\"%s\"", msg);
-    else
-        log_warn("http", "msg=\"%s\"", msg);
+    const char *eq = strchr(msg, '=');
+    const char *sp = eq != NULL ? memrchr(msg, ' ', (size_t)(eq - msg)) : NULL;
+    int n = sp != NULL ? (int)(sp - msg) : (int)strlen(msg);
+    const char *fields = sp != NULL ? sp + 1 : "";
+    char text[128];
+    snprintf(text, sizeof text, "%.*s", n, msg);
+    enum log_level lv = strcmp(level, "error") == 0  ? LOG_ERROR
+                        : strcmp(level, "warn") == 0 ? LOG_WARN
+                                                     : LOG_INFO;
+    log_write(lv, text, "%s", fields);
+}
+
+void routes__save_object(struct server *s, enum store_kind kind, bool create,
+                         const struct http_request *req, struct http_response *resp)
+{
+    switch (kind) {
+    case STORE_JOB: (create ? h_jobs_create : h_job_put)(s, req, resp); break;
+    case STORE_DOMAIN: (create ? h_domains_create : h_domain_put)(s, req, resp); break;
+    case STORE_CALENDAR: (create ? h_calendars_create : h_calendar_put)(s, req, resp); break;
+    }
 }
 
 static const struct http_route core_routes[] = {
@@ -1351,6 +1599,8 @@ static const struct {
     const size_t *n;
 } tables[] = {
     {core_routes, &core_routes_n},
+    {routes_tokens, &routes_tokens_n},
+    {routes__versions, &routes__versions_n},
 };
 
 void routes_config(struct server *s, const char *listen, const char *token, struct http_config *out)
@@ -1366,6 +1616,7 @@ void routes_config(struct server *s, const char *listen, const char *token, stru
     memset(out, 0, sizeof *out);
     out->listen = listen;
     out->token = token;
+    out->authorize = routes_authorize; /* the token file's "default" and named tokens */
     out->routes = all;
     out->n_routes = n_all;
     out->ctx = s;

@@ -16,4 +16,11 @@
 void routes_config(struct server *s, const char *listen, const char *token,
                    struct http_config *out);
 
+/* routes_tokens.c: /api/v1/tokens, and the HTTP layer's authorize callback (ctx is the
+ * server): the data directory's token ("default") or a named token from the store. */
+extern const struct http_route routes_tokens[];
+extern const size_t routes_tokens_n;
+int routes_authorize(void *ctx, const char *bearer, size_t len, char *who, size_t who_cap,
+                     char *why, size_t why_cap);
+
 #endif

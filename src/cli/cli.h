@@ -32,7 +32,8 @@ int cli_server(int argc, char **argv);
 /* Print "tethys: " and the message to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Commands over the REST API (see docs/cli.md).  Each takes --json and --data DIR. */
+/* Commands over the REST API (see docs/cli.md).  Each takes --json, --data DIR and
+ * --cacert FILE. */
 int cli_job(int argc, char **argv);       /* job add|edit|show|list|rm|enable|disable|run */
 int cli_run(int argc, char **argv);       /* run show|logs|cancel */
 int cli_history(int argc, char **argv);   /* history [filters] */
@@ -44,6 +45,12 @@ int cli_executors(int argc, char **argv); /* executors */
 int cli_import(int argc, char **argv);    /* import crontab FILE (cli_import.c) */
 int cli_export(int argc, char **argv);    /* export [--domain D] [--job NAME]... */
 int cli_apply(int argc, char **argv);     /* apply -f FILE [--dry-run] [--prune] */
+/* job history|diff|restore (cli_history.c); argv[0] is the subcommand */
+int cli_job_versions(int argc, char **argv);
+/* backup FILE, restore FILE (cli_backup.c): no server needed, see docs/operations.md */
+int cli_backup(int argc, char **argv);
+int cli_restore(int argc, char **argv);
+int cli_token(int argc, char **argv); /* token create|list|revoke (cli_token.c) */
 
 /* ---- shared by the commands over the API (cli_admin.c) ---------------------------- */
 
@@ -72,16 +79,17 @@ struct cli_opt {
 
 /* What every API command shares: its options and its connection. */
 struct cli_api {
-    const char *data; /* --data DIR */
-    int json;         /* --json */
+    const char *data;   /* --data DIR */
+    const char *cacert; /* --cacert FILE: CA certificates to trust for HTTPS */
+    int json;           /* --json */
     struct client client;
     bool open;
 };
 
 /*
  * Parse argv (the words after the command's own name).  Options may come anywhere, as
- * "--name VALUE" or "--name=VALUE"; "--" ends them.  --json, --data and -h/--help are
- * always understood (into api and by printing usage to stdout).  Other words are
+ * "--name VALUE" or "--name=VALUE"; "--" ends them.  --json, --data, --cacert and
+ * -h/--help are always understood (into api and by printing usage to stdout).  Other words are
  * positional, at most max_pos of them, into pos[] (*n_pos).  Returns 0; CLI_USAGE after
  * printing why (and usage to stderr); or -1 after --help (the command then exits 0).
  */

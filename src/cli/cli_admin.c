@@ -104,9 +104,12 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, struct cli_api 
             continue;
         }
         const struct cli_opt data_opt = {"--data", NULL, CLI_VALUE, &api->data};
+        const struct cli_opt ca_opt = {"--cacert", NULL, CLI_VALUE, &api->cacert};
         const struct cli_opt *o = NULL;
         if (match_opt(a, data_opt.name, &val))
             o = &data_opt;
+        else if (match_opt(a, ca_opt.name, &val))
+            o = &ca_opt;
         for (const struct cli_opt *p = opts; o == NULL && p != NULL && p->name != NULL; p++)
             if (match_opt(a, p->name, &val) || match_opt(a, p->alias, &val))
                 o = p;
@@ -141,6 +144,9 @@ int cli_api_open(struct cli_api *api)
     struct ty_err err;
     ty_err_clear(&err);
     int rc = client_open(&api->client, api->data, &err);
+    if (rc == 0 && api->cacert != NULL &&
+        (rc = client_set_cacert(&api->client, api->cacert, "--cacert", &err)) != 0)
+        client_close(&api->client);
     if (rc != 0) {
         cli_error("%s", err.msg);
         return cli_exit_for(rc);

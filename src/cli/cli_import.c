@@ -22,6 +22,11 @@
  * the version the plan was made from (a job edited meanwhile is refused with 412 and
  * reported, not overwritten), DELETE (also with If-Match) for jobs --prune removes.  The
  * file is checked completely before anything is sent: one invalid job and nothing changes.
+ *
+ * Secrets.  The server never shows a secret_env value (it shows "********", which export
+ * writes and apply sends back to keep the stored value), so a value in the file cannot be
+ * compared with the stored one: a file that carries a value (anything but the mask) counts
+ * as changing it every time, and the plan shows "(new value)", never the value itself.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -827,6 +832,37 @@ static json_t *diff_fields(const json_t *cur, const json_t *want)
     return changes;
 }
 
+/* A secret_env value in the file that is not the mask replaces the stored one: a change the
+ * canonical (masked) comparison cannot see.  Shown as "(new value)". */
+static void add_secret_changes(json_t *changes, const json_t *cur, const json_t *file)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)file, k, v)
+    {
+        if (!json_is_string(v) || strcmp(json_string_value(v), JOB_SECRET_MASK) == 0)
+            continue;
+        char path[256];
+        snprintf(path, sizeof path, "secret_env.%s", k);
+        json_t *found = NULL;
+        size_t i;
+        json_t *c;
+        json_array_foreach(changes, i, c)
+        {
+            const char *f = json_string_value(json_object_get(c, "field"));
+            if (found == NULL && f != NULL && strcmp(f, path) == 0)
+                found = c;
+        }
+        if (found != NULL) { /* a new name: the diff saw it, with the mask */
+            json_object_set_new(found, "new", json_string("(new value)"));
+            continue;
+        }
+        json_t *newv = json_string("(new value)");
+        add_change(changes, path, json_object_get(cur, k), newv);
+        json_decref(newv);
+    }
+}
+
 /* Read and check the file: *desired (the file's jobs, "version" and "state" removed) and
  * *canon (their canonical form, by name).  0, or an exit status after printing every
  * problem. */
@@ -933,6 +969,8 @@ static struct step *make_plan(const json_t *desired, const json_t *canon, const 
         }
         s->version = json_integer_value(json_object_get(cur, "version"));
         s->changes = diff_fields(cur, want);
+        add_secret_changes(s->changes, json_object_get(cur, "secret_env"),
+                           json_object_get(it, "secret_env"));
         s->action = json_array_size(s->changes) > 0 ? ACT_CHANGE : ACT_UNCHANGED;
     }
     if (prune) {
@@ -982,6 +1020,20 @@ static void print_plan(const struct step *steps, size_t n)
             {
                 if (strcmp(k, "name") == 0)
                     continue;
+                if (strcmp(k, "secret_env") == 0 && json_is_object(v)) {
+                    /* names only: the values are secret */
+                    json_t *shown = json_object();
+                    const char *sk;
+                    json_t *sv;
+                    json_object_foreach((json_t *)v, sk, sv)
+                    {
+                        json_object_set_new(shown, sk, json_string(JOB_SECRET_MASK));
+                    }
+                    value_line(shown, new_s, sizeof new_s);
+                    json_decref(shown);
+                    printf("    %s: %s\n", k, new_s);
+                    continue;
+                }
                 value_line(v, new_s, sizeof new_s);
                 printf("    %s: %s\n", k, new_s);
             }

@@ -86,6 +86,7 @@ static void job_usage(FILE *out)
             "       tethys job rm NAME [--if-version V]\n"
             "       tethys job enable|disable NAME\n"
             "       tethys job run NAME [--shards 0,2] [--wait]\n"
+            "       tethys job history NAME | diff NAME V1 [V2] | restore NAME V [--if-version N]\n"
             "  (each also takes --json and --data DIR)\n"
             "\n"
             "field options (option, field, meaning):\n");
@@ -618,6 +619,8 @@ int cli_job(int argc, char **argv)
         job_usage(stdout);
         return CLI_OK;
     }
+    if (strcmp(sub, "history") == 0 || strcmp(sub, "diff") == 0 || strcmp(sub, "restore") == 0)
+        return cli_job_versions(argc, argv); /* cli_history.c */
     static const char *const subs[] = {"add",    "edit",    "show", "list", "rm",
                                        "enable", "disable", "run",  NULL};
     bool known = false;

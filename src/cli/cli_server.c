@@ -16,13 +16,20 @@ static void server_usage(FILE *out)
 {
     fprintf(out, "usage: tethys server [--data DIR] [--listen HOST:PORT] [--max-runs N]\n"
                  "                     [--queue-max N] [--shutdown-grace S] [--retention-days D]\n"
-                 "                     [--retention-runs N]\n"
+                 "                     [--retention-runs N] [--tls-cert FILE --tls-key FILE]\n"
+                 "                     [--rate-limit N] [--rate-burst N]\n"
                  "\n"
                  "Run the embedded server in the foreground: it schedules and runs jobs, keeps\n"
                  "their history in DIR (SQLite) and serves the REST API.  Logs go to stderr.\n"
                  "  --data DIR          data directory (default $XDG_DATA_HOME/tethys, or\n"
                  "                      ~/.local/share/tethys); created if missing\n"
-                 "  --listen HOST:PORT  API address (default 127.0.0.1:8080; port 0 picks one)\n"
+                 "  --listen HOST:PORT  API address (default 127.0.0.1:8080; port 0 picks one);\n"
+                 "                      an address other than loopback needs TLS\n"
+                 "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain)...\n"
+                 "  --tls-key FILE      ...and this PEM private key (no passphrase)\n"
+                 "  --rate-limit N      API requests a second per client address (default 50;\n"
+                 "                      0 turns the limit off)\n"
+                 "  --rate-burst N      requests a client may make at once (default 200)\n"
                  "  --max-runs N        runs at once (default 4 x CPUs)\n"
                  "  --queue-max N       runs waiting for capacity before fires are skipped\n"
                  "                      (default 100000)\n"
@@ -49,8 +56,16 @@ int cli_server(int argc, char **argv)
     char data[4096];
     const char *data_dir = NULL, *listen = "127.0.0.1:8080";
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    struct server_opts o = {NULL,  NULL,   (uint32_t)(cpus > 0 ? cpus * 4 : 8), 100000, 30, 30,
-                            10000, 4000000};
+    struct server_opts o = {
+        .max_runs = (uint32_t)(cpus > 0 ? cpus * 4 : 8),
+        .queue_max = 100000,
+        .shutdown_grace = 30,
+        .retention_days = 30,
+        .retention_runs = 10000,
+        .max_jobs = 4000000,
+        .rate_limit = 50,
+        .rate_burst = 200,
+    };
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -61,7 +76,9 @@ int cli_server(int argc, char **argv)
         bool takes = strcmp(a, "--data") == 0 || strcmp(a, "--listen") == 0 ||
                      strcmp(a, "--max-runs") == 0 || strcmp(a, "--queue-max") == 0 ||
                      strcmp(a, "--shutdown-grace") == 0 || strcmp(a, "--retention-days") == 0 ||
-                     strcmp(a, "--retention-runs") == 0;
+                     strcmp(a, "--retention-runs") == 0 || strcmp(a, "--tls-cert") == 0 ||
+                     strcmp(a, "--tls-key") == 0 || strcmp(a, "--rate-limit") == 0 ||
+                     strcmp(a, "--rate-burst") == 0;
         if (!takes) {
             cli_error("unknown option \"%s\"", a);
             server_usage(stderr);
@@ -85,6 +102,16 @@ int cli_server(int argc, char **argv)
             rc = parse_u32(a, v, 0, 86400, &o.shutdown_grace);
         else if (strcmp(a, "--retention-days") == 0)
             rc = parse_u32(a, v, 1, 36500, &o.retention_days);
+        else if (strcmp(a, "--tls-cert") == 0)
+            o.tls_cert = v;
+        else if (strcmp(a, "--tls-key") == 0)
+            o.tls_key = v;
+        else if (strcmp(a, "--rate-limit") == 0) {
+            uint32_t rate = 0;
+            rc = parse_u32(a, v, 0, 1000000, &rate);
+            o.rate_limit = rate;
+        } else if (strcmp(a, "--rate-burst") == 0)
+            rc = parse_u32(a, v, 1, 10000000, &o.rate_burst);
         else
             rc = parse_u32(a, v, 1, 100000000, &o.retention_runs);
         if (rc != 0)
@@ -97,6 +124,11 @@ int cli_server(int argc, char **argv)
             return CLI_USAGE;
         }
         data_dir = data;
+    }
+    if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
+        cli_error("%s needs %s too: a TLS certificate and its key go together",
+                  o.tls_cert ? "--tls-cert" : "--tls-key", o.tls_cert ? "--tls-key" : "--tls-cert");
+        return CLI_USAGE;
     }
     o.data_dir = data_dir;
     o.listen = listen;

@@ -14,6 +14,11 @@
  *
  * Errors are turned into sentences here, once, so every command reports "server not
  * running" and API refusals the same way.
+ *
+ * Rate limits.  A request the server refuses with 429 was not carried out, so it is sent
+ * again after the Retry-After the server named, up to RATE_RETRIES times as long as each
+ * wait is at most RATE_WAIT_MAX_S: a long `apply` or import slows down instead of failing
+ * half way.
  */
 #include "client.h"
 
@@ -38,6 +43,8 @@
 #define SILENCE_LIMIT_S   60L
 #define ERROR_BODY_MAX    ((size_t)64 * 1024)
 #define SMALL_FILE_MAX    ((size_t)64 * 1024)
+#define RATE_RETRIES      20
+#define RATE_WAIT_MAX_S   10L
 
 /* ---- finding the server --------------------------------------------------------------- */
 
@@ -193,6 +200,9 @@ int client_open(struct client *c, const char *data_dir, struct ty_err *err)
         if (rc == 0)
             rc = open_data_dir(c, dir, err);
     }
+    const char *ca = getenv("TETHYS_CACERT");
+    if (rc == 0 && ca != NULL && ca[0] != '\0')
+        rc = client_set_cacert(c, ca, "TETHYS_CACERT", err);
     if (rc == 0) {
         c->curl = curl_easy_init();
         if (c->curl == NULL)
@@ -203,6 +213,20 @@ int client_open(struct client *c, const char *data_dir, struct ty_err *err)
     return rc;
 }
 
+int client_set_cacert(struct client *c, const char *path, const char *option, struct ty_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ty_error(err, TY_EIO, "cacert", -1, 0, "%s %s: %s", option, path, strerror(errno));
+    close(fd);
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    free(c->cacert);
+    c->cacert = copy;
+    return 0;
+}
+
 void client_close(struct client *c)
 {
     if (c->curl != NULL)
@@ -210,6 +234,7 @@ void client_close(struct client *c)
     free(c->url);
     free(c->token);
     free(c->source);
+    free(c->cacert);
     memset(c, 0, sizeof *c);
 }
 
@@ -269,6 +294,7 @@ int client_code_for(long status, const char *code_name)
         {"corrupt_data", TY_EFORMAT},
         {"too_large", TY_EINVAL},
         {"unsupported_media_type", TY_EINVAL},
+        {"too_many_requests", TY_EBUSY},
         {"method_not_allowed", TY_EINVAL},
         {"internal", TY_EIO},
     };
@@ -282,6 +308,7 @@ int client_code_for(long status, const char *code_name)
     case 404: return TY_ENOENT;
     case 409: return TY_EEXIST;
     case 412: return TY_ECONFLICT;
+    case 429: return TY_EBUSY;
     case 503: return TY_EUNAVAIL;
     case 507: return TY_ENOSPC;
     default: return status >= 400 && status < 500 ? TY_EINVAL : TY_EIO;
@@ -338,6 +365,21 @@ static int transport_error(struct client *c, CURLcode cc, const char *errbuf, st
                         c->url);
     if (cc == CURLE_OUT_OF_MEMORY)
         return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    if (cc == CURLE_PEER_FAILED_VERIFICATION)
+        return ty_error(err, TY_EUNAVAIL, NULL, -1, 0,
+                        "%s: the server's TLS certificate is not trusted (%s); if a private CA "
+                        "signed it, pass --cacert FILE or set TETHYS_CACERT",
+                        c->url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    if (cc == CURLE_SSL_CONNECT_ERROR && strncmp(c->url, "https://", 8) == 0)
+        return ty_error(err, TY_EUNAVAIL, NULL, -1, 0,
+                        "%s: the TLS handshake failed (%s); does the server speak HTTPS?", c->url,
+                        errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    if (strncmp(c->url, "http://", 7) == 0 &&
+        (cc == CURLE_WEIRD_SERVER_REPLY || cc == CURLE_UNSUPPORTED_PROTOCOL ||
+         cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING))
+        return ty_error(err, TY_EUNAVAIL, NULL, -1, 0,
+                        "%s: %s (if the server was started with --tls-cert, use an https:// URL)",
+                        c->url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
     return ty_error(err, TY_EUNAVAIL, NULL, -1, 0, "%s: %s", c->url,
                     errbuf[0] ? errbuf : curl_easy_strerror(cc));
 }
@@ -348,6 +390,7 @@ struct sink {
     struct client *c;
     struct strbuf body; /* JSON answers, and error bodies of streams */
     struct strbuf etag;
+    long retry_after;   /* seconds, from a Retry-After header; -1 when none */
     client_bytes_cb cb; /* streams */
     void *arg;
     int cb_rc;
@@ -395,6 +438,13 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
             v++, end--;
         sb_truncate(&s->etag, 0);
         sb_add(&s->etag, v, (size_t)(end - v));
+    } else if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+        char num[16] = "";
+        size_t k = 0;
+        for (const char *v = p + 12; v < p + len && k + 1 < sizeof num; v++)
+            if (*v >= '0' && *v <= '9')
+                num[k++] = *v;
+        s->retry_after = k > 0 ? strtol(num, NULL, 10) : -1;
     }
     return len;
 }
@@ -418,6 +468,8 @@ static void prepare(struct client *c, const char *method, const char *path, bool
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "tethys-cli/" TETHYS_VERSION);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->cacert != NULL)
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert); /* verification stays on */
     if (!stream) {
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, SILENCE_LIMIT_S);
@@ -446,8 +498,10 @@ static void prepare(struct client *c, const char *method, const char *path, bool
     *hdrs = curl_slist_append(*hdrs, "Expect:");
 }
 
-int client_call(struct client *c, const char *method, const char *path, const json_t *body,
-                const char *if_match, long *status, json_t **resp, char **etag, struct ty_err *err)
+/* One attempt of client_call; *retry_after gets the answer's Retry-After (-1: none). */
+static int call_once(struct client *c, const char *method, const char *path, const json_t *body,
+                     const char *if_match, long *status, json_t **resp, char **etag,
+                     long *retry_after, struct ty_err *err)
 {
     if (status != NULL)
         *status = 0;
@@ -458,6 +512,7 @@ int client_call(struct client *c, const char *method, const char *path, const js
     struct sink s;
     memset(&s, 0, sizeof s);
     s.c = c;
+    s.retry_after = -1;
     sb_init(&s.body);
     sb_init(&s.etag);
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -510,9 +565,24 @@ int client_call(struct client *c, const char *method, const char *path, const js
     }
     if (rc == 0 && etag != NULL && s.etag.len > 0)
         *etag = sb_detach(&s.etag);
+    *retry_after = s.retry_after;
     sb_free(&s.body);
     sb_free(&s.etag);
     return rc;
+}
+
+int client_call(struct client *c, const char *method, const char *path, const json_t *body,
+                const char *if_match, long *status, json_t **resp, char **etag, struct ty_err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        long st = 0, retry = -1;
+        int rc = call_once(c, method, path, body, if_match, &st, resp, etag, &retry, err);
+        if (status != NULL)
+            *status = st;
+        if (st != 429 || attempt >= RATE_RETRIES || retry < 0 || retry > RATE_WAIT_MAX_S)
+            return rc;
+        sleep((unsigned)(retry > 0 ? retry : 1)); /* refused, not done: ask again */
+    }
 }
 
 int client_stream(struct client *c, const char *path, client_bytes_cb cb, void *arg,

@@ -13,6 +13,11 @@
  * In a data directory the server writes server.json, {"url": "http://127.0.0.1:8080",
  * "pid": 1234}, and token (mode 0600, one line).
  *
+ * HTTPS.  An https:// URL is verified as any HTTPS client verifies it: the certificate
+ * must chain to a trusted CA and name the host.  A private CA is trusted with
+ * client_set_cacert (the CLI's --cacert FILE) or TETHYS_CACERT; verification is never
+ * turned off.
+ *
  * Failures are TY_E* codes with a message for people.  A server that is not there is
  * TY_EUNAVAIL: "no Tethys server at http://127.0.0.1:8080: connection refused (is `tethys
  * server` running?)".  An API error answer ({"error": {"code", "message", "field"}})
@@ -38,6 +43,7 @@ struct client {
     char *token;  /* bearer token, or NULL */
     char *source; /* where url and token came from: a data directory or "TETHYS_URL" */
     long pid;     /* the server's pid from server.json, or 0 */
+    char *cacert; /* PEM file of CA certificates to trust for HTTPS, or NULL (the system's) */
     void *curl;   /* the libcurl handle (private) */
 };
 
@@ -49,6 +55,13 @@ struct client {
  * caller owns *c (client_close); on failure *c needs no closing.
  */
 int client_open(struct client *c, const char *data_dir, struct ty_err *err);
+
+/*
+ * Trust the CA certificates in the PEM file `path` for HTTPS (instead of the system's),
+ * overriding TETHYS_CACERT.  TY_EIO when the file cannot be read ("--cacert /x: No such
+ * file or directory"); `option` names it in the message.
+ */
+int client_set_cacert(struct client *c, const char *path, const char *option, struct ty_err *err);
 
 /* Release everything; *c is zeroed.  Safe on a zeroed or closed client. */
 void client_close(struct client *c);

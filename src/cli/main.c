@@ -29,6 +29,9 @@ static const struct {
     {"import", cli_import, "turn a crontab into jobs (import crontab FILE)"},
     {"export", cli_export, "write jobs as a definition file (JSON or YAML)"},
     {"apply", cli_apply, "make the server's jobs match a definition file, showing the diff"},
+    {"backup", cli_backup, "copy the data directory's database to a file, server running or not"},
+    {"restore", cli_restore, "put a backup back as the database (server stopped)"},
+    {"token", cli_token, "create, list and revoke API tokens"},
 };
 
 static void usage(FILE *out)

@@ -71,6 +71,7 @@ static const char *const job_fields[] = {
     "workdir",
     "user",
     "env",
+    "secret_env",
     "output_cap",
     "schedule",
     "time_zone",
@@ -635,51 +636,102 @@ static int env_cmp(const void *a, const void *b)
     return strcmp(((const struct job_env *)a)->name, ((const struct job_env *)b)->name);
 }
 
-static int parse_env(const json_t *obj, struct job *j, struct ty_err *err)
+/* Check one variable name of env or secret_env (`field`): the message names the path. */
+static int check_env_name(const char *field, const char *key, struct ty_err *err)
 {
-    const json_t *v = get(obj, "env");
+    char path[PATH_MAX_], shown[SHOW_MAX];
+    path_of(path, sizeof path, field, key);
+    job__quote(key, shown, sizeof shown);
+    if (strlen(key) > ENV_NAME_MAX)
+        return invalid(err, path, "%s: the name %s is %zu bytes long; at most %d", field, shown,
+                       strlen(key), ENV_NAME_MAX);
+    if (!env_name_ok(key))
+        return invalid(err, path,
+                       "%s: %s is not a variable name; expected letters, digits and '_', "
+                       "not starting with a digit",
+                       field, shown);
+    if (strncmp(key, "TETHYS_", 7) == 0)
+        return invalid(err, path,
+                       "%s: %s is reserved: Tethys sets the TETHYS_* variables of every "
+                       "run itself",
+                       field, shown);
+    return 0;
+}
+
+/* env or secret_env into *vars (sorted by name).  Secret values are never shown in a
+ * message: a bad one is described, not quoted. */
+static int parse_vars(const json_t *obj, const char *field, bool secret, struct job_env **vars,
+                      size_t *n_vars, struct ty_err *err)
+{
+    const json_t *v = get(obj, field);
     if (v == NULL)
         return 0;
+    if (!json_is_object(v) && secret)
+        return invalid(err, field, "%s: the value is %s; expected an object of NAME: \"value\"",
+                       field, type_name(v));
     if (!json_is_object(v))
-        return bad_type(err, "env", v, "an object of NAME: \"value\"");
+        return bad_type(err, field, v, "an object of NAME: \"value\"");
     size_t n = json_object_size(v);
     if (n > JOB_ENV_MAX)
-        return invalid(err, "env", "env: %zu variables; at most %d", n, JOB_ENV_MAX);
-    j->env = calloc(n ? n : 1, sizeof *j->env);
-    if (j->env == NULL)
+        return invalid(err, field, "%s: %zu variables; at most %d", field, n, JOB_ENV_MAX);
+    *vars = calloc(n ? n : 1, sizeof **vars);
+    if (*vars == NULL)
         return oom(err);
     const char *key;
     json_t *val;
-    char path[PATH_MAX_], shown[SHOW_MAX];
+    char path[PATH_MAX_];
     json_object_foreach((json_t *)v, key, val)
     {
-        path_of(path, sizeof path, "env", key);
-        job__quote(key, shown, sizeof shown);
-        if (strlen(key) > ENV_NAME_MAX)
-            return invalid(err, path, "env: the name %s is %zu bytes long; at most %d", shown,
-                           strlen(key), ENV_NAME_MAX);
-        if (!env_name_ok(key))
-            return invalid(err, path,
-                           "env: %s is not a variable name; expected letters, digits and '_', "
-                           "not starting with a digit",
-                           shown);
-        if (strncmp(key, "TETHYS_", 7) == 0)
-            return invalid(err, path,
-                           "env: %s is reserved: Tethys sets the TETHYS_* variables of every "
-                           "run itself",
-                           shown);
-        const char *s = "";
-        int rc = check_string(val, path, ENV_VALUE_MAX, &s, err);
+        path_of(path, sizeof path, field, key);
+        int rc = check_env_name(field, key, err);
         if (rc != 0)
             return rc;
-        struct job_env *e = &j->env[j->n_env];
+        const char *s = "";
+        if (!secret) {
+            rc = check_string(val, path, ENV_VALUE_MAX, &s, err);
+        } else if (!json_is_string(val)) {
+            rc = invalid(err, path, "%s: the value is %s; expected a string", path, type_name(val));
+        } else {
+            s = json_string_value(val);
+            if (strlen(s) != json_string_length(val))
+                rc = invalid(err, path, "%s: the value contains a NUL character", path);
+            else if (json_string_length(val) > ENV_VALUE_MAX)
+                rc = invalid(err, path, "%s: the value is %zu bytes long; at most %d", path,
+                             json_string_length(val), ENV_VALUE_MAX);
+        }
+        if (rc != 0)
+            return rc;
+        struct job_env *e = &(*vars)[*n_vars];
         e->name = strdup(key);
         e->value = strdup(s);
-        j->n_env++; /* counted now so job_free releases a half-made entry */
+        (*n_vars)++; /* counted now so job_free releases a half-made entry */
         if (e->name == NULL || e->value == NULL)
             return oom(err);
     }
-    qsort(j->env, j->n_env, sizeof *j->env, env_cmp);
+    qsort(*vars, *n_vars, sizeof **vars, env_cmp);
+    return 0;
+}
+
+static int parse_env(const json_t *obj, struct job *j, struct ty_err *err)
+{
+    int rc = parse_vars(obj, "env", false, &j->env, &j->n_env, err);
+    if (rc == 0)
+        rc = parse_vars(obj, "secret_env", true, &j->secret_env, &j->n_secret_env, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < j->n_secret_env; i++) {
+        const char *name = j->secret_env[i].name;
+        for (size_t k = 0; k < j->n_env; k++) {
+            if (strcmp(j->env[k].name, name) != 0)
+                continue;
+            char path[PATH_MAX_], shown[SHOW_MAX];
+            path_of(path, sizeof path, "secret_env", name);
+            return invalid(err, path,
+                           "secret_env: %s is also in env; a variable is either plain (env) or "
+                           "secret (secret_env), not both",
+                           job__quote(name, shown, sizeof shown));
+        }
+    }
     return 0;
 }
 
@@ -1195,6 +1247,56 @@ static json_t *env_json(const struct job *j)
     return o;
 }
 
+/* The secret variables as the world sees them: names, each with the mask. */
+static json_t *secret_env_json(const struct job *j)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < j->n_secret_env; i++) {
+        if (json_object_set_new(o, j->secret_env[i].name, json_string(JOB_SECRET_MASK)) != 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+int job_secrets_resolve(struct job *j, const json_t *stored, struct ty_err *err)
+{
+    for (size_t i = 0; i < j->n_secret_env; i++) {
+        struct job_env *e = &j->secret_env[i];
+        if (strcmp(e->value, JOB_SECRET_MASK) != 0)
+            continue;
+        const char *v = json_string_value(json_object_get(stored, e->name));
+        if (v == NULL) {
+            char path[PATH_MAX_], shown[SHOW_MAX];
+            path_of(path, sizeof path, "secret_env", e->name);
+            return invalid(err, path,
+                           "%s: the value is the mask \"%s\", which keeps the value stored "
+                           "for %s, but none is stored; send the value itself",
+                           path, JOB_SECRET_MASK, job__quote(e->name, shown, sizeof shown));
+        }
+        char *copy = strdup(v);
+        if (copy == NULL)
+            return oom(err);
+        free(e->value);
+        e->value = copy;
+    }
+    return 0;
+}
+
+json_t *job_secrets_json(const struct job *j)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < j->n_secret_env; i++) {
+        if (json_object_set_new(o, j->secret_env[i].name, json_string(j->secret_env[i].value)) !=
+            0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
 static json_t *params_json(const struct job *j)
 {
     json_t *o = json_object();
@@ -1245,6 +1347,7 @@ json_t *job_to_json(const struct job *j)
         {"workdir", str_or_null(j->workdir)},
         {"user", str_or_null(j->user)},
         {"env", env_json(j)},
+        {"secret_env", secret_env_json(j)},
         {"output_cap", json_integer(j->output_cap)},
         {"schedule", str_or_null(j->schedule)},
         {"time_zone", json_string(j->time_zone ? j->time_zone : "UTC")},
@@ -1301,6 +1404,11 @@ void job_free(struct job *j)
         free(j->env[i].value);
     }
     free(j->env);
+    for (size_t i = 0; i < j->n_secret_env; i++) {
+        free(j->secret_env[i].name);
+        free(j->secret_env[i].value);
+    }
+    free(j->secret_env);
     free(j->schedule);
     free(j->time_zone);
     free(j->pauses);
@@ -1365,6 +1473,16 @@ int job_copy(struct job *dst, const struct job *src)
             bad |= copy_str(&j.env[i].value, src->env[i].value);
         }
         bad |= j.env == NULL;
+    }
+    j.secret_env = NULL;
+    j.n_secret_env = 0;
+    if (src->n_secret_env) {
+        j.secret_env = calloc(src->n_secret_env, sizeof *j.secret_env);
+        for (size_t i = 0; j.secret_env && i < src->n_secret_env; i++, j.n_secret_env++) {
+            bad |= copy_str(&j.secret_env[i].name, src->secret_env[i].name);
+            bad |= copy_str(&j.secret_env[i].value, src->secret_env[i].value);
+        }
+        bad |= j.secret_env == NULL;
     }
     j.pauses = NULL;
     if (src->n_pauses) {

@@ -27,6 +27,7 @@
 #define JOB_COMMAND_MAX        65536 /* bytes */
 #define JOB_OUTPUT_CAP_DEFAULT (64 * 1024)
 #define JOB_OUTPUT_CAP_MAX     (16 * 1024 * 1024)
+#define JOB_SECRET_MASK        "********" /* what a secret value shows as, everywhere */
 
 enum job_type { JOB_SHELL = 1 };
 
@@ -78,6 +79,10 @@ struct job {
     char *user;    /* NULL: the server's user; honoured when the server runs as root */
     struct job_env *env;
     size_t n_env;
+    /* secret variables: their values are the real ones only where a caller put them
+     * there (job_secrets_resolve); parsed JSON and job_to_json carry JOB_SECRET_MASK */
+    struct job_env *secret_env;
+    size_t n_secret_env;
     uint32_t output_cap; /* bytes of output kept (the tail) */
 
     /* when it runs */
@@ -126,9 +131,22 @@ struct job {
  */
 int job_from_json(const json_t *obj, struct job *out, struct ty_err *err);
 
-/* The canonical JSON of a job: every field, defaults included.  New reference, caller
- * owns it (json_decref).  NULL only when out of memory. */
+/* The canonical JSON of a job: every field, defaults included; secret_env values are
+ * always JOB_SECRET_MASK, so this JSON can be stored, shown and versioned.  New reference,
+ * caller owns it (json_decref).  NULL only when out of memory. */
 json_t *job_to_json(const struct job *j);
+
+/*
+ * Secrets.  A job's secret_env values travel apart from its JSON (the store keeps them
+ * apart).  job_secrets_resolve puts the real values in: each value that is the mask is
+ * replaced by stored[name] ({"NAME": "value"}, borrowed; NULL = none stored); a value
+ * that is not the mask is a new value and stays.  A mask with nothing stored under its
+ * name is TY_EINVAL naming "secret_env.NAME" (the value cannot be known).  No message
+ * ever shows a secret value.  job_secrets_json gives {"NAME": "value"} of the values the
+ * job holds (new reference; NULL when out of memory).
+ */
+int job_secrets_resolve(struct job *j, const json_t *stored, struct ty_err *err);
+json_t *job_secrets_json(const struct job *j);
 
 /* Release everything a job owns and zero it. */
 void job_free(struct job *j);

@@ -7,6 +7,11 @@
  * in progress keep blocking overlapping fires) and bumps its generation, so fires the
  * engine handed over for the old definition are recognised and dropped.  A deleted job
  * leaves the table at once but its entry lives until its last run has ended.
+ *
+ * Secret values come with the change (the HTTP thread read them; the loop never reads the
+ * store) and go into the job's environment and into a mask set that hides them in its
+ * runs' output.  A run keeps a reference to the set it started with, so changing a
+ * secret while a run goes still hides the value that run was given.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +65,7 @@ static int alloc_id(struct server *s, uint32_t *id)
 
 static void free_sjob(struct sjob *j)
 {
+    mask_set_unref(j->masks);
     job_free(&j->def);
     free(j->running);
     free(j->waiting_head);
@@ -167,8 +173,45 @@ static void schedule(struct server *s, struct sjob *j, int64_t after)
         log_error("cannot schedule job", "job=%s", j->def.name);
 }
 
+/*
+ * Put the real secret values into def: from `secrets`, or (NULL) from the definition the
+ * loop holds now.  A value that cannot be found is not a reason to stop scheduling the
+ * job: it is logged and the run gets an empty value.  Then the mask set for its output.
+ */
+static int load_secrets(struct sjob *old, struct job *def, const json_t *secrets,
+                        struct mask_set **masks)
+{
+    *masks = NULL;
+    if (def->n_secret_env == 0)
+        return 0;
+    json_t *held = secrets == NULL && old != NULL ? job_secrets_json(&old->def) : NULL;
+    const json_t *from = secrets != NULL ? secrets : held;
+    const char *values[JOB_ENV_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < def->n_secret_env; i++) {
+        struct job_env *e = &def->secret_env[i];
+        const char *v = json_string_value(json_object_get(from, e->name));
+        if (v == NULL) {
+            log_error("a secret of the job has no stored value; its runs get an empty value",
+                      "job=%s variable=%s", def->name, e->name);
+            v = "";
+        }
+        char *copy = strdup(v);
+        if (copy == NULL) {
+            json_decref(held);
+            return TY_ENOMEM;
+        }
+        free(e->value);
+        e->value = copy;
+        if (n < JOB_ENV_MAX)
+            values[n++] = e->value;
+    }
+    json_decref(held);
+    return mask_set_new(values, n, masks);
+}
+
 int jobs_apply(struct server *s, const char *name, const char *json, int64_t version,
-               struct ty_err *err)
+               const json_t *secrets, struct ty_err *err)
 {
     struct sjob *j = jobs_find(s, name);
     if (json == NULL) {
@@ -191,17 +234,24 @@ int jobs_apply(struct server *s, const char *name, const char *json, int64_t ver
         job_free(&def);
         return rc;
     }
+    struct mask_set *masks = NULL;
+    if (load_secrets(j, &def, secrets, &masks) != 0) {
+        job_free(&def);
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
     bool fresh = j == NULL;
     if (fresh) {
         j = calloc(1, sizeof *j);
         if (j == NULL || (rc = alloc_id(s, &j->id)) != 0) {
             free(j);
+            mask_set_unref(masks);
             job_free(&def);
             return ty_error(err, rc ? rc : TY_ENOMEM, "name", -1, 0,
                             "cannot hold more jobs (max_jobs %u)", s->opts.max_jobs);
         }
     }
     if (ensure_shards(j, def.shards) != 0) {
+        mask_set_unref(masks);
         job_free(&def);
         if (fresh) {
             s->free_ids[s->n_free_ids++] = j->id;
@@ -212,6 +262,8 @@ int jobs_apply(struct server *s, const char *name, const char *json, int64_t ver
     if (!fresh)
         job_free(&j->def);
     j->def = def;
+    mask_set_unref(j->masks);
+    j->masks = masks;
     j->zone = zone;
     j->version = version;
     j->generation++;

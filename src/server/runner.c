@@ -24,6 +24,11 @@
  * running rows, looks for their processes (by pid and start time, or by TETHYS_RUN_ID in
  * /proc/<pid>/environ for a crash between spawn and the running row), and kills or adopts
  * each as its job says (an adopted run keeps its timeout): a shard is never started twice.
+ *
+ * Secrets.  A job's secret_env values are in its runs' environment and nowhere else the
+ * runner writes: before a run's output tail is recorded, every occurrence of one of the
+ * values the run was given is replaced by "********" (core/mask.c).  If that cannot be
+ * done (no memory), the run is recorded without output rather than with the values.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -135,6 +140,32 @@ static void record_skip(struct server *s, struct sjob *j, const char *fire_id, i
              store_skip_reason_name(why));
 }
 
+/*
+ * The output tail as it is recorded: out[0..*len) with the secret values hidden (into sb
+ * when there are any).  skipped > 0: earlier output is gone, so the tail may begin inside
+ * a value.  On failure the run is recorded without output (*len 0), never unmasked.
+ */
+static const char *masked_tail(const struct srun *r, const struct mask_set *masks, const char *out,
+                               size_t *len, uint64_t skipped, struct strbuf *sb)
+{
+    if (masks == NULL || *len == 0)
+        return out;
+    if (mask_apply(masks, out, *len, skipped > 0, sb) != 0) {
+        log_error("out of memory while hiding secrets; the run's output is not recorded", "run=%s",
+                  r->run_id);
+        *len = 0;
+        return NULL;
+    }
+    const char *p = sb->buf;
+    *len = sb->len;
+    const size_t most = (size_t)STORE_OUTPUT_MAX;
+    if (*len > most) { /* masks are longer than short values: keep the tail */
+        p += *len - most;
+        *len = most;
+    }
+    return p;
+}
+
 static void output_path(struct server *s, const char *run_id, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/runs/%s.out", server__data_dir(s), run_id);
@@ -193,6 +224,7 @@ static void free_run(struct server *s, struct srun *r)
 {
     strmap_del(&s->runs, r->run_id);
     struct sjob *j = r->job;
+    mask_set_unref(r->masks);
     free(r);
     jobs_release(s, j);
 }
@@ -295,6 +327,9 @@ static void on_exit_cb(struct exec_run *proc, const struct exec_result *res, voi
     struct ty_err err;
     if (out == NULL || exec_read_tail(path, cap, out, &len, &skipped, &err) != 0)
         len = 0;
+    struct strbuf masked;
+    sb_init(&masked);
+    const char *shown = masked_tail(r, r->masks, out, &len, skipped, &masked);
     bool retry = (st == STORE_RUN_FAILED || st == STORE_RUN_TIMEOUT) && !s->stopping &&
                  r->attempt <= j->def.retries && !j->deleted;
     /* the retry is recorded (queued) before this run's end, so whoever reads the end finds
@@ -302,7 +337,8 @@ static void on_exit_cb(struct exec_run *proc, const struct exec_result *res, voi
     if (retry)
         schedule_retry(s, r);
     /* ended on the server's clock, like started_at (res->ended_ms is the plain wall clock) */
-    record_run(s, r, st, res->exit_code, res->signal, out, len, error, server__now_ms(s));
+    record_run(s, r, st, res->exit_code, res->signal, shown, len, error, server__now_ms(s));
+    sb_free(&masked);
     free(out);
     server__output_done(s, r->run_id);
     log_info("run ended", "job=%s shard=%u run=%s status=%s exit=%d signal=%d attempt=%u",
@@ -382,6 +418,8 @@ static char **build_env(struct server *s, const struct srun *r, struct strbuf *s
         sb_addf(sb, "USER=%s%cLOGNAME=%s%c", d->user, 0, d->user, 0);
     for (size_t i = 0; i < d->n_env; i++)
         sb_addf(sb, "%s=%s%c", d->env[i].name, d->env[i].value, 0);
+    for (size_t i = 0; i < d->n_secret_env; i++) /* the real values: see jobs.c */
+        sb_addf(sb, "%s=%s%c", d->secret_env[i].name, d->secret_env[i].value, 0);
     sb_addf(sb, "TETHYS_JOB=%s%c", d->name, 0);
     sb_addf(sb, "TETHYS_DOMAIN=%s%c", d->domain, 0);
     sb_addf(sb, "TETHYS_SHARD=%u%c", r->shard, 0);
@@ -422,6 +460,7 @@ static void start_run(struct server *s, struct srun *r)
     sb_init(&env);
     char **envp = build_env(s, r, &env);
     char spare[4096];
+    r->masks = mask_set_ref(j->masks);
     struct exec_spec spec = {
         .command = j->def.command,
         .envp = (const char *const *)envp,
@@ -1179,11 +1218,15 @@ void runner_recover(struct server *s, json_t *unfinished)
             struct ty_err e;
             if (out == NULL || exec_read_tail(path, cap, out, &len, &skipped, &e) != 0)
                 len = 0;
-            record_run(s, &tmp, never ? STORE_RUN_INTERRUPTED : STORE_RUN_LOST, -1, 0, out, len,
+            struct strbuf masked;
+            sb_init(&masked);
+            const char *shown = masked_tail(&tmp, j ? j->masks : NULL, out, &len, skipped, &masked);
+            record_run(s, &tmp, never ? STORE_RUN_INTERRUPTED : STORE_RUN_LOST, -1, 0, shown, len,
                        never ? "the server stopped before the run started"
                              : "the process ended while the server was down; exit status "
                                "unknown",
                        server__now_ms(s));
+            sb_free(&masked);
             free(out);
             if (never)
                 interrupted++;
@@ -1220,6 +1263,7 @@ void runner_recover(struct server *s, json_t *unfinished)
             free(r);
             continue;
         }
+        r->masks = mask_set_ref(j->masks);
         j->refs++;
         if (r->shard < j->shard_cap)
             j->running[r->shard]++;

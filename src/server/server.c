@@ -1,8 +1,9 @@
 /*
  * server.c - the embedded server's lifecycle and its threads' plumbing.
  *
- * Start: take the data directory's lock (a second server on it refuses to start), read
- * or create the API token, open the store and bump the fencing epoch, load calendars,
+ * Start: refuse a listen address off loopback without TLS (the bearer token would cross
+ * the network in clear), take the data directory's lock (a second server on it refuses to
+ * start), read or create the API token, open the store and bump the fencing epoch, load calendars,
  * domains and jobs, reconcile runs the previous process left behind (runner_recover),
  * then start the store writer, the trigger engine and the HTTP server, and publish
  * server.json so the CLI can find us.  Run the loop until SIGTERM/SIGINT.
@@ -69,6 +70,10 @@ const char *server__data_dir(const struct server *s)
 int64_t server__started_ms(const struct server *s)
 {
     return s->started_ms;
+}
+const char *server__token(const struct server *s)
+{
+    return s->token;
 }
 pthread_mutex_t *server__config_lock(struct server *s)
 {
@@ -218,7 +223,7 @@ static int load_token(struct server *s, struct ty_err *err)
                           "new one made",
                           path);
         else
-            snprintf(s->token, sizeof s->token, "%s", line);
+            snprintf(s->token, sizeof s->token, "%.64s", line); /* checked: 32-64 */
     } else {
         unsigned char raw[32];
         if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
@@ -628,7 +633,7 @@ static void handle_msg(struct server *s, struct server_msg *m)
     switch (m->kind) {
     case MSG_JOB_CHANGED: {
         const char *json = m->arg ? json_string_value(m->arg) : NULL;
-        m->rc = jobs_apply(s, m->name, json, m->num, &m->err);
+        m->rc = jobs_apply(s, m->name, json, m->num, m->secrets, &m->err);
         break;
     }
     case MSG_CALENDAR_CHANGED: {
@@ -986,11 +991,18 @@ static int load_config(struct server *s, struct ty_err *err)
         const char *name = json_string_value(json_object_get(it, "name"));
         char *text = json_dumps(json_object_get(it, "object"), JSON_COMPACT);
         struct ty_err e1;
-        if (jobs_apply(s, name, text, json_integer_value(json_object_get(it, "version")), &e1) != 0)
+        /* the secret values, read here (before any thread starts) and handed over */
+        json_t *secrets = NULL;
+        if (store_secrets_get(s->writer, name, &secrets, &e1) != 0)
+            log_error("a stored job's secrets could not be read; its runs get empty values",
+                      "job=%s error=\"%s\"", name, e1.msg);
+        if (jobs_apply(s, name, text, json_integer_value(json_object_get(it, "version")), secrets,
+                       &e1) != 0)
             log_error("a stored job could not be loaded; it will not fire", "job=%s error=\"%s\"",
                       name, e1.msg);
         else
             loaded++;
+        json_decref(secrets);
         free(text);
     }
     json_decref(list);
@@ -1000,11 +1012,49 @@ static int load_config(struct server *s, struct ty_err *err)
     return 0;
 }
 
+/* Listening off loopback needs TLS: the bearer token travels in every request. */
+static int check_listen(struct server *s, struct ty_err *err)
+{
+    bool loopback = false;
+    int rc = http_listen_is_loopback(s->opts.listen, &loopback, err);
+    if (rc != 0)
+        return rc;
+    if ((s->opts.tls_cert == NULL) != (s->opts.tls_key == NULL))
+        return ty_error(err, TY_EINVAL, s->opts.tls_cert ? "--tls-key" : "--tls-cert", -1, 0,
+                        "%s needs %s too: a TLS certificate and its key go together",
+                        s->opts.tls_cert ? "--tls-cert" : "--tls-key",
+                        s->opts.tls_cert ? "--tls-key" : "--tls-cert");
+    if (!loopback && s->opts.tls_cert == NULL)
+        return ty_error(err, TY_EINVAL, "--listen", -1, 0,
+                        "listening on %s needs --tls-cert and --tls-key: the API token would "
+                        "cross the network in clear",
+                        s->opts.listen);
+    return s->opts.tls_cert != NULL ? http_tls_check(s->opts.tls_cert, s->opts.tls_key, err) : 0;
+}
+
+/* The URL the CLI on this machine uses (server.json): a wildcard address becomes the
+ * loopback one, which is where a local client finds a server listening everywhere. */
+static char *make_url(const struct server *s, int port)
+{
+    char host[256];
+    snprintf(host, sizeof host, "%s", s->opts.listen);
+    char *colon = strrchr(host, ':');
+    if (colon != NULL)
+        *colon = '\0';
+    if (strcmp(host, "0.0.0.0") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    else if (strcmp(host, "[::]") == 0)
+        snprintf(host, sizeof host, "[::1]");
+    char url[320];
+    snprintf(url, sizeof url, "%s://%s:%d", s->opts.tls_cert ? "https" : "http", host, port);
+    return strdup(url);
+}
+
 static int start(struct server *s, struct ty_err *err)
 {
     int rc;
-    if ((rc = mkdir_p(s->data_dir, err)) != 0 || (rc = take_lock(s, err)) != 0 ||
-        (rc = load_token(s, err)) != 0)
+    if ((rc = check_listen(s, err)) != 0 || (rc = mkdir_p(s->data_dir, err)) != 0 ||
+        (rc = take_lock(s, err)) != 0 || (rc = load_token(s, err)) != 0)
         return rc;
     s->db_path = path_join(s->data_dir, "tethys.db");
     s->runs_dir = path_join(s->data_dir, "runs");
@@ -1074,16 +1124,15 @@ static int start(struct server *s, struct ty_err *err)
 
     struct http_config hc;
     routes_config(s, s->opts.listen, s->token, &hc);
+    hc.tls_cert = s->opts.tls_cert;
+    hc.tls_key = s->opts.tls_key;
+    hc.rate_per_s = s->opts.rate_limit;
+    hc.rate_burst = s->opts.rate_burst;
     if ((rc = http_start(&hc, &s->http, err)) != 0)
         return rc;
-    char host[256];
-    snprintf(host, sizeof host, "%s", s->opts.listen);
-    char *colon = strrchr(host, ':');
-    if (colon != NULL)
-        *colon = '\0';
-    char url[320];
-    snprintf(url, sizeof url, "http://%s:%d", host, http_port(s->http));
-    s->url = strdup(url);
+    s->url = make_url(s, http_port(s->http));
+    if (s->url == NULL)
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
     write_server_json(s);
 
     uv_timer_start(&s->resource_timer, on_resource_timer, 1000, 30000);
@@ -1091,8 +1140,11 @@ static int start(struct server *s, struct ty_err *err)
     uv_timer_start(&s->sweep_timer, on_sweep_timer, 60000, 300000);
     uv_timer_start(&s->recycle_timer, on_recycle_timer, 1000, 1000);
     alerts_resources(s);
-    log_info("tethys server started", "version=%s url=%s data=%s epoch=%lld max_runs=%u",
-             TETHYS_VERSION, s->url, s->data_dir, (long long)s->epoch, s->opts.max_runs);
+    log_info("tethys server started",
+             "version=%s url=%s data=%s epoch=%lld max_runs=%u tls=%s rate_limit=%g "
+             "rate_burst=%u",
+             TETHYS_VERSION, s->url, s->data_dir, (long long)s->epoch, s->opts.max_runs,
+             s->opts.tls_cert ? "on" : "off", s->opts.rate_limit, s->opts.rate_burst);
     return 0;
 }
 

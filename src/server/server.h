@@ -26,6 +26,7 @@
 
 #include "../core/domain.h"
 #include "../core/job.h"
+#include "../core/mask.h"
 #include "../core/ty_err.h"
 #include "../exec/exec.h"
 #include "../sched/sched.h"
@@ -40,6 +41,10 @@ struct server_opts {
     uint32_t retention_days; /* history kept (30) */
     uint32_t retention_runs; /* newest runs kept per job (10000) */
     uint32_t max_jobs;       /* jobs the trigger engine can hold (4,000,000) */
+    const char *tls_cert;    /* PEM certificate (chain) for HTTPS, or NULL */
+    const char *tls_key;     /* its private key, or NULL; both or neither */
+    double rate_limit;       /* API requests a second per client address (50; 0 = none) */
+    uint32_t rate_burst;     /* bucket size per client address (200; 0 = 4 x rate_limit) */
 };
 
 /* Run the server in the foreground until SIGTERM/SIGINT.  Returns a process exit status
@@ -60,6 +65,7 @@ struct sjob {
     int64_t version;     /* store version of the definition */
     struct job def;
     const struct tz_zone *zone;
+    struct mask_set *masks;     /* its secret values, hidden in its runs' output (or NULL) */
     int64_t last_fire;          /* latest scheduled fire made (schedule trigger), seconds */
     uint32_t shard_cap;         /* length of the per-shard arrays (never shrinks) */
     uint32_t *running;          /* per shard: runs queued or going now */
@@ -89,6 +95,7 @@ struct srun {
     int64_t queued_at_ms;
     int64_t started_at_ms;
     struct exec_run *proc;
+    struct mask_set *masks; /* the job's secret values when the run started (a reference) */
     pid_t pid;
     uint64_t pid_start;
     bool adopted;
@@ -104,7 +111,7 @@ struct srun {
 
 /* Messages from HTTP threads to the loop (server__call blocks until answered). */
 enum server_msg_kind {
-    MSG_JOB_CHANGED = 1, /* name; json NULL when deleted */
+    MSG_JOB_CHANGED = 1, /* name; json NULL when deleted; secrets: its secret values */
     MSG_CALENDAR_CHANGED,
     MSG_RUN_NOW,   /* name, shards (array or NULL = all) -> {"fire_id","runs":[...]} */
     MSG_CANCEL,    /* run_id */
@@ -119,6 +126,7 @@ struct server_msg {
     const char *name;
     const json_t *arg;
     int64_t num;
+    const json_t *secrets; /* MSG_JOB_CHANGED: {"NAME": "value"}; NULL keeps those held */
     /* answer */
     int rc;
     struct ty_err err;
@@ -150,6 +158,8 @@ pthread_mutex_t *server__config_lock(struct server *s);
 struct store *server__config_store(struct server *s);
 const char *server__data_dir(const struct server *s);
 int64_t server__started_ms(const struct server *s);
+/* The data directory's API token (the bootstrap token "default"); never log it. */
+const char *server__token(const struct server *s);
 
 /* ---- loop-side pieces (loop thread only) --------------------------------------------- */
 
@@ -173,8 +183,10 @@ uint32_t runner_queued(struct server *s);
 /* jobs.c: the job table */
 struct sjob *jobs_find(struct server *s, const char *name);
 struct sjob *jobs_by_id(struct server *s, uint32_t id);
+/* Define, change (json) or remove (json NULL) a job.  secrets: its secret values
+ * ({"NAME": "value"}); NULL keeps the values the loop holds for the names it has. */
 int jobs_apply(struct server *s, const char *name, const char *json, int64_t version,
-               struct ty_err *err);
+               const json_t *secrets, struct ty_err *err);
 const struct calendar *jobs_calendar(struct server *s, const char *name);
 int jobs_calendar_apply(struct server *s, const char *name, const char *json);
 void jobs_release(struct server *s, struct sjob *j);

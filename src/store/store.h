@@ -157,7 +157,7 @@ struct store_ops {
     int (*obj_get)(struct store *s, enum store_kind kind, const char *name, char **json,
                    int64_t *version, struct ty_err *err);
     int (*obj_delete)(struct store *s, enum store_kind kind, const char *name, int64_t base_version,
-                      struct ty_err *err);
+                      const char *who, struct ty_err *err);
     int (*obj_list)(struct store *s, enum store_kind kind, const char *domain_prefix, json_t **out,
                     struct ty_err *err);
 
@@ -222,6 +222,16 @@ struct store {
  */
 int store_open_sqlite(const char *path, bool read_only, struct store **out, struct ty_err *err);
 
+/*
+ * Look at the SQLite file at `path` without changing it or making any file beside it
+ * (`tethys restore` checks a backup before putting it in place): it must be a Tethys
+ * store this binary can open, now or after migrating it, and pass SQLite's quick_check
+ * (which reads the whole file).  *version gets its schema version.  TY_EFORMAT with
+ * store_open_sqlite's reasons (not SQLite, not Tethys's, written by a newer Tethys) or
+ * "fails SQLite's integrity check"; TY_EIO when it cannot be read.
+ */
+int store_check_sqlite(const char *path, int *version, struct ty_err *err);
+
 static inline void store_close(struct store *s)
 {
     if (s != NULL)
@@ -250,9 +260,9 @@ static inline int store_obj_get(struct store *s, enum store_kind k, const char *
     return s->ops->obj_get(s, k, name, json, version, err);
 }
 static inline int store_obj_delete(struct store *s, enum store_kind k, const char *name,
-                                   int64_t base_version, struct ty_err *err)
+                                   int64_t base_version, const char *who, struct ty_err *err)
 {
-    return s->ops->obj_delete(s, k, name, base_version, err);
+    return s->ops->obj_delete(s, k, name, base_version, who, err);
 }
 static inline int store_obj_list(struct store *s, enum store_kind k, const char *domain_prefix,
                                  json_t **out, struct ty_err *err)
@@ -372,8 +382,9 @@ static inline int store_meta_set(struct store *s, const char *key, const char *v
 }
 
 /*
- * Every version of one object, newest first: a JSON array of {"version", "op" ("put" or
- * "delete"), "at_ms", "who"}.  TY_ENOENT when the object never existed.
+ * Every version of one object, newest first: a JSON array of {"version", "op" ("create",
+ * "update" or "delete"), "at_ms", "who"} (caller owns it).  TY_ENOENT when the object
+ * never existed.  obj_delete records `who` (may be NULL) as obj_put does.
  */
 static inline int store_obj_history(struct store *s, enum store_kind k, const char *name,
                                     json_t **out, struct ty_err *err)
@@ -395,7 +406,10 @@ static inline int store_obj_version(struct store *s, enum store_kind k, const ch
  * [{"name", "created_at_ms", "expires_at_ms", "revoked_at_ms", "last_used_at_ms",
  * "created_by"}] (never the hash).  token_revoke marks it revoked (TY_ENOENT if unknown).
  * token_lookup finds the token with this hash, revoked or expired ones included (the
- * caller decides), as one object of token_list's shape, and records its use.
+ * caller decides), as one object of token_list's shape (TY_ENOENT when none), and records
+ * its use in last_used_at_ms at most once a minute per token (best effort, and only on a
+ * read-write connection: a reader's lookup does not write).  Times not set are null;
+ * hashes are accepted in either case.  *out is the caller's.
  */
 static inline int store_token_put(struct store *s, const char *name, const char *hash,
                                   int64_t expires_at_ms, const char *who, struct ty_err *err)
@@ -433,8 +447,10 @@ static inline int store_secrets_get(struct store *s, const char *job, json_t **o
     return s->ops->secrets_get(s, job, out, err);
 }
 
-/* Write a consistent copy of the store to `path` (a new file; TY_EEXIST if it exists)
- * while others keep using it.  TY_ENOSPC / TY_EIO as for writes. */
+/* Write a consistent copy of the store to `path` (a new file, mode 0600; TY_EEXIST if it
+ * exists) while others keep using it; the copy is a store of the same schema version that
+ * store_open_sqlite opens.  TY_ENOSPC / TY_EIO as for writes (nothing is left at path);
+ * TY_EINVAL inside a batch. */
 static inline int store_backup(struct store *s, const char *path, struct ty_err *err)
 {
     return s->ops->backup(s, path, err);

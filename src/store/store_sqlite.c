@@ -24,8 +24,11 @@
  *
  * Schema: the migrations[] array below, one SQL step per schema version; meta holds
  * schema_version and the file carries Tethys's application_id, so store_open_sqlite can
- * tell a Tethys database from any other SQLite file.  docs/internals/store.md explains the
- * tables, indexes, retention and the batching writer.
+ * tell a Tethys database from any other SQLite file.  Migrating an existing file first
+ * copies it beside itself (<path>.v<old>-<time>.bak), inside the migration's transaction.
+ * Copies - that one and store_backup - use SQLite's online backup API in one step over one
+ * snapshot, so they are consistent while the server writes.  docs/internals/store.md
+ * explains the tables, indexes, retention, the batching writer, tokens and backups.
  *
  * Reads build jansson values.  History is keyset-paginated on (scheduled_at, kind, row id)
  * with one prepared statement per filter combination, so every page is an index range
@@ -35,6 +38,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -43,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../core/civil.h"
 #include "../core/strbuf.h"
@@ -171,6 +176,30 @@ static const char *const migrations[] = {
     ");"
     "CREATE UNIQUE INDEX alerts_open_key ON alerts (key) WHERE cleared_at_ms IS NULL;"
     "CREATE INDEX alerts_cleared ON alerts (cleared_at_ms) WHERE cleared_at_ms IS NOT NULL;",
+
+    /* 1 -> 2 (issue 5: API tokens, secrets) */
+
+    /* API tokens by name; only the hex SHA-256 of the secret is kept, unique so a lookup
+     * is one index probe.  NULL times mean never (expires, revoked, used).  A revoked
+     * token stays, so its name is never reused and the audit trail keeps it. */
+    "CREATE TABLE tokens ("
+    "  name            TEXT PRIMARY KEY,"
+    "  hash            TEXT NOT NULL UNIQUE,"
+    "  created_at_ms   INTEGER NOT NULL,"
+    "  expires_at_ms   INTEGER,"
+    "  revoked_at_ms   INTEGER,"
+    "  last_used_at_ms INTEGER,"
+    "  created_by      TEXT"
+    ");"
+
+    /* Secret environment values, apart from the job definitions (which name them but
+     * never hold them) and therefore out of object_versions and every API answer. */
+    "CREATE TABLE secrets ("
+    "  job   TEXT NOT NULL,"
+    "  name  TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (job, name)"
+    ") WITHOUT ROWID;",
 };
 /* clang-format on */
 
@@ -227,8 +256,21 @@ enum st {
     ST_ALERTS_OPEN,
     ST_META_GET,
     ST_META_SET,
+    ST_OBJ_HISTORY,
+    ST_OBJ_VERSION_GET,
+    ST_TOKEN_INSERT,
+    ST_TOKEN_LIST,
+    ST_TOKEN_REVOKE,
+    ST_TOKEN_LOOKUP,
+    ST_TOKEN_USED,
+    ST_TOKEN_NAMED,
+    ST_SECRETS_DELETE,
+    ST_SECRET_INSERT,
+    ST_SECRETS_GET,
     ST_COUNT
 };
+
+#define TOKEN_COLS "name, created_at_ms, expires_at_ms, revoked_at_ms, last_used_at_ms, created_by"
 
 #define OBJ_DOMAIN_EXPR                                                                            \
     "CASE ?1 WHEN 'job' THEN CASE WHEN json_valid(?4) THEN "                                       \
@@ -330,6 +372,24 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_OBJ_HISTORY] = "SELECT version, op, at_ms, who FROM object_versions"
+                       " WHERE kind = ?1 AND name = ?2 ORDER BY version DESC",
+    [ST_OBJ_VERSION_GET] = "SELECT op, json FROM object_versions"
+                           " WHERE kind = ?1 AND name = ?2 AND version = ?3",
+    [ST_TOKEN_INSERT] = "INSERT INTO tokens (name, hash, created_at_ms, expires_at_ms, created_by)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_TOKEN_LIST] = "SELECT " TOKEN_COLS " FROM tokens ORDER BY name",
+    [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at_ms = coalesce(revoked_at_ms, ?2)"
+                        " WHERE name = ?1",
+    [ST_TOKEN_LOOKUP] = "SELECT " TOKEN_COLS " FROM tokens WHERE hash = ?1",
+    /* the condition again: another connection may have recorded the use meanwhile */
+    [ST_TOKEN_USED] = "UPDATE tokens SET last_used_at_ms = ?2 WHERE hash = ?1"
+                      " AND (last_used_at_ms IS NULL OR last_used_at_ms <= ?2 - ?3"
+                      "      OR last_used_at_ms > ?2)",
+    [ST_TOKEN_NAMED] = "SELECT 1 FROM tokens WHERE name = ?1",
+    [ST_SECRETS_DELETE] = "DELETE FROM secrets WHERE job = ?1",
+    [ST_SECRET_INSERT] = "INSERT INTO secrets (job, name, value) VALUES (?1, ?2, ?3)",
+    [ST_SECRETS_GET] = "SELECT name, value FROM secrets WHERE job = ?1 ORDER BY name",
 };
 
 /* History statements: one per (mode, filter set), built on first use. */
@@ -388,10 +448,19 @@ static const char *meaning_of(int code)
     }
 }
 
+/* SQLite's last error on connection db (to the file at path) as a TY_E* code and message:
+ * the operation, what the code means, the file, and SQLite's own words. */
+static int db_fail(sqlite3 *db, const char *path, struct ty_err *err, const char *what)
+{
+    int code = code_of(sqlite3_extended_errcode(db), sqlite3_system_errno(db));
+    return ty_error(err, code, NULL, -1, 0, "%s: %s (database %s: %s)", what, meaning_of(code),
+                    path, sqlite3_errmsg(db));
+}
+
 /*
  * Report SQLite's last error on s->db for the operation `fmt` names ("run_put run
- * 00ab..."): the matching code, what it means, the file, and SQLite's own words.  When
- * the failure made SQLite abandon an open batch, the batch is marked failed.
+ * 00ab..."), as db_fail.  When the failure made SQLite abandon an open batch, the batch
+ * is marked failed.
  */
 static int sq_fail(struct sq *s, struct ty_err *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -407,8 +476,7 @@ static int sq_fail(struct sq *s, struct ty_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return ty_error(err, code, NULL, -1, 0, "%s: %s (database %s: %s)", what, meaning_of(code),
-                    s->path, sqlite3_errmsg(s->db));
+    return db_fail(s->db, s->path, err, what);
 }
 
 /* Refuse writes on a read-only connection, and inside a batch SQLite already dropped. */
@@ -737,6 +805,107 @@ static int collect(struct sq *s, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Copies: store_backup, and the backup taken before a migration.
+ */
+
+/* Remove a database file and the companions SQLite may have made beside it. */
+static void unlink_db(const char *path)
+{
+    static const char *const suffix[] = {"", "-journal", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        struct strbuf p;
+        sb_init(&p);
+        sb_addf(&p, "%s%s", path, suffix[i]);
+        if (!sb_failed(&p))
+            unlink(sb_str(&p));
+        sb_free(&p);
+    }
+}
+
+/* fsync the directory that holds path, so a new file's name survives a power cut. */
+static void sync_dir_of(const char *path)
+{
+    struct strbuf d;
+    sb_init(&d);
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        sb_adds(&d, ".");
+    else if (slash == path)
+        sb_adds(&d, "/");
+    else
+        sb_add(&d, path, (size_t)(slash - path));
+    int fd = sb_failed(&d) ? -1 : open(sb_str(&d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd); /* best effort: the file itself is already synced */
+        close(fd);
+    }
+    sb_free(&d);
+}
+
+/*
+ * Copy the database open on `src` (the file src_path) to a new file at dest with SQLite's
+ * online backup API.  The whole copy is one step over one read snapshot: consistent while
+ * other connections write (in WAL mode a snapshot never blocks the writer), where copying
+ * in chunks would restart after every write by another connection and could starve under
+ * load.  The copy is a self-contained rollback-journal file (no -wal to carry along),
+ * fsync'd with its directory entry.  dest must not exist (TY_EEXIST, checked by creating it
+ * O_EXCL, so two copies cannot race for one name); after any failure nothing is left
+ * there.  `op` names the operation in messages.
+ */
+static int copy_db(sqlite3 *src, const char *src_path, const char *dest, const char *op,
+                   struct ty_err *err)
+{
+    int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EEXIST)
+            return ty_error(err, TY_EEXIST, "path", -1, 0,
+                            "%s: %s already exists (a backup never overwrites a file)", op, dest);
+        return ty_error(err, e == ENOSPC || e == EDQUOT ? TY_ENOSPC : TY_EIO, "path", -1, 0,
+                        "%s: cannot create %s: %s", op, dest, strerror(e));
+    }
+    close(fd);
+    char what[160];
+    snprintf(what, sizeof what, "%s of %s to %s", op, src_path, dest);
+    sqlite3 *d = NULL;
+    int rc = 0;
+    if (sqlite3_open_v2(dest, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        rc = d == NULL ? oom(err, op) : db_fail(d, dest, err, what);
+    } else {
+        sqlite3_extended_result_codes(d, 1);
+        sqlite3_backup *b = sqlite3_backup_init(d, "main", src, "main");
+        if (b == NULL) {
+            rc = db_fail(d, dest, err, what);
+        } else {
+            int64_t deadline = now_ms() + STORE_BUSY_MS;
+            int step;
+            while ((step = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || step == SQLITE_LOCKED) {
+                if (now_ms() >= deadline)
+                    break;
+                sqlite3_sleep(10);
+            }
+            if (sqlite3_backup_finish(b) != SQLITE_OK) {
+                rc = db_fail(d, dest, err, what);
+            } else if (step != SQLITE_DONE) {
+                int code = code_of(step, 0);
+                rc = ty_error(err, code, NULL, -1, 0, "%s: %s (%s)", what, meaning_of(code),
+                              sqlite3_errstr(step));
+            }
+        }
+        /* the copied header says WAL, as the source does: make the copy one plain file */
+        if (rc == 0 && sqlite3_exec(d, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != 0)
+            rc = db_fail(d, dest, err, what);
+    }
+    if (sqlite3_close(d) != SQLITE_OK && rc == 0)
+        rc = ty_error(err, TY_EIO, NULL, -1, 0, "%s: cannot close the copy", what);
+    if (rc != 0)
+        unlink_db(dest);
+    else
+        sync_dir_of(dest);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
  * Open, migrate, close.
  */
 
@@ -818,25 +987,105 @@ static int check_identity(struct sq *s, const struct identity *id, int *version,
     if (id->version == 0)
         return ty_error(err, TY_EFORMAT, NULL, -1, 0,
                         "%s: Tethys database without a schema_version in meta", s->path);
-    if (id->version > SCHEMA_VERSION)
+    if (id->version > SCHEMA_VERSION) {
+        const char *base = strrchr(s->path, '/');
         return ty_error(err, TY_EFORMAT, NULL, -1, 0,
-                        "%s has schema version %d, written by a newer Tethys; this binary knows "
-                        "versions 1 to %d: upgrade tethys",
-                        s->path, id->version, SCHEMA_VERSION);
+                        "%s has schema version %d, from a newer Tethys; this binary knows 1 to "
+                        "%d: upgrade tethys, or `tethys restore` the %s.v%d-*.bak the upgrade "
+                        "left",
+                        s->path, id->version, SCHEMA_VERSION, base ? base + 1 : s->path,
+                        SCHEMA_VERSION);
+    }
     *version = id->version;
     return 0;
 }
 
-/* Bring the schema to SCHEMA_VERSION inside one IMMEDIATE transaction: all steps or none. */
+/*
+ * Before migrating from schema `version`: copy the file as it is to
+ * "<path>.v<version>-<UTC time>.bak" beside it (a numbered name when that exists).  Runs
+ * inside the migration's write transaction, through a second, read-only connection: it
+ * sees the last commit, which is exactly what the migration is about to change, and no
+ * other writer can slip in between.  *bak receives the name (malloc'd).
+ */
+static int backup_before_migrating(struct sq *s, int version, char **bak, struct ty_err *err)
+{
+    sqlite3 *r = NULL;
+    struct ty_err e;
+    ty_err_clear(&e);
+    int rc;
+    if (sqlite3_open_v2(s->path, &r, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        rc = r == NULL ? oom(&e, "backup") : db_fail(r, s->path, &e, "backup: open");
+    } else {
+        sqlite3_busy_timeout(r, STORE_BUSY_MS);
+        time_t now = (time_t)(now_ms() / 1000);
+        struct tm tm;
+        char stamp[32];
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+        rc = TY_EEXIST;
+        for (int n = 1; rc == TY_EEXIST && n <= 100; n++) {
+            struct strbuf p;
+            sb_init(&p);
+            sb_addf(&p, "%s.v%d-%s", s->path, version, stamp);
+            if (n > 1)
+                sb_addf(&p, "-%d", n);
+            sb_adds(&p, ".bak");
+            rc = sb_failed(&p) ? oom(&e, "backup") : copy_db(r, s->path, sb_str(&p), "backup", &e);
+            if (rc == 0)
+                *bak = sb_detach(&p);
+            sb_free(&p);
+        }
+    }
+    sqlite3_close(r);
+    if (rc != 0)
+        return ty_error(err, rc, e.field, -1, 0,
+                        "open: schema %d is migrated to %d only after a backup, which failed: %s",
+                        version, SCHEMA_VERSION, e.msg);
+    return 0;
+}
+
+/* Record the migration in meta ("last_migration"): from, to, when, and the backup made. */
+static int note_migration(struct sq *s, int from, const char *bak, struct ty_err *err)
+{
+    json_t *o = json_pack("{s:i, s:i, s:I, s:s}", "from", from, "to", SCHEMA_VERSION, "at_ms",
+                          (json_int_t)now_ms(), "backup", bak);
+    char *text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (text == NULL)
+        return oom(err, "open");
+    sqlite3_stmt *st;
+    int rc = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_migration', ?1)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = sq_fail(s, err, "open: record the migration");
+    } else {
+        bind_text(st, 1, text);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sq_fail(s, err, "open: record the migration");
+        sqlite3_finalize(st);
+    }
+    free(text);
+    return rc;
+}
+
+/*
+ * Bring the schema to SCHEMA_VERSION inside one IMMEDIATE transaction: all steps or none.
+ * An existing database is backed up first (backup_before_migrating); a new one is not.
+ */
 static int migrate(struct sq *s, struct ty_err *err)
 {
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return sq_fail(s, err, "open: begin schema check");
     struct identity id;
     int version = 0;
+    char *bak = NULL;
     int rc = read_identity(s, &id, err);
     if (rc == 0)
         rc = check_identity(s, &id, &version, err);
+    if (rc == 0 && version > 0 && version < SCHEMA_VERSION)
+        rc = backup_before_migrating(s, version, &bak, err);
     for (int v = version; rc == 0 && v < SCHEMA_VERSION; v++) {
         if (sqlite3_exec(s->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK) {
             rc = sq_fail(s, err, "open: migrate schema %d to %d", v, v + 1);
@@ -848,10 +1097,15 @@ static int migrate(struct sq *s, struct ty_err *err)
         if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
             rc = sq_fail(s, err, "open: record schema version %d", v + 1);
     }
+    if (rc == 0 && bak != NULL)
+        rc = note_migration(s, version, bak, err);
     if (rc == 0 && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = sq_fail(s, err, "open: commit schema version %d", SCHEMA_VERSION);
     if (rc != 0 && !sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != 0 && bak != NULL)
+        unlink_db(bak); /* the old file is intact: the copy is not needed */
+    free(bak);
     return rc;
 }
 
@@ -963,6 +1217,66 @@ int store_open_sqlite(const char *path, bool read_only, struct store **out, stru
     }
     *out = &s->base;
     return 0;
+}
+
+/* "file:" URI of path, with the characters a URI gives meaning to escaped. */
+static void file_uri(struct strbuf *sb, const char *path)
+{
+    sb_adds(sb, "file:");
+    for (const char *p = path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#')
+            sb_addf(sb, "%%%02X", (unsigned)(unsigned char)*p);
+        else
+            sb_addc(sb, *p);
+    }
+}
+
+int store_check_sqlite(const char *path, int *version, struct ty_err *err)
+{
+    if (path == NULL || *path == '\0')
+        return ty_error(err, TY_EINVAL, "path", -1, 0, "store: the database path is empty");
+    /* immutable: no locks, no -wal or -shm made beside it, only the file itself is read */
+    struct strbuf uri;
+    sb_init(&uri);
+    file_uri(&uri, path);
+    sb_adds(&uri, "?immutable=1");
+    struct sq s = {.path = (char *)path, .read_only = true};
+    int rc = 0;
+    if (sb_failed(&uri)) {
+        rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "store: out of memory opening %s", path);
+    } else if (sqlite3_open_v2(sb_str(&uri), &s.db,
+                               SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                               NULL) != SQLITE_OK) {
+        rc = s.db == NULL
+                 ? ty_error(err, TY_ENOMEM, NULL, -1, 0, "store: out of memory opening %s", path)
+                 : ty_error(err, TY_EIO, NULL, -1, 0, "store: cannot open %s read-only: %s", path,
+                            sqlite3_errmsg(s.db));
+    }
+    sb_free(&uri);
+    struct identity id;
+    if (rc == 0) {
+        sqlite3_extended_result_codes(s.db, 1);
+        rc = read_identity(&s, &id, err);
+    }
+    if (rc == 0)
+        rc = check_identity(&s, &id, version, err);
+    if (rc == 0 && *version == 0)
+        rc = ty_error(err, TY_EFORMAT, NULL, -1, 0, "%s is empty: it holds no Tethys store", path);
+    sqlite3_stmt *st = NULL;
+    if (rc == 0 && sqlite3_prepare_v2(s.db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK)
+        rc = sq_fail(&s, err, "check %s", path);
+    if (rc == 0) {
+        int src = sqlite3_step(st);
+        const char *res = src == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        if (src != SQLITE_ROW)
+            rc = sq_fail(&s, err, "check %s", path);
+        else if (res == NULL || strcmp(res, "ok") != 0)
+            rc = ty_error(err, TY_EFORMAT, NULL, -1, 0, "%s fails SQLite's integrity check: %.120s",
+                          path, res ? res : "?");
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(s.db);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1190,7 +1504,7 @@ static int obj_delete_tx(struct sq *s, const char *kn, const char *name, int64_t
 }
 
 static int sq_obj_delete(struct store *base, enum store_kind kind, const char *name,
-                         int64_t base_version, struct ty_err *err)
+                         int64_t base_version, const char *who, struct ty_err *err)
 {
     struct sq *s = SQ(base);
     const char *kn;
@@ -1208,7 +1522,7 @@ static int sq_obj_delete(struct store *base, enum store_kind kind, const char *n
     snprintf(what, sizeof what, "obj_delete %s \"%.100s\"", kn, name);
     if ((rc = tx_begin(s, what, err)) != 0)
         return rc;
-    return tx_end(s, obj_delete_tx(s, kn, name, base_version, NULL, what, err), what, err);
+    return tx_end(s, obj_delete_tx(s, kn, name, base_version, who, what, err), what, err);
 }
 
 static json_t *obj_row(sqlite3_stmt *st)
@@ -2248,6 +2562,384 @@ static int sq_meta_set(struct store *base, const char *key, const char *value, s
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Configuration history.
+ */
+
+static json_t *version_row(sqlite3_stmt *st)
+{
+    struct jb b = {json_object(), false};
+    jb_set(&b, "version", col_int(st, 0));
+    jb_set(&b, "op", col_text(st, 1));
+    jb_set(&b, "at_ms", col_int(st, 2));
+    jb_set(&b, "who", col_text(st, 3));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int sq_obj_history(struct store *base, enum store_kind kind, const char *name, json_t **out,
+                          struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *kn;
+    int rc = check_obj("obj_history", kind, name, &kn, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_OBJ_HISTORY, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    bind_text(st, 2, name);
+    json_t *rows;
+    if ((rc = collect(s, st, version_row, &rows, "obj_history", err)) != 0)
+        return rc;
+    if (json_array_size(rows) == 0) {
+        json_decref(rows);
+        return ty_error(err, TY_ENOENT, NULL, -1, 0, "obj_history %s \"%.100s\": never existed", kn,
+                        name);
+    }
+    *out = rows;
+    return 0;
+}
+
+static int sq_obj_version(struct store *base, enum store_kind kind, const char *name,
+                          int64_t version, char **json, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *kn;
+    int rc = check_obj("obj_version", kind, name, &kn, err);
+    if (rc != 0)
+        return rc;
+    if (version < 1)
+        return ty_error(err, TY_EINVAL, "version", -1, 0,
+                        "obj_version %s \"%.100s\": version %" PRId64
+                        " is not a version (1, 2, ...)",
+                        kn, name, version);
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_OBJ_VERSION_GET, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    bind_text(st, 2, name);
+    sqlite3_bind_int64(st, 3, version);
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW && sqlite3_column_type(st, 1) == SQLITE_NULL) {
+        rc = ty_error(err, TY_ENOENT, "version", -1, 0,
+                      "obj_version %s \"%.100s\": version %" PRId64
+                      " is its deletion, which has no definition",
+                      kn, name, version);
+    } else if (src == SQLITE_ROW) {
+        *json = strdup((const char *)sqlite3_column_text(st, 1));
+        if (*json == NULL)
+            rc = oom(err, "obj_version");
+    } else if (src == SQLITE_DONE) {
+        rc = ty_error(err, TY_ENOENT, "version", -1, 0,
+                      "obj_version %s \"%.100s\": no version %" PRId64, kn, name, version);
+    } else {
+        rc = sq_fail(s, err, "obj_version %s \"%.100s\"", kn, name);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * API tokens.  Only the hex SHA-256 of a token's secret is stored (the caller hashes), so
+ * the database - or a backup of it - cannot be used to authenticate.
+ */
+
+#define TOKEN_HASH_HEX  64    /* hex digits of a SHA-256 */
+#define TOKEN_USE_EVERY 60000 /* ms: last_used_at_ms is written at most this often */
+
+/* A SHA-256 in hex, lowercased into out; TY_EINVAL naming "hash" otherwise. */
+static int check_hash(const char *op, const char *hash, char out[TOKEN_HASH_HEX + 1],
+                      struct ty_err *err)
+{
+    size_t n = hash != NULL ? strnlen(hash, TOKEN_HASH_HEX + 1) : 0;
+    bool ok = n == TOKEN_HASH_HEX;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = hash[i];
+        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        out[i] = c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
+    }
+    if (!ok) /* the text is not quoted back: it may be a secret pasted by mistake */
+        return ty_error(err, TY_EINVAL, "hash", -1, 0,
+                        "%s: hash must be the SHA-256 of the token in hex (64 digits)", op);
+    out[n] = '\0';
+    return 0;
+}
+
+static json_t *token_row(sqlite3_stmt *st)
+{
+    struct jb b = {json_object(), false};
+    jb_set(&b, "name", col_text(st, 0));
+    jb_set(&b, "created_at_ms", col_int(st, 1));
+    jb_set(&b, "expires_at_ms", col_int(st, 2));
+    jb_set(&b, "revoked_at_ms", col_int(st, 3));
+    jb_set(&b, "last_used_at_ms", col_int(st, 4));
+    jb_set(&b, "created_by", col_text(st, 5));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int sq_token_put(struct store *base, const char *name, const char *hash,
+                        int64_t expires_at_ms, const char *who, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    char h[TOKEN_HASH_HEX + 1];
+    int rc = check_id(name, NAME_MAX_BYTES + 1, "name", "token_put", err);
+    if (rc == 0)
+        rc = check_hash("token_put", hash, h, err);
+    if (rc == 0 && expires_at_ms < 0)
+        rc = ty_error(err, TY_EINVAL, "expires_at_ms", -1, 0,
+                      "token_put \"%.100s\": expires_at_ms %" PRId64 " is not 0 (never) or a time",
+                      name, expires_at_ms);
+    if (rc == 0)
+        rc = writable(s, "token_put", err);
+    sqlite3_stmt *st;
+    if (rc != 0 || (rc = stmt(s, ST_TOKEN_INSERT, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, name);
+    bind_text(st, 2, h);
+    sqlite3_bind_int64(st, 3, now_ms());
+    if (expires_at_ms > 0)
+        sqlite3_bind_int64(st, 4, expires_at_ms);
+    else
+        sqlite3_bind_null(st, 4);
+    bind_text(st, 5, who);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "token_put \"%.100s\"", name);
+    sqlite3_reset(st);
+    if (rc != TY_EEXIST)
+        return rc;
+    /* which one: the name (reported first when both are taken), or the secret */
+    bool named = false;
+    if (stmt(s, ST_TOKEN_NAMED, &st, NULL) == 0) {
+        bind_text(st, 1, name);
+        named = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_reset(st);
+    }
+    if (named)
+        return ty_error(err, TY_EEXIST, "name", -1, 0,
+                        "token_put: a token named \"%.100s\" exists (a revoked token keeps its "
+                        "name)",
+                        name);
+    return ty_error(err, TY_EEXIST, "hash", -1, 0,
+                    "token_put \"%.100s\": another token has the same secret", name);
+}
+
+static int sq_token_list(struct store *base, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_TOKEN_LIST, &st, err);
+    if (rc != 0)
+        return rc;
+    return collect(s, st, token_row, out, "token_list", err);
+}
+
+static int sq_token_revoke(struct store *base, const char *name, int64_t at_ms, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = check_id(name, NAME_MAX_BYTES + 1, "name", "token_revoke", err);
+    if (rc == 0)
+        rc = writable(s, "token_revoke", err);
+    sqlite3_stmt *st;
+    if (rc != 0 || (rc = stmt(s, ST_TOKEN_REVOKE, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, at_ms > 0 ? at_ms : now_ms());
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "token_revoke \"%.100s\"", name);
+    else if (sqlite3_changes(s->db) == 0)
+        rc = ty_error(err, TY_ENOENT, "name", -1, 0, "token_revoke: no token named \"%.100s\"",
+                      name);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/*
+ * Record a use of the token with hash h, unless one was recorded in the last minute:
+ * authentication reads on every request and must not write on every request.  Best
+ * effort (a failure to record does not fail the lookup); only on a connection that may
+ * write.  Returns true when it wrote.
+ */
+static bool token_used(struct sq *s, const char *h, const json_t *tok, int64_t now)
+{
+    const json_t *last = json_object_get(tok, "last_used_at_ms");
+    int64_t t = json_is_integer(last) ? json_integer_value(last) : 0;
+    if (s->read_only || (s->batch && s->batch_failed) ||
+        (json_is_integer(last) && t > now - TOKEN_USE_EVERY && t <= now))
+        return false;
+    sqlite3_stmt *st;
+    if (stmt(s, ST_TOKEN_USED, &st, NULL) != 0)
+        return false;
+    bind_text(st, 1, h);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, TOKEN_USE_EVERY);
+    bool wrote = false;
+    if (sqlite3_step(st) == SQLITE_DONE)
+        wrote = sqlite3_changes(s->db) > 0;
+    else
+        sq_fail(s, NULL, "token_lookup"); /* marks a batch SQLite dropped */
+    sqlite3_reset(st);
+    return wrote;
+}
+
+static int sq_token_lookup(struct store *base, const char *hash, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    char h[TOKEN_HASH_HEX + 1];
+    int rc = check_hash("token_lookup", hash, h, err);
+    sqlite3_stmt *st;
+    if (rc != 0 || (rc = stmt(s, ST_TOKEN_LOOKUP, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, h);
+    json_t *tok = NULL;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        if ((tok = token_row(st)) == NULL)
+            rc = oom(err, "token_lookup");
+    } else if (src == SQLITE_DONE) {
+        rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "token_lookup: no token has this secret");
+    } else {
+        rc = sq_fail(s, err, "token_lookup");
+    }
+    sqlite3_reset(st);
+    if (rc != 0)
+        return rc;
+    int64_t now = now_ms();
+    if (token_used(s, h, tok, now))
+        json_object_set_new(tok, "last_used_at_ms", json_integer(now));
+    *out = tok;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Secrets: environment values a job marks secret, one row each, never in objects.
+ */
+
+static int check_secrets(const char *job, const json_t *values, struct ty_err *err)
+{
+    if (!json_is_object(values))
+        return ty_error(err, TY_EINVAL, "values", -1, 0,
+                        "secrets_put job \"%.100s\": values must be an object {\"NAME\": "
+                        "\"value\"}",
+                        job);
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)values, k, v)
+    {
+        if (*k == '\0' || strnlen(k, NAME_MAX_BYTES + 1) > NAME_MAX_BYTES)
+            return ty_error(err, TY_EINVAL, "values", -1, 0,
+                            "secrets_put job \"%.100s\": a secret's name must be 1 to %d bytes",
+                            job, NAME_MAX_BYTES);
+        if (!json_is_string(v))
+            return ty_error(err, TY_EINVAL, "values", -1, 0,
+                            "secrets_put job \"%.100s\": secret \"%.60s\" must be a string", job,
+                            k);
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return ty_error(err, TY_EINVAL, "values", -1, 0,
+                            "secrets_put job \"%.100s\": secret \"%.60s\" holds a NUL character",
+                            job, k);
+    }
+    return 0;
+}
+
+static int secrets_put_tx(struct sq *s, const char *job, const json_t *values, const char *what,
+                          struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_SECRETS_DELETE, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, job);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    if (rc != 0 || (rc = stmt(s, ST_SECRET_INSERT, &st, err)) != 0)
+        return rc;
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)values, k, v)
+    {
+        bind_text(st, 1, job);
+        bind_text(st, 2, k);
+        bind_text(st, 3, json_string_value(v));
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sq_fail(s, err, "%s", what);
+        sqlite3_reset(st);
+        if (rc != 0)
+            break;
+    }
+    return rc;
+}
+
+static int sq_secrets_put(struct store *base, const char *job, const json_t *values,
+                          struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = check_id(job, NAME_MAX_BYTES + 1, "job", "secrets_put", err);
+    if (rc == 0)
+        rc = check_secrets(job, values, err);
+    if (rc == 0)
+        rc = writable(s, "secrets_put", err);
+    if (rc != 0)
+        return rc;
+    char what[160];
+    snprintf(what, sizeof what, "secrets_put job \"%.100s\"", job);
+    if ((rc = tx_begin(s, what, err)) != 0)
+        return rc;
+    return tx_end(s, secrets_put_tx(s, job, values, what, err), what, err);
+}
+
+static int sq_secrets_get(struct store *base, const char *job, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = check_id(job, NAME_MAX_BYTES + 1, "job", "secrets_get", err);
+    sqlite3_stmt *st;
+    if (rc != 0 || (rc = stmt(s, ST_SECRETS_GET, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, job);
+    json_t *o = json_object();
+    int src = SQLITE_DONE;
+    if (o == NULL)
+        rc = oom(err, "secrets_get");
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *v = col_text(st, 1);
+        if (v == NULL || json_object_set_new(o, (const char *)sqlite3_column_text(st, 0), v) != 0)
+            rc = oom(err, "secrets_get");
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "secrets_get job \"%.100s\"", job);
+    sqlite3_reset(st);
+    if (rc != 0) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Backup.
+ */
+
+static int sq_backup(struct store *base, const char *path, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    if (path == NULL || *path == '\0')
+        return ty_error(err, TY_EINVAL, "path", -1, 0, "backup: the file name is empty");
+    if (s->batch)
+        return ty_error(err, TY_EINVAL, NULL, -1, 0,
+                        "backup: a transaction is open on %s (commit or rollback first)", s->path);
+    return copy_db(s->db, s->path, path, "backup", err);
+}
+
+/* ---------------------------------------------------------------------------------------
  * Batches.  A read-only connection may begin too: its calls then read one snapshot.
  */
 
@@ -2316,6 +3008,15 @@ static const struct store_ops sq_ops = {
     .alerts_open = sq_alerts_open,
     .meta_get = sq_meta_get,
     .meta_set = sq_meta_set,
+    .obj_history = sq_obj_history,
+    .obj_version = sq_obj_version,
+    .token_put = sq_token_put,
+    .token_list = sq_token_list,
+    .token_revoke = sq_token_revoke,
+    .token_lookup = sq_token_lookup,
+    .secrets_put = sq_secrets_put,
+    .secrets_get = sq_secrets_get,
+    .backup = sq_backup,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,

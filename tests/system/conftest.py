@@ -6,6 +6,7 @@
         srv = server()                       # tethys server --data <tmp> --listen 127.0.0.1:0
         srv = server("--max-runs", "1")      # extra server flags
         srv = server(test_hooks=True)        # the -DTETHYS_TEST_HOOKS build (test clock)
+        srv = server("--tls-cert", c, "--tls-key", k, cacert=ca)  # HTTPS, trusting ca
         srv.api("POST", "/jobs", json={...})  # -> requests.Response (bearer token sent)
         srv.cli("job", "list", "--json")      # -> CompletedProcess, with --data DIR
 
@@ -139,8 +140,9 @@ def pid_alive(pid):
 class Server:
     """One `tethys server` process on 127.0.0.1 and the ways to talk to it."""
 
-    def __init__(self, binary, cli_binary, data, log_path, args=(), env=None):
+    def __init__(self, binary, cli_binary, data, log_path, args=(), env=None, cacert=None):
         self.binary = binary
+        self.cacert = cacert  # CA file the API session trusts (a server with --tls-cert)
         self.cli_binary = cli_binary
         self.data = pathlib.Path(data)
         self.log_path = pathlib.Path(log_path)
@@ -173,9 +175,10 @@ class Server:
 
         info = wait_for(ready, timeout, 0.02, "server.json of the new server")
         self.url = info["url"]
-        assert self.url.startswith("http://127.0.0.1:"), self.url
+        assert self.url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")), self.url
         self.token = (self.data / "token").read_text().strip()
         self.session = requests.Session()
+        self.session.verify = self.cacert or True
         self.session.headers["Authorization"] = f"Bearer {self.token}"
         self.session.trust_env = False  # never a proxy for 127.0.0.1
         return self
@@ -237,6 +240,7 @@ class Server:
         else:
             sess = requests.Session()  # no token
             sess.trust_env = False
+            sess.verify = self.cacert or True
         return sess.request(method, self.url + path, json=json, data=data, headers=headers,
                             timeout=timeout, params=params)
 
@@ -329,13 +333,14 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture
 def server(request, tmp_path, tethys, tethys_test_bin):
-    """server(*flags, test_hooks=False, env=None, data=None) -> a started Server."""
+    """server(*flags, test_hooks=False, env=None, data=None, cacert=None) -> a started Server."""
     started = []
 
-    def start(*flags, test_hooks=False, env=None, data=None):
+    def start(*flags, test_hooks=False, env=None, data=None, cacert=None):
         n = len(started)
         srv = Server(tethys_test_bin if test_hooks else tethys, tethys,
-                     data or tmp_path / f"data{n}", tmp_path / f"server{n}.log", flags, env)
+                     data or tmp_path / f"data{n}", tmp_path / f"server{n}.log", flags, env,
+                     cacert)
         started.append(srv)
         return srv.start()
 
@@ -363,7 +368,7 @@ def _restart(old, started, flags, kw):
     assert not old.running()
     srv = Server(old.binary, old.cli_binary, old.data,
                  old.log_path.with_name(old.log_path.stem + f"-r{len(started)}.log"),
-                 flags or old.args, kw.get("env", old.env))
+                 flags or old.args, kw.get("env", old.env), kw.get("cacert", old.cacert))
     started.append(srv)
     return srv.start()
 

@@ -4,7 +4,11 @@
  * final statuses that never regress, keyset pagination that returns every row exactly
  * once, a writer thread and a reader connection at once, schema versions, files that are
  * not Tethys databases, and a full disk (a 1 MB tmpfs when we may mount one, and
- * SQLite's max_page_count in any case).  Ends with the write rates measured.
+ * SQLite's max_page_count in any case).  Then schema version 2: configuration history,
+ * tokens (a use recorded at most once a minute), secrets, backups (also under a writer's
+ * load, and onto a full disk), the migration of tests/fixtures/store-v1.db (a database a
+ * real version 1 server wrote; store-v1.json lists what it holds) with its backup, a
+ * migration that fails, and store_check_sqlite.  Ends with the write rates measured.
  */
 #define _GNU_SOURCE /* unshare(2) */
 #include <dirent.h>
@@ -278,8 +282,13 @@ static void test_open_creates_schema(void **state)
     struct fx *f = *state;
     char *v;
     assert_ok(store_meta_get(f->s, "schema_version", &v, &e_));
-    assert_string_equal(v, "1");
+    assert_string_equal(v, "2");
     free(v);
+    /* a new file is created at the current version directly: nothing to back up */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN"
+                                      " ('tokens', 'secrets')"),
+                     2);
+    assert_err(store_meta_get(f->s, "last_migration", &v, &e_), TY_ENOENT, "not set");
     char mode[16];
     raw_text(f->path, "PRAGMA journal_mode", mode, sizeof mode);
     assert_string_equal(mode, "wal");
@@ -336,13 +345,13 @@ static void test_open_refuses(void **state)
     f->s = NULL;
     raw_exec(f->path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
-               "has schema version 99, written by a newer Tethys; this binary knows versions 1 "
-               "to 1");
+               "tethys.db has schema version 99, from a newer Tethys; this binary knows 1 to 2: "
+               "upgrade tethys, or `tethys restore` the tethys.db.v2-*.bak the upgrade left");
     assert_err(store_open_sqlite(f->path, true, &s, &e_), TY_EFORMAT, "schema version 99");
     raw_exec(f->path, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
                "schema_version \"x1\" in meta is not a version number");
-    raw_exec(f->path, "UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    raw_exec(f->path, "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
     assert_ok(store_open_sqlite(f->path, false, &s, &e_));
     f->s = s;
 
@@ -403,11 +412,11 @@ static void test_obj_versions(void **state)
     /* kinds are separate name spaces */
     assert_err(store_obj_get(s, STORE_CALENDAR, "nightly", &json, &v, &e_), TY_ENOENT, "calendar");
 
-    assert_err(store_obj_delete(s, STORE_JOB, "nightly", 2, &e_), TY_ECONFLICT,
+    assert_err(store_obj_delete(s, STORE_JOB, "nightly", 2, "gina", &e_), TY_ECONFLICT,
                "it is at version 3, the delete was based on version 2");
-    assert_ok(store_obj_delete(s, STORE_JOB, "nightly", 3, &e_));
+    assert_ok(store_obj_delete(s, STORE_JOB, "nightly", 3, "gina", &e_));
     assert_err(store_obj_get(s, STORE_JOB, "nightly", &json, &v, &e_), TY_ENOENT, "not found");
-    assert_err(store_obj_delete(s, STORE_JOB, "nightly", 0, &e_), TY_ENOENT,
+    assert_err(store_obj_delete(s, STORE_JOB, "nightly", 0, NULL, &e_), TY_ENOENT,
                "obj_delete job \"nightly\": not found");
     assert_err(store_obj_put(s, STORE_JOB, "nightly", j3, 3, NULL, &v, &e_), TY_ENOENT,
                "not found");
@@ -423,7 +432,7 @@ static void test_obj_versions(void **state)
              " FROM (SELECT * FROM object_versions ORDER BY version)",
              buf, sizeof buf);
     assert_string_equal(buf,
-                        "1:create:alice,2:update:bob,3:update:carol,4:delete:-,5:create:frank");
+                        "1:create:alice,2:update:bob,3:update:carol,4:delete:gina,5:create:frank");
     raw_text(f->path, "SELECT json FROM object_versions WHERE version = 2", buf, sizeof buf);
     assert_string_equal(buf, j2);
     assert_int_equal(raw_int(f->path, "SELECT json IS NULL FROM object_versions WHERE version = 4"),
@@ -453,7 +462,7 @@ static void test_obj_errors(void **state)
                "json is not a JSON object");
     assert_err(store_obj_put(s, STORE_JOB, "x", "{}", -2, NULL, &v, &e_), TY_EINVAL,
                "base_version -2 is not -1 (create), 0 (any) or a version");
-    assert_err(store_obj_delete(s, STORE_JOB, "x", -1, &e_), TY_EINVAL,
+    assert_err(store_obj_delete(s, STORE_JOB, "x", -1, NULL, &e_), TY_EINVAL,
                "base_version -1 is not 0 (any) or a version");
     assert_err(store_obj_get(s, STORE_DOMAIN, NULL, &json, &v, &e_), TY_EINVAL, "name");
     /* nothing of that was stored */
@@ -1213,7 +1222,7 @@ static void test_meta(void **state)
     assert_err(store_meta_set(s, "", "2", &e_), TY_EINVAL, "meta_set: key is missing");
     assert_err(store_meta_set(s, "k", NULL, &e_), TY_EINVAL, "meta_set k: value is missing");
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "1");
+    assert_string_equal(v, "2");
     free(v);
 }
 
@@ -1256,7 +1265,7 @@ static void test_batch(void **state)
     run_init(&e, "b", "d", 13, 0, 1, STORE_RUN_SUCCEEDED);
     assert_ok(store_begin(s, &e_));
     assert_ok(store_run_put(s, &e.r, &e_));
-    assert_ok(store_obj_delete(s, STORE_JOB, "b", 1, &e_));
+    assert_ok(store_obj_delete(s, STORE_JOB, "b", 1, NULL, &e_));
     store_rollback(s);
     store_rollback(s); /* harmless */
     assert_int_equal(history_count(r, q), 3);
@@ -1270,7 +1279,7 @@ static void test_batch(void **state)
     assert_ok(store_commit(r, &e_));
     assert_int_equal(history_count(r, q), 4);
     assert_err(store_run_put(r, &e.r, &e_), TY_EINVAL, "run_put: the store");
-    assert_err(store_obj_delete(r, STORE_JOB, "b", 0, &e_), TY_EINVAL, "open read-only");
+    assert_err(store_obj_delete(r, STORE_JOB, "b", 0, NULL, &e_), TY_EINVAL, "open read-only");
     store_close(r);
 }
 
@@ -1558,6 +1567,672 @@ static void test_disk_full_max_page_count(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Configuration history, tokens, secrets.
+ */
+
+static void test_obj_history(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s, *r;
+    int64_t v;
+    const char *j1 = "{\"name\":\"h\",\"command\":\"true\"}";
+    const char *j2 = "{\"name\":\"h\",\"command\":\"false\"}";
+    assert_ok(store_obj_put(s, STORE_JOB, "h", j1, -1, "10.0.0.1", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_JOB, "h", j2, 1, "10.0.0.2", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_JOB, "h", j2, 2, "10.0.0.3", &v, &e_)); /* no change */
+    assert_ok(store_obj_delete(s, STORE_JOB, "h", 2, "10.0.0.4", &e_));
+    assert_ok(store_obj_put(s, STORE_JOB, "h", j1, -1, NULL, &v, &e_));
+    assert_int_equal(v, 4);
+    assert_ok(store_obj_put(s, STORE_CALENDAR, "h", "{\"name\":\"h\"}", -1, "c", &v, &e_));
+
+    /* read through a reader connection, as the API does */
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    json_t *h;
+    assert_ok(store_obj_history(r, STORE_JOB, "h", &h, &e_));
+    const char *want[][3] = {{"4", "create", "-"},
+                             {"3", "delete", "10.0.0.4"},
+                             {"2", "update", "10.0.0.2"},
+                             {"1", "create", "10.0.0.1"}};
+    assert_int_equal(json_array_size(h), 4);
+    int64_t last_at = INT64_MAX;
+    for (size_t i = 0; i < 4; i++) {
+        json_t *it = json_array_get(h, i);
+        char ver[8];
+        snprintf(ver, sizeof ver, "%" PRId64, jint(it, "version"));
+        assert_string_equal(ver, want[i][0]);
+        assert_string_equal(jstr(it, "op"), want[i][1]);
+        assert_string_equal(jstr(it, "who") ? jstr(it, "who") : "-", want[i][2]);
+        assert_true(jint(it, "at_ms") <= last_at); /* newest first */
+        last_at = jint(it, "at_ms");
+        assert_int_equal(json_object_size(it), 4);
+    }
+    json_decref(h);
+    assert_ok(store_obj_history(r, STORE_CALENDAR, "h", &h, &e_));
+    assert_int_equal(json_array_size(h), 1); /* kinds are separate */
+    json_decref(h);
+
+    char *json;
+    assert_ok(store_obj_version(r, STORE_JOB, "h", 2, &json, &e_));
+    assert_string_equal(json, j2);
+    free(json);
+    assert_ok(store_obj_version(r, STORE_JOB, "h", 1, &json, &e_));
+    assert_string_equal(json, j1);
+    free(json);
+    assert_err(store_obj_version(r, STORE_JOB, "h", 3, &json, &e_), TY_ENOENT,
+               "obj_version job \"h\": version 3 is its deletion, which has no definition");
+    assert_err(store_obj_version(r, STORE_JOB, "h", 5, &json, &e_), TY_ENOENT,
+               "obj_version job \"h\": no version 5");
+    assert_err(store_obj_version(r, STORE_JOB, "h", 0, &json, &e_), TY_EINVAL,
+               "version 0 is not a version");
+    assert_err(store_obj_version(r, STORE_DOMAIN, "h", 1, &json, &e_), TY_ENOENT, "no version 1");
+    assert_err(store_obj_history(r, STORE_JOB, "ghost", &h, &e_), TY_ENOENT,
+               "obj_history job \"ghost\": never existed");
+    assert_err(store_obj_history(r, (enum store_kind)9, "h", &h, &e_), TY_EINVAL, "kind 9");
+    assert_err(store_obj_history(r, STORE_JOB, "", &h, &e_), TY_EINVAL, "name must be");
+    struct ty_err err;
+    assert_int_equal(store_obj_version(r, STORE_JOB, "h", 9, &json, &err), TY_ENOENT);
+    assert_string_equal(err.field, "version");
+    store_close(r);
+}
+
+#define HASH_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+#define HASH_B "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+
+static void test_tokens(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s, *r;
+    json_t *t, *list;
+    assert_ok(store_token_put(s, "ci", HASH_A, 0, "127.0.0.1", &e_));
+    assert_ok(store_token_put(s, "alice", HASH_B, 4102444800000, NULL, &e_));
+    assert_err(store_token_put(s, "ci", HASH_B, 0, NULL, &e_), TY_EEXIST,
+               "token_put: a token named \"ci\" exists");
+    struct ty_err err;
+    assert_int_equal(store_token_put(s, "other", HASH_A, 0, NULL, &err), TY_EEXIST);
+    assert_string_equal(err.field, "hash");
+    assert_non_null(strstr(err.msg, "token_put \"other\": another token has the same secret"));
+    /* a hash that is not one is refused, and not quoted back */
+    assert_int_equal(store_token_put(s, "x", "s3cret-token", 0, NULL, &err), TY_EINVAL);
+    assert_string_equal(err.field, "hash");
+    assert_non_null(strstr(err.msg, "hash must be the SHA-256 of the token in hex (64 digits)"));
+    assert_null(strstr(err.msg, "s3cret"));
+    assert_err(store_token_put(s, "x", HASH_A "0", 0, NULL, &e_), TY_EINVAL, "64 digits");
+    assert_err(store_token_put(s, "", HASH_A, 0, NULL, &e_), TY_EINVAL, "name is missing");
+    assert_err(store_token_put(s, "x", HASH_A, -5, NULL, &e_), TY_EINVAL,
+               "expires_at_ms -5 is not 0 (never) or a time");
+
+    /* the list: ordered by name, every field, never the hash */
+    assert_ok(store_token_list(s, &list, &e_));
+    assert_int_equal(json_array_size(list), 2);
+    char *dump = json_dumps(list, 0);
+    assert_null(strstr(dump, HASH_A));
+    assert_null(strstr(dump, HASH_B));
+    free(dump);
+    t = json_array_get(list, 0);
+    assert_string_equal(jstr(t, "name"), "alice");
+    assert_int_equal(jint(t, "expires_at_ms"), 4102444800000);
+    assert_true(json_is_null(json_object_get(t, "created_by")));
+    t = json_array_get(list, 1);
+    assert_string_equal(jstr(t, "name"), "ci");
+    assert_string_equal(jstr(t, "created_by"), "127.0.0.1");
+    assert_true(jint(t, "created_at_ms") > 1700000000000);
+    assert_true(json_is_null(json_object_get(t, "expires_at_ms"))); /* never */
+    assert_true(json_is_null(json_object_get(t, "revoked_at_ms")));
+    assert_true(json_is_null(json_object_get(t, "last_used_at_ms")));
+    assert_int_equal(json_object_size(t), 6);
+    json_decref(list);
+
+    /* lookup by hash (any case) records the use, at most once a minute */
+    assert_ok(store_token_lookup(s, HASH_A, &t, &e_));
+    assert_string_equal(jstr(t, "name"), "ci");
+    int64_t used = jint(t, "last_used_at_ms");
+    json_decref(t);
+    assert_int_equal(raw_int(f->path, "SELECT last_used_at_ms FROM tokens WHERE name = 'ci'"),
+                     used);
+    raw_exec(f->path, "UPDATE tokens SET last_used_at_ms = last_used_at_ms - 30000");
+    char upper[65];
+    for (int i = 0; i < 64; i++)
+        upper[i] = (char)(HASH_A[i] >= 'a' ? HASH_A[i] - 'a' + 'A' : HASH_A[i]);
+    upper[64] = '\0';
+    assert_ok(store_token_lookup(s, upper, &t, &e_));
+    assert_int_equal(jint(t, "last_used_at_ms"), used - 30000); /* within the minute: no write */
+    json_decref(t);
+    raw_exec(f->path, "UPDATE tokens SET last_used_at_ms = last_used_at_ms - 31000");
+    assert_ok(store_token_lookup(s, HASH_A, &t, &e_));
+    assert_true(jint(t, "last_used_at_ms") >= used); /* a minute later: written again */
+    json_decref(t);
+    assert_true(raw_int(f->path, "SELECT last_used_at_ms FROM tokens WHERE name = 'ci'") >= used);
+    /* a clock stepped back does not freeze it */
+    raw_exec(f->path, "UPDATE tokens SET last_used_at_ms = last_used_at_ms + 3600000");
+    assert_ok(store_token_lookup(s, HASH_A, &t, &e_));
+    assert_true(jint(t, "last_used_at_ms") < used + 3600000);
+    json_decref(t);
+    assert_err(store_token_lookup(s,
+                                  "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c"
+                                  "000",
+                                  &t, &e_),
+               TY_ENOENT, "token_lookup: no token has this secret");
+    assert_err(store_token_lookup(s, "short", &t, &e_), TY_EINVAL, "64 digits");
+
+    /* a reader looks up without writing; it cannot create or revoke */
+    raw_exec(f->path, "UPDATE tokens SET last_used_at_ms = NULL WHERE name = 'alice'");
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(store_token_lookup(r, HASH_B, &t, &e_));
+    assert_string_equal(jstr(t, "name"), "alice");
+    assert_true(json_is_null(json_object_get(t, "last_used_at_ms")));
+    json_decref(t);
+    assert_err(store_token_put(r, "y", HASH_B, 0, NULL, &e_), TY_EINVAL, "is open read-only");
+    assert_err(store_token_revoke(r, "ci", 0, &e_), TY_EINVAL, "is open read-only");
+
+    /* revoked: still found (the caller refuses it), the first revocation time kept */
+    assert_ok(store_token_revoke(s, "ci", 1800000000000, &e_));
+    assert_ok(store_token_revoke(s, "ci", 1900000000000, &e_));
+    assert_ok(store_token_lookup(r, HASH_A, &t, &e_));
+    assert_int_equal(jint(t, "revoked_at_ms"), 1800000000000);
+    json_decref(t);
+    assert_err(store_token_revoke(s, "nobody", 0, &e_), TY_ENOENT,
+               "token_revoke: no token named \"nobody\"");
+    assert_err(store_token_put(s, "ci", HASH_B, 0, NULL, &e_), TY_EEXIST, "keeps its name");
+    assert_ok(store_token_revoke(s, "alice", 0, &e_)); /* 0: now */
+    assert_ok(store_token_lookup(r, HASH_B, &t, &e_));
+    assert_true(jint(t, "revoked_at_ms") > 1700000000000);
+    json_decref(t);
+    store_close(r);
+    /* the hash is all that is stored */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tokens WHERE hash = '" HASH_A "'"), 1);
+}
+
+static void test_secrets(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    json_t *got;
+    assert_ok(store_secrets_get(s, "j", &got, &e_));
+    assert_int_equal(json_object_size(got), 0);
+    json_decref(got);
+    json_t *v = json_pack("{s:s, s:s}", "DB_PASSWORD", "hunter2", "API_KEY", "k-123");
+    assert_ok(store_secrets_put(s, "j", v, &e_));
+    json_decref(v);
+    v = json_pack("{s:s}", "TOKEN", "other job's");
+    assert_ok(store_secrets_put(s, "k", v, &e_));
+    json_decref(v);
+    assert_ok(store_secrets_get(s, "j", &got, &e_));
+    assert_int_equal(json_object_size(got), 2);
+    assert_string_equal(jstr(got, "DB_PASSWORD"), "hunter2");
+    assert_string_equal(jstr(got, "API_KEY"), "k-123");
+    json_decref(got);
+    /* a put replaces them all */
+    v = json_pack("{s:s}", "DB_PASSWORD", "correct horse");
+    assert_ok(store_secrets_put(s, "j", v, &e_));
+    json_decref(v);
+    assert_ok(store_secrets_get(s, "j", &got, &e_));
+    assert_int_equal(json_object_size(got), 1);
+    assert_string_equal(jstr(got, "DB_PASSWORD"), "correct horse");
+    json_decref(got);
+
+    /* refused, and nothing changes */
+    v = json_pack("{s:s, s:i}", "A", "ok", "B", 7);
+    assert_err(store_secrets_put(s, "j", v, &e_), TY_EINVAL,
+               "secrets_put job \"j\": secret \"B\" must be a string");
+    json_decref(v);
+    v = json_pack("{s:s%}", "A", "a\0b", (size_t)3);
+    assert_err(store_secrets_put(s, "j", v, &e_), TY_EINVAL, "secret \"A\" holds a NUL character");
+    json_decref(v);
+    v = json_pack("{s:s}", "", "x");
+    assert_err(store_secrets_put(s, "j", v, &e_), TY_EINVAL, "a secret's name must be 1 to 256");
+    json_decref(v);
+    v = json_pack("[s]", "x");
+    assert_err(store_secrets_put(s, "j", v, &e_), TY_EINVAL, "values must be an object");
+    json_decref(v);
+    assert_err(store_secrets_put(s, "", v, &e_), TY_EINVAL, "secrets_put: job is missing");
+    assert_ok(store_secrets_get(s, "j", &got, &e_));
+    assert_string_equal(jstr(got, "DB_PASSWORD"), "correct horse");
+    json_decref(got);
+
+    /* inside a batch: a failed call changes nothing, the batch goes on */
+    assert_ok(store_begin(s, &e_));
+    v = json_pack("{s:s}", "X", "1");
+    assert_ok(store_secrets_put(s, "b", v, &e_));
+    json_decref(v);
+    v = json_pack("{s:b}", "X", 1);
+    assert_err(store_secrets_put(s, "j", v, &e_), TY_EINVAL, "must be a string");
+    json_decref(v);
+    assert_ok(store_commit(s, &e_));
+    assert_ok(store_secrets_get(s, "b", &got, &e_));
+    assert_string_equal(jstr(got, "X"), "1");
+    json_decref(got);
+
+    /* an empty object removes them; other jobs keep theirs; nothing in the history */
+    v = json_object();
+    assert_ok(store_secrets_put(s, "j", v, &e_));
+    json_decref(v);
+    assert_ok(store_secrets_get(s, "j", &got, &e_));
+    assert_int_equal(json_object_size(got), 0);
+    json_decref(got);
+    assert_ok(store_secrets_get(s, "k", &got, &e_));
+    assert_string_equal(jstr(got, "TOKEN"), "other job's");
+    json_decref(got);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM object_versions"), 0);
+    struct store *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    v = json_object();
+    assert_err(store_secrets_put(r, "k", v, &e_), TY_EINVAL, "is open read-only");
+    json_decref(v);
+    store_close(r);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Backups and migrations.
+ */
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* Names in dir starting with prefix: how many, and the first (into first[cap]). */
+static int count_prefixed(const char *dir, const char *prefix, char *first, size_t cap)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (n++ == 0 && first != NULL)
+            snprintf(first, cap, "%s/%s", dir, e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+/* The journal mode a file's header says it is in: 1 rollback, 2 WAL (bytes 18-19). */
+static int header_mode(const char *path)
+{
+    unsigned char h[20];
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(h, 1, sizeof h, fp), sizeof h);
+    fclose(fp);
+    return h[18];
+}
+
+static void test_backup(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    int64_t v;
+    assert_ok(store_obj_put(s, STORE_JOB, "b", "{\"domain\":\"d\"}", -1, "t", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_JOB, "b", "{\"domain\":\"e\"}", 1, "u", &v, &e_));
+    assert_ok(store_token_put(s, "t", HASH_A, 0, NULL, &e_));
+    for (int i = 0; i < 50; i++) {
+        struct run_buf b;
+        run_init(&b, "b", "d", 1000 + i, 0, 1, STORE_RUN_SUCCEEDED);
+        assert_ok(store_run_put(s, &b.r, &e_));
+    }
+    char copy[192];
+    snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
+    assert_ok(store_backup(s, copy, &e_));
+    /* one self-contained file, private, in rollback-journal mode */
+    char side[224];
+    snprintf(side, sizeof side, "%s-wal", copy);
+    assert_false(exists(side));
+    snprintf(side, sizeof side, "%s-journal", copy);
+    assert_false(exists(side));
+    assert_int_equal(header_mode(copy), 1);
+    struct stat st;
+    assert_int_equal(stat(copy, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    check_integrity(copy);
+
+    /* a valid Tethys store: a reader opens it and finds everything */
+    struct store *c;
+    assert_ok(store_open_sqlite(copy, true, &c, &e_));
+    struct store_history_query q = {.job = "b"};
+    assert_int_equal(history_count(c, q), 50);
+    json_t *h;
+    assert_ok(store_obj_history(c, STORE_JOB, "b", &h, &e_));
+    assert_int_equal(json_array_size(h), 2);
+    json_decref(h);
+    json_t *t;
+    assert_ok(store_token_lookup(c, HASH_A, &t, &e_));
+    json_decref(t);
+    store_close(c);
+    assert_ok(store_open_sqlite(copy, false, &c, &e_)); /* and a server could run on it */
+    assert_ok(store_obj_put(c, STORE_JOB, "b", "{\"domain\":\"f\"}", 2, "w", &v, &e_));
+    store_close(c);
+
+    /* never over an existing file; errors name the file */
+    struct stat before;
+    assert_int_equal(stat(copy, &before), 0);
+    assert_err(store_backup(s, copy, &e_), TY_EEXIST, "already exists (a backup never overwrites");
+    assert_err(store_backup(s, f->path, &e_), TY_EEXIST, "already exists");
+    struct stat after;
+    assert_int_equal(stat(copy, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    char p[192];
+    snprintf(p, sizeof p, "%s/no/such/dir/x.db", f->dir);
+    assert_err(store_backup(s, p, &e_), TY_EIO, "backup: cannot create");
+    assert_err(store_backup(s, "", &e_), TY_EINVAL, "the file name is empty");
+    assert_ok(store_begin(s, &e_));
+    snprintf(p, sizeof p, "%s/inbatch.db", f->dir);
+    assert_err(store_backup(s, p, &e_), TY_EINVAL, "a transaction is open");
+    store_rollback(s);
+    assert_false(exists(p));
+
+    /* from a reader connection, as `tethys backup` does */
+    struct store *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(store_backup(r, p, &e_));
+    store_close(r);
+    assert_ok(store_open_sqlite(p, true, &c, &e_));
+    assert_int_equal(history_count(c, q), 50);
+    store_close(c);
+}
+
+static int limit_pages_small(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api)
+{
+    (void)errmsg;
+    (void)api;
+    sqlite3_exec(db, "PRAGMA max_page_count = 12", NULL, NULL, NULL);
+    return SQLITE_OK;
+}
+
+/* A backup that meets a full disk fails with TY_ENOSPC and leaves no file behind. */
+static void test_backup_disk_full(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    for (int i = 0; i < 200; i++) {
+        struct run_buf b;
+        run_init(&b, "b", "d", 1000 + i, 0, 1, STORE_RUN_SUCCEEDED);
+        b.r.output = "some output to take up room\n";
+        b.r.output_len = 28;
+        assert_ok(store_run_put(s, &b.r, &e_));
+    }
+    char copy[192];
+    snprintf(copy, sizeof copy, "%s/full.db", f->dir);
+    sqlite3_auto_extension((void (*)(void))limit_pages_small); /* the copy's connection too */
+    struct ty_err err;
+    int rc = store_backup(s, copy, &err);
+    sqlite3_cancel_auto_extension((void (*)(void))limit_pages_small);
+    assert_int_equal(rc, TY_ENOSPC);
+    assert_non_null(strstr(err.msg, "backup of "));
+    assert_non_null(strstr(err.msg, ": disk full ("));
+    assert_non_null(strstr(err.msg, copy));
+    assert_false(exists(copy));
+    assert_ok(store_backup(s, copy, &e_)); /* with room it works */
+    check_integrity(copy);
+}
+
+/* Backups taken while a writer commits batches: each is one consistent snapshot. */
+static void test_backup_under_load(void **state)
+{
+    struct fx *f = *state;
+    struct writer_arg w = {.path = f->path};
+    atomic_init(&w.committing, 0);
+    atomic_init(&w.committed, 0);
+    atomic_init(&w.done, 0);
+    struct store *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
+    int copies = 0;
+    int64_t last = -1;
+    while (!atomic_load(&w.done) || copies < 3) {
+        int before = atomic_load(&w.committed);
+        char copy[192];
+        snprintf(copy, sizeof copy, "%s/load-%d.db", f->dir, copies);
+        assert_ok(store_backup(r, copy, &e_));
+        int after = atomic_load(&w.committing);
+        check_integrity(copy);
+        int64_t n = raw_int(copy, "SELECT count(*) FROM runs");
+        /* everything committed before the copy began, nothing not yet committed after it,
+         * and since the writer appends ever newer fires, exactly fires 0 .. n-1 */
+        if (n < before || n > after || n < last)
+            fail_msg("copy %d holds %" PRId64
+                     " runs; %d committed before, %d after, last copy %" PRId64,
+                     copies, n, before, after, last);
+        if (n > 0)
+            assert_int_equal(raw_int(copy, "SELECT max(scheduled_at) - min(scheduled_at) + 1 FROM"
+                                           " runs"),
+                             n);
+        last = n;
+        copies++;
+    }
+    pthread_join(t, NULL);
+    assert_int_equal(w.failures, 0);
+    store_close(r);
+    print_message("backup under load: %d copies during %d batched appends\n", copies,
+                  WRITER_BATCHES);
+}
+
+/* The committed fixture: a database written by schema version 1 (a real v1 server). */
+static void fixture_path(char *buf, size_t cap, const char *name)
+{
+    const char *src = getenv("TETHYS_SOURCE_DIR");
+    snprintf(buf, cap, "%s/tests/fixtures/%s", src ? src : ".", name);
+}
+
+static void test_migrate_v1(void **state)
+{
+    struct fx *f = *state;
+    char fixture[512], manifest_path[512], path[192], bak[320];
+    fixture_path(fixture, sizeof fixture, "store-v1.db");
+    fixture_path(manifest_path, sizeof manifest_path, "store-v1.json");
+    json_t *manifest = json_load_file(manifest_path, 0, NULL);
+    assert_non_null(manifest);
+    snprintf(path, sizeof path, "%s/v1.db", f->dir);
+    copy_file(fixture, path);
+    assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+    int64_t runs_v1 = raw_int(path, "SELECT count(*) FROM runs");
+
+    struct store *s;
+    assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
+               "has schema version 1 and needs migrating to 2");
+    assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 0);
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+
+    /* migrated, after a backup of the version 1 file beside it */
+    char *v;
+    assert_ok(store_meta_get(s, "schema_version", &v, &e_));
+    assert_string_equal(v, "2");
+    free(v);
+    assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", bak, sizeof bak), 1);
+    assert_non_null(strstr(bak, ".bak"));
+    assert_int_equal(raw_int(bak, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+    assert_int_equal(raw_int(bak, "SELECT count(*) FROM runs"), runs_v1);
+    assert_int_equal(raw_int(bak, "SELECT count(*) FROM sqlite_schema WHERE name = 'tokens'"), 0);
+    check_integrity(bak);
+    assert_ok(store_meta_get(s, "last_migration", &v, &e_));
+    json_t *note = json_loads(v, 0, NULL);
+    free(v);
+    assert_int_equal(jint(note, "from"), 1);
+    assert_int_equal(jint(note, "to"), 2);
+    assert_string_equal(jstr(note, "backup"), bak);
+    json_decref(note);
+
+    /* every object, version, run and skipped fire is there */
+    const char *key;
+    json_t *want;
+    json_object_foreach(json_object_get(manifest, "objects"), key, want)
+    {
+        const char *slash = strchr(key, '/');
+        enum store_kind k = strncmp(key, "job", 3) == 0      ? STORE_JOB
+                            : strncmp(key, "domain", 6) == 0 ? STORE_DOMAIN
+                                                             : STORE_CALENDAR;
+        char *json;
+        int64_t ver;
+        assert_ok(store_obj_get(s, k, slash + 1, &json, &ver, &e_));
+        assert_int_equal(ver, json_integer_value(want));
+        free(json);
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(manifest, "object_versions"), i, row)
+    {
+        const char *kn = json_string_value(json_array_get(row, 0));
+        enum store_kind k = strcmp(kn, "job") == 0      ? STORE_JOB
+                            : strcmp(kn, "domain") == 0 ? STORE_DOMAIN
+                                                        : STORE_CALENDAR;
+        const char *name = json_string_value(json_array_get(row, 1));
+        int64_t ver = json_integer_value(json_array_get(row, 2));
+        const char *op = json_string_value(json_array_get(row, 3));
+        json_t *h;
+        assert_ok(store_obj_history(s, k, name, &h, &e_));
+        bool found = false;
+        size_t x;
+        json_t *it;
+        json_array_foreach(h, x, it)
+        {
+            found |= jint(it, "version") == ver && strcmp(jstr(it, "op"), op) == 0;
+        }
+        json_decref(h);
+        if (!found)
+            fail_msg("version %" PRId64 " (%s) of %s %s is missing after the migration", ver, op,
+                     kn, name);
+        char *json = NULL;
+        int rc = store_obj_version(s, k, name, ver, &json, NULL);
+        assert_int_equal(rc, strcmp(op, "delete") == 0 ? TY_ENOENT : 0);
+        free(json);
+    }
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM object_versions"),
+                     (int64_t)json_array_size(json_object_get(manifest, "object_versions")));
+    json_object_foreach(json_object_get(manifest, "runs"), key, want)
+    {
+        json_t *run;
+        assert_ok(store_run_get(s, key, &run, &e_));
+        assert_string_equal(jstr(run, "status"), json_string_value(want));
+        json_decref(run);
+    }
+    struct store_history_query q = {.status = "skipped"};
+    assert_int_equal(history_count(s, q), json_array_size(json_object_get(manifest, "skips")));
+    q.status = NULL;
+    assert_int_equal(history_count(s, q), json_object_size(json_object_get(manifest, "runs")) +
+                                              json_array_size(json_object_get(manifest, "skips")));
+    /* and the new tables work */
+    assert_ok(store_token_put(s, "after", HASH_A, 0, NULL, &e_));
+    int64_t nv;
+    assert_ok(store_obj_put(s, STORE_JOB, "ticker", "{\"name\":\"ticker\"}", 0, "t", &nv, &e_));
+    assert_int_equal(nv, 3);
+    store_close(s);
+    check_integrity(path);
+
+    /* a second open migrates nothing and backs up nothing */
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+    store_close(s);
+    assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 1);
+    assert_ok(store_open_sqlite(path, true, &s, &e_));
+    json_t *t;
+    assert_ok(store_token_lookup(s, HASH_A, &t, &e_));
+    json_decref(t);
+    store_close(s);
+    json_decref(manifest);
+}
+
+/* A migration is all or nothing: a failing step leaves version 1 and no backup. */
+static void test_migrate_fails_cleanly(void **state)
+{
+    struct fx *f = *state;
+    char fixture[512], path[192];
+    fixture_path(fixture, sizeof fixture, "store-v1.db");
+    snprintf(path, sizeof path, "%s/v1.db", f->dir);
+    copy_file(fixture, path);
+    raw_exec(path, "CREATE TABLE tokens (x)"); /* step 2 cannot create it */
+    struct store *s = NULL;
+    assert_err(store_open_sqlite(path, false, &s, &e_), TY_EIO, "open: migrate schema 1 to 2");
+    assert_null(s);
+    assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'secrets'"), 0);
+    assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 0);
+
+    /* no migration without its backup: a backup that cannot be written stops it */
+    raw_exec(path, "DROP TABLE tokens");
+    for (int i = 0; i < 20; i++) /* grow the file past what the copy may hold */
+        raw_exec(path, "INSERT INTO meta (key, value) VALUES (hex(randomblob(16)),"
+                       " hex(randomblob(2000)))");
+    sqlite3_auto_extension((void (*)(void))limit_pages_small);
+    struct ty_err err;
+    int rc = store_open_sqlite(path, false, &s, &err);
+    sqlite3_cancel_auto_extension((void (*)(void))limit_pages_small);
+    assert_int_equal(rc, TY_ENOSPC);
+    assert_non_null(strstr(err.msg, "open: schema 1 is migrated to 2 only after a backup, which "
+                                    "failed: backup of "));
+    assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+    assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 0);
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+    store_close(s);
+    assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 1);
+}
+
+/* store_check_sqlite: what `tethys restore` asks of a file before it puts it in place. */
+static void test_check_file(void **state)
+{
+    struct fx *f = *state;
+    char fixture[512], p[192], q[192];
+    int version = -1;
+    fixture_path(fixture, sizeof fixture, "store-v1.db");
+    /* a name with the characters a URI gives meaning to */
+    snprintf(p, sizeof p, "%s/odd?name#1%%.db", f->dir);
+    copy_file(fixture, p);
+    int before = count_prefixed(f->dir, "odd", NULL, 0);
+    assert_ok(store_check_sqlite(p, &version, &e_));
+    assert_int_equal(version, 1); /* older: fine, the server migrates it */
+    assert_int_equal(count_prefixed(f->dir, "odd", NULL, 0), before); /* no -wal, no -shm */
+    snprintf(q, sizeof q, "%s/copy.db", f->dir);
+    assert_ok(store_backup(f->s, q, &e_));
+    assert_ok(store_check_sqlite(q, &version, &e_));
+    assert_int_equal(version, 2);
+
+    /* refused: newer, not Tethys, not SQLite, corrupt, empty, missing */
+    raw_exec(q, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT,
+               "has schema version 3, from a newer Tethys; this binary knows 1 to 2");
+    snprintf(q, sizeof q, "%s/other.db", f->dir);
+    raw_exec(q, "CREATE TABLE t (x)");
+    assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT, "not a Tethys one");
+    snprintf(q, sizeof q, "%s/text.db", f->dir);
+    FILE *fp = fopen(q, "w");
+    for (int i = 0; i < 2000; i++)
+        fputs("not a database ", fp);
+    fclose(fp);
+    assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT, "is not a SQLite database");
+    snprintf(q, sizeof q, "%s/torn.db", f->dir);
+    copy_file(fixture, q);
+    fp = fopen(q, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    for (long off = 8192; off < size; off += 4096) { /* every page but the first two */
+        fseek(fp, off + 8, SEEK_SET);
+        fwrite("\xff\xff\xff\xff\x00\x01\x02\x03", 1, 8, fp);
+    }
+    fclose(fp);
+    assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT, "fails SQLite's integrity check");
+    snprintf(q, sizeof q, "%s/empty.db", f->dir);
+    fp = fopen(q, "w");
+    fclose(fp);
+    assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT, "holds no Tethys store");
+    snprintf(q, sizeof q, "%s/missing.db", f->dir);
+    assert_err(store_check_sqlite(q, &version, &e_), TY_EIO, "cannot open");
+}
+
+/* ---------------------------------------------------------------------------------------
  * Write rates (reported, not asserted: the machine is shared and noisy).
  */
 
@@ -1714,6 +2389,15 @@ int main(void)
         T(test_writer_and_reader),
         T(test_disk_full_tmpfs),
         T(test_disk_full_max_page_count),
+        T(test_obj_history),
+        T(test_tokens),
+        T(test_secrets),
+        T(test_backup),
+        T(test_backup_disk_full),
+        T(test_backup_under_load),
+        T(test_migrate_v1),
+        T(test_migrate_fails_cleanly),
+        T(test_check_file),
         T(test_write_rates),
 #undef T
     };
