@@ -16,10 +16,11 @@ SHARED     := $(wildcard ../shared/conformance/cron/vectors.tsv)
 VECTORS    := $(if $(SHARED),../shared/conformance/cron/vectors.tsv,tests/conformance/cron/vectors.tsv)
 CHECKPY    := $(if $(SHARED),../shared/conformance/cron/check.py,tests/conformance/cron/check.py)
 PY         := /usr/bin/python3
+PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
 .PHONY: help deps build build-test run test unit unit-asan system conformance ref-diff quartz-diff fuzz lint format \
-        format-check bench-cron bench-sched bench-spawn clean
+        format-check install bench-cron bench-sched bench-spawn clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -36,6 +37,9 @@ run: build ## install, build, and start the embedded server in the foreground (C
 	@echo "Starting tethys server (data: $${XDG_DATA_HOME:-$$HOME/.local/share}/tethys, API: http://127.0.0.1:8080)."
 	@echo "In another terminal: $(BUILD)/tethys job add hello --cron '0/5 * * * * ?' --command 'echo hello'"
 	@exec $(BUILD)/tethys server
+
+install: build ## install build/tethys, its docs and the systemd unit under PREFIX (default /usr/local; DESTDIR honoured)
+	@cmake --install $(BUILD) --prefix $(PREFIX)
 
 test: build ## install, build and run every test (unit, ASan/UBSan, conformance, Quartz diff, fuzz)
 	@bash tests/run-all.sh
@@ -70,7 +74,7 @@ quartz-diff: build ## random expressions against Quartz 2.3.2 itself
 fuzz: deps ## build the libFuzzer targets with clang and run each for FUZZ_SECS seconds
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHYS_FUZZ=ON \
 	  -DTETHYS_SANITIZE=ON >/dev/null
-	@cmake --build build-fuzz -j$(JOBS) --target fuzz_cron fuzz_tzif fuzz_crontab
+	@cmake --build build-fuzz -j$(JOBS) --target fuzz_cron fuzz_tzif fuzz_crontab fuzz_defs
 	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECS)
 
 lint: deps ## clang-tidy and cppcheck over every C file (zero findings; a Debug configuration, asserts on)

@@ -18,6 +18,8 @@ PKGS=(
   libuv1-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev libgnutls28-dev
   # security system tests: a private CA (openssl) and a TLS client (curl)
   openssl curl
+  # deployment test: systemd-analyze verify of deploy/systemd/tethys.service
+  systemd
 )
 
 missing=()

@@ -19,8 +19,8 @@
 #include "../core/ty_err.h"
 
 #define TOKEN_PREFIX      "tethys_"
-#define TOKEN_SECRET_LEN  (7 + 64)       /* "tethys_" and 64 hex digits */
-#define TOKEN_HASH_HEX    65             /* 64 hex digits and a NUL */
+#define TOKEN_SECRET_LEN  (7 + 64)                /* "tethys_" and 64 hex digits */
+#define TOKEN_HASH_HEX    65                      /* 64 hex digits and a NUL */
 #define TOKEN_EXPIRES_MAX ((int64_t)3650 * 86400) /* seconds: ten years */
 
 /* A new secret into out[TOKEN_SECRET_LEN + 1].  0, or TY_EIO when the kernel's random

@@ -390,6 +390,9 @@ static void arm_timers(struct server *s, struct srun *r, int64_t elapsed_ms)
     uv_timer_init(&s->loop, &r->alarm_timer);
     r->timeout_timer.data = r->alarm_timer.data = r;
     r->timers_live = true;
+    /* libuv counts timeouts from the loop's cached time, taken when this iteration began;
+     * without a refresh a run started late in a busy iteration is killed that much early */
+    uv_update_time(&s->loop);
     int64_t e = elapsed_ms > 0 ? elapsed_ms : 0;
     int64_t kill_in = (int64_t)d->timeout * 1000 - e,
             alarm_in = (int64_t)d->timeout_alarm * 1000 - e;
@@ -879,6 +882,7 @@ static void schedule_retry(struct server *s, struct srun *r)
     record_retry(s, rt, STORE_RUN_QUEUED, NULL);
     uv_timer_init(&s->loop, &rt->timer);
     rt->timer.data = rt;
+    uv_update_time(&s->loop); /* the backoff counts from now, not from the iteration's start */
     uv_timer_start(&rt->timer, on_retry, (uint64_t)(wait * 1000), 0);
     log_info("retry scheduled", "job=%s shard=%u next_attempt=%u in_s=%.0f run=%s", d->name,
              r->shard, rt->attempt, wait, rt->run_id);
@@ -1334,5 +1338,6 @@ void runner_shutdown(struct server *s, uint32_t grace_s, void (*done)(struct ser
     s->grace_live = true;
     uv_timer_init(&s->loop, &s->grace_timer);
     s->grace_timer.data = s;
+    uv_update_time(&s->loop); /* the grace counts from now, not from the iteration's start */
     uv_timer_start(&s->grace_timer, on_grace, (uint64_t)grace_s * 1000, 0);
 }
