@@ -948,6 +948,69 @@ static int domain_changes(const struct def_opts *o, json_t *obj)
     return 0;
 }
 
+/* What differs between the CLI's definition objects (domains, calendars): the rest of
+ * add / edit / list / show / rm is one sequence, obj_command. */
+struct obj_kind {
+    const char *noun;       /* "domain" */
+    const char *collection; /* "domains", the API path */
+    const char *key;        /* the field naming one: "path" */
+    const struct cli_col *cols;
+    size_t n_cols;
+    const char *edit_hint; /* what `edit` accepts, for "nothing to change" */
+};
+
+/* Run sub ("add", "edit", "list", "show", "rm") of kind k against the server, with the
+ * connection options parsed into api (opened and closed here): def holds
+ * the definition or the changes (owned by the caller), name the positional argument
+ * (NULL for list, and for add from a file).  Returns the CLI exit status. */
+static int obj_command(const struct obj_kind *k, struct cli_api *api, const char *sub,
+                       const struct def_opts *o, const char *name, json_t *def)
+{
+    int rc = cli_api_open(api);
+    if (rc != 0)
+        return rc;
+    struct strbuf path;
+    sb_init(&path);
+    object_path(&path, k->collection,
+                strcmp(sub, "add") == 0 || strcmp(sub, "list") == 0 ? NULL : name);
+    json_t *resp = NULL;
+    if (strcmp(sub, "list") == 0) {
+        rc = cli_api_call(api, "GET", sb_str(&path), NULL, NULL, &resp, NULL);
+        if (rc == 0)
+            print_list(api, resp, "items", k->cols, k->n_cols);
+    } else if (strcmp(sub, "show") == 0) {
+        rc = show_one(api, sb_str(&path));
+    } else if (strcmp(sub, "rm") == 0) {
+        rc = cli_api_call(api, "DELETE", sb_str(&path), NULL, o->if_version, &resp, NULL);
+        if (rc == 0)
+            report(api, resp, "%s \"%s\" removed", k->noun, name);
+    } else if (strcmp(sub, "add") == 0) {
+        rc = cli_api_call(api, "POST", sb_str(&path), def, NULL, &resp, NULL);
+        const json_t *added = json_object_get(def, k->key);
+        if (rc == 0)
+            report(api, resp, "%s \"%s\" added", k->noun,
+                   json_is_string(added) ? json_string_value(added) : "?");
+    } else if (o->file != NULL) { /* edit: replace with the file */
+        rc = cli_api_call(api, "PUT", sb_str(&path), def, o->if_version, &resp, NULL);
+        if (rc == 0)
+            report(api, resp, "%s \"%s\" replaced", k->noun, name);
+    } else { /* edit: change the fields given */
+        json_object_del(def, k->key);
+        if (json_object_size(def) == 0) {
+            cli_error("%s edit: nothing to change (give %s)", k->noun, k->edit_hint);
+            rc = CLI_USAGE;
+        } else {
+            rc = put_changed(api, sb_str(&path), def, o->if_version, &resp);
+            if (rc == 0)
+                report(api, resp, "%s \"%s\" updated", k->noun, name);
+        }
+    }
+    json_decref(resp);
+    sb_free(&path);
+    cli_api_close(api);
+    return rc;
+}
+
 int cli_domain(int argc, char **argv)
 {
     if (argc < 1) {
@@ -1006,59 +1069,22 @@ int cli_domain(int argc, char **argv)
         json_decref(def);
         return CLI_USAGE;
     }
-    if ((rc = cli_api_open(&api)) != 0) {
-        json_decref(def);
-        return rc;
-    }
-    struct strbuf path;
-    sb_init(&path);
-    object_path(&path, "domains",
-                strcmp(sub, "add") == 0 || strcmp(sub, "list") == 0 ? NULL : pos[0]);
-    json_t *resp = NULL;
-    if (strcmp(sub, "list") == 0) {
-        static const struct cli_col cols[] = {
-            {"PATH", "path", NULL, false},
-            {"LEVEL", "level", NULL, false},
-            {"MAX JOBS", "limits.max_jobs", NULL, true},
-            {"MIN INTERVAL", "limits.min_interval", NULL, true},
-            {"MAX SHARDS", "limits.max_shards", NULL, true},
-            {"DESCRIPTION", "description", NULL, true},
-        };
-        rc = cli_api_call(&api, "GET", sb_str(&path), NULL, NULL, &resp, NULL);
-        if (rc == 0)
-            print_list(&api, resp, "items", cols, sizeof cols / sizeof cols[0]);
-    } else if (strcmp(sub, "show") == 0) {
-        rc = show_one(&api, sb_str(&path));
-    } else if (strcmp(sub, "rm") == 0) {
-        rc = cli_api_call(&api, "DELETE", sb_str(&path), NULL, o.if_version, &resp, NULL);
-        if (rc == 0)
-            report(&api, resp, "domain \"%s\" removed", pos[0]);
-    } else if (strcmp(sub, "add") == 0) {
-        rc = cli_api_call(&api, "POST", sb_str(&path), def, NULL, &resp, NULL);
-        if (rc == 0)
-            report(&api, resp, "domain \"%s\" added",
-                   json_is_string(json_object_get(def, "path"))
-                       ? json_string_value(json_object_get(def, "path"))
-                       : "?");
-    } else if (o.file != NULL) { /* edit: replace with the file */
-        rc = cli_api_call(&api, "PUT", sb_str(&path), def, o.if_version, &resp, NULL);
-        if (rc == 0)
-            report(&api, resp, "domain \"%s\" replaced", pos[0]);
-    } else { /* edit: change the fields given */
-        json_object_del(def, "path");
-        if (json_object_size(def) == 0) {
-            cli_error("domain edit: nothing to change (give -f FILE or a field option)");
-            rc = CLI_USAGE;
-        } else {
-            rc = put_changed(&api, sb_str(&path), def, o.if_version, &resp);
-            if (rc == 0)
-                report(&api, resp, "domain \"%s\" updated", pos[0]);
-        }
-    }
-    json_decref(resp);
+    static const struct cli_col cols[] = {
+        {"PATH", "path", NULL, false},
+        {"LEVEL", "level", NULL, false},
+        {"MAX JOBS", "limits.max_jobs", NULL, true},
+        {"MIN INTERVAL", "limits.min_interval", NULL, true},
+        {"MAX SHARDS", "limits.max_shards", NULL, true},
+        {"DESCRIPTION", "description", NULL, true},
+    };
+    static const struct obj_kind kind = {"domain",
+                                         "domains",
+                                         "path",
+                                         cols,
+                                         sizeof cols / sizeof cols[0],
+                                         "-f FILE or a field option"};
+    rc = obj_command(&kind, &api, sub, &o, n_pos > 0 ? pos[0] : NULL, def);
     json_decref(def);
-    sb_free(&path);
-    cli_api_close(&api);
     return rc;
 }
 
@@ -1149,57 +1175,18 @@ int cli_calendar(int argc, char **argv)
         json_object_set_new(def, "dates", date_list(o.dates));
     if (o.description != NULL)
         json_object_set_new(def, "description", json_string(o.description));
-    if ((rc = cli_api_open(&api)) != 0) {
-        json_decref(def);
-        return rc;
-    }
-    struct strbuf path;
-    sb_init(&path);
-    object_path(&path, "calendars",
-                strcmp(sub, "add") == 0 || strcmp(sub, "list") == 0 ? NULL : pos[0]);
-    json_t *resp = NULL;
-    if (strcmp(sub, "list") == 0) {
-        static const struct cli_col cols[] = {
-            {"NAME", "name", NULL, false},
-            {"DATES", "dates", cell_count, false},
-            {"DESCRIPTION", "description", NULL, true},
-        };
-        rc = cli_api_call(&api, "GET", sb_str(&path), NULL, NULL, &resp, NULL);
-        if (rc == 0)
-            print_list(&api, resp, "items", cols, sizeof cols / sizeof cols[0]);
-    } else if (strcmp(sub, "show") == 0) {
-        rc = show_one(&api, sb_str(&path));
-    } else if (strcmp(sub, "rm") == 0) {
-        rc = cli_api_call(&api, "DELETE", sb_str(&path), NULL, o.if_version, &resp, NULL);
-        if (rc == 0)
-            report(&api, resp, "calendar \"%s\" removed", pos[0]);
-    } else if (strcmp(sub, "add") == 0) {
-        rc = cli_api_call(&api, "POST", sb_str(&path), def, NULL, &resp, NULL);
-        if (rc == 0)
-            report(&api, resp, "calendar \"%s\" added (%zu dates)",
-                   json_is_string(json_object_get(def, "name"))
-                       ? json_string_value(json_object_get(def, "name"))
-                       : "?",
-                   json_array_size(json_object_get(def, "dates")));
-    } else if (o.file != NULL) {
-        rc = cli_api_call(&api, "PUT", sb_str(&path), def, o.if_version, &resp, NULL);
-        if (rc == 0)
-            report(&api, resp, "calendar \"%s\" replaced", pos[0]);
-    } else {
-        json_object_del(def, "name");
-        if (json_object_size(def) == 0) {
-            cli_error("calendar edit: nothing to change (give -f FILE, --dates or "
-                      "--description)");
-            rc = CLI_USAGE;
-        } else {
-            rc = put_changed(&api, sb_str(&path), def, o.if_version, &resp);
-            if (rc == 0)
-                report(&api, resp, "calendar \"%s\" updated", pos[0]);
-        }
-    }
-    json_decref(resp);
+    static const struct cli_col cols[] = {
+        {"NAME", "name", NULL, false},
+        {"DATES", "dates", cell_count, false},
+        {"DESCRIPTION", "description", NULL, true},
+    };
+    static const struct obj_kind kind = {"calendar",
+                                         "calendars",
+                                         "name",
+                                         cols,
+                                         sizeof cols / sizeof cols[0],
+                                         "-f FILE, --dates or --description"};
+    rc = obj_command(&kind, &api, sub, &o, n_pos > 0 ? pos[0] : NULL, def);
     json_decref(def);
-    sb_free(&path);
-    cli_api_close(&api);
     return rc;
 }

@@ -130,6 +130,16 @@ def test_cli_domain_and_calendar_commands(shared_server, tmp_path):
                 "--shards", "4")
     assert r.returncode == 2
     assert r.stderr == 'tethys: domain "corp": at most 3 shards per job; this job has 4\n'
+    # edit: the fields given change, the others stay; nothing to change is a usage error
+    r = srv.cli("domain", "edit", "corp", "--max-jobs", "7")
+    assert r.returncode == 0 and 'domain "corp" updated' in r.stdout, r.stdout + r.stderr
+    corp = json.loads(srv.cli("domain", "show", "corp", "--json").stdout)
+    assert corp["limits"]["max_jobs"] == 7 and corp["limits"]["max_shards"] == 3
+    assert corp["description"] == "the corporation"
+    r = srv.cli("domain", "edit", "corp")
+    assert r.returncode == 2 and "nothing to change" in r.stderr
+    r = srv.cli("domain", "rm", "corp/hr")
+    assert r.returncode == 0 and 'domain "corp/hr" removed' in r.stdout, r.stderr
     r = srv.cli("domain", "rm", "corp")
     assert r.returncode == 0, r.stderr  # no jobs in it: it may go
     r = srv.cli("domain", "show", "corp")
@@ -149,3 +159,12 @@ def test_cli_domain_and_calendar_commands(shared_server, tmp_path):
     assert {"cli-cal", "cli-cal2"} <= names
     r = srv.cli("calendar", "add", "cli-bad", "--dates", "2026-13-01")
     assert r.returncode == 2 and "2026-13-01" in r.stderr
+    r = srv.cli("calendar", "edit", "cli-cal", "--dates", "2026-05-01")
+    assert r.returncode == 0 and 'calendar "cli-cal" updated' in r.stdout, r.stdout + r.stderr
+    cal = json.loads(srv.cli("calendar", "show", "cli-cal", "--json").stdout)
+    assert cal["dates"] == ["2026-05-01"] and cal["description"] == "holidays"
+    f.write_text('name: cli-cal2\ndates: ["2028-01-01"]\n')
+    r = srv.cli("calendar", "edit", "cli-cal2", "-f", str(f))
+    assert r.returncode == 0 and 'calendar "cli-cal2" replaced' in r.stdout, r.stderr
+    r = srv.cli("calendar", "edit", "cli-cal2")
+    assert r.returncode == 2 and "--dates" in r.stderr
