@@ -11,6 +11,7 @@
 #define CLI_H
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -29,8 +30,9 @@ int cli_cron(int argc, char **argv);
 /* tethys server ...: run the embedded server in the foreground. */
 int cli_server(int argc, char **argv);
 
-/* Print "tethys: " and the message to stderr. */
+/* Print "tethys: " and the message (and a newline) to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_verror(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* Commands over the REST API (see docs/cli.md).  Each takes --json, --data DIR and
  * --cacert FILE. */

@@ -50,9 +50,7 @@ static int parse_error(void (*usage)(FILE *), const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("tethys: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_verror(fmt, ap);
     va_end(ap);
     if (usage != NULL)
         usage(stderr);

@@ -43,13 +43,18 @@ static void usage(FILE *out)
     fprintf(out, "\n'tethys <command> --help' describes a command.\n");
 }
 
+void cli_verror(const char *fmt, va_list ap)
+{
+    fputs("tethys: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("tethys: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_verror(fmt, ap);
     va_end(ap);
 }
 

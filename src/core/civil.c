@@ -99,7 +99,7 @@ size_t civil_format_rfc3339(int64_t t, int32_t utoff, char buf[CIVIL_RFC3339_MAX
     return n < 0 ? 0 : (size_t)n;
 }
 
-static int digits(const char *s, int n, int *out)
+int civil_digits(const char *s, int n, int *out)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
@@ -123,15 +123,15 @@ int civil_parse_rfc3339(const char *s, const char *field, int64_t *out, struct t
                     "%s: \"%s\" is not an RFC 3339 date-time (%s); expected "                      \
                     "YYYY-MM-DDTHH:MM:SS followed by Z or +hh:mm",                                 \
                     field, s, what)
-    if (digits(p, 4, &y) || p[4] != '-' || digits(p + 5, 2, &mo) || p[7] != '-' ||
-        digits(p + 8, 2, &d))
+    if (civil_digits(p, 4, &y) || p[4] != '-' || civil_digits(p + 5, 2, &mo) || p[7] != '-' ||
+        civil_digits(p + 8, 2, &d))
         BAD("bad date");
     p += 10;
     if (*p != 'T' && *p != 't' && *p != ' ')
         BAD("missing 'T' between date and time");
     p++;
-    if (digits(p, 2, &h) || p[2] != ':' || digits(p + 3, 2, &mi) || p[5] != ':' ||
-        digits(p + 6, 2, &sec))
+    if (civil_digits(p, 2, &h) || p[2] != ':' || civil_digits(p + 3, 2, &mi) || p[5] != ':' ||
+        civil_digits(p + 6, 2, &sec))
         BAD("bad time of day");
     p += 8;
     if (*p == '.') {
@@ -146,7 +146,7 @@ int civil_parse_rfc3339(const char *s, const char *field, int64_t *out, struct t
         p++;
     } else if (*p == '+' || *p == '-') {
         int oh, om;
-        if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
+        if (civil_digits(p + 1, 2, &oh) || p[3] != ':' || civil_digits(p + 4, 2, &om))
             BAD("bad UTC offset");
         if (oh > 23 || om > 59)
             BAD("UTC offset out of range");

@@ -24,6 +24,10 @@ struct civil_time {
     int sec;  /* 0-59 */
 };
 
+/* The value of exactly n decimal digits at s into *out (n <= 9): 0, or -1 when one of
+ * them is not a digit (s is read no further than the first non-digit). */
+int civil_digits(const char *s, int n, int *out);
+
 /* Days since 1970-01-01 of the date y-m-d; m and d need not be normalised. */
 int64_t civil_days_from_ymd(int64_t y, int m, int d);
 

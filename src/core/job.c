@@ -442,25 +442,12 @@ int job_check_name(const char *field, const char *name, struct ty_err *err)
     return 0;
 }
 
-/* n decimal digits at s. */
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 int job__parse_date(const char *s, const char *field, int64_t *day, struct ty_err *err)
 {
     char shown[SHOW_MAX];
     int y, m, d;
-    if (strlen(s) != 10 || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &m) || s[7] != '-' ||
-        digits(s + 8, 2, &d))
+    if (strlen(s) != 10 || civil_digits(s, 4, &y) || s[4] != '-' || civil_digits(s + 5, 2, &m) ||
+        s[7] != '-' || civil_digits(s + 8, 2, &d))
         return invalid(err, field, "%s: %s is not a date; expected YYYY-MM-DD", field,
                        job__quote(s, shown, sizeof shown));
     if (m < 1 || m > 12 || d < 1 || d > civil_days_in_month(y, m))
@@ -487,8 +474,8 @@ static int parse_time_of_day(const char *s, const char *field, int64_t *out, str
     char shown[SHOW_MAX];
     size_t n = strlen(s);
     int h, m, sec = 0;
-    if ((n != 5 && n != 8) || digits(s, 2, &h) || s[2] != ':' || digits(s + 3, 2, &m) ||
-        (n == 8 && (s[5] != ':' || digits(s + 6, 2, &sec))))
+    if ((n != 5 && n != 8) || civil_digits(s, 2, &h) || s[2] != ':' || civil_digits(s + 3, 2, &m) ||
+        (n == 8 && (s[5] != ':' || civil_digits(s + 6, 2, &sec))))
         return invalid(err, field, "%s: %s is not a time of day; expected HH:MM or HH:MM:SS", field,
                        job__quote(s, shown, sizeof shown));
     if (h > 23 || m > 59 || sec > 59)
