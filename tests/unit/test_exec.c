@@ -613,7 +613,9 @@ static void test_kill_trap_term_clean_exit(void **state)
     char path[128];
     out_path(path, sizeof path, "trap");
     struct exec_spec s =
-        spec_for("trap 'echo bye; exit 0' TERM; echo ready; sleep 100 & wait", path, 1 << 20);
+        /* the sleep is forked before "ready", so the TERM the watcher sends on "ready"
+         * reaches it: forked after, it would outlive the shell until the grace */
+        spec_for("trap 'echo bye; exit 0' TERM; sleep 100 & echo ready; wait", path, 1 << 20);
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct done d = {0};
