@@ -624,6 +624,11 @@ static bool block_ok(const char *s)
     return true;
 }
 
+/* A reader need not look further than 1024 characters for the ':' of a simple key (YAML
+ * 1.2, 7.4.2), and a quoted key may take 6 bytes a byte (\u007F): keys longer than this
+ * are written as explicit keys ("? key"), which have no limit. */
+#define YAML_SIMPLE_KEY_BYTES 160
+
 static void write_indent(struct strbuf *sb, int indent)
 {
     for (int i = 0; i < indent; i++)
@@ -717,10 +722,16 @@ static void write_container(struct strbuf *sb, const json_t *v, int indent, bool
             if (!(first && inline_first))
                 write_indent(sb, indent);
             first = false;
+            if (strlen(k) > YAML_SIMPLE_KEY_BYTES)
+                sb_adds(sb, "? "); /* an explicit key: "? key", then ':' on the next line */
             if (plain_ok(k))
                 sb_adds(sb, k);
             else
                 write_quoted(sb, k);
+            if (strlen(k) > YAML_SIMPLE_KEY_BYTES) {
+                sb_addc(sb, '\n');
+                write_indent(sb, indent);
+            }
             sb_addc(sb, ':');
             write_after(sb, child, indent);
         }

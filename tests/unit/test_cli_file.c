@@ -581,6 +581,29 @@ static void test_yaml_write_round_trip(void **state)
                                        0.1, "c", -1.5e-7, "d", 1e300, "e", (json_int_t)INT64_MAX,
                                        "f", (json_int_t)INT64_MIN, "g", 0, "h"));
     json_array_append_new(v, json_pack("[[],{},[[]],[{}],{s:[]}]", "x"));
+    /* keys past a reader's 1024-character look-ahead for ':' (found by fuzz_defs), with
+     * every kind of value after them, at the top and inside a sequence item */
+    char long_plain[2000], long_escaped[400];
+    memset(long_plain, 'k', sizeof long_plain - 1);
+    long_plain[sizeof long_plain - 1] = '\0';
+    for (size_t i = 0; i + 1 < sizeof long_escaped; i++)
+        long_escaped[i] = i % 2 ? '\x7f' : 'e'; /* each \x7f is written as 6 bytes */
+    long_escaped[sizeof long_escaped - 1] = '\0';
+    json_t *values = json_pack("[i, s, {s:i}, [i,i], s, {}, [], n]", 1, "scalar", "nested", 1, 1, 2,
+                               "multi\nline\n");
+    json_t *long_keys = json_object();
+    for (size_t i = 0; i < json_array_size(values); i++) {
+        for (int esc = 0; esc < 2; esc++) {
+            char key[sizeof long_plain + 24];
+            snprintf(key, sizeof key, "%zu%s", i, esc ? long_escaped : long_plain);
+            json_object_set(long_keys, key, json_array_get(values, i));
+        }
+    }
+    json_decref(values);
+    json_object_set_new(long_keys, "short", json_integer(3));
+    json_array_append(v, long_keys);
+    json_array_append_new(v, json_pack("[o]", long_keys));
+    json_decref(long_keys);
     for (int top = 0; top < 2; top++) {
         const json_t *val = top == 0 ? v : obj;
         struct strbuf sb;
