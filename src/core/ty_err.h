@@ -28,7 +28,7 @@ enum ty_code {
     TY_ECODE_MIN = -12,
 };
 
-#define TY_ERR_MSG_MAX   256
+#define TY_ERR_MSG_MAX   768
 #define TY_ERR_FIELD_MAX 128
 
 struct ty_err {

@@ -26,8 +26,9 @@
  * only before the leader is reaped.  When the leader exits during a TERM grace while other
  * members of its group live on (a /proc scan tells), it is kept as a zombie (status read with
  * WNOWAIT): the done callback comes at once, the group still gets SIGKILL when the grace ends
- * (grandchildren that ignored TERM die), and only then is the leader reaped.  With no member
- * left it is reaped at once.  Adopted processes are not our children (someone else reaps
+ * (grandchildren that ignored TERM die), and only then is the leader reaped - unless a scan
+ * every LINGER_CHECK_MS finds the group empty first.  With no member left it is reaped at
+ * once.  Adopted processes are not our children (someone else reaps
  * them), so their group is signalled only while the leader's pidfd says it is alive.
  *
  * Output cap.  The child appends straight to the file, so the server may die without
@@ -84,6 +85,7 @@
 #endif
 
 #define TRIM_INTERVAL_MS 500
+#define LINGER_CHECK_MS  50 /* how often a lingering leader looks for the rest of its group */
 #define SHELL_PATH       "/bin/sh"
 
 enum phase {
@@ -374,9 +376,17 @@ static void on_grace_end(uv_timer_t *t)
     /* PHASE_RUN: the leader's exit (now imminent) arrives through the pidfd. */
 }
 
+/* While a run lasts: trim its output.  While its leader lingers: also end the linger as
+ * soon as the rest of the group has died of the TERM, rather than at the end of the grace
+ * (which would hold a zombie, the run's handles and a stopping server's loop that long). */
 static void on_trim_tick(uv_timer_t *t)
 {
-    exec_trim_output(t->data);
+    struct exec_run *r = t->data;
+    exec_trim_output(r);
+    if (r->phase == PHASE_LINGER && !group_has_live_members(r->pid)) {
+        reap_now(r);
+        teardown(r);
+    }
 }
 
 static void on_exit_readable(uv_poll_t *h, int status, int events)
@@ -424,10 +434,13 @@ static void on_exit_readable(uv_poll_t *h, int status, int events)
     res.ended_ms = wall_ms();
 
     r->phase = hold ? PHASE_LINGER : PHASE_DONE;
+    if (hold)
+        uv_timer_start(&r->trim, on_trim_tick, LINGER_CHECK_MS, LINGER_CHECK_MS);
     r->cb(r, &res, r->arg);
     if (!hold)
         teardown(r);
-    /* else: on_grace_end sends SIGKILL to the group, reaps and tears down */
+    /* else: the group empties (on_trim_tick), or on_grace_end sends it SIGKILL; either
+     * reaps the leader and tears down */
 }
 
 /* ---- start / adopt -------------------------------------------------------------------- */

@@ -865,7 +865,7 @@ static int copy_db(sqlite3 *src, const char *src_path, const char *dest, const c
                         "%s: cannot create %s: %s", op, dest, strerror(e));
     }
     close(fd);
-    char what[160];
+    char what[TY_ERR_MSG_MAX / 2];
     snprintf(what, sizeof what, "%s of %s to %s", op, src_path, dest);
     sqlite3 *d = NULL;
     int rc = 0;

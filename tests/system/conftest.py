@@ -19,6 +19,7 @@ processes_with_env (/proc), config_snapshot (to prove a refusal changed nothing)
 (an API error answer, checked).
 """
 import datetime
+import errno
 import json
 import os
 import pathlib
@@ -67,6 +68,30 @@ def run(tethys):
 
 
 # ---- helpers usable from any test ----------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs of the test's own (the tests run as root), unmounted after it."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {r.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(path):
+    """Write zeros into path until the file system is full."""
+    with open(path, "wb", buffering=0) as f:
+        for size in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC, e
 
 
 def wait_for(predicate, timeout=10.0, interval=0.1, what="condition"):

@@ -18,6 +18,7 @@
 """
 import datetime
 import hashlib
+import os
 import json
 import pathlib
 import shutil
@@ -29,7 +30,7 @@ import time
 import pytest
 import requests
 
-from conftest import error_of
+from conftest import error_of, fill
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests/fixtures/store-v1.db"
@@ -379,6 +380,35 @@ def test_newer_schema_refused(server, tethys, tmp_path):
     assert not (fresh / "tethys.db").exists()
 
 
+def test_migration_on_a_full_disk_changes_nothing(server, tethys, small_disk):
+    data = small_disk / "v1data"
+    data.mkdir(mode=0o700)
+    shutil.copyfile(FIXTURE, data / "tethys.db")
+    (data / "token").write_text("t" * 64 + "\n")  # an existing installation has its token
+    (data / "token").chmod(0o600)
+    fill(small_disk / "fill")
+    # room to open the database (its -shm and -wal) but not for the copy made before
+    # migrating, the step most likely to meet a full disk
+    size = (small_disk / "fill").stat().st_size
+    os.truncate(small_disk / "fill", size - 48 * 1024)
+    before = sha256(data / "tethys.db")
+    r = subprocess.run([tethys, "server", "--data", str(data), "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert "tethys.db" in r.stderr and "disk full" in r.stderr, r.stderr
+    assert sha256(data / "tethys.db") == before
+    assert read_db(data / "tethys.db")["schema_version"] == 1
+    assert not list(data.glob("*.bak")), "no half-written copy is left behind"
+    assert not (data / "server.json").exists()
+
+    # with room again the same directory migrates
+    (small_disk / "fill").unlink()
+    srv = server(data=data)
+    assert len(list(data.glob("tethys.db.v1-*.bak"))) == 1
+    assert {j["name"] for j in srv.jobs()} == {
+        k.split("/", 1)[1] for k in MANIFEST["objects"] if k.startswith("job/")}
+
+
 # ---- backup and restore --------------------------------------------------------------------
 
 
@@ -455,6 +485,23 @@ def test_backup_under_load_and_restore(server, tmp_path):
             if status not in ("queued", "running"):  # those end as lost or interrupted
                 assert runs[run_id] == status, run_id
         assert rs.stop() == 0
+
+
+def test_backup_onto_a_full_disk_leaves_no_file(server, small_disk):
+    srv = server()
+    # enough history that the copy cannot fit in what is left of the small disk
+    srv.add_job(name="big", command="true", description="x" * 4000)
+    for k in range(40):
+        srv.patch("big", description=f"{k}" + "x" * 4000)
+    fill(small_disk / "fill")
+    (small_disk / "fill").write_bytes(b"")  # then free a little: room for some pages only
+    fill(small_disk / "fill")
+    target = small_disk / "b.db"
+    r = srv.cli("backup", str(target))
+    assert r.returncode != 0
+    assert str(target) in r.stderr and "disk full" in r.stderr, r.stderr
+    assert not target.exists(), "a partial backup would look like a good one"
+    assert srv.job("big")["version"] == 41  # the server is untouched and still serves
 
 
 def test_restore_refusals(server, tmp_path):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import group_members, pid_alive, processes_with_env, wait_for
+from conftest import fill, group_members, pid_alive, processes_with_env, wait_for
 
 
 def running_run(srv, rid, timeout=3):
@@ -128,29 +128,6 @@ def test_kill9_restart_adopts_a_run_that_may_finish_and_never_starts_a_second_co
     srv2.wait_for(lambda: srv2.runs("k-fin", status="succeeded") or
                   [x for x in srv2.runs("k-fin", status="running")
                    if x["run_id"] != first["run_id"]], 4, what="a new run after the adopted one")
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs (needs root): {r.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-def fill(path):
-    """Write zeros into path until the file system is full."""
-    with open(path, "wb", buffering=0) as f:
-        for size in (65536, 4096, 512, 1):
-            try:
-                while True:
-                    f.write(b"\0" * size)
-            except OSError as e:
-                assert e.errno == errno.ENOSPC, e
 
 
 def test_full_disk_refuses_changes_with_507_and_loses_no_result(server, small_disk):

@@ -581,6 +581,31 @@ static void test_kill_group_with_grandchildren(void **state)
         assert_true(proc_dies(pids[i]));
 }
 
+/* The leader dies of TERM at once; a member of its group takes a moment to finish on
+ * TERM.  The linger ends when that member is gone, not when the 20 s grace does. */
+static void test_linger_ends_when_the_group_empties(void **state)
+{
+    (void)state;
+    char path[128];
+    out_path(path, sizeof path, "linger");
+    struct exec_spec s =
+        spec_for("(trap 'sleep 0.3; exit 0' TERM; sleep 100 & wait) & sleep 0.05; echo ready; wait",
+                 path, 1 << 20);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct done d = {0};
+    struct exec_run *r;
+    assert_int_equal(exec_start(&loop, &s, on_done, &d, &r, NULL), 0);
+    struct watcher w;
+    watch_then_kill(&loop, &w, path, 1, r, 20000);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uint64_t end = mono_ms();
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.res.signal, SIGTERM);
+    assert_true(end - w.fired_ms < 10000); /* half the grace: only a real wait fails it */
+}
+
 static void test_kill_grandchild_ignoring_term(void **state)
 {
     (void)state;
@@ -1195,6 +1220,7 @@ int main(void)
         cmocka_unit_test(test_read_from_follow),
         cmocka_unit_test(test_read_missing),
         cmocka_unit_test(test_kill_group_with_grandchildren),
+        cmocka_unit_test(test_linger_ends_when_the_group_empties),
         cmocka_unit_test(test_kill_grandchild_ignoring_term),
         cmocka_unit_test(test_kill_trap_term_clean_exit),
         cmocka_unit_test(test_kill_ignoring_term),
