@@ -84,7 +84,15 @@ int main(int argc, char **argv)
             return rc;
         }
     }
-    cli_error("unknown command \"%s\"", cmd);
+    const char *later = NULL; /* "tethys --data DIR job list": the command comes later */
+    for (int i = 2; cmd[0] == '-' && later == NULL && i < argc; i++)
+        for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+            if (strcmp(argv[i], commands[k].name) == 0)
+                later = commands[k].name;
+    if (later != NULL)
+        cli_error("options come after the command: `tethys %s ... %s`", later, cmd);
+    else
+        cli_error("unknown command \"%s\"", cmd);
     usage(stderr);
     return CLI_USAGE;
 }

@@ -125,3 +125,7 @@ def test_version_and_help(run):
     assert "cron" in run("--help").stdout
     r = run("frobnicate")
     assert r.returncode == 2 and 'unknown command "frobnicate"' in r.stderr
+    # an option before the command is pointed to its place
+    r = run("--data", "/nonexistent", "job", "list")
+    assert r.returncode == 2
+    assert r.stderr.startswith("tethys: options come after the command: `tethys job ... --data`")
