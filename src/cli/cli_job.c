@@ -62,6 +62,7 @@ struct job_opts {
     const char *shards;
     struct cli_list set;
     struct cli_list unset;
+    struct cli_list secret;
     int disabled;
     int wait;
     int follow;
@@ -95,7 +96,67 @@ static void job_usage(FILE *out)
                  "                                [1,2], '\"007\"'), else as text; F may be a.b\n"
                  "                                for a nested field\n"
                  "  --unset F       any field     (edit) remove a field: back to its default\n"
+                 "  --secret NAME   secret_env    NAME's value from this command's environment;\n"
+                 "  --secret NAME=@FILE           or from FILE (@- standard input), without its\n"
+                 "                                last newline. Never on the command line, where\n"
+                 "                                other users' ps could read it.\n"
                  "FILE is JSON or YAML (\"-\" reads standard input); options override it.\n");
+}
+
+/* --secret NAME (the value of NAME in this process's environment) or NAME=@FILE (the file,
+ * "-" standard input, without one final newline) into obj's secret_env.  A literal value
+ * is refused: it would sit in the process list for every local user to read.  0, or -1
+ * after saying why. */
+static int set_secret(json_t *obj, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+    char name[257];
+    if (name_len == 0 || name_len >= sizeof name) {
+        cli_error("--secret %s: give a variable name of 1 to 256 bytes", arg);
+        return -1;
+    }
+    memcpy(name, arg, name_len);
+    name[name_len] = '\0';
+    struct strbuf value;
+    sb_init(&value);
+    if (eq == NULL) {
+        const char *v = getenv(name);
+        if (v == NULL) {
+            cli_error("--secret %s: %s is not set in this environment (export it, or give "
+                      "%s=@FILE)",
+                      name, name, name);
+            return -1;
+        }
+        sb_adds(&value, v);
+    } else if (eq[1] == '@') {
+        struct ty_err err;
+        if (cli_file_read(eq + 2, &value, &err) != 0) {
+            cli_error("--secret %s: %s", name, err.msg);
+            sb_free(&value);
+            return -1;
+        }
+        if (value.len > 0 && sb_str(&value)[value.len - 1] == '\n')
+            sb_truncate(&value, value.len - 1);
+    } else {
+        cli_error("--secret %s: a value on the command line can be read by every local user "
+                  "(ps); give --secret %s with the value in the environment, or %s=@FILE",
+                  name, name, name);
+        return -1;
+    }
+    json_t *v = json_stringn(sb_str(&value), value.len);
+    sb_free(&value);
+    if (v == NULL) {
+        cli_error("--secret %s: the value is not UTF-8 text without NUL bytes", name);
+        return -1;
+    }
+    json_t *env = json_object_get(obj, "secret_env");
+    if (!json_is_object(env)) {
+        env = json_object();
+        json_object_set_new(obj, "secret_env", env);
+    }
+    json_object_set_new(env, name, v);
+    return 0;
 }
 
 /* Apply the field options, --set and --unset to obj.  0 or an exit status. */
@@ -127,6 +188,9 @@ static int apply_fields(const struct job_opts *o, json_t *obj)
         json_object_set_new(obj, "enabled", json_false());
     for (int i = 0; i < o->set.n; i++)
         if (cli_set_field(obj, o->set.v[i], "--set") != 0)
+            return CLI_USAGE;
+    for (int i = 0; i < o->secret.n; i++)
+        if (set_secret(obj, o->secret.v[i]) != 0)
             return CLI_USAGE;
     for (int i = 0; i < o->unset.n; i++) {
         struct strbuf a;
@@ -643,6 +707,7 @@ int cli_job(int argc, char **argv)
             opts[n++] = (struct cli_opt){field_opts[i].option, NULL, CLI_VALUE, &o.field_vals[i]};
         opts[n++] = (struct cli_opt){"--file", "-f", CLI_VALUE, &o.file};
         opts[n++] = (struct cli_opt){"--set", NULL, CLI_LIST, &o.set};
+        opts[n++] = (struct cli_opt){"--secret", NULL, CLI_LIST, &o.secret};
     }
     if (is_add)
         opts[n++] = (struct cli_opt){"--disabled", NULL, CLI_FLAG, &o.disabled};

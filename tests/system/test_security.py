@@ -316,6 +316,47 @@ def test_a_secret_reaches_the_job_and_nowhere_else(server, tmp_path):
     assert secret not in srv2.log_text() + json.dumps(run)
 
 
+def test_cli_takes_secrets_from_the_environment_or_a_file_never_argv(server, tmp_path):
+    srv = server()
+    from_env = "Env-" + pysecrets.token_hex(10)
+    from_file = "File-" + pysecrets.token_hex(10)
+    f = tmp_path / "pw"
+    f.write_text(from_file + "\n")
+    f.chmod(0o600)
+    out = tmp_path / "seen"
+    env = dict(os.environ, API_KEY=from_env)
+    r = srv.cli("job", "add", "cli-secret", "--command",
+                f'printf "%s|%s" "$API_KEY" "$DB_PW" > {out}', "--secret", "API_KEY",
+                "--secret", f"DB_PW=@{f}", env=env)
+    assert r.returncode == 0, r.stderr
+    assert srv.job("cli-secret")["secret_env"] == {"API_KEY": "********", "DB_PW": "********"}
+    run = srv.wait_run(srv.run_now("cli-secret")["runs"][0]["run_id"])
+    assert run["status"] == "succeeded", run
+    assert out.read_text() == f"{from_env}|{from_file}", "the job gets both, without the newline"
+
+    # an edit replaces one and keeps the other; standard input works too
+    newer = "Stdin-" + pysecrets.token_hex(10)
+    r = srv.cli("job", "edit", "cli-secret", "--secret", "DB_PW=@-", stdin=newer + "\n")
+    assert r.returncode == 0, r.stderr
+    srv.wait_run(srv.run_now("cli-secret")["runs"][0]["run_id"])
+    assert out.read_text() == f"{from_env}|{newer}"
+
+    # refused, naming the option, with nothing changed: a value on the command line, a
+    # variable that is not set, a file that cannot be read
+    before = srv.job("cli-secret")["version"]
+    bad = [(["--secret", "DB_PW=plain"], "can be read by every local user"),
+           (["--secret", "NOT_SET_ANYWHERE"], "NOT_SET_ANYWHERE is not set"),
+           (["--secret", f"DB_PW=@{tmp_path / 'missing'}"], "missing")]
+    for args, why in bad:
+        r = srv.cli("job", "edit", "cli-secret", *args)
+        assert r.returncode == 2 and r.stderr.startswith("tethys: --secret ") and why in r.stderr, \
+            (args, r.stderr)
+    r = srv.cli("job", "edit", "cli-secret", "--secret", "DB_PW=hunter2-literal")
+    assert "hunter2-literal" not in r.stderr, "the refusal does not repeat the value"
+    assert srv.job("cli-secret")["version"] == before
+    assert from_env not in srv.log_text() and from_file not in srv.log_text()
+
+
 def test_a_followed_log_hides_a_value_printed_in_pieces(server, tmp_path):
     srv = server()
     secret = "Piecewise-" + pysecrets.token_hex(8)
