@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -848,28 +849,42 @@ static void sync_dir_of(const char *path)
  * other connections write (in WAL mode a snapshot never blocks the writer), where copying
  * in chunks would restart after every write by another connection and could starve under
  * load.  The copy is a self-contained rollback-journal file (no -wal to carry along),
- * fsync'd with its directory entry.  dest must not exist (TY_EEXIST, checked by creating it
- * O_EXCL, so two copies cannot race for one name); after any failure nothing is left
- * there.  `op` names the operation in messages.
+ * fsync'd with its directory entry.  dest must not exist (TY_EEXIST).  The copy is made
+ * under a temporary name beside dest and published with link(2), which never replaces a
+ * file: dest appears whole or not at all, even if this process is killed midway (a
+ * "DEST.partial-PID" file is then what is left, named for what it is).  After a failure
+ * nothing is left.  `op` names the operation in messages.
  */
 static int copy_db(sqlite3 *src, const char *src_path, const char *dest, const char *op,
                    struct ty_err *err)
 {
-    int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    struct stat st;
+    if (lstat(dest, &st) == 0) /* fail before the copy, not after it */
+        return ty_error(err, TY_EEXIST, "path", -1, 0,
+                        "%s: %s already exists (a backup never overwrites a file)", op, dest);
+    struct strbuf tmp;
+    sb_init(&tmp);
+    sb_addf(&tmp, "%s.partial-%ld", dest, (long)getpid());
+    if (sb_failed(&tmp))
+        return oom(err, op);
+    int fd = open(sb_str(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) { /* left by a killed process whose pid we now have */
+        unlink_db(sb_str(&tmp));
+        fd = open(sb_str(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
     if (fd < 0) {
         int e = errno;
-        if (e == EEXIST)
-            return ty_error(err, TY_EEXIST, "path", -1, 0,
-                            "%s: %s already exists (a backup never overwrites a file)", op, dest);
+        sb_free(&tmp);
         return ty_error(err, e == ENOSPC || e == EDQUOT ? TY_ENOSPC : TY_EIO, "path", -1, 0,
                         "%s: cannot create %s: %s", op, dest, strerror(e));
     }
     close(fd);
     char what[TY_ERR_MSG_MAX / 2];
     snprintf(what, sizeof what, "%s of %s to %s", op, src_path, dest);
+    const char *path = sb_str(&tmp);
     sqlite3 *d = NULL;
     int rc = 0;
-    if (sqlite3_open_v2(dest, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         rc = d == NULL ? oom(err, op) : db_fail(d, dest, err, what);
     } else {
         sqlite3_extended_result_codes(d, 1);
@@ -898,9 +913,27 @@ static int copy_db(sqlite3 *src, const char *src_path, const char *dest, const c
     }
     if (sqlite3_close(d) != SQLITE_OK && rc == 0)
         rc = ty_error(err, TY_EIO, NULL, -1, 0, "%s: cannot close the copy", what);
-    if (rc != 0)
-        unlink_db(dest);
-    else
+    if (rc == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        if (fsync(fd) != 0) /* SQLite synced its commits; this covers the journal-mode change */
+            rc = ty_error(err, TY_EIO, NULL, -1, 0, "%s: cannot sync the copy: %s", what,
+                          strerror(errno));
+        close(fd);
+    }
+    if (rc == 0 && link(path, dest) != 0) {
+        int e = errno;
+        rc = ty_error(err,
+                      e == EEXIST   ? TY_EEXIST
+                      : e == ENOSPC ? TY_ENOSPC
+                                    : TY_EIO,
+                      "path", -1, 0, "%s: %s%s", what,
+                      e == EEXIST ? "the file was created meanwhile (a backup never "
+                                    "overwrites a file)"
+                                  : "cannot name the copy: ",
+                      e == EEXIST ? "" : strerror(e));
+    }
+    unlink_db(path); /* the temporary name (and any journal); dest, when linked, stays */
+    sb_free(&tmp);
+    if (rc == 0)
         sync_dir_of(dest);
     return rc;
 }

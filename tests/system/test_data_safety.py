@@ -30,7 +30,7 @@ import time
 import pytest
 import requests
 
-from conftest import error_of, fill
+from conftest import error_of, fill, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests/fixtures/store-v1.db"
@@ -502,6 +502,42 @@ def test_backup_onto_a_full_disk_leaves_no_file(server, small_disk):
     assert str(target) in r.stderr and "disk full" in r.stderr, r.stderr
     assert not target.exists(), "a partial backup would look like a good one"
     assert srv.job("big")["version"] == 41  # the server is untouched and still serves
+
+
+def test_backup_killed_midway_leaves_no_backup_file(server, tmp_path):
+    srv = server()
+    srv.add_job(name="a", schedule="0 0 1 * * ?", command="true")
+    assert srv.stop() == 0
+    # make the copy take a while: 256 MiB of run output, written with the server stopped
+    db = sqlite3.connect(srv.data / "tethys.db")
+    blob = b"x" * (1 << 20)
+    db.executemany(
+        "INSERT INTO runs (run_id, fire_id, attempt, job, domain, shard, \"trigger\", status, "
+        "scheduled_at, queued_at_ms, started_at_ms, ended_at_ms, pid, pid_start, epoch, "
+        "exit_code, signal, output) VALUES (?, ?, 1, 'a', '', 0, 'manual', 'succeeded', 0, 0, "
+        "0, 0, 0, 0, 1, 0, 0, ?)",
+        [(f"{i:016x}", f"a@{i}#0", blob) for i in range(256)])
+    db.commit()
+    db.close()
+
+    target = tmp_path / "killed.db"
+    p = subprocess.Popen([srv.cli_binary, "backup", str(target), "--data", str(srv.data)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = tmp_path / f"killed.db.partial-{p.pid}"
+    seen = wait_for(lambda: partial.exists() and partial.stat().st_size > (1 << 20), 20,
+                    0.005, "the copy under way")
+    p.kill()
+    p.wait()
+    assert seen
+    if target.exists():  # it finished between the look and the kill: then it is whole
+        assert read_db(target)["runs"] == read_db(srv.data / "tethys.db")["runs"]
+    else:
+        assert partial.exists(), "what a killed backup leaves is named for what it is"
+    # a new backup is not disturbed by the leftover, and is whole
+    r = srv.cli("backup", str(tmp_path / "again.db"))
+    assert r.returncode == 0, r.stderr
+    assert len(read_db(tmp_path / "again.db")["runs"]) == 256
+    assert not list(tmp_path.glob("again.db.partial-*"))
 
 
 def test_restore_refusals(server, tmp_path):
