@@ -926,8 +926,9 @@ static const char *const domain_int_fields[] = {"level", "max_jobs", "min_interv
 
 /* The changes a domain's options ask for: the limits go inside "limits", merged with the
  * file's (or, for edit, the stored domain's) other limits. */
-static int domain_changes(const struct def_opts *o, json_t *obj)
+static int domain_changes(const char *sub, const struct def_opts *o, json_t *obj)
 {
+    (void)sub;
     if (set_int(obj, domain_int_fields[0], domain_int_opts[0], o->ints[0]) != 0)
         return CLI_USAGE;
     for (size_t i = 1; i < 4; i++) {
@@ -952,9 +953,14 @@ struct obj_kind {
     const char *noun;       /* "domain" */
     const char *collection; /* "domains", the API path */
     const char *key;        /* the field naming one: "path" */
+    const char *key_word;   /* how usage names it: "PATH" */
     const struct cli_col *cols;
     size_t n_cols;
     const char *edit_hint; /* what `edit` accepts, for "nothing to change" */
+    void (*usage)(FILE *out);
+    /* Put the field options into def (sub: "add", "edit", ...); 0 or CLI_USAGE after
+     * saying why. */
+    int (*changes)(const char *sub, const struct def_opts *o, json_t *def);
 };
 
 /* Run sub ("add", "edit", "list", "show", "rm") of kind k against the server, with the
@@ -1009,14 +1015,62 @@ static int obj_command(const struct obj_kind *k, struct cli_api *api, const char
     return rc;
 }
 
-int cli_domain(int argc, char **argv)
+/*
+ * `tethys domain|calendar SUB ...`: parse argv (SUB first) with opts (which fill *o), load
+ * -f FILE, check the name, apply the field options and run the request.  The exit status.
+ */
+static int obj_main(const struct obj_kind *k, const struct cli_opt *opts, struct def_opts *o,
+                    int argc, char **argv)
 {
     if (argc < 1) {
-        domain_usage(stderr);
+        k->usage(stderr);
         return CLI_USAGE;
     }
     const char *sub = argv[0];
+    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
+        k->usage(stdout);
+        return CLI_OK;
+    }
+    bool known = strcmp(sub, "add") == 0 || strcmp(sub, "edit") == 0 || strcmp(sub, "list") == 0 ||
+                 strcmp(sub, "show") == 0 || strcmp(sub, "rm") == 0;
+    if (!known) {
+        cli_error("unknown %s command \"%s\"", k->noun, sub);
+        k->usage(stderr);
+        return CLI_USAGE;
+    }
     struct cli_api api = {0};
+    const char *pos[1] = {NULL};
+    int n_pos;
+    int rc = cli_parse(argc - 1, argv + 1, opts, &api, pos, 1, &n_pos, k->usage);
+    if (rc != 0)
+        return rc < 0 ? CLI_OK : rc;
+    bool is_add = strcmp(sub, "add") == 0, is_list = strcmp(sub, "list") == 0;
+    if (!is_list && !(is_add && o->file != NULL) && n_pos == 0) {
+        cli_error("%s %s: which %s? give its %s", k->noun, sub, k->noun, k->key_word);
+        return CLI_USAGE;
+    }
+    if (is_list && n_pos > 0) {
+        cli_error("%s list takes no %s", k->noun, k->key_word);
+        return CLI_USAGE;
+    }
+    json_t *def = NULL;
+    if (o->file != NULL && (def = load_definition(o->file, &rc)) == NULL)
+        return rc;
+    if (def == NULL)
+        def = json_object();
+    if ((n_pos > 0 && (is_add || strcmp(sub, "edit") == 0) &&
+         check_name(def, k->key, pos[0], o->file ? o->file : k->noun) != 0) ||
+        k->changes(sub, o, def) != 0) {
+        json_decref(def);
+        return CLI_USAGE;
+    }
+    rc = obj_command(k, &api, sub, o, n_pos > 0 ? pos[0] : NULL, def);
+    json_decref(def);
+    return rc;
+}
+
+int cli_domain(int argc, char **argv)
+{
     struct def_opts o = {0};
     const struct cli_opt opts[] = {
         {"--file", "-f", CLI_VALUE, &o.file},
@@ -1028,45 +1082,6 @@ int cli_domain(int argc, char **argv)
         {"--max-shards", NULL, CLI_VALUE, &o.ints[3]},
         {NULL, NULL, CLI_FLAG, NULL},
     };
-    const char *pos[1] = {NULL};
-    int n_pos;
-    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
-        domain_usage(stdout);
-        return CLI_OK;
-    }
-    bool known = strcmp(sub, "add") == 0 || strcmp(sub, "edit") == 0 || strcmp(sub, "list") == 0 ||
-                 strcmp(sub, "show") == 0 || strcmp(sub, "rm") == 0;
-    if (!known) {
-        cli_error("unknown domain command \"%s\"", sub);
-        domain_usage(stderr);
-        return CLI_USAGE;
-    }
-    int rc = cli_parse(argc - 1, argv + 1, opts, &api, pos, 1, &n_pos, domain_usage);
-    if (rc != 0)
-        return rc < 0 ? CLI_OK : rc;
-    bool needs_path = strcmp(sub, "list") != 0 && !(strcmp(sub, "add") == 0 && o.file != NULL);
-    if (needs_path && n_pos == 0) {
-        cli_error("domain %s: which domain? give its PATH", sub);
-        return CLI_USAGE;
-    }
-    if (strcmp(sub, "list") == 0 && n_pos > 0) {
-        cli_error("domain list takes no PATH");
-        return CLI_USAGE;
-    }
-    json_t *def = NULL;
-    if (o.file != NULL && (def = load_definition(o.file, &rc)) == NULL)
-        return rc;
-    if (def == NULL)
-        def = json_object();
-    if (n_pos > 0 && (strcmp(sub, "add") == 0 || strcmp(sub, "edit") == 0) &&
-        check_name(def, "path", pos[0], o.file ? o.file : "domain") != 0) {
-        json_decref(def);
-        return CLI_USAGE;
-    }
-    if (domain_changes(&o, def) != 0) {
-        json_decref(def);
-        return CLI_USAGE;
-    }
     static const struct cli_col cols[] = {
         {"PATH", "path", NULL, false},
         {"LEVEL", "level", NULL, false},
@@ -1075,15 +1090,18 @@ int cli_domain(int argc, char **argv)
         {"MAX SHARDS", "limits.max_shards", NULL, true},
         {"DESCRIPTION", "description", NULL, true},
     };
-    static const struct obj_kind kind = {"domain",
-                                         "domains",
-                                         "path",
-                                         cols,
-                                         sizeof cols / sizeof cols[0],
-                                         "-f FILE or a field option"};
-    rc = obj_command(&kind, &api, sub, &o, n_pos > 0 ? pos[0] : NULL, def);
-    json_decref(def);
-    return rc;
+    static const struct obj_kind kind = {
+        .noun = "domain",
+        .collection = "domains",
+        .key = "path",
+        .key_word = "PATH",
+        .cols = cols,
+        .n_cols = sizeof cols / sizeof cols[0],
+        .edit_hint = "-f FILE or a field option",
+        .usage = domain_usage,
+        .changes = domain_changes,
+    };
+    return obj_main(&kind, opts, &o, argc, argv);
 }
 
 /* ---- calendar
@@ -1118,25 +1136,22 @@ static json_t *date_list(const char *text)
     return a;
 }
 
+/* The dates and description options of `calendar add|edit`. */
+static int calendar_changes(const char *sub, const struct def_opts *o, json_t *def)
+{
+    if (strcmp(sub, "add") == 0 && o->file == NULL && o->dates == NULL) {
+        cli_error("calendar add: give -f FILE, or --dates with the calendar's dates");
+        return CLI_USAGE;
+    }
+    if (o->dates != NULL)
+        json_object_set_new(def, "dates", date_list(o->dates));
+    if (o->description != NULL)
+        json_object_set_new(def, "description", json_string(o->description));
+    return 0;
+}
+
 int cli_calendar(int argc, char **argv)
 {
-    if (argc < 1) {
-        calendar_usage(stderr);
-        return CLI_USAGE;
-    }
-    const char *sub = argv[0];
-    if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0) {
-        calendar_usage(stdout);
-        return CLI_OK;
-    }
-    bool known = strcmp(sub, "add") == 0 || strcmp(sub, "edit") == 0 || strcmp(sub, "list") == 0 ||
-                 strcmp(sub, "show") == 0 || strcmp(sub, "rm") == 0;
-    if (!known) {
-        cli_error("unknown calendar command \"%s\"", sub);
-        calendar_usage(stderr);
-        return CLI_USAGE;
-    }
-    struct cli_api api = {0};
     struct def_opts o = {0};
     const struct cli_opt opts[] = {
         {"--file", "-f", CLI_VALUE, &o.file},
@@ -1145,46 +1160,21 @@ int cli_calendar(int argc, char **argv)
         {"--dates", NULL, CLI_VALUE, &o.dates},
         {NULL, NULL, CLI_FLAG, NULL},
     };
-    const char *pos[1] = {NULL};
-    int n_pos;
-    int rc = cli_parse(argc - 1, argv + 1, opts, &api, pos, 1, &n_pos, calendar_usage);
-    if (rc != 0)
-        return rc < 0 ? CLI_OK : rc;
-    bool needs_name = strcmp(sub, "list") != 0 && !(strcmp(sub, "add") == 0 && o.file != NULL);
-    if (needs_name && n_pos == 0) {
-        cli_error("calendar %s: which calendar? give its NAME", sub);
-        return CLI_USAGE;
-    }
-    if (strcmp(sub, "add") == 0 && o.file == NULL && o.dates == NULL) {
-        cli_error("calendar add: give -f FILE, or --dates with the calendar's dates");
-        return CLI_USAGE;
-    }
-    json_t *def = NULL;
-    if (o.file != NULL && (def = load_definition(o.file, &rc)) == NULL)
-        return rc;
-    if (def == NULL)
-        def = json_object();
-    if (n_pos > 0 && (strcmp(sub, "add") == 0 || strcmp(sub, "edit") == 0) &&
-        check_name(def, "name", pos[0], o.file ? o.file : "calendar") != 0) {
-        json_decref(def);
-        return CLI_USAGE;
-    }
-    if (o.dates != NULL)
-        json_object_set_new(def, "dates", date_list(o.dates));
-    if (o.description != NULL)
-        json_object_set_new(def, "description", json_string(o.description));
     static const struct cli_col cols[] = {
         {"NAME", "name", NULL, false},
         {"DATES", "dates", cell_count, false},
         {"DESCRIPTION", "description", NULL, true},
     };
-    static const struct obj_kind kind = {"calendar",
-                                         "calendars",
-                                         "name",
-                                         cols,
-                                         sizeof cols / sizeof cols[0],
-                                         "-f FILE, --dates or --description"};
-    rc = obj_command(&kind, &api, sub, &o, n_pos > 0 ? pos[0] : NULL, def);
-    json_decref(def);
-    return rc;
+    static const struct obj_kind kind = {
+        .noun = "calendar",
+        .collection = "calendars",
+        .key = "name",
+        .key_word = "NAME",
+        .cols = cols,
+        .n_cols = sizeof cols / sizeof cols[0],
+        .edit_hint = "-f FILE, --dates or --description",
+        .usage = calendar_usage,
+        .changes = calendar_changes,
+    };
+    return obj_main(&kind, opts, &o, argc, argv);
 }

@@ -168,3 +168,10 @@ def test_cli_domain_and_calendar_commands(shared_server, tmp_path):
     assert r.returncode == 0 and 'calendar "cli-cal2" replaced' in r.stdout, r.stderr
     r = srv.cli("calendar", "edit", "cli-cal2")
     assert r.returncode == 2 and "--dates" in r.stderr
+    # usage errors, the same for both kinds
+    for args, why in ((("calendar", "list", "x"), "calendar list takes no NAME"),
+                      (("domain", "list", "x"), "domain list takes no PATH"),
+                      (("calendar", "show"), "calendar show: which calendar? give its NAME"),
+                      (("domain", "frob"), 'unknown domain command "frob"')):
+        r = srv.cli(*args)
+        assert r.returncode == 2 and r.stderr.startswith(f"tethys: {why}"), (args, r.stderr)
