@@ -75,6 +75,7 @@
 #include <unistd.h>
 
 #include "token.h"
+#include "../core/utf8.h"
 
 #define HTTP_SEGMENTS_MAX    32                        /* path segments; deeper paths are 404 */
 #define HTTP_DISCARD_MAX     ((size_t)8 * 1024 * 1024) /* bytes of a refused body read, dropped */
@@ -246,41 +247,6 @@ static int hexval(int c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
-}
-
-/* Offset of the first byte that is not valid UTF-8 (overlongs, surrogates and code
- * points past U+10FFFF are invalid), or n when all is valid. */
-static size_t utf8_invalid_at(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t len;
-        unsigned min, cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            len = 2, min = 0x80, cp = c & 0x1F;
-        } else if ((c & 0xF0) == 0xE0) {
-            len = 3, min = 0x800, cp = c & 0x0F;
-        } else if ((c & 0xF8) == 0xF0) {
-            len = 4, min = 0x10000, cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (n - i < len)
-            return i;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return i;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return i;
-        i += len;
-    }
-    return n;
 }
 
 /* Percent-decode s[0..n) into out (room for n+1); '+' becomes ' ' when plus_space.

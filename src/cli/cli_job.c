@@ -605,24 +605,9 @@ static int cmd_run(struct cli_api *api, const char *name, const struct job_opts 
                   shard, name, reason, name);
     }
     size_t not_started = json_array_size(skipped);
-    if (!o->wait) {
-        if (api->json) {
-            cli_print_json(resp);
-        } else {
-            size_t i;
-            const json_t *r;
-            json_array_foreach(runs, i, r)
-            {
-                char id[64], shard[32];
-                cli_cell_text(r, "run_id", id, sizeof id);
-                cli_cell_text(r, "shard", shard, sizeof shard);
-                printf("%s  shard %s\n", id, shard);
-            }
-        }
-        json_decref(resp);
-        return not_started > 0 ? CLI_NEGATIVE : CLI_OK;
-    }
-    if (!api->json) {
+    if (!o->wait && api->json)
+        cli_print_json(resp);
+    if (!api->json) { /* one line a run started, id first (with --wait, a table follows) */
         size_t i;
         const json_t *r;
         json_array_foreach(runs, i, r)
@@ -630,9 +615,13 @@ static int cmd_run(struct cli_api *api, const char *name, const struct job_opts 
             char id[64], shard[32];
             cli_cell_text(r, "run_id", id, sizeof id);
             cli_cell_text(r, "shard", shard, sizeof shard);
-            printf("%s  shard %s  started\n", id, shard);
+            printf("%s  shard %s%s\n", id, shard, o->wait ? "  started" : "");
         }
         fflush(stdout);
+    }
+    if (!o->wait) {
+        json_decref(resp);
+        return not_started > 0 ? CLI_NEGATIVE : CLI_OK;
     }
     json_t *finals = json_array();
     size_t failed = 0;

@@ -36,6 +36,7 @@
 #include "cron.h"
 #include "job.h"
 #include "strbuf.h"
+#include "utf8.h"
 
 #define SHOW_MAX      72   /* bytes of a value quoted in a message */
 #define DESC_LINE_MAX 3072 /* bytes of the crontab line kept in a job's description */
@@ -101,35 +102,7 @@ static bool is_alpha(char c)
 /* Well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF). */
 static bool utf8_ok(const unsigned char *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        size_t k;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            k = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            k = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            k = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((s[i + j] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += k + 1;
-    }
-    return true;
+    return utf8_invalid_at(s, n) == n;
 }
 
 /* Bytes of s[0..n) that can be kept whole when cutting to at most max bytes: the cut never

@@ -52,6 +52,7 @@
 
 #include "../core/civil.h"
 #include "../core/strbuf.h"
+#include "../core/utf8.h"
 
 #define STORE_BUSY_MS   5000
 #define TETHYS_APP_ID   1413829721 /* 0x54455459, "TETY": the SQLite header's application_id */
@@ -595,39 +596,6 @@ static int64_t now_ms(void)
  * JSON out.  Text from the database goes through json_lossy: jansson insists on UTF-8
  * and a job's output or error text need not be.
  */
-
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629), or 0. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0; /* overlong */
-        if (c == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90; /* overlong */
-        if (c == 0xF4)
-            hi = 0x8F; /* above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return len;
-}
 
 /* A JSON string of n bytes, each ill-formed byte replaced by U+FFFD.  New reference. */
 static json_t *json_lossy(const void *data, size_t n)
