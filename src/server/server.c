@@ -34,6 +34,7 @@
 #include "../api/routes.h"
 #include "../core/civil.h"
 #include "../os/log.h"
+#include "../os/notify.h"
 #include "../tzdb/tzdb.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -926,7 +927,7 @@ static void drained(struct server *s)
         (uv_handle_t *)&s->store_async,     (uv_handle_t *)&s->sig_term,
         (uv_handle_t *)&s->sig_int,         (uv_handle_t *)&s->resource_timer,
         (uv_handle_t *)&s->retention_timer, (uv_handle_t *)&s->sweep_timer,
-        (uv_handle_t *)&s->recycle_timer,
+        (uv_handle_t *)&s->recycle_timer,   (uv_handle_t *)&s->watchdog_timer,
     };
     for (size_t i = 0; i < sizeof mine / sizeof mine[0]; i++)
         if (!uv_is_closing(mine[i]))
@@ -935,11 +936,39 @@ static void drained(struct server *s)
         uv_close((uv_handle_t *)&s->grace_timer, close_cb);
 }
 
+/* The loop turns: tell the service manager's watchdog so.  A loop stuck in a callback stops
+ * these, and the manager restarts the server (WatchdogSec= in the systemd unit). */
+static void on_watchdog_timer(uv_timer_t *t)
+{
+    (void)t;
+    notify_send("WATCHDOG=1");
+}
+
+/* Listening, server.json written, jobs loaded: ready for the service manager (Type=notify
+ * makes `systemctl start` wait for this), and the watchdog started when it asks for one. */
+static void notify_started(struct server *s)
+{
+    char state[600];
+    snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=listening on %s", (long)getpid(),
+             s->url);
+    int rc = notify_send(state);
+    if (rc < 0)
+        log_warn("cannot notify the service manager", "socket=\"%s\" error=\"%s\"",
+                 getenv("NOTIFY_SOCKET"), strerror(-rc));
+    uint64_t wd = notify_watchdog_ms();
+    if (rc == 0 && wd > 0) {
+        uv_timer_start(&s->watchdog_timer, on_watchdog_timer, wd / 2, wd / 2);
+        log_info("service watchdog on", "interval_ms=%llu ping_ms=%llu", (unsigned long long)wd,
+                 (unsigned long long)(wd / 2));
+    }
+}
+
 static void begin_shutdown(struct server *s, const char *why)
 {
     if (s->stopping)
         return;
     s->stopping = true;
+    notify_send("STOPPING=1");
     log_info("shutting down", "signal=%s grace_s=%u running=%u", why, s->opts.shutdown_grace,
              s->n_running);
     /* no more fires; what the engine already handed over is recorded as interrupted */
@@ -1095,6 +1124,7 @@ static int start(struct server *s, struct ty_err *err)
     uv_timer_init(&s->loop, &s->recycle_timer);
     s->resource_timer.data = s->retention_timer.data = s->sweep_timer.data = s;
     s->recycle_timer.data = s;
+    uv_timer_init(&s->loop, &s->watchdog_timer);
     s->handles_live = true;
 
     struct sched_config sc = {65536, s->opts.max_jobs, sched_wake, s, clock_ns, s};
@@ -1140,6 +1170,7 @@ static int start(struct server *s, struct ty_err *err)
     uv_timer_start(&s->sweep_timer, on_sweep_timer, 60000, 300000);
     uv_timer_start(&s->recycle_timer, on_recycle_timer, 1000, 1000);
     alerts_resources(s);
+    notify_started(s);
     log_info("tethys server started",
              "version=%s url=%s data=%s epoch=%lld max_runs=%u tls=%s rate_limit=%g "
              "rate_burst=%u",

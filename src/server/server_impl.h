@@ -94,6 +94,7 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     struct recycle *recycle; /* finished runs, oldest first (a ring) */
     size_t rc_head, rc_len, rc_cap;
     uv_timer_t recycle_timer;
+    uv_timer_t watchdog_timer; /* "WATCHDOG=1" to the service manager, when it asks */
 
     /* alerts (loop thread): keys of open alerts */
     struct strmap open_alerts;

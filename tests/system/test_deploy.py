@@ -4,6 +4,10 @@ the binary, the documentation and the unit where the unit says they are."""
 import os
 import pathlib
 import re
+import shutil
+import socket
+import tempfile
+import time
 import subprocess
 
 import pytest
@@ -14,7 +18,8 @@ UNIT = ROOT / "deploy" / "systemd" / "tethys.service"
 
 def test_unit_is_hardened():
     text = UNIT.read_text()
-    for line in ("User=tethys", "ProtectSystem=strict", "NoNewPrivileges=yes",
+    for line in ("User=tethys", "Type=notify", "WatchdogSec=30", "ProtectSystem=strict",
+                 "NoNewPrivileges=yes",
                  "Restart=on-failure", "RestartPreventExitStatus=2", "PrivateTmp=yes",
                  "ReadWritePaths=/var/lib/tethys"):
         assert re.search(rf"^{re.escape(line)}$", text, re.M), line
@@ -56,3 +61,62 @@ def test_install_layout(tethys, tmp_path):
         assert (prefix / "share" / "doc" / "tethys" / name).exists(), name
     installed_unit = prefix / "share" / "tethys" / "systemd" / "tethys.service"
     assert installed_unit.read_text() == text
+
+
+def _notify_socket(name):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(name)
+    s.settimeout(10)
+    return s
+
+
+def _messages(sock, seconds):
+    """Every datagram that arrives within `seconds`, as lists of lines."""
+    got, end = [], time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            got.append(sock.recv(4096).decode().split("\n"))
+        except socket.timeout:
+            break
+    return got
+
+
+def test_service_manager_notifications(server):
+    d = tempfile.mkdtemp(prefix="tethys-notify-", dir="/tmp")  # short: sun_path is 108 bytes
+    path = os.path.join(d, "notify")
+    sock = _notify_socket(path)
+    try:
+        env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000")
+        srv = server(env=env)
+        ready = sock.recv(4096).decode().split("\n")
+        assert "READY=1" in ready and f"MAINPID={srv.proc.pid}" in ready, ready
+        assert f"STATUS=listening on {srv.url}" in ready, ready
+        # the watchdog at half the interval the manager asked for: about 5 in a second
+        pings = [m for m in _messages(sock, 1.0) if m == ["WATCHDOG=1"]]
+        assert 3 <= len(pings) <= 7, pings
+        assert srv.stop() == 0
+        after = _messages(sock, 0.5)
+        assert ["STOPPING=1"] in after, after
+    finally:
+        sock.close()
+        shutil.rmtree(d)
+
+
+def test_notifications_only_where_asked(server):
+    # an abstract socket name works; a watchdog meant for another process is not served
+    name = f"tethys-test-{os.getpid()}-{time.monotonic_ns()}"
+    sock = _notify_socket("\0" + name)
+    try:
+        env = dict(os.environ, NOTIFY_SOCKET="@" + name, WATCHDOG_USEC="200000",
+                   WATCHDOG_PID="1")
+        srv = server(env=env)
+        assert "READY=1" in sock.recv(4096).decode().split("\n")
+        assert [m for m in _messages(sock, 0.6) if "WATCHDOG=1" in m] == []
+        # without NOTIFY_SOCKET the server runs the same and says nothing
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        srv2 = server(env=env)
+        assert srv2.ok("GET", "/health")["status"] == "ok"
+        assert _messages(sock, 0.3) == []
+    finally:
+        sock.close()
