@@ -106,6 +106,7 @@ struct route {
     size_t n_segs;
     http_handler handler;
     bool public;
+    const void *arg;
 };
 
 struct http_server {
@@ -881,6 +882,7 @@ static enum MHD_Result finish(struct req_state *rs)
 
     struct http_request *req = &rs->req;
     req->method = rs->route->method;
+    req->route_arg = rs->route->arg;
     req->path = rs->path;
     req->body = body;
     req->body_len = len;
@@ -1323,6 +1325,7 @@ static int compile_route(const struct http_route *in, struct route *out, struct 
     out->method = in->method;
     out->handler = in->handler;
     out->public = in->public;
+    out->arg = in->arg;
     size_t params = 0;
     char *save = NULL;
     for (char *seg = strtok_r(out->pattern + 1, "/", &save); seg != NULL;

@@ -34,11 +34,12 @@ struct http_request {
     size_t n_params;
     const char *body; /* NUL-terminated; "" when none */
     size_t body_len;
-    const char *if_match; /* If-Match header or NULL */
-    const char *remote;   /* peer address text */
-    const char *who;      /* who is asking, for audit: the token's name from authorize; NULL
-                             on a public route and with the single static token */
-    void *conn;           /* opaque, for http_query and streaming */
+    const char *if_match;  /* If-Match header or NULL */
+    const char *remote;    /* peer address text */
+    const char *who;       /* who is asking, for audit: the token's name from authorize; NULL
+                              on a public route and with the single static token */
+    void *conn;            /* opaque, for http_query and streaming */
+    const void *route_arg; /* the matched route's arg */
 };
 
 /* A query-string value (?limit=10), or NULL.  Borrowed for the request's life. */
@@ -65,7 +66,8 @@ struct http_route { /* NOLINT(clang-analyzer-optin.performance.Padding) */
     enum http_method method;
     const char *pattern; /* "/api/v1/jobs/{name}/run": {x} matches one path segment */
     http_handler handler;
-    bool public; /* no token needed (health) */
+    bool public;     /* no token needed (health) */
+    const void *arg; /* given to the handler as req->route_arg: one handler, several routes */
 };
 
 /*

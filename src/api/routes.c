@@ -1396,47 +1396,26 @@ static void obj_delete(struct server *s, const struct kind_ops *k, const struct 
     resp->status = 204;
 }
 
-static void h_domains_list(void *c, const struct http_request *r, struct http_response *p)
+/* Domains and calendars: one handler per operation, the kind from the route's arg. */
+static void h_obj_list(void *c, const struct http_request *r, struct http_response *p)
 {
-    (void)r;
-    obj_list(c, &domain_ops, p);
+    obj_list(c, r->route_arg, p);
 }
-static void h_domains_create(void *c, const struct http_request *r, struct http_response *p)
+static void h_obj_create(void *c, const struct http_request *r, struct http_response *p)
 {
-    obj_save(c, &domain_ops, r, p, NULL);
+    obj_save(c, r->route_arg, r, p, NULL);
 }
-static void h_domain_get(void *c, const struct http_request *r, struct http_response *p)
+static void h_obj_get(void *c, const struct http_request *r, struct http_response *p)
 {
-    obj_get(c, &domain_ops, r->params[0], p);
+    obj_get(c, r->route_arg, r->params[0], p);
 }
-static void h_domain_put(void *c, const struct http_request *r, struct http_response *p)
+static void h_obj_put(void *c, const struct http_request *r, struct http_response *p)
 {
-    obj_save(c, &domain_ops, r, p, r->params[0]);
+    obj_save(c, r->route_arg, r, p, r->params[0]);
 }
-static void h_domain_delete(void *c, const struct http_request *r, struct http_response *p)
+static void h_obj_delete(void *c, const struct http_request *r, struct http_response *p)
 {
-    obj_delete(c, &domain_ops, r, p);
-}
-static void h_calendars_list(void *c, const struct http_request *r, struct http_response *p)
-{
-    (void)r;
-    obj_list(c, &calendar_ops, p);
-}
-static void h_calendars_create(void *c, const struct http_request *r, struct http_response *p)
-{
-    obj_save(c, &calendar_ops, r, p, NULL);
-}
-static void h_calendar_get(void *c, const struct http_request *r, struct http_response *p)
-{
-    obj_get(c, &calendar_ops, r->params[0], p);
-}
-static void h_calendar_put(void *c, const struct http_request *r, struct http_response *p)
-{
-    obj_save(c, &calendar_ops, r, p, r->params[0]);
-}
-static void h_calendar_delete(void *c, const struct http_request *r, struct http_response *p)
-{
-    obj_delete(c, &calendar_ops, r, p);
+    obj_delete(c, r->route_arg, r, p);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1550,42 +1529,44 @@ void routes__save_object(struct server *s, enum store_kind kind, bool create,
 {
     switch (kind) {
     case STORE_JOB: (create ? h_jobs_create : h_job_put)(s, req, resp); break;
-    case STORE_DOMAIN: (create ? h_domains_create : h_domain_put)(s, req, resp); break;
-    case STORE_CALENDAR: (create ? h_calendars_create : h_calendar_put)(s, req, resp); break;
+    case STORE_DOMAIN: obj_save(s, &domain_ops, req, resp, create ? NULL : req->params[0]); break;
+    case STORE_CALENDAR:
+        obj_save(s, &calendar_ops, req, resp, create ? NULL : req->params[0]);
+        break;
     }
 }
 
 static const struct http_route core_routes[] = {
-    {HTTP_GET, "/api/v1/health", h_health, true},
-    {HTTP_GET, "/api/v1/jobs", h_jobs_list, false},
-    {HTTP_POST, "/api/v1/jobs", h_jobs_create, false},
-    {HTTP_GET, "/api/v1/jobs/{name}", h_job_get, false},
-    {HTTP_PUT, "/api/v1/jobs/{name}", h_job_put, false},
-    {HTTP_PATCH, "/api/v1/jobs/{name}", h_job_patch, false},
-    {HTTP_DELETE, "/api/v1/jobs/{name}", h_job_delete, false},
-    {HTTP_POST, "/api/v1/jobs/{name}/enable", h_job_enable, false},
-    {HTTP_POST, "/api/v1/jobs/{name}/disable", h_job_disable, false},
-    {HTTP_POST, "/api/v1/jobs/{name}/run", h_job_run, false},
-    {HTTP_GET, "/api/v1/runs/{id}", h_run_get, false},
-    {HTTP_GET, "/api/v1/runs/{id}/log", h_run_log, false},
-    {HTTP_POST, "/api/v1/runs/{id}/cancel", h_run_cancel, false},
-    {HTTP_GET, "/api/v1/history", h_history, false},
-    {HTTP_GET, "/api/v1/stats", h_stats, false},
-    {HTTP_GET, "/api/v1/alerts", h_alerts, false},
-    {HTTP_GET, "/api/v1/domains", h_domains_list, false},
-    {HTTP_POST, "/api/v1/domains", h_domains_create, false},
-    {HTTP_GET, "/api/v1/domains/{path}", h_domain_get, false},
-    {HTTP_PUT, "/api/v1/domains/{path}", h_domain_put, false},
-    {HTTP_DELETE, "/api/v1/domains/{path}", h_domain_delete, false},
-    {HTTP_GET, "/api/v1/calendars", h_calendars_list, false},
-    {HTTP_POST, "/api/v1/calendars", h_calendars_create, false},
-    {HTTP_GET, "/api/v1/calendars/{name}", h_calendar_get, false},
-    {HTTP_PUT, "/api/v1/calendars/{name}", h_calendar_put, false},
-    {HTTP_DELETE, "/api/v1/calendars/{name}", h_calendar_delete, false},
-    {HTTP_GET, "/api/v1/executors", h_executors, false},
-    {HTTP_POST, "/api/v1/cron/check", h_cron_check, false},
+    {HTTP_GET, "/api/v1/health", h_health, true, NULL},
+    {HTTP_GET, "/api/v1/jobs", h_jobs_list, false, NULL},
+    {HTTP_POST, "/api/v1/jobs", h_jobs_create, false, NULL},
+    {HTTP_GET, "/api/v1/jobs/{name}", h_job_get, false, NULL},
+    {HTTP_PUT, "/api/v1/jobs/{name}", h_job_put, false, NULL},
+    {HTTP_PATCH, "/api/v1/jobs/{name}", h_job_patch, false, NULL},
+    {HTTP_DELETE, "/api/v1/jobs/{name}", h_job_delete, false, NULL},
+    {HTTP_POST, "/api/v1/jobs/{name}/enable", h_job_enable, false, NULL},
+    {HTTP_POST, "/api/v1/jobs/{name}/disable", h_job_disable, false, NULL},
+    {HTTP_POST, "/api/v1/jobs/{name}/run", h_job_run, false, NULL},
+    {HTTP_GET, "/api/v1/runs/{id}", h_run_get, false, NULL},
+    {HTTP_GET, "/api/v1/runs/{id}/log", h_run_log, false, NULL},
+    {HTTP_POST, "/api/v1/runs/{id}/cancel", h_run_cancel, false, NULL},
+    {HTTP_GET, "/api/v1/history", h_history, false, NULL},
+    {HTTP_GET, "/api/v1/stats", h_stats, false, NULL},
+    {HTTP_GET, "/api/v1/alerts", h_alerts, false, NULL},
+    {HTTP_GET, "/api/v1/domains", h_obj_list, false, &domain_ops},
+    {HTTP_POST, "/api/v1/domains", h_obj_create, false, &domain_ops},
+    {HTTP_GET, "/api/v1/domains/{path}", h_obj_get, false, &domain_ops},
+    {HTTP_PUT, "/api/v1/domains/{path}", h_obj_put, false, &domain_ops},
+    {HTTP_DELETE, "/api/v1/domains/{path}", h_obj_delete, false, &domain_ops},
+    {HTTP_GET, "/api/v1/calendars", h_obj_list, false, &calendar_ops},
+    {HTTP_POST, "/api/v1/calendars", h_obj_create, false, &calendar_ops},
+    {HTTP_GET, "/api/v1/calendars/{name}", h_obj_get, false, &calendar_ops},
+    {HTTP_PUT, "/api/v1/calendars/{name}", h_obj_put, false, &calendar_ops},
+    {HTTP_DELETE, "/api/v1/calendars/{name}", h_obj_delete, false, &calendar_ops},
+    {HTTP_GET, "/api/v1/executors", h_executors, false, NULL},
+    {HTTP_POST, "/api/v1/cron/check", h_cron_check, false, NULL},
 #ifdef TETHYS_TEST_HOOKS
-    {HTTP_POST, "/api/v1/test/clock", h_test_clock, false},
+    {HTTP_POST, "/api/v1/test/clock", h_test_clock, false, NULL},
 #endif
 };
 static const size_t core_routes_n = sizeof core_routes / sizeof core_routes[0];

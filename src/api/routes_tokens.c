@@ -356,8 +356,8 @@ static void h_token_revoke(void *ctx, const struct http_request *req, struct htt
 }
 
 const struct http_route routes_tokens[] = {
-    {HTTP_POST, "/api/v1/tokens", h_tokens_create, false},
-    {HTTP_GET, "/api/v1/tokens", h_tokens_list, false},
-    {HTTP_DELETE, "/api/v1/tokens/{name}", h_token_revoke, false},
+    {HTTP_POST, "/api/v1/tokens", h_tokens_create, false, NULL},
+    {HTTP_GET, "/api/v1/tokens", h_tokens_list, false, NULL},
+    {HTTP_DELETE, "/api/v1/tokens/{name}", h_token_revoke, false, NULL},
 };
 const size_t routes_tokens_n = sizeof routes_tokens / sizeof routes_tokens[0];

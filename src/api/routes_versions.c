@@ -271,34 +271,29 @@ static void restore(struct server *s, const struct vkind *k, const struct http_r
     free(text);
 }
 
-#define VERSION_HANDLERS(kind)                                                                     \
-    static void h_##kind##_versions(void *c, const struct http_request *r,                         \
-                                    struct http_response *p)                                       \
-    {                                                                                              \
-        versions_list(c, &v_##kind, r, p);                                                         \
-    }                                                                                              \
-    static void h_##kind##_version(void *c, const struct http_request *r, struct http_response *p) \
-    {                                                                                              \
-        version_get(c, &v_##kind, r, p);                                                           \
-    }                                                                                              \
-    static void h_##kind##_restore(void *c, const struct http_request *r, struct http_response *p) \
-    {                                                                                              \
-        restore(c, &v_##kind, r, p);                                                               \
-    }
-
-VERSION_HANDLERS(job)
-VERSION_HANDLERS(domain)
-VERSION_HANDLERS(calendar)
+/* The kind (job, domain, calendar) comes from the route's arg. */
+static void h_versions(void *c, const struct http_request *r, struct http_response *p)
+{
+    versions_list(c, r->route_arg, r, p);
+}
+static void h_version(void *c, const struct http_request *r, struct http_response *p)
+{
+    version_get(c, r->route_arg, r, p);
+}
+static void h_restore(void *c, const struct http_request *r, struct http_response *p)
+{
+    restore(c, r->route_arg, r, p);
+}
 
 const struct http_route routes__versions[] = {
-    {HTTP_GET, "/api/v1/jobs/{name}/versions", h_job_versions, false},
-    {HTTP_GET, "/api/v1/jobs/{name}/versions/{version}", h_job_version, false},
-    {HTTP_POST, "/api/v1/jobs/{name}/restore", h_job_restore, false},
-    {HTTP_GET, "/api/v1/domains/{path}/versions", h_domain_versions, false},
-    {HTTP_GET, "/api/v1/domains/{path}/versions/{version}", h_domain_version, false},
-    {HTTP_POST, "/api/v1/domains/{path}/restore", h_domain_restore, false},
-    {HTTP_GET, "/api/v1/calendars/{name}/versions", h_calendar_versions, false},
-    {HTTP_GET, "/api/v1/calendars/{name}/versions/{version}", h_calendar_version, false},
-    {HTTP_POST, "/api/v1/calendars/{name}/restore", h_calendar_restore, false},
+    {HTTP_GET, "/api/v1/jobs/{name}/versions", h_versions, false, &v_job},
+    {HTTP_GET, "/api/v1/jobs/{name}/versions/{version}", h_version, false, &v_job},
+    {HTTP_POST, "/api/v1/jobs/{name}/restore", h_restore, false, &v_job},
+    {HTTP_GET, "/api/v1/domains/{path}/versions", h_versions, false, &v_domain},
+    {HTTP_GET, "/api/v1/domains/{path}/versions/{version}", h_version, false, &v_domain},
+    {HTTP_POST, "/api/v1/domains/{path}/restore", h_restore, false, &v_domain},
+    {HTTP_GET, "/api/v1/calendars/{name}/versions", h_versions, false, &v_calendar},
+    {HTTP_GET, "/api/v1/calendars/{name}/versions/{version}", h_version, false, &v_calendar},
+    {HTTP_POST, "/api/v1/calendars/{name}/restore", h_restore, false, &v_calendar},
 };
 const size_t routes__versions_n = sizeof routes__versions / sizeof routes__versions[0];

@@ -74,6 +74,15 @@ static void h_two(void *ctx, const struct http_request *req, struct http_respons
     resp->body = json_pack("{s:s,s:s}", "x", req->params[0], "y", req->params[1]);
 }
 
+/* One handler for two routes, told apart by the route's arg. */
+static void h_kind(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    (void)ctx;
+    resp->status = 200;
+    resp->body = json_pack("{s:s,s:s}", "kind", req->route_arg ? (const char *)req->route_arg : "",
+                           "name", req->params[0]);
+}
+
 static void h_etag(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     (void)ctx;
@@ -161,15 +170,17 @@ static void h_forever(void *ctx, const struct http_request *req, struct http_res
 }
 
 static const struct http_route routes[] = {
-    {HTTP_GET, "/t/hello", h_hello, true},
-    {HTTP_GET, "/t/items/{name}", h_item_get, false},
-    {HTTP_POST, "/t/items/{name}", h_item_post, false},
-    {HTTP_DELETE, "/t/items/{name}", h_item_delete, false},
-    {HTTP_GET, "/t/a/{x}/b/{y}", h_two, false},
-    {HTTP_GET, "/t/etag", h_etag, false},
-    {HTTP_PUT, "/t/conflict", h_conflict, false},
-    {HTTP_GET, "/t/stream", h_stream, false},
-    {HTTP_GET, "/t/forever", h_forever, false},
+    {HTTP_GET, "/t/hello", h_hello, true, NULL},
+    {HTTP_GET, "/t/items/{name}", h_item_get, false, NULL},
+    {HTTP_POST, "/t/items/{name}", h_item_post, false, NULL},
+    {HTTP_DELETE, "/t/items/{name}", h_item_delete, false, NULL},
+    {HTTP_GET, "/t/a/{x}/b/{y}", h_two, false, NULL},
+    {HTTP_GET, "/t/apples/{name}", h_kind, false, "apple"},
+    {HTTP_GET, "/t/pears/{name}", h_kind, false, "pear"},
+    {HTTP_GET, "/t/etag", h_etag, false, NULL},
+    {HTTP_PUT, "/t/conflict", h_conflict, false, NULL},
+    {HTTP_GET, "/t/stream", h_stream, false, NULL},
+    {HTTP_GET, "/t/forever", h_forever, false, NULL},
 };
 
 /* ---- the log hook ---------------------------------------------------------------------- */
@@ -436,6 +447,16 @@ static void test_routing_and_params(void **state)
 
     get("/t/items/x", &r);
     assert_true(json_is_null(json_object_get(r.json, "q")));
+    reply_free(&r);
+
+    /* a route's arg reaches its handler: one handler serves both */
+    get("/t/apples/x", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "kind", NULL), "apple");
+    reply_free(&r);
+    get("/t/pears/y", &r);
+    assert_string_equal(jstr(r.json, "kind", NULL), "pear");
+    assert_string_equal(jstr(r.json, "name", NULL), "y");
     reply_free(&r);
 
     /* one trailing slash is ignored */
@@ -1013,7 +1034,7 @@ static void test_config_errors(void **state)
     assert_int_equal(http_start(&cfg, &s, &err), TY_EINVAL);
     assert_string_equal(err.msg, "token: the API needs a bearer token; none was given");
     cfg.token = TOKEN;
-    struct http_route bad[] = {{HTTP_GET, "t/x", h_hello, false}};
+    struct http_route bad[] = {{HTTP_GET, "t/x", h_hello, false, NULL}};
     cfg.routes = bad;
     cfg.n_routes = 1;
     assert_int_equal(http_start(&cfg, &s, &err), TY_EINVAL);
