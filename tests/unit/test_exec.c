@@ -549,33 +549,52 @@ static void parse_pids(const char *text, pid_t *pids, int n)
     }
 }
 
+/* A run of cmd whose process group gets TERM (then KILL after grace_ms) as soon as its
+ * output has `lines` lines: kill_start starts it, kill_finish runs the loop dry. */
+struct killed {
+    char path[128];
+    uv_loop_t loop;
+    struct done d;
+    struct exec_run *r;
+    struct watcher w;
+    uint64_t end_ms; /* when the loop ran dry */
+};
+
+static void kill_start(struct killed *k, const char *tag, const char *cmd, int lines,
+                       uint32_t grace_ms)
+{
+    memset(k, 0, sizeof *k);
+    out_path(k->path, sizeof k->path, tag);
+    struct exec_spec s = spec_for(cmd, k->path, 1 << 20);
+    uv_loop_init(&k->loop);
+    assert_int_equal(exec_start(&k->loop, &s, on_done, &k->d, &k->r, NULL), 0);
+    watch_then_kill(&k->loop, &k->w, k->path, lines, k->r, grace_ms);
+}
+
+static void kill_finish(struct killed *k)
+{
+    uv_run(&k->loop, UV_RUN_DEFAULT);
+    k->end_ms = mono_ms();
+    assert_int_equal(uv_loop_close(&k->loop), 0);
+}
+
 static void test_kill_group_with_grandchildren(void **state)
 {
     (void)state;
-    char path[128];
-    out_path(path, sizeof path, "group");
-    struct exec_spec s = spec_for(
-        "sleep 100 & echo $!; sh -c 'sleep 100 & echo $!; wait' & sleep 0.05; echo $!; wait", path,
-        1 << 20);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct done d = {0};
-    struct exec_run *r;
-    assert_int_equal(exec_start(&loop, &s, on_done, &d, &r, NULL), 0);
-    pid_t leader = exec_pid(r);
-    struct watcher w;
-    watch_then_kill(&loop, &w, path, 3, r, 20000);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uint64_t end = mono_ms();
-    assert_int_equal(uv_loop_close(&loop), 0);
-    assert_true(w.fired);
-    assert_int_equal(d.calls, 1);
-    assert_int_equal(d.res.signal, SIGTERM);
+    struct killed k;
+    kill_start(&k, "group",
+               "sleep 100 & echo $!; sh -c 'sleep 100 & echo $!; wait' & sleep 0.05; echo $!; wait",
+               3, 20000);
+    pid_t leader = exec_pid(k.r);
+    kill_finish(&k);
+    assert_true(k.w.fired);
+    assert_int_equal(k.d.calls, 1);
+    assert_int_equal(k.d.res.signal, SIGTERM);
     /* nobody ignored TERM: no wait for the 20 s grace (bounds are halves of the grace, so a
      * loaded machine cannot fail them, only a real wait can) */
-    assert_true(end - w.fired_ms < 10000);
+    assert_true(k.end_ms - k.w.fired_ms < 10000);
     pid_t pids[3];
-    parse_pids(w.text, pids, 3);
+    parse_pids(k.w.text, pids, 3);
     assert_true(proc_dies(leader));
     for (int i = 0; i < 3; i++)
         assert_true(proc_dies(pids[i]));
@@ -586,97 +605,59 @@ static void test_kill_group_with_grandchildren(void **state)
 static void test_linger_ends_when_the_group_empties(void **state)
 {
     (void)state;
-    char path[128];
-    out_path(path, sizeof path, "linger");
-    struct exec_spec s =
-        spec_for("(trap 'sleep 0.3; exit 0' TERM; sleep 100 & wait) & sleep 0.05; echo ready; wait",
-                 path, 1 << 20);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct done d = {0};
-    struct exec_run *r;
-    assert_int_equal(exec_start(&loop, &s, on_done, &d, &r, NULL), 0);
-    struct watcher w;
-    watch_then_kill(&loop, &w, path, 1, r, 20000);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uint64_t end = mono_ms();
-    assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(d.calls, 1);
-    assert_int_equal(d.res.signal, SIGTERM);
-    assert_true(end - w.fired_ms < 10000); /* half the grace: only a real wait fails it */
+    struct killed k;
+    kill_start(&k, "linger",
+               "(trap 'sleep 0.3; exit 0' TERM; sleep 100 & wait) & sleep 0.05; echo ready; wait",
+               1, 20000);
+    kill_finish(&k);
+    assert_int_equal(k.d.calls, 1);
+    assert_int_equal(k.d.res.signal, SIGTERM);
+    assert_true(k.end_ms - k.w.fired_ms < 10000); /* half the grace: only a real wait fails it */
 }
 
 static void test_kill_grandchild_ignoring_term(void **state)
 {
     (void)state;
-    char path[128];
-    out_path(path, sizeof path, "ignore-gc");
+    struct killed k;
     /* the leader dies of TERM at once; its grandchild ignores TERM and needs the KILL */
-    struct exec_spec s = spec_for("(trap '' TERM; exec sleep 100) & echo $!; wait", path, 1 << 20);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct done d = {0};
-    struct exec_run *r;
-    assert_int_equal(exec_start(&loop, &s, on_done, &d, &r, NULL), 0);
-    struct watcher w;
-    watch_then_kill(&loop, &w, path, 1, r, 6000);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uint64_t end = mono_ms();
-    assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(d.calls, 1);
-    assert_int_equal(d.res.signal, SIGTERM);
-    assert_true(d.at_ms - w.fired_ms < 3000); /* done when the leader ended, not at the grace */
-    assert_true(end - w.fired_ms >= 5990);    /* the group was still killed at the grace's end */
+    kill_start(&k, "ignore-gc", "(trap '' TERM; exec sleep 100) & echo $!; wait", 1, 6000);
+    kill_finish(&k);
+    assert_int_equal(k.d.calls, 1);
+    assert_int_equal(k.d.res.signal, SIGTERM);
+    assert_true(k.d.at_ms - k.w.fired_ms < 3000); /* done when the leader ended, not at the grace */
+    assert_true(k.end_ms - k.w.fired_ms >=
+                5990); /* the group was still killed at the grace's end */
     pid_t gc;
-    parse_pids(w.text, &gc, 1);
+    parse_pids(k.w.text, &gc, 1);
     assert_true(proc_dies(gc));
 }
 
 static void test_kill_trap_term_clean_exit(void **state)
 {
     (void)state;
-    char path[128];
-    out_path(path, sizeof path, "trap");
-    struct exec_spec s =
-        /* the sleep is forked before "ready", so the TERM the watcher sends on "ready"
-         * reaches it: forked after, it would outlive the shell until the grace */
-        spec_for("trap 'echo bye; exit 0' TERM; sleep 100 & echo ready; wait", path, 1 << 20);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct done d = {0};
-    struct exec_run *r;
-    assert_int_equal(exec_start(&loop, &s, on_done, &d, &r, NULL), 0);
-    struct watcher w;
-    watch_then_kill(&loop, &w, path, 1, r, 20000);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uint64_t end = mono_ms();
-    assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(d.res.exit_code, 0);
-    assert_int_equal(d.res.signal, 0);
-    assert_true(end - w.fired_ms < 10000); /* clean exit, group empty: no wait for the grace */
+    struct killed k;
+    /* the sleep is forked before "ready", so the TERM the watcher sends on "ready" reaches
+     * it: forked after, it would outlive the shell until the grace */
+    kill_start(&k, "trap", "trap 'echo bye; exit 0' TERM; sleep 100 & echo ready; wait", 1, 20000);
+    kill_finish(&k);
+    assert_int_equal(k.d.res.exit_code, 0);
+    assert_int_equal(k.d.res.signal, 0);
+    assert_true(k.end_ms - k.w.fired_ms <
+                10000); /* clean exit, group empty: no wait for the grace */
     char out[64];
-    slurp(path, out, sizeof out);
+    slurp(k.path, out, sizeof out);
     assert_string_equal(out, "ready\nbye\n");
 }
 
 static void test_kill_ignoring_term(void **state)
 {
     (void)state;
-    char path[128];
-    out_path(path, sizeof path, "ignore");
-    struct exec_spec s = spec_for("trap '' TERM; echo ready; sleep 100", path, 1 << 20);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct done d = {0};
-    struct exec_run *r;
-    assert_int_equal(exec_start(&loop, &s, on_done, &d, &r, NULL), 0);
-    struct watcher w;
-    watch_then_kill(&loop, &w, path, 1, r, 300);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(d.res.signal, SIGKILL);
-    assert_true(d.at_ms - w.fired_ms >= 295);  /* not before the grace */
-    assert_true(d.at_ms - w.fired_ms < 15000); /* and KILL did come */
+    struct killed k;
+    kill_start(&k, "ignore", "trap '' TERM; echo ready; sleep 100", 1, 300);
+    kill_finish(&k);
+    assert_int_equal(k.d.res.signal, SIGKILL);
+    assert_true(k.d.at_ms - k.w.fired_ms >= 295);  /* not before the grace */
+    assert_true(k.d.at_ms - k.w.fired_ms < 15000); /* and KILL did come */
 }
 
 /* exec_kill again with a shorter grace: the KILL comes sooner. */
@@ -698,25 +679,16 @@ static void on_shorten(uv_timer_t *t)
 static void test_kill_shortened(void **state)
 {
     (void)state;
-    char path[128];
-    out_path(path, sizeof path, "shorten");
-    struct exec_spec s = spec_for("trap '' TERM; echo ready; sleep 100", path, 1 << 20);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct done d = {0};
-    struct exec_run *r;
-    assert_int_equal(exec_start(&loop, &s, on_done, &d, &r, NULL), 0);
-    struct watcher w;
-    watch_then_kill(&loop, &w, path, 1, r, 20000);
-    struct shorten sh = {.r = r};
-    uv_timer_init(&loop, &sh.t);
+    struct killed k;
+    kill_start(&k, "shorten", "trap '' TERM; echo ready; sleep 100", 1, 20000);
+    struct shorten sh = {.r = k.r};
+    uv_timer_init(&k.loop, &sh.t);
     sh.t.data = &sh;
     uv_timer_start(&sh.t, on_shorten, 400, 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    assert_true(w.fired);
-    assert_int_equal(d.res.signal, SIGKILL);
-    assert_true(d.at_ms - sh.at < 10000); /* the second call shortened the 20 s grace */
+    kill_finish(&k);
+    assert_true(k.w.fired);
+    assert_int_equal(k.d.res.signal, SIGKILL);
+    assert_true(k.d.at_ms - sh.at < 10000); /* the second call shortened the 20 s grace */
 }
 
 /* ---- failures to start ---------------------------------------------------------------- */
