@@ -118,5 +118,10 @@ def test_notifications_only_where_asked(server):
         srv2 = server(env=env)
         assert srv2.ok("GET", "/health")["status"] == "ok"
         assert _messages(sock, 0.3) == []
+        # a socket name that cannot be used is logged, and the server serves anyway
+        srv3 = server(env=dict(os.environ, NOTIFY_SOCKET="relative/name"))
+        assert srv3.ok("GET", "/health")["status"] == "ok"
+        assert ('cannot notify the service manager socket="relative/name" error="Invalid '
+                'argument"') in srv3.log_text()
     finally:
         sock.close()
