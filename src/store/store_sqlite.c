@@ -36,6 +36,7 @@
  * percentiles in C, one group at a time.
  */
 #include "store.h"
+#include "store_common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,13 +55,10 @@
 #include "../core/strbuf.h"
 #include "../core/utf8.h"
 
-#define STORE_BUSY_MS   5000
-#define TETHYS_APP_ID   1413829721 /* 0x54455459, "TETY": the SQLite header's application_id */
-#define STR_(x)         #x
-#define STR(x)          STR_(x)
-#define NAME_MAX_BYTES  256 /* object names, meta keys, alert keys */
-#define HISTORY_DEFAULT 100
-#define HISTORY_MAX     1000
+#define STORE_BUSY_MS 5000
+#define TETHYS_APP_ID 1413829721 /* 0x54455459, "TETY": the SQLite header's application_id */
+#define STR_(x)       #x
+#define STR(x)        STR_(x)
 
 /* ---------------------------------------------------------------------------------------
  * Schema.  migrations[i] takes a database from schema version i to i + 1; a new version
@@ -1284,29 +1282,6 @@ int store_check_sqlite(const char *path, int *version, struct ty_err *err)
  * Config objects.
  */
 
-static const char *kind_name(enum store_kind k)
-{
-    switch (k) {
-    case STORE_JOB: return "job";
-    case STORE_DOMAIN: return "domain";
-    case STORE_CALENDAR: return "calendar";
-    }
-    return NULL;
-}
-
-static int check_obj(const char *op, enum store_kind kind, const char *name, const char **kn,
-                     struct ty_err *err)
-{
-    *kn = kind_name(kind);
-    if (*kn == NULL)
-        return ty_error(err, TY_EINVAL, "kind", -1, 0, "%s: kind %d is not a config object kind",
-                        op, (int)kind);
-    if (name == NULL || *name == '\0' || strnlen(name, NAME_MAX_BYTES + 1) > NAME_MAX_BYTES)
-        return ty_error(err, TY_EINVAL, "name", -1, 0, "%s %s: name must be 1 to %d bytes", op, *kn,
-                        NAME_MAX_BYTES);
-    return 0;
-}
-
 /* The current version of (kind, name) and whether its JSON equals `json` (may be NULL). */
 static int obj_current(struct sq *s, const char *kn, const char *name, const char *json,
                        int64_t *version, bool *same, const char *what, struct ty_err *err)
@@ -1421,7 +1396,7 @@ static int sq_obj_put(struct store *base, enum store_kind kind, const char *name
 {
     struct sq *s = SQ(base);
     const char *kn;
-    int rc = check_obj("obj_put", kind, name, &kn, err);
+    int rc = store__check_obj("obj_put", kind, name, &kn, err);
     if (rc != 0)
         return rc;
     if (json == NULL)
@@ -1450,7 +1425,7 @@ static int sq_obj_get(struct store *base, enum store_kind kind, const char *name
 {
     struct sq *s = SQ(base);
     const char *kn;
-    int rc = check_obj("obj_get", kind, name, &kn, err);
+    int rc = store__check_obj("obj_get", kind, name, &kn, err);
     if (rc != 0)
         return rc;
     sqlite3_stmt *st;
@@ -1509,7 +1484,7 @@ static int sq_obj_delete(struct store *base, enum store_kind kind, const char *n
 {
     struct sq *s = SQ(base);
     const char *kn;
-    int rc = check_obj("obj_delete", kind, name, &kn, err);
+    int rc = store__check_obj("obj_delete", kind, name, &kn, err);
     if (rc != 0)
         return rc;
     if (base_version < 0)
@@ -1547,7 +1522,7 @@ static int sq_obj_list(struct store *base, enum store_kind kind, const char *dom
                        json_t **out, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    const char *kn = kind_name(kind);
+    const char *kn = store__kind_name(kind);
     if (kn == NULL)
         return ty_error(err, TY_EINVAL, "kind", -1, 0,
                         "obj_list: kind %d is not a config object kind", (int)kind);
@@ -1566,43 +1541,6 @@ static int sq_obj_list(struct store *base, enum store_kind kind, const char *dom
 /* ---------------------------------------------------------------------------------------
  * Runs and skipped fires: the write path.
  */
-
-static int check_id(const char *v, size_t max, const char *field, const char *op,
-                    struct ty_err *err)
-{
-    if (v == NULL || *v == '\0')
-        return ty_error(err, TY_EINVAL, field, -1, 0, "%s: %s is missing", op, field);
-    if (strnlen(v, max) >= max)
-        return ty_error(err, TY_EINVAL, field, -1, 0, "%s: %s is longer than %zu bytes", op, field,
-                        max - 1);
-    return 0;
-}
-
-static int check_run(const struct store_run *r, const char **status, const char **trigger,
-                     struct ty_err *err)
-{
-    int rc;
-    if ((rc = check_id(r->run_id, STORE_ID_MAX, "run_id", "run_put", err)) != 0 ||
-        (rc = check_id(r->fire_id, STORE_FIRE_ID_MAX, "fire_id", "run_put", err)) != 0 ||
-        (rc = check_id(r->job, NAME_MAX_BYTES + 1, "job", "run_put", err)) != 0)
-        return rc;
-    *status = store_run_status_name(r->status);
-    *trigger = store_trigger_name(r->trigger);
-    if (*status == NULL)
-        return ty_error(err, TY_EINVAL, "status", -1, 0, "run_put run %s: status %d is unknown",
-                        r->run_id, (int)r->status);
-    if (*trigger == NULL)
-        return ty_error(err, TY_EINVAL, "trigger", -1, 0, "run_put run %s: trigger %d is unknown",
-                        r->run_id, (int)r->trigger);
-    if (r->attempt < 1)
-        return ty_error(err, TY_EINVAL, "attempt", -1, 0,
-                        "run_put run %s: attempt must be 1 or more", r->run_id);
-    if (r->output_len > (size_t)STORE_OUTPUT_MAX || (r->output == NULL && r->output_len != 0))
-        return ty_error(err, TY_EINVAL, "output", -1, 0,
-                        "run_put run %s: output of %zu bytes (at most %d, and not NULL)", r->run_id,
-                        r->output_len, STORE_OUTPUT_MAX);
-    return 0;
-}
 
 /* The upsert changed nothing: a final status kept (fine), or a run id reused for another
  * (fire, attempt), which is refused. */
@@ -1632,7 +1570,7 @@ static int sq_run_put(struct store *base, const struct store_run *r, struct ty_e
 {
     struct sq *s = SQ(base);
     const char *status, *trigger;
-    int rc = check_run(r, &status, &trigger, err);
+    int rc = store__check_run(r, &status, &trigger, err);
     if (rc != 0 || (rc = writable(s, "run_put", err)) != 0)
         return rc;
     sqlite3_stmt *st;
@@ -1683,21 +1621,9 @@ static int sq_skip_put(struct store *base, const struct store_skip *k, struct ty
 {
     struct sq *s = SQ(base);
     int rc;
-    if ((rc = check_id(k->fire_id, STORE_FIRE_ID_MAX, "fire_id", "skip_put", err)) != 0 ||
-        (rc = check_id(k->job, NAME_MAX_BYTES + 1, "job", "skip_put", err)) != 0)
+    const char *reason, *trigger;
+    if ((rc = store__check_skip(k, &reason, &trigger, err)) != 0)
         return rc;
-    const char *reason = store_skip_reason_name(k->reason);
-    const char *trigger = store_trigger_name(k->trigger);
-    if (reason == NULL)
-        return ty_error(err, TY_EINVAL, "reason", -1, 0, "skip_put fire %s: reason %d is unknown",
-                        k->fire_id, (int)k->reason);
-    if (trigger == NULL)
-        return ty_error(err, TY_EINVAL, "trigger", -1, 0, "skip_put fire %s: trigger %d is unknown",
-                        k->fire_id, (int)k->trigger);
-    if (k->shard < -1)
-        return ty_error(err, TY_EINVAL, "shard", -1, 0,
-                        "skip_put fire %s: shard %" PRId32 " (-1 for the whole fire)", k->fire_id,
-                        k->shard);
     if ((rc = writable(s, "skip_put", err)) != 0)
         return rc;
     sqlite3_stmt *st;
@@ -1735,7 +1661,7 @@ static json_t *run_row_length(sqlite3_stmt *st)
 static int sq_run_get(struct store *base, const char *run_id, json_t **out, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = check_id(run_id, STORE_ID_MAX, "run_id", "run_get", err);
+    int rc = store__check_id(run_id, STORE_ID_MAX, "run_id", "run_get", err);
     if (rc != 0)
         return rc;
     sqlite3_stmt *st;
@@ -1789,7 +1715,7 @@ static int sq_fire_shards(struct store *base, const char *fire_prefix, json_t **
                           struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = check_id(fire_prefix, STORE_FIRE_ID_MAX, "fire_prefix", "fire_shards", err);
+    int rc = store__check_id(fire_prefix, STORE_FIRE_ID_MAX, "fire_prefix", "fire_shards", err);
     if (rc != 0)
         return rc;
     /* every id starting with the prefix sorts in [prefix, prefix with its last byte + 1) */
@@ -1861,9 +1787,9 @@ static int sq_last_fires(struct store *base, json_t **out, struct ty_err *err)
  * History: runs and skips merged, newest first, keyset-paginated.
  *
  * The order is (scheduled_at DESC, src DESC, id DESC) with src 1 for runs and 0 for skips:
- * a total order over both tables.  The cursor is the key of the last row returned; the
- * next page takes rows strictly after it, so rows appended meanwhile never shift a page
- * and every page costs the same.
+ * a total order over both tables.  The cursor (store__cursor_format) is the key of the
+ * last row returned; the next page takes rows strictly after it, so rows appended
+ * meanwhile never shift a page and every page costs the same.
  */
 
 /*
@@ -1928,47 +1854,14 @@ static int history_stmt(struct sq *s, int mode, unsigned mask, sqlite3_stmt **ou
     return 0;
 }
 
-#define CURSOR_MAX 64
-
-static void cursor_format(char buf[CURSOR_MAX], int64_t sched, int src, int64_t id)
-{
-    snprintf(buf, CURSOR_MAX, "v1.%" PRId64 ".%d.%" PRId64, sched, src, id);
-}
-
-/* A decimal int64 at *p, up to the next '.' or the end; advances *p past it. */
-static bool parse_i64(const char **p, int64_t *v)
-{
-    char *end;
-    errno = 0;
-    long long x = strtoll(*p, &end, 10);
-    if (end == *p || errno != 0 || (*end != '.' && *end != '\0'))
-        return false;
-    *v = x;
-    *p = *end == '.' ? end + 1 : end;
-    return true;
-}
-
-static int cursor_parse(const char *c, int64_t *sched, int *src, int64_t *id, struct ty_err *err)
-{
-    const char *p = c;
-    int64_t k = -1;
-    if (strncmp(p, "v1.", 3) == 0 && (p += 3, parse_i64(&p, sched)) && parse_i64(&p, &k) &&
-        (k == 0 || k == 1) && parse_i64(&p, id) && *id > 0 && *p == '\0' && p[-1] != '.') {
-        *src = (int)k;
-        return 0;
-    }
-    return ty_error(err, TY_EINVAL, "cursor", -1, 0,
-                    "history: cursor \"%.40s\" is not one this store returned", c);
-}
-
 static int sq_history(struct store *base, const struct store_history_query *q, json_t **out,
                       struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    size_t limit = q->limit == 0 ? HISTORY_DEFAULT : q->limit;
-    if (limit > HISTORY_MAX)
-        return ty_error(err, TY_EINVAL, "limit", -1, 0, "history: limit %zu is out of range 1-%d",
-                        q->limit, HISTORY_MAX);
+    size_t limit;
+    int rc = store__check_limit("history", q->limit, &limit, err);
+    if (rc != 0)
+        return rc;
     int mode = HM_BOTH;
     if (q->status != NULL && strcmp(q->status, "skipped") == 0) {
         mode = HM_SKIPS;
@@ -1984,8 +1877,7 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
     if (q->cursor != NULL && *q->cursor != '\0') {
         int src = 1;
         int64_t id = 0;
-        int rc = cursor_parse(q->cursor, &cs, &src, &id, err);
-        if (rc != 0)
+        if ((rc = store__cursor_parse(q->cursor, &cs, &src, &id, err)) != 0)
             return rc;
         /* at scheduled_at == cs, runs come before skips */
         crun = src == 1 ? id : 0;
@@ -1995,8 +1887,7 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
     unsigned mask = (q->job != NULL ? HQ_JOB : 0) | (dom ? HQ_DOMAIN : 0) |
                     (q->since != 0 ? HQ_SINCE : 0) | (q->until != 0 ? HQ_UNTIL : 0);
     sqlite3_stmt *st;
-    int rc = history_stmt(s, mode, mask, &st, err);
-    if (rc != 0)
+    if ((rc = history_stmt(s, mode, mask, &st, err)) != 0)
         return rc;
     bind_named_int(st, ":cs", cs);
     bind_named_int(st, ":crun", crun);
@@ -2013,7 +1904,7 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
         rc = oom(err, "history");
     size_t n = 0;
     bool more = false;
-    char next[CURSOR_MAX] = "";
+    char next[STORE__CURSOR_MAX] = "";
     while (rc == 0) {
         int src = sqlite3_step(st);
         if (src != SQLITE_ROW) {
@@ -2030,7 +1921,8 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
         if (v == NULL || json_array_append_new(items, v) != 0)
             rc = oom(err, "history");
         n++;
-        cursor_format(next, sqlite3_column_int64(st, 2 + 8), kind, sqlite3_column_int64(st, 1));
+        store__cursor_format(next, sqlite3_column_int64(st, 2 + 8), kind,
+                             sqlite3_column_int64(st, 1));
     }
     sqlite3_reset(st);
     if (rc == 0 &&
@@ -2052,53 +1944,10 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
  * window functions (row_number over each group) measured 5x slower than this: the runs
  * come ordered by group (by job and by day straight off an index, by domain through
  * SQLite's sorter), and C keeps the current group's durations and latenesses only, sorts
- * them when the group ends and picks the ranks.  Memory is the largest group's, not the
- * range's.  Skips are counted by a second statement in the same read transaction.
+ * them when the group ends and picks the ranks (store__percentiles, store_common.c).
+ * Memory is the largest group's, not the range's.  Skips are counted by a second
+ * statement in the same read transaction.
  */
-
-struct vals {
-    int64_t *v;
-    size_t n, cap;
-};
-
-static bool vals_add(struct vals *a, int64_t x)
-{
-    if (a->n == a->cap) {
-        size_t cap = a->cap != 0 ? a->cap * 2 : 256;
-        int64_t *v = realloc(a->v, cap * sizeof *v);
-        if (v == NULL)
-            return false;
-        a->v = v;
-        a->cap = cap;
-    }
-    a->v[a->n++] = x;
-    return true;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-/* {"<pa>": ..., "<pb>": ...} over the values (sorted here), null when there are none. */
-static json_t *percentiles(struct vals *a, const char *na, int pa, const char *nb, int pb)
-{
-    json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
-    json_t *x = json_null(), *y = json_null();
-    if (a->n > 0) {
-        qsort(a->v, a->n, sizeof *a->v, cmp_i64);
-        x = json_integer(a->v[((size_t)pa * a->n + 99) / 100 - 1]);
-        y = json_integer(a->v[((size_t)pb * a->n + 99) / 100 - 1]);
-    }
-    if (json_object_set_new(o, na, x) != 0 || json_object_set_new(o, nb, y) != 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
 
 enum {
     SC_RUNS,
@@ -2117,15 +1966,15 @@ static const char *const count_names[SC_COUNT] = {"runs",     "succeeded",  "fai
                                                   "lost",     "unfinished", "skipped"};
 
 /* One group's object with its counts and percentiles; resets the value lists. */
-static json_t *stats_group(const char *key, const int64_t *counts, struct vals *dur,
-                           struct vals *late)
+static json_t *stats_group(const char *key, const int64_t *counts, struct store__vals *dur,
+                           struct store__vals *late)
 {
     struct jb b = {json_object(), false};
     jb_set(&b, "key", json_lossy(key, strlen(key)));
     for (int i = 0; i < SC_COUNT; i++)
         jb_set(&b, count_names[i], json_integer(counts[i]));
-    jb_set(&b, "duration_ms", percentiles(dur, "p50", 50, "p95", 95));
-    jb_set(&b, "lateness_ms", percentiles(late, "p50", 50, "p99", 99));
+    jb_set(&b, "duration_ms", store__percentiles(dur, "p50", 50, "p95", 95));
+    jb_set(&b, "lateness_ms", store__percentiles(late, "p50", 50, "p99", 99));
     dur->n = late->n = 0;
     if (b.bad) {
         json_decref(b.o);
@@ -2151,7 +2000,7 @@ static int counter_of(const char *status)
 /* Stream the runs (ordered by group) into `groups`, a JSON object keyed by group. */
 static int stats_runs(struct sq *s, sqlite3_stmt *st, json_t *groups, struct ty_err *err)
 {
-    struct vals dur = {0}, late = {0};
+    struct store__vals dur = {0}, late = {0};
     struct strbuf key;
     sb_init(&key);
     int64_t counts[SC_COUNT] = {0};
@@ -2178,12 +2027,12 @@ static int stats_runs(struct sq *s, sqlite3_stmt *st, json_t *groups, struct ty_
         counts[SC_RUNS]++;
         if (c >= 0)
             counts[c]++;
-        if (started > 0 && ended > 0 && !vals_add(&dur, ended - started))
+        if (started > 0 && ended > 0 && !store__vals_add(&dur, ended - started))
             rc = oom(err, "stats");
         /* lateness is the scheduler's: of scheduled fires, not of runs started by hand,
          * retries (they wait for their backoff) or downstream runs (for their upstream) */
         bool timed = sqlite3_column_int(st, 5) != 0;
-        if (started > 0 && timed && !vals_add(&late, started - sched * 1000))
+        if (started > 0 && timed && !store__vals_add(&late, started - sched * 1000))
             rc = oom(err, "stats");
     }
     if (rc == 0 && src != SQLITE_DONE)
@@ -2210,7 +2059,7 @@ static int stats_skips(struct sq *s, sqlite3_stmt *st, json_t *groups, struct ty
         json_t *g = json_object_get(groups, k);
         if (g == NULL) {
             int64_t counts[SC_COUNT] = {0};
-            struct vals none = {0};
+            struct store__vals none = {0};
             g = stats_group(k, counts, &none, &none);
             if (g == NULL || json_object_set_new(groups, k, g) != 0) {
                 rc = oom(err, "stats");
@@ -2421,12 +2270,8 @@ static int sq_alert_raise(struct store *base, const struct store_alert *a, struc
 {
     struct sq *s = SQ(base);
     int rc;
-    if ((rc = check_id(a->key, NAME_MAX_BYTES + 1, "key", "alert_raise", err)) != 0 ||
-        (rc = check_id(a->kind, NAME_MAX_BYTES + 1, "kind", "alert_raise", err)) != 0)
+    if ((rc = store__check_alert(a, err)) != 0)
         return rc;
-    if (a->reason == NULL)
-        return ty_error(err, TY_EINVAL, "reason", -1, 0, "alert_raise %s: reason is missing",
-                        a->key);
     if ((rc = writable(s, "alert_raise", err)) != 0)
         return rc;
     char *detail = NULL;
@@ -2460,7 +2305,7 @@ static int sq_alert_clear(struct store *base, const char *key, int64_t cleared_a
                           struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = check_id(key, NAME_MAX_BYTES + 1, "key", "alert_clear", err);
+    int rc = store__check_id(key, STORE__NAME_MAX + 1, "key", "alert_clear", err);
     if (rc != 0 || (rc = writable(s, "alert_clear", err)) != 0)
         return rc;
     sqlite3_stmt *st;
@@ -2517,7 +2362,7 @@ static int sq_alerts_open(struct store *base, json_t **out, struct ty_err *err)
 static int sq_meta_get(struct store *base, const char *key, char **value, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = check_id(key, NAME_MAX_BYTES + 1, "key", "meta_get", err);
+    int rc = store__check_id(key, STORE__NAME_MAX + 1, "key", "meta_get", err);
     if (rc != 0)
         return rc;
     sqlite3_stmt *st;
@@ -2541,7 +2386,7 @@ static int sq_meta_get(struct store *base, const char *key, char **value, struct
 static int sq_meta_set(struct store *base, const char *key, const char *value, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = check_id(key, NAME_MAX_BYTES + 1, "key", "meta_set", err);
+    int rc = store__check_id(key, STORE__NAME_MAX + 1, "key", "meta_set", err);
     if (rc != 0)
         return rc;
     if (strcmp(key, "schema_version") == 0)
@@ -2585,7 +2430,7 @@ static int sq_obj_history(struct store *base, enum store_kind kind, const char *
 {
     struct sq *s = SQ(base);
     const char *kn;
-    int rc = check_obj("obj_history", kind, name, &kn, err);
+    int rc = store__check_obj("obj_history", kind, name, &kn, err);
     if (rc != 0)
         return rc;
     sqlite3_stmt *st;
@@ -2610,7 +2455,7 @@ static int sq_obj_version(struct store *base, enum store_kind kind, const char *
 {
     struct sq *s = SQ(base);
     const char *kn;
-    int rc = check_obj("obj_version", kind, name, &kn, err);
+    int rc = store__check_obj("obj_version", kind, name, &kn, err);
     if (rc != 0)
         return rc;
     if (version < 1)
@@ -2649,26 +2494,7 @@ static int sq_obj_version(struct store *base, enum store_kind kind, const char *
  * the database - or a backup of it - cannot be used to authenticate.
  */
 
-#define TOKEN_HASH_HEX  64    /* hex digits of a SHA-256 */
 #define TOKEN_USE_EVERY 60000 /* ms: last_used_at_ms is written at most this often */
-
-/* A SHA-256 in hex, lowercased into out; TY_EINVAL naming "hash" otherwise. */
-static int check_hash(const char *op, const char *hash, char out[TOKEN_HASH_HEX + 1],
-                      struct ty_err *err)
-{
-    size_t n = hash != NULL ? strnlen(hash, TOKEN_HASH_HEX + 1) : 0;
-    bool ok = n == TOKEN_HASH_HEX;
-    for (size_t i = 0; ok && i < n; i++) {
-        char c = hash[i];
-        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-        out[i] = c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
-    }
-    if (!ok) /* the text is not quoted back: it may be a secret pasted by mistake */
-        return ty_error(err, TY_EINVAL, "hash", -1, 0,
-                        "%s: hash must be the SHA-256 of the token in hex (64 digits)", op);
-    out[n] = '\0';
-    return 0;
-}
 
 static json_t *token_row(sqlite3_stmt *st)
 {
@@ -2690,10 +2516,10 @@ static int sq_token_put(struct store *base, const char *name, const char *hash,
                         int64_t expires_at_ms, const char *who, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    char h[TOKEN_HASH_HEX + 1];
-    int rc = check_id(name, NAME_MAX_BYTES + 1, "name", "token_put", err);
+    char h[STORE__HASH_HEX + 1];
+    int rc = store__check_id(name, STORE__NAME_MAX + 1, "name", "token_put", err);
     if (rc == 0)
-        rc = check_hash("token_put", hash, h, err);
+        rc = store__check_hash("token_put", hash, h, err);
     if (rc == 0 && expires_at_ms < 0)
         rc = ty_error(err, TY_EINVAL, "expires_at_ms", -1, 0,
                       "token_put \"%.100s\": expires_at_ms %" PRId64 " is not 0 (never) or a time",
@@ -2745,7 +2571,7 @@ static int sq_token_list(struct store *base, json_t **out, struct ty_err *err)
 static int sq_token_revoke(struct store *base, const char *name, int64_t at_ms, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = check_id(name, NAME_MAX_BYTES + 1, "name", "token_revoke", err);
+    int rc = store__check_id(name, STORE__NAME_MAX + 1, "name", "token_revoke", err);
     if (rc == 0)
         rc = writable(s, "token_revoke", err);
     sqlite3_stmt *st;
@@ -2793,8 +2619,8 @@ static bool token_used(struct sq *s, const char *h, const json_t *tok, int64_t n
 static int sq_token_lookup(struct store *base, const char *hash, json_t **out, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    char h[TOKEN_HASH_HEX + 1];
-    int rc = check_hash("token_lookup", hash, h, err);
+    char h[STORE__HASH_HEX + 1];
+    int rc = store__check_hash("token_lookup", hash, h, err);
     sqlite3_stmt *st;
     if (rc != 0 || (rc = stmt(s, ST_TOKEN_LOOKUP, &st, err)) != 0)
         return rc;
@@ -2822,33 +2648,6 @@ static int sq_token_lookup(struct store *base, const char *hash, json_t **out, s
 /* ---------------------------------------------------------------------------------------
  * Secrets: environment values a job marks secret, one row each, never in objects.
  */
-
-static int check_secrets(const char *job, const json_t *values, struct ty_err *err)
-{
-    if (!json_is_object(values))
-        return ty_error(err, TY_EINVAL, "values", -1, 0,
-                        "secrets_put job \"%.100s\": values must be an object {\"NAME\": "
-                        "\"value\"}",
-                        job);
-    const char *k;
-    const json_t *v;
-    json_object_foreach((json_t *)values, k, v)
-    {
-        if (*k == '\0' || strnlen(k, NAME_MAX_BYTES + 1) > NAME_MAX_BYTES)
-            return ty_error(err, TY_EINVAL, "values", -1, 0,
-                            "secrets_put job \"%.100s\": a secret's name must be 1 to %d bytes",
-                            job, NAME_MAX_BYTES);
-        if (!json_is_string(v))
-            return ty_error(err, TY_EINVAL, "values", -1, 0,
-                            "secrets_put job \"%.100s\": secret \"%.60s\" must be a string", job,
-                            k);
-        if (strlen(json_string_value(v)) != json_string_length(v))
-            return ty_error(err, TY_EINVAL, "values", -1, 0,
-                            "secrets_put job \"%.100s\": secret \"%.60s\" holds a NUL character",
-                            job, k);
-    }
-    return 0;
-}
 
 static int secrets_put_tx(struct sq *s, const char *job, const json_t *values, const char *what,
                           struct ty_err *err)
@@ -2883,9 +2682,9 @@ static int sq_secrets_put(struct store *base, const char *job, const json_t *val
                           struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = check_id(job, NAME_MAX_BYTES + 1, "job", "secrets_put", err);
+    int rc = store__check_id(job, STORE__NAME_MAX + 1, "job", "secrets_put", err);
     if (rc == 0)
-        rc = check_secrets(job, values, err);
+        rc = store__check_secrets(job, values, err);
     if (rc == 0)
         rc = writable(s, "secrets_put", err);
     if (rc != 0)
@@ -2900,7 +2699,7 @@ static int sq_secrets_put(struct store *base, const char *job, const json_t *val
 static int sq_secrets_get(struct store *base, const char *job, json_t **out, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = check_id(job, NAME_MAX_BYTES + 1, "job", "secrets_get", err);
+    int rc = store__check_id(job, STORE__NAME_MAX + 1, "job", "secrets_get", err);
     sqlite3_stmt *st;
     if (rc != 0 || (rc = stmt(s, ST_SECRETS_GET, &st, err)) != 0)
         return rc;

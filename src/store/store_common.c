@@ -1,0 +1,247 @@
+/*
+ * store_common.c - the logic every store implementation needs and none should repeat.
+ *
+ * store.h promises the same answers whichever database runs, so what decides an answer
+ * without the database lives here, once: which arguments a call refuses and with what
+ * message, how exact percentiles are picked, and what a cursor looks like.  A second
+ * implementation that copied these would drift from the first one message at a time.
+ *
+ * Everything here is pure: no database, no clock, no allocation except a percentile
+ * list's growth and the JSON a percentile function returns.  The checks run before a
+ * call touches its database, so a refused call has changed nothing and costs nothing.
+ */
+#include "store_common.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------
+ * Argument checks.
+ */
+
+const char *store__kind_name(enum store_kind k)
+{
+    switch (k) {
+    case STORE_JOB: return "job";
+    case STORE_DOMAIN: return "domain";
+    case STORE_CALENDAR: return "calendar";
+    }
+    return NULL;
+}
+
+int store__check_obj(const char *op, enum store_kind kind, const char *name, const char **kn,
+                     struct ty_err *err)
+{
+    *kn = store__kind_name(kind);
+    if (*kn == NULL)
+        return ty_error(err, TY_EINVAL, "kind", -1, 0, "%s: kind %d is not a config object kind",
+                        op, (int)kind);
+    if (name == NULL || *name == '\0' || strnlen(name, STORE__NAME_MAX + 1) > STORE__NAME_MAX)
+        return ty_error(err, TY_EINVAL, "name", -1, 0, "%s %s: name must be 1 to %d bytes", op, *kn,
+                        STORE__NAME_MAX);
+    return 0;
+}
+
+int store__check_id(const char *v, size_t max, const char *field, const char *op,
+                    struct ty_err *err)
+{
+    if (v == NULL || *v == '\0')
+        return ty_error(err, TY_EINVAL, field, -1, 0, "%s: %s is missing", op, field);
+    if (strnlen(v, max) >= max)
+        return ty_error(err, TY_EINVAL, field, -1, 0, "%s: %s is longer than %zu bytes", op, field,
+                        max - 1);
+    return 0;
+}
+
+int store__check_run(const struct store_run *r, const char **status, const char **trigger,
+                     struct ty_err *err)
+{
+    int rc;
+    if ((rc = store__check_id(r->run_id, STORE_ID_MAX, "run_id", "run_put", err)) != 0 ||
+        (rc = store__check_id(r->fire_id, STORE_FIRE_ID_MAX, "fire_id", "run_put", err)) != 0 ||
+        (rc = store__check_id(r->job, STORE__NAME_MAX + 1, "job", "run_put", err)) != 0)
+        return rc;
+    *status = store_run_status_name(r->status);
+    *trigger = store_trigger_name(r->trigger);
+    if (*status == NULL)
+        return ty_error(err, TY_EINVAL, "status", -1, 0, "run_put run %s: status %d is unknown",
+                        r->run_id, (int)r->status);
+    if (*trigger == NULL)
+        return ty_error(err, TY_EINVAL, "trigger", -1, 0, "run_put run %s: trigger %d is unknown",
+                        r->run_id, (int)r->trigger);
+    if (r->attempt < 1)
+        return ty_error(err, TY_EINVAL, "attempt", -1, 0,
+                        "run_put run %s: attempt must be 1 or more", r->run_id);
+    if (r->output_len > (size_t)STORE_OUTPUT_MAX || (r->output == NULL && r->output_len != 0))
+        return ty_error(err, TY_EINVAL, "output", -1, 0,
+                        "run_put run %s: output of %zu bytes (at most %d, and not NULL)", r->run_id,
+                        r->output_len, STORE_OUTPUT_MAX);
+    return 0;
+}
+
+int store__check_skip(const struct store_skip *k, const char **reason, const char **trigger,
+                      struct ty_err *err)
+{
+    int rc;
+    if ((rc = store__check_id(k->fire_id, STORE_FIRE_ID_MAX, "fire_id", "skip_put", err)) != 0 ||
+        (rc = store__check_id(k->job, STORE__NAME_MAX + 1, "job", "skip_put", err)) != 0)
+        return rc;
+    *reason = store_skip_reason_name(k->reason);
+    *trigger = store_trigger_name(k->trigger);
+    if (*reason == NULL)
+        return ty_error(err, TY_EINVAL, "reason", -1, 0, "skip_put fire %s: reason %d is unknown",
+                        k->fire_id, (int)k->reason);
+    if (*trigger == NULL)
+        return ty_error(err, TY_EINVAL, "trigger", -1, 0, "skip_put fire %s: trigger %d is unknown",
+                        k->fire_id, (int)k->trigger);
+    if (k->shard < -1)
+        return ty_error(err, TY_EINVAL, "shard", -1, 0,
+                        "skip_put fire %s: shard %" PRId32 " (-1 for the whole fire)", k->fire_id,
+                        k->shard);
+    return 0;
+}
+
+int store__check_alert(const struct store_alert *a, struct ty_err *err)
+{
+    int rc;
+    if ((rc = store__check_id(a->key, STORE__NAME_MAX + 1, "key", "alert_raise", err)) != 0 ||
+        (rc = store__check_id(a->kind, STORE__NAME_MAX + 1, "kind", "alert_raise", err)) != 0)
+        return rc;
+    if (a->reason == NULL)
+        return ty_error(err, TY_EINVAL, "reason", -1, 0, "alert_raise %s: reason is missing",
+                        a->key);
+    return 0;
+}
+
+int store__check_hash(const char *op, const char *hash, char out[STORE__HASH_HEX + 1],
+                      struct ty_err *err)
+{
+    size_t n = hash != NULL ? strnlen(hash, STORE__HASH_HEX + 1) : 0;
+    bool ok = n == STORE__HASH_HEX;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = hash[i];
+        ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        out[i] = c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
+    }
+    if (!ok)
+        return ty_error(err, TY_EINVAL, "hash", -1, 0,
+                        "%s: hash must be the SHA-256 of the token in hex (64 digits)", op);
+    out[n] = '\0';
+    return 0;
+}
+
+int store__check_secrets(const char *job, const json_t *values, struct ty_err *err)
+{
+    if (!json_is_object(values))
+        return ty_error(err, TY_EINVAL, "values", -1, 0,
+                        "secrets_put job \"%.100s\": values must be an object {\"NAME\": "
+                        "\"value\"}",
+                        job);
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)values, k, v)
+    {
+        if (*k == '\0' || strnlen(k, STORE__NAME_MAX + 1) > STORE__NAME_MAX)
+            return ty_error(err, TY_EINVAL, "values", -1, 0,
+                            "secrets_put job \"%.100s\": a secret's name must be 1 to %d bytes",
+                            job, STORE__NAME_MAX);
+        if (!json_is_string(v))
+            return ty_error(err, TY_EINVAL, "values", -1, 0,
+                            "secrets_put job \"%.100s\": secret \"%.60s\" must be a string", job,
+                            k);
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return ty_error(err, TY_EINVAL, "values", -1, 0,
+                            "secrets_put job \"%.100s\": secret \"%.60s\" holds a NUL character",
+                            job, k);
+    }
+    return 0;
+}
+
+int store__check_limit(const char *op, size_t limit, size_t *out, struct ty_err *err)
+{
+    if (limit > STORE__PAGE_MAX)
+        return ty_error(err, TY_EINVAL, "limit", -1, 0, "%s: limit %zu is out of range 1-%d", op,
+                        limit, STORE__PAGE_MAX);
+    *out = limit == 0 ? STORE__PAGE_DEFAULT : limit;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Percentiles.
+ */
+
+bool store__vals_add(struct store__vals *a, int64_t x)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap != 0 ? a->cap * 2 : 256;
+        int64_t *v = realloc(a->v, cap * sizeof *v);
+        if (v == NULL)
+            return false;
+        a->v = v;
+        a->cap = cap;
+    }
+    a->v[a->n++] = x;
+    return true;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+json_t *store__percentiles(struct store__vals *a, const char *na, int pa, const char *nb, int pb)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    json_t *x = json_null(), *y = json_null();
+    if (a->n > 0) {
+        qsort(a->v, a->n, sizeof *a->v, cmp_i64);
+        x = json_integer(a->v[((size_t)pa * a->n + 99) / 100 - 1]);
+        y = json_integer(a->v[((size_t)pb * a->n + 99) / 100 - 1]);
+    }
+    if (json_object_set_new(o, na, x) != 0 || json_object_set_new(o, nb, y) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * History cursors.
+ */
+
+void store__cursor_format(char buf[STORE__CURSOR_MAX], int64_t sched, int src, int64_t id)
+{
+    snprintf(buf, STORE__CURSOR_MAX, "v1.%" PRId64 ".%d.%" PRId64, sched, src, id);
+}
+
+/* A decimal int64 at *p, up to the next '.' or the end; advances *p past it. */
+static bool parse_i64(const char **p, int64_t *v)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(*p, &end, 10);
+    if (end == *p || errno != 0 || (*end != '.' && *end != '\0'))
+        return false;
+    *v = x;
+    *p = *end == '.' ? end + 1 : end;
+    return true;
+}
+
+int store__cursor_parse(const char *c, int64_t *sched, int *src, int64_t *id, struct ty_err *err)
+{
+    const char *p = c;
+    int64_t k = -1;
+    if (strncmp(p, "v1.", 3) == 0 && (p += 3, parse_i64(&p, sched)) && parse_i64(&p, &k) &&
+        (k == 0 || k == 1) && parse_i64(&p, id) && *id > 0 && *p == '\0' && p[-1] != '.') {
+        *src = (int)k;
+        return 0;
+    }
+    return ty_error(err, TY_EINVAL, "cursor", -1, 0,
+                    "history: cursor \"%.40s\" is not one this store returned", c);
+}
