@@ -273,9 +273,17 @@ static inline int store_obj_list(struct store *s, enum store_kind k, const char 
 /*
  * Record a run, or update it: the row is keyed by run_id and also unique by
  * (fire_id, attempt).  Inserting a (fire_id, attempt) that exists under another run id
- * fails with TY_EEXIST and changes nothing: the fire was already made.  Updating the same
- * run id overwrites status, times, pid, exit code, signal, output and error, but never
- * moves a run from a final status back to queued or running.
+ * fails with TY_EEXIST (field "fire_id") and changes nothing: the fire was already made;
+ * a known run id sent with another (fire_id, attempt) is TY_EEXIST (field "run_id").
+ *
+ * Status never goes backwards.  Statuses rank queued (1) < running (2) < every final
+ * status (3).  An update of a known run id applies only when the new status ranks higher
+ * than the stored one, or the same and not final (queued -> queued and running -> running
+ * refresh the fields); it then overwrites status, times, pid, pid_start, boot_id,
+ * executor, epoch, exit code, signal, output and error (job, domain, shard, trigger and
+ * scheduled_at stay as inserted).  Otherwise - an older record, or anything after a final
+ * status, including the same final record again - it changes nothing and returns 0, so
+ * records may be replayed (from a spool, after a crash) in any order, any number of times.
  */
 static inline int store_run_put(struct store *s, const struct store_run *r, struct ty_err *err)
 {

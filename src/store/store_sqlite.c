@@ -323,8 +323,8 @@ static const char *const st_sql[ST_COUNT] = {
         " exit_code = excluded.exit_code, signal = excluded.signal, error = excluded.error,"
         " output = excluded.output"
         " WHERE runs.fire_id = excluded.fire_id AND runs.attempt = excluded.attempt"
-        " AND (runs.status IN ('queued', 'running')"
-        "      OR excluded.status NOT IN ('queued', 'running'))",
+        " AND (runs.status = 'queued'"
+        "      OR (runs.status = 'running' AND excluded.status <> 'queued'))",
     [ST_RUN_IDENTITY] = "SELECT fire_id, attempt, status FROM runs WHERE run_id = ?1",
     [ST_SKIP_INSERT] = "INSERT INTO skips (fire_id, shard, job, domain, scheduled_at,"
                        " recorded_at_ms, reason, detail, \"trigger\")"
@@ -1540,10 +1540,17 @@ static int sq_obj_list(struct store *base, enum store_kind kind, const char *dom
 
 /* ---------------------------------------------------------------------------------------
  * Runs and skipped fires: the write path.
+ *
+ * A run's status only moves forward: queued (rank 1) < running (2) < final (3).  An
+ * update applies when its rank is higher than the stored one, or equal and not final
+ * (a queued or running record refreshes its fields); a final status is never changed.
+ * The executor spool replays records after a crash, older ones included, so replaying
+ * any record of a run must leave the newest state standing.  The rule is the upsert's
+ * WHERE, evaluated on the row it conflicts with: no extra read on the write path.
  */
 
-/* The upsert changed nothing: a final status kept (fine), or a run id reused for another
- * (fire, attempt), which is refused. */
+/* The upsert changed nothing: an older or final status kept (fine: a replay), or a run id
+ * reused for another (fire, attempt), which is refused. */
 static int run_unchanged(struct sq *s, const struct store_run *r, struct ty_err *err)
 {
     sqlite3_stmt *st;

@@ -605,12 +605,12 @@ static void test_run_lifecycle(void **state)
     assert_int_equal(jint(o, "exit_code"), 3);
     assert_int_equal(jint(o, "ended_at_ms"), 1767225600LL * 1000 + 1750);
     json_decref(o);
-    /* one final status may still correct another (a kill reported after the exit) */
+    /* nor to another final status: the first final record stands */
     b.r.status = STORE_RUN_INTERRUPTED;
     b.r.ended_at_ms = 1767225600LL * 1000 + 1800;
     assert_ok(store_run_put(s, &b.r, &e_));
     assert_ok(store_run_get(s, b.id, &o, &e_));
-    assert_string_equal(jstr(o, "status"), "interrupted");
+    assert_string_equal(jstr(o, "status"), "failed");
     json_decref(o);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 1);
 
@@ -626,6 +626,119 @@ static void test_run_lifecycle(void **state)
 
     assert_err(store_run_get(s, "00000000deadbeef", &o, &e_), TY_ENOENT,
                "run_get run 00000000deadbeef: not found");
+}
+
+/* Every column of one run, as one line of text, to compare before and after a put. */
+static void run_row_text(const char *path, const char *run_id, char *buf, size_t cap)
+{
+    static const char *const cols[] = {
+        "run_id",      "fire_id",   "attempt",      "job",          "domain",        "shard",
+        "\"trigger\"", "status",    "scheduled_at", "queued_at_ms", "started_at_ms", "ended_at_ms",
+        "pid",         "pid_start", "boot_id",      "executor",     "epoch",         "exit_code",
+        "signal",      "error",     "output"};
+    char sql[1024];
+    size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT ''");
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, " || '|' || quote(%s)", cols[i]);
+    snprintf(sql + n, sizeof sql - n, " FROM runs WHERE run_id = '%s'", run_id);
+    raw_text(path, sql, buf, cap);
+}
+
+/* Status order: queued < running < final; older records and anything after a final status
+ * are replays that change nothing (the spool may send them again after a crash). */
+static void test_run_status_order(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    char before[1024], after[1024];
+    struct run_buf q, r, d;
+    run_init(&q, "spool", "ops", 5000, 0, 1, STORE_RUN_QUEUED);
+    run_init(&r, "spool", "ops", 5000, 0, 1, STORE_RUN_RUNNING);
+    run_init(&d, "spool", "ops", 5000, 0, 1, STORE_RUN_SUCCEEDED);
+    /* three records of one run: the same run id and fire */
+    r.r.run_id = d.r.run_id = q.id;
+    r.r.fire_id = d.r.fire_id = q.fire;
+
+    /* queued -> queued refreshes the fields (equal rank, not final) */
+    assert_ok(store_run_put(s, &q.r, &e_));
+    q.r.queued_at_ms = 5000 * 1000 + 77;
+    q.r.executor = "exec-2";
+    assert_ok(store_run_put(s, &q.r, &e_));
+    assert_int_equal(raw_int(f->path, "SELECT queued_at_ms FROM runs"), 5000 * 1000 + 77);
+    char ex[32];
+    raw_text(f->path, "SELECT executor FROM runs", ex, sizeof ex);
+    assert_string_equal(ex, "exec-2");
+
+    /* queued -> running applies; running -> running refreshes; a queued record after
+     * running is older and ignored */
+    assert_ok(store_run_put(s, &r.r, &e_));
+    r.r.pid = 999;
+    assert_ok(store_run_put(s, &r.r, &e_));
+    run_row_text(f->path, q.id, before, sizeof before);
+    assert_non_null(strstr(before, "|'running'|"));
+    assert_non_null(strstr(before, "|999|"));
+    assert_ok(store_run_put(s, &q.r, &e_));
+    run_row_text(f->path, q.id, after, sizeof after);
+    assert_string_equal(after, before);
+
+    /* running -> final applies; then running, queued, another final and the same final
+     * again all change nothing and succeed */
+    d.r.output = "ok\n";
+    d.r.output_len = 3;
+    assert_ok(store_run_put(s, &d.r, &e_));
+    run_row_text(f->path, q.id, before, sizeof before);
+    assert_non_null(strstr(before, "|'succeeded'|"));
+    assert_ok(store_run_put(s, &r.r, &e_));
+    assert_ok(store_run_put(s, &q.r, &e_));
+    struct run_buf x = d;
+    x.r.status = STORE_RUN_LOST;
+    x.r.exit_code = -1;
+    x.r.error = "lost";
+    assert_ok(store_run_put(s, &x.r, &e_));
+    assert_ok(store_run_put(s, &d.r, &e_));
+    run_row_text(f->path, q.id, after, sizeof after);
+    assert_string_equal(after, before);
+
+    /* a replay of the whole spool in a batch, oldest last, changes nothing either */
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_run_put(s, &d.r, &e_));
+    assert_ok(store_run_put(s, &r.r, &e_));
+    assert_ok(store_run_put(s, &q.r, &e_));
+    assert_ok(store_commit(s, &e_));
+    run_row_text(f->path, q.id, after, sizeof after);
+    assert_string_equal(after, before);
+
+    /* a first record may arrive already final, and a replay of it is a no-op */
+    struct run_buf g;
+    run_init(&g, "spool", "ops", 6000, 0, 1, STORE_RUN_FAILED);
+    assert_ok(store_run_put(s, &g.r, &e_));
+    run_row_text(f->path, g.id, before, sizeof before);
+    struct run_buf gq = g;
+    gq.r.status = STORE_RUN_QUEUED;
+    assert_ok(store_run_put(s, &gq.r, &e_));
+    assert_ok(store_run_put(s, &g.r, &e_));
+    run_row_text(f->path, g.id, after, sizeof after);
+    assert_string_equal(after, before);
+
+    /* the same (fire, attempt) under another run id is still refused, whatever its status,
+     * and so is a run id reused for another fire */
+    struct run_buf o;
+    run_init(&o, "spool", "ops", 5000, 0, 1, STORE_RUN_QUEUED);
+    struct ty_err err;
+    assert_int_equal(store_run_put(s, &o.r, &err), TY_EEXIST);
+    assert_string_equal(err.field, "fire_id");
+    assert_non_null(strstr(err.msg, "fire spool@5000#0 attempt 1 is already recorded under "
+                                    "another run id"));
+    o.r.status = STORE_RUN_SUCCEEDED;
+    assert_int_equal(store_run_put(s, &o.r, &err), TY_EEXIST);
+    assert_string_equal(err.field, "fire_id");
+    struct run_buf w;
+    run_init(&w, "spool", "ops", 7000, 0, 1, STORE_RUN_SUCCEEDED);
+    w.r.run_id = q.id; /* a final run's id sent for another fire */
+    assert_int_equal(store_run_put(s, &w.r, &err), TY_EEXIST);
+    assert_string_equal(err.field, "run_id");
+    assert_non_null(strstr(err.msg, "that run id is already fire spool@5000#0 attempt 1"));
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 2);
 }
 
 static void test_run_conflicts(void **state)
@@ -2376,6 +2489,7 @@ int main(void)
         T(test_obj_errors),
         T(test_obj_list),
         T(test_run_lifecycle),
+        T(test_run_status_order),
         T(test_run_conflicts),
         T(test_skips),
         T(test_unfinished_shards_last_fires),
