@@ -160,6 +160,7 @@ struct store_ops {
                       const char *who, struct ty_err *err);
     int (*obj_list)(struct store *s, enum store_kind kind, const char *domain_prefix, json_t **out,
                     struct ty_err *err);
+    int (*job_count)(struct store *s, const char *domain, int64_t *count, struct ty_err *err);
 
     /* runs and fires */
     int (*run_put)(struct store *s, const struct store_run *r, struct ty_err *err);
@@ -268,6 +269,20 @@ static inline int store_obj_list(struct store *s, enum store_kind k, const char 
                                  json_t **out, struct ty_err *err)
 {
     return s->ops->obj_list(s, k, domain_prefix, out, err);
+}
+
+/*
+ * The number of jobs in the subtree of `domain` into *count: jobs whose "domain" is
+ * `domain` or lies under it (domain_within, core/domain.h: "a/b" counts "a/b" and
+ * "a/b/...", not "a/bc"); "" or NULL counts every job.  O(log N): the store keeps a count
+ * per subtree in the transaction of every job obj_put and obj_delete, so a batch that
+ * changes jobs sees its own counts.  A domain nobody uses counts 0.  TY_EINVAL (field
+ * "domain") when domain is longer than 256 bytes.
+ */
+static inline int store_job_count(struct store *s, const char *domain, int64_t *count,
+                                  struct ty_err *err)
+{
+    return s->ops->job_count(s, domain, count, err);
 }
 
 /*

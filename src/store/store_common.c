@@ -169,6 +169,28 @@ int store__check_limit(const char *op, size_t limit, size_t *out, struct ty_err 
     return 0;
 }
 
+int store__check_domain(const char *op, const char *domain, struct ty_err *err)
+{
+    if (domain != NULL && strnlen(domain, STORE__NAME_MAX + 1) > STORE__NAME_MAX)
+        return ty_error(err, TY_EINVAL, "domain", -1, 0,
+                        "%s: domain \"%.40s...\" is longer than %d bytes", op, domain,
+                        STORE__NAME_MAX);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Domain chains.
+ */
+
+bool store__domain_up(char *buf)
+{
+    if (*buf == '\0')
+        return false;
+    char *slash = strrchr(buf, '/');
+    *(slash != NULL ? slash : buf) = '\0';
+    return true;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Percentiles.
  */

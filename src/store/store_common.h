@@ -62,6 +62,22 @@ int store__check_secrets(const char *job, const json_t *values, struct ty_err *e
 /* A page size: 0 means STORE__PAGE_DEFAULT, else 1 to STORE__PAGE_MAX; *out gets it. */
 int store__check_limit(const char *op, size_t limit, size_t *out, struct ty_err *err);
 
+/* A domain path to query by: NULL or at most STORE__NAME_MAX bytes (DOMAIN_PATH_MAX).
+ * Any text is accepted otherwise: a path no job has simply holds no job. */
+int store__check_domain(const char *op, const char *domain, struct ty_err *err);
+
+/* ---------------------------------------------------------------------------------------
+ * Domain chains.  A job lies in the subtree of its own domain and of every ancestor up to
+ * the root "" - the domains d for which domain_within(job's domain, d) holds
+ * (core/domain.h) - so a store that counts or indexes jobs by subtree files each job under
+ * every domain of that chain.
+ */
+
+/* Replace the domain path in buf by its parent, in place, as domain_parent does ("a/b" ->
+ * "a", "a" -> ""); false, leaving buf alone, when it already is the root "".  Walks a
+ * chain: do { use(buf); } while (store__domain_up(buf)); */
+bool store__domain_up(char *buf);
+
 /* ---------------------------------------------------------------------------------------
  * Statistics: exact percentiles by nearest rank (the value at rank ceil(p * n / 100) of
  * the sorted values), computed in C because SQLite has none.

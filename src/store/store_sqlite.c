@@ -30,6 +30,11 @@
  * snapshot, so they are consistent while the server writes.  docs/internals/store.md
  * explains the tables, indexes, retention, the batching writer, tokens and backups.
  *
+ * Jobs by domain subtree are indexed (schema 3): every job put and delete also files the
+ * job under each domain of its chain (job_domains) and keeps a count per subtree
+ * (job_counts), in the same transaction, so counting a subtree is one probe and never
+ * reads the jobs.
+ *
  * Reads build jansson values.  History is keyset-paginated on (scheduled_at, kind, row id)
  * with one prepared statement per filter combination, so every page is an index range
  * scan, whatever its depth; stats streams runs in group order and computes exact
@@ -52,6 +57,7 @@
 #include <unistd.h>
 
 #include "../core/civil.h"
+#include "../core/domain.h"
 #include "../core/strbuf.h"
 #include "../core/utf8.h"
 
@@ -200,6 +206,42 @@ static const char *const migrations[] = {
     "  value TEXT NOT NULL,"
     "  PRIMARY KEY (job, name)"
     ") WITHOUT ROWID;",
+
+    /* 2 -> 3 (a million jobs: counts and pages by domain subtree without reading every job) */
+
+    /* Where each job lies: one row per job and per domain whose subtree holds it - its own
+     * domain and each ancestor up to the root '' - with whether the job is enabled ("enabled"
+     * is not false in its JSON).  The key orders a subtree's jobs by name, enabled and
+     * disabled ones apart, so a page of a subtree is one index range.  Kept by obj_put and
+     * obj_delete in the transaction of the change. */
+    "CREATE TABLE job_domains ("
+    "  domain  TEXT NOT NULL,"
+    "  enabled INTEGER NOT NULL,"
+    "  job     TEXT NOT NULL,"
+    "  PRIMARY KEY (domain, enabled, job)"
+    ") WITHOUT ROWID;"
+
+    /* The number of jobs in each domain's subtree (a row only while there are some). */
+    "CREATE TABLE job_counts ("
+    "  domain TEXT PRIMARY KEY,"
+    "  jobs   INTEGER NOT NULL CHECK (jobs > 0)"
+    ") WITHOUT ROWID;"
+
+    /* Fill both from the jobs there are.  The parent of d is d up to its last '/' (rtrim
+     * drops the trailing characters other than '/', substr that '/'), '' when there is
+     * none: domain_parent's rule, as the C code that keeps the tables applies it. */
+    "INSERT INTO job_domains (domain, enabled, job)"
+    " WITH RECURSIVE up (domain, enabled, job) AS ("
+    "  SELECT coalesce(domain, ''),"
+    "   CASE json_type(json, '$.enabled') WHEN 'false' THEN 0 ELSE 1 END, name"
+    "  FROM objects WHERE kind = 'job'"
+    "  UNION ALL"
+    "  SELECT substr(rtrim(domain, replace(domain, '/', '')), 1,"
+    "   length(rtrim(domain, replace(domain, '/', ''))) - 1), enabled, job"
+    "  FROM up WHERE domain <> '')"
+    " SELECT domain, enabled, job FROM up;"
+    "INSERT INTO job_counts (domain, jobs)"
+    " SELECT domain, count(*) FROM job_domains GROUP BY domain;",
 };
 /* clang-format on */
 
@@ -229,6 +271,7 @@ enum st {
     ST_RELEASE,
     ST_ROLLBACK_TO,
     ST_OBJ_CUR,
+    ST_OBJ_STATE,
     ST_OBJ_LASTVER,
     ST_OBJ_INSERT,
     ST_OBJ_UPDATE,
@@ -236,6 +279,12 @@ enum st {
     ST_OBJ_VERSION,
     ST_OBJ_LIST,
     ST_OBJ_LIST_DOMAIN,
+    ST_COUNT_ADD,
+    ST_COUNT_LESS,
+    ST_COUNT_DROP,
+    ST_PLACE_ADD,
+    ST_PLACE_DROP,
+    ST_JOB_COUNT,
     ST_RUN_UPSERT,
     ST_RUN_IDENTITY,
     ST_SKIP_INSERT,
@@ -276,6 +325,12 @@ enum st {
     "CASE ?1 WHEN 'job' THEN CASE WHEN json_valid(?4) THEN "                                       \
     "coalesce(json_extract(?4, '$.domain'), '') END WHEN 'domain' THEN ?2 END"
 
+/* Where a stored object lies, for the job index: its domain ('' when none) and whether it
+ * is enabled (only "enabled": false disables, as the job model's default is true).  The
+ * same rules as migrations[2], which fills the index for jobs stored before it. */
+#define OBJ_PLACE_COLS                                                                             \
+    "coalesce(domain, ''), CASE json_type(json, '$.enabled') WHEN 'false' THEN 0 ELSE 1 END"
+
 /*
  * For every job, its newest schedule- or misfire-triggered fire: the distinct jobs by a
  * skip-scan of (job, scheduled_at) (one seek per job), then per job a backward walk of the
@@ -299,13 +354,17 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_RELEASE] = "RELEASE store_call",
     [ST_ROLLBACK_TO] = "ROLLBACK TO store_call",
     [ST_OBJ_CUR] = "SELECT version, json FROM objects WHERE kind = ?1 AND name = ?2",
+    [ST_OBJ_STATE] = "SELECT version, json, " OBJ_PLACE_COLS " FROM objects"
+                     " WHERE kind = ?1 AND name = ?2",
     [ST_OBJ_LASTVER] = "SELECT coalesce(max(version), 0) FROM object_versions"
                        " WHERE kind = ?1 AND name = ?2",
     [ST_OBJ_INSERT] = "INSERT INTO objects (kind, name, version, json, domain, created_at_ms,"
                       " updated_at_ms, updated_by)"
-                      " VALUES (?1, ?2, ?3, ?4, " OBJ_DOMAIN_EXPR ", ?5, ?5, ?6)",
+                      " VALUES (?1, ?2, ?3, ?4, " OBJ_DOMAIN_EXPR ", ?5, ?5, ?6)"
+                      " RETURNING " OBJ_PLACE_COLS,
     [ST_OBJ_UPDATE] = "UPDATE objects SET version = ?3, json = ?4, domain = " OBJ_DOMAIN_EXPR
-                      ", updated_at_ms = ?5, updated_by = ?6 WHERE kind = ?1 AND name = ?2",
+                      ", updated_at_ms = ?5, updated_by = ?6 WHERE kind = ?1 AND name = ?2"
+                      " RETURNING " OBJ_PLACE_COLS,
     [ST_OBJ_DELETE] = "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
     [ST_OBJ_VERSION] = "INSERT INTO object_versions (kind, name, version, op, json, at_ms, who)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -313,6 +372,13 @@ static const char *const st_sql[ST_COUNT] = {
                     " WHERE kind = ?1 ORDER BY name",
     [ST_OBJ_LIST_DOMAIN] = "SELECT name, version, updated_at_ms, updated_by, json FROM objects"
                            " WHERE kind = ?1 AND " DOMAIN_RANGE("domain", "?2") " ORDER BY name",
+    [ST_COUNT_ADD] = "INSERT INTO job_counts (domain, jobs) VALUES (?1, 1)"
+                     " ON CONFLICT (domain) DO UPDATE SET jobs = jobs + 1",
+    [ST_COUNT_LESS] = "UPDATE job_counts SET jobs = jobs - 1 WHERE domain = ?1 AND jobs > 1",
+    [ST_COUNT_DROP] = "DELETE FROM job_counts WHERE domain = ?1",
+    [ST_PLACE_ADD] = "INSERT INTO job_domains (domain, enabled, job) VALUES (?1, ?2, ?3)",
+    [ST_PLACE_DROP] = "DELETE FROM job_domains WHERE domain = ?1 AND enabled = ?2 AND job = ?3",
+    [ST_JOB_COUNT] = "SELECT jobs FROM job_counts WHERE domain = ?1",
     [ST_RUN_UPSERT] =
         "INSERT INTO runs (" RUN_COLS ", output) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
@@ -1282,27 +1348,112 @@ int store_check_sqlite(const char *path, int *version, struct ty_err *err)
  * Config objects.
  */
 
-/* The current version of (kind, name) and whether its JSON equals `json` (may be NULL). */
-static int obj_current(struct sq *s, const char *kn, const char *name, const char *json,
-                       int64_t *version, bool *same, const char *what, struct ty_err *err)
+/* Where a job lies: its domain (malloc'd) and whether it is enabled; domain NULL when
+ * there is no such job (before a create, after a delete). */
+struct place {
+    char *domain;
+    int enabled;
+};
+
+/* Copy the place in columns c and c + 1 of st (OBJ_PLACE_COLS); false when out of memory. */
+static bool place_of(sqlite3_stmt *st, int c, struct place *p)
 {
+    const char *d = (const char *)sqlite3_column_text(st, c);
+    p->domain = strdup(d != NULL ? d : "");
+    p->enabled = sqlite3_column_int(st, c + 1);
+    return p->domain != NULL;
+}
+
+/*
+ * The current version of (kind, name) (0 when there is none), whether its JSON equals
+ * `json` (may be NULL), and where it lies (*at; its domain is the caller's to free).
+ */
+static int obj_current(struct sq *s, const char *kn, const char *name, const char *json,
+                       int64_t *version, bool *same, struct place *at, const char *what,
+                       struct ty_err *err)
+{
+    *version = 0;
+    *same = false;
+    at->domain = NULL;
     sqlite3_stmt *st;
-    int rc = stmt(s, ST_OBJ_CUR, &st, err);
+    int rc = stmt(s, ST_OBJ_STATE, &st, err);
     if (rc != 0)
         return rc;
     bind_text(st, 1, kn);
     bind_text(st, 2, name);
-    *version = 0;
-    *same = false;
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         *version = sqlite3_column_int64(st, 0);
         const char *cur = (const char *)sqlite3_column_text(st, 1);
         *same = json != NULL && cur != NULL && strcmp(cur, json) == 0;
+        if (!place_of(st, 2, at))
+            rc = oom(err, what);
     } else if (src != SQLITE_DONE) {
         rc = sq_fail(s, err, "%s", what);
     }
     sqlite3_reset(st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The job index: job_domains (a row per job and per domain of its chain, see
+ * store__domain_up) and job_counts (jobs per subtree), changed in the transaction of every
+ * job put and delete, so a count or a page by subtree never reads the jobs themselves.
+ * A job moving from one place to another leaves the domains its old and new chains share
+ * alone ("a/b" -> "a/c" touches "a/b" and "a/c", not "a" or the root) unless its enabled
+ * flag changed too, which moves its job_domains rows but not its counts.
+ */
+
+static int step_domain(struct sq *s, enum st id, const char *domain, int enabled, const char *job,
+                       const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, id, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, domain);
+    if (job != NULL) {
+        sqlite3_bind_int(st, 2, enabled);
+        bind_text(st, 3, job);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* One job fewer in domain's subtree: the count goes down, or its row when it was 1. */
+static int count_less(struct sq *s, const char *domain, const char *what, struct ty_err *err)
+{
+    int rc = step_domain(s, ST_COUNT_LESS, domain, 0, NULL, what, err);
+    if (rc == 0 && sqlite3_changes(s->db) == 0)
+        rc = step_domain(s, ST_COUNT_DROP, domain, 0, NULL, what, err);
+    return rc;
+}
+
+/* File job `name` from `from` to `to` (either without a domain: created, deleted). */
+static int job_moved(struct sq *s, const char *name, const struct place *from,
+                     const struct place *to, const char *what, struct ty_err *err)
+{
+    int rc = 0;
+    for (int leaving = 1; leaving >= 0 && rc == 0; leaving--) {
+        const struct place *a = leaving ? from : to, *b = leaving ? to : from;
+        if (a->domain == NULL)
+            continue;
+        char *d = strdup(a->domain);
+        if (d == NULL)
+            return oom(err, what);
+        do {
+            bool shared = b->domain != NULL && domain_within(b->domain, d);
+            if (!shared)
+                rc = leaving ? count_less(s, d, what, err)
+                             : step_domain(s, ST_COUNT_ADD, d, 0, NULL, what, err);
+            if (rc == 0 && (!shared || a->enabled != b->enabled))
+                rc = step_domain(s, leaving ? ST_PLACE_DROP : ST_PLACE_ADD, d, a->enabled, name,
+                                 what, err);
+        } while (rc == 0 && store__domain_up(d));
+        free(d);
+    }
     return rc;
 }
 
@@ -1327,15 +1478,9 @@ static int obj_version_row(struct sq *s, const char *kn, const char *name, int64
     return rc;
 }
 
-static int obj_put_tx(struct sq *s, const char *kn, const char *name, const char *json,
-                      int64_t base_version, const char *who, int64_t *version, const char *what,
-                      struct ty_err *err)
+/* Whether a put based on base_version may change an object now at version cur. */
+static int put_allowed(int64_t cur, int64_t base_version, const char *what, struct ty_err *err)
 {
-    int64_t cur;
-    bool same;
-    int rc = obj_current(s, kn, name, json, &cur, &same, what, err);
-    if (rc != 0)
-        return rc;
     if (base_version == -1 && cur > 0)
         return ty_error(err, TY_EEXIST, NULL, -1, 0, "%s: already exists (version %" PRId64 ")",
                         what, cur);
@@ -1348,12 +1493,17 @@ static int obj_put_tx(struct sq *s, const char *kn, const char *name, const char
                         "%s: changed by someone else: it is at version %" PRId64
                         ", the change was based on version %" PRId64,
                         what, cur, base_version);
-    if (same) { /* not a change: no new version, no history row */
-        *version = cur;
-        return 0;
-    }
+    return 0;
+}
+
+/* Write the new version of an object now at version cur (0: none) and lying at `was`. */
+static int obj_write(struct sq *s, enum store_kind kind, const char *kn, const char *name,
+                     const char *json, int64_t cur, const char *who, const struct place *was,
+                     int64_t *version, const char *what, struct ty_err *err)
+{
     int64_t next = cur + 1;
     sqlite3_stmt *st;
+    int rc;
     if (cur == 0) { /* versions continue after a delete, so an ETag never comes back */
         if ((rc = stmt(s, ST_OBJ_LASTVER, &st, err)) != 0)
             return rc;
@@ -1376,18 +1526,45 @@ static int obj_put_tx(struct sq *s, const char *kn, const char *name, const char
     bind_text(st, 4, json);
     sqlite3_bind_int64(st, 5, at);
     bind_text(st, 6, who);
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    struct place now = {0};
+    int src = sqlite3_step(st); /* RETURNING: the row's place, then done */
+    if (src == SQLITE_ROW && !place_of(st, 0, &now))
+        rc = oom(err, what);
+    else if (src == SQLITE_ROW)
+        src = sqlite3_step(st);
+    if (rc == 0 && src != SQLITE_DONE) {
         if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_CHECK)
             rc = ty_error(err, TY_EINVAL, "json", -1, 0, "%s: json is not a JSON object", what);
         else
             rc = sq_fail(s, err, "%s", what);
     }
     sqlite3_reset(st);
+    if (rc == 0 && kind == STORE_JOB)
+        rc = job_moved(s, name, was, &now, what, err);
     if (rc == 0)
         rc = obj_version_row(s, kn, name, next, cur == 0 ? "create" : "update", json, at, who, what,
                              err);
     if (rc == 0)
         *version = next;
+    free(now.domain);
+    return rc;
+}
+
+static int obj_put_tx(struct sq *s, enum store_kind kind, const char *kn, const char *name,
+                      const char *json, int64_t base_version, const char *who, int64_t *version,
+                      const char *what, struct ty_err *err)
+{
+    int64_t cur;
+    bool same;
+    struct place was;
+    int rc = obj_current(s, kn, name, json, &cur, &same, &was, what, err);
+    if (rc == 0)
+        rc = put_allowed(cur, base_version, what, err);
+    if (rc == 0 && same) /* not a change: no new version, no history row */
+        *version = cur;
+    else if (rc == 0)
+        rc = obj_write(s, kind, kn, name, json, cur, who, &was, version, what, err);
+    free(was.domain);
     return rc;
 }
 
@@ -1414,7 +1591,8 @@ static int sq_obj_put(struct store *base, enum store_kind kind, const char *name
     int64_t v = 0;
     if ((rc = tx_begin(s, what, err)) != 0)
         return rc;
-    rc = tx_end(s, obj_put_tx(s, kn, name, json, base_version, who, &v, what, err), what, err);
+    rc =
+        tx_end(s, obj_put_tx(s, kind, kn, name, json, base_version, who, &v, what, err), what, err);
     if (rc == 0 && version != NULL)
         *version = v;
     return rc;
@@ -1451,31 +1629,38 @@ static int sq_obj_get(struct store *base, enum store_kind kind, const char *name
     return rc;
 }
 
-static int obj_delete_tx(struct sq *s, const char *kn, const char *name, int64_t base_version,
-                         const char *who, const char *what, struct ty_err *err)
+static int obj_delete_tx(struct sq *s, enum store_kind kind, const char *kn, const char *name,
+                         int64_t base_version, const char *who, const char *what,
+                         struct ty_err *err)
 {
     int64_t cur;
     bool same;
-    int rc = obj_current(s, kn, name, NULL, &cur, &same, what, err);
+    struct place was = {0}, gone = {0};
+    int rc = obj_current(s, kn, name, NULL, &cur, &same, &was, what, err);
     if (rc != 0)
         return rc;
     if (cur == 0)
         return ty_error(err, TY_ENOENT, NULL, -1, 0, "%s: not found", what);
-    if (base_version > 0 && cur != base_version)
-        return ty_error(err, TY_ECONFLICT, NULL, -1, 0,
-                        "%s: changed by someone else: it is at version %" PRId64
-                        ", the delete was based on version %" PRId64,
-                        what, cur, base_version);
     sqlite3_stmt *st;
-    if ((rc = stmt(s, ST_OBJ_DELETE, &st, err)) != 0)
-        return rc;
-    bind_text(st, 1, kn);
-    bind_text(st, 2, name);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = sq_fail(s, err, "%s", what);
-    sqlite3_reset(st);
+    if (base_version > 0 && cur != base_version)
+        rc = ty_error(err, TY_ECONFLICT, NULL, -1, 0,
+                      "%s: changed by someone else: it is at version %" PRId64
+                      ", the delete was based on version %" PRId64,
+                      what, cur, base_version);
+    else
+        rc = stmt(s, ST_OBJ_DELETE, &st, err);
+    if (rc == 0) {
+        bind_text(st, 1, kn);
+        bind_text(st, 2, name);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sq_fail(s, err, "%s", what);
+        sqlite3_reset(st);
+    }
+    if (rc == 0 && kind == STORE_JOB)
+        rc = job_moved(s, name, &was, &gone, what, err);
     if (rc == 0)
         rc = obj_version_row(s, kn, name, cur + 1, "delete", NULL, now_ms(), who, what, err);
+    free(was.domain);
     return rc;
 }
 
@@ -1498,7 +1683,7 @@ static int sq_obj_delete(struct store *base, enum store_kind kind, const char *n
     snprintf(what, sizeof what, "obj_delete %s \"%.100s\"", kn, name);
     if ((rc = tx_begin(s, what, err)) != 0)
         return rc;
-    return tx_end(s, obj_delete_tx(s, kn, name, base_version, who, what, err), what, err);
+    return tx_end(s, obj_delete_tx(s, kind, kn, name, base_version, who, what, err), what, err);
 }
 
 static json_t *obj_row(sqlite3_stmt *st)
@@ -1536,6 +1721,25 @@ static int sq_obj_list(struct store *base, enum store_kind kind, const char *dom
     if (filter)
         bind_text(st, 2, domain_prefix);
     return collect(s, st, obj_row, out, "obj_list", err);
+}
+
+static int sq_job_count(struct store *base, const char *domain, int64_t *count, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_domain("job_count", domain, err);
+    sqlite3_stmt *st;
+    if (rc != 0 || (rc = stmt(s, ST_JOB_COUNT, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, domain != NULL ? domain : "");
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        *count = sqlite3_column_int64(st, 0);
+    else if (src == SQLITE_DONE) /* no row: no job in that subtree */
+        *count = 0;
+    else
+        rc = sq_fail(s, err, "job_count \"%.100s\"", domain != NULL ? domain : "");
+    sqlite3_reset(st);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -2801,6 +3005,7 @@ static const struct store_ops sq_ops = {
     .obj_get = sq_obj_get,
     .obj_delete = sq_obj_delete,
     .obj_list = sq_obj_list,
+    .job_count = sq_job_count,
     .run_put = sq_run_put,
     .skip_put = sq_skip_put,
     .run_get = sq_run_get,

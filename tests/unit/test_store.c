@@ -33,6 +33,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "core/domain.h"
 #include "store/store.h"
 
 /* ---------------------------------------------------------------------------------------
@@ -282,7 +283,7 @@ static void test_open_creates_schema(void **state)
     struct fx *f = *state;
     char *v;
     assert_ok(store_meta_get(f->s, "schema_version", &v, &e_));
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3");
     free(v);
     /* a new file is created at the current version directly: nothing to back up */
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN"
@@ -345,13 +346,13 @@ static void test_open_refuses(void **state)
     f->s = NULL;
     raw_exec(f->path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
-               "tethys.db has schema version 99, from a newer Tethys; this binary knows 1 to 2: "
-               "upgrade tethys, or `tethys restore` the tethys.db.v2-*.bak the upgrade left");
+               "tethys.db has schema version 99, from a newer Tethys; this binary knows 1 to 3: "
+               "upgrade tethys, or `tethys restore` the tethys.db.v3-*.bak the upgrade left");
     assert_err(store_open_sqlite(f->path, true, &s, &e_), TY_EFORMAT, "schema version 99");
     raw_exec(f->path, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
                "schema_version \"x1\" in meta is not a version number");
-    raw_exec(f->path, "UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+    raw_exec(f->path, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
     assert_ok(store_open_sqlite(f->path, false, &s, &e_));
     f->s = s;
 
@@ -525,6 +526,220 @@ static void test_obj_list(void **state)
     assert_int_equal(json_array_size(out), 1);
     json_decref(out);
     assert_err(store_obj_list(s, (enum store_kind)0, NULL, &out, &e_), TY_EINVAL, "kind 0");
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Jobs by domain subtree: counts, and the index that pages them.
+ */
+
+/* A job's domain as the store reads it: "domain" when it is a string, else the root. */
+static const char *job_domain(json_t *obj)
+{
+    const char *d = json_string_value(json_object_get(obj, "domain"));
+    return d != NULL ? d : "";
+}
+
+/* Domains of a job's chain: its own, then each parent (core/domain.h) up to the root. */
+static size_t chain_len(const char *domain)
+{
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s", domain);
+    size_t n = 1;
+    while (a[0] != '\0') {
+        domain_parent(a, b, sizeof b);
+        memcpy(a, b, sizeof a);
+        n++;
+    }
+    return n;
+}
+
+/*
+ * The job index of the committed store at `path`, read through s, against an oracle
+ * computed from every job: store_job_count of each domain a job names, each ancestor and
+ * a few look-alikes is the number of jobs within it (domain_within); job_counts holds
+ * exactly what job_domains does; every job has one row per domain of its chain, with its
+ * enabled flag.
+ */
+static void check_job_index(const char *path, struct store *s)
+{
+    json_t *jobs;
+    assert_ok(store_obj_list(s, STORE_JOB, NULL, &jobs, &e_));
+    json_t *probes = json_array();
+    static const char *const extra[] = {"", "a", "a/", "a/b", "ab", "zz", "a/b/c/d", "bank/s"};
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        json_array_append_new(probes, json_string(extra[i]));
+    size_t i, rows = 0;
+    json_t *it;
+    json_array_foreach(jobs, i, it)
+    {
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s", job_domain(json_object_get(it, "object")));
+        for (;;) {
+            json_array_append_new(probes, json_string(a));
+            if (a[0] == '\0')
+                break;
+            domain_parent(a, b, sizeof b);
+            memcpy(a, b, sizeof a);
+        }
+        json_t *obj = json_object_get(it, "object");
+        rows += chain_len(job_domain(obj));
+        char sql[640];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM job_domains WHERE job = '%s' AND enabled = %d",
+                 jstr(it, "name"), json_is_false(json_object_get(obj, "enabled")) ? 0 : 1);
+        assert_int_equal(raw_int(path, sql), chain_len(job_domain(obj)));
+    }
+    json_t *p;
+    json_array_foreach(probes, i, p)
+    {
+        const char *d = json_string_value(p);
+        int64_t want = 0, got = -1;
+        size_t k;
+        json_array_foreach(jobs, k, it)
+        {
+            want += domain_within(job_domain(json_object_get(it, "object")), d);
+        }
+        assert_ok(store_job_count(s, d, &got, &e_));
+        if (got != want)
+            fail_msg("job_count \"%s\": %" PRId64 ", want %" PRId64, d, got, want);
+    }
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM job_domains"), rows);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM (SELECT domain, count(*) FROM job_domains"
+                                   " GROUP BY domain EXCEPT SELECT domain, jobs FROM job_counts)"),
+                     0);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM (SELECT domain, jobs FROM job_counts"
+                                   " EXCEPT SELECT domain, count(*) FROM job_domains"
+                                   " GROUP BY domain)"),
+                     0);
+    json_decref(probes);
+    json_decref(jobs);
+}
+
+static void put_job(struct store *s, const char *name, const char *domain, bool enabled)
+{
+    char json[512];
+    snprintf(json, sizeof json, "{\"name\":\"%s\",\"domain\":\"%s\",\"enabled\":%s}", name, domain,
+             enabled ? "true" : "false");
+    int64_t v;
+    assert_ok(store_obj_put(s, STORE_JOB, name, json, 0, "t", &v, &e_));
+}
+
+static int64_t job_count(struct store *s, const char *domain)
+{
+    int64_t n = -1;
+    assert_ok(store_job_count(s, domain, &n, &e_));
+    return n;
+}
+
+static void test_job_count(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    assert_int_equal(job_count(s, ""), 0);
+    assert_int_equal(job_count(s, "a"), 0);
+    /* look-alike domains: only "a" and "a/..." lie in a's subtree */
+    static const char *const doms[][2] = {
+        {"j-root", ""},     {"j-a", "a"},         {"j-ab", "ab"},
+        {"j-a-b", "a-b"},   {"j-a.c", "a.c"},     {"j-a/b", "a/b"},
+        {"j-a/bc", "a/bc"}, {"j-a/b/c", "a/b/c"}, {"j-a/b/c2", "a/b/c"},
+    };
+    for (size_t i = 0; i < sizeof doms / sizeof doms[0]; i++)
+        put_job(s, doms[i][0], doms[i][1], true);
+    int64_t v;
+    assert_ok(store_obj_put(s, STORE_JOB, "j-none", "{\"n\":1}", -1, "t", &v, &e_));
+    assert_int_equal(job_count(s, ""), 10);
+    assert_int_equal(job_count(s, NULL), 10);
+    assert_int_equal(job_count(s, "a"), 5);
+    assert_int_equal(job_count(s, "a/b"), 3);
+    assert_int_equal(job_count(s, "a/b/c"), 2);
+    assert_int_equal(job_count(s, "ab"), 1);
+    assert_int_equal(job_count(s, "a/"), 0);
+    check_job_index(f->path, s);
+
+    /* other kinds are not jobs */
+    assert_ok(store_obj_put(s, STORE_DOMAIN, "a", "{\"path\":\"a\"}", -1, "t", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_CALENDAR, "a", "{\"domain\":\"a\"}", -1, "t", &v, &e_));
+    assert_int_equal(job_count(s, "a"), 5);
+
+    /* a move touches the two chains where they differ */
+    put_job(s, "j-a/b/c", "ab", true);
+    assert_int_equal(job_count(s, "a"), 4);
+    assert_int_equal(job_count(s, "a/b"), 2);
+    assert_int_equal(job_count(s, "a/b/c"), 1);
+    assert_int_equal(job_count(s, "ab"), 2);
+    assert_int_equal(job_count(s, ""), 10);
+    put_job(s, "j-a/b/c2", "a", true); /* up its own chain */
+    assert_int_equal(job_count(s, "a"), 4);
+    assert_int_equal(job_count(s, "a/b/c"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM job_counts WHERE domain = 'a/b/c'"), 0);
+    check_job_index(f->path, s);
+    /* disabling or an edit elsewhere changes no count; the same JSON changes nothing */
+    put_job(s, "j-a/b", "a/b", false);
+    assert_int_equal(job_count(s, "a/b"), 1);
+    put_job(s, "j-a/b", "a/b", false);
+    check_job_index(f->path, s);
+    put_job(s, "j-a/b", "x/y", true); /* moved and enabled at once */
+    check_job_index(f->path, s);
+
+    /* deletes; an empty subtree has no row */
+    assert_ok(store_obj_delete(s, STORE_JOB, "j-a/bc", 0, "t", &e_));
+    assert_ok(store_obj_delete(s, STORE_JOB, "j-a/b", 0, "t", &e_));
+    assert_int_equal(job_count(s, "x"), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM job_counts WHERE domain LIKE 'x%'"), 0);
+    assert_int_equal(job_count(s, "a/b"), 0);
+    assert_int_equal(job_count(s, ""), 8);
+    check_job_index(f->path, s);
+
+    /* a refused change changes no count */
+    assert_err(store_obj_put(s, STORE_JOB, "j-a", "{\"domain\":\"zz\"}", 99, "t", &v, &e_),
+               TY_ECONFLICT, "changed by someone else");
+    assert_err(store_obj_put(s, STORE_JOB, "j-new", "[\"zz\"]", 0, "t", &v, &e_), TY_EINVAL,
+               "json is not a JSON object");
+    assert_err(store_obj_delete(s, STORE_JOB, "j-a", 99, "t", &e_), TY_ECONFLICT,
+               "changed by someone else");
+    assert_int_equal(job_count(s, "zz"), 0);
+    assert_int_equal(job_count(s, "a"), 2);
+    check_job_index(f->path, s);
+
+    /* a batch sees its own counts; a call refused inside it changes nothing; a rollback
+     * undoes them all */
+    assert_ok(store_begin(s, &e_));
+    put_job(s, "j-b1", "b", true);
+    put_job(s, "j-a", "b/x", true);
+    assert_err(store_obj_put(s, STORE_JOB, "j-b1", "{\"domain\":\"zz\"}", -1, "t", &v, &e_),
+               TY_EEXIST, "already exists");
+    assert_int_equal(job_count(s, "b"), 2);
+    assert_int_equal(job_count(s, "zz"), 0);
+    assert_int_equal(job_count(s, "a"), 1);
+    store_rollback(s);
+    assert_int_equal(job_count(s, "b"), 0);
+    assert_int_equal(job_count(s, "a"), 2);
+    check_job_index(f->path, s);
+    assert_ok(store_begin(s, &e_));
+    put_job(s, "j-b1", "b", true);
+    assert_ok(store_obj_delete(s, STORE_JOB, "j-b1", 0, "t", &e_));
+    put_job(s, "j-b2", "b/c", false);
+    assert_ok(store_commit(s, &e_));
+    assert_int_equal(job_count(s, "b"), 1);
+    check_job_index(f->path, s);
+
+    /* a reader counts too */
+    struct store *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    int64_t n = -1;
+    assert_ok(store_job_count(r, "b/c", &n, &e_));
+    assert_int_equal(n, 1);
+
+    /* a domain longer than any path */
+    char longdom[300];
+    memset(longdom, 'd', sizeof longdom - 1);
+    longdom[sizeof longdom - 1] = '\0';
+    struct ty_err err;
+    assert_int_equal(store_job_count(r, longdom, &n, &err), TY_EINVAL);
+    assert_string_equal(err.field, "domain");
+    assert_non_null(strstr(err.msg, "job_count: domain \"dddd"));
+    assert_non_null(strstr(err.msg, "is longer than 256 bytes"));
+    store_close(r);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1335,7 +1550,7 @@ static void test_meta(void **state)
     assert_err(store_meta_set(s, "", "2", &e_), TY_EINVAL, "meta_set: key is missing");
     assert_err(store_meta_set(s, "k", NULL, &e_), TY_EINVAL, "meta_set k: value is missing");
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3");
     free(v);
 }
 
@@ -2157,14 +2372,14 @@ static void test_migrate_v1(void **state)
 
     struct store *s;
     assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
-               "has schema version 1 and needs migrating to 2");
+               "has schema version 1 and needs migrating to 3");
     assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 0);
     assert_ok(store_open_sqlite(path, false, &s, &e_));
 
     /* migrated, after a backup of the version 1 file beside it */
     char *v;
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3");
     free(v);
     assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", bak, sizeof bak), 1);
     assert_non_null(strstr(bak, ".bak"));
@@ -2176,7 +2391,7 @@ static void test_migrate_v1(void **state)
     json_t *note = json_loads(v, 0, NULL);
     free(v);
     assert_int_equal(jint(note, "from"), 1);
-    assert_int_equal(jint(note, "to"), 2);
+    assert_int_equal(jint(note, "to"), 3);
     assert_string_equal(jstr(note, "backup"), bak);
     json_decref(note);
 
@@ -2238,7 +2453,8 @@ static void test_migrate_v1(void **state)
     q.status = NULL;
     assert_int_equal(history_count(s, q), json_object_size(json_object_get(manifest, "runs")) +
                                               json_array_size(json_object_get(manifest, "skips")));
-    /* and the new tables work */
+    /* the job index holds the version 1 jobs, and the new tables work */
+    check_job_index(path, s);
     assert_ok(store_token_put(s, "after", HASH_A, 0, NULL, &e_));
     int64_t nv;
     assert_ok(store_obj_put(s, STORE_JOB, "ticker", "{\"name\":\"ticker\"}", 0, "t", &nv, &e_));
@@ -2255,6 +2471,69 @@ static void test_migrate_v1(void **state)
     assert_ok(store_token_lookup(s, HASH_A, &t, &e_));
     json_decref(t);
     store_close(s);
+    json_decref(manifest);
+}
+
+/*
+ * tests/fixtures/store-v2.db, written by a real schema 2 server (make_store_v2.py): jobs
+ * in nested domains, some disabled, moved or deleted.  Step 3 builds the job index from
+ * them: every subtree's count is what store-v2.json counted from the jobs themselves.
+ */
+static void test_migrate_v2(void **state)
+{
+    struct fx *f = *state;
+    char fixture[512], manifest_path[512], path[192], bak[320];
+    fixture_path(fixture, sizeof fixture, "store-v2.db");
+    fixture_path(manifest_path, sizeof manifest_path, "store-v2.json");
+    json_t *manifest = json_load_file(manifest_path, 0, NULL);
+    assert_non_null(manifest);
+    snprintf(path, sizeof path, "%s/v2.db", f->dir);
+    copy_file(fixture, path);
+    assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+
+    struct store *s;
+    assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
+               "has schema version 2 and needs migrating to 3");
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+    assert_int_equal(count_prefixed(f->dir, "v2.db.v2-", bak, sizeof bak), 1);
+    assert_int_equal(raw_int(bak, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+    assert_int_equal(raw_int(bak, "SELECT count(*) FROM sqlite_schema WHERE name = 'job_counts'"),
+                     0);
+    char *v;
+    assert_ok(store_meta_get(s, "last_migration", &v, &e_));
+    json_t *note = json_loads(v, 0, NULL);
+    free(v);
+    assert_int_equal(jint(note, "from"), 2);
+    assert_int_equal(jint(note, "to"), 3);
+    json_decref(note);
+
+    /* every subtree counts what the fixture's jobs say; look-alikes count nothing */
+    const char *dom;
+    json_t *want;
+    json_t *counts = json_object_get(manifest, "subtree_jobs");
+    assert_true(json_object_size(counts) > 5);
+    json_object_foreach(counts, dom, want)
+    {
+        int64_t n = -1;
+        assert_ok(store_job_count(s, dom, &n, &e_));
+        if (n != json_integer_value(want))
+            fail_msg("\"%s\": %" PRId64 " jobs after the migration, want %" PRId64, dom, n,
+                     (int64_t)json_integer_value(want));
+    }
+    assert_int_equal(job_count(s, ""), json_object_size(json_object_get(manifest, "jobs")));
+    assert_int_equal(job_count(s, "bank"), 11); /* not "bankside" */
+    assert_int_equal(job_count(s, "bank/s"), 0);
+    assert_int_equal(job_count(s, "ops/db/replicas/x"), 0);
+    check_job_index(path, s);
+
+    /* the index goes on from there */
+    put_job(s, "job-05", "bankside/new", false);
+    assert_ok(store_obj_delete(s, STORE_JOB, "job-06", 0, "t", &e_));
+    assert_int_equal(job_count(s, "bankside"), 4);
+    assert_int_equal(job_count(s, "bank"), 10);
+    check_job_index(path, s);
+    store_close(s);
+    check_integrity(path);
     json_decref(manifest);
 }
 
@@ -2284,7 +2563,7 @@ static void test_migrate_fails_cleanly(void **state)
     int rc = store_open_sqlite(path, false, &s, &err);
     sqlite3_cancel_auto_extension((void (*)(void))limit_pages_small);
     assert_int_equal(rc, TY_ENOSPC);
-    assert_non_null(strstr(err.msg, "open: schema 1 is migrated to 2 only after a backup, which "
+    assert_non_null(strstr(err.msg, "open: schema 1 is migrated to 3 only after a backup, which "
                                     "failed: backup of "));
     assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
     assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 0);
@@ -2310,12 +2589,12 @@ static void test_check_file(void **state)
     snprintf(q, sizeof q, "%s/copy.db", f->dir);
     assert_ok(store_backup(f->s, q, &e_));
     assert_ok(store_check_sqlite(q, &version, &e_));
-    assert_int_equal(version, 2);
+    assert_int_equal(version, 3);
 
     /* refused: newer, not Tethys, not SQLite, corrupt, empty, missing */
-    raw_exec(q, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    raw_exec(q, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
     assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT,
-               "has schema version 3, from a newer Tethys; this binary knows 1 to 2");
+               "has schema version 4, from a newer Tethys; this binary knows 1 to 3");
     snprintf(q, sizeof q, "%s/other.db", f->dir);
     raw_exec(q, "CREATE TABLE t (x)");
     assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT, "not a Tethys one");
@@ -2488,6 +2767,7 @@ int main(void)
         T(test_obj_versions),
         T(test_obj_errors),
         T(test_obj_list),
+        T(test_job_count),
         T(test_run_lifecycle),
         T(test_run_status_order),
         T(test_run_conflicts),
@@ -2510,6 +2790,7 @@ int main(void)
         T(test_backup_disk_full),
         T(test_backup_under_load),
         T(test_migrate_v1),
+        T(test_migrate_v2),
         T(test_migrate_fails_cleanly),
         T(test_check_file),
         T(test_write_rates),
