@@ -124,6 +124,18 @@ struct store_history_query {
     const char *cursor; /* from the previous page's "next" */
 };
 
+/* A page of config objects (store_obj_page).  Mind enabled: 0 keeps disabled jobs only,
+ * so a query for every job sets it to -1. */
+struct store_obj_query {
+    enum store_kind kind;
+    const char
+        *domain;      /* jobs: this domain's subtree; NULL = all (kinds other than jobs: ignored) */
+    int enabled;      /* jobs: -1 any, 0 disabled only, 1 enabled only */
+    const char *text; /* case-insensitive substring of the name or the description; NULL = any */
+    size_t limit;     /* 1-1000, 0 = 100 */
+    const char *cursor; /* from the previous page's "next"; NULL = first page */
+};
+
 struct store_stats_query {
     const char *job;
     const char *domain;
@@ -161,6 +173,8 @@ struct store_ops {
     int (*obj_list)(struct store *s, enum store_kind kind, const char *domain_prefix, json_t **out,
                     struct ty_err *err);
     int (*job_count)(struct store *s, const char *domain, int64_t *count, struct ty_err *err);
+    int (*obj_page)(struct store *s, const struct store_obj_query *q, json_t **out,
+                    struct ty_err *err);
 
     /* runs and fires */
     int (*run_put)(struct store *s, const struct store_run *r, struct ty_err *err);
@@ -283,6 +297,31 @@ static inline int store_job_count(struct store *s, const char *domain, int64_t *
                                   struct ty_err *err)
 {
     return s->ops->job_count(s, domain, count, err);
+}
+
+/*
+ * One page of config objects of q->kind, ordered by name (bytewise): {"items": [{"name",
+ * "version", "updated_at_ms", "object"}, ...], "next": "<cursor>" | null}; *out is the
+ * caller's.  Filters, all at once: for jobs, q->domain keeps the jobs in that domain's
+ * subtree (as store_job_count; NULL or "" keeps all) and q->enabled the enabled (1) or
+ * disabled (0; "enabled": false in the JSON) ones, -1 both; for other kinds both are
+ * ignored.  q->text keeps objects whose name or "description" contains it, ASCII letters
+ * compared case-insensitively (NULL or "": any).
+ *
+ * "next" is null on the last page (also when it is exactly full).  Passed back as
+ * q->cursor, with the same filters, it gives the objects after the last one returned: an
+ * object that exists throughout a walk is returned exactly once, whatever is created or
+ * deleted between pages (those may or may not appear).  Cursors are opaque text.
+ *
+ * Cost: O(log N + page) without a text filter, whatever the filters and the depth of the
+ * page (index ranges); a text filter reads objects in order until the page is full.
+ * TY_EINVAL naming "kind", "limit" (above 1000), "enabled" (not -1, 0 or 1), "domain"
+ * (longer than 256 bytes) or "cursor" (not a "next" this store returned).
+ */
+static inline int store_obj_page(struct store *s, const struct store_obj_query *q, json_t **out,
+                                 struct ty_err *err)
+{
+    return s->ops->obj_page(s, q, out, err);
 }
 
 /*

@@ -178,6 +178,29 @@ int store__check_domain(const char *op, const char *domain, struct ty_err *err)
     return 0;
 }
 
+int store__check_obj_query(const struct store_obj_query *q, const char **kn, size_t *limit,
+                           char after[STORE__NAME_MAX + 1], struct ty_err *err)
+{
+    *kn = store__kind_name(q->kind);
+    if (*kn == NULL)
+        return ty_error(err, TY_EINVAL, "kind", -1, 0,
+                        "obj_page: kind %d is not a config object kind", (int)q->kind);
+    int rc = store__check_limit("obj_page", q->limit, limit, err);
+    if (rc != 0)
+        return rc;
+    if (q->enabled < -1 || q->enabled > 1)
+        return ty_error(err, TY_EINVAL, "enabled", -1, 0,
+                        "obj_page: enabled %d is not -1 (any), 0 (disabled only) or 1 (enabled "
+                        "only)",
+                        q->enabled);
+    if ((rc = store__check_domain("obj_page", q->domain, err)) != 0)
+        return rc;
+    after[0] = '\0';
+    if (q->cursor != NULL && *q->cursor != '\0')
+        return store__name_cursor_parse(q->cursor, after, err);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Domain chains.
  */
@@ -266,4 +289,50 @@ int store__cursor_parse(const char *c, int64_t *sched, int *src, int64_t *id, st
     }
     return ty_error(err, TY_EINVAL, "cursor", -1, 0,
                     "history: cursor \"%.40s\" is not one this store returned", c);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Object page cursors.
+ */
+
+void store__name_cursor_format(const char *name, char buf[STORE__NAME_CURSOR_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *p = buf;
+    memcpy(p, "o1.", 3);
+    p += 3;
+    for (size_t i = 0; name[i] != '\0' && i < STORE__NAME_MAX; i++) {
+        *p++ = hex[(unsigned char)name[i] >> 4];
+        *p++ = hex[(unsigned char)name[i] & 15];
+    }
+    *p = '\0';
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int store__name_cursor_parse(const char *c, char name[STORE__NAME_MAX + 1], struct ty_err *err)
+{
+    size_t n = strnlen(c, STORE__NAME_CURSOR_MAX);
+    bool ok = n > 3 && n < STORE__NAME_CURSOR_MAX && (n - 3) % 2 == 0 && strncmp(c, "o1.", 3) == 0;
+    size_t k = 0;
+    for (size_t i = 3; ok && i < n; i += 2) {
+        int hi = hex_digit(c[i]), lo = hex_digit(c[i + 1]);
+        ok = hi >= 0 && lo >= 0 && (hi | lo) != 0; /* a name holds no NUL */
+        if (ok)
+            name[k++] = (char)(hi << 4 | lo);
+    }
+    if (!ok)
+        return ty_error(err, TY_EINVAL, "cursor", -1, 0,
+                        "obj_page: cursor \"%.40s\" is not one this store returned (pass the "
+                        "\"next\" of the previous page, or none for the first page)",
+                        c);
+    name[k] = '\0';
+    return 0;
 }

@@ -17,11 +17,12 @@
 #include "../core/ty_err.h"
 #include "store.h"
 
-#define STORE__NAME_MAX     256  /* bytes: object names, meta keys, alert keys, token names */
-#define STORE__HASH_HEX     64   /* hex digits of a SHA-256 (tokens) */
-#define STORE__PAGE_DEFAULT 100  /* items per page when a query's limit is 0 */
-#define STORE__PAGE_MAX     1000 /* the most items a page may ask for */
-#define STORE__CURSOR_MAX   64   /* bytes of a history cursor, NUL included */
+#define STORE__NAME_MAX        256  /* bytes: object names, meta keys, alert keys, token names */
+#define STORE__HASH_HEX        64   /* hex digits of a SHA-256 (tokens) */
+#define STORE__PAGE_DEFAULT    100  /* items per page when a query's limit is 0 */
+#define STORE__PAGE_MAX        1000 /* the most items a page may ask for */
+#define STORE__CURSOR_MAX      64   /* bytes of a history cursor, NUL included */
+#define STORE__NAME_CURSOR_MAX (3 + 2 * STORE__NAME_MAX + 1) /* an object page's, NUL included */
 
 /* ---------------------------------------------------------------------------------------
  * Argument checks.  Each returns 0, or TY_EINVAL naming the field, with a message that
@@ -66,6 +67,14 @@ int store__check_limit(const char *op, size_t limit, size_t *out, struct ty_err 
  * Any text is accepted otherwise: a path no job has simply holds no job. */
 int store__check_domain(const char *op, const char *domain, struct ty_err *err);
 
+/*
+ * An object page query (store_obj_page): its kind (*kn gets the stored name), limit (*limit
+ * gets the page size), enabled (-1, 0 or 1), domain (as store__check_domain) and cursor
+ * (*after gets the name it stands for, "" for the first page).
+ */
+int store__check_obj_query(const struct store_obj_query *q, const char **kn, size_t *limit,
+                           char after[STORE__NAME_MAX + 1], struct ty_err *err);
+
 /* ---------------------------------------------------------------------------------------
  * Domain chains.  A job lies in the subtree of its own domain and of every ancestor up to
  * the root "" - the domains d for which domain_within(job's domain, d) holds
@@ -106,5 +115,17 @@ void store__cursor_format(char buf[STORE__CURSOR_MAX], int64_t sched, int src, i
 
 /* Read a cursor back; TY_EINVAL naming "cursor" when it is not one cursor_format made. */
 int store__cursor_parse(const char *c, int64_t *sched, int *src, int64_t *id, struct ty_err *err);
+
+/* ---------------------------------------------------------------------------------------
+ * Object page cursors: "o1.<the last name of the page, in lowercase hex>".  Opaque to
+ * callers; hex keeps any name (any bytes but NUL) safe in a URL and in JSON.
+ */
+
+/* Write the cursor that resumes after `name` (1 to STORE__NAME_MAX bytes) into buf. */
+void store__name_cursor_format(const char *name, char buf[STORE__NAME_CURSOR_MAX]);
+
+/* Read a cursor back into name; TY_EINVAL naming "cursor" when name_cursor_format did not
+ * make it. */
+int store__name_cursor_parse(const char *c, char name[STORE__NAME_MAX + 1], struct ty_err *err);
 
 #endif

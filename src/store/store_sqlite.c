@@ -462,6 +462,9 @@ static const char *const st_sql[ST_COUNT] = {
 enum { HQ_JOB = 1, HQ_DOMAIN = 2, HQ_SINCE = 4, HQ_UNTIL = 8, HQ_MASKS = 16 };
 enum { HM_BOTH, HM_RUNS, HM_SKIPS, HM_MODES };
 
+/* Object page statements: walk job_domains (else objects), enabled fixed, text filter. */
+enum { PQ_INDEX = 1, PQ_ENABLED = 2, PQ_TEXT = 4, PQ_MASKS = 8 };
+
 struct sq {
     struct store base; /* first: a struct store * is a struct sq * */
     sqlite3 *db;
@@ -472,6 +475,7 @@ struct sq {
     bool prune_table; /* temp.prune_victims exists on this connection */
     sqlite3_stmt *st[ST_COUNT];
     sqlite3_stmt *hist[HM_MODES][HQ_MASKS];
+    sqlite3_stmt *page[PQ_MASKS];
 };
 
 #define SQ(base) ((struct sq *)(base))
@@ -1207,6 +1211,8 @@ static void sq_close(struct store *base)
     for (int m = 0; m < HM_MODES; m++)
         for (int i = 0; i < HQ_MASKS; i++)
             sqlite3_finalize(s->hist[m][i]);
+    for (int i = 0; i < PQ_MASKS; i++)
+        sqlite3_finalize(s->page[i]);
     sqlite3_close(s->db);
     free(s->path);
     free(s);
@@ -1721,6 +1727,137 @@ static int sq_obj_list(struct store *base, enum store_kind kind, const char *dom
     if (filter)
         bind_text(st, 2, domain_prefix);
     return collect(s, st, obj_row, out, "obj_list", err);
+}
+
+/*
+ * Pages of objects: keyset-paginated on name, the cursor (store__name_cursor_format) the
+ * last name of the previous page.  Without a job filter a page is a range of the
+ * (kind, name) index.  With a domain or enabled filter it is a range of job_domains,
+ * whose key (domain, enabled, job) holds each subtree's jobs in name order twice over,
+ * enabled and disabled apart: one range for one flag, two for both (enabled IN (0, 1):
+ * SQLite reads each range in order and stops each once the page is full of smaller names,
+ * then merges at most 2 x (limit + 1) rows).  The names found are then joined to objects
+ * for their rows.  The key range is a single-table query of its own, and the text filter
+ * a correlated subquery of it, so nothing in a join defeats that early stop.  A text
+ * filter is checked on each row walked (instr of lowered text, so ASCII letters only fold)
+ * and may walk far for a rare text: it is the one filter without an index.
+ */
+
+#define PAGE_TEXT(t)                                                                               \
+    "(instr(lower(" t "name), lower(:text)) > 0 OR instr(lower(coalesce(json_extract(" t "json,"   \
+    " '$.description'), '')), lower(:text)) > 0)"
+
+static void page_sql(struct strbuf *sb, unsigned mask)
+{
+    if (!(mask & PQ_INDEX)) {
+        sb_adds(sb, "SELECT name, version, updated_at_ms, json FROM objects"
+                    " WHERE kind = :kind AND name > :after");
+        if (mask & PQ_TEXT)
+            sb_adds(sb, " AND " PAGE_TEXT(""));
+        sb_adds(sb, " ORDER BY name LIMIT :n");
+        return;
+    }
+    sb_adds(sb, "SELECT o.name, o.version, o.updated_at_ms, o.json FROM"
+                " (SELECT job FROM job_domains j WHERE domain = :dom AND enabled ");
+    sb_adds(sb, mask & PQ_ENABLED ? "= :en" : "IN (0, 1)");
+    sb_adds(sb, " AND job > :after");
+    if (mask & PQ_TEXT)
+        sb_adds(sb, " AND (SELECT " PAGE_TEXT("t.") " FROM objects t"
+                                                    " WHERE t.kind = 'job' AND t.name = j.job)");
+    sb_adds(sb, " ORDER BY job LIMIT :n) k"
+                " CROSS JOIN objects o ON o.kind = 'job' AND o.name = k.job ORDER BY k.job");
+}
+
+static int page_stmt(struct sq *s, unsigned mask, sqlite3_stmt **out, struct ty_err *err)
+{
+    if (s->page[mask] == NULL) {
+        struct strbuf sb;
+        sb_init(&sb);
+        page_sql(&sb, mask);
+        int rc =
+            sb_failed(&sb) ? oom(err, "obj_page") : prepare(s, sb_str(&sb), &s->page[mask], err);
+        sb_free(&sb);
+        if (rc != 0)
+            return rc;
+    }
+    *out = s->page[mask];
+    return 0;
+}
+
+static json_t *page_row(sqlite3_stmt *st)
+{
+    struct jb b = {json_object(), false};
+    jb_set(&b, "name", col_text(st, 0));
+    jb_set(&b, "version", col_int(st, 1));
+    jb_set(&b, "updated_at_ms", col_int(st, 2));
+    jb_set(&b, "object", col_json(st, 3));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int sq_obj_page(struct store *base, const struct store_obj_query *q, json_t **out,
+                       struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *kn;
+    size_t limit;
+    char after[STORE__NAME_MAX + 1];
+    int rc = store__check_obj_query(q, &kn, &limit, after, err);
+    if (rc != 0)
+        return rc;
+    bool job = q->kind == STORE_JOB;
+    bool dom = job && q->domain != NULL && *q->domain != '\0';
+    unsigned mask = (dom || (job && q->enabled >= 0) ? PQ_INDEX : 0) |
+                    (job && q->enabled >= 0 ? PQ_ENABLED : 0) |
+                    (q->text != NULL && *q->text != '\0' ? PQ_TEXT : 0);
+    sqlite3_stmt *st;
+    if ((rc = page_stmt(s, mask, &st, err)) != 0)
+        return rc;
+    bind_named_text(st, ":kind", kn);
+    bind_named_text(st, ":dom", dom ? q->domain : "");
+    bind_named_int(st, ":en", q->enabled);
+    bind_named_text(st, ":after", after);
+    bind_named_text(st, ":text", q->text);
+    bind_named_int(st, ":n", (int64_t)limit + 1);
+
+    json_t *items = json_array(), *result = json_object();
+    if (items == NULL || result == NULL)
+        rc = oom(err, "obj_page");
+    size_t n = 0;
+    bool more = false;
+    char next[STORE__NAME_CURSOR_MAX] = "";
+    while (rc == 0) {
+        int src = sqlite3_step(st);
+        if (src != SQLITE_ROW) {
+            if (src != SQLITE_DONE)
+                rc = sq_fail(s, err, "obj_page %s", kn);
+            break;
+        }
+        if (n == limit) { /* the row past the page: there is a next page */
+            more = true;
+            break;
+        }
+        json_t *v = page_row(st);
+        if (v == NULL || json_array_append_new(items, v) != 0)
+            rc = oom(err, "obj_page");
+        n++;
+        store__name_cursor_format((const char *)sqlite3_column_text(st, 0), next);
+    }
+    sqlite3_reset(st);
+    if (rc == 0 &&
+        (json_object_set(result, "items", items) != 0 ||
+         json_object_set_new(result, "next", more ? json_string(next) : json_null()) != 0))
+        rc = oom(err, "obj_page");
+    json_decref(items);
+    if (rc != 0) {
+        json_decref(result);
+        return rc;
+    }
+    *out = result;
+    return 0;
 }
 
 static int sq_job_count(struct store *base, const char *domain, int64_t *count, struct ty_err *err)
@@ -3006,6 +3143,7 @@ static const struct store_ops sq_ops = {
     .obj_delete = sq_obj_delete,
     .obj_list = sq_obj_list,
     .job_count = sq_job_count,
+    .obj_page = sq_obj_page,
     .run_put = sq_run_put,
     .skip_put = sq_skip_put,
     .run_get = sq_run_get,

@@ -11,6 +11,7 @@
  * migration that fails, and store_check_sqlite.  Ends with the write rates measured.
  */
 #define _GNU_SOURCE /* unshare(2) */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -564,10 +565,30 @@ static void check_job_index(const char *path, struct store *s)
 {
     json_t *jobs;
     assert_ok(store_obj_list(s, STORE_JOB, NULL, &jobs, &e_));
-    json_t *probes = json_array();
+    json_t *probes = json_object(); /* a set of domains */
     static const char *const extra[] = {"", "a", "a/", "a/b", "ab", "zz", "a/b/c/d", "bank/s"};
     for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
-        json_array_append_new(probes, json_string(extra[i]));
+        json_object_set_new(probes, extra[i], json_true());
+    /* each job's rows: one group of its chain's length, with its enabled flag */
+    json_t *groups = json_object();
+    sqlite3 *db = raw_open(path);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT job, enabled, count(*) FROM job_domains"
+                                        " GROUP BY job, enabled",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *job = (const char *)sqlite3_column_text(st, 0);
+        if (json_object_get(groups, job) != NULL)
+            fail_msg("job %s is filed both enabled and disabled", job);
+        json_object_set_new(
+            groups, job,
+            json_pack("[i,I]", sqlite3_column_int(st, 1), (json_int_t)sqlite3_column_int64(st, 2)));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_int_equal(json_object_size(groups), json_array_size(jobs));
     size_t i, rows = 0;
     json_t *it;
     json_array_foreach(jobs, i, it)
@@ -575,7 +596,7 @@ static void check_job_index(const char *path, struct store *s)
         char a[512], b[512];
         snprintf(a, sizeof a, "%s", job_domain(json_object_get(it, "object")));
         for (;;) {
-            json_array_append_new(probes, json_string(a));
+            json_object_set_new(probes, a, json_true());
             if (a[0] == '\0')
                 break;
             domain_parent(a, b, sizeof b);
@@ -583,16 +604,17 @@ static void check_job_index(const char *path, struct store *s)
         }
         json_t *obj = json_object_get(it, "object");
         rows += chain_len(job_domain(obj));
-        char sql[640];
-        snprintf(sql, sizeof sql,
-                 "SELECT count(*) FROM job_domains WHERE job = '%s' AND enabled = %d",
-                 jstr(it, "name"), json_is_false(json_object_get(obj, "enabled")) ? 0 : 1);
-        assert_int_equal(raw_int(path, sql), chain_len(job_domain(obj)));
+        json_t *g = json_object_get(groups, jstr(it, "name"));
+        assert_non_null(g);
+        assert_int_equal(json_integer_value(json_array_get(g, 0)),
+                         json_is_false(json_object_get(obj, "enabled")) ? 0 : 1);
+        assert_int_equal(json_integer_value(json_array_get(g, 1)), chain_len(job_domain(obj)));
     }
+    json_decref(groups);
+    const char *d;
     json_t *p;
-    json_array_foreach(probes, i, p)
+    json_object_foreach(probes, d, p)
     {
-        const char *d = json_string_value(p);
         int64_t want = 0, got = -1;
         size_t k;
         json_array_foreach(jobs, k, it)
@@ -740,6 +762,451 @@ static void test_job_count(void **state)
     assert_non_null(strstr(err.msg, "job_count: domain \"dddd"));
     assert_non_null(strstr(err.msg, "is longer than 256 bytes"));
     store_close(r);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Pages of objects.
+ */
+
+/* Every item of an object query, page by page, checking each page as it goes: at most
+ * `limit` items (exactly that many but on the last page), names strictly increasing
+ * across pages, every field there.  Returns the names; *pages counts the calls. */
+static json_t *page_all(struct store *s, struct store_obj_query q, size_t limit, int *pages)
+{
+    json_t *names = json_array();
+    char cursor[600] = "", last[300] = "";
+    q.limit = limit;
+    limit = limit != 0 ? limit : 100;
+    *pages = 0;
+    for (;;) {
+        json_t *page;
+        q.cursor = cursor[0] ? cursor : NULL;
+        assert_ok(store_obj_page(s, &q, &page, &e_));
+        (*pages)++;
+        json_t *items = json_object_get(page, "items");
+        assert_true(json_array_size(items) <= limit);
+        size_t i;
+        json_t *it;
+        json_array_foreach(items, i, it)
+        {
+            const char *name = jstr(it, "name");
+            if (strcmp(name, last) <= 0)
+                fail_msg("\"%s\" after \"%s\"", name, last);
+            snprintf(last, sizeof last, "%s", name);
+            assert_true(jint(it, "version") >= 1);
+            assert_true(jint(it, "updated_at_ms") > 1700000000000LL);
+            assert_true(json_is_object(json_object_get(it, "object")));
+            assert_int_equal(json_object_size(it), 4);
+            json_array_append_new(names, json_string(name));
+        }
+        json_t *next = json_object_get(page, "next");
+        if (json_is_null(next)) {
+            json_decref(page);
+            break;
+        }
+        assert_int_equal(json_array_size(items), limit);
+        snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
+        json_decref(page);
+    }
+    return names;
+}
+
+/* The jobs the paging tests store, generated so an oracle can filter them too. */
+#define PAGE_JOBS 3000
+static const char *const page_doms[] = {"", "a", "a/b", "a/b/c", "ab", "a-b", "x/y"};
+
+struct page_job {
+    char name[64];
+    const char *domain;
+    bool enabled;
+    char description[64];
+};
+
+static void page_job(int i, struct page_job *j)
+{
+    /* names in no particular order, a few with capitals, spaces and UTF-8 (bytewise order) */
+    static const char *const odd[] = {"Zebra", "zebra", "\xc3\xa9t\xc3\xa9", "a b", "A", "~x"};
+    if (i < (int)(sizeof odd / sizeof odd[0]))
+        snprintf(j->name, sizeof j->name, "%s-%d", odd[i], i);
+    else
+        snprintf(j->name, sizeof j->name, "job-%05d", (i * 7919) % 100000);
+    j->domain = page_doms[i % 7];
+    j->enabled = i % 5 != 0;
+    snprintf(j->description, sizeof j->description, "%s %d",
+             i % 11 == 0 ? "has a NeedLe in it" : "plain", i);
+    if (i % 13 == 0) /* the text in the name instead */
+        snprintf(j->name + strlen(j->name), sizeof j->name - strlen(j->name), "-needle");
+}
+
+static void page_put(struct store *s, const struct page_job *j)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"name\":\"%s\",\"domain\":\"%s\",\"enabled\":%s,\"description\":\"%s\"}", j->name,
+             j->domain, j->enabled ? "true" : "false", j->description);
+    int64_t v;
+    assert_ok(store_obj_put(s, STORE_JOB, j->name, json, 0, "t", &v, &e_));
+}
+
+/* ASCII case-insensitive substring, as the store's text filter. */
+static bool has_text(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (const char *p = hay; *p; p++) {
+        size_t k = 0;
+        while (k < n && p[k] && tolower((unsigned char)p[k]) == tolower((unsigned char)needle[k]))
+            k++;
+        if (k == n)
+            return true;
+    }
+    return n == 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* Sort an array of strings bytewise, in place. */
+static void sort_names(json_t *names)
+{
+    size_t n = json_array_size(names);
+    json_t **v = calloc(n + 1, sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(names, i));
+    qsort(v, n, sizeof *v, cmp_names);
+    json_array_clear(names);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(names, v[i]);
+    free(v);
+}
+
+/* What a query over the generated jobs must return, in order. */
+static json_t *page_oracle(const struct store_obj_query *q)
+{
+    json_t *names = json_array();
+    for (int i = 0; i < PAGE_JOBS; i++) {
+        struct page_job j;
+        page_job(i, &j);
+        if (q->domain != NULL && !domain_within(j.domain, q->domain))
+            continue;
+        if (q->enabled >= 0 && j.enabled != (q->enabled == 1))
+            continue;
+        if (q->text != NULL && !has_text(j.name, q->text) && !has_text(j.description, q->text))
+            continue;
+        json_array_append_new(names, json_string(j.name));
+    }
+    sort_names(names);
+    return names;
+}
+
+static void assert_names(json_t *got, json_t *want, const struct store_obj_query *q, size_t limit)
+{
+    if (json_equal(got, want))
+        return;
+    fail_msg("obj_page domain %s enabled %d text %s limit %zu: %zu names, want %zu",
+             q->domain ? q->domain : "NULL", q->enabled, q->text ? q->text : "NULL", limit,
+             json_array_size(got), json_array_size(want));
+}
+
+static void page_fill(struct store *s)
+{
+    assert_ok(store_begin(s, &e_));
+    for (int i = 0; i < PAGE_JOBS; i++) {
+        struct page_job j;
+        page_job(i, &j);
+        page_put(s, &j);
+    }
+    int64_t v;
+    /* other kinds: listed apart, domain and enabled ignored for them */
+    assert_ok(store_obj_put(s, STORE_DOMAIN, "a", "{\"description\":\"needle\"}", 0, "t", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_DOMAIN, "a/b", "{\"enabled\":false}", 0, "t", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_CALENDAR, "hol", "{\"domain\":\"zz\"}", 0, "t", &v, &e_));
+    assert_ok(store_commit(s, &e_));
+}
+
+static void test_obj_page(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    page_fill(s);
+    static const char *const domains[] = {NULL, "", "a", "a/b", "a/b/c", "zz"};
+    static const char *const texts[] = {NULL, "NEEDLE"};
+    int pages;
+    for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++)
+        for (int en = -1; en <= 1; en++)
+            for (size_t t = 0; t < 2; t++) {
+                struct store_obj_query q = {
+                    .kind = STORE_JOB, .domain = domains[d], .enabled = en, .text = texts[t]};
+                json_t *want = page_oracle(&q);
+                static const size_t limits[] = {1000, 7, 0};
+                for (size_t l = 0; l < 3; l++) {
+                    json_t *got = page_all(s, q, limits[l], &pages);
+                    assert_names(got, want, &q, limits[l]);
+                    size_t per = limits[l] ? limits[l] : 100;
+                    size_t n = json_array_size(want);
+                    assert_int_equal(pages, n == 0 ? 1 : (n + per - 1) / per);
+                    json_decref(got);
+                }
+                /* pages of one where it stays quick: every small result, and all jobs */
+                if (json_array_size(want) < 400 || (d == 0 && en == -1 && t == 0)) {
+                    json_t *got = page_all(s, q, 1, &pages);
+                    assert_names(got, want, &q, 1);
+                    json_decref(got);
+                }
+                json_decref(want);
+            }
+    struct store_obj_query all = {.kind = STORE_JOB, .enabled = -1};
+    json_t *names = page_all(s, all, 1000, &pages);
+    assert_int_equal(json_array_size(names), PAGE_JOBS);
+    assert_int_equal(pages, 3);
+    /* bytewise: capitals before lower case, UTF-8 after ASCII */
+    assert_string_equal(json_string_value(json_array_get(names, 0)), "A-4");
+    assert_string_equal(json_string_value(json_array_get(names, PAGE_JOBS - 1)),
+                        "\xc3\xa9t\xc3\xa9-2");
+    json_decref(names);
+
+    /* other kinds: domain and enabled ignored, text applies */
+    struct store_obj_query dq = {.kind = STORE_DOMAIN, .domain = "zz", .enabled = 0};
+    names = page_all(s, dq, 0, &pages);
+    assert_int_equal(json_array_size(names), 2);
+    json_decref(names);
+    dq.text = "needle";
+    names = page_all(s, dq, 0, &pages);
+    assert_int_equal(json_array_size(names), 1);
+    json_decref(names);
+    struct store_obj_query cq = {.kind = STORE_CALENDAR, .domain = "a", .enabled = 1};
+    names = page_all(s, cq, 0, &pages);
+    assert_int_equal(json_array_size(names), 1);
+    assert_string_equal(json_string_value(json_array_get(names, 0)), "hol");
+    json_decref(names);
+
+    /* an exactly full last page says there is no next one */
+    struct store_obj_query small = {.kind = STORE_JOB, .domain = "a/b/c", .enabled = 0};
+    json_t *want = page_oracle(&small);
+    json_t *page;
+    small.limit = json_array_size(want);
+    assert_ok(store_obj_page(s, &small, &page, &e_));
+    assert_int_equal(json_array_size(json_object_get(page, "items")), json_array_size(want));
+    assert_true(json_is_null(json_object_get(page, "next")));
+    json_decref(page);
+    json_decref(want);
+    /* the object is the stored JSON */
+    struct store_obj_query one = {.kind = STORE_JOB, .enabled = -1, .limit = 1};
+    assert_ok(store_obj_page(s, &one, &page, &e_));
+    json_t *obj = json_object_get(json_array_get(json_object_get(page, "items"), 0), "object");
+    assert_string_equal(jstr(obj, "name"), "A-4");
+    assert_string_equal(jstr(obj, "domain"), "ab");
+    assert_string_equal(json_string_value(json_object_get(page, "next")), "o1.412d34");
+    json_decref(page);
+}
+
+/* Rows created and deleted between pages: whatever existed throughout is returned once. */
+static void test_obj_page_moving(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    page_fill(s);
+    for (int pass = 0; pass < 2; pass++) {
+        struct store_obj_query q = {.kind = STORE_JOB,
+                                    .domain = pass == 0 ? "a" : NULL,
+                                    .enabled = pass == 0 ? 1 : -1,
+                                    .limit = 50};
+        int pages;
+        json_t *want = page_all(s, q, 1000, &pages); /* before any change */
+        json_t *gone = json_object();                /* originals deleted during the walk */
+        json_t *seen = json_object();
+        char cursor[600] = "";
+        int step = 0;
+        for (;;) {
+            json_t *page;
+            q.cursor = cursor[0] ? cursor : NULL;
+            assert_ok(store_obj_page(s, &q, &page, &e_));
+            size_t i;
+            json_t *it;
+            const char *lastname = NULL;
+            json_array_foreach(json_object_get(page, "items"), i, it)
+            {
+                const char *name = jstr(it, "name");
+                if (json_object_get(seen, name) != NULL)
+                    fail_msg("\"%s\" returned twice", name);
+                json_object_set_new(seen, name, json_true());
+                lastname = name;
+            }
+            json_t *next = json_object_get(page, "next");
+            if (json_is_null(next)) {
+                json_decref(page);
+                break;
+            }
+            snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
+            /* between pages: new jobs before and after the cursor, an unseen original
+             * deleted, the page's last job (the cursor's own name) deleted */
+            char name[64], json[256];
+            int64_t v;
+            for (int k = 0; k < 3; k++) {
+                snprintf(name, sizeof name, "%s-new%d-%d",
+                         k == 0   ? "a"
+                         : k == 1 ? "job-5"
+                                  : "zz",
+                         pass, step);
+                snprintf(json, sizeof json, "{\"domain\":\"a/b\",\"enabled\":true}");
+                assert_ok(store_obj_put(s, STORE_JOB, name, json, -1, "t", &v, &e_));
+            }
+            size_t victim = (size_t)(step * 37 + 11) % json_array_size(want);
+            const char *vn = json_string_value(json_array_get(want, victim));
+            if (json_object_get(seen, vn) == NULL && json_object_get(gone, vn) == NULL) {
+                assert_ok(store_obj_delete(s, STORE_JOB, vn, 0, "t", &e_));
+                json_object_set_new(gone, vn, json_true());
+            }
+            if (lastname != NULL && strncmp(lastname, "job-", 4) == 0 &&
+                json_object_get(gone, lastname) == NULL) {
+                json_object_set_new(gone, lastname, json_true()); /* seen, and now gone */
+                assert_ok(store_obj_delete(s, STORE_JOB, lastname, 0, "t", &e_));
+            }
+            json_decref(page);
+            step++;
+        }
+        assert_true(step > 10);
+        size_t i;
+        json_t *n;
+        size_t throughout = 0;
+        json_array_foreach(want, i, n)
+        {
+            const char *name = json_string_value(n);
+            bool deleted = json_object_get(gone, name) != NULL;
+            bool returned = json_object_get(seen, name) != NULL;
+            if (!deleted && !returned)
+                fail_msg("\"%s\" existed throughout and was skipped", name);
+            throughout += !deleted;
+        }
+        assert_true(throughout > json_array_size(want) / 2);
+        json_decref(want);
+        json_decref(gone);
+        json_decref(seen);
+        check_job_index(f->path, s);
+    }
+}
+
+/* How many SQLite VM steps the last page statement took (SQLITE_TRACE_PROFILE). */
+static int64_t page_steps;
+
+static int page_trace(unsigned type, void *ctx, void *p, void *x)
+{
+    (void)ctx;
+    (void)x;
+    sqlite3_stmt *st = p;
+    const char *sql = type == SQLITE_TRACE_PROFILE ? sqlite3_sql(st) : NULL;
+    if (sql != NULL && (strstr(sql, "job_domains j") || strstr(sql, "kind = :kind AND name >")))
+        page_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1);
+    return 0;
+}
+
+static int trace_pages(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api)
+{
+    (void)errmsg;
+    (void)api;
+    sqlite3_trace_v2(db, SQLITE_TRACE_PROFILE, page_trace, NULL);
+    return SQLITE_OK;
+}
+
+/* A page is index ranges: its cost does not depend on how many objects there are, how
+ * deep the page is, or how few jobs the subtree holds (SQLite's own step count says so,
+ * not a clock: a walk of 3000 rows would take tens of thousands of steps). */
+static void test_obj_page_cost(void **state)
+{
+    struct fx *f = *state;
+    page_fill(f->s);
+    sqlite3_auto_extension((void (*)(void))trace_pages);
+    struct store *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    static const char *const domains[] = {NULL, "a/b/c", "x/y", "x", "zz"};
+    for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++)
+        for (int en = -1; en <= 1; en++) {
+            struct store_obj_query q = {
+                .kind = STORE_JOB, .domain = domains[d], .enabled = en, .limit = 10};
+            json_t *want = page_oracle(&q);
+            size_t n = json_array_size(want);
+            /* the first page, and one from the middle */
+            char cursor[600];
+            for (int at = 0; at < 2; at++) {
+                q.cursor = NULL;
+                if (at == 1 && n > 20) {
+                    const char *mid = json_string_value(json_array_get(want, n / 2));
+                    snprintf(cursor, sizeof cursor, "o1.");
+                    for (size_t k = 0; mid[k]; k++)
+                        snprintf(cursor + 3 + 2 * k, 3, "%02x", (unsigned char)mid[k]);
+                    q.cursor = cursor;
+                }
+                json_t *page;
+                page_steps = -1;
+                assert_ok(store_obj_page(r, &q, &page, &e_));
+                json_decref(page);
+                if (page_steps < 0 || page_steps > 1500)
+                    fail_msg("a page of 10 (domain %s, enabled %d, %s) took %" PRId64 " VM steps",
+                             q.domain ? q.domain : "NULL", en, at ? "middle" : "first", page_steps);
+            }
+            json_decref(want);
+        }
+    store_close(r);
+}
+
+static void test_obj_page_errors(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    json_t *page = NULL;
+    struct store_obj_query q = {.kind = STORE_JOB, .enabled = -1, .limit = 1001};
+    struct ty_err err;
+    assert_int_equal(store_obj_page(s, &q, &page, &err), TY_EINVAL);
+    assert_string_equal(err.field, "limit");
+    assert_string_equal(err.msg, "obj_page: limit 1001 is out of range 1-1000");
+    q.limit = 1000;
+    q.kind = (enum store_kind)7;
+    assert_err(store_obj_page(s, &q, &page, &e_), TY_EINVAL,
+               "obj_page: kind 7 is not a config object kind");
+    q.kind = STORE_JOB;
+    q.enabled = 2;
+    assert_int_equal(store_obj_page(s, &q, &page, &err), TY_EINVAL);
+    assert_string_equal(err.field, "enabled");
+    assert_string_equal(
+        err.msg, "obj_page: enabled 2 is not -1 (any), 0 (disabled only) or 1 (enabled only)");
+    q.enabled = -1;
+    char longdom[300];
+    memset(longdom, 'd', sizeof longdom - 1);
+    longdom[sizeof longdom - 1] = '\0';
+    q.domain = longdom;
+    assert_int_equal(store_obj_page(s, &q, &page, &err), TY_EINVAL);
+    assert_string_equal(err.field, "domain");
+    assert_non_null(strstr(err.msg, "is longer than 256 bytes"));
+    q.domain = NULL;
+    /* cursors this store never returned */
+    char longcur[600];
+    snprintf(longcur, sizeof longcur, "o1.");
+    for (int i = 0; i < 257; i++)
+        strcat(longcur, "61");
+    const char *const bad[] = {"x",     "o1.",   "o1.6",   "o1.zz",    "o1.0061", "o1.6A",
+                               "o2.61", "O1.61", "o1.61 ", "v1.5.1.7", longcur};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        q.cursor = bad[i];
+        ty_err_clear(&err);
+        if (store_obj_page(s, &q, &page, &err) != TY_EINVAL || strcmp(err.field, "cursor") != 0 ||
+            strstr(err.msg, "is not one this store returned (pass the \"next\" of the previous "
+                            "page, or none for the first page)") == NULL)
+            fail_msg("cursor \"%s\": %s", bad[i], err.msg);
+    }
+    q.cursor = "x";
+    assert_err(store_obj_page(s, &q, &page, &e_), TY_EINVAL, "obj_page: cursor \"x\" is not one");
+    assert_null(page);
+    /* a cursor is a position, not a name that must exist; "" is the first page */
+    q.cursor = "o1.7a";
+    assert_ok(store_obj_page(s, &q, &page, &e_));
+    assert_int_equal(json_array_size(json_object_get(page, "items")), 0);
+    assert_true(json_is_null(json_object_get(page, "next")));
+    json_decref(page);
+    q.cursor = "";
+    assert_ok(store_obj_page(s, &q, &page, &e_));
+    json_decref(page);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -2525,6 +2992,33 @@ static void test_migrate_v2(void **state)
     assert_int_equal(job_count(s, "bank/s"), 0);
     assert_int_equal(job_count(s, "ops/db/replicas/x"), 0);
     check_job_index(path, s);
+    /* and pages them: the disabled jobs, the enabled ones of bank's subtree */
+    static const struct {
+        const char *domain;
+        int enabled;
+    } pq[] = {{NULL, 0}, {"bank", 1}, {"ops/db", -1}};
+    for (size_t k = 0; k < sizeof pq / sizeof pq[0]; k++) {
+        json_t *expect = json_array();
+        const char *name;
+        json_t *j;
+        json_object_foreach(json_object_get(manifest, "jobs"), name, j)
+        {
+            const char *d = jstr(j, "domain");
+            bool en = json_is_true(json_object_get(j, "enabled"));
+            if ((pq[k].domain == NULL || domain_within(d, pq[k].domain)) &&
+                (pq[k].enabled < 0 || en == (pq[k].enabled == 1)))
+                json_array_append_new(expect, json_string(name));
+        }
+        sort_names(expect);
+        assert_true(json_array_size(expect) > 0);
+        struct store_obj_query q = {
+            .kind = STORE_JOB, .domain = pq[k].domain, .enabled = pq[k].enabled};
+        int pages;
+        json_t *got = page_all(s, q, 2, &pages);
+        assert_names(got, expect, &q, 2);
+        json_decref(got);
+        json_decref(expect);
+    }
 
     /* the index goes on from there */
     put_job(s, "job-05", "bankside/new", false);
@@ -2768,6 +3262,10 @@ int main(void)
         T(test_obj_errors),
         T(test_obj_list),
         T(test_job_count),
+        T(test_obj_page),
+        T(test_obj_page_moving),
+        T(test_obj_page_cost),
+        T(test_obj_page_errors),
         T(test_run_lifecycle),
         T(test_run_status_order),
         T(test_run_conflicts),
