@@ -175,6 +175,10 @@ struct store_ops {
     int (*job_count)(struct store *s, const char *domain, int64_t *count, struct ty_err *err);
     int (*obj_page)(struct store *s, const struct store_obj_query *q, json_t **out,
                     struct ty_err *err);
+    int (*obj_scan)(struct store *s, enum store_kind kind,
+                    int (*cb)(void *arg, const char *name, int64_t version, const char *json,
+                              size_t json_len),
+                    void *arg, struct ty_err *err);
 
     /* runs and fires */
     int (*run_put)(struct store *s, const struct store_run *r, struct ty_err *err);
@@ -322,6 +326,26 @@ static inline int store_obj_page(struct store *s, const struct store_obj_query *
                                  struct ty_err *err)
 {
     return s->ops->obj_page(s, q, out, err);
+}
+
+/*
+ * Call cb(arg, name, version, json, json_len) for every object of `kind`, ordered by name
+ * (bytewise), without building them into JSON values: json is the object's stored JSON
+ * text, json_len bytes and NUL-terminated.  The pointers are valid only during that call
+ * (copy what you keep), so memory stays that of one object whatever their number (the
+ * server loads a million jobs this way at start).  The scan reads one consistent snapshot:
+ * what other connections change meanwhile is not seen.  cb may read through the same
+ * store, not write through it.  cb returning non-zero stops the scan and store_obj_scan
+ * returns that value (make it one the caller can tell from a TY_E* code); otherwise 0
+ * after the last object.  TY_EINVAL naming "kind" or "cb" (NULL); a database failure as
+ * for any read, possibly after some calls of cb.
+ */
+static inline int store_obj_scan(struct store *s, enum store_kind kind,
+                                 int (*cb)(void *arg, const char *name, int64_t version,
+                                           const char *json, size_t json_len),
+                                 void *arg, struct ty_err *err)
+{
+    return s->ops->obj_scan(s, kind, cb, arg, err);
 }
 
 /*

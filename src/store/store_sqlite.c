@@ -1860,6 +1860,47 @@ static int sq_obj_page(struct store *base, const struct store_obj_query *q, json
     return 0;
 }
 
+/*
+ * A scan is one statement over the (kind, name) index, stepped row by row into cb: one
+ * read snapshot, one row in memory.  It is prepared per call rather than cached, so cb may
+ * use the connection for other reads, even another scan, while this one is open.
+ */
+static int sq_obj_scan(struct store *base, enum store_kind kind,
+                       int (*cb)(void *arg, const char *name, int64_t version, const char *json,
+                                 size_t json_len),
+                       void *arg, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *kn = store__kind_name(kind);
+    if (kn == NULL)
+        return ty_error(err, TY_EINVAL, "kind", -1, 0,
+                        "obj_scan: kind %d is not a config object kind", (int)kind);
+    if (cb == NULL)
+        return ty_error(err, TY_EINVAL, "cb", -1, 0, "obj_scan %s: cb is missing", kn);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(s->db,
+                           "SELECT name, version, json FROM objects WHERE kind = ?1 ORDER BY name",
+                           -1, 0, &st, NULL) != SQLITE_OK)
+        return sq_fail(s, err, "obj_scan %s", kn);
+    bind_text(st, 1, kn);
+    int rc = 0, src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        const char *json = (const char *)sqlite3_column_text(st, 2);
+        if (name == NULL || json == NULL) { /* NOT NULL columns: SQLite ran out of memory */
+            rc = oom(err, "obj_scan");
+            break;
+        }
+        size_t n = (size_t)sqlite3_column_bytes(st, 2);
+        if ((rc = cb(arg, name, sqlite3_column_int64(st, 1), json, n)) != 0)
+            break;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "obj_scan %s", kn);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int sq_job_count(struct store *base, const char *domain, int64_t *count, struct ty_err *err)
 {
     struct sq *s = SQ(base);
@@ -3144,6 +3185,7 @@ static const struct store_ops sq_ops = {
     .obj_list = sq_obj_list,
     .job_count = sq_job_count,
     .obj_page = sq_obj_page,
+    .obj_scan = sq_obj_scan,
     .run_put = sq_run_put,
     .skip_put = sq_skip_put,
     .run_get = sq_run_get,

@@ -1210,6 +1210,129 @@ static void test_obj_page_errors(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Scans.
+ */
+
+struct scan {
+    struct store *s;     /* the store scanned */
+    struct store *other; /* a writer, when the scan is a reader's */
+    long calls, stop_at; /* stop_at: return stop_rc from that call (0: never) */
+    int stop_rc;
+    char last[300];
+    int64_t bytes;
+    bool bad;
+};
+
+static int scan_cb(void *arg, const char *name, int64_t version, const char *json, size_t len)
+{
+    struct scan *c = arg;
+    c->calls++;
+    if (strcmp(name, c->last) <= 0 || version < 1 || strlen(json) != len || json[0] != '{')
+        c->bad = true;
+    snprintf(c->last, sizeof c->last, "%s", name);
+    c->bytes += (int64_t)len;
+    if (c->calls == 3 && c->other != NULL) { /* a change the scan's snapshot predates */
+        int64_t v;
+        struct ty_err e;
+        if (store_obj_put(c->other, STORE_CALENDAR, "zzz-late", "{}", -1, "t", &v, &e) != 0)
+            c->bad = true;
+    }
+    if (c->calls == 4 && c->s != NULL) { /* a read through the same store, mid-scan */
+        char *j;
+        int64_t v;
+        struct ty_err e;
+        if (store_obj_get(c->s, STORE_CALENDAR, name, &j, &v, &e) != 0 || strlen(j) != len)
+            c->bad = true;
+        free(j);
+    }
+    return c->calls == c->stop_at ? c->stop_rc : 0;
+}
+
+/* jansson's allocations, counted while a scan runs: it must build no JSON. */
+static atomic_long json_allocs;
+
+static void *counting_malloc(size_t n)
+{
+    atomic_fetch_add(&json_allocs, 1);
+    return malloc(n);
+}
+
+static void test_obj_scan(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct scan c = {0};
+    assert_ok(store_obj_scan(s, STORE_JOB, scan_cb, &c, &e_));
+    assert_int_equal(c.calls, 0);
+
+    /* 100,000 calendars, written straight into the table (the scan reads it as it is) */
+    enum { N = 100000 };
+    raw_exec(f->path, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n"
+                      " WHERE i < 99999)"
+                      " INSERT INTO objects (kind, name, version, json, created_at_ms,"
+                      " updated_at_ms) SELECT 'calendar', printf('cal-%06d', (i * 7919) % 100000),"
+                      " 1 + i % 3, json_object('name', printf('cal-%06d', (i * 7919) % 100000),"
+                      " 'dates', json_array('2026-01-01')), 1, 1 FROM n");
+    put_job(s, "j1", "a", true);
+    put_job(s, "j0", "a", false);
+
+    json_set_alloc_funcs(counting_malloc, free);
+    atomic_store(&json_allocs, 0);
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    assert_ok(store_obj_scan(s, STORE_CALENDAR, scan_cb, &c, &e_));
+    long allocs = atomic_load(&json_allocs);
+    json_set_alloc_funcs(malloc, free);
+    assert_int_equal(c.calls, N);
+    assert_false(c.bad);
+    assert_string_equal(c.last, "cal-099999");
+    assert_int_equal(allocs, 0);
+    assert_true(c.bytes > N * 40);
+
+    /* other kinds apart; stopping early returns the callback's value */
+    memset(&c, 0, sizeof c);
+    assert_ok(store_obj_scan(s, STORE_JOB, scan_cb, &c, &e_));
+    assert_int_equal(c.calls, 2);
+    assert_string_equal(c.last, "j1");
+    memset(&c, 0, sizeof c);
+    c.stop_at = 10;
+    c.stop_rc = 42;
+    assert_int_equal(store_obj_scan(s, STORE_CALENDAR, scan_cb, &c, NULL), 42);
+    assert_int_equal(c.calls, 10);
+    assert_string_equal(c.last, "cal-000009");
+    memset(&c, 0, sizeof c);
+    c.stop_at = 1;
+    c.stop_rc = TY_ENOSPC;
+    assert_int_equal(store_obj_scan(s, STORE_CALENDAR, scan_cb, &c, NULL), TY_ENOSPC);
+    assert_int_equal(c.calls, 1);
+
+    /* a reader's scan is one snapshot: what the writer adds meanwhile is not in it */
+    struct store *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    memset(&c, 0, sizeof c);
+    c.s = r;
+    c.other = s;
+    assert_ok(store_obj_scan(r, STORE_CALENDAR, scan_cb, &c, &e_));
+    assert_false(c.bad);
+    assert_int_equal(c.calls, N);
+    assert_string_equal(c.last, "cal-099999");
+    memset(&c, 0, sizeof c);
+    assert_ok(store_obj_scan(r, STORE_CALENDAR, scan_cb, &c, &e_));
+    assert_int_equal(c.calls, N + 1);
+    assert_string_equal(c.last, "zzz-late");
+
+    /* refused */
+    struct ty_err err;
+    assert_int_equal(store_obj_scan(r, (enum store_kind)9, scan_cb, &c, &err), TY_EINVAL);
+    assert_string_equal(err.field, "kind");
+    assert_string_equal(err.msg, "obj_scan: kind 9 is not a config object kind");
+    assert_int_equal(store_obj_scan(r, STORE_JOB, NULL, &c, &err), TY_EINVAL);
+    assert_string_equal(err.field, "cb");
+    assert_string_equal(err.msg, "obj_scan job: cb is missing");
+    store_close(r);
+}
+
+/* ---------------------------------------------------------------------------------------
  * Runs and skipped fires.
  */
 
@@ -3266,6 +3389,7 @@ int main(void)
         T(test_obj_page_moving),
         T(test_obj_page_cost),
         T(test_obj_page_errors),
+        T(test_obj_scan),
         T(test_run_lifecycle),
         T(test_run_status_order),
         T(test_run_conflicts),
