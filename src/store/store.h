@@ -179,6 +179,8 @@ struct store_ops {
                     int (*cb)(void *arg, const char *name, int64_t version, const char *json,
                               size_t json_len),
                     void *arg, struct ty_err *err);
+    int (*calendar_users)(struct store *s, const char *calendar, int64_t *count, char *first,
+                          size_t first_cap, struct ty_err *err);
 
     /* runs and fires */
     int (*run_put)(struct store *s, const struct store_run *r, struct ty_err *err);
@@ -346,6 +348,21 @@ static inline int store_obj_scan(struct store *s, enum store_kind kind,
                                  void *arg, struct ty_err *err)
 {
     return s->ops->obj_scan(s, kind, cb, arg, err);
+}
+
+/*
+ * The jobs that use a calendar: *count gets how many name `calendar` in their "calendars":
+ * {"skip": [...], "only": [...]} (a job naming it in both counts once; anything but a
+ * string in one of those two arrays is no use of it), and first[first_cap] the first of
+ * them by name (bytewise), cut short to fit, "" when there is none (first may be NULL when
+ * first_cap is 0).  The store reads the jobs' JSON itself, once each: O(jobs), with no
+ * job built in the caller's memory - for refusing to delete a calendar in use, not for a
+ * hot path.  TY_EINVAL naming "calendar" when it is missing or longer than 256 bytes.
+ */
+static inline int store_calendar_users(struct store *s, const char *calendar, int64_t *count,
+                                       char *first, size_t first_cap, struct ty_err *err)
+{
+    return s->ops->calendar_users(s, calendar, count, first, first_cap, err);
 }
 
 /*

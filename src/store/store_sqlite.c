@@ -285,6 +285,7 @@ enum st {
     ST_PLACE_ADD,
     ST_PLACE_DROP,
     ST_JOB_COUNT,
+    ST_CALENDAR_USERS,
     ST_RUN_UPSERT,
     ST_RUN_IDENTITY,
     ST_SKIP_INSERT,
@@ -379,6 +380,11 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_PLACE_ADD] = "INSERT INTO job_domains (domain, enabled, job) VALUES (?1, ?2, ?3)",
     [ST_PLACE_DROP] = "DELETE FROM job_domains WHERE domain = ?1 AND enabled = ?2 AND job = ?3",
     [ST_JOB_COUNT] = "SELECT jobs FROM job_counts WHERE domain = ?1",
+    /* a job uses a calendar when a string in its calendars.skip or .only array names it */
+    [ST_CALENDAR_USERS] = "SELECT count(*), min(o.name) FROM objects o WHERE o.kind = 'job'"
+                          " AND EXISTS (SELECT 1 FROM json_each(o.json, '$.calendars') l,"
+                          "  json_each(l.value) c WHERE l.key IN ('skip', 'only')"
+                          "  AND l.type = 'array' AND c.type = 'text' AND c.value = ?1)",
     [ST_RUN_UPSERT] =
         "INSERT INTO runs (" RUN_COLS ", output) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
         " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
@@ -1901,6 +1907,29 @@ static int sq_obj_scan(struct store *base, enum store_kind kind,
     return rc;
 }
 
+static int sq_calendar_users(struct store *base, const char *calendar, int64_t *count, char *first,
+                             size_t first_cap, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_id(calendar, STORE__NAME_MAX + 1, "calendar", "calendar_users", err);
+    sqlite3_stmt *st;
+    if (rc != 0 || (rc = stmt(s, ST_CALENDAR_USERS, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, calendar);
+    if (sqlite3_step(st) == SQLITE_ROW) { /* an aggregate: always one row */
+        const char *name = (const char *)sqlite3_column_text(st, 1); /* NULL when no user */
+        *count = sqlite3_column_int64(st, 0);
+        if (*count > 0 && name == NULL)
+            rc = oom(err, "calendar_users");
+        else if (first_cap > 0)
+            snprintf(first, first_cap, "%s", name != NULL ? name : "");
+    } else {
+        rc = sq_fail(s, err, "calendar_users \"%.100s\"", calendar);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
 static int sq_job_count(struct store *base, const char *domain, int64_t *count, struct ty_err *err)
 {
     struct sq *s = SQ(base);
@@ -3186,6 +3215,7 @@ static const struct store_ops sq_ops = {
     .job_count = sq_job_count,
     .obj_page = sq_obj_page,
     .obj_scan = sq_obj_scan,
+    .calendar_users = sq_calendar_users,
     .run_put = sq_run_put,
     .skip_put = sq_skip_put,
     .run_get = sq_run_get,

@@ -1333,6 +1333,81 @@ static void test_obj_scan(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Calendars in use.
+ */
+
+static void test_calendar_users(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    int64_t n = -1, v;
+    char first[64] = "junk";
+    assert_ok(store_calendar_users(s, "hol", &n, first, sizeof first, &e_));
+    assert_int_equal(n, 0);
+    assert_string_equal(first, "");
+
+    static const char *const jobs[][2] = {
+        /* users */
+        {"u-skip", "{\"calendars\":{\"skip\":[\"x\",\"hol\"],\"only\":[]}}"},
+        {"u-only", "{\"calendars\":{\"only\":[\"hol\"]}}"},
+        {"u-both", "{\"calendars\":{\"skip\":[\"hol\"],\"only\":[\"hol\"]}}"},
+        {"u-escaped", "{\"calendars\":{\"skip\":[\"h\\u006fl\"]}}"},
+        {"c-first", "{\"domain\":\"a\",\"calendars\":{\"skip\":[1,\"hol\"]}}"},
+        /* not users */
+        {"n-none", "{\"name\":\"n-none\"}"},
+        {"n-other", "{\"calendars\":{\"skip\":[\"hol2\",\"ho\",\"HOL\"],\"only\":[]}}"},
+        {"n-string", "{\"calendars\":{\"skip\":\"hol\"}}"},
+        {"n-array", "{\"calendars\":[\"hol\"]}"},
+        {"n-flat", "{\"calendars\":\"hol\"}"},
+        {"n-nested", "{\"calendars\":{\"skip\":[[\"hol\"]],\"except\":[\"hol\"]}}"},
+        {"n-text", "{\"description\":\"hol\",\"skip\":[\"hol\"]}"},
+    };
+    for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++)
+        assert_ok(store_obj_put(s, STORE_JOB, jobs[i][0], jobs[i][1], -1, "t", &v, &e_));
+    /* other kinds naming it are not jobs */
+    assert_ok(store_obj_put(s, STORE_CALENDAR, "hol", "{\"calendars\":{\"skip\":[\"hol\"]}}", -1,
+                            "t", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_DOMAIN, "a", "{\"calendars\":{\"only\":[\"hol\"]}}", -1, "t",
+                            &v, &e_));
+
+    assert_ok(store_calendar_users(s, "hol", &n, first, sizeof first, &e_));
+    assert_int_equal(n, 5);
+    assert_string_equal(first, "c-first");
+    assert_ok(store_calendar_users(s, "HOL", &n, first, sizeof first, &e_));
+    assert_int_equal(n, 1);
+    assert_string_equal(first, "n-other");
+    assert_ok(store_calendar_users(s, "x", &n, NULL, 0, &e_));
+    assert_int_equal(n, 1);
+    char tiny[4];
+    assert_ok(store_calendar_users(s, "hol", &n, tiny, sizeof tiny, &e_));
+    assert_string_equal(tiny, "c-f");
+
+    /* the answer follows changes, and a reader sees the last commit */
+    assert_ok(store_obj_delete(s, STORE_JOB, "c-first", 0, "t", &e_));
+    assert_ok(
+        store_obj_put(s, STORE_JOB, "u-only", "{\"calendars\":{\"only\":[]}}", 0, "t", &v, &e_));
+    struct store *r;
+    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(store_calendar_users(r, "hol", &n, first, sizeof first, &e_));
+    assert_int_equal(n, 3);
+    assert_string_equal(first, "u-both");
+
+    /* refused */
+    struct ty_err err;
+    assert_int_equal(store_calendar_users(r, NULL, &n, first, sizeof first, &err), TY_EINVAL);
+    assert_string_equal(err.field, "calendar");
+    assert_string_equal(err.msg, "calendar_users: calendar is missing");
+    assert_err(store_calendar_users(r, "", &n, first, sizeof first, &e_), TY_EINVAL,
+               "calendar_users: calendar is missing");
+    char longname[300];
+    memset(longname, 'c', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_err(store_calendar_users(r, longname, &n, first, sizeof first, &e_), TY_EINVAL,
+               "calendar_users: calendar is longer than 256 bytes");
+    store_close(r);
+}
+
+/* ---------------------------------------------------------------------------------------
  * Runs and skipped fires.
  */
 
@@ -3143,6 +3218,34 @@ static void test_migrate_v2(void **state)
         json_decref(expect);
     }
 
+    /* the calendars' users, counted in SQL, are those the fixture's jobs name */
+    static const char *const cals[] = {"cn-holidays", "eu-holidays", "none"};
+    for (size_t k = 0; k < sizeof cals / sizeof cals[0]; k++) {
+        int64_t want_n = 0, n = -1;
+        const char *want_first = NULL, *name;
+        json_t *j;
+        json_object_foreach(json_object_get(manifest, "jobs"), name, j)
+        {
+            bool uses = false;
+            const char *lists[] = {"skip", "only"};
+            for (int l = 0; l < 2; l++) {
+                size_t x;
+                json_t *c;
+                json_array_foreach(json_object_get(json_object_get(j, "calendars"), lists[l]), x, c)
+                {
+                    uses |= strcmp(json_string_value(c), cals[k]) == 0;
+                }
+            }
+            if (uses && (want_first == NULL || strcmp(name, want_first) < 0))
+                want_first = name;
+            want_n += uses;
+        }
+        char first[64];
+        assert_ok(store_calendar_users(s, cals[k], &n, first, sizeof first, &e_));
+        assert_int_equal(n, want_n);
+        assert_string_equal(first, want_first != NULL ? want_first : "");
+    }
+
     /* the index goes on from there */
     put_job(s, "job-05", "bankside/new", false);
     assert_ok(store_obj_delete(s, STORE_JOB, "job-06", 0, "t", &e_));
@@ -3390,6 +3493,7 @@ int main(void)
         T(test_obj_page_cost),
         T(test_obj_page_errors),
         T(test_obj_scan),
+        T(test_calendar_users),
         T(test_run_lifecycle),
         T(test_run_status_order),
         T(test_run_conflicts),
