@@ -301,7 +301,7 @@ void store__name_cursor_format(const char *name, char buf[STORE__NAME_CURSOR_MAX
     char *p = buf;
     memcpy(p, "o1.", 3);
     p += 3;
-    for (size_t i = 0; name[i] != '\0' && i < STORE__NAME_MAX; i++) {
+    for (size_t i = 0; i < STORE__NAME_MAX && name[i] != '\0'; i++) {
         *p++ = hex[(unsigned char)name[i] >> 4];
         *p++ = hex[(unsigned char)name[i] & 15];
     }

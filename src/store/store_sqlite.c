@@ -1647,19 +1647,17 @@ static int obj_delete_tx(struct sq *s, enum store_kind kind, const char *kn, con
 {
     int64_t cur;
     bool same;
-    struct place was = {0}, gone = {0};
+    struct place was, gone = {0};
+    sqlite3_stmt *st = NULL;
     int rc = obj_current(s, kn, name, NULL, &cur, &same, &was, what, err);
-    if (rc != 0)
-        return rc;
-    if (cur == 0)
-        return ty_error(err, TY_ENOENT, NULL, -1, 0, "%s: not found", what);
-    sqlite3_stmt *st;
-    if (base_version > 0 && cur != base_version)
+    if (rc == 0 && cur == 0)
+        rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "%s: not found", what);
+    else if (rc == 0 && base_version > 0 && cur != base_version)
         rc = ty_error(err, TY_ECONFLICT, NULL, -1, 0,
                       "%s: changed by someone else: it is at version %" PRId64
                       ", the delete was based on version %" PRId64,
                       what, cur, base_version);
-    else
+    else if (rc == 0)
         rc = stmt(s, ST_OBJ_DELETE, &st, err);
     if (rc == 0) {
         bind_text(st, 1, kn);
