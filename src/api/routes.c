@@ -1,20 +1,16 @@
 /*
  * routes.c - the REST API's handlers.
  *
- * Configuration changes (jobs, domains, calendars) are checked and written here, on the
- * connection's thread, under the server's config lock so that checks which look at
- * other objects (a domain's job count, a calendar a job names) cannot race each other;
- * the loop is then told so it reschedules.  Every write is conditional on the version it
- * was based on (If-Match, or the version just read), so two editors never silently
- * overwrite each other.  Reads go straight to the store.  Runs are the loop's business:
- * run-now, cancel and live state are messages to it.
+ * Handlers turn HTTP into calls of the control plane (server.h) and back: they parse and
+ * validate the request's own fields (core/job.c and friends do the field checks), call
+ * the control plane, which checks what involves other objects, writes and tells the
+ * executors, and answer with its result.  Reads go straight to the store through the
+ * control plane's per-thread reader; a job's live state comes from the control plane's
+ * memory.  Nothing here waits for an executor's loop to read or change configuration;
+ * run now, cancel and reading a run's output are requests to the executor.
  *
- * Secrets.  A job's secret_env values never enter its JSON: the stored definition (and so
- * its versions, exports and every answer) has "********" for each, and the values go to
- * the store's secrets in the same transaction as the definition.  A save that sends the
- * mask back keeps the stored value.  The loop gets the values with the change message, so
- * it never reads the store itself.  A followed log hides them as it streams (core/mask.c),
- * from a little before the requested offset so a value cut by it is still recognised.
+ * Secrets.  A followed log hides a job's secret values as it streams (core/mask.c), from
+ * a little before the requested offset so a value cut by it is still recognised.
  *
  * `who` of every change is the token's name (the HTTP layer's authorize callback names
  * the caller), or the client's address when no name is known.
@@ -31,8 +27,8 @@
 #include <unistd.h>
 
 #include "../core/civil.h"
+#include "../core/domain.h"
 #include "../core/mask.h"
-#include "../exec/exec.h"
 #include "../os/log.h"
 #include "../tzdb/tzdb.h"
 #include "cron_check.h"
@@ -41,9 +37,6 @@
 /* ---------------------------------------------------------------------------------------
  * Helpers
  */
-
-/* How long an answer waits for the history writes it reports (read-your-writes). */
-#define STORE_SYNC_MS 5000
 
 static void respond(struct http_response *resp, int status, json_t *body, int64_t version)
 {
@@ -85,48 +78,13 @@ static int64_t if_match(const struct http_request *req)
     return v;
 }
 
-/* The answer to a change the store could not write for lack of space (507). */
-static int no_space(struct server *s, struct ty_err *err, const char *what, const char *name,
-                    const char *done)
-{
-    return ty_error(err, TY_ENOSPC, NULL, -1, 0,
-                    "%s \"%s\" was not %s: the disk is full (data directory %s); nothing was "
-                    "changed",
-                    what, name, done, server__data_dir(s));
-}
-
-/* The answer to a change based on a version that is no longer current (412). */
-static int conflict(struct ty_err *err, const char *what, const char *name, int64_t base)
-{
-    return ty_error(err, TY_ECONFLICT, "version", -1, 0,
-                    "%s \"%s\" was changed by someone else since version %lld; read it again", what,
-                    name, (long long)base);
-}
-
 static struct store *reader(struct server *s, struct http_response *resp)
 {
     struct ty_err err;
-    struct store *st = server__reader(s, &err);
+    struct store *st = server_reader(s, &err);
     if (st == NULL)
         fail(resp, &err);
     return st;
-}
-
-/* Ask the loop; on failure answer the request with the error.  Returns 0 on success. */
-static int call_loop(struct server *s, struct server_msg *m, struct http_response *resp)
-{
-    int rc = server__call(s, m);
-    if (rc != 0)
-        fail(resp, &m->err);
-    return rc;
-}
-
-static json_t *job_state(struct server *s, const char *name)
-{
-    struct server_msg m = {.kind = MSG_JOB_STATE, .name = name};
-    if (server__call(s, &m) != 0)
-        return json_null();
-    return m.reply;
 }
 
 /* The stored object of `kind` named `name` with its version and (jobs) live state. */
@@ -136,91 +94,11 @@ static json_t *object_view(struct server *s, enum store_kind kind, const char *n
     json_t *o = json_loads(json, 0, NULL);
     if (o == NULL)
         o = json_object();
+    json_t *state = kind == STORE_JOB ? server_job_state(s, name, o) : NULL;
     json_object_set_new(o, "version", json_integer(version));
-    if (kind == STORE_JOB)
-        json_object_set_new(o, "state", job_state(s, name));
+    if (state != NULL)
+        json_object_set_new(o, "state", state);
     return o;
-}
-
-static void notify(struct server *s, enum server_msg_kind kind, const char *name, const char *json,
-                   int64_t version)
-{
-    json_t *arg = json ? json_string(json) : NULL;
-    struct server_msg m = {.kind = kind, .name = name, .arg = arg, .num = version};
-    if (server__call(s, &m) != 0)
-        log_error("the loop did not take a configuration change", "name=%s error=\"%s\"", name,
-                  m.err.msg);
-    else
-        server__store_sync(s, m.store_seq, STORE_SYNC_MS); /* alerts it opened or cleared */
-    json_decref(arg);
-    json_decref(m.reply);
-}
-
-/* notify for a saved job: the loop also gets its secret values ({"NAME": "value"}). */
-static void notify_job(struct server *s, const char *name, const char *json, int64_t version,
-                       const json_t *secrets)
-{
-    json_t *arg = json_string(json);
-    struct server_msg m = {
-        .kind = MSG_JOB_CHANGED, .name = name, .arg = arg, .num = version, .secrets = secrets};
-    if (server__call(s, &m) != 0)
-        log_error("the loop did not take a configuration change", "name=%s error=\"%s\"", name,
-                  m.err.msg);
-    else
-        server__store_sync(s, m.store_seq, STORE_SYNC_MS); /* alerts it opened or cleared */
-    json_decref(arg);
-    json_decref(m.reply);
-}
-
-/*
- * Put the real secret values in j (masks sent back keep the stored ones) and give them as
- * {"NAME": "value"} in *values (new reference), and the names whose value is new, changed
- * or removed in `changed` ("A,B"; for the log: a secret's change makes no new version, its
- * JSON being the same).  Called with the config lock held.
- */
-static int resolve_secrets(struct server *s, struct job *j, json_t **values, struct strbuf *changed,
-                           struct ty_err *err)
-{
-    *values = NULL;
-    json_t *stored = NULL;
-    int rc = store_secrets_get(server__config_store(s), j->name, &stored, err);
-    if (rc != 0 && rc != TY_ENOENT)
-        return rc;
-    rc = job_secrets_resolve(j, stored, err);
-    if (rc == 0 && (*values = job_secrets_json(j)) == NULL)
-        rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
-    const char *k;
-    json_t *v;
-    json_object_foreach(*values, k, v)
-    {
-        if (!json_equal(v, json_object_get(stored, k)))
-            sb_addf(changed, "%s%s", changed->len ? "," : "", k);
-    }
-    json_object_foreach(stored, k, v)
-    {
-        if (*values != NULL && json_object_get(*values, k) == NULL)
-            sb_addf(changed, "%s%s", changed->len ? "," : "", k);
-    }
-    json_decref(stored);
-    return rc;
-}
-
-/* Write a job's definition and its secrets as one transaction (config lock held). */
-static int put_job(struct server *s, const char *name, const char *text, int64_t base,
-                   const char *who, const json_t *secrets, int64_t *version, struct ty_err *err)
-{
-    struct store *cs = server__config_store(s);
-    int rc = store_begin(cs, err);
-    if (rc != 0)
-        return rc;
-    rc = store_obj_put(cs, STORE_JOB, name, text, base, who, version, err);
-    if (rc == 0)
-        rc = store_secrets_put(cs, name, secrets, err);
-    if (rc == 0)
-        rc = store_commit(cs, err);
-    if (rc != 0)
-        store_rollback(cs);
-    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -233,7 +111,7 @@ static void h_health(void *ctx, const struct http_request *req, struct http_resp
     (void)req;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t up = (int64_t)ts.tv_sec - server__started_ms(s) / 1000;
+    int64_t up = (int64_t)ts.tv_sec - server_started_ms(s) / 1000;
     respond(resp, 200,
             json_pack("{s:s, s:s, s:I}", "status", "ok", "version", TETHYS_VERSION, "uptime_s",
                       (json_int_t)up),
@@ -244,138 +122,19 @@ static void h_health(void *ctx, const struct http_request *req, struct http_resp
  * Jobs
  */
 
-/*
- * Everything about a job that needs more than the job itself: its zone exists, its
- * calendars exist, its domain's limits hold, and an enabled schedule fires at all.
- * Called with the config lock held.
- */
-static int check_job(struct server *s, struct store *st, const struct job *j, bool is_new,
-                     struct ty_err *err)
-{
-    const struct tz_zone *z;
-    int rc = tzdb_get(j->time_zone, &z, err);
-    if (rc != 0) {
-        snprintf(err->field, sizeof err->field, "time_zone");
-        return rc == TY_ENOENT ? ty_error(err, TY_EINVAL, "time_zone", -1, 0,
-                                          "time_zone: unknown time zone \"%s\"", j->time_zone)
-                               : rc;
-    }
-    char **lists[2] = {j->calendars_skip, j->calendars_only};
-    for (int l = 0; l < 2; l++) {
-        for (char **c = lists[l]; c != NULL && *c != NULL; c++) {
-            char *json = NULL;
-            int64_t v;
-            struct ty_err e2;
-            if (store_obj_get(st, STORE_CALENDAR, *c, &json, &v, &e2) != 0)
-                return ty_error(err, TY_EINVAL, l ? "calendars.only" : "calendars.skip", -1, 0,
-                                "calendars.%s: no calendar named \"%s\"", l ? "only" : "skip", *c);
-            free(json);
-        }
-    }
-    if (j->enabled && j->schedule != NULL) {
-        int64_t t, now = server__now(s);
-        int64_t from = j->start_at > now ? j->start_at - 1 : now;
-        if (cron_next(&j->cron, z, from, &t) != 0 || (j->end_at != 0 && t > j->end_at))
-            return ty_error(err, TY_EINVAL, "schedule", -1, 0,
-                            "schedule: \"%s\" never fires %s; a job cannot be enabled with it",
-                            j->schedule, j->end_at ? "before end_at" : "after now");
-    }
-    /* domain limits along the chain from the job's domain to the root */
-    json_t *jobs = NULL;
-    if ((rc = store_obj_list(st, STORE_JOB, NULL, &jobs, err)) != 0)
-        return rc;
-    struct domain doms[32];
-    const struct domain *chain[32];
-    int64_t counts[32];
-    size_t n = 0;
-    char path[DOMAIN_PATH_MAX + 1];
-    snprintf(path, sizeof path, "%s", j->domain);
-    for (;;) {
-        char *json = NULL;
-        int64_t v;
-        struct ty_err e2;
-        chain[n] = NULL;
-        if (store_obj_get(st, STORE_DOMAIN, path, &json, &v, &e2) == 0) {
-            json_t *o = json_loads(json, 0, NULL);
-            if (o != NULL && domain_from_json(o, &doms[n], &e2) == 0)
-                chain[n] = &doms[n];
-            json_decref(o);
-            free(json);
-        }
-        counts[n] = 0;
-        size_t i;
-        json_t *it;
-        json_array_foreach(jobs, i, it)
-        {
-            json_t *obj = json_object_get(it, "object");
-            const char *d = json_string_value(json_object_get(obj, "domain"));
-            const char *nm = json_string_value(json_object_get(it, "name"));
-            if (d != NULL && domain_within(d, path) && !(nm && strcmp(nm, j->name) == 0))
-                counts[n]++;
-        }
-        n++;
-        if (path[0] == '\0' || n == 32)
-            break;
-        char parent[DOMAIN_PATH_MAX + 1];
-        domain_parent(path, parent, sizeof parent);
-        snprintf(path, sizeof path, "%s", parent);
-    }
-    json_decref(jobs);
-    (void)is_new;
-    int64_t interval = job_min_interval(j, z, server__now(s));
-    rc = domain_check_job(chain, counts, n, j, interval, err);
-    for (size_t i = 0; i < n; i++)
-        if (chain[i] != NULL)
-            domain_free(&doms[i]);
-    return rc;
-}
-
-/* Validate, check and store a job; on success notify the loop and answer with it. */
+/* Save a job through the control plane and answer with it (status on success). */
 static void save_job(struct server *s, const struct http_request *req, struct http_response *resp,
                      struct job *j, int64_t base, int status)
 {
     struct ty_err err;
     ty_err_clear(&err);
-    struct store *st = reader(s, resp);
-    if (st == NULL)
-        return;
-    pthread_mutex_lock(server__config_lock(s));
-    int rc = check_job(s, st, j, base < 0, &err);
-    int64_t version = 0;
     char *text = NULL;
-    json_t *secrets = NULL;
-    struct strbuf changed; /* names of secrets whose value changed */
-    sb_init(&changed);
-    if (rc == 0)
-        rc = resolve_secrets(s, j, &secrets, &changed, &err);
-    if (rc == 0) {
-        json_t *canon = job_to_json(j); /* secret values masked */
-        text = json_dumps(canon, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(canon);
-        rc = text ? put_job(s, j->name, text, base, who_of(req), secrets, &version, &err)
-                  : ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
-    }
-    if (rc == TY_EEXIST)
-        ty_error(&err, TY_EEXIST, "name", -1, 0, "a job named \"%s\" already exists", j->name);
-    if (rc == TY_ECONFLICT)
-        conflict(&err, "job", j->name, base);
-    if (rc == TY_ENOSPC)
-        no_space(s, &err, "job", j->name, "saved");
-    if (rc == 0)
-        notify_job(s, j->name, text, version, secrets);
-    pthread_mutex_unlock(server__config_lock(s));
-    json_decref(secrets);
-    if (rc != 0) {
+    int64_t version = 0;
+    if (server_job_save(s, j, base, who_of(req), &text, &version, &err) != 0) {
         fail(resp, &err);
-    } else {
-        log_info("job saved", "job=%s version=%lld by=%s", j->name, (long long)version,
-                 who_of(req));
-        if (changed.len > 0) /* names only, never values */
-            log_info("job secrets changed", "job=%s names=%s by=%s", j->name, sb_str(&changed),
-                     who_of(req));
-        respond(resp, status, object_view(s, STORE_JOB, j->name, text, version), version);
+        return;
     }
-    sb_free(&changed);
+    respond(resp, status, object_view(s, STORE_JOB, j->name, text, version), version);
     free(text);
 }
 
@@ -400,7 +159,7 @@ static void h_jobs_list(void *ctx, const struct http_request *req, struct http_r
         json_t *o = json_deep_copy(json_object_get(it, "object"));
         const char *name = json_string_value(json_object_get(it, "name"));
         json_object_set(o, "version", json_object_get(it, "version"));
-        json_object_set_new(o, "state", job_state(s, name));
+        json_object_set_new(o, "state", server_job_state(s, name, json_object_get(it, "object")));
         json_array_append_new(items, o);
     }
     json_decref(list);
@@ -595,34 +354,7 @@ static void h_job_delete(void *ctx, const struct http_request *req, struct http_
         fail(resp, &err);
         return;
     }
-    struct store *st = reader(s, resp);
-    if (st == NULL)
-        return;
-    pthread_mutex_lock(server__config_lock(s));
-    /* the definition and its secrets go together */
-    struct store *cs = server__config_store(s);
-    json_t *none = json_object();
-    int rc = store_begin(cs, &err);
-    if (rc == 0) {
-        rc = store_obj_delete(cs, STORE_JOB, req->params[0], base, who_of(req), &err);
-        if (rc == 0)
-            rc = store_secrets_put(cs, req->params[0], none, &err);
-        if (rc == 0)
-            rc = store_commit(cs, &err);
-        if (rc != 0)
-            store_rollback(cs);
-    }
-    json_decref(none);
-    if (rc == 0)
-        notify(s, MSG_JOB_CHANGED, req->params[0], NULL, 0);
-    pthread_mutex_unlock(server__config_lock(s));
-    if (rc == TY_ENOENT)
-        ty_error(&err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", req->params[0]);
-    if (rc == TY_ECONFLICT)
-        conflict(&err, "job", req->params[0], base);
-    if (rc == TY_ENOSPC)
-        no_space(s, &err, "job", req->params[0], "removed");
-    if (rc != 0) {
+    if (server_job_delete(s, req->params[0], base, who_of(req), &err) != 0) {
         fail(resp, &err);
         return;
     }
@@ -651,13 +383,12 @@ static void h_job_run(void *ctx, const struct http_request *req, struct http_res
             }
         }
     }
-    struct server_msg m = {.kind = MSG_RUN_NOW,
-                           .name = req->params[0],
-                           .arg = body ? json_object_get(body, "shards") : NULL};
-    if (call_loop(s, &m, resp) == 0) {
-        server__store_sync(s, m.store_seq, STORE_SYNC_MS); /* GET /runs/{id} finds them */
-        respond(resp, 202, m.reply, 0);
-    }
+    json_t *reply = NULL;
+    if (server_run_now(s, req->params[0], body ? json_object_get(body, "shards") : NULL, &reply,
+                       &err) != 0)
+        fail(resp, &err);
+    else
+        respond(resp, 202, reply, 0);
     json_decref(body);
 }
 
@@ -686,11 +417,12 @@ static void h_run_get(void *ctx, const struct http_request *req, struct http_res
 static void h_run_cancel(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     struct server *s = ctx;
-    struct server_msg m = {.kind = MSG_CANCEL, .name = req->params[0]};
-    if (call_loop(s, &m, resp) == 0) {
-        server__store_sync(s, m.store_seq, STORE_SYNC_MS);
-        respond(resp, 202, m.reply, 0);
-    }
+    json_t *reply = NULL;
+    struct ty_err err;
+    if (server_cancel(s, req->params[0], &reply, &err) != 0)
+        fail(resp, &err);
+    else
+        respond(resp, 202, reply, 0);
 }
 
 #define FOLLOW_RAW 8192 /* bytes read from the file at a time when masking */
@@ -699,7 +431,6 @@ static void h_run_cancel(void *ctx, const struct http_request *req, struct http_
 struct follow {
     struct server *s;
     char run_id[STORE_ID_MAX];
-    char path[4096];
     bool follow;
     uint64_t pos; /* logical offset next to send (file) */
     char *tail;   /* from the store once the run has ended */
@@ -721,7 +452,7 @@ struct follow {
 static bool run_ended(struct follow *f, json_t **run_out)
 {
     struct ty_err err;
-    struct store *st = server__reader(f->s, &err);
+    struct store *st = server_reader(f->s, &err);
     json_t *run = NULL;
     if (st == NULL || store_run_get(st, f->run_id, &run, &err) != 0)
         return true;
@@ -755,7 +486,7 @@ static long raw_read(struct follow *f, char *buf, size_t max, uint64_t *at)
     size_t len = 0;
     uint64_t from = 0, total = 0;
     struct ty_err err;
-    int rc = exec_read_from(f->path, f->pos, buf, max, &len, &from, &total, &err);
+    int rc = server_read_output(f->s, f->run_id, f->pos, buf, max, &len, &from, &total, &err);
     if (rc == 0 && len > 0) {
         *at = from;
         f->pos = from + len;
@@ -922,16 +653,19 @@ static void h_run_log(void *ctx, const struct http_request *req, struct http_res
     sb_init(&f->out);
     f->s = s;
     snprintf(f->run_id, sizeof f->run_id, "%s", req->params[0]);
-    snprintf(f->path, sizeof f->path, "%s/runs/%s.out", server__data_dir(s), f->run_id);
     const char *fl = http_query(req, "follow");
     f->follow = fl != NULL && (strcmp(fl, "1") == 0 || strcmp(fl, "true") == 0);
-    struct stat sb;
     if (off != NULL) {
         f->pos = strtoull(off, NULL, 10);
-    } else if (ended && !f->from_store && stat(f->path, &sb) == 0 && sb.st_size > kept) {
+    } else if (ended && !f->from_store) {
         /* a finished run's log is the tail its record keeps: the file may hold a little
          * more, as the cap is enforced in whole blocks */
-        f->pos = (uint64_t)(sb.st_size - kept);
+        char probe[1];
+        size_t n = 0;
+        uint64_t from = 0, total = 0;
+        if (server_read_output(s, f->run_id, 0, probe, 0, &n, &from, &total, &err) == 0 &&
+            total > (uint64_t)kept)
+            f->pos = total - (uint64_t)kept;
     }
     if (masks != NULL) {
         /* read a little before the offset asked for, so a value it cuts is recognised */
@@ -1075,7 +809,7 @@ static void h_alerts(void *ctx, const struct http_request *req, struct http_resp
     json_t *abnormal = json_array(), *timed = json_array(), *noha = json_array(),
            *res = json_array(), *levels = json_object();
     json_t *by_job = json_object(); /* timed-out shards grouped per job */
-    int64_t now_ms = server__now_ms(s);
+    int64_t now_ms = server_now_ms(s);
     size_t i;
     json_t *a;
     json_array_foreach(open, i, a)
@@ -1126,24 +860,27 @@ static void h_alerts(void *ctx, const struct http_request *req, struct http_resp
                                             "since_ms", json_object_get(a, "raised_at_ms")));
         }
     }
-    /* the store's own failure cannot be written to the store: ask the loop */
-    struct server_msg m = {.kind = MSG_STATUS};
-    if (server__call(s, &m) == 0 && json_is_true(json_object_get(m.reply, "store_failing"))) {
+    /* the store's own failure cannot be written to the store: the control plane says */
+    json_t *live = server_live_resources(s);
+    json_array_foreach(live, i, a)
+    {
+        const char *name = json_string_value(json_object_get(a, "resource"));
         bool listed = false;
-        json_array_foreach(res, i, a)
+        size_t k;
+        json_t *row;
+        json_array_foreach(res, k, row)
         {
-            const char *r = json_string_value(json_object_get(a, "resource"));
-            listed |= r != NULL && strcmp(r, "store") == 0;
+            const char *r = json_string_value(json_object_get(row, "resource"));
+            listed |= r != NULL && name != NULL && strcmp(r, name) == 0;
         }
         if (!listed)
-            json_array_append_new(
-                res, json_pack("{s:s, s:s, s:i, s:s+++, s:O}", "resource", "store", "domain", "",
-                               "domain_level", 0, "reason", "history store cannot be written: ",
-                               json_string_value(json_object_get(m.reply, "store_error")),
-                               "; results are kept in memory and retried", "", "since_ms",
-                               json_object_get(m.reply, "store_failing_since_ms")));
+            json_array_append_new(res, json_pack("{s:O, s:s, s:i, s:O, s:O}", "resource",
+                                                 json_object_get(a, "resource"), "domain", "",
+                                                 "domain_level", 0, "reason",
+                                                 json_object_get(a, "reason"), "since_ms",
+                                                 json_object_get(a, "since_ms")));
     }
-    json_decref(m.reply);
+    json_decref(live);
     json_decref(open);
     json_decref(levels);
     json_decref(by_job);
@@ -1247,42 +984,6 @@ static void obj_get(struct server *s, const struct kind_ops *k, const char *name
     free(text);
 }
 
-/* Jobs that use a calendar, or lie in a domain's subtree (for refusing deletes). */
-static size_t users_of(struct store *st, const struct kind_ops *k, const char *name, char *first,
-                       size_t cap)
-{
-    json_t *jobs = NULL;
-    struct ty_err err;
-    if (store_obj_list(st, STORE_JOB, NULL, &jobs, &err) != 0)
-        return 0;
-    size_t n = 0, i;
-    json_t *it;
-    json_array_foreach(jobs, i, it)
-    {
-        json_t *o = json_object_get(it, "object");
-        bool uses = false;
-        if (k->kind == STORE_DOMAIN) {
-            const char *d = json_string_value(json_object_get(o, "domain"));
-            uses = d != NULL && domain_within(d, name);
-        } else {
-            json_t *cals = json_object_get(o, "calendars");
-            const char *lists[] = {"skip", "only"};
-            for (int l = 0; l < 2 && !uses; l++) {
-                size_t x;
-                json_t *c;
-                json_array_foreach(json_object_get(cals, lists[l]), x, c)
-                {
-                    uses |= json_string_value(c) && strcmp(json_string_value(c), name) == 0;
-                }
-            }
-        }
-        if (uses && n++ == 0)
-            snprintf(first, cap, "%s", json_string_value(json_object_get(it, "name")));
-    }
-    json_decref(jobs);
-    return n;
-}
-
 static void obj_save(struct server *s, const struct kind_ops *k, const struct http_request *req,
                      struct http_response *resp, const char *path_name)
 {
@@ -1322,35 +1023,15 @@ static void obj_save(struct server *s, const struct kind_ops *k, const struct ht
         return;
     }
     char *text = json_dumps(canon, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    struct store *st = reader(s, resp);
     int64_t version = 0;
-    if (st != NULL) {
-        pthread_mutex_lock(server__config_lock(s));
-        if (path_name != NULL && base == 0) {
-            char *old = NULL;
-            rc = store_obj_get(st, k->kind, name, &old, &base, &err);
-            free(old);
-        }
-        if (rc == 0)
-            rc = store_obj_put(server__config_store(s), k->kind, name, text, base, who_of(req),
-                               &version, &err);
-        if (rc == 0 && k->kind == STORE_CALENDAR)
-            notify(s, MSG_CALENDAR_CHANGED, name, text, version);
-        pthread_mutex_unlock(server__config_lock(s));
-        if (rc == TY_EEXIST)
-            ty_error(&err, TY_EEXIST, k->key, -1, 0, "a %s \"%s\" already exists", k->what, name);
-        if (rc == TY_ENOENT)
-            ty_error(&err, TY_ENOENT, k->key, -1, 0, "no %s \"%s\"", k->what, name);
-        if (rc == TY_ECONFLICT)
-            conflict(&err, k->what, name, base);
-        if (rc == TY_ENOSPC)
-            no_space(s, &err, k->what, name, "saved");
-        if (rc != 0)
-            fail(resp, &err);
-        else
-            respond(resp, path_name ? 200 : 201, object_view(s, k->kind, name, text, version),
-                    version);
-    }
+    if (text == NULL)
+        rc = ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    else
+        rc = server_obj_save(s, k->kind, name, text, base, who_of(req), &version, &err);
+    if (rc != 0)
+        fail(resp, &err);
+    else
+        respond(resp, path_name ? 200 : 201, object_view(s, k->kind, name, text, version), version);
     free(text);
     json_decref(canon);
     k->release(&obj);
@@ -1366,30 +1047,7 @@ static void obj_delete(struct server *s, const struct kind_ops *k, const struct 
         fail(resp, &err);
         return;
     }
-    struct store *st = reader(s, resp);
-    if (st == NULL)
-        return;
-    const char *name = req->params[0];
-    pthread_mutex_lock(server__config_lock(s));
-    char first[JOB_NAME_MAX + 1] = "";
-    size_t users = users_of(st, k, name, first, sizeof first);
-    int rc;
-    if (users > 0)
-        rc = ty_error(&err, TY_EBUSY, k->key, -1, 0,
-                      "%s \"%s\" is used by %zu job(s) (\"%s\"%s); change or remove them first",
-                      k->what, name, users, first, users > 1 ? ", ..." : "");
-    else
-        rc = store_obj_delete(server__config_store(s), k->kind, name, base, who_of(req), &err);
-    if (rc == 0 && k->kind == STORE_CALENDAR)
-        notify(s, MSG_CALENDAR_CHANGED, name, NULL, 0);
-    pthread_mutex_unlock(server__config_lock(s));
-    if (rc == TY_ENOENT)
-        ty_error(&err, TY_ENOENT, k->key, -1, 0, "no %s \"%s\"", k->what, name);
-    if (rc == TY_ECONFLICT)
-        conflict(&err, k->what, name, base);
-    if (rc == TY_ENOSPC)
-        no_space(s, &err, k->what, name, "removed");
-    if (rc != 0) {
+    if (server_obj_delete(s, k->kind, req->params[0], base, who_of(req), &err) != 0) {
         fail(resp, &err);
         return;
     }
@@ -1425,9 +1083,12 @@ static void h_obj_delete(void *c, const struct http_request *r, struct http_resp
 static void h_executors(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     (void)req;
-    struct server_msg m = {.kind = MSG_EXECUTORS};
-    if (call_loop(ctx, &m, resp) == 0)
-        respond(resp, 200, m.reply, 0);
+    json_t *out = NULL;
+    struct ty_err err;
+    if (server_executors(ctx, &out, &err) != 0)
+        fail(resp, &err);
+    else
+        respond(resp, 200, out, 0);
 }
 
 static void h_cron_check(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -1468,7 +1129,7 @@ static void h_cron_check(void *ctx, const struct http_request *req, struct http_
     if (rc == 0 && (count < 1 || count > CRON_CHECK_COUNT_MAX))
         rc = ty_error(&err, TY_EINVAL, "count", -1, 0, "count: %lld is out of range 1-%d",
                       (long long)count, CRON_CHECK_COUNT_MAX);
-    int64_t now = server__now(s), from = now;
+    int64_t now = server_now(s), from = now;
     if (rc == 0 && from_text != NULL) {
         rc = civil_parse_rfc3339(from_text, "from", &from, &err);
         if (rc == 0 && from < CRON_MIN_TIME)
@@ -1500,11 +1161,13 @@ static void h_test_clock(void *ctx, const struct http_request *req, struct http_
         fail(resp, &err);
         return;
     }
-    struct server_msg m = {.kind = MSG_CLOCK,
-                           .num = json_integer_value(json_object_get(body, "offset_s"))};
+    json_int_t offset = json_integer_value(json_object_get(body, "offset_s"));
     json_decref(body);
-    if (call_loop(ctx, &m, resp) == 0)
-        respond(resp, 200, m.reply, 0);
+    json_t *reply = NULL;
+    if (server_set_clock(ctx, offset, &reply, &err) != 0)
+        fail(resp, &err);
+    else
+        respond(resp, 200, reply, 0);
 }
 #endif
 

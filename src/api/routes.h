@@ -1,8 +1,6 @@
 /*
- * routes.h - the REST API of the embedded server (/api/v1/...), documented in
- * docs/api.md.  The handlers run on HTTP connection threads: they read the store through
- * a per-thread connection, write configuration under the server's config lock, and ask
- * the server loop for anything about runs.
+ * routes.h - the REST API (/api/v1/...), documented in docs/api.md.  The handlers run on
+ * HTTP connection threads and use only the control plane's interface (server/server.h).
  */
 #ifndef ROUTES_H
 #define ROUTES_H

@@ -139,7 +139,7 @@ int routes_authorize(void *ctx, const char *bearer, size_t len, char *who, size_
         snprintf(why, why_cap, "empty bearer token");
         return TY_EAUTH;
     }
-    const char *boot = server__token(s);
+    const char *boot = server_token(s);
     if (token_equal(boot, strlen(boot), bearer, len)) {
         snprintf(who, who_cap, BOOTSTRAP_NAME);
         return 0;
@@ -149,19 +149,19 @@ int routes_authorize(void *ctx, const char *bearer, size_t len, char *who, size_
         snprintf(why, why_cap, "the token could not be hashed (GnuTLS)");
         return TY_EIO;
     }
-    int64_t now_ms = server__now_ms(s);
+    int64_t now_ms = server_now_ms(s);
     struct cached_token t;
     if (!cache_get(hash, now_ms, &t)) {
         json_t *o = NULL;
         struct ty_err err;
         ty_err_clear(&err);
-        pthread_mutex_lock(server__config_lock(s));
-        int rc = store_token_lookup(server__config_store(s), hash, &o, &err);
+        struct store *cs = server_config_lock(s);
+        int rc = store_token_lookup(cs, hash, &o, &err);
         if (rc == 0) {
             from_store(o, now_ms, &t);
             cache_put(hash, &t);
         }
-        pthread_mutex_unlock(server__config_lock(s));
+        server_config_unlock(s);
         json_decref(o);
         if (rc == TY_ENOENT) {
             snprintf(why, why_cap, "wrong bearer token (no token has this secret)");
@@ -246,12 +246,12 @@ static void h_tokens_create(void *ctx, const struct http_request *req, struct ht
         rc = token_generate(secret, &err);
     if (rc == 0 && token_hash(secret, strlen(secret), hash) != 0)
         rc = ty_error(&err, TY_EIO, NULL, -1, 0, "the token could not be hashed (GnuTLS)");
-    int64_t now_ms = server__now_ms(s);
+    int64_t now_ms = server_now_ms(s);
     int64_t expires_at_ms = expires_in > 0 ? now_ms + expires_in * 1000 : 0;
     if (rc == 0) {
-        pthread_mutex_lock(server__config_lock(s));
-        rc = store_token_put(server__config_store(s), name, hash, expires_at_ms, caller(req), &err);
-        pthread_mutex_unlock(server__config_lock(s));
+        struct store *cs = server_config_lock(s);
+        rc = store_token_put(cs, name, hash, expires_at_ms, caller(req), &err);
+        server_config_unlock(s);
         if (rc == TY_EEXIST)
             ty_error(&err, TY_EEXIST, "name", -1, 0,
                      "a token named \"%s\" exists (or existed: a revoked token's name is not "
@@ -290,13 +290,13 @@ static void h_tokens_list(void *ctx, const struct http_request *req, struct http
     struct server *s = ctx;
     (void)req;
     struct ty_err err;
-    struct store *st = server__reader(s, &err);
+    struct store *st = server_reader(s, &err);
     json_t *list = NULL;
     if (st == NULL || store_token_list(st, &list, &err) != 0) {
         http_error(resp, &err);
         return;
     }
-    int64_t now_ms = server__now_ms(s);
+    int64_t now_ms = server_now_ms(s);
     json_t *items = json_array();
     json_array_append_new(items, json_pack("{s:s, s:s, s:n, s:n, s:n, s:n, s:n, s:b}", "name",
                                            BOOTSTRAP_NAME, "status", "active", "created_at_ms",
@@ -337,13 +337,13 @@ static void h_token_revoke(void *ctx, const struct http_request *req, struct htt
                       "token \"%s\" is the data directory's bootstrap token and cannot be "
                       "revoked through the API (the CLI on the server's machine uses it); to "
                       "replace it, stop the server, delete %s/token and start the server again",
-                      BOOTSTRAP_NAME, server__data_dir(s));
+                      BOOTSTRAP_NAME, server_data_dir(s));
     } else {
-        pthread_mutex_lock(server__config_lock(s));
-        rc = store_token_revoke(server__config_store(s), name, server__now_ms(s), &err);
+        struct store *cs = server_config_lock(s);
+        rc = store_token_revoke(cs, name, server_now_ms(s), &err);
         if (rc == 0)
             cache_forget(name); /* under the config lock: see the top of this file */
-        pthread_mutex_unlock(server__config_lock(s));
+        server_config_unlock(s);
         if (rc == TY_ENOENT)
             ty_error(&err, TY_ENOENT, "name", -1, 0, "no token named \"%.128s\"", name);
     }

@@ -39,7 +39,7 @@ static const struct vkind v_calendar = {STORE_CALENDAR, "calendar", "name"};
 static struct store *reader(struct server *s, struct http_response *resp)
 {
     struct ty_err err;
-    struct store *st = server__reader(s, &err);
+    struct store *st = server_reader(s, &err);
     if (st == NULL)
         http_error(resp, &err);
     return st;

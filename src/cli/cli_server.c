@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../server/server.h"
 #include "cli.h"
 #include "client.h"
+#include "daemon.h"
 
 static void server_usage(FILE *out)
 {
@@ -56,7 +56,7 @@ int cli_server(int argc, char **argv)
     char data[4096];
     const char *data_dir = NULL, *listen = "127.0.0.1:8080";
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    struct server_opts o = {
+    struct daemon_opts o = {
         .max_runs = (uint32_t)(cpus > 0 ? cpus * 4 : 8),
         .queue_max = 100000,
         .shutdown_grace = 30,
@@ -132,5 +132,5 @@ int cli_server(int argc, char **argv)
     }
     o.data_dir = data_dir;
     o.listen = listen;
-    return server_run(&o);
+    return daemon_run(&o);
 }

@@ -1305,6 +1305,11 @@ static const char *enum_name(const char *const *names, size_t n, int v)
     return v > 0 && (size_t)v < n ? names[v] : "?";
 }
 
+const char *job_misfire_name(enum job_misfire m)
+{
+    return enum_name(misfire_names, N_NAMES(misfire_names), (int)m);
+}
+
 json_t *job_to_json(const struct job *j)
 {
     json_t *o = json_object();
@@ -1593,4 +1598,37 @@ bool job_paused(const struct job *j, const struct tz_zone *z, int64_t t)
         }
     }
     return false;
+}
+
+int job_timing_from_json(const json_t *obj, struct job_timing *out, struct ty_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(obj))
+        return ty_error(err, TY_EINVAL, "job", -1, 0, "job: not a JSON object");
+    const json_t *en = json_object_get(obj, "enabled");
+    out->enabled = en == NULL || json_is_true(en);
+    out->time_zone = json_string_value(json_object_get(obj, "time_zone"));
+    if (out->time_zone == NULL)
+        out->time_zone = "UTC";
+    int rc;
+    if ((rc = get_instant(obj, "start_at", &out->start_at, err)) != 0 ||
+        (rc = get_instant(obj, "end_at", &out->end_at, err)) != 0)
+        return rc;
+    const char *sched = json_string_value(json_object_get(obj, "schedule"));
+    if (sched == NULL)
+        return 0;
+    out->scheduled = true;
+    return cron_parse(sched, &out->cron, err);
+}
+
+int64_t job_timing_next(const struct job_timing *t, const struct tz_zone *z, int64_t from)
+{
+    if (!t->enabled || !t->scheduled)
+        return 0;
+    if (t->start_at != 0 && from < t->start_at - 1)
+        from = t->start_at - 1;
+    int64_t next;
+    if (cron_next(&t->cron, z, from, &next) != 0 || (t->end_at != 0 && next > t->end_at))
+        return 0;
+    return next;
 }

@@ -182,6 +182,28 @@ int job_parse_shard_params(const char *text, uint32_t shards, char ***params, st
 bool job_paused(const struct job *j, const struct tz_zone *z, int64_t t);
 
 /*
+ * What decides when a stored job fires, read from its canonical JSON (as the store keeps
+ * it) without checking the rest: for showing the next fire of many jobs cheaply.
+ * time_zone points into obj.  TY_EINVAL naming the field when one is missing or wrong.
+ */
+struct job_timing {
+    bool enabled;
+    bool scheduled; /* has a schedule (else API- or message-triggered) */
+    struct cron_expr cron;
+    const char *time_zone;
+    int64_t start_at, end_at; /* 0: none */
+};
+int job_timing_from_json(const json_t *obj, struct job_timing *out, struct ty_err *err);
+
+/* The first fire strictly after max(from, start_at - 1) within end_at, or 0 when there is
+ * none (disabled, no schedule, past the end). */
+int64_t job_timing_next(const struct job_timing *t, const struct tz_zone *z, int64_t from);
+
+/* The name of a misfire policy as the JSON has it ("skip", "run_once", "catch_up"); "?"
+ * for a value outside the enum.  Static. */
+const char *job_misfire_name(enum job_misfire m);
+
+/*
  * Check a job or calendar name: 1..JOB_NAME_MAX bytes of [A-Za-z0-9._-], the first a letter
  * or digit.  0 or TY_EINVAL with a message naming `field` and showing the name.
  */

@@ -118,6 +118,10 @@ int exec_read_from(const char *path, uint64_t from, char *buf, size_t cap, size_
  */
 bool exec_proc_alive(pid_t pid, uint64_t start);
 
+/* The start time (field 22 of /proc/pid/stat) of live process pid, for recognising it
+ * later with exec_proc_alive; 0 when there is no such process (or it is a zombie). */
+uint64_t exec_proc_start(pid_t pid);
+
 /* This machine's boot id (/proc/sys/kernel/random/boot_id), into buf[cap]. */
 int exec_boot_id(char *buf, size_t cap, struct ty_err *err);
 

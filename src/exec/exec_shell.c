@@ -1085,6 +1085,14 @@ bool exec_proc_alive(pid_t pid, uint64_t start)
     return ps.start == start && !state_dead(ps.state);
 }
 
+uint64_t exec_proc_start(pid_t pid)
+{
+    struct proc_stat ps;
+    if (pid <= 0 || proc_stat_read(pid, &ps) < 0 || state_dead(ps.state))
+        return 0;
+    return ps.start;
+}
+
 int exec_boot_id(char *buf, size_t cap, struct ty_err *err)
 {
     static const char path[] = "/proc/sys/kernel/random/boot_id";

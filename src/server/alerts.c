@@ -2,15 +2,19 @@
  * alerts.c - alerts as state changes.
  *
  * Each alert has a key that names its cause ("failed:<job>", "timeout:<run>",
- * "resource:disk"); the loop remembers which keys are open and writes to the store only
- * when one opens or closes, so nothing scans history to find problems and nothing is
- * raised twice.  A cause that goes away clears its alert: a job's next success clears
- * its failure, an on-time fire clears its misfire, a run's end clears its timeout alarm,
- * free space returning clears the disk alert.
+ * "resource:disk"); the set of open keys is the writer thread's, and an alert is written
+ * only when it opens, is refreshed or closes, so nothing scans history to find problems.
+ * A cause that goes away clears its alert: a job's next success clears its failure, an
+ * on-time fire clears its misfire, a run's end clears its timeout alarm, free space
+ * returning clears the disk alert.
  *
- * Resources are the one thing sampled (every 30 s and whenever the store writer changes
- * state): free space in the data directory, available memory, the store writer's health
- * and the executor queue.  The alert itself still only moves on a change.
+ * Where the decisions are made.  Alerts about runs follow from the results executors
+ * report, so they are decided on the writer thread while it writes those results, and
+ * written in the same transaction: whoever reads a failed run also finds its alert.  The
+ * decisions collect in an alert_tx, which becomes the open set only when the transaction
+ * commits.  Alerts about jobs (not highly available) and resources (disk, memory, the
+ * store, the spool, overload) are decided on the loop and sent to the writer as
+ * operations.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -19,173 +23,302 @@
 #include <sys/statvfs.h>
 
 #include "../os/log.h"
+#include "alerts_tx.h"
 #include "server_impl.h"
 
 #define DISK_MIN_BYTES (512ull * 1024 * 1024)
 #define DISK_MIN_PCT   5
 #define MEM_MIN_PCT    5
 
-static bool is_open(struct server *s, const char *key)
+/* ---------------------------------------------------------------------------------------
+ * Transactions of alert changes (writer thread)
+ */
+
+void alerts__tx_init(struct alert_tx *tx)
 {
+    memset(tx, 0, sizeof *tx);
+    strmap_init(&tx->overlay);
+}
+
+void alerts__tx_free(struct alert_tx *tx)
+{
+    for (size_t i = 0; i < tx->n; i++) {
+        free(tx->v[i].blob);
+        json_decref(tx->v[i].a.detail);
+    }
+    free(tx->v);
+    strmap_free(&tx->overlay);
+    memset(tx, 0, sizeof *tx);
+}
+
+static bool tx_is_open(struct server *s, struct alert_tx *tx, const char *key)
+{
+    void *v = strmap_get(&tx->overlay, key);
+    if (v != NULL)
+        return v == (void *)1;
     return strmap_get(&s->open_alerts, key) != NULL;
 }
 
-static void raise_alert(struct server *s, const char *key, const char *kind, const struct sjob *j,
-                        int32_t shard, int64_t scheduled_at, const char *reason, json_t *detail)
+static size_t need(const char *str)
+{
+    return str ? strlen(str) + 1 : 0;
+}
+
+static const char *put(char **p, const char *str)
+{
+    if (str == NULL)
+        return NULL;
+    size_t n = strlen(str) + 1;
+    char *dst = *p;
+    memcpy(dst, str, n);
+    *p += n;
+    return dst;
+}
+
+/* Add a change (a copy of a; a->detail is stolen). */
+static void tx_add(struct alert_tx *tx, bool raise, const struct store_alert *a)
+{
+    if (tx->n == tx->cap) {
+        size_t cap = tx->cap ? tx->cap * 2 : 8;
+        struct alert_change *v = realloc(tx->v, cap * sizeof *v);
+        if (v == NULL) {
+            json_decref(a->detail);
+            return;
+        }
+        tx->v = v;
+        tx->cap = cap;
+    }
+    struct alert_change *c = &tx->v[tx->n];
+    char *blob =
+        malloc(need(a->key) + need(a->kind) + need(a->job) + need(a->domain) + need(a->reason) + 1);
+    if (blob == NULL) {
+        json_decref(a->detail);
+        return;
+    }
+    char *p = blob;
+    c->raise = raise;
+    c->a = *a;
+    c->a.key = put(&p, a->key);
+    c->a.kind = put(&p, a->kind);
+    c->a.job = put(&p, a->job);
+    c->a.domain = put(&p, a->domain);
+    c->a.reason = put(&p, a->reason);
+    c->blob = blob;
+    strmap_put(&tx->overlay, a->key, raise ? (void *)1 : (void *)2);
+    tx->n++;
+}
+
+void alerts__tx_raise(struct server *s, struct alert_tx *tx, const struct store_alert *a)
+{
+    (void)s;
+    tx_add(tx, true, a);
+}
+
+void alerts__tx_clear(struct server *s, struct alert_tx *tx, const char *key, int64_t at_ms)
+{
+    if (!tx_is_open(s, tx, key))
+        return;
+    struct store_alert a = {.key = key, .raised_at_ms = at_ms, .shard = -1};
+    tx_add(tx, false, &a);
+}
+
+int alerts__tx_write(struct server *s, struct alert_tx *tx, struct store *st, struct ty_err *err)
+{
+    (void)s;
+    for (size_t i = 0; i < tx->n; i++) {
+        const struct alert_change *c = &tx->v[i];
+        int rc = c->raise ? store_alert_raise(st, &c->a, err)
+                          : store_alert_clear(st, c->a.key, c->a.raised_at_ms, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void alerts__tx_commit(struct server *s, struct alert_tx *tx)
+{
+    for (size_t i = 0; i < tx->n; i++) {
+        const struct alert_change *c = &tx->v[i];
+        bool was = strmap_get(&s->open_alerts, c->a.key) != NULL;
+        if (c->raise && !was) {
+            strmap_put(&s->open_alerts, c->a.key, (void *)1);
+            log_warn("alert raised", "key=%s reason=\"%s\"", c->a.key, c->a.reason);
+        } else if (!c->raise && was) {
+            strmap_del(&s->open_alerts, c->a.key);
+            log_info("alert cleared", "key=%s", c->a.key);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Alerts that follow from results (writer thread)
+ */
+
+static void raise_job(struct server *s, struct alert_tx *tx, const char *key, const char *kind,
+                      const char *job, const char *domain, int level, int32_t shard,
+                      int64_t scheduled_at, const char *reason, json_t *detail)
 {
     struct store_alert a = {
-        key,   kind,  j ? j->def.name : NULL, j ? j->def.domain : NULL, j ? j->def.level : 0,
-        0,     shard, scheduled_at,           server__now_ms(s),        reason,
-        detail};
-    server__store_alert(s, &a);
-    if (!is_open(s, key)) {
-        strmap_put(&s->open_alerts, key, (void *)1);
-        log_warn("alert raised", "key=%s reason=\"%s\"", key, reason);
-    }
-    json_decref(detail);
+        key, kind, job, domain, level, 0, shard, scheduled_at, server_now_ms(s), reason, detail};
+    alerts__tx_raise(s, tx, &a);
 }
 
-static void clear_alert(struct server *s, const char *key)
+void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_result *r)
 {
-    if (!is_open(s, key))
-        return;
-    strmap_del(&s->open_alerts, key);
-    server__store_clear(s, key);
-    log_info("alert cleared", "key=%s", key);
-}
-
-void alerts_job_failed(struct server *s, struct sjob *j, const struct srun *r, const char *reason)
-{
-    char key[JOB_NAME_MAX + 16], text[512];
-    snprintf(key, sizeof key, "failed:%s", j->def.name);
-    snprintf(text, sizeof text, "shard %u, attempt %u: %s (run %s)", r->shard, r->attempt, reason,
-             r->run_id);
-    const char *kind = strncmp(reason, "lost", 4) == 0 ? "lost" : "failed";
-    raise_alert(s, key, kind, j, (int32_t)r->shard, r->scheduled_at, text,
-                json_pack("{s:s, s:i, s:i}", "run_id", r->run_id, "shard", (int)r->shard, "attempt",
-                          (int)r->attempt));
-}
-
-void alerts_job_ok(struct server *s, struct sjob *j)
-{
-    char key[JOB_NAME_MAX + 16];
-    snprintf(key, sizeof key, "failed:%s", j->def.name);
-    clear_alert(s, key);
-}
-
-void alerts_misfire(struct server *s, struct sjob *j, const struct sched_fire *f)
-{
-    char key[JOB_NAME_MAX + 16], text[256];
-    snprintf(key, sizeof key, "misfire:%s", j->def.name);
-    snprintf(text, sizeof text,
-             "%s%llu fire(s) not started within the misfire threshold (%u s); policy %s",
-             (f->flags & SCHED_F_AT_LEAST) ? "at least " : "", (unsigned long long)f->count,
-             j->def.misfire_threshold,
-             j->def.misfire == JOB_MISFIRE_SKIP       ? "skip: recorded as skipped"
-             : j->def.misfire == JOB_MISFIRE_RUN_ONCE ? "run once: the latest ran"
-                                                      : "catch up: the oldest ran");
-    raise_alert(
-        s, key, "misfire", j, -1, f->at, text,
-        json_pack("{s:I, s:I}", "missed", (json_int_t)f->count, "last", (json_int_t)f->last));
-}
-
-void alerts_misfire_clear(struct server *s, struct sjob *j)
-{
-    char key[JOB_NAME_MAX + 16];
-    snprintf(key, sizeof key, "misfire:%s", j->def.name);
-    clear_alert(s, key);
-}
-
-void alerts_timeout(struct server *s, struct srun *r, bool on)
-{
-    char key[STORE_ID_MAX + 16];
-    snprintf(key, sizeof key, "timeout:%s", r->run_id);
-    if (!on) {
-        clear_alert(s, key);
+    char key[JOB_NAME_MAX + STORE_ID_MAX + 16], text[640];
+    int64_t now = server_now_ms(s);
+    if (r->kind == COORD_RESULT_SKIP) {
+        const struct store_skip *k = &r->skip;
+        snprintf(key, sizeof key, "misfire:%s", k->job);
+        if (k->reason == STORE_SKIP_QUEUE_FULL && k->shard >= 0) {
+            /* the executor's queue: a resource, raised here so the fire's answer finds it;
+             * the loop clears it when the executor says the queue has room */
+            snprintf(text, sizeof text, "executor queue full: %s", k->detail ? k->detail : "");
+            struct store_alert a = {"resource:queue",
+                                    "resource",
+                                    NULL,
+                                    NULL,
+                                    0,
+                                    0,
+                                    -1,
+                                    0,
+                                    now,
+                                    text,
+                                    json_pack("{s:s}", "resource", "queue")};
+            alerts__tx_raise(s, tx, &a);
+        }
+        if (k->reason == STORE_SKIP_MISFIRE) {
+            snprintf(text, sizeof text, "fires not started within the misfire threshold: %s",
+                     k->detail ? k->detail : "");
+            raise_job(s, tx, key, "misfire", k->job, k->domain, r->job_level, -1, k->scheduled_at,
+                      text, json_pack("{s:s}", "fire_id", k->fire_id));
+        } else if (k->trigger == STORE_TRIGGER_SCHEDULE && k->shard >= 0) {
+            alerts__tx_clear(s, tx, key, now); /* an on-time fire (its shard skipped) */
+        }
         return;
     }
-    char text[256];
-    snprintf(text, sizeof text, "shard %u has run longer than its timeout alarm (%u s)", r->shard,
-             r->job->def.timeout_alarm);
-    raise_alert(s, key, "timeout_alarm", r->job, (int32_t)r->shard, r->scheduled_at, text,
-                json_pack("{s:s, s:i, s:I, s:i}", "run_id", r->run_id, "shard", (int)r->shard,
-                          "started_at_ms", (json_int_t)r->started_at_ms, "alarm_s",
-                          (int)r->job->def.timeout_alarm));
+    const struct store_run *u = &r->run;
+    if (r->kind == COORD_RESULT_ALARM) {
+        snprintf(key, sizeof key, "timeout:%s", u->run_id);
+        if (!r->alarm_on) {
+            alerts__tx_clear(s, tx, key, now);
+            return;
+        }
+        snprintf(text, sizeof text, "shard %u has run longer than its timeout alarm (%u s)",
+                 u->shard, r->alarm_s);
+        raise_job(s, tx, key, "timeout_alarm", u->job, u->domain, r->job_level, (int32_t)u->shard,
+                  u->scheduled_at, text,
+                  json_pack("{s:s, s:i, s:I, s:i}", "run_id", u->run_id, "shard", (int)u->shard,
+                            "started_at_ms", (json_int_t)u->started_at_ms, "alarm_s",
+                            (int)r->alarm_s));
+        return;
+    }
+    if (u->trigger == STORE_TRIGGER_SCHEDULE) {
+        snprintf(key, sizeof key, "misfire:%s", u->job);
+        alerts__tx_clear(s, tx, key, now); /* an on-time fire */
+    }
+    if (r->phase != COORD_PHASE_ENDED)
+        return;
+    snprintf(key, sizeof key, "timeout:%s", u->run_id);
+    alerts__tx_clear(s, tx, key, now);
+    snprintf(key, sizeof key, "failed:%s", u->job);
+    const char *status = store_run_status_name(u->status);
+    if (u->status == STORE_RUN_SUCCEEDED) {
+        alerts__tx_clear(s, tx, key, now);
+        return;
+    }
+    if (u->status == STORE_RUN_MISFIRED) {
+        snprintf(key, sizeof key, "misfire:%s", u->job);
+        snprintf(text, sizeof text, "shard %u: %s", u->shard, u->error ? u->error : status);
+        raise_job(s, tx, key, "misfire", u->job, u->domain, r->job_level, (int32_t)u->shard,
+                  u->scheduled_at, text, json_pack("{s:s}", "run_id", u->run_id));
+        return;
+    }
+    bool unstarted_retry = u->trigger == STORE_TRIGGER_RETRY && u->started_at_ms == 0 &&
+                           (u->status == STORE_RUN_FAILED || u->status == STORE_RUN_INTERRUPTED);
+    bool failed = u->status == STORE_RUN_FAILED || u->status == STORE_RUN_TIMEOUT ||
+                  u->status == STORE_RUN_LOST;
+    if (!r->settled || !(failed || unstarted_retry))
+        return;
+    char why[400];
+    if (u->status == STORE_RUN_LOST)
+        snprintf(why, sizeof why, "lost: %s", u->error ? u->error : "exit status unknown");
+    else
+        snprintf(why, sizeof why, "%s",
+                 u->error != NULL && u->started_at_ms == 0 ? u->error : status);
+    snprintf(text, sizeof text, "shard %u, attempt %u: %s (run %s)", u->shard, u->attempt, why,
+             u->run_id);
+    raise_job(s, tx, key, u->status == STORE_RUN_LOST ? "lost" : "failed", u->job, u->domain,
+              r->job_level, (int32_t)u->shard, u->scheduled_at, text,
+              json_pack("{s:s, s:i, s:i}", "run_id", u->run_id, "shard", (int)u->shard, "attempt",
+                        (int)u->attempt));
 }
 
-void alerts_job_defined(struct server *s, struct sjob *j)
+/* ---------------------------------------------------------------------------------------
+ * Alerts about jobs (loop)
+ */
+
+void alerts__job_defined(struct server *s, const struct job *j)
 {
     /* embedded: one executor, so a job that asks for failover cannot have it */
     char key[JOB_NAME_MAX + 16];
-    snprintf(key, sizeof key, "not_ha:%s", j->def.name);
-    if (j->def.failover && j->def.enabled)
-        raise_alert(s, key, "not_ha", j, -1, 0,
-                    "failover is on but only one executor (the embedded one) can run it", NULL);
-    else
-        clear_alert(s, key);
+    snprintf(key, sizeof key, "not_ha:%s", j->name);
+    if (j->failover && j->enabled) {
+        struct store_alert a = {
+            key,
+            "not_ha",
+            j->name,
+            j->domain,
+            j->level,
+            0,
+            -1,
+            0,
+            server_now_ms(s),
+            "failover is on but only one executor (the embedded one) can run it",
+            NULL};
+        server__raise(s, &a);
+    } else {
+        server__clear(s, key);
+    }
 }
 
-void alerts_job_removed(struct server *s, const char *name)
+void alerts__job_removed(struct server *s, const char *name)
 {
     static const char *const kinds[] = {"failed:", "misfire:", "not_ha:"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         char key[JOB_NAME_MAX + 16];
         snprintf(key, sizeof key, "%s%s", kinds[i], name);
-        clear_alert(s, key);
+        server__clear(s, key);
     }
 }
 
-/*
- * At start: the alerts the previous process left open are open still (so their causes can
- * clear them); a timeout alarm stays open only while its run, adopted, goes on.
+/* ---------------------------------------------------------------------------------------
+ * Resources (loop): sampled every few seconds
  */
-void alerts_load(struct server *s, const json_t *open)
-{
-    size_t i;
-    const json_t *a;
-    json_array_foreach(open, i, a)
-    {
-        const char *key = json_string_value(json_object_get(a, "key"));
-        if (key != NULL)
-            strmap_put(&s->open_alerts, key, (void *)1);
-    }
-}
 
-void alerts_recovered(struct server *s)
+/* Raise or clear resource `name` when its state changed (or on the first sample); while it
+ * stays bad, refresh its figures when `refresh` (not for the store: it cannot be written
+ * then).  detail is stolen. */
+static void resource(struct server *s, const char *name, bool bad, const char *reason, bool *state,
+                     bool refresh, json_t *detail)
 {
-    json_t *stale = json_array();
-    size_t pos = 0;
-    const char *key;
-    void *val;
-    while (strmap_next(&s->open_alerts, &pos, &key, &val)) {
-        if (strncmp(key, "timeout:", 8) != 0)
-            continue;
-        struct srun *r = strmap_get(&s->runs, key + 8);
-        if (r != NULL)
-            r->alarm_raised = true; /* cleared when the adopted run ends */
-        else
-            json_array_append_new(stale, json_string(key));
+    char key[64];
+    snprintf(key, sizeof key, "resource:%s", name);
+    bool first = !s->ready;
+    (void)first;
+    if (bad && (!*state || first || refresh)) {
+        if (detail == NULL)
+            detail = json_object();
+        json_object_set_new(detail, "resource", json_string(name));
+        struct store_alert a = {key, "resource",       NULL,   NULL,  0, 0, -1,
+                                0,   server_now_ms(s), reason, detail};
+        server__raise(s, &a);
+        json_decref(detail);
+        detail = NULL;
+    } else if (!bad) {
+        server__clear(s, key); /* also when it was raised elsewhere (alerts__result) */
     }
-    size_t i;
-    json_t *k;
-    json_array_foreach(stale, i, k)
-    {
-        clear_alert(s, json_string_value(k));
-    }
-    json_decref(stale);
-}
-
-static void resource(struct server *s, const char *key, bool bad, const char *reason, bool *state)
-{
-    if (bad && is_open(s, key)) {
-        *state = bad; /* still bad: nothing changed */
-        return;
-    }
-    if (bad)
-        raise_alert(s, key, "resource", NULL, -1, 0, reason,
-                    json_pack("{s:s}", "resource", key + strlen("resource:")));
-    else
-        clear_alert(s, key);
+    json_decref(detail);
     *state = bad;
 }
 
@@ -207,35 +340,81 @@ static long long meminfo(const char *field)
     return v;
 }
 
-void alerts_resources(struct server *s)
+static int64_t jint(const json_t *o, const char *key)
 {
-    char text[TY_ERR_MSG_MAX + 128];
+    return json_integer_value(json_object_get(o, key));
+}
+
+void alerts__resources(struct server *s, const json_t *executors)
+{
+    char text[TY_ERR_MSG_MAX + 256];
     struct statvfs vfs;
     if (statvfs(s->data_dir, &vfs) == 0 && vfs.f_blocks > 0) {
         unsigned long long avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
         unsigned long long pct = 100ull * vfs.f_bavail / vfs.f_blocks;
         snprintf(text, sizeof text, "data directory %s: %llu MiB free (%llu%%)", s->data_dir,
                  avail >> 20, pct);
-        resource(s, "resource:disk", avail < DISK_MIN_BYTES || pct < DISK_MIN_PCT, text,
-                 &s->resource_disk_low);
+        resource(s, "disk", avail < DISK_MIN_BYTES || pct < DISK_MIN_PCT, text,
+                 &s->resource_disk_low, false, NULL);
     }
     long long total = meminfo("MemTotal"), avail = meminfo("MemAvailable");
     if (total > 0 && avail >= 0) {
         snprintf(text, sizeof text, "memory: %lld MiB available of %lld MiB", avail >> 10,
                  total >> 10);
-        resource(s, "resource:memory", avail * 100 < total * MEM_MIN_PCT, text,
-                 &s->resource_mem_low);
+        resource(s, "memory", avail * 100 < total * MEM_MIN_PCT, text, &s->resource_mem_low, false,
+                 NULL);
     }
-    bool failing = atomic_load(&s->st_failing) != 0;
+    /* the store: alert writes or any executor's deliveries failing */
+    bool store_bad = atomic_load(&s->wr_failing) != 0 || atomic_load(&s->batches_failing) != 0;
+    bool spool_bad = false, overloaded = false;
+    const json_t *worst = NULL, *busiest = NULL;
+    size_t i;
+    const json_t *e;
+    json_array_foreach(executors, i, e)
+    {
+        const json_t *sp = json_object_get(e, "spool");
+        if (json_is_true(json_object_get(sp, "failing")) ||
+            json_is_true(json_object_get(sp, "disk_failing")))
+            store_bad = true, worst = e;
+        if (json_is_true(json_object_get(sp, "over_limit")))
+            spool_bad = true, worst = worst ? worst : e;
+        if (json_is_true(json_object_get(e, "overloaded")))
+            overloaded = true, busiest = e;
+    }
+    const json_t *sp = worst ? json_object_get(worst, "spool") : NULL;
+    const char *error = sp ? json_string_value(json_object_get(sp, "error")) : NULL;
     snprintf(text, sizeof text,
-             "history store cannot be written: %s; results are kept in "
-             "memory and retried",
-             s->st_error);
-    resource(s, "resource:store", failing, text, &s->resource_store_failing);
-    if (s->resource_queue_full && s->q_len <= s->opts.queue_max / 2)
-        s->resource_queue_full = false;
-    snprintf(text, sizeof text, "executor queue full (%u waiting, capacity %u running)", s->q_len,
-             s->opts.max_runs);
-    bool qf = s->resource_queue_full;
-    resource(s, "resource:queue", qf, text, &s->resource_queue_full);
+             "history store cannot be written: %s; %lld results (%lld KiB) wait in the spool, "
+             "the oldest for %lld s, and are written when it can",
+             error && error[0] ? error : s->wr_error, (long long)jint(sp, "pending"),
+             (long long)(jint(sp, "pending_bytes") >> 10),
+             (long long)(jint(sp, "oldest_age_ms") / 1000));
+    resource(s, "store", store_bad, text, &s->resource_store, false,
+             store_bad ? json_pack("{s:I, s:I, s:I}", "pending", (json_int_t)jint(sp, "pending"),
+                                   "pending_bytes", (json_int_t)jint(sp, "pending_bytes"),
+                                   "oldest_age_ms", (json_int_t)jint(sp, "oldest_age_ms"))
+                       : NULL);
+    snprintf(text, sizeof text,
+             "spool past its limit: %lld KiB of results not yet in the store; runs are recorded "
+             "without their output (%lld so far)",
+             (long long)(jint(sp, "pending_bytes") >> 10), (long long)jint(sp, "dropped_output"));
+    resource(s, "spool", spool_bad, text, &s->resource_spool, true, NULL);
+    const json_t *b = busiest;
+    snprintf(
+        text, sizeof text,
+        "%s: %lld runs waiting (queue max %lld), the oldest for %lld ms; starting %.0f "
+        "runs/s against %.0f asked for; %lld runs misfired in the queue so far",
+        json_is_true(json_object_get(b, "queue_full")) ? "executor queue full"
+                                                       : "executor overloaded",
+        (long long)jint(b, "queued"), (long long)jint(b, "queue_max"),
+        (long long)jint(b, "oldest_wait_ms"), json_real_value(json_object_get(b, "start_rate")),
+        json_real_value(json_object_get(b, "demand_rate")), (long long)jint(b, "queue_misfires"));
+    resource(s, "queue", overloaded, text, &s->resource_queue, true,
+             overloaded
+                 ? json_pack("{s:I, s:I, s:f, s:f, s:I}", "queued", (json_int_t)jint(b, "queued"),
+                             "oldest_wait_ms", (json_int_t)jint(b, "oldest_wait_ms"), "start_rate",
+                             json_real_value(json_object_get(b, "start_rate")), "demand_rate",
+                             json_real_value(json_object_get(b, "demand_rate")), "queue_misfires",
+                             (json_int_t)jint(b, "queue_misfires"))
+                 : NULL);
 }

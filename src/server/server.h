@@ -1,214 +1,172 @@
 /*
- * server.h - the embedded server: what `tethys server` runs.
+ * server.h - the control plane: configuration, versions, alerts, fan-in, assignment.
  *
- * Threads and who owns what (STYLE: shared mutable state has one named owner):
- *   - the loop thread (libuv) owns the runtime: the job table, runs, the executor's queue
- *     and capacity, timers, alert state.  Everything else talks to it by message.
- *   - the trigger engine thread (src/sched) owns the wheel and hands fires over a ring.
- *   - the store writer thread owns the SQLite write connection for history, runs and
- *     alerts; the loop sends it writes and never waits for them.
- *   - HTTP connection threads (src/api) read the store through their own connections,
- *     write configuration (jobs, domains, calendars) under one config mutex, and ask the
- *     loop for anything that touches the runtime (run now, cancel, live state) with a
- *     blocking call that the loop answers.
+ * It keeps the configuration and history in the store, tells executors what to run
+ * through a coord (and never runs anything itself), and learns what they did only through
+ * their result sink (server_ingest).  Its own loop thread (server_run) answers the coord
+ * and keeps time; a writer thread owns the store's write connection, the open alerts and
+ * the live state of runs.  The API calls the functions below from its connection threads:
+ * reads go to the store and to in-memory state under short locks, and nothing here ever
+ * waits for an executor's loop to read or change configuration.
  *
- * Only the public entry point (server_run) is meant for the rest of the program; the
- * server__ functions are shared among the files of src/server and src/api/routes.c.
+ * Errors: 0 or a negative TY_E* code with a message in err naming the field, as usual;
+ * TY_ENOSPC when the disk is full (nothing changed), TY_EUNAVAIL while stopping.
  */
 #ifndef SERVER_H
 #define SERVER_H
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
-#include "../core/domain.h"
+#include "../coord/coord.h"
 #include "../core/job.h"
-#include "../core/mask.h"
 #include "../core/ty_err.h"
-#include "../exec/exec.h"
-#include "../sched/sched.h"
 #include "../store/store.h"
 
-struct server_opts {
-    const char *data_dir;    /* created 0700 if missing */
-    const char *listen;      /* "127.0.0.1:8080" */
-    uint32_t max_runs;       /* executor capacity: runs at once (default 4 x CPUs) */
-    uint32_t queue_max;      /* fires waiting for capacity before "queue full" (100000) */
-    uint32_t shutdown_grace; /* seconds SIGTERM waits for running shards (30) */
-    uint32_t retention_days; /* history kept (30) */
-    uint32_t retention_runs; /* newest runs kept per job (10000) */
-    uint32_t max_jobs;       /* jobs the trigger engine can hold (4,000,000) */
-    const char *tls_cert;    /* PEM certificate (chain) for HTTPS, or NULL */
-    const char *tls_key;     /* its private key, or NULL; both or neither */
-    double rate_limit;       /* API requests a second per client address (50; 0 = none) */
-    uint32_t rate_burst;     /* bucket size per client address (200; 0 = 4 x rate_limit) */
+struct server_config {
+    const char *data_dir;    /* for messages and the disk check */
+    const char *db_path;     /* the SQLite store (created and migrated when needed) */
+    const char *token;       /* the bootstrap API token ("default"); borrowed */
+    uint32_t shutdown_grace; /* seconds a stop lets running shards finish */
+    uint32_t retention_days; /* history kept */
+    uint32_t retention_runs; /* newest runs kept per job */
+    /* The wall clock, ns; NULL: clock_wall_ns (os/clock.h: test builds shift it). */
+    int64_t (*now_ns)(void *arg);
+    void *now_arg;
+    /* Called on the loop once the executors have their jobs: start serving now. */
+    void (*on_ready)(void *arg);
+    /* Called on the loop at SIGTERM/SIGINT: stop the executors (grace_s for their runs)
+     * and call server_executors_stopped when they have. */
+    void (*stop_executors)(void *arg, uint32_t grace_s);
+    void *hook_arg;
 };
-
-/* Run the server in the foreground until SIGTERM/SIGINT.  Returns a process exit status
- * (0 after a clean shutdown) and logs why it stopped. */
-int server_run(const struct server_opts *opts);
-
-/* ---- shared among the server's files ----------------------------------------------- */
-
-#define SERVER_EXECUTOR_ID "local"
 
 struct server;
-struct srun;
 
-/* A job as the loop holds it. */
-struct sjob {
-    uint32_t id;         /* trigger engine id */
-    uint32_t generation; /* bumped on every change; stale fires are ignored */
-    int64_t version;     /* store version of the definition */
-    struct job def;
-    const struct tz_zone *zone;
-    struct mask_set *masks;     /* its secret values, hidden in its runs' output (or NULL) */
-    int64_t last_fire;          /* latest scheduled fire made (schedule trigger), seconds */
-    uint32_t shard_cap;         /* length of the per-shard arrays (never shrinks) */
-    uint32_t *running;          /* per shard: runs queued or going now */
-    struct srun **waiting_head; /* per shard: runs queued behind a running one (overlap) */
-    uint32_t waiting;           /* total queued behind running ones */
-    bool deleted;               /* removed from the table; freed when its last run ends */
-    uint32_t refs;              /* runs pointing at it */
-};
+/*
+ * Open the control plane: its loop (not running yet), the store (migrated if needed; the
+ * fencing epoch bumped), the open alerts.  The caller owns *out (server_close).
+ * TY_EIO / TY_EFORMAT / TY_ENOSPC from the store, with its message.
+ */
+int server_open(const struct server_config *cfg, struct server **out, struct ty_err *err);
 
-enum srun_state {
-    SRUN_WAITING = 1, /* behind the previous run of its shard (overlap: queue) */
-    SRUN_QUEUED,      /* waiting for executor capacity */
-    SRUN_RUNNING,
-    SRUN_ENDED,
-};
+/* Its loop, for a coord whose answers must come here (coord_local_new). */
+uv_loop_t *server_loop(struct server *s);
 
-struct srun {
-    char run_id[STORE_ID_MAX];
-    char fire_id[STORE_FIRE_ID_MAX];
-    char trace_id[33];
-    struct sjob *job;
-    uint32_t shard;
-    uint32_t attempt;
-    enum store_trigger trigger;
-    enum srun_state state;
-    int64_t scheduled_at;
-    int64_t queued_at_ms;
-    int64_t started_at_ms;
-    struct exec_run *proc;
-    struct mask_set *masks; /* the job's secret values when the run started (a reference) */
-    pid_t pid;
-    uint64_t pid_start;
-    bool adopted;
-    bool accepted; /* recorded already (waited behind its shard, or a retry): never dropped */
-    enum store_run_status final; /* set when a kill was ordered: timeout / canceled / ... */
-    uv_timer_t timeout_timer, alarm_timer;
-    bool timers_live;
-    int closing; /* timer close callbacks still to come */
-    bool alarm_raised;
-    struct srun *next, *prev; /* in the executor queue or the active list */
-    struct srun *wnext;       /* in a shard's overlap queue */
-};
+/*
+ * The store side of every executor's result sink: write results[0..n) to the store in one
+ * transaction (idempotently: a result already there changes nothing), then learn from them
+ * (alerts, live state, fan-in).  Blocks until written; any thread but the loop's.  0, or
+ * the store's error (the caller keeps the results and offers them again).
+ */
+int server_ingest(void *server, const struct coord_result *const *results, size_t n,
+                  struct ty_err *err);
 
-/* Messages from HTTP threads to the loop (server__call blocks until answered). */
-enum server_msg_kind {
-    MSG_JOB_CHANGED = 1, /* name; json NULL when deleted; secrets: its secret values */
-    MSG_CALENDAR_CHANGED,
-    MSG_RUN_NOW,   /* name, shards (array or NULL = all) -> {"fire_id","runs":[...]} */
-    MSG_CANCEL,    /* run_id */
-    MSG_JOB_STATE, /* name -> {"next_fire": t|null, "running": n, "waiting": n} */
-    MSG_EXECUTORS, /* -> {"items": [...]} */
-    MSG_STATUS,    /* -> runtime figures for /alerts and /health */
-    MSG_CLOCK,     /* test builds: set the clock offset (seconds) */
-};
+/*
+ * Start: the writer thread, then the configuration to the executors through c (calendars,
+ * then every job as an assignment, the last batch marked complete).  on_ready is called
+ * when they have taken it.  Called on the loop's thread before server_run.  TY_EIO.
+ */
+int server_start(struct server *s, struct coord *c, struct ty_err *err);
 
-struct server_msg {
-    enum server_msg_kind kind;
-    const char *name;
-    const json_t *arg;
-    int64_t num;
-    const json_t *secrets; /* MSG_JOB_CHANGED: {"NAME": "value"}; NULL keeps those held */
-    /* answer */
-    int rc;
-    struct ty_err err;
-    json_t *reply;
-    uint64_t store_seq; /* the store writes the loop had queued when it answered */
-    /* plumbing */
-    bool done;
-    pthread_cond_t cv;
-    struct server_msg *next;
-};
+/* Run the loop until a stop (SIGTERM/SIGINT or server_stop) has finished.  Returns the
+ * process exit status (0 after a clean stop). */
+int server_run(struct server *s);
 
-/* Send a message to the loop and wait for its answer (any thread but the loop's). */
-int server__call(struct server *s, struct server_msg *m);
+/* Ask for a stop, as SIGTERM would (any thread). */
+void server_stop(struct server *s);
 
-/* Wait (at most timeout_ms) until the store has written every write queued up to seq, as
- * m->store_seq names them, so a reader sees what the loop's answer reported (a run now's
- * runs, a cancel).  Returns at once while the store is failing. */
-void server__store_sync(struct server *s, uint64_t seq, int timeout_ms);
+/* An executor's status changed (any thread): the control plane looks at it again soon
+ * (resource alerts: overload, the spool). */
+void server_executors_changed(struct server *s);
 
-/* The server's wall clock, seconds and ms (shifted in test builds). */
-int64_t server__now(const struct server *s);
-int64_t server__now_ms(const struct server *s);
+/* The executors have stopped (any thread): the loop may end. */
+void server_executors_stopped(struct server *s);
 
-/* Store access for HTTP threads: a reader connection per thread (opened on first use). */
-struct store *server__reader(struct server *s, struct ty_err *err);
-/* The config mutex HTTP threads hold while they check and write configuration. */
-pthread_mutex_t *server__config_lock(struct server *s);
-/* The connection configuration is written through; only with the config lock held. */
-struct store *server__config_store(struct server *s);
-const char *server__data_dir(const struct server *s);
-int64_t server__started_ms(const struct server *s);
-/* The data directory's API token (the bootstrap token "default"); never log it. */
-const char *server__token(const struct server *s);
+/* Stop the writer, close the store and free everything (after server_run). */
+void server_close(struct server *s);
 
-/* ---- loop-side pieces (loop thread only) --------------------------------------------- */
+/* ---- for the API (any thread) ------------------------------------------------------ */
 
-/* Queue a history/alert write for the store thread (copied; never blocks). */
-void server__store_run(struct server *s, const struct store_run *r);
-void server__store_skip(struct server *s, const struct store_skip *k);
-void server__store_alert(struct server *s, const struct store_alert *a);
-void server__store_clear(struct server *s, const char *key);
+/* A store connection for reading, this thread's own (opened on first use; freed when the
+ * thread ends).  NULL with err when it cannot be opened. */
+struct store *server_reader(struct server *s, struct ty_err *err);
 
-/* runner.c */
-void runner_on_fire(struct server *s, const struct sched_fire *f);
-int runner_run_now(struct server *s, struct sjob *j, const json_t *shards, json_t **reply,
+/* The connection configuration is written through, with the lock that serialises writes
+ * of configuration held; server_config_unlock releases it. */
+struct store *server_config_lock(struct server *s);
+void server_config_unlock(struct server *s);
+
+int64_t server_now(const struct server *s);
+int64_t server_now_ms(const struct server *s);
+int64_t server_started_ms(const struct server *s);
+const char *server_data_dir(const struct server *s);
+const char *server_token(const struct server *s);
+
+/*
+ * Save job j (validated by job_from_json) as a new version: checks what needs more than
+ * the job itself (its zone and calendars exist, its domain's limits hold along the chain
+ * to the root, an enabled schedule fires at all), keeps stored secret values sent back as
+ * the mask, writes definition and secrets in one transaction, and tells the executors.
+ * base: -1 create (TY_EEXIST when it exists), 0 whatever version is current (it must
+ * exist), n only if the current version is n (TY_ECONFLICT).  *text gets the canonical
+ * JSON saved (malloc'd) and *version its version.  who is recorded.
+ */
+int server_job_save(struct server *s, struct job *j, int64_t base, const char *who, char **text,
+                    int64_t *version, struct ty_err *err);
+
+/* Delete a job (and its secrets); base as above.  TY_ENOENT, TY_ECONFLICT, TY_ENOSPC. */
+int server_job_delete(struct server *s, const char *name, int64_t base, const char *who,
+                      struct ty_err *err);
+
+/*
+ * Save a domain or calendar given as canonical JSON text (base as for jobs; create when
+ * base is -1).  Executors learn a calendar's change.  TY_EEXIST, TY_ENOENT, TY_ECONFLICT,
+ * TY_ENOSPC.
+ */
+int server_obj_save(struct server *s, enum store_kind kind, const char *name, const char *text,
+                    int64_t base, const char *who, int64_t *version, struct ty_err *err);
+
+/* Delete a domain or calendar: refused (TY_EBUSY, naming a job) while a job lies in the
+ * domain's subtree or names the calendar. */
+int server_obj_delete(struct server *s, enum store_kind kind, const char *name, int64_t base,
+                      const char *who, struct ty_err *err);
+
+/* A job's live state: {"next_fire": RFC 3339 | null, "running": n, "waiting": n}, from
+ * its stored definition (the JSON object; borrowed) and what its runs reported.  Cheap:
+ * no store access, no executor asked.  New reference. */
+json_t *server_job_state(struct server *s, const char *name, const json_t *definition);
+
+/*
+ * Run a job now: all shards (shards NULL) or the listed ones (a JSON array of shard
+ * numbers, checked against the job).  *reply: {"fire_id", "runs": [{"run_id", "shard"}],
+ * "skipped": [{"shard", "reason"}]}, answered once the store has the runs (read your
+ * writes).  TY_ENOENT (no such job), TY_EINVAL (shards), TY_EUNAVAIL (no answer in 30 s).
+ */
+int server_run_now(struct server *s, const char *name, const json_t *shards, json_t **reply,
                    struct ty_err *err);
-int runner_cancel(struct server *s, const char *run_id, json_t **reply, struct ty_err *err);
-void runner_recover(struct server *s, json_t *unfinished);
-void runner_shutdown(struct server *s, uint32_t grace_s, void (*done)(struct server *));
-json_t *runner_executors(struct server *s);
-uint32_t runner_running(struct server *s);
-uint32_t runner_queued(struct server *s);
 
-/* jobs.c: the job table */
-struct sjob *jobs_find(struct server *s, const char *name);
-struct sjob *jobs_by_id(struct server *s, uint32_t id);
-/* Define, change (json) or remove (json NULL) a job.  secrets: its secret values
- * ({"NAME": "value"}); NULL keeps the values the loop holds for the names it has. */
-int jobs_apply(struct server *s, const char *name, const char *json, int64_t version,
-               const json_t *secrets, struct ty_err *err);
-const struct calendar *jobs_calendar(struct server *s, const char *name);
-int jobs_calendar_apply(struct server *s, const char *name, const char *json);
-void jobs_release(struct server *s, struct sjob *j);
-int64_t jobs_next_fire(struct server *s, const struct sjob *j);
+/* Cancel a run: *reply {"run_id", "status": "canceling" | "canceled"}.  TY_ENOENT. */
+int server_cancel(struct server *s, const char *run_id, json_t **reply, struct ty_err *err);
 
-/* alerts.c */
-void alerts_job_failed(struct server *s, struct sjob *j, const struct srun *r, const char *reason);
-void alerts_job_ok(struct server *s, struct sjob *j);
-void alerts_misfire(struct server *s, struct sjob *j, const struct sched_fire *f);
-void alerts_misfire_clear(struct server *s, struct sjob *j);
-void alerts_timeout(struct server *s, struct srun *r, bool on);
-void alerts_job_defined(struct server *s, struct sjob *j);
-void alerts_job_removed(struct server *s, const char *name);
-void alerts_resources(struct server *s);
-void alerts_load(struct server *s, const json_t *open);
-void alerts_recovered(struct server *s);
+/*
+ * Read a run's output from its executor: up to cap bytes from logical offset `offset`
+ * into buf; *len bytes read, *from the offset of the first (later than offset when the
+ * cap dropped bytes), *total the file's logical size.  TY_ENOENT when the file is gone.
+ */
+int server_read_output(struct server *s, const char *run_id, uint64_t offset, char *buf, size_t cap,
+                       size_t *len, uint64_t *from, uint64_t *total, struct ty_err *err);
 
-/* The loop's server, for callbacks that only get a handle. */
-struct server *server__of_loop(uv_loop_t *loop);
-uv_loop_t *server__loop(struct server *s);
-const struct server_opts *server__opts(const struct server *s);
-int64_t server__epoch(const struct server *s);
-const char *server__boot_id(const struct server *s);
+/* The executors and their figures: {"items": [...]}. */
+int server_executors(struct server *s, json_t **out, struct ty_err *err);
+
+/* Resource rows the store cannot hold (the store failing is one), for the alert
+ * dashboard: an array of {"resource", "reason", "since_ms"}.  New reference. */
+json_t *server_live_resources(struct server *s);
+
+/* Test builds: shift the wall clock by offset_s (executors follow). */
+int server_set_clock(struct server *s, int64_t offset_s, json_t **reply, struct ty_err *err);
 
 #endif

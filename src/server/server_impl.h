@@ -1,124 +1,178 @@
 /*
- * server_impl.h - the server's state, shared by the files of src/server only.
+ * server_impl.h - the control plane's state, shared by the files of src/server only.
+ *
+ * Owners: the loop thread (server.c) owns the coord, the timers, assignment and fan-in
+ * firing; the writer thread (writer.c) owns the write connection, the open alerts, the
+ * fan-in barriers and the live table of runs (read by API threads under live_mu); API
+ * threads own nothing and talk to the loop by message (server__call) and to the writer by
+ * queueing operations.
  */
 #ifndef SERVER_IMPL_H
 #define SERVER_IMPL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
-#include "../api/http.h"
+#include "../core/domain.h"
 #include "../core/strmap.h"
 #include "server.h"
 
-/* A write for the store thread. */
-enum wop_kind { W_RUN = 1, W_SKIP, W_ALERT, W_CLEAR, W_PRUNE };
+/* ---- the writer (writer.c) ------------------------------------------------------------- */
+
+enum wop_kind { W_ALERT = 1, W_CLEAR, W_PRUNE, W_BATCH };
 
 struct wop {
     enum wop_kind kind;
-    struct store_run run;
-    struct store_skip skip;
-    struct store_alert alert;
-    char *blob;   /* owns every string the op points to */
-    uint64_t seq; /* 1, 2, ... in the order pushed */
+    struct store_alert alert; /* W_ALERT, W_CLEAR (key) */
+    char *blob;               /* owns the strings alert points to */
+    /* W_BATCH: a sink's batch, waited for by the thread that queued it */
+    const struct coord_result *const *results;
+    size_t n;
+    int rc;
+    struct ty_err err;
+    bool done;
+    pthread_cond_t *cv;
+    uint64_t seq;
     struct wop *next;
 };
 
-/* One per process; fields are grouped by owner and meaning, not packed. */
+/* ---- messages to the loop (server.c) --------------------------------------------------- */
+
+enum smsg_kind {
+    SMSG_JOB_CHANGED = 1, /* name; text NULL when deleted; secrets */
+    SMSG_CALENDAR_CHANGED,
+    SMSG_SEND,  /* a coord request to pass on (req, executor) */
+    SMSG_CLOCK, /* test builds */
+};
+
+/* A message an API thread waits for (at most a deadline); shared by the two sides with a
+ * reference count, so an answer that comes after the caller gave up frees it. */
+struct smsg {
+    enum smsg_kind kind;
+    char *name, *text;
+    json_t *secrets;
+    int64_t version, num;
+    struct coord_request *req;
+    char executor[COORD_ID_MAX];
+    /* the answer */
+    int rc;
+    struct ty_err err;
+    json_t *reply;
+    struct coord_reply creply; /* SMSG_SEND: the coord's answer (json moved to reply) */
+    uint64_t writer_seq;       /* writes queued when it was answered (read your writes) */
+    bool done;
+    int refs;
+    struct smsg *next;
+};
+
+/* One per process; fields grouped by owner. */
 struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
-    struct server_opts opts;
-    char *data_dir, *db_path, *runs_dir, *url;
-    int lock_fd;
-    char token[65];
+    struct server_config cfg;
+    char *data_dir, *db_path, *token;
     int64_t epoch;
-    char boot_id[64];
     int64_t started_ms;
-    _Atomic int64_t clock_offset_ns; /* test builds only: shifts the wall clock */
 
+    /* loop */
     uv_loop_t loop;
-    uv_async_t sched_async, mail_async, store_async;
+    uv_async_t mail_async, writer_async;
     uv_signal_t sig_term, sig_int;
-    uv_timer_t resource_timer, retention_timer, sweep_timer;
+    uv_timer_t resource_timer, retention_timer, watchdog_timer;
     bool handles_live;
-    struct sched *sched;
-    struct http_server *http;
+    struct coord *coord;
+    bool ready, stopping, stopped;
+    int exit_status;
+    uint32_t sync_pending; /* initial assignment batches not yet answered */
+    bool resource_disk_low, resource_mem_low, resource_store, resource_queue, resource_spool;
 
-    /* mailbox: HTTP threads -> loop */
+    /* mailbox: API threads -> loop (mail_mu) */
     pthread_mutex_t mail_mu;
-    struct server_msg *mail_head, *mail_tail;
+    pthread_cond_t mail_cv; /* a message was answered */
+    struct smsg *mail_head, *mail_tail;
     bool mail_closed;
 
-    /* store writer thread */
+    /* the writer thread (wr_mu) */
     struct store *writer;
-    pthread_t store_thread;
-    bool store_running;
-    pthread_mutex_t st_mu;
-    pthread_cond_t st_cv;
-    struct wop *st_head, *st_tail;
-    size_t st_len;
-    bool st_stop;
-    uint64_t st_pushed, st_committed;    /* sequence of the last op queued, written */
-    pthread_cond_t st_done_cv;           /* st_committed moved */
-    _Atomic int st_failing;              /* last batch failed: writes are being retried */
-    _Atomic int64_t st_failing_since_ms; /* when the current failure began */
-    char st_error[TY_ERR_MSG_MAX];
-    _Atomic uint64_t st_written, st_retries;
+    pthread_t writer_thread;
+    bool writer_running;
+    pthread_mutex_t wr_mu;
+    pthread_cond_t wr_cv, wr_done_cv;
+    struct wop *wr_head, *wr_tail;
+    bool wr_stop;
+    uint64_t wr_pushed, wr_committed;
+    _Atomic int wr_failing; /* alert writes are failing and being retried */
+    _Atomic int batches_failing;
+    _Atomic int64_t failing_since_ms;
+    char wr_error[TY_ERR_MSG_MAX];
+    struct strmap delivered; /* executor id -> (uintptr_t) last result seq written */
+    /* writer-thread state */
+    struct strmap open_alerts; /* key -> (void *)1 */
+    struct strmap barriers;    /* fire base -> struct barrier * */
+    json_t *downstream;        /* fires to make, for the loop: [{"job","base","at"}] (wr_mu) */
 
-    /* readers for HTTP threads */
+    /* live state of runs (live_mu): written by the writer, read by API threads */
+    pthread_mutex_t live_mu;
+    struct strmap live_runs; /* run id -> struct live_run * */
+    struct strmap live_jobs; /* job name -> struct live_job * */
+
+    /* readers and configuration writes (API threads) */
     pthread_key_t reader_key;
     pthread_mutex_t config_mu;
-    struct store *config_writer; /* used under config_mu */
-
-    /* jobs (loop thread) */
-    struct strmap jobs;  /* name -> struct sjob* */
-    struct sjob **by_id; /* trigger-engine id -> job */
-    uint32_t ids_used, ids_cap;
-    uint32_t *free_ids;
-    uint32_t n_free_ids;
-    struct strmap calendars; /* name -> struct calendar* */
-    struct strmap domains;   /* path -> struct domain* */
-    json_t *last_fires;      /* from the store at start: {"job": epoch} */
-
-    /* runs (loop thread) */
-    struct strmap runs;           /* run_id -> struct srun* (not yet ended) */
-    struct srun *q_head, *q_tail; /* waiting for executor capacity, oldest first */
-    uint32_t q_len;
-    uint32_t n_running;
-    uint64_t run_seq;
-    struct strmap fires;   /* fire prefix -> struct fire_state* (fan-in barrier) */
-    struct retry *retries; /* retries waiting for their backoff (runner.c) */
-
-    /* output files (loop thread): finished runs' files are emptied and reused */
-    uint32_t *pool; /* numbers of spare files runs/pool/p<N> */
-    size_t pool_len, pool_cap;
-    uint32_t pool_seq;
-    struct recycle *recycle; /* finished runs, oldest first (a ring) */
-    size_t rc_head, rc_len, rc_cap;
-    uv_timer_t recycle_timer;
-    uv_timer_t watchdog_timer; /* "WATCHDOG=1" to the service manager, when it asks */
-
-    /* alerts (loop thread): keys of open alerts */
-    struct strmap open_alerts;
-    bool resource_disk_low, resource_mem_low, resource_store_failing, resource_queue_full;
-
-    /* shutdown */
-    bool stopping;
-    void (*on_drained)(struct server *);
-    uv_timer_t grace_timer;
-    bool grace_live;
-    int exit_status;
+    struct store *config_writer;
 };
 
-struct recycle {
-    char run_id[STORE_ID_MAX];
-    int64_t ended_ms;
+struct live_run {
+    char job[JOB_NAME_MAX + 1];
+    enum coord_phase phase;
 };
 
-/* output files (server.c): a spare file for a new run, or NULL; hand back a finished
- * run's file (reused ten seconds later, when followers have read it) */
-const char *server__spare_output(struct server *s, char *buf, size_t cap);
-void server__output_done(struct server *s, const char *run_id);
+struct live_job {
+    uint32_t running; /* queued for capacity or going */
+    uint32_t waiting; /* behind their shard */
+};
 
-/* store thread helpers (server.c) */
-void server__store_prune(struct server *s);
+/* server.c */
+/* Send m to the loop and wait for its answer, at most timeout_ms.  0 or m->rc; TY_EUNAVAIL
+ * when the loop did not answer in time or is stopping.  m is the caller's (refs 1). */
+int server__call(struct server *s, struct smsg *m, int timeout_ms);
+struct smsg *server__msg_new(enum smsg_kind kind);
+void server__msg_unref(struct server *s, struct smsg *m);
+/* Wake the loop to take downstream fires and look at resources again (any thread; nothing
+ * once the loop is closing). */
+void server__wake(struct server *s);
+void server__coord_send(struct server *s, const char *executor, struct coord_request *req,
+                        coord_cb cb, void *arg);
+
+/* writer.c */
+int server__writer_start(struct server *s, struct ty_err *err);
+void server__writer_stop(struct server *s);
+/* Queue an alert raise / clear, a prune (never blocks); returns the op's seq. */
+uint64_t server__raise(struct server *s, const struct store_alert *a);
+uint64_t server__clear(struct server *s, const char *key);
+uint64_t server__prune(struct server *s);
+/* The seq of the last op queued (for server__writer_sync). */
+uint64_t server__writer_mark(struct server *s);
+/* Wait (at most timeout_ms) until ops up to seq are written, or writes are failing. */
+void server__writer_sync(struct server *s, uint64_t seq, int timeout_ms);
+/* Wait (at most timeout_ms) until the results of `executor` up to seq are in the store, or
+ * deliveries are failing. */
+void server__delivered_sync(struct server *s, const char *executor, uint64_t seq, int timeout_ms);
+/* Fires the writer found ready for their downstream jobs (the loop takes them). */
+json_t *server__take_downstream(struct server *s);
+
+/* alerts.c: decisions about alerts, for the writer (results) and the loop (jobs,
+ * resources) */
+struct alert_tx;
+void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_result *r);
+void alerts__job_defined(struct server *s, const struct job *j);
+void alerts__job_removed(struct server *s, const char *name);
+void alerts__resources(struct server *s, const json_t *executors);
+
+/* config.c: every job and calendar to the executors (at start); a saved one (the loop's
+ * side of SMSG_JOB_CHANGED / SMSG_CALENDAR_CHANGED) */
+void server__assign_all(struct server *s);
+void server__job_changed(struct server *s, struct smsg *m);
+
+/* server.c: the executors have their jobs (the initial assignments are answered) */
+void server__ready(struct server *s);
 
 #endif

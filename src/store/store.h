@@ -41,6 +41,8 @@ enum store_run_status {
     STORE_RUN_CANCELED,    /* killed on request */
     STORE_RUN_INTERRUPTED, /* killed because the server shut down or restarted */
     STORE_RUN_LOST,        /* ended while nobody watched; exit status unknown */
+    STORE_RUN_MISFIRED,    /* never started: it waited in the executor's queue past the job's
+                              misfire threshold (the machine was overloaded) */
 };
 
 enum store_trigger {
@@ -69,6 +71,7 @@ const char *store_skip_reason_name(enum store_skip_reason r); /* "paused" ... */
 /* Inverse lookups: 0 and the value, or TY_EINVAL for an unknown name. */
 int store_run_status_parse(const char *name, enum store_run_status *out);
 int store_skip_reason_parse(const char *name, enum store_skip_reason *out);
+int store_trigger_parse(const char *name, enum store_trigger *out);
 
 #define STORE_ID_MAX      24  /* run ids: 16 hex digits and a NUL, with room */
 #define STORE_FIRE_ID_MAX 192 /* "<job>@<epoch>#<shard>[!<suffix>]" */

@@ -15,6 +15,7 @@ static const char *const run_status_names[] = {
     [STORE_RUN_SUCCEEDED] = "succeeded",     [STORE_RUN_FAILED] = "failed",
     [STORE_RUN_TIMEOUT] = "timeout",         [STORE_RUN_CANCELED] = "canceled",
     [STORE_RUN_INTERRUPTED] = "interrupted", [STORE_RUN_LOST] = "lost",
+    [STORE_RUN_MISFIRED] = "misfired",
 };
 
 static const char *const trigger_names[] = {
@@ -84,5 +85,14 @@ int store_skip_reason_parse(const char *name, enum store_skip_reason *out)
     if (v == 0)
         return TY_EINVAL;
     *out = (enum store_skip_reason)v;
+    return 0;
+}
+
+int store_trigger_parse(const char *name, enum store_trigger *out)
+{
+    int v = value_of(trigger_names, N_OF(trigger_names), name);
+    if (v == 0)
+        return TY_EINVAL;
+    *out = (enum store_trigger)v;
     return 0;
 }

@@ -212,6 +212,10 @@ class Server:
     def pid(self):
         return self.proc.pid
 
+    def executor_id(self):
+        """The embedded executor's id: made once per data directory, kept in executor-id."""
+        return (self.data / "executor-id").read_text().strip()
+
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 

@@ -40,6 +40,8 @@ MANIFEST = json.loads((ROOT / "tests/fixtures/store-v1.json").read_text())
 # server knows one (the data directory's token is "default")
 WHO = ("127.0.0.1", "default")
 
+SCHEMA = 3  # the schema version this binary writes (store_sqlite.c migrations[])
+
 
 def versions(srv, name, kind="jobs"):
     return srv.ok("GET", f"/{kind}/{name}/versions")
@@ -303,7 +305,8 @@ def test_migration_from_schema_1(server, tmp_path):
     v1 = read_db(FIXTURE)
     assert bak == v1 and bak["schema_version"] == 1
     db = sqlite3.connect(f"file:{data / 'tethys.db'}?mode=ro", uri=True)
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+        str(SCHEMA),)
     db.close()
 
     # every job, version, run and skipped fire is served
@@ -361,7 +364,8 @@ def test_newer_schema_refused(server, tethys, tmp_path):
                        capture_output=True, text=True, timeout=20)
     assert r.returncode != 0
     assert (f"tethys: {db} has schema version 99, from a newer Tethys; this binary knows 1 to "
-            "2: upgrade tethys, or `tethys restore` the tethys.db.v2-*.bak the upgrade left\n"
+            f"{SCHEMA}: upgrade tethys, or `tethys restore` the tethys.db.v{SCHEMA}-*.bak the "
+            "upgrade left\n"
             ) in r.stderr
     assert sha256(db) == before
     assert not list(srv.data.glob("*.bak"))
@@ -472,7 +476,7 @@ def test_backup_under_load_and_restore(server, tmp_path):
         r = subprocess.run([srv.cli_binary, "restore", str(path), "--data", str(fresh)],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
-        assert r.stdout.startswith(f"restored {path} as {fresh}/tethys.db (schema version 2")
+        assert r.stdout.startswith(f"restored {path} as {fresh}/tethys.db (schema version {SCHEMA}")
         assert read_db(fresh / "tethys.db") == got
         rs = server(data=fresh)
         runs, skips, vers = api_state(rs)
@@ -547,7 +551,7 @@ def test_restore_refusals(server, tmp_path):
     r = srv.cli("backup", str(backup), "--json")
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
-    assert info["file"] == str(backup) and info["schema_version"] == 2
+    assert info["file"] == str(backup) and info["schema_version"] == SCHEMA
     assert info["bytes"] == backup.stat().st_size
     # never over an existing file
     before = sha256(backup)

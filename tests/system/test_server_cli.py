@@ -219,7 +219,7 @@ def test_run_show_and_logs(shared_server):
     r = srv.cli("history", "--job", "cli-run")
     assert r.returncode == 0 and rid in r.stdout and "failed" in r.stdout
     r = srv.cli("executors", "--json")
-    assert r.returncode == 0 and json.loads(r.stdout)["items"][0]["id"] == "local"
+    assert r.returncode == 0 and json.loads(r.stdout)["items"][0]["id"] == srv.executor_id()
 
 
 def test_finding_the_server(server, tmp_path, tethys):

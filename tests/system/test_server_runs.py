@@ -82,7 +82,7 @@ def test_run_environment_is_minimal_and_complete(server, tmp_path):
         assert e["TETHYS_ATTEMPT"] == "1"
         assert e["TETHYS_TRIGGER"] == "schedule"
         assert e["TETHYS_FENCING_EPOCH"] == str(epoch) == str(run["epoch"])
-        assert e["TETHYS_EXECUTOR"] == "local" == run["executor"]
+        assert e["TETHYS_EXECUTOR"] == srv.executor_id() == run["executor"]
         assert e["TETHYS_DOMAIN"] == ""
         m = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", e["TRACEPARENT"])
         assert m and m.group(2) == run["run_id"] and m.group(1) != "0" * 32, e["TRACEPARENT"]

@@ -1,0 +1,395 @@
+/*
+ * daemon.c - the embedded server's process: data directory, lock, token, and the pieces
+ * put together.
+ *
+ * Start: refuse a listen address off loopback without TLS (the bearer token would cross
+ * the network in clear), take the data directory's lock (a second server on it refuses to
+ * start), read or create the API token and the executor's id, open the control plane (the
+ * store, migrated when older) and the executor (its spool, read back), join them with
+ * coord_local, start both; once the executor has its jobs, serve the API, publish
+ * server.json so the CLI can find us, and tell a service manager we are ready.
+ *
+ * Stop (SIGTERM/SIGINT, seen by the control plane's loop): the executor stops firing and
+ * lets running shards finish for the grace period, kills what is left, hands its results
+ * to the store; then the API stops, server.json goes, the lock is let go.
+ */
+#define _GNU_SOURCE
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../api/routes.h"
+#include "../exec/exec.h"
+#include "../executor/executor.h"
+#include "../os/log.h"
+#include "../os/notify.h"
+#include "../server/server.h"
+
+struct daemon {
+    struct daemon_opts opts;
+    char *data_dir, *url;
+    int lock_fd;
+    char token[65];
+    struct server *server;
+    struct executor *executor;
+    struct http_server *http;
+    bool http_failed;
+};
+
+/* ---------------------------------------------------------------------------------------
+ * Files in the data directory
+ */
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p != NULL)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static int mkdir_p(const char *path, struct ty_err *err)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len >= sizeof buf)
+        return ty_error(err, TY_EINVAL, "--data", -1, 0, "--data: path too long");
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return ty_error(err, TY_EIO, "--data", -1, 0, "cannot create %s: %s", buf,
+                            strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return ty_error(err, TY_EIO, "--data", -1, 0, "cannot create %s: %s", buf, strerror(errno));
+    return 0;
+}
+
+/* Write a file atomically (temp + fsync + rename) with the given mode. */
+static int write_file(const char *path, const char *text, mode_t mode, struct ty_err *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return ty_error(err, errno == ENOSPC ? TY_ENOSPC : TY_EIO, NULL, -1, 0,
+                        "cannot write %s: %s", tmp, strerror(errno));
+    size_t len = strlen(text);
+    ssize_t w = write(fd, text, len);
+    int e = errno;
+    if (w != (ssize_t)len || fsync(fd) != 0) {
+        close(fd);
+        unlink(tmp);
+        return ty_error(err, e == ENOSPC ? TY_ENOSPC : TY_EIO, NULL, -1, 0, "cannot write %s: %s",
+                        tmp, strerror(e ? e : EIO));
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        unlink(tmp);
+        return ty_error(err, TY_EIO, NULL, -1, 0, "cannot rename %s: %s", tmp, strerror(e));
+    }
+    return 0;
+}
+
+/* One server per data directory: an flock held for the process's life. */
+static int take_lock(struct daemon *d, struct ty_err *err)
+{
+    char *path = path_join(d->data_dir, "lock");
+    if (path == NULL)
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int rc =
+            ty_error(err, TY_EIO, "--data", -1, 0, "cannot open %s: %s", path, strerror(errno));
+        free(path);
+        return rc;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        int rc = ty_error(err, TY_EBUSY, "--data", -1, 0,
+                          "data directory %s is in use by another tethys server (pid %s); "
+                          "stop it first or use another --data",
+                          d->data_dir, pid[0] ? pid : "unknown");
+        close(fd);
+        free(path);
+        return rc;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        log_warn("cannot record the pid in the lock file", "path=%s", path);
+    free(path);
+    d->lock_fd = fd;
+    return 0;
+}
+
+/* The API token: read it, or create it (mode 0600) on the first start. */
+static int load_token(struct daemon *d, struct ty_err *err)
+{
+    char *path = path_join(d->data_dir, "token");
+    if (path == NULL)
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    int rc = 0;
+    FILE *fp = fopen(path, "re");
+    if (fp != NULL) {
+        char line[128] = "";
+        if (fgets(line, sizeof line, fp) == NULL)
+            line[0] = '\0';
+        fclose(fp);
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strlen(line) < 32 || strlen(line) > 64)
+            rc = ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                          "%s does not hold a token (32-64 characters); delete it to have a "
+                          "new one made",
+                          path);
+        else
+            snprintf(d->token, sizeof d->token, "%.64s", line); /* checked: 32-64 */
+    } else {
+        unsigned char raw[32];
+        if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+            rc = ty_error(err, TY_EIO, NULL, -1, 0, "getrandom: %s", strerror(errno));
+        } else {
+            for (size_t i = 0; i < sizeof raw; i++)
+                snprintf(d->token + 2 * i, 3, "%02x", raw[i]);
+            char text[80];
+            snprintf(text, sizeof text, "%s\n", d->token);
+            rc = write_file(path, text, 0600, err);
+            if (rc == 0)
+                log_info("created the API token", "path=%s", path);
+        }
+    }
+    free(path);
+    return rc;
+}
+
+static void write_server_json(struct daemon *d)
+{
+    char *path = path_join(d->data_dir, "server.json");
+    json_t *o = json_pack("{s:s, s:I, s:s}", "url", d->url, "pid", (json_int_t)getpid(), "version",
+                          TETHYS_VERSION);
+    char *text = json_dumps(o, JSON_COMPACT);
+    struct ty_err err;
+    if (path != NULL && text != NULL && write_file(path, text, 0644, &err) != 0)
+        log_warn("cannot write server.json", "error=\"%s\"", err.msg);
+    free(text);
+    json_decref(o);
+    free(path);
+}
+
+static void remove_server_json(struct daemon *d)
+{
+    char *path = path_join(d->data_dir, "server.json");
+    if (path != NULL)
+        unlink(path);
+    free(path);
+}
+
+/* Listening off loopback needs TLS: the bearer token travels in every request. */
+static int check_listen(const struct daemon_opts *o, struct ty_err *err)
+{
+    bool loopback = false;
+    int rc = http_listen_is_loopback(o->listen, &loopback, err);
+    if (rc != 0)
+        return rc;
+    if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+        return ty_error(err, TY_EINVAL, o->tls_cert ? "--tls-key" : "--tls-cert", -1, 0,
+                        "%s needs %s too: a TLS certificate and its key go together",
+                        o->tls_cert ? "--tls-cert" : "--tls-key",
+                        o->tls_cert ? "--tls-key" : "--tls-cert");
+    if (!loopback && o->tls_cert == NULL)
+        return ty_error(err, TY_EINVAL, "--listen", -1, 0,
+                        "listening on %s needs --tls-cert and --tls-key: the API token would "
+                        "cross the network in clear",
+                        o->listen);
+    return o->tls_cert != NULL ? http_tls_check(o->tls_cert, o->tls_key, err) : 0;
+}
+
+/* The URL the CLI on this machine uses (server.json): a wildcard address becomes the
+ * loopback one, which is where a local client finds a server listening everywhere. */
+static char *make_url(const struct daemon_opts *o, int port)
+{
+    char host[256];
+    snprintf(host, sizeof host, "%s", o->listen);
+    char *colon = strrchr(host, ':');
+    if (colon != NULL)
+        *colon = '\0';
+    if (strcmp(host, "0.0.0.0") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    else if (strcmp(host, "[::]") == 0)
+        snprintf(host, sizeof host, "[::1]");
+    char url[320];
+    snprintf(url, sizeof url, "%s://%s:%d", o->tls_cert ? "https" : "http", host, port);
+    return strdup(url);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Hooks the control plane calls on its loop
+ */
+
+/* The executor has its jobs: serve. */
+static void on_ready(void *arg)
+{
+    struct daemon *d = arg;
+    struct http_config hc;
+    routes_config(d->server, d->opts.listen, d->token, &hc);
+    hc.tls_cert = d->opts.tls_cert;
+    hc.tls_key = d->opts.tls_key;
+    hc.rate_per_s = d->opts.rate_limit;
+    hc.rate_burst = d->opts.rate_burst;
+    struct ty_err err;
+    if (http_start(&hc, &d->http, &err) != 0) {
+        log_error("cannot serve the API", "error=\"%s\"", err.msg);
+        fprintf(stderr, "tethys: %s\n", err.msg);
+        d->http_failed = true;
+        server_stop(d->server);
+        return;
+    }
+    d->url = make_url(&d->opts, http_port(d->http));
+    if (d->url != NULL)
+        write_server_json(d);
+    char state[600];
+    snprintf(state, sizeof state, "READY=1\nMAINPID=%ld\nSTATUS=listening on %s", (long)getpid(),
+             d->url ? d->url : d->opts.listen);
+    int rc = notify_send(state);
+    if (rc < 0)
+        log_warn("cannot notify the service manager", "socket=\"%s\" error=\"%s\"",
+                 getenv("NOTIFY_SOCKET"), strerror(-rc));
+    log_info("tethys server started",
+             "version=%s url=%s data=%s max_runs=%u tls=%s rate_limit=%g rate_burst=%u",
+             TETHYS_VERSION, d->url ? d->url : "", d->data_dir, d->opts.max_runs,
+             d->opts.tls_cert ? "on" : "off", d->opts.rate_limit, d->opts.rate_burst);
+}
+
+static void executor_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    server_executors_stopped(d->server);
+}
+
+static void executor_changed(void *arg)
+{
+    struct daemon *d = arg;
+    server_executors_changed(d->server);
+}
+
+static void stop_executors(void *arg, uint32_t grace_s)
+{
+    struct daemon *d = arg;
+    executor_stop(d->executor, grace_s, executor_stopped, d);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Start and stop
+ */
+
+static int start(struct daemon *d, struct ty_err *err)
+{
+    int rc;
+    if ((rc = check_listen(&d->opts, err)) != 0 || (rc = mkdir_p(d->data_dir, err)) != 0 ||
+        (rc = take_lock(d, err)) != 0 || (rc = load_token(d, err)) != 0)
+        return rc;
+    char id[COORD_ID_MAX], boot[64];
+    if ((rc = executor_load_id(d->data_dir, id, sizeof id, err)) != 0 ||
+        (rc = exec_boot_id(boot, sizeof boot, err)) != 0)
+        return rc;
+    char *db = path_join(d->data_dir, "tethys.db");
+    if (db == NULL)
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    struct server_config sc = {
+        .data_dir = d->data_dir,
+        .db_path = db,
+        .token = d->token,
+        .shutdown_grace = d->opts.shutdown_grace,
+        .retention_days = d->opts.retention_days,
+        .retention_runs = d->opts.retention_runs,
+        .on_ready = on_ready,
+        .stop_executors = stop_executors,
+        .hook_arg = d,
+    };
+    rc = server_open(&sc, &d->server, err);
+    free(db);
+    if (rc != 0)
+        return rc;
+    struct executor_config xc = {
+        .id = id,
+        .kind = "embedded",
+        .data_dir = d->data_dir,
+        .boot_id = boot,
+        .max_runs = d->opts.max_runs,
+        .queue_max = d->opts.queue_max,
+        .max_jobs = d->opts.max_jobs,
+        .spool_max = d->opts.spool_max,
+        .deliver = server_ingest,
+        .deliver_arg = d->server,
+        .changed = executor_changed,
+        .changed_arg = d,
+    };
+    if ((rc = executor_new(&xc, &d->executor, err)) != 0 ||
+        (rc = executor_start(d->executor, err)) != 0)
+        return rc;
+    struct coord_member member;
+    executor_member(d->executor, &member);
+    struct coord *c = NULL;
+    if ((rc = coord_local_new(server_loop(d->server), &member, &c, err)) != 0)
+        return rc;
+    return server_start(d->server, c, err);
+}
+
+int daemon_run(const struct daemon_opts *opts)
+{
+    struct daemon dd;
+    struct daemon *d = &dd;
+    memset(d, 0, sizeof *d);
+    d->opts = *opts;
+    d->lock_fd = -1;
+    d->data_dir = strdup(opts->data_dir);
+    signal(SIGPIPE, SIG_IGN);
+    struct ty_err err;
+    ty_err_clear(&err);
+    int status = 0;
+    int rc = d->data_dir ? start(d, &err) : ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    if (rc != 0) {
+        log_error("cannot start", "error=\"%s\"", err.msg);
+        fprintf(stderr, "tethys: %s\n", err.msg);
+        status = rc == TY_EBUSY || rc == TY_EINVAL ? 2 : 3;
+        if (d->executor != NULL && d->server != NULL) {
+            /* started halfway: the executor's thread runs; stop it and let the loop end */
+            executor_stop(d->executor, 0, executor_stopped, d);
+            server_run(d->server);
+        }
+    } else {
+        status = server_run(d->server);
+        if (d->http_failed)
+            status = 3;
+    }
+    if (d->http != NULL)
+        http_stop(d->http);
+    executor_free(d->executor);
+    server_close(d->server);
+    if (d->url != NULL)
+        remove_server_json(d);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    log_info("tethys server stopped", "status=%d", status);
+    free(d->url);
+    free(d->data_dir);
+    return status;
+}

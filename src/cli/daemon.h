@@ -1,0 +1,35 @@
+/*
+ * daemon.h - `tethys server`: the embedded deployment, assembled.
+ *
+ * One process holds the control plane (src/server), one executor (src/executor), the
+ * in-process coordination between them (coord_local) and the REST API (src/api).  This is
+ * the only place that knows all of them; each knows only the interfaces below it.
+ */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+#include <stdint.h>
+
+struct daemon_opts {
+    const char *data_dir;    /* created 0700 if missing */
+    const char *listen;      /* "127.0.0.1:8080" */
+    uint32_t max_runs;       /* executor capacity: runs at once (default 4 x CPUs) */
+    uint32_t queue_max;      /* runs waiting for capacity before "queue full" (100000) */
+    uint32_t shutdown_grace; /* seconds SIGTERM waits for running shards (30) */
+    uint32_t retention_days; /* history kept (30) */
+    uint32_t retention_runs; /* newest runs kept per job (10000) */
+    uint32_t max_jobs;       /* jobs the trigger engine can hold (4,000,000) */
+    uint64_t spool_max;      /* bytes of results waiting for the store before output is
+                                dropped (256 MiB) */
+    const char *tls_cert;    /* PEM certificate (chain) for HTTPS, or NULL */
+    const char *tls_key;     /* its private key, or NULL; both or neither */
+    double rate_limit;       /* API requests a second per client address (50; 0 = none) */
+    uint32_t rate_burst;     /* bucket size per client address (200; 0 = 4 x rate_limit) */
+};
+
+/* Run the embedded server in the foreground until SIGTERM/SIGINT.  Returns a process exit
+ * status (0 after a clean stop; 2 for bad options or a data directory in use; 3 when it
+ * cannot start) and logs why it stopped. */
+int daemon_run(const struct daemon_opts *opts);
+
+#endif

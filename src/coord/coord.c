@@ -1,0 +1,379 @@
+/*
+ * coord.c - what every coord implementation shares: requests and the results' wire form.
+ *
+ * A result's JSON is what a spool keeps on disk and what a remote executor will send, so
+ * reading it assumes nothing: every field is checked for presence, type and range, and a
+ * refusal names the field.  Keys are the store's column names, so a spooled record reads
+ * like the history row it becomes.  Output bytes are carried as a JSON string when they
+ * are UTF-8 and as base64 ("output_b64") otherwise, so nothing is lost either way.
+ */
+#include "coord.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/b64.h"
+#include "../core/utf8.h"
+
+struct coord_request *coord_request_new(enum coord_req_kind kind)
+{
+    struct coord_request *r = calloc(1, sizeof *r);
+    if (r != NULL)
+        r->kind = kind;
+    return r;
+}
+
+void coord_assignment_clear(struct coord_assignment *a)
+{
+    free(a->job);
+    free(a->definition);
+    json_decref(a->secrets);
+    free(a->shards);
+    memset(a, 0, sizeof *a);
+}
+
+void coord_request_free(struct coord_request *req)
+{
+    if (req == NULL)
+        return;
+    for (size_t i = 0; i < req->n_assign; i++)
+        coord_assignment_clear(&req->assign[i]);
+    free(req->assign);
+    free(req->fire.job);
+    free(req->fire.base);
+    free(req->fire.shards);
+    free(req->name);
+    free(req->definition);
+    json_decref(req->reply.json);
+    free(req->reply.data);
+    free(req);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Results to JSON
+ */
+
+static const char *const kind_names[] = {
+    [COORD_RESULT_RUN] = "run", [COORD_RESULT_SKIP] = "skip", [COORD_RESULT_ALARM] = "alarm"};
+static const char *const phase_names[] = {[COORD_PHASE_WAITING] = "waiting",
+                                          [COORD_PHASE_QUEUED] = "queued",
+                                          [COORD_PHASE_RUNNING] = "running",
+                                          [COORD_PHASE_ENDED] = "ended",
+                                          [COORD_PHASE_PLANNED] = "planned"};
+
+static void set_str(json_t *o, const char *key, const char *v)
+{
+    if (v != NULL)
+        json_object_set_new(o, key, json_string(v));
+}
+
+static void set_int(json_t *o, const char *key, int64_t v)
+{
+    json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+static void run_fields(json_t *o, const struct store_run *r)
+{
+    set_str(o, "run_id", r->run_id);
+    set_str(o, "fire_id", r->fire_id);
+    set_str(o, "job", r->job);
+    set_str(o, "domain", r->domain);
+    set_int(o, "shard", r->shard);
+    set_int(o, "attempt", r->attempt);
+    set_str(o, "trigger", store_trigger_name(r->trigger));
+    set_int(o, "scheduled_at", r->scheduled_at);
+    set_int(o, "started_at_ms", r->started_at_ms);
+    set_int(o, "epoch", r->epoch);
+}
+
+json_t *coord_result_to_json(const struct coord_result *r)
+{
+    if (r->kind < COORD_RESULT_RUN || r->kind > COORD_RESULT_ALARM)
+        return NULL;
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    set_str(o, "k", kind_names[r->kind]);
+    set_int(o, "seq", (int64_t)r->seq);
+    set_str(o, "executor", r->executor != NULL ? r->executor : r->run.executor);
+    set_int(o, "job_level", r->job_level);
+    if (r->kind == COORD_RESULT_SKIP) {
+        const struct store_skip *k = &r->skip;
+        set_str(o, "fire_id", k->fire_id);
+        set_str(o, "job", k->job);
+        set_str(o, "domain", k->domain);
+        set_int(o, "shard", k->shard);
+        set_int(o, "scheduled_at", k->scheduled_at);
+        set_int(o, "recorded_at_ms", k->recorded_at_ms);
+        set_str(o, "reason", store_skip_reason_name(k->reason));
+        set_str(o, "detail", k->detail);
+        set_str(o, "trigger", store_trigger_name(k->trigger));
+        json_object_set_new(o, "settled", json_boolean(r->settled));
+        json_object_set_new(o, "downstream", json_boolean(r->downstream));
+        set_int(o, "fire_shards", r->fire_shards);
+        return o;
+    }
+    run_fields(o, &r->run);
+    if (r->kind == COORD_RESULT_ALARM) {
+        json_object_set_new(o, "on", json_boolean(r->alarm_on));
+        set_int(o, "alarm_s", r->alarm_s);
+        return o;
+    }
+    const struct store_run *u = &r->run;
+    set_str(o, "status", store_run_status_name(u->status));
+    set_int(o, "queued_at_ms", u->queued_at_ms);
+    set_int(o, "ended_at_ms", u->ended_at_ms);
+    set_int(o, "pid", u->pid);
+    set_int(o, "pid_start", u->pid_start);
+    set_str(o, "boot_id", u->boot_id);
+    set_int(o, "exit_code", u->exit_code);
+    set_int(o, "signal", u->signal);
+    set_str(o, "error", u->error);
+    if (u->output != NULL) {
+        if (utf8_invalid_at((const unsigned char *)u->output, u->output_len) == u->output_len &&
+            memchr(u->output, '\0', u->output_len) == NULL) {
+            json_object_set_new(o, "output", json_stringn(u->output, u->output_len));
+        } else {
+            struct strbuf sb;
+            sb_init(&sb);
+            b64_encode(&sb, u->output, u->output_len);
+            if (sb_failed(&sb)) {
+                sb_free(&sb);
+                json_decref(o);
+                return NULL;
+            }
+            json_object_set_new(o, "output_b64", json_stringn(sb.buf, sb.len));
+            sb_free(&sb);
+        }
+    }
+    set_str(o, "phase",
+            phase_names[r->phase >= COORD_PHASE_WAITING && r->phase <= COORD_PHASE_PLANNED
+                            ? r->phase
+                            : COORD_PHASE_ENDED]);
+    json_object_set_new(o, "settled", json_boolean(r->settled));
+    json_object_set_new(o, "downstream", json_boolean(r->downstream));
+    set_int(o, "fire_shards", r->fire_shards);
+    if (r->output_dropped)
+        json_object_set_new(o, "output_dropped", json_true());
+    return o;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Results from JSON
+ */
+
+static int bad(struct ty_err *err, const char *field, const char *what)
+{
+    return ty_error(err, TY_EFORMAT, field, -1, 0, "result %s: %s", field, what);
+}
+
+static int get_str(const json_t *o, const char *key, bool required, const char **out,
+                   struct ty_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return required ? bad(err, key, "missing") : 0;
+    if (!json_is_string(v))
+        return bad(err, key, "not a string");
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int get_int(const json_t *o, const char *key, bool required, int64_t min, int64_t max,
+                   int64_t *out, struct ty_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    *out = 0;
+    if (v == NULL)
+        return required ? bad(err, key, "missing") : 0;
+    if (!json_is_integer(v))
+        return bad(err, key, "not an integer");
+    json_int_t n = json_integer_value(v);
+    if (n < min || n > max)
+        return ty_error(err, TY_EFORMAT, key, -1, 0, "result %s: %lld is out of range", key,
+                        (long long)n);
+    *out = n;
+    return 0;
+}
+
+static int get_bool(const json_t *o, const char *key, bool *out, struct ty_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    *out = false;
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v))
+        return bad(err, key, "not true or false");
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int get_name(const json_t *o, const char *key, const char *const *names, size_t n, int *out,
+                    struct ty_err *err)
+{
+    const char *v;
+    int rc = get_str(o, key, true, &v, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 1; i < n; i++) {
+        if (names[i] != NULL && strcmp(names[i], v) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    return ty_error(err, TY_EFORMAT, key, -1, 0, "result %s: unknown value \"%.40s\"", key, v);
+}
+
+#define I32 2147483647LL
+#define I64 INT64_MAX
+
+static int identity_from(const json_t *o, struct store_run *r, struct ty_err *err)
+{
+    int64_t shard, attempt, sched, started, epoch;
+    const char *trigger;
+    int rc;
+    if ((rc = get_str(o, "run_id", true, &r->run_id, err)) != 0 ||
+        (rc = get_str(o, "fire_id", true, &r->fire_id, err)) != 0 ||
+        (rc = get_str(o, "job", true, &r->job, err)) != 0 ||
+        (rc = get_str(o, "domain", false, &r->domain, err)) != 0 ||
+        (rc = get_int(o, "shard", true, 0, I32, &shard, err)) != 0 ||
+        (rc = get_int(o, "attempt", true, 1, I32, &attempt, err)) != 0 ||
+        (rc = get_str(o, "trigger", true, &trigger, err)) != 0 ||
+        (rc = get_int(o, "scheduled_at", true, -I64, I64, &sched, err)) != 0 ||
+        (rc = get_int(o, "started_at_ms", false, 0, I64, &started, err)) != 0 ||
+        (rc = get_int(o, "epoch", false, 0, I64, &epoch, err)) != 0)
+        return rc;
+    if (strlen(r->run_id) >= STORE_ID_MAX || strlen(r->fire_id) >= STORE_FIRE_ID_MAX)
+        return bad(err, strlen(r->run_id) >= STORE_ID_MAX ? "run_id" : "fire_id", "too long");
+    if (store_trigger_parse(trigger, &r->trigger) != 0)
+        return ty_error(err, TY_EFORMAT, "trigger", -1, 0,
+                        "result trigger: unknown value \"%.40s\"", trigger);
+    r->shard = (uint32_t)shard;
+    r->attempt = (uint32_t)attempt;
+    r->scheduled_at = sched;
+    r->started_at_ms = started;
+    r->epoch = epoch;
+    return 0;
+}
+
+static int run_from(const json_t *o, struct coord_result *res, struct strbuf *scratch,
+                    struct ty_err *err)
+{
+    struct store_run *r = &res->run;
+    const char *status, *b64;
+    int64_t queued, ended, pid, pid_start, exit_code, sig, shards;
+    int phase = 0, rc;
+    if ((rc = identity_from(o, r, err)) != 0 ||
+        (rc = get_str(o, "status", true, &status, err)) != 0 ||
+        (rc = get_int(o, "queued_at_ms", false, 0, I64, &queued, err)) != 0 ||
+        (rc = get_int(o, "ended_at_ms", false, 0, I64, &ended, err)) != 0 ||
+        (rc = get_int(o, "pid", false, 0, I32, &pid, err)) != 0 ||
+        (rc = get_int(o, "pid_start", false, 0, I64, &pid_start, err)) != 0 ||
+        (rc = get_str(o, "boot_id", false, &r->boot_id, err)) != 0 ||
+        (rc = get_int(o, "exit_code", false, -1, 255, &exit_code, err)) != 0 ||
+        (rc = get_int(o, "signal", false, 0, 128, &sig, err)) != 0 ||
+        (rc = get_str(o, "error", false, &r->error, err)) != 0 ||
+        (rc = get_str(o, "output_b64", false, &b64, err)) != 0 ||
+        (rc = get_name(o, "phase", phase_names, sizeof phase_names / sizeof phase_names[0], &phase,
+                       err)) != 0 ||
+        (rc = get_bool(o, "settled", &res->settled, err)) != 0 ||
+        (rc = get_bool(o, "downstream", &res->downstream, err)) != 0 ||
+        (rc = get_bool(o, "output_dropped", &res->output_dropped, err)) != 0 ||
+        (rc = get_int(o, "fire_shards", false, 0, I32, &shards, err)) != 0)
+        return rc;
+    if (store_run_status_parse(status, &r->status) != 0)
+        return ty_error(err, TY_EFORMAT, "status", -1, 0, "result status: unknown value \"%.40s\"",
+                        status);
+    json_t *out = json_object_get(o, "output");
+    if (out != NULL && !json_is_null(out)) {
+        if (!json_is_string(out))
+            return bad(err, "output", "not a string");
+        r->output = json_string_value(out);
+        r->output_len = json_string_length(out);
+    } else if (b64 != NULL) {
+        sb_truncate(scratch, 0);
+        if (b64_decode(scratch, b64, strlen(b64)) != 0)
+            return bad(err, "output_b64", "not base64");
+        if (sb_failed(scratch))
+            return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        r->output = scratch->buf != NULL ? scratch->buf : "";
+        r->output_len = scratch->len;
+    }
+    if (r->output_len > (size_t)STORE_OUTPUT_MAX)
+        return bad(err, "output", "longer than a run's output may be");
+    r->queued_at_ms = queued;
+    r->ended_at_ms = ended;
+    r->pid = pid;
+    r->pid_start = pid_start;
+    r->exit_code = (int)exit_code;
+    r->signal = (int)sig;
+    res->phase = (enum coord_phase)phase;
+    res->fire_shards = (uint32_t)shards;
+    return 0;
+}
+
+static int skip_from(const json_t *o, struct coord_result *res, struct ty_err *err)
+{
+    struct store_skip *k = &res->skip;
+    const char *reason, *trigger;
+    int64_t shard, sched, at, shards;
+    int rc;
+    if ((rc = get_str(o, "fire_id", true, &k->fire_id, err)) != 0 ||
+        (rc = get_str(o, "job", true, &k->job, err)) != 0 ||
+        (rc = get_str(o, "domain", false, &k->domain, err)) != 0 ||
+        (rc = get_int(o, "shard", true, -1, I32, &shard, err)) != 0 ||
+        (rc = get_int(o, "scheduled_at", true, -I64, I64, &sched, err)) != 0 ||
+        (rc = get_int(o, "recorded_at_ms", true, 0, I64, &at, err)) != 0 ||
+        (rc = get_str(o, "reason", true, &reason, err)) != 0 ||
+        (rc = get_str(o, "detail", false, &k->detail, err)) != 0 ||
+        (rc = get_str(o, "trigger", true, &trigger, err)) != 0 ||
+        (rc = get_bool(o, "settled", &res->settled, err)) != 0 ||
+        (rc = get_bool(o, "downstream", &res->downstream, err)) != 0 ||
+        (rc = get_int(o, "fire_shards", false, 0, I32, &shards, err)) != 0)
+        return rc;
+    if (strlen(k->fire_id) >= STORE_FIRE_ID_MAX)
+        return bad(err, "fire_id", "too long");
+    if (store_skip_reason_parse(reason, &k->reason) != 0)
+        return ty_error(err, TY_EFORMAT, "reason", -1, 0, "result reason: unknown value \"%.40s\"",
+                        reason);
+    if (store_trigger_parse(trigger, &k->trigger) != 0)
+        return ty_error(err, TY_EFORMAT, "trigger", -1, 0,
+                        "result trigger: unknown value \"%.40s\"", trigger);
+    k->shard = (int32_t)shard;
+    k->scheduled_at = sched;
+    k->recorded_at_ms = at;
+    res->fire_shards = (uint32_t)shards;
+    return 0;
+}
+
+int coord_result_from_json(const json_t *o, struct coord_result *r, struct strbuf *scratch,
+                           struct ty_err *err)
+{
+    memset(r, 0, sizeof *r);
+    if (!json_is_object(o))
+        return ty_error(err, TY_EFORMAT, NULL, -1, 0, "result: not a JSON object");
+    int kind = 0, rc;
+    int64_t seq, level;
+    if ((rc = get_name(o, "k", kind_names, sizeof kind_names / sizeof kind_names[0], &kind, err)) !=
+            0 ||
+        (rc = get_int(o, "seq", true, 1, I64, &seq, err)) != 0 ||
+        (rc = get_str(o, "executor", false, &r->executor, err)) != 0 ||
+        (rc = get_int(o, "job_level", false, 0, 9, &level, err)) != 0)
+        return rc;
+    r->kind = (enum coord_result_kind)kind;
+    r->seq = (uint64_t)seq;
+    r->job_level = (int)level;
+    r->run.executor = r->executor;
+    if (r->kind == COORD_RESULT_SKIP)
+        return skip_from(o, r, err);
+    if (r->kind == COORD_RESULT_RUN)
+        return run_from(o, r, scratch, err);
+    int64_t alarm_s;
+    if ((rc = identity_from(o, &r->run, err)) != 0 ||
+        (rc = get_bool(o, "on", &r->alarm_on, err)) != 0 ||
+        (rc = get_int(o, "alarm_s", false, 0, I32, &alarm_s, err)) != 0)
+        return rc;
+    r->alarm_s = (uint32_t)alarm_s;
+    return 0;
+}

@@ -1,0 +1,224 @@
+/*
+ * executor_impl.h - the executor's state, shared by the files of src/executor only.
+ *
+ * Owners: everything here belongs to the executor's loop thread, except what is marked
+ * otherwise (the mailbox and the status snapshot, under their own locks; the spool, which
+ * locks itself).
+ */
+#ifndef EXECUTOR_IMPL_H
+#define EXECUTOR_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "../core/domain.h"
+#include "../core/job.h"
+#include "../core/mask.h"
+#include "../core/strmap.h"
+#include "../exec/exec.h"
+#include "../sched/sched.h"
+#include "executor.h"
+#include "spool.h"
+
+struct xrun;
+
+/* A job as the executor holds it. */
+struct xjob {
+    uint32_t id;         /* trigger engine id */
+    uint32_t generation; /* bumped on every change; stale fires are ignored */
+    int64_t version;     /* store version of the definition */
+    int64_t epoch;       /* fencing epoch of its assignment: new runs carry it */
+    struct job def;
+    const struct tz_zone *zone;
+    struct mask_set *masks;     /* its secret values, hidden in its runs' output (or NULL) */
+    int64_t last_fire;          /* latest scheduled fire made (schedule trigger), seconds */
+    uint32_t shard_cap;         /* length of the per-shard arrays (never shrinks) */
+    uint32_t *running;          /* per shard: runs queued for capacity or going now */
+    struct xrun **waiting_head; /* per shard: runs queued behind a running one (overlap) */
+    uint32_t waiting;           /* total queued behind running ones */
+    bool deleted;               /* removed from the table; freed when its last run ends */
+    uint32_t refs;              /* runs pointing at it */
+    uint32_t sync;              /* the full assignment set it was last given in */
+};
+
+enum xrun_state {
+    XRUN_WAITING = 1, /* behind the previous run of its shard (overlap: queue) */
+    XRUN_QUEUED,      /* waiting for capacity */
+    XRUN_RUNNING,
+    XRUN_ENDED,
+    XRUN_PLANNED, /* a retry's run, reported while it waits for its backoff */
+};
+
+struct xrun {
+    struct executor *owner;
+    char run_id[STORE_ID_MAX];
+    char fire_id[STORE_FIRE_ID_MAX];
+    char trace_id[33];
+    struct xjob *job;
+    uint32_t shard;
+    uint32_t attempt;
+    uint32_t fire_shards; /* shards its fire was made with */
+    enum store_trigger trigger;
+    enum xrun_state state;
+    int64_t epoch; /* the fencing epoch it was accepted under (an adopted run keeps its own) */
+    int64_t scheduled_at;
+    int64_t queued_at_ms;
+    int64_t started_at_ms;
+    struct exec_run *proc;
+    struct mask_set *masks; /* the job's secret values when the run started (a reference) */
+    pid_t pid;
+    uint64_t pid_start;
+    bool adopted;
+    bool accepted; /* recorded already (waited behind its shard, or a retry): never dropped */
+    bool late_ok;  /* queued past the misfire threshold once and kept by the policy */
+    enum store_run_status final; /* set when a kill was ordered: timeout / canceled / ... */
+    uv_timer_t timeout_timer, alarm_timer;
+    bool timers_live;
+    int closing; /* timer close callbacks still to come */
+    bool alarm_raised;
+    struct xrun *next, *prev; /* in the capacity queue */
+    struct xrun *wnext;       /* in a shard's overlap queue */
+};
+
+struct retry;
+
+/* Requests from other threads, in order. */
+struct xmail {
+    struct coord_request *req; /* NULL: a control message (kind) */
+    int kind;                  /* XMAIL_* */
+    uint32_t grace_s;
+    void (*done)(void *arg);
+    void *done_arg;
+    struct xmail *next;
+};
+
+enum { XMAIL_REQUEST = 0, XMAIL_STOP = 1 };
+
+struct recycle {
+    char run_id[STORE_ID_MAX];
+    int64_t ended_ms;
+};
+
+/* One per executor; fields grouped by owner and meaning. */
+struct executor { // NOLINT(clang-analyzer-optin.performance.Padding)
+    struct executor_config cfg;
+    char id[COORD_ID_MAX];
+    char *data_dir, *runs_dir, *kind;
+    const char *noun; /* what users call it in messages: "server" when embedded in one */
+    char boot_id[64];
+    int64_t started_ms;
+
+    uv_loop_t loop;
+    uv_thread_t thread;
+    bool thread_live, loop_live;
+    uv_async_t mail_async, sched_async;
+    uv_timer_t recycle_timer, sweep_timer, status_timer;
+    struct sched *sched;
+    struct spool *spool;
+    json_t *recovered;  /* the spool's unfinished runs, reconciled when the loop starts */
+    json_t *last_fires; /* the spool's latest scheduled fire per job (consumed by jobs.c) */
+
+    /* mailbox: any thread -> loop (mail_mu) */
+    pthread_mutex_t mail_mu;
+    struct xmail *mail_head, *mail_tail;
+    bool mail_closed;
+
+    /* jobs (loop) */
+    uint32_t sync;          /* full assignment sets received */
+    bool reconciled;        /* the previous process's runs are dealt with (recover.c) */
+    struct xmail *deferred; /* fire/cancel requests that came before that, in order */
+    struct xmail *deferred_tail;
+    struct strmap jobs;  /* name -> struct xjob* */
+    struct xjob **by_id; /* trigger-engine id -> job */
+    uint32_t ids_used, ids_cap;
+    uint32_t *free_ids;
+    uint32_t n_free_ids;
+    struct strmap calendars; /* name -> struct calendar* */
+
+    /* runs (loop) */
+    struct strmap runs;           /* run_id -> struct xrun* (not yet ended) */
+    struct xrun *q_head, *q_tail; /* waiting for capacity, oldest first */
+    _Atomic uint32_t q_len;       /* atomics: read by status requests on other threads */
+    _Atomic uint32_t n_running;
+    _Atomic uint32_t n_waiting;
+    _Atomic int64_t epoch; /* the newest assignment epoch held */
+    struct retry *retries; /* retries waiting for their backoff (runs.c) */
+    uv_idle_t pump_idle;   /* starts queued runs a slice at a time (runs.c) */
+    bool pump_live;
+
+    /* overload figures (loop): starts and fires per second, misfires in the queue */
+    _Atomic uint64_t starts, demand, queue_misfires;
+    uint64_t starts_prev, demand_prev;
+    int64_t rate_at_ms;
+    _Atomic int64_t oldest_wait_ms;
+    double start_rate, demand_rate; /* under status_mu */
+    _Atomic bool overloaded;        /* runs misfire in the queue or wait long (see runs.c) */
+    _Atomic bool queue_full;        /* a fire found the queue full; until it is half empty */
+    int64_t overload_seen_ms;       /* the last sign of overload */
+
+    /* output files (loop): finished runs' files are emptied and reused */
+    uint32_t *pool;
+    size_t pool_len, pool_cap;
+    uint32_t pool_seq;
+    struct recycle *recycle;
+    size_t rc_head, rc_len, rc_cap;
+
+    /* figures for readers on other threads that are not single atomics (status_mu) */
+    pthread_mutex_t status_mu;
+
+    /* stopping (loop) */
+    bool stopping;
+    void (*on_stopped)(void *arg);
+    void *on_stopped_arg;
+    uv_timer_t grace_timer;
+    bool grace_live;
+};
+
+/* executor.c */
+int64_t executor__now(const struct executor *x);
+int64_t executor__now_ms(const struct executor *x);
+/* Report a result (copied into the spool at once; never blocks on the store). */
+void executor__result(struct executor *x, struct coord_result *r);
+/* Tell the owner the status changed (cfg.changed), if it did. */
+void executor__status_changed(struct executor *x);
+/* Requests the loop held back until the previous process's runs were reconciled. */
+void executor__run_deferred(struct executor *x);
+/* Every run has ended after a stop: drain the spool, close the loop's handles, tell the
+ * owner (runs.c calls it). */
+void executor__stopped(struct executor *x);
+
+/* jobs.c: the job table */
+struct xjob *executor__job(struct executor *x, const char *name);
+struct xjob *executor__job_by_id(struct executor *x, uint32_t id);
+int executor__assign(struct executor *x, const struct coord_assignment *a, struct ty_err *err);
+int executor__calendar(struct executor *x, const char *name, const char *json);
+const struct calendar *executor__calendar_get(struct executor *x, const char *name);
+void executor__job_release(struct executor *x, struct xjob *j);
+/* Free every job (at the end, no run left). */
+void executor__jobs_free(struct executor *x);
+
+/* runs.c */
+void executor__on_fire(struct executor *x, const struct sched_fire *f);
+void executor__fire(struct executor *x, struct coord_request *req);
+void executor__cancel(struct executor *x, struct coord_request *req);
+void executor__shutdown(struct executor *x, uint32_t grace_s);
+void executor__expire_queue(struct executor *x);
+/* Watch a running run's timeout and alarm, elapsed_ms into the run (runs.c). */
+void executor__arm_timers(struct executor *x, struct xrun *r, int64_t elapsed_ms);
+/* A run has ended (exec's callback, runs.c): report it, retry or retire it. */
+void executor__on_exit(struct exec_run *proc, const struct exec_result *res, void *arg);
+/* recover.c */
+void executor__recover(struct executor *x);
+
+/* outputs.c */
+void executor__output_path(const struct executor *x, const char *run_id, char *buf, size_t cap);
+const char *executor__spare_output(struct executor *x, char *buf, size_t cap);
+void executor__output_done(struct executor *x, const char *run_id);
+void executor__outputs_start(struct executor *x);
+void executor__read_output(struct executor *x, struct coord_request *req);
+/* The tail of a run's output as it is recorded: read from its file, its secrets hidden.
+ * *buf is malloc'd (free it); NULL with len 0 when there is none. */
+void executor__output_tail(struct executor *x, const char *run_id, size_t cap,
+                           const struct mask_set *masks, char **buf, size_t *len);
+
+#endif

@@ -1,0 +1,584 @@
+/*
+ * config.c - configuration: every way a job, domain or calendar is saved, and how the
+ * executors learn it.
+ *
+ * A save is checked here, whoever asks (the API's handlers, a restore, apply, import): a
+ * job's zone and calendars must exist, its domain's limits must hold along the chain to
+ * the root (the counts come from the store's counters, so a save costs the same with a
+ * million jobs as with ten), and an enabled schedule must fire at all.  Checks and write
+ * happen under one lock, so two saves cannot both pass a limit only one of them fits.
+ * The write is conditional on the version it was based on, so two editors never silently
+ * overwrite each other.  Then the loop is told, and it assigns the job to the executor:
+ * the answer never waits for the executor, only for the alerts the change opened or
+ * closed to be written.
+ *
+ * Secrets.  A job's secret_env values never enter its JSON: the stored definition (and so
+ * its versions, exports and every answer) has "********" for each, and the values go to
+ * the store's secrets in the same transaction as the definition.  A save that sends the
+ * mask back keeps the stored value.  The executor gets the values with the assignment.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/civil.h"
+#include "../os/log.h"
+#include "../tzdb/tzdb.h"
+#include "server_impl.h"
+
+#define NOTIFY_MS     5000 /* how long a save waits for the loop to take it */
+#define ALERT_SYNC_MS 5000 /* ... and for the alerts it opened or closed to be written */
+#define ASSIGN_BATCH  1000 /* assignments per request at start */
+
+/* ---------------------------------------------------------------------------------------
+ * Assignment: what the loop sends executors
+ */
+
+struct sync_state {
+    struct server *s;
+    uint32_t batch;
+};
+
+static void on_assigned(void *arg, struct coord_reply *reply)
+{
+    struct sync_state *st = arg;
+    struct server *s = st->s;
+    if (reply->rc != 0) {
+        log_error("the executor did not take its assignments", "error=\"%s\"", reply->err.msg);
+    } else {
+        size_t i;
+        json_t *f;
+        json_array_foreach(json_object_get(reply->json, "failed"), i, f)
+        {
+            log_error("a job could not be assigned; it will not fire", "job=%s error=\"%s\"",
+                      json_string_value(json_object_get(f, "job")),
+                      json_string_value(json_object_get(f, "error")));
+        }
+    }
+    free(st);
+    if (s->sync_pending > 0 && --s->sync_pending == 0)
+        server__ready(s);
+}
+
+/* A new request carrying up to `cap` assignments. */
+static struct coord_request *assign_request(size_t cap)
+{
+    struct coord_request *req = coord_request_new(COORD_ASSIGN);
+    if (req != NULL && cap > 0 && (req->assign = calloc(cap, sizeof *req->assign)) == NULL) {
+        coord_request_free(req);
+        return NULL;
+    }
+    return req;
+}
+
+/* Fill assignment a for job `name` (text NULL: unassigned).  0 or TY_ENOMEM. */
+static int fill(struct coord_assignment *a, struct server *s, const char *name, const char *text,
+                int64_t version, const json_t *secrets, int64_t resume_after)
+{
+    a->job = strdup(name);
+    a->definition = text ? strdup(text) : NULL;
+    a->version = version;
+    a->secrets = secrets ? json_deep_copy(secrets) : NULL;
+    a->epoch = s->epoch;
+    a->since = server_now(s);
+    a->resume_after = resume_after;
+    return a->job == NULL || (text != NULL && a->definition == NULL) ? TY_ENOMEM : 0;
+}
+
+static void send_assign(struct server *s, struct coord_request *req, bool sync)
+{
+    struct sync_state *st = malloc(sizeof *st);
+    if (st == NULL) {
+        coord_request_free(req);
+        log_error("out of memory: assignments not sent", "requests=%d", 1);
+        return;
+    }
+    st->s = s;
+    if (sync)
+        s->sync_pending++;
+    server__coord_send(s, "", req, on_assigned, st);
+}
+
+struct assign_all {
+    struct server *s;
+    struct store *st;
+    json_t *last_fires;
+    struct coord_request *req;
+    size_t n_jobs;
+};
+
+static int assign_one(void *arg, const char *name, int64_t version, const char *json, size_t len)
+{
+    struct assign_all *aa = arg;
+    (void)len;
+    if (aa->req == NULL && (aa->req = assign_request(ASSIGN_BATCH)) == NULL)
+        return TY_ENOMEM;
+    json_t *secrets = NULL;
+    json_t *obj = json_loads(json, 0, NULL);
+    struct ty_err err;
+    if (json_array_size(json_object_get(obj, "secret_env")) > 0 ||
+        json_object_size(json_object_get(obj, "secret_env")) > 0) {
+        if (store_secrets_get(aa->st, name, &secrets, &err) != 0)
+            log_error("a stored job's secrets could not be read; its runs get empty values",
+                      "job=%s error=\"%s\"", name, err.msg);
+    }
+    json_decref(obj);
+    json_t *lf = json_object_get(aa->last_fires, name);
+    struct coord_request *req = aa->req;
+    int rc = fill(&req->assign[req->n_assign], aa->s, name, json, version, secrets,
+                  json_is_integer(lf) ? json_integer_value(lf) : 0);
+    req->n_assign++;
+    json_decref(secrets);
+    aa->n_jobs++;
+    if (rc == 0 && req->n_assign == ASSIGN_BATCH) {
+        send_assign(aa->s, req, true);
+        aa->req = NULL;
+    }
+    return rc;
+}
+
+/*
+ * At start: every calendar, then every job (streamed from the store, in batches), the last
+ * batch marked complete so the executor knows it has the whole set (it then reconciles
+ * the runs a previous process left).  on_ready follows when all are answered.
+ */
+void server__assign_all(struct server *s)
+{
+    struct ty_err err;
+    json_t *cals = NULL;
+    if (store_obj_list(s->writer, STORE_CALENDAR, NULL, &cals, &err) != 0)
+        log_error("calendars could not be read; jobs that name one may fire when they should "
+                  "not",
+                  "error=\"%s\"", err.msg);
+    size_t i;
+    json_t *it;
+    json_array_foreach(cals, i, it)
+    {
+        struct coord_request *req = coord_request_new(COORD_CALENDAR);
+        if (req == NULL)
+            continue;
+        req->name = strdup(json_string_value(json_object_get(it, "name")));
+        req->definition = json_dumps(json_object_get(it, "object"), JSON_COMPACT);
+        send_assign(s, req, true);
+    }
+    json_decref(cals);
+    struct assign_all aa = {.s = s, .st = s->writer};
+    if (store_last_fires(s->writer, &aa.last_fires, &err) != 0)
+        log_error("the last fires could not be read; fires missed while the server was down "
+                  "are not made up",
+                  "error=\"%s\"", err.msg);
+    if (store_obj_scan(s->writer, STORE_JOB, assign_one, &aa, &err) != 0)
+        log_error("jobs could not all be read; some will not fire", "error=\"%s\"", err.msg);
+    json_decref(aa.last_fires);
+    if (aa.req == NULL)
+        aa.req = assign_request(0);
+    if (aa.req != NULL) {
+        aa.req->complete = true;
+        send_assign(s, aa.req, true);
+    }
+    log_info("jobs loaded", "jobs=%zu", aa.n_jobs);
+}
+
+/* The loop's side of a saved job or calendar (SMSG_JOB_CHANGED / SMSG_CALENDAR_CHANGED). */
+void server__job_changed(struct server *s, struct smsg *m)
+{
+    if (m->kind == SMSG_CALENDAR_CHANGED) {
+        struct coord_request *req = coord_request_new(COORD_CALENDAR);
+        if (req == NULL || (req->name = strdup(m->name)) == NULL ||
+            (m->text != NULL && (req->definition = strdup(m->text)) == NULL)) {
+            coord_request_free(req);
+            m->rc = ty_error(&m->err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+            return;
+        }
+        send_assign(s, req, false);
+        return;
+    }
+    struct coord_request *req = assign_request(1);
+    if (req == NULL || fill(&req->assign[0], s, m->name, m->text, m->version, m->secrets, 0) != 0) {
+        coord_request_free(req);
+        m->rc = ty_error(&m->err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        return;
+    }
+    req->n_assign = 1;
+    send_assign(s, req, false);
+    if (m->text == NULL) {
+        alerts__job_removed(s, m->name);
+        return;
+    }
+    json_t *obj = json_loads(m->text, 0, NULL);
+    struct job j;
+    struct ty_err err;
+    if (obj != NULL && job_from_json(obj, &j, &err) == 0) {
+        alerts__job_defined(s, &j);
+        job_free(&j);
+    }
+    json_decref(obj);
+}
+
+/* Tell the loop (with the config lock held, so executors see changes in version order) and
+ * wait for the alerts the change made to be written. */
+static void notify(struct server *s, enum smsg_kind kind, const char *name, const char *text,
+                   int64_t version, const json_t *secrets)
+{
+    struct smsg *m = server__msg_new(kind);
+    if (m == NULL || (m->name = strdup(name)) == NULL ||
+        (text != NULL && (m->text = strdup(text)) == NULL)) {
+        server__msg_unref(s, m);
+        log_error("out of memory: the executors were not told of a change", "name=%s", name);
+        return;
+    }
+    m->version = version;
+    m->secrets = secrets ? json_deep_copy(secrets) : NULL;
+    if (server__call(s, m, NOTIFY_MS) != 0)
+        log_error("the loop did not take a configuration change", "name=%s error=\"%s\"", name,
+                  m->err.msg);
+    else
+        server__writer_sync(s, m->writer_seq, ALERT_SYNC_MS);
+    server__msg_unref(s, m);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Checks
+ */
+
+/* The answer to a change the store could not write for lack of space. */
+static int no_space(struct server *s, struct ty_err *err, const char *what, const char *name,
+                    const char *done)
+{
+    return ty_error(err, TY_ENOSPC, NULL, -1, 0,
+                    "%s \"%s\" was not %s: the disk is full (data directory %s); nothing was "
+                    "changed",
+                    what, name, done, s->data_dir);
+}
+
+/* The answer to a change based on a version that is no longer current. */
+static int conflict(struct ty_err *err, const char *what, const char *name, int64_t base)
+{
+    return ty_error(err, TY_ECONFLICT, "version", -1, 0,
+                    "%s \"%s\" was changed by someone else since version %lld; read it again", what,
+                    name, (long long)base);
+}
+
+/* The domain of the stored job `name`, into buf ("" when it does not exist): its count
+ * already includes it. */
+static bool stored_domain(struct store *st, const char *name, char *buf, size_t cap)
+{
+    char *text = NULL;
+    int64_t v;
+    buf[0] = '\0';
+    if (store_obj_get(st, STORE_JOB, name, &text, &v, NULL) != 0)
+        return false;
+    json_t *o = json_loads(text, 0, NULL);
+    free(text);
+    const char *d = json_string_value(json_object_get(o, "domain"));
+    snprintf(buf, cap, "%s", d ? d : "");
+    json_decref(o);
+    return true;
+}
+
+/*
+ * Everything about a job that needs more than the job itself: its zone exists, its
+ * calendars exist, its domain's limits hold, and an enabled schedule fires at all.
+ * Called with the config lock held.
+ */
+static int check_job(struct server *s, struct store *st, const struct job *j, struct ty_err *err)
+{
+    const struct tz_zone *z;
+    int rc = tzdb_get(j->time_zone, &z, err);
+    if (rc != 0)
+        return rc == TY_ENOENT ? ty_error(err, TY_EINVAL, "time_zone", -1, 0,
+                                          "time_zone: unknown time zone \"%s\"", j->time_zone)
+                               : rc;
+    char **lists[2] = {j->calendars_skip, j->calendars_only};
+    for (int l = 0; l < 2; l++) {
+        for (char **c = lists[l]; c != NULL && *c != NULL; c++) {
+            char *json = NULL;
+            int64_t v;
+            if (store_obj_get(st, STORE_CALENDAR, *c, &json, &v, NULL) != 0)
+                return ty_error(err, TY_EINVAL, l ? "calendars.only" : "calendars.skip", -1, 0,
+                                "calendars.%s: no calendar named \"%s\"", l ? "only" : "skip", *c);
+            free(json);
+        }
+    }
+    if (j->enabled && j->schedule != NULL) {
+        int64_t t, now = server_now(s);
+        int64_t from = j->start_at > now ? j->start_at - 1 : now;
+        if (cron_next(&j->cron, z, from, &t) != 0 || (j->end_at != 0 && t > j->end_at))
+            return ty_error(err, TY_EINVAL, "schedule", -1, 0,
+                            "schedule: \"%s\" never fires %s; a job cannot be enabled with it",
+                            j->schedule, j->end_at ? "before end_at" : "after now");
+    }
+    /* domain limits along the chain from the job's domain to the root */
+    char old_domain[DOMAIN_PATH_MAX + 1];
+    bool exists = stored_domain(st, j->name, old_domain, sizeof old_domain);
+    struct domain doms[32];
+    const struct domain *chain[32];
+    int64_t counts[32];
+    size_t n = 0;
+    char path[DOMAIN_PATH_MAX + 1];
+    snprintf(path, sizeof path, "%s", j->domain);
+    for (;;) {
+        char *json = NULL;
+        int64_t v;
+        chain[n] = NULL;
+        if (store_obj_get(st, STORE_DOMAIN, path, &json, &v, NULL) == 0) {
+            json_t *o = json_loads(json, 0, NULL);
+            if (o != NULL && domain_from_json(o, &doms[n], NULL) == 0)
+                chain[n] = &doms[n];
+            json_decref(o);
+            free(json);
+        }
+        counts[n] = 0;
+        if (chain[n] != NULL && chain[n]->max_jobs > 0) {
+            if ((rc = store_job_count(st, path, &counts[n], err)) != 0)
+                break;
+            if (exists && domain_within(old_domain, path) && counts[n] > 0)
+                counts[n]--; /* the job itself, counted already */
+        }
+        n++;
+        if (path[0] == '\0' || n == 32)
+            break;
+        char parent[DOMAIN_PATH_MAX + 1];
+        domain_parent(path, parent, sizeof parent);
+        snprintf(path, sizeof path, "%s", parent);
+    }
+    if (rc == 0) {
+        int64_t interval = job_min_interval(j, z, server_now(s));
+        rc = domain_check_job(chain, counts, n, j, interval, err);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (chain[i] != NULL)
+            domain_free(&doms[i]);
+    return rc;
+}
+
+/*
+ * Put the real secret values in j (masks sent back keep the stored ones) and give them as
+ * {"NAME": "value"} in *values (new reference), and the names whose value is new, changed
+ * or removed in `changed` ("A,B"; for the log: a secret's change makes no new version, its
+ * JSON being the same).  Called with the config lock held.
+ */
+static int resolve_secrets(struct store *cs, struct job *j, json_t **values, struct strbuf *changed,
+                           struct ty_err *err)
+{
+    *values = NULL;
+    json_t *stored = NULL;
+    int rc = store_secrets_get(cs, j->name, &stored, err);
+    if (rc != 0 && rc != TY_ENOENT)
+        return rc;
+    rc = job_secrets_resolve(j, stored, err);
+    if (rc == 0 && (*values = job_secrets_json(j)) == NULL)
+        rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    const char *k;
+    json_t *v;
+    json_object_foreach(*values, k, v)
+    {
+        if (!json_equal(v, json_object_get(stored, k)))
+            sb_addf(changed, "%s%s", changed->len ? "," : "", k);
+    }
+    json_object_foreach(stored, k, v)
+    {
+        if (*values != NULL && json_object_get(*values, k) == NULL)
+            sb_addf(changed, "%s%s", changed->len ? "," : "", k);
+    }
+    json_decref(stored);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Saves and deletes
+ */
+
+int server_job_save(struct server *s, struct job *j, int64_t base, const char *who, char **text,
+                    int64_t *version, struct ty_err *err)
+{
+    *text = NULL;
+    *version = 0;
+    struct store *cs = server_config_lock(s);
+    json_t *secrets = NULL;
+    struct strbuf changed; /* names of secrets whose value changed */
+    sb_init(&changed);
+    int rc = check_job(s, cs, j, err);
+    if (rc == 0)
+        rc = resolve_secrets(cs, j, &secrets, &changed, err);
+    if (rc == 0) {
+        json_t *canon = job_to_json(j); /* secret values masked */
+        *text = canon ? json_dumps(canon, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(canon);
+        if (*text == NULL)
+            rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
+    if (rc == 0 && (rc = store_begin(cs, err)) == 0) {
+        rc = store_obj_put(cs, STORE_JOB, j->name, *text, base, who, version, err);
+        if (rc == 0)
+            rc = store_secrets_put(cs, j->name, secrets, err);
+        if (rc == 0)
+            rc = store_commit(cs, err);
+        if (rc != 0)
+            store_rollback(cs);
+    }
+    if (rc == TY_EEXIST)
+        ty_error(err, TY_EEXIST, "name", -1, 0, "a job named \"%s\" already exists", j->name);
+    if (rc == TY_ENOENT)
+        ty_error(err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", j->name);
+    if (rc == TY_ECONFLICT)
+        conflict(err, "job", j->name, base);
+    if (rc == TY_ENOSPC)
+        no_space(s, err, "job", j->name, "saved");
+    if (rc == 0)
+        notify(s, SMSG_JOB_CHANGED, j->name, *text, *version, secrets);
+    server_config_unlock(s);
+    json_decref(secrets);
+    if (rc == 0) {
+        log_info("job saved", "job=%s version=%lld by=%s", j->name, (long long)*version, who);
+        if (changed.len > 0) /* names only, never values */
+            log_info("job secrets changed", "job=%s names=%s by=%s", j->name, sb_str(&changed),
+                     who);
+    } else {
+        free(*text);
+        *text = NULL;
+    }
+    sb_free(&changed);
+    return rc;
+}
+
+int server_job_delete(struct server *s, const char *name, int64_t base, const char *who,
+                      struct ty_err *err)
+{
+    struct store *cs = server_config_lock(s);
+    /* the definition and its secrets go together */
+    json_t *none = json_object();
+    int rc = store_begin(cs, err);
+    if (rc == 0) {
+        rc = store_obj_delete(cs, STORE_JOB, name, base, who, err);
+        if (rc == 0)
+            rc = store_secrets_put(cs, name, none, err);
+        if (rc == 0)
+            rc = store_commit(cs, err);
+        if (rc != 0)
+            store_rollback(cs);
+    }
+    json_decref(none);
+    if (rc == 0)
+        notify(s, SMSG_JOB_CHANGED, name, NULL, 0, NULL);
+    server_config_unlock(s);
+    if (rc == TY_ENOENT)
+        ty_error(err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", name);
+    if (rc == TY_ECONFLICT)
+        conflict(err, "job", name, base);
+    if (rc == TY_ENOSPC)
+        no_space(s, err, "job", name, "removed");
+    if (rc == 0)
+        log_info("job deleted", "job=%s by=%s", name, who);
+    return rc;
+}
+
+static const char *what_of(enum store_kind kind)
+{
+    return kind == STORE_DOMAIN ? "domain" : "calendar";
+}
+
+static const char *key_of(enum store_kind kind)
+{
+    return kind == STORE_DOMAIN ? "path" : "name";
+}
+
+int server_obj_save(struct server *s, enum store_kind kind, const char *name, const char *text,
+                    int64_t base, const char *who, int64_t *version, struct ty_err *err)
+{
+    struct store *cs = server_config_lock(s);
+    int rc = 0;
+    if (base == 0) { /* replace whatever is there: it must exist */
+        char *old = NULL;
+        rc = store_obj_get(cs, kind, name, &old, &base, err);
+        free(old);
+    }
+    if (rc == 0)
+        rc = store_obj_put(cs, kind, name, text, base, who, version, err);
+    if (rc == 0 && kind == STORE_CALENDAR)
+        notify(s, SMSG_CALENDAR_CHANGED, name, text, *version, NULL);
+    server_config_unlock(s);
+    const char *what = what_of(kind);
+    if (rc == TY_EEXIST)
+        ty_error(err, TY_EEXIST, key_of(kind), -1, 0, "a %s \"%s\" already exists", what, name);
+    if (rc == TY_ENOENT)
+        ty_error(err, TY_ENOENT, key_of(kind), -1, 0, "no %s \"%s\"", what, name);
+    if (rc == TY_ECONFLICT)
+        conflict(err, what, name, base);
+    if (rc == TY_ENOSPC)
+        no_space(s, err, what, name, "saved");
+    return rc;
+}
+
+int server_obj_delete(struct server *s, enum store_kind kind, const char *name, int64_t base,
+                      const char *who, struct ty_err *err)
+{
+    struct store *cs = server_config_lock(s);
+    const char *what = what_of(kind);
+    char first[JOB_NAME_MAX + 1] = "";
+    int64_t users = 0;
+    int rc = kind == STORE_DOMAIN
+                 ? store_job_count(cs, name, &users, err)
+                 : store_calendar_users(cs, name, &users, first, sizeof first, err);
+    if (rc == 0 && users > 0 && kind == STORE_DOMAIN) {
+        /* name one of them: the first of the subtree */
+        struct store_obj_query q = {.kind = STORE_JOB, .domain = name, .enabled = -1, .limit = 1};
+        json_t *page = NULL;
+        if (store_obj_page(cs, &q, &page, NULL) == 0)
+            snprintf(first, sizeof first, "%s",
+                     json_string_value(json_object_get(
+                         json_array_get(json_object_get(page, "items"), 0), "name")));
+        json_decref(page);
+    }
+    if (rc == 0 && users > 0)
+        rc = ty_error(err, TY_EBUSY, key_of(kind), -1, 0,
+                      "%s \"%s\" is used by %lld job(s) (\"%s\"%s); change or remove them first",
+                      what, name, (long long)users, first, users > 1 ? ", ..." : "");
+    if (rc == 0)
+        rc = store_obj_delete(cs, kind, name, base, who, err);
+    if (rc == 0 && kind == STORE_CALENDAR)
+        notify(s, SMSG_CALENDAR_CHANGED, name, NULL, 0, NULL);
+    server_config_unlock(s);
+    if (rc == TY_ENOENT)
+        ty_error(err, TY_ENOENT, key_of(kind), -1, 0, "no %s \"%s\"", what, name);
+    if (rc == TY_ECONFLICT)
+        conflict(err, what, name, base);
+    if (rc == TY_ENOSPC)
+        no_space(s, err, what, name, "removed");
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * A job's live state
+ */
+
+json_t *server_job_state(struct server *s, const char *name, const json_t *definition)
+{
+    json_t *o = json_object();
+    struct job_timing t;
+    const struct tz_zone *z = NULL;
+    int64_t next = 0;
+    if (job_timing_from_json(definition, &t, NULL) == 0 && tzdb_get(t.time_zone, &z, NULL) == 0)
+        next = job_timing_next(&t, z, server_now(s));
+    if (next > 0) {
+        char buf[CIVIL_RFC3339_MAX];
+        struct tz_info ti;
+        tz_lookup(z, next, &ti);
+        civil_format_rfc3339(next, ti.utoff, buf);
+        json_object_set_new(o, "next_fire", json_string(buf));
+    } else {
+        json_object_set_new(o, "next_fire", json_null());
+    }
+    uint32_t running = 0, waiting = 0;
+    pthread_mutex_lock(&s->live_mu);
+    const struct live_job *lj = strmap_get(&s->live_jobs, name);
+    if (lj != NULL) {
+        running = lj->running;
+        waiting = lj->waiting;
+    }
+    pthread_mutex_unlock(&s->live_mu);
+    json_object_set_new(o, "running", json_integer(running));
+    json_object_set_new(o, "waiting", json_integer(waiting));
+    return o;
+}
