@@ -270,7 +270,8 @@ static inline void store_close(struct store *s)
  * `who` is recorded (may be NULL).  obj_get gives a malloc'd copy of the JSON (free()).
  * obj_list gives a JSON array of {"name","version","updated_at","object"} ordered by
  * name, limited to objects whose "domain" lies in domain_prefix's subtree when it is not
- * NULL (jobs only).
+ * NULL (jobs only).  obj_list holds every object in memory at once: where there may be
+ * many, page with store_obj_page or stream with store_obj_scan.
  */
 static inline int store_obj_put(struct store *s, enum store_kind k, const char *name,
                                 const char *json, int64_t base_version, const char *who,
