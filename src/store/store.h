@@ -131,11 +131,10 @@ struct store_history_query {
  * so a query for every job sets it to -1. */
 struct store_obj_query {
     enum store_kind kind;
-    const char
-        *domain;      /* jobs: this domain's subtree; NULL = all (kinds other than jobs: ignored) */
-    int enabled;      /* jobs: -1 any, 0 disabled only, 1 enabled only */
-    const char *text; /* case-insensitive substring of the name or the description; NULL = any */
-    size_t limit;     /* 1-1000, 0 = 100 */
+    const char *domain; /* jobs: this domain's subtree; NULL = all (other kinds: ignored) */
+    int enabled;        /* jobs: -1 any, 0 disabled only, 1 enabled only */
+    const char *text;   /* case-insensitive substring of the name or the description; NULL = any */
+    size_t limit;       /* 1-1000, 0 = 100 */
     const char *cursor; /* from the previous page's "next"; NULL = first page */
 };
 

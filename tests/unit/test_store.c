@@ -8,7 +8,13 @@
  * tokens (a use recorded at most once a minute), secrets, backups (also under a writer's
  * load, and onto a full disk), the migration of tests/fixtures/store-v1.db (a database a
  * real version 1 server wrote; store-v1.json lists what it holds) with its backup, a
- * migration that fails, and store_check_sqlite.  Ends with the write rates measured.
+ * migration that fails, and store_check_sqlite.  Schema version 3: run statuses that only
+ * move forward whatever order records are replayed in, job counts per domain subtree and
+ * the index behind them checked against an oracle after every kind of change (and after
+ * migrating tests/fixtures/store-v2.db, written by a real version 2 server), pages of
+ * objects through every filter against an oracle, with writes between pages and with
+ * SQLite's own step count as the proof that a page is index ranges, scans of 100,000
+ * objects that build no JSON, and a calendar's users.  Ends with the write rates measured.
  */
 #define _GNU_SOURCE /* unshare(2) */
 #include <ctype.h>
