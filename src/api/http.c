@@ -198,23 +198,26 @@ int http_status_for(int code)
     }
 }
 
-const char *http_code_name(int code)
+int http_if_match(const struct http_request *req, int64_t *version, struct ty_err *err)
 {
-    switch (code) {
-    case TY_EINVAL: return "invalid";
-    case TY_ERANGE: return "out_of_range";
-    case TY_EAUTH: return "unauthorized";
-    case TY_ENOENT: return "not_found";
-    case TY_EEXIST: return "exists";
-    case TY_EBUSY: return "busy";
-    case TY_ECONFLICT: return "conflict";
-    case TY_ENOSPC: return "no_space";
-    case TY_EUNAVAIL: return "unavailable";
-    case TY_ENOMEM: return "out_of_memory";
-    case TY_EIO: return "io_error";
-    case TY_EFORMAT: return "corrupt_data";
-    default: return "internal";
-    }
+    *version = 0;
+    const char *p = req->if_match;
+    if (p == NULL)
+        return 0;
+    if (p[0] == 'W' && p[1] == '/')
+        p += 2;
+    bool quoted = *p == '"';
+    p += quoted;
+    int64_t v = 0;
+    const char *digits = p;
+    while (*p >= '0' && *p <= '9' && v < INT64_MAX / 10)
+        v = v * 10 + (*p++ - '0');
+    if (quoted && *p == '"')
+        p++;
+    if (p == digits || *p != '\0' || v <= 0 || (quoted && p[-1] != '"'))
+        return ty_error(err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+    *version = v;
+    return 0;
 }
 
 static json_t *error_body(const char *code, const char *field, const char *msg)
@@ -234,7 +237,7 @@ void http_error(struct http_response *resp, const struct ty_err *err)
     const char *msg = err != NULL && err->msg[0] ? err->msg : ty_strerror(code);
     resp->status = http_status_for(code);
     json_decref(resp->body);
-    resp->body = error_body(http_code_name(code), err ? err->field : NULL, msg);
+    resp->body = error_body(ty_code_name(code), err ? err->field : NULL, msg);
 }
 
 /* ---- text helpers ----------------------------------------------------------------- */
@@ -829,8 +832,8 @@ static enum MHD_Result begin(struct req_state *rs, const char *url, const char *
     if (!chosen->public &&
         (why = auth_problem(rs, auth_why, sizeof auth_why, &auth_code)) != NULL) {
         if (auth_code != TY_EAUTH)
-            return refuse(rs, http_status_for(auth_code), http_code_name(auth_code), NULL, NULL,
-                          NULL, "%s", why);
+            return refuse(rs, http_status_for(auth_code), ty_code_name(auth_code), NULL, NULL, NULL,
+                          "%s", why);
         return refuse(rs, 401, "unauthorized", NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                       "Bearer realm=\"tethys\"", "%s", why);
     }

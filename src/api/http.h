@@ -132,13 +132,17 @@ int http_tls_check(const char *cert, const char *key, struct ty_err *err);
 /* Stop accepting, wait for running handlers (streams are ended), free everything. */
 void http_stop(struct http_server *s);
 
+/*
+ * The version an If-Match header names: 0 and *version 0 when there is none, 0 and the
+ * version (> 0) for "N", "\"N\"" or W/"N"; TY_EINVAL (field "If-Match") for anything else.
+ */
+int http_if_match(const struct http_request *req, int64_t *version, struct ty_err *err);
+
 /* Fill resp with the JSON error for err (status from its code; field and message). */
 void http_error(struct http_response *resp, const struct ty_err *err);
 /* The HTTP status for a TY_E* code: EINVAL 400, ENOENT 404, EEXIST 409, ECONFLICT 412,
  * EAUTH 401, EBUSY 409, ENOSPC 507, EUNAVAIL 503, ERANGE 400, others 500. */
 int http_status_for(int code);
-/* The short code string used in error bodies ("invalid", "not_found", ...). */
-const char *http_code_name(int code);
 
 /*
  * Parse a request body as a JSON object.  Malformed JSON gives TY_EINVAL with the line and

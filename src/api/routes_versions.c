@@ -55,23 +55,6 @@ static int64_t version_of(const char *text)
     return *end == '\0' && v > 0 ? (int64_t)v : -1;
 }
 
-/* The version an If-Match header names, as routes.c reads it: 0 when absent, -1 when
- * malformed. */
-static int64_t if_match(const struct http_request *req)
-{
-    if (req->if_match == NULL)
-        return 0;
-    char buf[32];
-    const char *p = req->if_match;
-    if (p[0] == 'W' && p[1] == '/')
-        p += 2;
-    snprintf(buf, sizeof buf, "%s", *p == '"' ? p + 1 : p);
-    size_t n = strlen(buf);
-    if (n > 0 && buf[n - 1] == '"')
-        buf[n - 1] = '\0';
-    return version_of(buf);
-}
-
 /* One history row for the API: {"version", "op", "at_ms", "at", "who"}. */
 static json_t *version_item(const json_t *row)
 {
@@ -225,9 +208,8 @@ static void restore(struct server *s, const struct vkind *k, const struct http_r
 {
     const char *name = req->params[0];
     struct ty_err err;
-    int64_t want = if_match(req);
-    if (want < 0) {
-        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+    int64_t want;
+    if (http_if_match(req, &want, &err) != 0) {
         http_error(resp, &err);
         return;
     }

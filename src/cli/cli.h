@@ -98,6 +98,13 @@ struct cli_api {
 int cli_parse(int argc, char **argv, const struct cli_opt *opts, struct cli_api *api,
               const char **pos, int max_pos, int *n_pos, void (*usage)(FILE *out));
 
+/*
+ * A whole number given for `option`, from min to max.  0 and *out, or CLI_USAGE after
+ * printing `OPTION: "TEXT" is not a whole number` (with "from MIN to MAX" when the range
+ * is narrower than any long long).
+ */
+int cli_whole(const char *option, const char *text, long long min, long long max, long long *out);
+
 /* Connect (client_open with --data).  0, or an exit status after printing the error. */
 int cli_api_open(struct cli_api *api);
 void cli_api_close(struct cli_api *api);

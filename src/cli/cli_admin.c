@@ -14,6 +14,7 @@
  * of control characters before they reach the terminal.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,22 @@ int cli_parse(int argc, char **argv, const struct cli_opt *opts, struct cli_api 
             l->v[l->n++] = val;
         }
     }
+    return 0;
+}
+
+int cli_whole(const char *option, const char *text, long long min, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
+        if (min == LLONG_MIN && max == LLONG_MAX)
+            cli_error("%s: \"%s\" is not a whole number", option, text);
+        else
+            cli_error("%s: \"%s\" is not a whole number from %lld to %lld", option, text, min, max);
+        return CLI_USAGE;
+    }
+    *out = v;
     return 0;
 }
 
@@ -574,15 +591,11 @@ static int set_int(json_t *obj, const char *field, const char *option, const cha
 {
     if (text == NULL)
         return 0;
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0') {
-        cli_error("%s: \"%s\" is not a whole number", option, text);
-        return CLI_USAGE;
-    }
-    json_object_set_new(obj, field, json_integer(v));
-    return 0;
+    long long v;
+    int rc = cli_whole(option, text, LLONG_MIN, LLONG_MAX, &v);
+    if (rc == 0)
+        json_object_set_new(obj, field, json_integer(v));
+    return rc;
 }
 
 /*

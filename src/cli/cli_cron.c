@@ -88,14 +88,10 @@ static int opt_value(int argc, char **argv, int *i, const char *name, const char
 
 static int parse_count(const char *s, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 1 || v > COUNT_MAX) {
-        cli_error("--count: \"%s\" is not a whole number from 1 to %d", s, COUNT_MAX);
+    long long v;
+    if (cli_whole("--count", s, 1, COUNT_MAX, &v) != 0)
         return -1;
-    }
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 

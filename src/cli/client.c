@@ -276,31 +276,9 @@ void client_query_add(struct strbuf *sb, const char *key, const char *value)
 
 int client_code_for(long status, const char *code_name)
 {
-    static const struct {
-        const char *name;
-        int code;
-    } names[] = {
-        {"invalid", TY_EINVAL},
-        {"out_of_range", TY_ERANGE},
-        {"unauthorized", TY_EAUTH},
-        {"not_found", TY_ENOENT},
-        {"exists", TY_EEXIST},
-        {"busy", TY_EBUSY},
-        {"conflict", TY_ECONFLICT},
-        {"no_space", TY_ENOSPC},
-        {"unavailable", TY_EUNAVAIL},
-        {"out_of_memory", TY_ENOMEM},
-        {"io_error", TY_EIO},
-        {"corrupt_data", TY_EFORMAT},
-        {"too_large", TY_EINVAL},
-        {"unsupported_media_type", TY_EINVAL},
-        {"too_many_requests", TY_EBUSY},
-        {"method_not_allowed", TY_EINVAL},
-        {"internal", TY_EIO},
-    };
-    for (size_t i = 0; code_name != NULL && i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(code_name, names[i].name) == 0)
-            return names[i].code;
+    int code = ty_code_parse(code_name);
+    if (code != 0)
+        return code;
     switch (status) {
     case 400: return TY_EINVAL;
     case 401:

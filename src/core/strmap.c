@@ -135,3 +135,14 @@ int strmap_next(const struct strmap *m, size_t *pos, const char **key, void **va
     }
     return 0;
 }
+
+void strmap_clear(struct strmap *m, void (*free_value)(void *))
+{
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    while (free_value != NULL && strmap_next(m, &pos, &key, &val))
+        free_value(val);
+    strmap_free(m);
+    strmap_init(m);
+}

@@ -20,6 +20,10 @@ void strmap_init(struct strmap *m);
 /* Free the map's own memory (keys and slots); values are left to the caller. */
 void strmap_free(struct strmap *m);
 
+/* Free the map's memory and every value with free_value (e.g. free), leaving the map
+ * empty and ready for use. */
+void strmap_clear(struct strmap *m, void (*free_value)(void *));
+
 /* The value for key, or NULL. */
 void *strmap_get(const struct strmap *m, const char *key);
 

@@ -54,3 +54,44 @@ int ty_error(struct ty_err *err, int code, const char *field, int pos, int len, 
     va_end(ap);
     return code;
 }
+
+/* The names of error bodies: one table both ways.  A code with several names (the HTTP
+ * layer's refusals) is listed under the name ty_code_name gives first. */
+static const struct {
+    const char *name;
+    int code;
+} code_names[] = {
+    {"invalid", TY_EINVAL},
+    {"out_of_range", TY_ERANGE},
+    {"unauthorized", TY_EAUTH},
+    {"not_found", TY_ENOENT},
+    {"exists", TY_EEXIST},
+    {"busy", TY_EBUSY},
+    {"conflict", TY_ECONFLICT},
+    {"no_space", TY_ENOSPC},
+    {"unavailable", TY_EUNAVAIL},
+    {"out_of_memory", TY_ENOMEM},
+    {"io_error", TY_EIO},
+    {"corrupt_data", TY_EFORMAT},
+    {"too_large", TY_EINVAL},
+    {"unsupported_media_type", TY_EINVAL},
+    {"method_not_allowed", TY_EINVAL},
+    {"too_many_requests", TY_EBUSY},
+    {"internal", TY_EIO},
+};
+
+const char *ty_code_name(int code)
+{
+    for (size_t i = 0; i < sizeof code_names / sizeof code_names[0]; i++)
+        if (code_names[i].code == code)
+            return code_names[i].name;
+    return "internal";
+}
+
+int ty_code_parse(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < sizeof code_names / sizeof code_names[0]; i++)
+        if (strcmp(code_names[i].name, name) == 0)
+            return code_names[i].code;
+    return 0;
+}

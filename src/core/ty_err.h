@@ -50,6 +50,15 @@ const char *ty_strerror(int code);
 int ty_error(struct ty_err *err, int code, const char *field, int pos, int len, const char *fmt,
              ...) __attribute__((format(printf, 6, 7)));
 
+/* The API's name of a TY_E* code, as error bodies carry it ("invalid", "not_found", ...);
+ * "internal" for a code it has no name for.  Static. */
+const char *ty_code_name(int code);
+
+/* The TY_E* code an error body's name stands for: the names ty_code_name gives, and the
+ * HTTP layer's own ("too_large", "too_many_requests", ...).  0 for a name it does not know
+ * (or NULL). */
+int ty_code_parse(const char *name);
+
 /* Reset err to "no error". */
 void ty_err_clear(struct ty_err *err);
 

@@ -1071,7 +1071,7 @@ static void test_codes(void **state)
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         assert_int_equal(http_status_for(want[i].code), want[i].status);
-        assert_string_equal(http_code_name(want[i].code), want[i].name);
+        assert_string_equal(ty_code_name(want[i].code), want[i].name);
     }
     struct http_response resp = {0};
     struct ty_err err;
@@ -1085,9 +1085,42 @@ static void test_codes(void **state)
     json_decref(resp.body);
 }
 
+/* If-Match: the forms clients send, and a refusal naming the header for the rest. */
+static void test_if_match(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *header;
+        int64_t version; /* -1: refused */
+    } cases[] = {
+        {NULL, 0},    {"3", 3},
+        {"\"3\"", 3}, {"W/\"12\"", 12},
+        {"", -1},     {"\"\"", -1},
+        {"abc", -1},  {"\"3", -1},
+        {"3\"", -1},  {"0", -1},
+        {"-4", -1},   {"3 ", -1},
+        {"W/3x", -1}, {"99999999999999999999999", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct http_request req = {.if_match = cases[i].header};
+        int64_t v = -7;
+        struct ty_err err;
+        int rc = http_if_match(&req, &v, &err);
+        if (cases[i].version < 0) {
+            assert_int_equal(rc, TY_EINVAL);
+            assert_string_equal(err.field, "If-Match");
+            assert_string_equal(err.msg, "If-Match: expected a version number");
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(v, cases[i].version);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_if_match),
         cmocka_unit_test(test_routing_and_params),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_not_found_and_method),
