@@ -61,23 +61,6 @@ static const char *who_of(const struct http_request *req)
     return req->who != NULL ? req->who : req->remote;
 }
 
-/* The version an If-Match header names: 0 when absent, -2 when malformed. */
-static int64_t if_match(const struct http_request *req)
-{
-    if (req->if_match == NULL)
-        return 0;
-    const char *p = req->if_match;
-    if (*p == 'W' && p[1] == '/')
-        p += 2;
-    if (*p == '"')
-        p++;
-    char *end;
-    long long v = strtoll(p, &end, 10);
-    if (end == p || v <= 0)
-        return -2;
-    return v;
-}
-
 static struct store *reader(struct server *s, struct http_response *resp)
 {
     struct ty_err err;
@@ -237,9 +220,8 @@ static void h_job_put(void *ctx, const struct http_request *req, struct http_res
 {
     struct server *s = ctx;
     struct ty_err err;
-    int64_t base = if_match(req);
-    if (base == -2) {
-        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+    int64_t base;
+    if (http_if_match(req, &base, &err) != 0) {
         fail(resp, &err);
         return;
     }
@@ -289,9 +271,8 @@ static void h_job_patch(void *ctx, const struct http_request *req, struct http_r
 {
     struct server *s = ctx;
     struct ty_err err;
-    int64_t want = if_match(req);
-    if (want == -2) {
-        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+    int64_t want;
+    if (http_if_match(req, &want, &err) != 0) {
         fail(resp, &err);
         return;
     }
@@ -348,9 +329,8 @@ static void h_job_delete(void *ctx, const struct http_request *req, struct http_
 {
     struct server *s = ctx;
     struct ty_err err;
-    int64_t base = if_match(req);
-    if (base == -2) {
-        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+    int64_t base;
+    if (http_if_match(req, &base, &err) != 0) {
         fail(resp, &err);
         return;
     }
@@ -809,6 +789,17 @@ static void h_alerts(void *ctx, const struct http_request *req, struct http_resp
     json_t *abnormal = json_array(), *timed = json_array(), *noha = json_array(),
            *res = json_array(), *levels = json_object();
     json_t *by_job = json_object(); /* timed-out shards grouped per job */
+    json_t *live = json_object();   /* resource -> its live row */
+    json_t *live_rows = server_live_resources(s);
+    size_t li;
+    json_t *lr;
+    json_array_foreach(live_rows, li, lr)
+    {
+        const char *r = json_string_value(json_object_get(lr, "resource"));
+        if (r != NULL)
+            json_object_set(live, r, lr);
+    }
+    json_decref(live_rows);
     int64_t now_ms = server_now_ms(s);
     size_t i;
     json_t *a;
@@ -842,12 +833,16 @@ static void h_alerts(void *ctx, const struct http_request *req, struct http_resp
                                                   "domain", domain, "domain_level", dl, "job_level",
                                                   jl, "reason", json_object_get(a, "reason")));
         } else if (strcmp(kind, "resource") == 0) {
+            /* the figures the alert was raised with; the control plane's live ones win */
             json_t *d = json_object_get(a, "detail");
-            json_array_append_new(res, json_pack("{s:O, s:s, s:i, s:O, s:O}", "resource",
-                                                 json_object_get(d, "resource"), "domain", "",
-                                                 "domain_level", 0, "reason",
-                                                 json_object_get(a, "reason"), "since_ms",
-                                                 json_object_get(a, "raised_at_ms")));
+            const char *name = json_string_value(json_object_get(d, "resource"));
+            if (name == NULL || json_object_get(live, name) != NULL)
+                continue;
+            json_t *row = json_pack("{s:s, s:s, s:i, s:O, s:O}", "resource", name, "domain", "",
+                                    "domain_level", 0, "reason", json_object_get(a, "reason"),
+                                    "since_ms", json_object_get(a, "raised_at_ms"));
+            json_object_update_missing(row, d);
+            json_array_append_new(res, row);
         } else {
             json_array_append_new(abnormal,
                                   json_pack("{s:s?, s:s?, s:i, s:O, s:O, s:O, s:s, s:O}", "job",
@@ -860,25 +855,15 @@ static void h_alerts(void *ctx, const struct http_request *req, struct http_resp
                                             "since_ms", json_object_get(a, "raised_at_ms")));
         }
     }
-    /* the store's own failure cannot be written to the store: the control plane says */
-    json_t *live = server_live_resources(s);
-    json_array_foreach(live, i, a)
+    /* what the store cannot hold (its own failure, a spool past its limit): live */
+    const char *name;
+    json_t *row;
+    json_object_foreach(live, name, row)
     {
-        const char *name = json_string_value(json_object_get(a, "resource"));
-        bool listed = false;
-        size_t k;
-        json_t *row;
-        json_array_foreach(res, k, row)
-        {
-            const char *r = json_string_value(json_object_get(row, "resource"));
-            listed |= r != NULL && name != NULL && strcmp(r, name) == 0;
-        }
-        if (!listed)
-            json_array_append_new(res, json_pack("{s:O, s:s, s:i, s:O, s:O}", "resource",
-                                                 json_object_get(a, "resource"), "domain", "",
-                                                 "domain_level", 0, "reason",
-                                                 json_object_get(a, "reason"), "since_ms",
-                                                 json_object_get(a, "since_ms")));
+        json_t *out =
+            json_pack("{s:s, s:s, s:i}", "resource", name, "domain", "", "domain_level", 0);
+        json_object_update_missing(out, row);
+        json_array_append_new(res, out);
     }
     json_decref(live);
     json_decref(open);
@@ -988,9 +973,8 @@ static void obj_save(struct server *s, const struct kind_ops *k, const struct ht
                      struct http_response *resp, const char *path_name)
 {
     struct ty_err err;
-    int64_t base = path_name ? if_match(req) : -1;
-    if (base == -2) {
-        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+    int64_t base = -1;
+    if (path_name != NULL && http_if_match(req, &base, &err) != 0) {
         fail(resp, &err);
         return;
     }
@@ -1041,9 +1025,8 @@ static void obj_delete(struct server *s, const struct kind_ops *k, const struct 
                        struct http_response *resp)
 {
     struct ty_err err;
-    int64_t base = if_match(req);
-    if (base == -2) {
-        ty_error(&err, TY_EINVAL, "If-Match", -1, 0, "If-Match: expected a version number");
+    int64_t base;
+    if (http_if_match(req, &base, &err) != 0) {
         fail(resp, &err);
         return;
     }

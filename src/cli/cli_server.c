@@ -2,7 +2,6 @@
  * cli_server.c - `tethys server`: parse the options and run the embedded server in the
  * foreground (logs to stderr).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,7 @@ static void server_usage(FILE *out)
     fprintf(out, "usage: tethys server [--data DIR] [--listen HOST:PORT] [--max-runs N]\n"
                  "                     [--queue-max N] [--shutdown-grace S] [--retention-days D]\n"
                  "                     [--retention-runs N] [--tls-cert FILE --tls-key FILE]\n"
-                 "                     [--rate-limit N] [--rate-burst N]\n"
+                 "                     [--rate-limit N] [--rate-burst N] [--spool-max MIB]\n"
                  "\n"
                  "Run the embedded server in the foreground: it schedules and runs jobs, keeps\n"
                  "their history in DIR (SQLite) and serves the REST API.  Logs go to stderr.\n"
@@ -35,102 +34,84 @@ static void server_usage(FILE *out)
                  "                      (default 100000)\n"
                  "  --shutdown-grace S  seconds SIGTERM lets running shards finish (default 30)\n"
                  "  --retention-days D  history kept (default 30)\n"
-                 "  --retention-runs N  newest runs kept per job (default 10000)\n");
+                 "  --retention-runs N  newest runs kept per job (default 10000)\n"
+                 "  --spool-max MIB     results waiting for the store (DATA/spool) past which\n"
+                 "                      runs are recorded without their output (default 256)\n");
 }
 
-static int parse_u32(const char *opt, const char *v, uint32_t min, uint32_t max, uint32_t *out)
+/* A numeric option into *out, from min to max (its text NULL: left as it is). */
+static int number(const char *option, const char *text, long long min, long long max, uint32_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long n = strtoul(v, &end, 10);
-    if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max) {
-        cli_error("%s: \"%s\" is not a whole number from %u to %u", opt, v, min, max);
-        return -1;
-    }
-    *out = (uint32_t)n;
+    long long v;
+    if (text == NULL)
+        return 0;
+    if (cli_whole(option, text, min, max, &v) != 0)
+        return CLI_USAGE;
+    *out = (uint32_t)v;
     return 0;
 }
 
 int cli_server(int argc, char **argv)
 {
     char data[4096];
-    const char *data_dir = NULL, *listen = "127.0.0.1:8080";
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     struct daemon_opts o = {
+        .listen = "127.0.0.1:8080",
         .max_runs = (uint32_t)(cpus > 0 ? cpus * 4 : 8),
         .queue_max = 100000,
         .shutdown_grace = 30,
         .retention_days = 30,
         .retention_runs = 10000,
         .max_jobs = 4000000,
+        .spool_max = 256ull * 1024 * 1024,
         .rate_limit = 50,
         .rate_burst = 200,
     };
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            server_usage(stdout);
-            return CLI_OK;
-        }
-        bool takes = strcmp(a, "--data") == 0 || strcmp(a, "--listen") == 0 ||
-                     strcmp(a, "--max-runs") == 0 || strcmp(a, "--queue-max") == 0 ||
-                     strcmp(a, "--shutdown-grace") == 0 || strcmp(a, "--retention-days") == 0 ||
-                     strcmp(a, "--retention-runs") == 0 || strcmp(a, "--tls-cert") == 0 ||
-                     strcmp(a, "--tls-key") == 0 || strcmp(a, "--rate-limit") == 0 ||
-                     strcmp(a, "--rate-burst") == 0;
-        if (!takes) {
-            cli_error("unknown option \"%s\"", a);
-            server_usage(stderr);
-            return CLI_USAGE;
-        }
-        if (v == NULL) {
-            cli_error("option %s needs a value", a);
-            return CLI_USAGE;
-        }
-        i++;
-        int rc = 0;
-        if (strcmp(a, "--data") == 0)
-            data_dir = v;
-        else if (strcmp(a, "--listen") == 0)
-            listen = v;
-        else if (strcmp(a, "--max-runs") == 0)
-            rc = parse_u32(a, v, 1, 100000, &o.max_runs);
-        else if (strcmp(a, "--queue-max") == 0)
-            rc = parse_u32(a, v, 1, 10000000, &o.queue_max);
-        else if (strcmp(a, "--shutdown-grace") == 0)
-            rc = parse_u32(a, v, 0, 86400, &o.shutdown_grace);
-        else if (strcmp(a, "--retention-days") == 0)
-            rc = parse_u32(a, v, 1, 36500, &o.retention_days);
-        else if (strcmp(a, "--tls-cert") == 0)
-            o.tls_cert = v;
-        else if (strcmp(a, "--tls-key") == 0)
-            o.tls_key = v;
-        else if (strcmp(a, "--rate-limit") == 0) {
-            uint32_t rate = 0;
-            rc = parse_u32(a, v, 0, 1000000, &rate);
-            o.rate_limit = rate;
-        } else if (strcmp(a, "--rate-burst") == 0)
-            rc = parse_u32(a, v, 1, 10000000, &o.rate_burst);
-        else
-            rc = parse_u32(a, v, 1, 100000000, &o.retention_runs);
-        if (rc != 0)
-            return CLI_USAGE;
+    const char *max_runs = NULL, *queue_max = NULL, *grace = NULL, *days = NULL, *runs = NULL,
+               *rate = NULL, *burst = NULL, *spool = NULL;
+    const struct cli_opt opts[] = {
+        {"--listen", NULL, CLI_VALUE, &o.listen},     {"--max-runs", NULL, CLI_VALUE, &max_runs},
+        {"--queue-max", NULL, CLI_VALUE, &queue_max}, {"--shutdown-grace", NULL, CLI_VALUE, &grace},
+        {"--retention-days", NULL, CLI_VALUE, &days}, {"--retention-runs", NULL, CLI_VALUE, &runs},
+        {"--tls-cert", NULL, CLI_VALUE, &o.tls_cert}, {"--tls-key", NULL, CLI_VALUE, &o.tls_key},
+        {"--rate-limit", NULL, CLI_VALUE, &rate},     {"--rate-burst", NULL, CLI_VALUE, &burst},
+        {"--spool-max", NULL, CLI_VALUE, &spool},     {NULL, NULL, 0, NULL},
+    };
+    struct cli_api api = {0};
+    int n_pos = 0;
+    int rc = cli_parse(argc, argv, opts, &api, NULL, 0, &n_pos, server_usage);
+    if (rc != 0)
+        return rc < 0 ? CLI_OK : rc;
+    if (api.json || api.cacert != NULL) {
+        cli_error("%s is not an option of `tethys server`", api.json ? "--json" : "--cacert");
+        server_usage(stderr);
+        return CLI_USAGE;
     }
-    if (data_dir == NULL) {
+    uint32_t rate_limit = (uint32_t)o.rate_limit, spool_mib = (uint32_t)(o.spool_max >> 20);
+    if (number("--max-runs", max_runs, 1, 100000, &o.max_runs) != 0 ||
+        number("--queue-max", queue_max, 1, 10000000, &o.queue_max) != 0 ||
+        number("--shutdown-grace", grace, 0, 86400, &o.shutdown_grace) != 0 ||
+        number("--retention-days", days, 1, 36500, &o.retention_days) != 0 ||
+        number("--retention-runs", runs, 1, 100000000, &o.retention_runs) != 0 ||
+        number("--rate-limit", rate, 0, 1000000, &rate_limit) != 0 ||
+        number("--rate-burst", burst, 1, 10000000, &o.rate_burst) != 0 ||
+        number("--spool-max", spool, 1, 1048576, &spool_mib) != 0)
+        return CLI_USAGE;
+    o.rate_limit = rate_limit;
+    o.spool_max = (uint64_t)spool_mib << 20;
+    o.data_dir = api.data;
+    if (o.data_dir == NULL) {
         struct ty_err err;
         if (client_default_data_dir(data, sizeof data, &err) != 0) {
             cli_error("%s", err.msg);
             return CLI_USAGE;
         }
-        data_dir = data;
+        o.data_dir = data;
     }
     if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
         cli_error("%s needs %s too: a TLS certificate and its key go together",
                   o.tls_cert ? "--tls-cert" : "--tls-key", o.tls_cert ? "--tls-key" : "--tls-cert");
         return CLI_USAGE;
     }
-    o.data_dir = data_dir;
-    o.listen = listen;
     return daemon_run(&o);
 }

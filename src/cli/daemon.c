@@ -30,6 +30,7 @@
 #include "../api/routes.h"
 #include "../exec/exec.h"
 #include "../executor/executor.h"
+#include "../os/file.h"
 #include "../os/log.h"
 #include "../os/notify.h"
 #include "../server/server.h"
@@ -51,6 +52,8 @@ struct daemon {
 
 static char *path_join(const char *dir, const char *name)
 {
+    if (dir == NULL)
+        return NULL;
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
     if (p != NULL)
@@ -76,33 +79,6 @@ static int mkdir_p(const char *path, struct ty_err *err)
     }
     if (mkdir(buf, 0700) != 0 && errno != EEXIST)
         return ty_error(err, TY_EIO, "--data", -1, 0, "cannot create %s: %s", buf, strerror(errno));
-    return 0;
-}
-
-/* Write a file atomically (temp + fsync + rename) with the given mode. */
-static int write_file(const char *path, const char *text, mode_t mode, struct ty_err *err)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return ty_error(err, errno == ENOSPC ? TY_ENOSPC : TY_EIO, NULL, -1, 0,
-                        "cannot write %s: %s", tmp, strerror(errno));
-    size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
-    int e = errno;
-    if (w != (ssize_t)len || fsync(fd) != 0) {
-        close(fd);
-        unlink(tmp);
-        return ty_error(err, e == ENOSPC ? TY_ENOSPC : TY_EIO, NULL, -1, 0, "cannot write %s: %s",
-                        tmp, strerror(e ? e : EIO));
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        return ty_error(err, TY_EIO, NULL, -1, 0, "cannot rename %s: %s", tmp, strerror(e));
-    }
     return 0;
 }
 
@@ -171,7 +147,7 @@ static int load_token(struct daemon *d, struct ty_err *err)
                 snprintf(d->token + 2 * i, 3, "%02x", raw[i]);
             char text[80];
             snprintf(text, sizeof text, "%s\n", d->token);
-            rc = write_file(path, text, 0600, err);
+            rc = file_write_atomic(path, text, strlen(text), 0600, true, err);
             if (rc == 0)
                 log_info("created the API token", "path=%s", path);
         }
@@ -187,7 +163,8 @@ static void write_server_json(struct daemon *d)
                           TETHYS_VERSION);
     char *text = json_dumps(o, JSON_COMPACT);
     struct ty_err err;
-    if (path != NULL && text != NULL && write_file(path, text, 0644, &err) != 0)
+    if (path != NULL && text != NULL &&
+        file_write_atomic(path, text, strlen(text), 0644, true, &err) != 0)
         log_warn("cannot write server.json", "error=\"%s\"", err.msg);
     free(text);
     json_decref(o);

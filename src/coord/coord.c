@@ -214,8 +214,8 @@ static int get_name(const json_t *o, const char *key, const char *const *names, 
 {
     const char *v;
     int rc = get_str(o, key, true, &v, err);
-    if (rc != 0)
-        return rc;
+    if (rc != 0 || v == NULL)
+        return rc != 0 ? rc : bad(err, key, "missing");
     for (size_t i = 1; i < n; i++) {
         if (names[i] != NULL && strcmp(names[i], v) == 0) {
             *out = (int)i;
@@ -244,6 +244,8 @@ static int identity_from(const json_t *o, struct store_run *r, struct ty_err *er
         (rc = get_int(o, "started_at_ms", false, 0, I64, &started, err)) != 0 ||
         (rc = get_int(o, "epoch", false, 0, I64, &epoch, err)) != 0)
         return rc;
+    if (r->run_id == NULL || r->fire_id == NULL || trigger == NULL)
+        return bad(err, "run_id", "missing");
     if (strlen(r->run_id) >= STORE_ID_MAX || strlen(r->fire_id) >= STORE_FIRE_ID_MAX)
         return bad(err, strlen(r->run_id) >= STORE_ID_MAX ? "run_id" : "fire_id", "too long");
     if (store_trigger_parse(trigger, &r->trigger) != 0)
@@ -332,6 +334,8 @@ static int skip_from(const json_t *o, struct coord_result *res, struct ty_err *e
         (rc = get_bool(o, "downstream", &res->downstream, err)) != 0 ||
         (rc = get_int(o, "fire_shards", false, 0, I32, &shards, err)) != 0)
         return rc;
+    if (k->fire_id == NULL || k->job == NULL || reason == NULL || trigger == NULL)
+        return bad(err, "fire_id", "missing");
     if (strlen(k->fire_id) >= STORE_FIRE_ID_MAX)
         return bad(err, "fire_id", "too long");
     if (store_skip_reason_parse(reason, &k->reason) != 0)

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "../os/clock.h"
+#include "../os/file.h"
 #include "../os/log.h"
 
 #define SPOOL_DRAIN_MS 5000 /* at stop: how long the spool may keep delivering */
@@ -85,7 +86,7 @@ static bool id_ok(const char *s)
 
 int executor_load_id(const char *data_dir, char *id, size_t cap, struct ty_err *err)
 {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/executor-id", data_dir);
     FILE *fp = fopen(path, "re");
     if (fp != NULL) {
@@ -117,24 +118,11 @@ int executor_load_id(const char *data_dir, char *id, size_t cap, struct ty_err *
         r = (uint32_t)getpid() ^ (uint32_t)time(NULL);
     char made[COORD_ID_MAX];
     snprintf(made, sizeof made, "%s-%08x", k > 0 ? clean : "executor", r);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return ty_error(err, errno == ENOSPC ? TY_ENOSPC : TY_EIO, NULL, -1, 0,
-                        "cannot write %s: %s", tmp, strerror(errno));
     char text[COORD_ID_MAX + 2];
     int n = snprintf(text, sizeof text, "%s\n", made);
-    int e = 0;
-    if (write(fd, text, (size_t)n) != n || fsync(fd) != 0)
-        e = errno ? errno : EIO;
-    close(fd);
-    if (e == 0 && rename(tmp, path) != 0)
-        e = errno;
-    if (e != 0) {
-        unlink(tmp);
-        return ty_error(err, e == ENOSPC ? TY_ENOSPC : TY_EIO, NULL, -1, 0, "cannot write %s: %s",
-                        path, strerror(e));
-    }
+    int rc = file_write_atomic(path, text, (size_t)n, 0644, true, err);
+    if (rc != 0)
+        return rc;
     snprintf(id, cap, "%s", made);
     log_info("executor id made", "id=%s path=%s", made, path);
     return 0;
@@ -395,27 +383,24 @@ static void spool_changed(void *arg)
     executor__status_changed(arg);
 }
 
-/* Every second: the figures an operator reads (start rate against demand) and the queue's
- * misfires (runs that waited past their job's threshold). */
+/* Every 250 ms: the figures an operator reads (start rate against demand, over the last
+ * five seconds: fires come in bursts on whole seconds) and the queue's misfires (runs that
+ * waited past their job's threshold). */
 static void on_status_timer(uv_timer_t *t)
 {
     struct executor *x = t->data;
     int64_t now = executor__now_ms(x);
-    uint64_t starts = atomic_load(&x->starts), demand = atomic_load(&x->demand);
-    double secs = x->rate_at_ms > 0 ? (double)(now - x->rate_at_ms) / 1000.0 : 0;
-    if (secs >= 0.5) {
+    struct rate_sample cur = {now, atomic_load(&x->starts), atomic_load(&x->demand)};
+    size_t n = sizeof x->rates / sizeof x->rates[0];
+    const struct rate_sample *old = &x->rates[x->rate_next >= n ? x->rate_next % n : 0];
+    if (x->rate_next >= 4 && now > old->at_ms) { /* a second of samples at least */
+        double secs = (double)(now - old->at_ms) / 1000.0;
         pthread_mutex_lock(&x->status_mu);
-        x->start_rate = (double)(starts - x->starts_prev) / secs;
-        x->demand_rate = (double)(demand - x->demand_prev) / secs;
+        x->start_rate = (double)(cur.starts - old->starts) / secs;
+        x->demand_rate = (double)(cur.demand - old->demand) / secs;
         pthread_mutex_unlock(&x->status_mu);
-        x->starts_prev = starts;
-        x->demand_prev = demand;
-        x->rate_at_ms = now;
-    } else if (x->rate_at_ms == 0) {
-        x->rate_at_ms = now;
-        x->starts_prev = starts;
-        x->demand_prev = demand;
     }
+    x->rates[x->rate_next++ % n] = cur;
     executor__expire_queue(x);
     /* overloaded: runs misfired in the queue in the last 5 s, or the oldest queued run has
      * waited more than 2 s; it ends 5 s after the last sign (a full queue is its own flag,

@@ -148,8 +148,11 @@ struct executor { // NOLINT(clang-analyzer-optin.performance.Padding)
 
     /* overload figures (loop): starts and fires per second, misfires in the queue */
     _Atomic uint64_t starts, demand, queue_misfires;
-    uint64_t starts_prev, demand_prev;
-    int64_t rate_at_ms;
+    struct rate_sample {
+        int64_t at_ms;
+        uint64_t starts, demand;
+    } rates[20]; /* the last 5 s, a sample every 250 ms (a ring) */
+    size_t rate_next;
     _Atomic int64_t oldest_wait_ms;
     double start_rate, demand_rate; /* under status_mu */
     _Atomic bool overloaded;        /* runs misfire in the queue or wait long (see runs.c) */
@@ -203,6 +206,12 @@ void executor__fire(struct executor *x, struct coord_request *req);
 void executor__cancel(struct executor *x, struct coord_request *req);
 void executor__shutdown(struct executor *x, uint32_t grace_s);
 void executor__expire_queue(struct executor *x);
+/* Report run r with status st (runs.c): queued and running say where it stands; a final
+ * status ends it, settled saying that no other attempt of its shard of its fire follows.
+ * output (output_len bytes, may be NULL) is its kept tail, secrets already hidden. */
+void executor__report_run(struct executor *x, const struct xrun *r, enum store_run_status st,
+                          bool settled, int exit_code, int sig, const char *output,
+                          size_t output_len, const char *error, int64_t ended_ms);
 /* Watch a running run's timeout and alarm, elapsed_ms into the run (runs.c). */
 void executor__arm_timers(struct executor *x, struct xrun *r, int64_t elapsed_ms);
 /* A run has ended (exec's callback, runs.c): report it, retry or retire it. */

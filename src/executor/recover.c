@@ -74,39 +74,7 @@ static void finish(struct executor *x, struct xrun *r, enum store_run_status st,
     char *out = NULL;
     size_t len = 0;
     executor__output_tail(x, r->run_id, cap, r->job->masks, &out, &len);
-    struct coord_result res = {
-        .kind = COORD_RESULT_RUN,
-        .run =
-            {
-                .run_id = r->run_id,
-                .fire_id = r->fire_id,
-                .job = r->job->def.name,
-                .domain = r->job->def.domain,
-                .shard = r->shard,
-                .attempt = r->attempt,
-                .trigger = r->trigger,
-                .status = st,
-                .scheduled_at = r->scheduled_at,
-                .queued_at_ms = r->queued_at_ms,
-                .started_at_ms = r->started_at_ms,
-                .ended_at_ms = executor__now_ms(x),
-                .pid = r->pid,
-                .pid_start = (int64_t)r->pid_start,
-                .boot_id = x->boot_id,
-                .epoch = r->epoch,
-                .exit_code = -1,
-                .signal = sig,
-                .output = out,
-                .output_len = len,
-                .error = why,
-            },
-        .phase = COORD_PHASE_ENDED,
-        .settled = true,
-        .downstream = r->job->def.downstream != NULL && r->job->def.downstream[0] != NULL,
-        .fire_shards = r->fire_shards,
-        .job_level = r->job->def.level,
-    };
-    executor__result(x, &res);
+    executor__report_run(x, r, st, true, -1, sig, out, len, why, executor__now_ms(x));
     free(out);
     executor__output_done(x, r->run_id);
 }

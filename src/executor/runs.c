@@ -11,13 +11,16 @@
  * result through the spool (executor__result); what others make of them (alerts, fan-in
  * of downstream jobs, history) is the control plane's business.
  *
- * Overload.  The queue is bounded by how long runs wait, not only by how many: a run that
- * has waited past its job's misfire threshold is not started late.  It follows the job's
- * misfire policy like a fire the trigger engine missed: "skip" ends it as misfired; "run
- * once" and "catch up" keep the newest such run of a shard, once, at the head of the queue,
- * and end the older ones as misfired.  Queued runs are started a slice at a time from an
- * idle handle, so however long the queue, the loop keeps answering requests and taking
- * fires between slices, and a spawn that fails never recurses into the next start.
+ * Overload.  The queue is bounded by how long runs wait, not only by how many: a run of a
+ * scheduled fire that has waited past its job's misfire threshold is not started late (as
+ * in Quartz, a fire that cannot get a slot within the threshold misfires).  It follows the
+ * job's misfire policy like a fire the trigger engine missed: "skip" ends it as misfired;
+ * "run once" and "catch up" keep the newest such run of a shard, once, at the head of the
+ * queue, and end the older ones as misfired.  Runs asked for explicitly (run now, retries,
+ * downstream fires) wait for capacity however long, bounded by --queue-max.  Queued runs are
+ * started a slice at a time from an idle handle, so however long the queue, the loop keeps
+ * answering requests and taking fires between slices, and a spawn that fails never recurses into
+ * the next start.
  *
  * Identities.  A fire id names one (job, shard, scheduled time) and stays the same across
  * retries and restarts: "<job>@<epoch-seconds>#<shard>", with "!m<run>" after the time
@@ -103,11 +106,9 @@ static bool has_downstream(const struct xjob *j)
     return j->def.downstream != NULL && j->def.downstream[0] != NULL;
 }
 
-/* Report run r: status st (a final status ends it: settled says whether another attempt
- * follows or not). */
-static void report_run(struct executor *x, const struct xrun *r, enum store_run_status st,
-                       bool settled, int exit_code, int sig, const char *output, size_t output_len,
-                       const char *error, int64_t ended_ms)
+void executor__report_run(struct executor *x, const struct xrun *r, enum store_run_status st,
+                          bool settled, int exit_code, int sig, const char *output,
+                          size_t output_len, const char *error, int64_t ended_ms)
 {
     bool final = st != STORE_RUN_QUEUED && st != STORE_RUN_RUNNING;
     struct coord_result res = {
@@ -331,7 +332,8 @@ void executor__on_exit(struct exec_run *proc, const struct exec_result *res, voi
      * the retry named (retry_run_id): `job run --wait` follows it */
     if (retry)
         schedule_retry(x, r);
-    report_run(x, r, st, !retry, res->exit_code, res->signal, out, len, error, executor__now_ms(x));
+    executor__report_run(x, r, st, !retry, res->exit_code, res->signal, out, len, error,
+                         executor__now_ms(x));
     free(out);
     executor__output_done(x, r->run_id);
     log_info("run ended", "job=%s shard=%u run=%s status=%s exit=%d signal=%d attempt=%u",
@@ -472,7 +474,8 @@ static void start_run(struct executor *x, struct xrun *r)
         bool retry = r->attempt <= j->def.retries && !x->stopping;
         if (retry)
             schedule_retry(x, r); /* reported first: see executor__on_exit */
-        report_run(x, r, STORE_RUN_FAILED, !retry, -1, 0, NULL, 0, err.msg, r->started_at_ms);
+        executor__report_run(x, r, STORE_RUN_FAILED, !retry, -1, 0, NULL, 0, err.msg,
+                             r->started_at_ms);
         retire(x, r, true);
         return;
     }
@@ -481,7 +484,7 @@ static void start_run(struct executor *x, struct xrun *r)
     r->pid_start = exec_pid_start(r->proc);
     x->n_running++;
     /* the pid and start time are in the spool before anyone is told the run started */
-    report_run(x, r, STORE_RUN_RUNNING, false, -1, 0, NULL, 0, NULL, 0);
+    executor__report_run(x, r, STORE_RUN_RUNNING, false, -1, 0, NULL, 0, NULL, 0);
     executor__arm_timers(x, r, 0);
     log_info("run started",
              "job=%s shard=%u run=%s fire=%s pid=%d attempt=%u trigger=%s lateness_ms=%lld "
@@ -495,10 +498,14 @@ static void start_run(struct executor *x, struct xrun *r)
  * The pump: queued runs start a slice at a time
  */
 
+/* A run of a scheduled fire that has waited in the queue past its job's threshold (runs
+ * asked for - by hand, a retry, a downstream fire - wait for capacity however long). */
 static bool expired(struct executor *x, const struct xrun *r, int64_t now_ms)
 {
     (void)x;
-    return !r->late_ok && now_ms - r->queued_at_ms > (int64_t)r->job->def.misfire_threshold * 1000;
+    return !r->late_ok &&
+           (r->trigger == STORE_TRIGGER_SCHEDULE || r->trigger == STORE_TRIGGER_MISFIRE) &&
+           now_ms - r->queued_at_ms > (int64_t)r->job->def.misfire_threshold * 1000;
 }
 
 /* A queued run that waited too long and is not kept: it ends as misfired. */
@@ -514,7 +521,7 @@ static void misfire_queued(struct executor *x, struct xrun *r, int64_t now_ms)
     q_unlink(x, r);
     x->queue_misfires++;
     x->overload_seen_ms = now_ms;
-    report_run(x, r, STORE_RUN_MISFIRED, true, -1, 0, NULL, 0, why, now_ms);
+    executor__report_run(x, r, STORE_RUN_MISFIRED, true, -1, 0, NULL, 0, why, now_ms);
     log_warn("queued run misfired", "job=%s shard=%u run=%s wait_ms=%lld", d->name, r->shard,
              r->run_id, (long long)(now_ms - r->queued_at_ms));
     retire(x, r, true);
@@ -634,7 +641,7 @@ static bool dispatch_run(struct executor *x, struct xrun *r)
     j->running[r->shard]++;
     r->state = XRUN_QUEUED;
     r->queued_at_ms = executor__now_ms(x);
-    report_run(x, r, STORE_RUN_QUEUED, false, -1, 0, NULL, 0, NULL, 0);
+    executor__report_run(x, r, STORE_RUN_QUEUED, false, -1, 0, NULL, 0, NULL, 0);
     q_push(x, r, false);
     x->demand++;
     pump_later(x);
@@ -690,7 +697,7 @@ static bool wait_behind(struct executor *x, struct xjob *j, struct xrun *r, uint
     r->queued_at_ms = executor__now_ms(x);
     j->waiting++;
     x->n_waiting++;
-    report_run(x, r, STORE_RUN_QUEUED, false, -1, 0, NULL, 0, NULL, 0);
+    executor__report_run(x, r, STORE_RUN_QUEUED, false, -1, 0, NULL, 0, NULL, 0);
     return true;
 }
 
@@ -815,8 +822,8 @@ static void report_retry(struct executor *x, const struct retry *rt, struct xjob
     r.queued_at_ms = rt->queued_ms;
     r.epoch = rt->epoch;
     r.fire_shards = rt->fire_shards;
-    report_run(x, &r, st, true, -1, 0, NULL, 0, error,
-               st == STORE_RUN_QUEUED ? 0 : executor__now_ms(x));
+    executor__report_run(x, &r, st, true, -1, 0, NULL, 0, error,
+                         st == STORE_RUN_QUEUED ? 0 : executor__now_ms(x));
 }
 
 /* A retry that will not run: its run is reported with status st, settled. */
@@ -930,7 +937,7 @@ static void schedule_retry(struct executor *x, struct xrun *r)
     q.queued_at_ms = rt->queued_ms;
     q.epoch = rt->epoch;
     q.fire_shards = rt->fire_shards;
-    report_run(x, &q, STORE_RUN_QUEUED, false, -1, 0, NULL, 0, NULL, 0);
+    executor__report_run(x, &q, STORE_RUN_QUEUED, false, -1, 0, NULL, 0, NULL, 0);
     uv_timer_init(&x->loop, &rt->timer);
     rt->timer.data = rt;
     uv_update_time(&x->loop); /* the backoff counts from now, not from the iteration's start */
@@ -984,8 +991,19 @@ static enum store_skip_reason excluded(struct executor *x, const struct xjob *j,
 void executor__on_fire(struct executor *x, const struct sched_fire *f)
 {
     struct xjob *j = executor__job_by_id(x, f->job);
-    if (j == NULL || j->generation != f->generation)
-        return; /* a fire of a definition that has changed since */
+    if (j == NULL)
+        return;
+    if (j->generation != f->generation) {
+        /* made for a definition that has changed since the engine handed it over: the
+         * change resumed the schedule from now, so this second would be lost; it is made
+         * under the new definition if that fires then too (and never twice: last_fire) */
+        int64_t next = 0;
+        if (f->kind != SCHED_FIRE || !j->def.enabled || j->def.schedule == NULL ||
+            f->at <= j->last_fire || (j->def.start_at != 0 && f->at < j->def.start_at) ||
+            (j->def.end_at != 0 && f->at > j->def.end_at) ||
+            cron_next(&j->def.cron, j->zone, f->at - 1, &next) != 0 || next != f->at)
+            return;
+    }
     char base[STORE_FIRE_ID_MAX];
     snprintf(base, sizeof base, "%s@%lld", j->def.name, (long long)f->at);
     char fid[STORE_FIRE_ID_MAX + 4];
@@ -1118,8 +1136,8 @@ void executor__cancel(struct executor *x, struct coord_request *req)
             r->job->waiting--;
             x->n_waiting--;
         }
-        report_run(x, r, STORE_RUN_CANCELED, true, -1, 0, NULL, 0, "canceled before it started",
-                   executor__now_ms(x));
+        executor__report_run(x, r, STORE_RUN_CANCELED, true, -1, 0, NULL, 0,
+                             "canceled before it started", executor__now_ms(x));
         retire(x, r, queued);
     }
     log_info("run cancel requested", "run=%s status=%s", run_id, status);
@@ -1175,7 +1193,8 @@ void executor__shutdown(struct executor *x, uint32_t grace_s)
     while (x->q_head != NULL) {
         struct xrun *r = x->q_head;
         q_unlink(x, r);
-        report_run(x, r, STORE_RUN_INTERRUPTED, true, -1, 0, NULL, 0, why, executor__now_ms(x));
+        executor__report_run(x, r, STORE_RUN_INTERRUPTED, true, -1, 0, NULL, 0, why,
+                             executor__now_ms(x));
         retire(x, r, true);
     }
     /* runs waiting behind their shard: every job's overlap queues */
@@ -1190,8 +1209,8 @@ void executor__shutdown(struct executor *x, uint32_t grace_s)
                 j->waiting_head[s] = r->wnext;
                 j->waiting--;
                 x->n_waiting--;
-                report_run(x, r, STORE_RUN_INTERRUPTED, true, -1, 0, NULL, 0, why,
-                           executor__now_ms(x));
+                executor__report_run(x, r, STORE_RUN_INTERRUPTED, true, -1, 0, NULL, 0, why,
+                                     executor__now_ms(x));
                 retire(x, r, false);
             }
         }

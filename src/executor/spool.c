@@ -44,13 +44,14 @@
 
 #include "../core/crc32c.h"
 #include "../core/strmap.h"
+#include "../os/file.h"
 #include "../os/log.h"
 
 #define MAGIC           0x31505354u /* "TSP1" read as little-endian */
 #define HEADER          12
-#define FRAME_MAX       (24u * 1024 * 1024) /* a result with 16 MiB of output, as base64 */
+#define FRAME_MAX       ((uint32_t)24 * 1024 * 1024) /* a result with 16 MiB of output, as base64 */
 #define BATCH_MAX       512
-#define BATCH_BYTES     (8u * 1024 * 1024)
+#define BATCH_BYTES     ((size_t)8 * 1024 * 1024)
 #define SEGMENT_DEFAULT (16ull * 1024 * 1024)
 #define MEM_MAX         (64ull * 1024 * 1024) /* held in memory while the disk refuses writes */
 
@@ -229,17 +230,6 @@ static void fold(struct strmap *m, const json_t *o, const char *text)
     char *copy = strdup(text);
     if (copy != NULL && strmap_put(m, id, copy) != 0)
         free(copy);
-}
-
-static void fold_clear(struct strmap *m)
-{
-    size_t pos = 0;
-    const char *key;
-    void *val;
-    while (strmap_next(m, &pos, &key, &val))
-        free(val);
-    strmap_free(m);
-    strmap_init(m);
 }
 
 /* The snapshot payload: {"k":"snapshot","seq":seq,"runs":[...]} (malloc'd), or NULL. */
@@ -426,17 +416,13 @@ static uint64_t read_checkpoint(const char *path)
 
 static void write_checkpoint(struct spool *s, uint64_t seq)
 {
-    char tmp[4200], text[32];
-    snprintf(tmp, sizeof tmp, "%s.tmp", s->ckpt_path);
+    char text[32];
     int n = snprintf(text, sizeof text, "%" PRIu64 "\n", seq);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd) != 0 ||
-        rename(tmp, s->ckpt_path) != 0) {
-        /* harmless: the results after the old checkpoint are delivered again next start */
-        if (fd >= 0)
-            unlink(tmp);
-        log_debug("spool: cannot record the delivered position", "error=\"%s\"", strerror(errno));
-    }
+    struct ty_err err;
+    /* not synced, and a failure is harmless: the results after the old checkpoint are only
+     * delivered again next start */
+    if (file_write_atomic(s->ckpt_path, text, (size_t)n, 0600, false, &err) != 0)
+        log_debug("spool: cannot record the delivered position", "error=\"%s\"", err.msg);
 }
 
 static void last_fire_note(json_t *last, const json_t *o)
@@ -502,7 +488,7 @@ static int read_segment(struct spool *s, size_t idx, bool newest, struct spool_r
             rec->lost_bytes += next - off;
         } else if (strcmp(k, "snapshot") == 0) {
             if (first) { /* the picture as it was when this segment began */
-                fold_clear(&s->unfinished);
+                strmap_clear(&s->unfinished, free);
                 size_t i;
                 json_t *run;
                 json_array_foreach(json_object_get(o, "runs"), i, run)
@@ -581,10 +567,13 @@ int spool_open(const struct spool_config *cfg, struct spool **out, struct spool_
     size_t nf = 0, capf = 0;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        uint64_t first;
-        char tail[8];
-        if (sscanf(de->d_name, "seg-%16" SCNx64 ".%4s", &first, tail) != 2 ||
-            strcmp(tail, "log") != 0 || first == 0)
+        /* "seg-" 16 hex digits ".log" */
+        const char *fn = de->d_name;
+        char *end = NULL;
+        if (strlen(fn) != 24 || strncmp(fn, "seg-", 4) != 0 || strcmp(fn + 20, ".log") != 0)
+            continue;
+        uint64_t first = strtoull(fn + 4, &end, 16);
+        if (end != fn + 20 || first == 0)
             continue;
         if (nf == capf) {
             capf = capf ? capf * 2 : 16;
@@ -698,6 +687,9 @@ uint64_t spool_append(struct spool *s, struct coord_result *r)
         r->run.output = NULL;
         r->run.output_len = 0;
         r->output_dropped = true;
+        if (r->run.error == NULL)
+            r->run.error = "output not kept: the spool was past its limit while the store "
+                           "could not be written";
         s->st.dropped_output++;
         if (!s->st.over_limit)
             log_warn("spool: past its limit; runs are recorded without their output",
@@ -1073,8 +1065,7 @@ void spool_close(struct spool *s)
     for (size_t i = 0; i < s->n_segs; i++)
         free(s->segs[i].path);
     free(s->segs);
-    fold_clear(&s->unfinished);
-    strmap_free(&s->unfinished);
+    strmap_clear(&s->unfinished, free);
     free(s->ring);
     free(s->dir);
     free(s->ckpt_path);

@@ -75,6 +75,22 @@ static const char *put(char **p, const char *str)
     return dst;
 }
 
+char *alerts__copy(const struct store_alert *a, struct store_alert *out)
+{
+    char *blob =
+        malloc(need(a->key) + need(a->kind) + need(a->job) + need(a->domain) + need(a->reason) + 1);
+    if (blob == NULL)
+        return NULL;
+    char *p = blob;
+    *out = *a;
+    out->key = put(&p, a->key);
+    out->kind = put(&p, a->kind);
+    out->job = put(&p, a->job);
+    out->domain = put(&p, a->domain);
+    out->reason = put(&p, a->reason);
+    return blob;
+}
+
 /* Add a change (a copy of a; a->detail is stolen). */
 static void tx_add(struct alert_tx *tx, bool raise, const struct store_alert *a)
 {
@@ -258,7 +274,7 @@ void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_re
  * Alerts about jobs (loop)
  */
 
-void alerts__job_defined(struct server *s, const struct job *j)
+uint64_t alerts__job_defined(struct server *s, const struct job *j)
 {
     /* embedded: one executor, so a job that asks for failover cannot have it */
     char key[JOB_NAME_MAX + 16];
@@ -276,20 +292,28 @@ void alerts__job_defined(struct server *s, const struct job *j)
             server_now_ms(s),
             "failover is on but only one executor (the embedded one) can run it",
             NULL};
-        server__raise(s, &a);
-    } else {
-        server__clear(s, key);
+        strmap_put(&s->not_ha, key, (void *)1);
+        return server__raise(s, &a); /* also when open: its domain or level may be new */
     }
+    if (strmap_del(&s->not_ha, key) == NULL)
+        return 0; /* nothing open to clear: nothing to write, nothing to wait for */
+    return server__clear(s, key);
 }
 
-void alerts__job_removed(struct server *s, const char *name)
+uint64_t alerts__job_removed(struct server *s, const char *name)
 {
-    static const char *const kinds[] = {"failed:", "misfire:", "not_ha:"};
+    static const char *const kinds[] = {"failed:", "misfire:"};
+    uint64_t seq = 0;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         char key[JOB_NAME_MAX + 16];
         snprintf(key, sizeof key, "%s%s", kinds[i], name);
-        server__clear(s, key);
+        seq = server__clear(s, key);
     }
+    char key[JOB_NAME_MAX + 16];
+    snprintf(key, sizeof key, "not_ha:%s", name);
+    if (strmap_del(&s->not_ha, key) != NULL)
+        seq = server__clear(s, key);
+    return seq;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -383,10 +407,12 @@ void alerts__resources(struct server *s, const json_t *executors)
     }
     const json_t *sp = worst ? json_object_get(worst, "spool") : NULL;
     const char *error = sp ? json_string_value(json_object_get(sp, "error")) : NULL;
+    char own[TY_ERR_MSG_MAX];
+    server__get_error(s, own, sizeof own);
     snprintf(text, sizeof text,
              "history store cannot be written: %s; %lld results (%lld KiB) wait in the spool, "
              "the oldest for %lld s, and are written when it can",
-             error && error[0] ? error : s->wr_error, (long long)jint(sp, "pending"),
+             error && error[0] ? error : own, (long long)jint(sp, "pending"),
              (long long)(jint(sp, "pending_bytes") >> 10),
              (long long)(jint(sp, "oldest_age_ms") / 1000));
     resource(s, "store", store_bad, text, &s->resource_store, false,

@@ -22,6 +22,10 @@ struct alert_tx {
     struct strmap overlay; /* key -> (void *)1 opened here, (void *)2 cleared here */
 };
 
+/* A copy of a's strings in one malloc'd block (returned; free it), *out pointing into it;
+ * out->detail is a's (borrowed).  NULL when out of memory. */
+char *alerts__copy(const struct store_alert *a, struct store_alert *out);
+
 void alerts__tx_init(struct alert_tx *tx);
 void alerts__tx_free(struct alert_tx *tx);
 /* Raise (or refresh) a->key; a->detail is stolen. */

@@ -203,14 +203,14 @@ void server__job_changed(struct server *s, struct smsg *m)
     req->n_assign = 1;
     send_assign(s, req, false);
     if (m->text == NULL) {
-        alerts__job_removed(s, m->name);
+        m->writer_seq = alerts__job_removed(s, m->name);
         return;
     }
     json_t *obj = json_loads(m->text, 0, NULL);
     struct job j;
     struct ty_err err;
     if (obj != NULL && job_from_json(obj, &j, &err) == 0) {
-        alerts__job_defined(s, &j);
+        m->writer_seq = alerts__job_defined(s, &j);
         job_free(&j);
     }
     json_decref(obj);
@@ -233,7 +233,7 @@ static void notify(struct server *s, enum smsg_kind kind, const char *name, cons
     if (server__call(s, m, NOTIFY_MS) != 0)
         log_error("the loop did not take a configuration change", "name=%s error=\"%s\"", name,
                   m->err.msg);
-    else
+    else if (m->writer_seq > 0)
         server__writer_sync(s, m->writer_seq, ALERT_SYNC_MS);
     server__msg_unref(s, m);
 }

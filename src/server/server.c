@@ -187,7 +187,6 @@ int server__call(struct server *s, struct smsg *m, int timeout_ms)
 /* The loop is done with m: wake its caller, drop the loop's reference. */
 static void answer(struct server *s, struct smsg *m)
 {
-    m->writer_seq = server__writer_mark(s);
     pthread_mutex_lock(&s->mail_mu);
     m->done = true;
     pthread_cond_broadcast(&s->mail_cv);
@@ -349,7 +348,10 @@ static void on_status(void *arg, struct coord_reply *reply)
         json_array_append(items, reply->json);
     if (!s->stopped)
         alerts__resources(s, items);
-    json_decref(items);
+    pthread_mutex_lock(&s->live_mu);
+    json_decref(s->executors);
+    s->executors = items;
+    pthread_mutex_unlock(&s->live_mu);
 }
 
 static void sample_resources(struct server *s)
@@ -531,6 +533,7 @@ int server_open(const struct server_config *cfg, struct server **out, struct ty_
     pthread_key_create(&s->reader_key, reader_free);
     strmap_init(&s->delivered);
     strmap_init(&s->open_alerts);
+    strmap_init(&s->not_ha);
     strmap_init(&s->barriers);
     strmap_init(&s->live_runs);
     strmap_init(&s->live_jobs);
@@ -561,6 +564,8 @@ int server_open(const struct server_config *cfg, struct server **out, struct ty_
         const char *key = json_string_value(json_object_get(a, "key"));
         if (key != NULL)
             strmap_put(&s->open_alerts, key, (void *)1);
+        if (key != NULL && strncmp(key, "not_ha:", 7) == 0)
+            strmap_put(&s->not_ha, key, (void *)1);
     }
     json_decref(open);
 
@@ -607,16 +612,6 @@ static void walk_close(uv_handle_t *h, void *arg)
         uv_close(h, close_cb);
 }
 
-static void free_values(struct strmap *m)
-{
-    size_t pos = 0;
-    const char *key;
-    void *val;
-    while (strmap_next(m, &pos, &key, &val))
-        free(val);
-    strmap_free(m);
-}
-
 void server_close(struct server *s)
 {
     if (s == NULL)
@@ -632,10 +627,12 @@ void server_close(struct server *s)
     store_close(s->writer);
     store_close(s->config_writer);
     json_decref(s->downstream);
-    free_values(&s->live_runs);
-    free_values(&s->live_jobs);
-    strmap_free(&s->delivered);
+    json_decref(s->executors);
+    strmap_clear(&s->live_runs, free);
+    strmap_clear(&s->live_jobs, free);
+    strmap_clear(&s->delivered, free);
     strmap_free(&s->open_alerts);
+    strmap_free(&s->not_ha);
     pthread_key_delete(s->reader_key);
     free(s->data_dir);
     free(s->db_path);
@@ -775,7 +772,8 @@ int server_read_output(struct server *s, const char *run_id, uint64_t offset, ch
     int rc = call_executor(s, "", req, &r, err);
     if (rc == 0) {
         size_t n = r.len < cap ? r.len : cap;
-        memcpy(buf, r.data, n);
+        if (n > 0)
+            memcpy(buf, r.data, n);
         *len = n;
         *from = r.from;
         *total = r.total;
@@ -803,16 +801,44 @@ int server_executors(struct server *s, json_t **out, struct ty_err *err)
 json_t *server_live_resources(struct server *s)
 {
     json_t *rows = json_array();
-    if (atomic_load(&s->wr_failing) || atomic_load(&s->batches_failing)) {
-        char text[TY_ERR_MSG_MAX + 128];
-        snprintf(text, sizeof text,
-                 "history store cannot be written: %s; results wait in the spool and are "
-                 "written when it can",
-                 s->wr_error);
-        json_array_append_new(rows,
-                              json_pack("{s:s, s:s, s:I}", "resource", "store", "reason", text,
-                                        "since_ms", (json_int_t)atomic_load(&s->failing_since_ms)));
+    /* what the executors' spools hold, as last sampled */
+    json_int_t pending = 0, bytes = 0, oldest = 0, dropped = 0;
+    bool over = false;
+    pthread_mutex_lock(&s->live_mu);
+    size_t i;
+    json_t *e;
+    json_array_foreach(s->executors, i, e)
+    {
+        json_t *sp = json_object_get(e, "spool");
+        pending += json_integer_value(json_object_get(sp, "pending"));
+        bytes += json_integer_value(json_object_get(sp, "pending_bytes"));
+        dropped += json_integer_value(json_object_get(sp, "dropped_output"));
+        over |= json_is_true(json_object_get(sp, "over_limit"));
+        json_int_t age = json_integer_value(json_object_get(sp, "oldest_age_ms"));
+        oldest = age > oldest ? age : oldest;
     }
+    pthread_mutex_unlock(&s->live_mu);
+    if (over) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "spool past its limit: %lld KiB of results not yet in the store; runs are "
+                 "recorded without their output (%lld so far)",
+                 (long long)(bytes >> 10), (long long)dropped);
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:I}", "resource", "spool", "reason",
+                                              text, "since_ms", (json_int_t)server_now_ms(s)));
+    }
+    if (!atomic_load(&s->wr_failing) && !atomic_load(&s->batches_failing))
+        return rows;
+    char text[TY_ERR_MSG_MAX + 256], error[TY_ERR_MSG_MAX];
+    server__get_error(s, error, sizeof error);
+    snprintf(text, sizeof text,
+             "history store cannot be written: %s; %lld results (%lld KiB) wait in the spool, "
+             "the oldest for %lld s, and are written when it can",
+             error, (long long)pending, (long long)(bytes >> 10), (long long)(oldest / 1000));
+    json_array_append_new(
+        rows, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "resource", "store", "reason", text,
+                        "since_ms", (json_int_t)atomic_load(&s->failing_since_ms), "pending",
+                        pending, "pending_bytes", bytes, "oldest_age_ms", oldest));
     return rows;
 }
 

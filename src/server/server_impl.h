@@ -59,7 +59,7 @@ struct smsg {
     struct ty_err err;
     json_t *reply;
     struct coord_reply creply; /* SMSG_SEND: the coord's answer (json moved to reply) */
-    uint64_t writer_seq;       /* writes queued when it was answered (read your writes) */
+    uint64_t writer_seq;       /* the writer op it queued, to wait for (0: none) */
     bool done;
     int refs;
     struct smsg *next;
@@ -83,6 +83,7 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     int exit_status;
     uint32_t sync_pending; /* initial assignment batches not yet answered */
     bool resource_disk_low, resource_mem_low, resource_store, resource_queue, resource_spool;
+    struct strmap not_ha; /* keys of the not_ha alerts open (the loop raises and clears them) */
 
     /* mailbox: API threads -> loop (mail_mu) */
     pthread_mutex_t mail_mu;
@@ -102,8 +103,8 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     _Atomic int wr_failing; /* alert writes are failing and being retried */
     _Atomic int batches_failing;
     _Atomic int64_t failing_since_ms;
-    char wr_error[TY_ERR_MSG_MAX];
-    struct strmap delivered; /* executor id -> (uintptr_t) last result seq written */
+    char wr_error[TY_ERR_MSG_MAX]; /* under wr_mu: server__set_error / server__get_error */
+    struct strmap delivered;       /* executor id -> (uintptr_t) last result seq written */
     /* writer-thread state */
     struct strmap open_alerts; /* key -> (void *)1 */
     struct strmap barriers;    /* fire base -> struct barrier * */
@@ -113,6 +114,7 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     pthread_mutex_t live_mu;
     struct strmap live_runs; /* run id -> struct live_run * */
     struct strmap live_jobs; /* job name -> struct live_job * */
+    json_t *executors;       /* the executors' status as last sampled (an array) */
 
     /* readers and configuration writes (API threads) */
     pthread_key_t reader_key;
@@ -149,8 +151,9 @@ void server__writer_stop(struct server *s);
 uint64_t server__raise(struct server *s, const struct store_alert *a);
 uint64_t server__clear(struct server *s, const char *key);
 uint64_t server__prune(struct server *s);
-/* The seq of the last op queued (for server__writer_sync). */
-uint64_t server__writer_mark(struct server *s);
+/* The store's last write error (wr_error, under wr_mu): set, copy into buf[cap]. */
+void server__set_error(struct server *s, const char *msg);
+void server__get_error(struct server *s, char *buf, size_t cap);
 /* Wait (at most timeout_ms) until ops up to seq are written, or writes are failing. */
 void server__writer_sync(struct server *s, uint64_t seq, int timeout_ms);
 /* Wait (at most timeout_ms) until the results of `executor` up to seq are in the store, or
@@ -163,8 +166,10 @@ json_t *server__take_downstream(struct server *s);
  * resources) */
 struct alert_tx;
 void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_result *r);
-void alerts__job_defined(struct server *s, const struct job *j);
-void alerts__job_removed(struct server *s, const char *name);
+/* A job saved or removed: its not_ha alert (and, removed, its other alerts) raised or
+ * cleared.  Returns the writer op's seq to wait for, 0 when nothing was queued. */
+uint64_t alerts__job_defined(struct server *s, const struct job *j);
+uint64_t alerts__job_removed(struct server *s, const char *name);
 void alerts__resources(struct server *s, const json_t *executors);
 
 /* config.c: every job and calendar to the executors (at start); a saved one (the loop's

@@ -85,43 +85,16 @@ static uint64_t push(struct server *s, struct wop *w)
     return seq;
 }
 
-static size_t need(const char *str)
-{
-    return str ? strlen(str) + 1 : 0;
-}
-
-static const char *put(char **p, const char *str)
-{
-    if (str == NULL)
-        return NULL;
-    size_t n = strlen(str) + 1;
-    char *dst = *p;
-    memcpy(dst, str, n);
-    *p += n;
-    return dst;
-}
-
 static uint64_t push_alert(struct server *s, enum wop_kind kind, const struct store_alert *a)
 {
     struct wop *w = calloc(1, sizeof *w);
-    char *blob =
-        malloc(need(a->key) + need(a->kind) + need(a->job) + need(a->domain) + need(a->reason) + 1);
-    if (w == NULL || blob == NULL) {
+    if (w == NULL || (w->blob = alerts__copy(a, &w->alert)) == NULL) {
         free(w);
-        free(blob);
         log_error("out of memory: an alert change is lost", "key=%s", a->key);
         return 0;
     }
-    char *p = blob;
     w->kind = kind;
-    w->alert = *a;
-    w->alert.key = put(&p, a->key);
-    w->alert.kind = put(&p, a->kind);
-    w->alert.job = put(&p, a->job);
-    w->alert.domain = put(&p, a->domain);
-    w->alert.reason = put(&p, a->reason);
     w->alert.detail = a->detail ? json_deep_copy(a->detail) : NULL;
-    w->blob = blob;
     return push(s, w);
 }
 
@@ -145,12 +118,18 @@ uint64_t server__prune(struct server *s)
     return push(s, w);
 }
 
-uint64_t server__writer_mark(struct server *s)
+void server__set_error(struct server *s, const char *msg)
 {
     pthread_mutex_lock(&s->wr_mu);
-    uint64_t seq = s->wr_pushed;
+    snprintf(s->wr_error, sizeof s->wr_error, "%s", msg);
     pthread_mutex_unlock(&s->wr_mu);
-    return seq;
+}
+
+void server__get_error(struct server *s, char *buf, size_t cap)
+{
+    pthread_mutex_lock(&s->wr_mu);
+    snprintf(buf, cap, "%s", s->wr_error);
+    pthread_mutex_unlock(&s->wr_mu);
 }
 
 void server__writer_sync(struct server *s, uint64_t seq, int timeout_ms)
@@ -166,7 +145,8 @@ void server__writer_sync(struct server *s, uint64_t seq, int timeout_ms)
 
 static uint64_t delivered_of(struct server *s, const char *executor)
 {
-    return (uint64_t)(uintptr_t)strmap_get(&s->delivered, executor);
+    const uint64_t *v = strmap_get(&s->delivered, executor);
+    return v != NULL ? *v : 0;
 }
 
 void server__delivered_sync(struct server *s, const char *executor, uint64_t seq, int timeout_ms)
@@ -442,7 +422,7 @@ static void do_batch(struct server *s, struct wop *w)
                       err.msg);
             server__wake(s);
         }
-        snprintf(s->wr_error, sizeof s->wr_error, "%s", err.msg);
+        server__set_error(s, err.msg);
         w->rc = rc;
         w->err = err;
         return;
@@ -467,8 +447,16 @@ static void do_batch(struct server *s, struct wop *w)
             executor = r->executor;
     }
     pthread_mutex_lock(&s->wr_mu);
-    if (executor != NULL && last > delivered_of(s, executor))
-        strmap_put(&s->delivered, executor, (void *)(uintptr_t)last);
+    if (executor != NULL && last > delivered_of(s, executor)) {
+        uint64_t *v = strmap_get(&s->delivered, executor);
+        if (v == NULL && (v = malloc(sizeof *v)) != NULL &&
+            strmap_put(&s->delivered, executor, v) != 0) {
+            free(v);
+            v = NULL;
+        }
+        if (v != NULL)
+            *v = last;
+    }
     if (json_array_size(fires) > 0) {
         if (s->downstream == NULL)
             s->downstream = json_array();
@@ -591,7 +579,7 @@ static void *writer_main(void *arg)
             if (keep && !atomic_exchange(&s->wr_failing, 1)) {
                 atomic_store(&s->failing_since_ms, server_now_ms(s));
                 log_error("alerts cannot be written; retried", "error=\"%s\"", err.msg);
-                snprintf(s->wr_error, sizeof s->wr_error, "%s", err.msg);
+                server__set_error(s, err.msg);
                 server__wake(s);
             }
             if (!keep && rc == 0 && atomic_exchange(&s->wr_failing, 0)) {

@@ -659,6 +659,21 @@ static void bind_named_int(sqlite3_stmt *st, const char *name, int64_t v)
         sqlite3_bind_int64(st, i, v);
 }
 
+/*
+ * Waiting for another connection's write lock: SQLite's own busy timeout sleeps in steps
+ * that grow to 100 ms, so a short write (a job's save) behind a batch of history could
+ * wait 50 ms for a lock freed after 5.  Poll every millisecond instead, up to
+ * STORE_BUSY_MS in all.  `n` is how many times this wait has been called.
+ */
+static int busy_wait(void *arg, int n)
+{
+    (void)arg;
+    if ((int64_t)n >= STORE_BUSY_MS)
+        return 0; /* give up: SQLITE_BUSY, reported as "busy past the timeout" */
+    sqlite3_sleep(1);
+    return 1;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -1254,7 +1269,7 @@ int store_open_sqlite(const char *path, bool read_only, struct store **out, stru
         return rc;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+    sqlite3_busy_handler(s->db, busy_wait, NULL);
 
     /* Look before touching: a foreign file must not be switched to WAL. */
     struct identity id;
@@ -2373,13 +2388,14 @@ enum {
     SC_CANCELED,
     SC_INTERRUPTED,
     SC_LOST,
+    SC_MISFIRED,
     SC_UNFINISHED,
     SC_SKIPPED,
     SC_COUNT
 };
-static const char *const count_names[SC_COUNT] = {"runs",     "succeeded",  "failed",
-                                                  "timeouts", "canceled",   "interrupted",
-                                                  "lost",     "unfinished", "skipped"};
+static const char *const count_names[SC_COUNT] = {"runs",       "succeeded",   "failed", "timeouts",
+                                                  "canceled",   "interrupted", "lost",   "misfired",
+                                                  "unfinished", "skipped"};
 
 /* One group's object with its counts and percentiles; resets the value lists. */
 static json_t *stats_group(const char *key, const int64_t *counts, struct store__vals *dur,
@@ -2404,9 +2420,10 @@ static int counter_of(const char *status)
     static const struct {
         const char *name;
         int counter;
-    } map[] = {{"succeeded", SC_OK},      {"failed", SC_FAILED},           {"timeout", SC_TIMEOUT},
-               {"canceled", SC_CANCELED}, {"interrupted", SC_INTERRUPTED}, {"lost", SC_LOST},
-               {"queued", SC_UNFINISHED}, {"running", SC_UNFINISHED}};
+    } map[] = {
+        {"succeeded", SC_OK},      {"failed", SC_FAILED},           {"timeout", SC_TIMEOUT},
+        {"canceled", SC_CANCELED}, {"interrupted", SC_INTERRUPTED}, {"lost", SC_LOST},
+        {"misfired", SC_MISFIRED}, {"queued", SC_UNFINISHED},       {"running", SC_UNFINISHED}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(status, map[i].name) == 0)
             return map[i].counter;

@@ -38,7 +38,8 @@ static void check_result(const uint8_t *data, size_t size)
             abort();
         if (again.kind != r.kind || again.seq != r.seq ||
             again.run.output_len != r.run.output_len ||
-            (r.run.output_len > 0 && memcmp(again.run.output, r.run.output, r.run.output_len)) ||
+            (r.run.output_len > 0 &&
+             memcmp(again.run.output, r.run.output, r.run.output_len) != 0) ||
             again.run.status != r.run.status || again.skip.reason != r.skip.reason)
             abort();
         json_decref(w);

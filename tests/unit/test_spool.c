@@ -155,7 +155,7 @@ static bool wait_delivered(struct sink *k, size_t n)
     for (int i = 0; i < 500; i++) {
         if (delivered(k) >= n)
             return true;
-        struct timespec d = {0, 10 * 1000000};
+        struct timespec d = {0, 10L * 1000000};
         nanosleep(&d, NULL);
     }
     return false;
@@ -209,7 +209,7 @@ static void test_kept_while_refused(void **state)
         spool_status(s, &st);
         if (st.failing)
             break;
-        struct timespec d = {0, 10 * 1000000};
+        struct timespec d = {0, 10L * 1000000};
         nanosleep(&d, NULL);
     }
     assert_true(st.failing);
