@@ -638,14 +638,21 @@ static void test_kill_group_with_grandchildren(void **state)
         assert_true(proc_dies(pids[i]));
 }
 
-/* The leader dies of TERM at once; a member of its group takes a moment to finish on
- * TERM.  The linger ends when that member is gone, not when the 20 s grace does. */
+/*
+ * The leader dies of TERM at once; a member of its group takes a moment to finish on
+ * TERM.  The linger ends when that member is gone, not when the 20 s grace does.
+ *
+ * Here and below, "ready" comes from a process that has already exec'd (sh -c), after the
+ * traps are set: a child a trapping shell has forked but not yet exec'd catches a TERM in
+ * the shell's handler and loses it at the exec, so a TERM sent then would leave a sleep
+ * 100 running to the grace on a slow machine.
+ */
 static void test_linger_ends_when_the_group_empties(void **state)
 {
     (void)state;
     struct killed k;
     kill_start(&k, "linger",
-               "(trap 'sleep 0.3; exit 0' TERM; sleep 100 & wait) & sleep 0.05; echo ready; wait",
+               "(trap 'sleep 0.3; exit 0' TERM; sh -c 'echo ready; exec sleep 100' & wait) & wait",
                1, 20000);
     kill_finish(&k);
     assert_int_equal(k.d.calls, 1);
@@ -657,8 +664,9 @@ static void test_kill_grandchild_ignoring_term(void **state)
 {
     (void)state;
     struct killed k;
-    /* the leader dies of TERM at once; its grandchild ignores TERM and needs the KILL */
-    kill_start(&k, "ignore-gc", "(trap '' TERM; exec sleep 100) & echo $!; wait", 1, 6000);
+    /* the leader dies of TERM at once; its grandchild ignores TERM (set before it prints its
+     * pid, and kept across the exec) and needs the KILL */
+    kill_start(&k, "ignore-gc", "sh -c 'trap \"\" TERM; echo $$; exec sleep 100' & wait", 1, 6000);
     kill_finish(&k);
     assert_int_equal(k.d.calls, 1);
     assert_int_equal(k.d.res.signal, SIGTERM);
@@ -674,9 +682,10 @@ static void test_kill_trap_term_clean_exit(void **state)
 {
     (void)state;
     struct killed k;
-    /* the sleep is forked before "ready", so the TERM the watcher sends on "ready" reaches
-     * it: forked after, it would outlive the shell until the grace */
-    kill_start(&k, "trap", "trap 'echo bye; exit 0' TERM; sleep 100 & echo ready; wait", 1, 20000);
+    /* "ready" comes from the exec'd sh -c (see above), so the TERM the watcher sends on it
+     * reaches the sleep: lost in a forked shell, it would outlive the trap until the grace */
+    kill_start(&k, "trap",
+               "trap 'echo bye; exit 0' TERM; sh -c 'echo ready; exec sleep 100' & wait", 1, 20000);
     kill_finish(&k);
     assert_int_equal(k.d.res.exit_code, 0);
     assert_int_equal(k.d.res.signal, 0);
