@@ -20,7 +20,7 @@ PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
 .PHONY: help deps build build-test run test unit unit-asan system conformance ref-diff quartz-diff fuzz lint format \
-        format-check install bench-cron bench-sched bench-spawn bench-overload clean
+        format-check install bench-cron bench-sched bench-spawn bench-store bench-overload clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -95,6 +95,9 @@ bench-sched: build ## trigger engine vs Quartz: lateness, memory, idle CPU; the 
 
 bench-spawn: build ## the executor alone vs a plain posix_spawn loop
 	@bash bench/spawn/run.sh $(BUILD)
+
+bench-store: build ## SQLite history writes per second, in the server's batches of 50 and 500
+	@$(BUILD)/bench_store
 
 bench-overload: build ## 2x this machine's spawn rate of shell jobs: API latency, lateness, every fire accounted, drain
 	@bash bench/overload/run.sh $(BUILD)

@@ -11,11 +11,13 @@
  * blow-up.  Scalar typing follows the YAML 1.2 core schema (see cli_file.h), so what a
  * file says is what the server receives - no 1.1 surprises such as `NO` becoming false.
  *
- * Writing (`tethys export`) is the other direction, done by hand rather than with libyaml's
- * emitter so the output is predictable text for people and diffs: block style, a string
- * left plain only when every YAML reader (1.1 or 1.2) would read it back as that string,
- * multi-line text as a literal block with an explicit indentation and chomping indicator
- * (so leading spaces and trailing newlines survive), everything else double-quoted.
+ * Writing (`tethys export`) is the other direction, through libyaml's emitter: it knows
+ * which characters each scalar style can carry, when a key must be written "? key", and how
+ * to escape, so only the typing is ours.  Block style; a string is offered plain only when
+ * no YAML 1.1 or 1.2 reader could take it for a number, boolean or null (otherwise the
+ * emitter quotes it), multi-line text as a literal block (|) when the emitter can keep it
+ * exact, and numbers, booleans and null plain.  The emitter's line folding is off, so a
+ * long command stays one line.
  */
 #include "cli_file.h"
 
@@ -539,234 +541,160 @@ int cli_file_load_list(const char *path, json_t **out, struct ty_err *err)
 
 /* ---- writing YAML -------------------------------------------------------------------------- */
 
-static bool ascii_alpha(char c)
+/*
+ * Text that a YAML reader could take for something other than this string, so it must not
+ * be written plain: whatever the 1.2 core schema (cli_yaml_to_json) resolves as null, a
+ * boolean or a number, or refuses (.inf, .nan, integers beyond 64 bits); and for YAML 1.1
+ * readers of the file, their booleans (y, n, yes, no, on, off in any case) and anything
+ * made only of digits and the characters of their numbers and dates (1_000, 12:30 in base
+ * 60, 0b101, 2026-01-01, 2026-01-01T10:00:00Z), plus the merge key "<<" and "=".
+ */
+static bool looks_typed(const char *s)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    static const char *const yaml11_words[] = {"y",   "n",    "yes",   "no",   "on",
+                                               "off", "true", "false", "null", NULL};
+    json_int_t i;
+    if (one_of(s, null_words) || one_of(s, true_words) || one_of(s, false_words) ||
+        parse_int(s, &i) != 0 || one_of(s, inf_words) || is_float_text(s))
+        return true;
+    for (const char *const *w = yaml11_words; *w; w++)
+        if (strcasecmp(s, *w) == 0)
+            return true;
+    if (strcmp(s, "<<") == 0 || strcmp(s, "=") == 0)
+        return true;
+    const char *p = s + (s[0] == '-' || s[0] == '+');
+    bool numeric_start = (*p >= '0' && *p <= '9') || (*p == '.' && p[1] >= '0' && p[1] <= '9');
+    return numeric_start && all_of(p, "0123456789_:.-+ eExXoObBaAcCdDfFtTzZ");
+}
+
+/* libyaml's output handler: append to the strbuf (0 tells the emitter it failed). */
+static int write_out(void *data, unsigned char *buffer, size_t size)
+{
+    struct strbuf *sb = data;
+    sb_add(sb, (const char *)buffer, size);
+    return !sb_failed(sb);
+}
+
+/* Emit an event the caller initialised (initialize returns 0 only without memory). */
+static int emit(yaml_emitter_t *em, int initialized, yaml_event_t *ev)
+{
+    if (!initialized)
+        return TY_ENOMEM;
+    if (yaml_emitter_emit(em, ev)) /* takes the event, emitted or not */
+        return 0;
+    return em->error == YAML_EMITTER_ERROR ? TY_EINVAL : TY_ENOMEM;
 }
 
 /*
- * Text that may stay a plain scalar: it reads back as this string under the 1.2 core schema
- * and under YAML 1.1 too (other readers of the file), so no number, boolean or null look-alike
- * (yes, on, y, 12:00), and nothing YAML gives a meaning (: # - , [ ] { } & * ! | > ' " % @).
+ * A string: plain when that reads back as this string (the emitter decides whether the
+ * characters allow it: plain_implicit), else quoted, single quotes where they can carry
+ * it, double (with escapes) where they cannot (quoted_implicit, no tag).  Multi-line values
+ * ask for a literal block (|), which the emitter replaces by double quotes when the text
+ * has what a block cannot carry (trailing spaces on a line, tabs, control characters);
+ * multi-line keys are double-quoted.  The emitter writes any key longer than 128 bytes as
+ * an explicit key ("? key"), far inside the 1024 characters a reader looks ahead for the
+ * ':' of a simple key.
  */
-static bool plain_ok(const char *s)
+static int emit_string(yaml_emitter_t *em, const char *s, size_t len, bool key)
 {
-    static const char *const words[] = {"y",   "n",    "yes",   "no",   "on",
-                                        "off", "true", "false", "null", NULL};
-    if (!(ascii_alpha(s[0]) || s[0] == '/' || s[0] == '_'))
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!(ascii_alpha(*p) || (*p >= '0' && *p <= '9') || strchr("_./-", *p) != NULL))
-            return false;
-    for (const char *const *w = words; *w; w++)
-        if (strcasecmp(s, *w) == 0)
-            return false;
-    return true;
+    yaml_scalar_style_t style = YAML_ANY_SCALAR_STYLE;
+    if (memchr(s, '\n', len) != NULL)
+        style = key ? YAML_DOUBLE_QUOTED_SCALAR_STYLE : YAML_LITERAL_SCALAR_STYLE;
+    bool plain = strlen(s) == len && !looks_typed(s);
+    yaml_event_t ev;
+    return emit(
+        em,
+        yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, (int)len, plain, 1, style),
+        &ev);
 }
 
-/* The code point of the UTF-8 sequence at s (valid: jansson strings are), its length in *n. */
-static uint32_t code_point(const unsigned char *s, size_t *n)
+/* A number, boolean or null: plain, with its core-schema tag for the emitter to drop
+ * (plain_implicit) or, should it ever have to quote the text, to write (!!int "5"). */
+static int emit_typed(yaml_emitter_t *em, const char *text, const char *type)
 {
-    if (s[0] < 0x80) {
-        *n = 1;
-        return s[0];
-    }
-    size_t k = s[0] >= 0xF0 ? 3 : s[0] >= 0xE0 ? 2 : 1;
-    uint32_t cp = s[0] & (0x3F >> k);
-    for (size_t j = 1; j <= k && s[j] != '\0'; j++)
-        cp = (cp << 6) | (s[j] & 0x3F);
-    *n = k + 1;
-    return cp;
+    char tag[32];
+    snprintf(tag, sizeof tag, TAG_PREFIX "%s", type);
+    yaml_event_t ev;
+    return emit(em,
+                yaml_scalar_event_initialize(&ev, NULL, (yaml_char_t *)tag, (yaml_char_t *)text,
+                                             (int)strlen(text), 1, 0, YAML_PLAIN_SCALAR_STYLE),
+                &ev);
 }
 
-/* Characters YAML does not allow unescaped in a stream (c-printable), or that a reader may
- * drop (a byte order mark) or take as a line break (U+0085, U+2028, U+2029). */
-static bool needs_escape(uint32_t cp)
+static int emit_node(yaml_emitter_t *em, const json_t *v)
 {
-    return (cp < 0x20 && cp != '\t' && cp != '\n') || (cp >= 0x7F && cp <= 0xA0) || cp == 0x2028 ||
-           cp == 0x2029 || cp == 0xFEFF || cp == 0xFFFE || cp == 0xFFFF;
-}
-
-static void write_quoted(struct strbuf *sb, const char *s)
-{
-    sb_addc(sb, '"');
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t n;
-        uint32_t cp = code_point(p, &n);
-        if (cp == '"' || cp == '\\')
-            sb_addf(sb, "\\%c", (char)cp);
-        else if (cp == '\n')
-            sb_adds(sb, "\\n");
-        else if (cp == '\t')
-            sb_adds(sb, "\\t");
-        else if (needs_escape(cp))
-            sb_addf(sb, "\\u%04X", (unsigned)cp);
-        else
-            sb_add(sb, (const char *)p, n);
-        p += n;
-    }
-    sb_addc(sb, '"');
-}
-
-/* Multi-line text that a literal block (|) carries as it is. */
-static bool block_ok(const char *s)
-{
-    if (strchr(s, '\n') == NULL || s[0] == ' ' || s[0] == '\t' || s[0] == '\n')
-        return false;
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        size_t n;
-        if (needs_escape(code_point(p, &n)) || *p == '\r')
-            return false;
-        p += n;
-    }
-    return true;
-}
-
-/* A reader need not look further than 1024 characters for the ':' of a simple key (YAML
- * 1.2, 7.4.2), and a quoted key may take 6 bytes a byte (\u007F): keys longer than this
- * are written as explicit keys ("? key"), which have no limit. */
-#define YAML_SIMPLE_KEY_BYTES 160
-
-static void write_indent(struct strbuf *sb, int indent)
-{
-    for (int i = 0; i < indent; i++)
-        sb_addc(sb, ' ');
-}
-
-/* A literal block whose content is indented by indent + 2: "|2" with the chomping that
- * keeps the text's trailing newlines exactly (every line is written with its newline; "-"
- * drops the last one again, "+" keeps the empty lines at the end). */
-static void write_block(struct strbuf *sb, const char *s, int indent)
-{
-    size_t n = strlen(s);
-    const char *chomp = n > 1 && s[n - 1] == '\n' && s[n - 2] == '\n' ? "+"
-                        : s[n - 1] == '\n'                            ? ""
-                                                                      : "-";
-    sb_addf(sb, "|2%s\n", chomp);
-    const char *p = s;
-    while (*p) {
-        size_t k = strcspn(p, "\n");
-        if (k > 0) {
-            write_indent(sb, indent + 2);
-            sb_add(sb, p, k);
-        }
-        sb_addc(sb, '\n');
-        p += k;
-        if (*p == '\n')
-            p++;
-    }
-}
-
-static void write_scalar(struct strbuf *sb, const json_t *v)
-{
+    yaml_event_t ev;
+    int rc = 0;
+    char num[32];
     switch (json_typeof(v)) {
-    case JSON_STRING: {
-        const char *s = json_string_value(v);
-        if (plain_ok(s))
-            sb_adds(sb, s);
-        else
-            write_quoted(sb, s);
-        break;
-    }
-    case JSON_INTEGER: sb_addf(sb, "%" JSON_INTEGER_FORMAT, json_integer_value(v)); break;
-    case JSON_REAL: {
-        char *t = json_dumps(v, JSON_ENCODE_ANY); /* "%.17g", with ".0" when it looks whole */
-        sb_adds(sb, t ? t : "0.0");
-        free(t);
-        break;
-    }
-    case JSON_TRUE: sb_adds(sb, "true"); break;
-    case JSON_FALSE: sb_adds(sb, "false"); break;
-    case JSON_OBJECT: sb_adds(sb, "{}"); break;
-    case JSON_ARRAY: sb_adds(sb, "[]"); break;
-    default: sb_adds(sb, "null"); break;
-    }
-}
-
-static void write_node(struct strbuf *sb, const json_t *v, int indent);
-
-static bool is_block_container(const json_t *v)
-{
-    return (json_is_object(v) && json_object_size(v) > 0) ||
-           (json_is_array(v) && json_array_size(v) > 0);
-}
-
-/* The value after "key:" or "-": on the same line, or below it. */
-static void write_after(struct strbuf *sb, const json_t *v, int indent)
-{
-    if (json_is_string(v) && block_ok(json_string_value(v))) {
-        sb_addc(sb, ' ');
-        write_block(sb, json_string_value(v), indent);
-    } else if (is_block_container(v)) {
-        sb_addc(sb, '\n');
-        write_node(sb, v, indent + 2);
-    } else {
-        sb_addc(sb, ' ');
-        write_scalar(sb, v);
-        sb_addc(sb, '\n');
-    }
-}
-
-/* A mapping or sequence at indent; the first line's indentation is already written when
- * inline is set (the item of a sequence: "- key: value"). */
-static void write_container(struct strbuf *sb, const json_t *v, int indent, bool inline_first)
-{
-    bool first = true;
-    if (json_is_object(v)) {
+    case JSON_OBJECT: {
+        rc = emit(em,
+                  yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE),
+                  &ev);
         const char *k;
-        const json_t *child;
+        json_t *child;
         json_object_foreach((json_t *)v, k, child)
         {
-            if (!(first && inline_first))
-                write_indent(sb, indent);
-            first = false;
-            if (strlen(k) > YAML_SIMPLE_KEY_BYTES)
-                sb_adds(sb, "? "); /* an explicit key: "? key", then ':' on the next line */
-            if (plain_ok(k))
-                sb_adds(sb, k);
-            else
-                write_quoted(sb, k);
-            if (strlen(k) > YAML_SIMPLE_KEY_BYTES) {
-                sb_addc(sb, '\n');
-                write_indent(sb, indent);
-            }
-            sb_addc(sb, ':');
-            write_after(sb, child, indent);
+            if (rc == 0)
+                rc = emit_string(em, k, strlen(k), true);
+            if (rc == 0)
+                rc = emit_node(em, child);
         }
-        return;
+        return rc != 0 ? rc : emit(em, yaml_mapping_end_event_initialize(&ev), &ev);
     }
-    size_t i;
-    const json_t *item;
-    json_array_foreach(v, i, item)
-    {
-        if (!(first && inline_first))
-            write_indent(sb, indent);
-        first = false;
-        sb_addc(sb, '-');
-        if (json_is_object(item) && json_object_size(item) > 0) {
-            sb_addc(sb, ' ');
-            write_container(sb, item, indent + 2, true);
-        } else {
-            write_after(sb, item, indent);
+    case JSON_ARRAY: {
+        rc = emit(
+            em, yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE),
+            &ev);
+        size_t i;
+        json_t *item;
+        json_array_foreach(v, i, item)
+        {
+            if (rc == 0)
+                rc = emit_node(em, item);
         }
+        return rc != 0 ? rc : emit(em, yaml_sequence_end_event_initialize(&ev), &ev);
     }
-}
-
-static void write_node(struct strbuf *sb, const json_t *v, int indent)
-{
-    if (is_block_container(v)) {
-        write_container(sb, v, indent, false);
-    } else {
-        write_indent(sb, indent);
-        write_scalar(sb, v);
-        sb_addc(sb, '\n');
+    case JSON_STRING: return emit_string(em, json_string_value(v), json_string_length(v), false);
+    case JSON_INTEGER:
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return emit_typed(em, num, "int");
+    case JSON_REAL: {
+        char *t = json_dumps(v, JSON_ENCODE_ANY); /* "%.17g", with ".0" when it looks whole */
+        if (t == NULL)
+            return TY_ENOMEM;
+        rc = emit_typed(em, t, "float");
+        free(t);
+        return rc;
+    }
+    case JSON_TRUE: return emit_typed(em, "true", "bool");
+    case JSON_FALSE: return emit_typed(em, "false", "bool");
+    default: return emit_typed(em, "null", "null");
     }
 }
 
 int cli_yaml_write(const json_t *v, struct strbuf *out)
 {
-    write_node(out, v, 0);
-    return sb_failed(out) ? TY_ENOMEM : 0;
+    yaml_emitter_t em;
+    if (!yaml_emitter_initialize(&em))
+        return TY_ENOMEM;
+    yaml_emitter_set_output(&em, write_out, out);
+    yaml_emitter_set_unicode(&em, 1); /* UTF-8 as it is, not \u escapes */
+    yaml_emitter_set_indent(&em, 2);
+    yaml_emitter_set_width(&em, -1); /* no folding: a long command stays on its line */
+    yaml_emitter_set_break(&em, YAML_LN_BREAK);
+    yaml_event_t ev;
+    int rc = emit(&em, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING), &ev);
+    if (rc == 0)
+        rc = emit(&em, yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1), &ev);
+    if (rc == 0)
+        rc = emit_node(&em, v);
+    if (rc == 0)
+        rc = emit(&em, yaml_document_end_event_initialize(&ev, 1), &ev);
+    if (rc == 0)
+        rc = emit(&em, yaml_stream_end_event_initialize(&ev), &ev);
+    yaml_emitter_delete(&em);
+    if (rc == 0 && sb_failed(out))
+        rc = TY_ENOMEM;
+    return rc;
 }

@@ -60,10 +60,13 @@ int cli_file_load(const char *path, json_t **out, struct ty_err *err);
 int cli_file_load_list(const char *path, json_t **out, struct ty_err *err);
 
 /*
- * Append v to out as a YAML document in block style that cli_yaml_to_json reads back as
- * the same value (json_equal): strings stay plain only when no YAML 1.1 or 1.2 reader could
- * take them for anything else, multi-line text is a literal block (|), everything else is
- * double-quoted.  Objects keep their key order.  0, or TY_ENOMEM (out then failed).
+ * Append v to out as a YAML document in block style (libyaml's emitter) that
+ * cli_yaml_to_json reads back as the same value (json_equal): strings stay plain only when
+ * no YAML 1.1 or 1.2 reader could take them for anything else and their characters allow
+ * it, others are quoted (single quotes where they can carry the text, else double with
+ * escapes), multi-line text is a literal block (|) where one can carry it exactly.
+ * Objects keep their key order; empty ones are {} and [].  0, or TY_ENOMEM (out then
+ * failed; out may hold part of the document).
  */
 int cli_yaml_write(const json_t *v, struct strbuf *out);
 

@@ -486,8 +486,10 @@ def test_export_then_apply_finds_nothing_to_change(srv, tmp_path):
     assert (r.returncode, r.stdout) == (0, f"1 job written to {out}\n")
     text = out.read_text()
     assert text.startswith("name: nightly-import\ndomain: bank/settlement\n")
-    assert "command: |2\n  import.sh --date \"$TETHYS_SCHEDULED_AT\"\n  echo 'done: 100%'\n" in text
-    assert '  "NO": "NO"\n' in text and "schedule: \"0 30 2 * * ?\"\n" in text
+    assert "command: |\n  import.sh --date \"$TETHYS_SCHEDULED_AT\"\n  echo 'done: 100%'\n" in text
+    # quoted: what YAML 1.1 reads as a boolean or a timestamp; plain: a cron expression
+    assert "  'NO': 'NO'\n" in text and "start_at: '2025-12-31T16:00:00Z'\n" in text
+    assert "schedule: 0 30 2 * * ?\n" in text
     d = srv.cli("apply", "-f", str(out), "--dry-run")
     assert (d.returncode, d.stdout) == (0, "nothing to do: 1 job unchanged\n")
     # a file as people write it (fields left out, local offsets) is the same job

@@ -417,11 +417,17 @@ static void test_file_load_list(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
-/* YAML written for people: the exact text of a job list. */
+/* YAML written for people: the exact text of a job list, and of each quoting decision. */
 static void test_yaml_write_text(void **state)
 {
     (void)state;
-    static const struct {
+    static char long_key_json[200], long_key_yaml[200];
+    char k[131];
+    memset(k, 'k', 130);
+    k[130] = '\0';
+    snprintf(long_key_json, sizeof long_key_json, "{\"%s\": {\"a\": 1}, \"short\": [1]}", k);
+    snprintf(long_key_yaml, sizeof long_key_yaml, "? %s\n: a: 1\nshort:\n- 1\n", k);
+    const struct {
         const char *json;
         const char *yaml;
     } cases[] = {
@@ -434,14 +440,14 @@ static void test_yaml_write_text(void **state)
          " \"shard_params\": {\"0\": \"beijing\"}},"
          " {\"name\": \"b\", \"command\": \"no newline\\nat the end\"}]",
          "- name: nightly\n"
-         "  schedule: \"0 30 2 * * ?\"\n"
+         "  schedule: 0 30 2 * * ?\n"
          "  time_zone: Asia/Shanghai\n"
-         "  command: |2\n"
+         "  command: |\n"
          "    echo one\n"
          "    echo two\n"
          "  env:\n"
-         "    A: \"500\"\n"
-         "    B: \"x y\"\n"
+         "    A: '500'\n"
+         "    B: x y\n"
          "  shards: 4\n"
          "  retry_backoff_factor: 2.0\n"
          "  enabled: true\n"
@@ -449,21 +455,49 @@ static void test_yaml_write_text(void **state)
          "  downstream: []\n"
          "  calendars:\n"
          "    skip:\n"
-         "      - cn-holidays\n"
+         "    - cn-holidays\n"
          "    only: []\n"
          "  pause_windows:\n"
-         "    - daily:\n"
-         "        - \"12:00\"\n"
-         "        - \"13:30\"\n"
+         "  - daily:\n"
+         "    - '12:00'\n"
+         "    - '13:30'\n"
          "  shard_params:\n"
-         "    \"0\": beijing\n"
+         "    '0': beijing\n"
          "- name: b\n"
-         "  command: |2-\n"
+         "  command: |-\n"
          "    no newline\n"
          "    at the end\n"},
         {"{}", "{}\n"},
         {"[]", "[]\n"},
-        {"[[1, [2]], []]", "-\n  - 1\n  -\n    - 2\n- []\n"},
+        {"[[1, [2]], []]", "- - 1\n  - - 2\n- []\n"},
+        /* quoted: what a 1.2 or a 1.1 reader would type, what plain text cannot carry */
+        {"{\"yes\": \"no\", \"n\": \"1.5\", \"date\": \"2026-01-01\", \"at\": \"12:30\","
+         " \"null\": \"~\", \"empty\": \"\", \"hash\": \"a #b\", \"colon\": \"a: b\","
+         " \"tab\": \"a\\tb\", \"quote\": \"it's\"}",
+         "'yes': 'no'\n"
+         "'n': '1.5'\n"
+         "date: '2026-01-01'\n"
+         "at: '12:30'\n"
+         "'null': '~'\n"
+         "empty: ''\n"
+         "hash: 'a #b'\n"
+         "colon: 'a: b'\n"
+         "tab: \"a\\tb\"\n"
+         "quote: it's\n"},
+        /* multi-line: a literal block, with the indentation and chomping that keep it exact;
+         * as a key, double-quoted and explicit */
+        {"{\"a\": \"  indented\\nline\", \"b\": \"x\\n\\n\", \"multi\\nkey\": 1}",
+         "a: |2-\n"
+         "    indented\n"
+         "  line\n"
+         "b: |+\n"
+         "  x\n"
+         "\n"
+         "? \"multi\\nkey\"\n"
+         ": 1\n"
+         "...\n"}, /* the emitter ends a document that had a |+ block explicitly */
+        /* a key past 128 bytes is an explicit key */
+        {long_key_json, long_key_yaml},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *v = json_loads(cases[i].json, 0, NULL);
@@ -566,6 +600,46 @@ static void test_yaml_write_round_trip(void **state)
         "x=y",
         "key:",
         ":key",
+        /* YAML 1.1's other types (quoted for those readers) */
+        "0b101",
+        "1:20",
+        "190:20:30",
+        "2026-01-01T10:00:00Z",
+        "2026-01-01 10:00:00 +8",
+        "<<",
+        "=",
+        "Y",
+        "OFF",
+        "+.5",
+        "-.inf",
+        /* indicators alone and at the start */
+        "#",
+        "-",
+        "?",
+        ":",
+        "- ",
+        "? x",
+        ": x",
+        "{",
+        "]",
+        ",",
+        "!",
+        "|-",
+        ">+",
+        "'",
+        "\"",
+        "\\",
+        /* what a literal block cannot carry: tabs, spaces before a break, lone breaks */
+        "\t",
+        "a\tb\nc\n",
+        "x \ny",
+        " \n",
+        "\t\n",
+        "line\t\nnext",
+        "ps\xe2\x80\xa9",
+        "x\n\xc2\x85",
+        "\n\n\n",
+        "   ",
     };
     json_t *v = json_array();
     json_t *obj = json_object();
@@ -576,6 +650,20 @@ static void test_yaml_write_round_trip(void **state)
         json_object_set_new(obj, key, json_string(strings[i]));
         json_object_set_new(obj, strings[i], json_integer((json_int_t)i)); /* as keys too */
     }
+    /* long lines (no folding, which would have to keep every space exactly), as values
+     * and as keys */
+    char long_words[1500];
+    for (size_t i = 0; i + 1 < sizeof long_words; i++)
+        long_words[i] = i % 7 == 6 ? ' ' : (i % 50 == 49 ? '\n' : 'w');
+    long_words[sizeof long_words - 1] = '\0';
+    json_array_append_new(v, json_string(long_words));
+    json_object_set_new(obj, long_words, json_string(long_words));
+    long_words[200] = '\0'; /* one line of words and spaces, past the 128 of a simple key */
+    for (size_t i = 0; i < 200; i++)
+        if (long_words[i] == '\n')
+            long_words[i] = ' ';
+    json_array_append_new(v, json_string(long_words));
+    json_object_set_new(obj, long_words, json_string(long_words));
     json_array_append_new(v, obj);
     json_array_append_new(v, json_pack("{s:f, s:f, s:f, s:f, s:I, s:I, s:b, s:n}", "a", 2.0, "b",
                                        0.1, "c", -1.5e-7, "d", 1e300, "e", (json_int_t)INT64_MAX,

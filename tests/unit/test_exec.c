@@ -9,6 +9,11 @@
  * may stay zombies when PID 1 does not reap (some containers), so "dead" means absent from
  * /proc or in state Z/X.
  *
+ * Waits poll for their condition until a generous deadline (wait_until), never sleep a
+ * fixed time and hope: machines of this kind differ several-fold in how fast they start
+ * processes.  Time bounds that remain are halves of a grace the test chose, so only a real
+ * wait for the grace can fail them.
+ *
  * _GNU_SOURCE (before any include; the project builds with _POSIX_C_SOURCE only) is for
  * nftw, usleep and socketpair's neighbours.
  */
@@ -139,15 +144,39 @@ static bool proc_dead(pid_t pid)
     return p == NULL || p[2] == 'Z' || p[2] == 'X';
 }
 
-/* A signalled process needs a moment to be scheduled and die: wait up to 2 s. */
+/* Poll cond(arg) every 5 ms until it holds (true) or timeout_ms passed (false). */
+static bool wait_until(bool (*cond)(pid_t), pid_t arg, int timeout_ms)
+{
+    uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
+    while (!cond(arg)) {
+        if (mono_ms() >= deadline)
+            return false;
+        usleep(5000);
+    }
+    return true;
+}
+
+/* A signalled process needs a moment to be scheduled and die. */
 static bool proc_dies(pid_t pid)
 {
-    for (int i = 0; i < 200; i++) {
-        if (proc_dead(pid))
-            return true;
-        usleep(10000);
-    }
-    return false;
+    return wait_until(proc_dead, pid, 10000);
+}
+
+/* The process has a signal pending (sent, not yet acted on): SigPnd or ShdPnd is not zero.
+ * A fatal signal stays pending from the kill(2) that sent it until the process dies, so
+ * "alive and nothing pending" right after a call means the call sent it nothing. */
+static bool signal_pending(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    bool pending = false;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "SigPnd:", 7) == 0 || strncmp(line, "ShdPnd:", 7) == 0)
+            pending = pending || strtoull(line + 7, NULL, 16) != 0;
+    fclose(f);
+    return pending;
 }
 
 static uint64_t proc_start_of(pid_t pid)
@@ -406,24 +435,32 @@ static void test_cap_keeps_tail(void **state)
     free(exp);
 }
 
-/* While a run lasts the timer trims: check disk use mid-run. */
+/* While a run lasts the timer trims: watch disk use mid-run, every 20 ms, until the whole
+ * output is written and trimmed to the cap, or the run ends. */
 struct midrun {
     uv_timer_t t;
     const char *path;
     struct done *d;
     uint64_t disk;
     off_t size;
+    bool trimmed_while_running;
 };
 
 static void on_midrun(uv_timer_t *t)
 {
     struct midrun *m = t->data;
+    if (m->d->calls != 0) { /* the run ended first */
+        uv_close((uv_handle_t *)t, NULL);
+        return;
+    }
     struct stat st;
     assert_int_equal(stat(m->path, &st), 0);
     m->disk = (uint64_t)st.st_blocks * 512;
     m->size = st.st_size;
-    assert_int_equal(m->d->calls, 0); /* the run is still going */
-    uv_close((uv_handle_t *)t, NULL);
+    if (m->size == 3000000 && m->disk <= 32 * 1024 + 8192) {
+        m->trimmed_while_running = true;
+        uv_close((uv_handle_t *)t, NULL);
+    }
 }
 
 static void test_cap_while_running(void **state)
@@ -441,13 +478,14 @@ static void test_cap_while_running(void **state)
     struct midrun m = {.path = path, .d = &d};
     uv_timer_init(&loop, &m.t);
     m.t.data = &m;
-    uv_timer_start(&m.t, on_midrun, 1200, 0);
+    uv_timer_start(&m.t, on_midrun, 20, 20);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     assert_int_equal(d.calls, 1);
-    assert_int_equal(m.size, 3000000);
-    print_message("mid-run: 3000000 bytes written, %llu on disk\n", (unsigned long long)m.disk);
-    assert_true(m.disk <= 32 * 1024 + 8192);
+    print_message("mid-run: %lld bytes written, %llu on disk\n", (long long)m.size,
+                  (unsigned long long)m.disk);
+    /* the 1.5 s the run sleeps after writing hold three trim ticks (every 500 ms) */
+    assert_true(m.trimmed_while_running);
 }
 
 /* ---- following output live ---------------------------------------------------------- */
@@ -600,14 +638,21 @@ static void test_kill_group_with_grandchildren(void **state)
         assert_true(proc_dies(pids[i]));
 }
 
-/* The leader dies of TERM at once; a member of its group takes a moment to finish on
- * TERM.  The linger ends when that member is gone, not when the 20 s grace does. */
+/*
+ * The leader dies of TERM at once; a member of its group takes a moment to finish on
+ * TERM.  The linger ends when that member is gone, not when the 20 s grace does.
+ *
+ * Here and below, "ready" comes from a process that has already exec'd (sh -c), after the
+ * traps are set: a child a trapping shell has forked but not yet exec'd catches a TERM in
+ * the shell's handler and loses it at the exec, so a TERM sent then would leave a sleep
+ * 100 running to the grace on a slow machine.
+ */
 static void test_linger_ends_when_the_group_empties(void **state)
 {
     (void)state;
     struct killed k;
     kill_start(&k, "linger",
-               "(trap 'sleep 0.3; exit 0' TERM; sleep 100 & wait) & sleep 0.05; echo ready; wait",
+               "(trap 'sleep 0.3; exit 0' TERM; sh -c 'echo ready; exec sleep 100' & wait) & wait",
                1, 20000);
     kill_finish(&k);
     assert_int_equal(k.d.calls, 1);
@@ -619,8 +664,9 @@ static void test_kill_grandchild_ignoring_term(void **state)
 {
     (void)state;
     struct killed k;
-    /* the leader dies of TERM at once; its grandchild ignores TERM and needs the KILL */
-    kill_start(&k, "ignore-gc", "(trap '' TERM; exec sleep 100) & echo $!; wait", 1, 6000);
+    /* the leader dies of TERM at once; its grandchild ignores TERM (set before it prints its
+     * pid, and kept across the exec) and needs the KILL */
+    kill_start(&k, "ignore-gc", "sh -c 'trap \"\" TERM; echo $$; exec sleep 100' & wait", 1, 6000);
     kill_finish(&k);
     assert_int_equal(k.d.calls, 1);
     assert_int_equal(k.d.res.signal, SIGTERM);
@@ -636,9 +682,10 @@ static void test_kill_trap_term_clean_exit(void **state)
 {
     (void)state;
     struct killed k;
-    /* the sleep is forked before "ready", so the TERM the watcher sends on "ready" reaches
-     * it: forked after, it would outlive the shell until the grace */
-    kill_start(&k, "trap", "trap 'echo bye; exit 0' TERM; sleep 100 & echo ready; wait", 1, 20000);
+    /* "ready" comes from the exec'd sh -c (see above), so the TERM the watcher sends on it
+     * reaches the sleep: lost in a forked shell, it would outlive the trap until the grace */
+    kill_start(&k, "trap",
+               "trap 'echo bye; exit 0' TERM; sh -c 'echo ready; exec sleep 100' & wait", 1, 20000);
     kill_finish(&k);
     assert_int_equal(k.d.res.exit_code, 0);
     assert_int_equal(k.d.res.signal, 0);
@@ -660,19 +707,24 @@ static void test_kill_ignoring_term(void **state)
     assert_true(k.d.at_ms - k.w.fired_ms < 15000); /* and KILL did come */
 }
 
-/* exec_kill again with a shorter grace: the KILL comes sooner. */
+/* exec_kill again with a shorter grace: the KILL comes sooner.  Polls until the watcher
+ * has sent the first kill (with its 20 s grace), then shortens it. */
 struct shorten {
     uv_timer_t t;
     struct exec_run *r;
+    const struct watcher *w;
     uint64_t at;
 };
 
 static void on_shorten(uv_timer_t *t)
 {
     struct shorten *s = t->data;
+    if (!s->w->fired)
+        return;
     s->at = mono_ms();
     exec_kill(s->r, 30000); /* longer: ignored */
     exec_kill(s->r, 0);
+    uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
 }
 
@@ -681,10 +733,10 @@ static void test_kill_shortened(void **state)
     (void)state;
     struct killed k;
     kill_start(&k, "shorten", "trap '' TERM; echo ready; sleep 100", 1, 20000);
-    struct shorten sh = {.r = k.r};
+    struct shorten sh = {.r = k.r, .w = &k.w};
     uv_timer_init(&k.loop, &sh.t);
     sh.t.data = &sh;
-    uv_timer_start(&sh.t, on_shorten, 400, 0);
+    uv_timer_start(&sh.t, on_shorten, 10, 10);
     kill_finish(&k);
     assert_true(k.w.fired);
     assert_int_equal(k.d.res.signal, SIGKILL);
@@ -947,6 +999,18 @@ static void test_proc_alive(void **state)
     assert_false(exec_proc_alive(-1, 0));
 }
 
+/* The process runs the sleep program (its exec is done). */
+static bool runs_sleep(pid_t pid)
+{
+    char exe[64], link[256];
+    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(exe, link, sizeof link - 1);
+    if (n <= 0)
+        return false;
+    link[n] = '\0';
+    return strstr(link, "sleep") != NULL;
+}
+
 /*
  * Start argv as a grandchild (so this process is not its parent, as after a server restart),
  * in its own process group; returns its pid.
@@ -975,17 +1039,7 @@ static pid_t spawn_orphan(const char *const argv[])
     close(pfd[0]);
     assert_int_equal(waitpid(mid, NULL, 0), mid);
     /* wait for the exec, so /proc shows the final process */
-    char exe[64], link[256];
-    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)gc);
-    for (int i = 0; i < 200; i++) {
-        ssize_t n = readlink(exe, link, sizeof link - 1);
-        if (n > 0) {
-            link[n] = '\0';
-            if (strstr(link, "sleep") != NULL)
-                break;
-        }
-        usleep(5000);
-    }
+    assert_true(wait_until(runs_sleep, gc, 10000));
     return gc;
 }
 
@@ -1080,8 +1134,9 @@ static void test_kill_orphan(void **state)
     pid_t pid = spawn_orphan(argv);
     uint64_t start = proc_start_of(pid);
     assert_int_equal(exec_kill_orphan(pid, start + 1), TY_ENOENT);
-    usleep(50000);
+    /* refused, and no signal sent: alive with nothing pending (no need to wait and see) */
     assert_false(proc_dead(pid));
+    assert_false(signal_pending(pid));
     assert_int_equal(exec_kill_orphan(pid, start), 0);
     assert_true(proc_dies(pid));
     assert_int_equal(exec_kill_orphan(0x7ffffff0, 1), TY_ENOENT);

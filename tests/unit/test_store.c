@@ -14,7 +14,8 @@
  * migrating tests/fixtures/store-v2.db, written by a real version 2 server), pages of
  * objects through every filter against an oracle, with writes between pages and with
  * SQLite's own step count as the proof that a page is index ranges, scans of 100,000
- * objects that build no JSON, and a calendar's users.  Ends with the write rates measured.
+ * objects that build no JSON, and a calendar's users.  How fast the store writes
+ * is not a unit test's question: bench/store/bench_store.c (make bench-store) measures it.
  */
 #define _GNU_SOURCE /* unshare(2) */
 #include <ctype.h>
@@ -3351,140 +3352,6 @@ static void test_check_file(void **state)
     assert_err(store_check_sqlite(q, &version, &e_), TY_EIO, "cannot open");
 }
 
-/* ---------------------------------------------------------------------------------------
- * Write rates (reported, not asserted: the machine is shared and noisy).
- */
-
-static double since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static void test_write_rates(void **state)
-{
-    struct fx *f = *state;
-    struct store *s = f->s;
-    const char *env = getenv("TETHYS_STORE_BENCH_ROWS");
-    int n = env != NULL ? (int)strtol(env, NULL, 10) : 20000;
-    if (n < 100)
-        n = 100;
-    int alone = n / 10;
-    static const char out[] = "done: 1234 rows copied\n";
-    struct timespec t0;
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_ok(store_begin(s, &e_));
-    for (int i = 0; i < n; i++) {
-        char id[STORE_ID_MAX], fire[64];
-        snprintf(id, sizeof id, "a%015x", i);
-        snprintf(fire, sizeof fire, "rate@%d#%d", 1000000 + i / 4, i % 4);
-        struct store_run r = {.run_id = id,
-                              .fire_id = fire,
-                              .job = "rate",
-                              .domain = "bench",
-                              .shard = (uint32_t)(i % 4),
-                              .attempt = 1,
-                              .trigger = STORE_TRIGGER_SCHEDULE,
-                              .status = STORE_RUN_SUCCEEDED,
-                              .scheduled_at = 1000000 + i / 4,
-                              .queued_at_ms = 1,
-                              .started_at_ms = 2,
-                              .ended_at_ms = 3,
-                              .pid = 100 + i,
-                              .pid_start = 5,
-                              .boot_id = "b",
-                              .executor = "local",
-                              .epoch = 1,
-                              .exit_code = 0,
-                              .output = out,
-                              .output_len = sizeof out - 1};
-        assert_ok(store_run_put(s, &r, &e_));
-    }
-    assert_ok(store_commit(s, &e_));
-    double batched = n / since(&t0);
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; i < alone; i++) {
-        char id[STORE_ID_MAX], fire[64];
-        snprintf(id, sizeof id, "b%015x", i);
-        snprintf(fire, sizeof fire, "alone@%d#0", i);
-        struct store_run r = {.run_id = id,
-                              .fire_id = fire,
-                              .job = "alone",
-                              .domain = "bench",
-                              .attempt = 1,
-                              .trigger = STORE_TRIGGER_SCHEDULE,
-                              .status = STORE_RUN_SUCCEEDED,
-                              .scheduled_at = 2000000 + i,
-                              .started_at_ms = 2,
-                              .ended_at_ms = 3,
-                              .exit_code = 0,
-                              .output = out,
-                              .output_len = sizeof out - 1};
-        assert_ok(store_run_put(s, &r, &e_));
-    }
-    double single = alone / since(&t0);
-
-    /* what the batching writer does: commits of 100 */
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; i < n; i++) {
-        char id[STORE_ID_MAX], fire[64];
-        snprintf(id, sizeof id, "c%015x", i);
-        snprintf(fire, sizeof fire, "hundred@%d#0", i);
-        struct store_run r = {.run_id = id,
-                              .fire_id = fire,
-                              .job = "hundred",
-                              .domain = "bench",
-                              .attempt = 1,
-                              .trigger = STORE_TRIGGER_SCHEDULE,
-                              .status = STORE_RUN_SUCCEEDED,
-                              .scheduled_at = 3000000 + i,
-                              .started_at_ms = 2,
-                              .ended_at_ms = 3,
-                              .exit_code = 0,
-                              .output = out,
-                              .output_len = sizeof out - 1};
-        if (i % 100 == 0)
-            assert_ok(store_begin(s, &e_));
-        assert_ok(store_run_put(s, &r, &e_));
-        if (i % 100 == 99 || i == n - 1)
-            assert_ok(store_commit(s, &e_));
-    }
-    double hundreds = n / since(&t0);
-
-    /* an update of an existing run (queued -> running -> succeeded is three puts) */
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    assert_ok(store_begin(s, &e_));
-    for (int i = 0; i < n; i++) {
-        char id[STORE_ID_MAX], fire[64];
-        snprintf(id, sizeof id, "a%015x", i);
-        snprintf(fire, sizeof fire, "rate@%d#%d", 1000000 + i / 4, i % 4);
-        struct store_run r = {.run_id = id,
-                              .fire_id = fire,
-                              .job = "rate",
-                              .domain = "bench",
-                              .shard = (uint32_t)(i % 4),
-                              .attempt = 1,
-                              .trigger = STORE_TRIGGER_SCHEDULE,
-                              .status = STORE_RUN_FAILED,
-                              .scheduled_at = 1000000 + i / 4,
-                              .exit_code = 1};
-        assert_ok(store_run_put(s, &r, &e_));
-    }
-    assert_ok(store_commit(s, &e_));
-    double updates = n / since(&t0);
-    print_message("run_put: %.0f rows/s in one transaction (%d rows), %.0f rows/s in "
-                  "transactions of 100, %.0f rows/s each alone (%d rows), %.0f updates/s in one "
-                  "transaction\n",
-                  batched, n, hundreds, single, alone, updates);
-    struct store_history_query q = {.job = "rate", .limit = 10};
-    json_t *page;
-    assert_ok(store_history(s, &q, &page, &e_));
-    json_decref(page);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3526,7 +3393,6 @@ int main(void)
         T(test_migrate_v2),
         T(test_migrate_fails_cleanly),
         T(test_check_file),
-        T(test_write_rates),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
