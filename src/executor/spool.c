@@ -271,7 +271,11 @@ static int seg_push(struct spool *s, uint64_t first, const char *path)
     char *p = strdup(path);
     if (p == NULL)
         return TY_ENOMEM;
-    s->segs[s->n_segs++] = (struct seg){first, first - 1, 0, p};
+    struct seg *g = &s->segs[s->n_segs++];
+    g->first = first;
+    g->last = first - 1;
+    g->bytes = 0;
+    g->path = p;
     return 0;
 }
 

@@ -6,8 +6,9 @@ is back every fire is in history exactly once, none twice; also when the server 
 with -9 while results sit in the spool.  Past its size limit the spool keeps recording runs
 without their output.
 """
-import json
+import os
 import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -186,3 +187,27 @@ def test_past_its_limit_the_spool_keeps_runs_and_drops_their_output(server):
         assert "output not kept" in (r["error"] or ""), r
     srv.wait_for(lambda: not [a for a in srv.alerts()["abnormal_resources"]
                               if a["resource"] == "spool"], 15, what="the spool alert to clear")
+
+
+def test_a_run_killed_or_found_dead_after_a_restart_keeps_its_output(server):
+    srv = server()
+    srv.add_job(name="killed", on_executor_death="kill",
+                command="echo before the crash; exec sleep 60")
+    srv.add_job(name="died", on_executor_death="finish",
+                command="echo before the crash; exec sleep 60")
+    k = srv.run_now("killed")["runs"][0]["run_id"]
+    d = srv.run_now("died")["runs"][0]["run_id"]
+    for rid in (k, d):
+        srv.wait_for(lambda rid=rid: srv.get_run(rid)["status"] == "running", 10,
+                     what="the run going")
+    pid = srv.get_run(d)["pid"]
+    srv.wait_for(lambda: b"before" in (srv.data / "runs" / f"{d}.out").read_bytes(), 10,
+                 what="its first line written")
+    srv.kill9()
+    os.kill(pid, signal.SIGKILL)  # the adopted one dies while the server is down
+    srv2 = server.restart(srv)
+    rk, rd = srv2.wait_run(k, 10), srv2.wait_run(d, 10)
+    assert rk["status"] == "interrupted" and rd["status"] == "lost", (rk, rd)
+    for r in (rk, rd):
+        # the record keeps what the run wrote (it was null while runs/ID.out still held it)
+        assert srv2.get_run(r["run_id"])["output"] == "before the crash\n", r
