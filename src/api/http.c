@@ -124,6 +124,7 @@ struct http_server {
     size_t n_routes;
     void *ctx;
     void (*log)(void *ctx, const char *level, const char *msg);
+    void (*after)(void *ctx);
     atomic_bool stopping;
 };
 
@@ -897,6 +898,8 @@ static enum MHD_Result finish(struct req_state *rs)
     struct http_response resp;
     memset(&resp, 0, sizeof resp);
     rs->route->handler(rs->srv->ctx, req, &resp);
+    if (rs->srv->after != NULL)
+        rs->srv->after(rs->srv->ctx);
     if (resp.stream != NULL) {
         json_decref(resp.body);
         free(resp.etag);
@@ -1367,6 +1370,7 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct t
     atomic_init(&s->stopping, false);
     pthread_mutex_init(&s->rate_mu, NULL);
     s->ctx = cfg->ctx;
+    s->after = cfg->after;
     s->log = cfg->log;
     s->authorize = cfg->authorize;
     s->rate = cfg->rate_per_s;

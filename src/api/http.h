@@ -98,7 +98,11 @@ struct http_config {
     uint32_t rate_burst;
     const struct http_route *routes;
     size_t n_routes;
-    void *ctx;              /* passed to every handler */
+    void *ctx; /* passed to every handler */
+    /* Called on the connection's thread after each handler has returned (a stream it
+     * started goes on): what the handler took for the thread may be given back.  May be
+     * NULL. */
+    void (*after)(void *ctx);
     size_t max_connections; /* default 256 */
     /* Called (from connection threads, concurrently: it must be thread-safe) for every
      * request the layer refuses, with the reason, and for libmicrohttpd's own messages.

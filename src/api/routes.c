@@ -1230,6 +1230,12 @@ static const struct {
     {routes__versions, &routes__versions_n},
 };
 
+/* A request is done: its thread's store reader goes back to the pool. */
+static void after_request(void *ctx)
+{
+    server_reader_release(ctx);
+}
+
 void routes_config(struct server *s, const char *listen, const char *token, struct http_config *out)
 {
     static struct http_route all[ROUTES_MAX];
@@ -1248,4 +1254,5 @@ void routes_config(struct server *s, const char *listen, const char *token, stru
     out->n_routes = n_all;
     out->ctx = s;
     out->log = http_log;
+    out->after = after_request;
 }

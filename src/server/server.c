@@ -87,9 +87,38 @@ void server_config_unlock(struct server *s)
     pthread_mutex_unlock(&s->config_mu);
 }
 
+/*
+ * Readers.  The HTTP layer runs each connection on a thread of its own, so a thread's
+ * reader lives as long as one client's connection; opening a SQLite connection (the file,
+ * the WAL index, the schema) for each would cost every request a millisecond and more on
+ * a busy machine.  A thread hands its reader back to a pool when a request is done (and
+ * when it ends), and a new thread takes one from there first.
+ */
+#define READER_POOL_MAX 32
+
+static struct server *reader_owner; /* the pool's, for the thread-key destructor */
+
 static void reader_free(void *p)
 {
+    struct server *s = reader_owner;
+    if (s != NULL) {
+        pthread_mutex_lock(&s->reader_mu);
+        if (s->n_pooled < READER_POOL_MAX) {
+            s->pooled[s->n_pooled++] = p;
+            p = NULL;
+        }
+        pthread_mutex_unlock(&s->reader_mu);
+    }
     store_close(p);
+}
+
+void server_reader_release(struct server *s)
+{
+    struct store *r = pthread_getspecific(s->reader_key);
+    if (r == NULL)
+        return;
+    pthread_setspecific(s->reader_key, NULL);
+    reader_free(r);
 }
 
 struct store *server_reader(struct server *s, struct ty_err *err)
@@ -97,7 +126,11 @@ struct store *server_reader(struct server *s, struct ty_err *err)
     struct store *r = pthread_getspecific(s->reader_key);
     if (r != NULL)
         return r;
-    if (store_open_sqlite(s->db_path, true, &r, err) != 0)
+    pthread_mutex_lock(&s->reader_mu);
+    if (s->n_pooled > 0)
+        r = s->pooled[--s->n_pooled];
+    pthread_mutex_unlock(&s->reader_mu);
+    if (r == NULL && store_open_sqlite(s->db_path, true, &r, err) != 0)
         return NULL;
     pthread_setspecific(s->reader_key, r);
     return r;
@@ -531,6 +564,8 @@ int server_open(const struct server_config *cfg, struct server **out, struct ty_
     pthread_mutex_init(&s->live_mu, NULL);
     pthread_mutex_init(&s->config_mu, NULL);
     pthread_key_create(&s->reader_key, reader_free);
+    pthread_mutex_init(&s->reader_mu, NULL);
+    reader_owner = s;
     strmap_init(&s->delivered);
     strmap_init(&s->open_alerts);
     strmap_init(&s->not_ha);
@@ -634,6 +669,12 @@ void server_close(struct server *s)
     strmap_free(&s->open_alerts);
     strmap_free(&s->not_ha);
     pthread_key_delete(s->reader_key);
+    pthread_mutex_lock(&s->reader_mu);
+    reader_owner = NULL;
+    for (size_t i = 0; i < s->n_pooled; i++)
+        store_close(s->pooled[i]);
+    s->n_pooled = 0;
+    pthread_mutex_unlock(&s->reader_mu);
     free(s->data_dir);
     free(s->db_path);
     free(s->token);

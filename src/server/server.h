@@ -94,6 +94,10 @@ void server_close(struct server *s);
  * thread ends).  NULL with err when it cannot be opened. */
 struct store *server_reader(struct server *s, struct ty_err *err);
 
+/* This thread is done with its reader for now (the end of a request): it goes back to the
+ * pool, and the next server_reader on any thread may take it. */
+void server_reader_release(struct server *s);
+
 /* The connection configuration is written through, with the lock that serialises writes
  * of configuration held; server_config_unlock releases it. */
 struct store *server_config_lock(struct server *s);

@@ -118,6 +118,9 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
 
     /* readers and configuration writes (API threads) */
     pthread_key_t reader_key;
+    pthread_mutex_t reader_mu; /* the pool of readers threads gave back */
+    struct store *pooled[32];
+    size_t n_pooled;
     pthread_mutex_t config_mu;
     struct store *config_writer;
 };
