@@ -892,6 +892,17 @@ static void executors_usage(FILE *out)
                  "The executors, with their capacity, runs in progress and queue.\n");
 }
 
+/* The executor's rates (runs a second), whole. */
+static void cell_start_rate(const json_t *item, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%.0f", json_number_value(json_object_get(item, "start_rate")));
+}
+
+static void cell_demand_rate(const json_t *item, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%.0f", json_number_value(json_object_get(item, "demand_rate")));
+}
+
 int cli_executors(int argc, char **argv)
 {
     struct cli_api api = {0};
@@ -903,8 +914,26 @@ int cli_executors(int argc, char **argv)
         return rc;
     json_t *resp = NULL;
     rc = cli_api_call(&api, "GET", "/api/v1/executors", NULL, NULL, &resp, NULL);
+    /* the figures an operator looks at first; --json has every field */
+    static const struct cli_col cols[] = {
+        {"ID", "id", NULL, false},
+        {"HOST", "host", NULL, false},
+        {"KIND", "kind", NULL, false},
+        {"CAPACITY", "capacity", NULL, false},
+        {"RUNNING", "running", NULL, false},
+        {"QUEUED", "queued", NULL, false},
+        {"WAITING", "waiting", NULL, true},
+        {"OLDEST WAIT MS", "oldest_wait_ms", NULL, true},
+        {"STARTS/S", "start_rate", cell_start_rate, true},
+        {"ASKED/S", "demand_rate", cell_demand_rate, true},
+        {"MISFIRED", "queue_misfires", NULL, true},
+        {"OVERLOADED", "overloaded", NULL, true},
+        {"SPOOLED", "spool.pending", NULL, true},
+        {"EPOCH", "epoch", NULL, false},
+        {"VERSION", "version", NULL, false},
+    };
     if (rc == 0)
-        print_list(&api, resp, "items", NULL, 0);
+        print_list(&api, resp, "items", cols, sizeof cols / sizeof cols[0]);
     json_decref(resp);
     cli_api_close(&api);
     return rc;

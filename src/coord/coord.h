@@ -148,6 +148,7 @@ struct coord_request {
     struct coord_fire fire;
     char *name;       /* CALENDAR: its name; CANCEL/OUTPUT: the run id */
     char *definition; /* CALENDAR */
+    int64_t epoch;    /* ASSIGN: the assigning control plane's fencing epoch */
     bool complete;    /* ASSIGN: the last of a full set: jobs held but not assigned since the
                          previous full set are dropped, and the executor may now reconcile
                          the runs a previous process left (it knows their jobs) */

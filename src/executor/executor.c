@@ -235,6 +235,8 @@ static void refuse(struct executor *x, struct coord_request *req, const char *wh
 static void assign(struct executor *x, struct coord_request *req)
 {
     json_t *failed = json_array();
+    if (req->epoch > atomic_load(&x->epoch))
+        atomic_store(&x->epoch, req->epoch);
     if (req->complete)
         x->sync++; /* this set and the batches since the last full one form the new set */
     for (size_t i = 0; i < req->n_assign; i++) {

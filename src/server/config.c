@@ -61,10 +61,12 @@ static void on_assigned(void *arg, struct coord_reply *reply)
         server__ready(s);
 }
 
-/* A new request carrying up to `cap` assignments. */
-static struct coord_request *assign_request(size_t cap)
+/* A new request carrying up to `cap` assignments, with the control plane's epoch. */
+static struct coord_request *assign_request(const struct server *s, size_t cap)
 {
     struct coord_request *req = coord_request_new(COORD_ASSIGN);
+    if (req != NULL)
+        req->epoch = s->epoch;
     if (req != NULL && cap > 0 && (req->assign = calloc(cap, sizeof *req->assign)) == NULL) {
         coord_request_free(req);
         return NULL;
@@ -112,7 +114,7 @@ static int assign_one(void *arg, const char *name, int64_t version, const char *
 {
     struct assign_all *aa = arg;
     (void)len;
-    if (aa->req == NULL && (aa->req = assign_request(ASSIGN_BATCH)) == NULL)
+    if (aa->req == NULL && (aa->req = assign_request(aa->s, ASSIGN_BATCH)) == NULL)
         return TY_ENOMEM;
     json_t *secrets = NULL;
     json_t *obj = json_loads(json, 0, NULL);
@@ -172,7 +174,7 @@ void server__assign_all(struct server *s)
         log_error("jobs could not all be read; some will not fire", "error=\"%s\"", err.msg);
     json_decref(aa.last_fires);
     if (aa.req == NULL)
-        aa.req = assign_request(0);
+        aa.req = assign_request(s, 0);
     if (aa.req != NULL) {
         aa.req->complete = true;
         send_assign(s, aa.req, true);
@@ -194,7 +196,7 @@ void server__job_changed(struct server *s, struct smsg *m)
         send_assign(s, req, false);
         return;
     }
-    struct coord_request *req = assign_request(1);
+    struct coord_request *req = assign_request(s, 1);
     if (req == NULL || fill(&req->assign[0], s, m->name, m->text, m->version, m->secrets, 0) != 0) {
         coord_request_free(req);
         m->rc = ty_error(&m->err, TY_ENOMEM, NULL, -1, 0, "out of memory");
