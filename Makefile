@@ -19,7 +19,7 @@ PY         := /usr/bin/python3
 PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
-.PHONY: help deps build build-test run test unit unit-asan system conformance ref-diff quartz-diff fuzz lint format \
+.PHONY: help deps build build-test run test unit unit-asan unit-tsan system conformance ref-diff quartz-diff fuzz lint format \
         format-check install bench-cron bench-sched bench-spawn bench-store bench-overload clean
 
 help: ## list the targets
@@ -52,6 +52,12 @@ unit-asan: deps ## unit tests under AddressSanitizer + UndefinedBehaviorSanitize
 	@cmake --build build-asan -j$(JOBS)
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
+
+unit-tsan: deps ## the threaded unit tests (spool, coordination, trigger engine, store) under ThreadSanitizer
+	@CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTETHYS_TSAN=ON >/dev/null
+	@cmake --build build-tsan -j$(JOBS) --target test_spool test_coord test_sched test_store
+	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -R '^(test_spool|test_coord|test_sched|test_store)$$'
 
 conformance: build ## the public cron vectors through `tethys cron next`
 	@$(PY) $(CHECKPY) $(VECTORS) --jobs $(JOBS) \
@@ -103,4 +109,4 @@ bench-overload: build ## 2x this machine's spawn rate of shell jobs: API latency
 	@bash bench/overload/run.sh $(BUILD)
 
 clean: ## remove the build directories
-	rm -rf build build-asan build-fuzz build-test build-lint
+	rm -rf build build-asan build-tsan build-fuzz build-test build-lint
