@@ -123,14 +123,9 @@ static int load_token(struct daemon *d, struct ty_err *err)
     char *path = path_join(d->data_dir, "token");
     if (path == NULL)
         return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
-    int rc = 0;
-    FILE *fp = fopen(path, "re");
-    if (fp != NULL) {
-        char line[128] = "";
-        if (fgets(line, sizeof line, fp) == NULL)
-            line[0] = '\0';
-        fclose(fp);
-        line[strcspn(line, "\r\n")] = '\0';
+    char line[128];
+    int rc = file_read_line(path, line, sizeof line, err);
+    if (rc == 0) {
         if (strlen(line) < 32 || strlen(line) > 64)
             rc = ty_error(err, TY_EFORMAT, NULL, -1, 0,
                           "%s does not hold a token (32-64 characters); delete it to have a "
@@ -138,7 +133,7 @@ static int load_token(struct daemon *d, struct ty_err *err)
                           path);
         else
             snprintf(d->token, sizeof d->token, "%.64s", line); /* checked: 32-64 */
-    } else {
+    } else if (rc == TY_ENOENT) {
         unsigned char raw[32];
         if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
             rc = ty_error(err, TY_EIO, NULL, -1, 0, "getrandom: %s", strerror(errno));

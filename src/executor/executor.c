@@ -88,13 +88,9 @@ int executor_load_id(const char *data_dir, char *id, size_t cap, struct ty_err *
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/executor-id", data_dir);
-    FILE *fp = fopen(path, "re");
-    if (fp != NULL) {
-        char line[128] = "";
-        if (fgets(line, sizeof line, fp) == NULL)
-            line[0] = '\0';
-        fclose(fp);
-        line[strcspn(line, "\r\n")] = '\0';
+    char line[128];
+    int rc = file_read_line(path, line, sizeof line, err);
+    if (rc == 0) {
         if (!id_ok(line) || strlen(line) >= cap)
             return ty_error(err, TY_EFORMAT, NULL, -1, 0,
                             "%s does not hold an executor id (letters, digits, '.', '_', '-'; "
@@ -103,8 +99,8 @@ int executor_load_id(const char *data_dir, char *id, size_t cap, struct ty_err *
         snprintf(id, cap, "%s", line);
         return 0;
     }
-    if (errno != ENOENT)
-        return ty_error(err, TY_EIO, NULL, -1, 0, "cannot read %s: %s", path, strerror(errno));
+    if (rc != TY_ENOENT)
+        return rc;
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     host[strcspn(host, ".")] = '\0';
@@ -120,7 +116,7 @@ int executor_load_id(const char *data_dir, char *id, size_t cap, struct ty_err *
     snprintf(made, sizeof made, "%s-%08x", k > 0 ? clean : "executor", r);
     char text[COORD_ID_MAX + 2];
     int n = snprintf(text, sizeof text, "%s\n", made);
-    int rc = file_write_atomic(path, text, (size_t)n, 0644, true, err);
+    rc = file_write_atomic(path, text, (size_t)n, 0644, true, err);
     if (rc != 0)
         return rc;
     snprintf(id, cap, "%s", made);

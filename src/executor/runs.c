@@ -804,8 +804,9 @@ static void retry_end(struct executor *x, struct retry *rt)
     uv_close((uv_handle_t *)&rt->timer, retry_closed);
 }
 
-/* Report the retry's run as it stands before it has started: queued, or ended unstarted
- * (settled: no attempt follows).  j may be a stand-in holding only the name and domain. */
+/* Report the retry's run as it stands before it has started: planned (waiting for its
+ * backoff), or ended unstarted (settled: no attempt follows).  j may be a stand-in holding
+ * only the name and domain. */
 static void report_retry(struct executor *x, const struct retry *rt, struct xjob *j,
                          enum store_run_status st, const char *error)
 {
@@ -817,13 +818,14 @@ static void report_retry(struct executor *x, const struct retry *rt, struct xjob
     r.shard = rt->shard;
     r.attempt = rt->attempt;
     r.trigger = STORE_TRIGGER_RETRY;
-    r.state = XRUN_QUEUED;
+    r.state = XRUN_PLANNED;
     r.scheduled_at = rt->scheduled_at;
     r.queued_at_ms = rt->queued_ms;
     r.epoch = rt->epoch;
     r.fire_shards = rt->fire_shards;
-    executor__report_run(x, &r, st, true, -1, 0, NULL, 0, error,
-                         st == STORE_RUN_QUEUED ? 0 : executor__now_ms(x));
+    bool planned = st == STORE_RUN_QUEUED;
+    executor__report_run(x, &r, st, !planned, -1, 0, NULL, 0, error,
+                         planned ? 0 : executor__now_ms(x));
 }
 
 /* A retry that will not run: its run is reported with status st, settled. */
@@ -924,20 +926,7 @@ static void schedule_retry(struct executor *x, struct xrun *r)
     if (x->retries != NULL)
         x->retries->prev = rt;
     x->retries = rt;
-    struct xrun q;
-    memset(&q, 0, sizeof q);
-    memcpy(q.run_id, rt->run_id, sizeof q.run_id);
-    memcpy(q.fire_id, rt->fire_id, sizeof q.fire_id);
-    q.job = r->job;
-    q.shard = rt->shard;
-    q.attempt = rt->attempt;
-    q.trigger = STORE_TRIGGER_RETRY;
-    q.state = XRUN_PLANNED;
-    q.scheduled_at = rt->scheduled_at;
-    q.queued_at_ms = rt->queued_ms;
-    q.epoch = rt->epoch;
-    q.fire_shards = rt->fire_shards;
-    executor__report_run(x, &q, STORE_RUN_QUEUED, false, -1, 0, NULL, 0, NULL, 0);
+    report_retry(x, rt, r->job, STORE_RUN_QUEUED, NULL);
     uv_timer_init(&x->loop, &rt->timer);
     rt->timer.data = rt;
     uv_update_time(&x->loop); /* the backoff counts from now, not from the iteration's start */

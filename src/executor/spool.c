@@ -44,6 +44,7 @@
 
 #include "../core/crc32c.h"
 #include "../core/strmap.h"
+#include "../os/clock.h"
 #include "../os/file.h"
 #include "../os/log.h"
 
@@ -983,11 +984,7 @@ static void *spool_main(void *arg)
             }
             if (s->stop)
                 break;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += (long)s->backoff_ms * 1000000;
-            ts.tv_sec += ts.tv_nsec / 1000000000;
-            ts.tv_nsec %= 1000000000;
+            struct timespec ts = clock_deadline(s->backoff_ms);
             pthread_cond_timedwait(&s->wake, &s->mu, &ts);
             if (s->backoff_ms < 5000)
                 s->backoff_ms *= 2;
@@ -996,9 +993,7 @@ static void *spool_main(void *arg)
         if (s->stop)
             break;
         if (s->mem_head != NULL) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            struct timespec ts = clock_deadline(1000);
             pthread_cond_timedwait(&s->wake, &s->mu, &ts);
         } else if (s->synced >= written_seq(s) && s->delivered >= s->synced) {
             pthread_cond_wait(&s->wake, &s->mu);
@@ -1022,14 +1017,7 @@ int spool_start(struct spool *s, struct ty_err *err)
 
 bool spool_drain(struct spool *s, int timeout_ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = clock_deadline(timeout_ms);
     pthread_mutex_lock(&s->mu);
     uint64_t target = s->seq;
     pthread_cond_signal(&s->wake);

@@ -15,6 +15,16 @@ int64_t clock_wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + atomic_load(&offset_ns);
 }
 
+struct timespec clock_deadline(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (ms % 1000) * 1000000;
+    ts.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    return ts;
+}
+
 void clock_shift(int64_t ns)
 {
     atomic_store(&offset_ns, ns);

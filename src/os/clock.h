@@ -10,9 +10,14 @@
 #define OS_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 /* CLOCK_REALTIME plus the offset, in ns.  Any thread. */
 int64_t clock_wall_ns(void);
+
+/* The CLOCK_REALTIME instant ms milliseconds from now (not shifted): a deadline for
+ * pthread_cond_timedwait, whose default clock that is. */
+struct timespec clock_deadline(int64_t ms);
 
 /* Set the offset (ns) added to the wall clock from now on.  Any thread. */
 void clock_shift(int64_t offset_ns);

@@ -9,6 +9,21 @@
 #include <string.h>
 #include <unistd.h>
 
+int file_read_line(const char *path, char *buf, size_t cap, struct ty_err *err)
+{
+    buf[0] = '\0';
+    FILE *fp = fopen(path, "re");
+    if (fp == NULL)
+        return errno == ENOENT ? TY_ENOENT
+                               : ty_error(err, TY_EIO, NULL, -1, 0, "cannot read %s: %s", path,
+                                          strerror(errno));
+    if (fgets(buf, (int)cap, fp) == NULL)
+        buf[0] = '\0';
+    fclose(fp);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
 int file_write_atomic(const char *path, const char *text, size_t len, mode_t mode, bool sync,
                       struct ty_err *err)
 {

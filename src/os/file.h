@@ -19,4 +19,11 @@
 int file_write_atomic(const char *path, const char *text, size_t len, mode_t mode, bool sync,
                       struct ty_err *err);
 
+/*
+ * The first line of a small file (a token, an id) into buf[cap], without its line end;
+ * a longer line is cut to cap-1 bytes.  0; TY_ENOENT when the file does not exist (buf
+ * ""); TY_EIO when it cannot be read, naming it.
+ */
+int file_read_line(const char *path, char *buf, size_t cap, struct ty_err *err);
+
 #endif

@@ -191,14 +191,7 @@ int server__call(struct server *s, struct smsg *m, int timeout_ms)
         s->mail_head = m;
     s->mail_tail = m;
     uv_async_send(&s->mail_async);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = clock_deadline(timeout_ms);
     while (!m->done)
         if (pthread_cond_timedwait(&s->mail_cv, &s->mail_mu, &ts) == ETIMEDOUT)
             break;

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../os/clock.h"
 #include "../os/log.h"
 #include "alerts_tx.h"
 #include "server_impl.h"
@@ -50,19 +51,6 @@ static bool retryable(int rc)
 static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct timespec *ts)
 {
     pthread_cond_timedwait(cv, mu, ts);
-}
-
-static struct timespec deadline(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -134,7 +122,7 @@ void server__get_error(struct server *s, char *buf, size_t cap)
 
 void server__writer_sync(struct server *s, uint64_t seq, int timeout_ms)
 {
-    struct timespec ts = deadline(timeout_ms);
+    struct timespec ts = clock_deadline(timeout_ms);
     pthread_mutex_lock(&s->wr_mu);
     while (s->wr_committed < seq && !atomic_load(&s->wr_failing) && !s->wr_stop &&
            s->writer_running)
@@ -151,7 +139,7 @@ static uint64_t delivered_of(struct server *s, const char *executor)
 
 void server__delivered_sync(struct server *s, const char *executor, uint64_t seq, int timeout_ms)
 {
-    struct timespec ts = deadline(timeout_ms);
+    struct timespec ts = clock_deadline(timeout_ms);
     pthread_mutex_lock(&s->wr_mu);
     while (delivered_of(s, executor) < seq && !atomic_load(&s->batches_failing) && !s->wr_stop)
         if (pthread_cond_timedwait(&s->wr_done_cv, &s->wr_mu, &ts) == ETIMEDOUT)
@@ -526,7 +514,7 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&s->wr_mu);
     for (;;) {
         if (retry != NULL && s->wr_head == NULL && !s->wr_stop) {
-            struct timespec ts = deadline(2000);
+            struct timespec ts = clock_deadline(2000);
             wait_until(&s->wr_cv, &s->wr_mu, &ts);
         }
         while (s->wr_head == NULL && retry == NULL && !s->wr_stop)
