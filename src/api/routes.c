@@ -1245,6 +1245,7 @@ static const struct {
     {core_routes, &core_routes_n},
     {routes_tokens, &routes_tokens_n},
     {routes__versions, &routes__versions_n},
+    {routes__batch, &routes__batch_n},
 };
 
 void routes_config(struct server *s, const char *listen, const char *token, struct http_config *out)

@@ -12,6 +12,13 @@
  * the answer never waits for the executor, only for the alerts the change opened or
  * closed to be written.
  *
+ * Batches.  `apply` and imports of thousands of jobs save them through
+ * server_jobs_save_batch: the same checks, one job after the other, but one transaction
+ * (each job's write is a savepoint of it, so a refused job costs only itself) and one
+ * message to the loop, which sends the executor one assignment request for all of them.
+ * A job's checks see the jobs saved before it in the batch (the store's counters are
+ * those of the open transaction), so a domain's limit holds within a batch too.
+ *
  * Secrets.  A job's secret_env values never enter its JSON: the stored definition (and so
  * its versions, exports and every answer) has "********" for each, and the values go to
  * the store's secrets in the same transaction as the definition.  A save that sends the
@@ -390,87 +397,300 @@ static int resolve_secrets(struct store *cs, struct job *j, json_t **values, str
  * Saves and deletes
  */
 
-int server_job_save(struct server *s, struct job *j, int64_t base, const char *who, char **text,
-                    int64_t *version, struct ty_err *err)
+/* The answer to a job change the store refused, in the words of the request: which job,
+ * which version.  Returns rc. */
+static int job_refused(struct server *s, int rc, const char *name, int64_t base, const char *done,
+                       struct ty_err *err)
 {
-    *text = NULL;
-    *version = 0;
-    struct store *cs = server_config_lock(s);
-    json_t *secrets = NULL;
-    struct strbuf changed; /* names of secrets whose value changed */
-    sb_init(&changed);
-    int rc = check_job(s, cs, j, err);
-    if (rc == 0)
-        rc = resolve_secrets(cs, j, &secrets, &changed, err);
-    if (rc == 0) {
-        json_t *canon = job_to_json(j); /* secret values masked */
-        *text = canon ? json_dumps(canon, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(canon);
-        if (*text == NULL)
-            rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
-    }
-    if (rc == 0 && (rc = store_begin(cs, err)) == 0) {
-        rc = store_obj_put(cs, STORE_JOB, j->name, *text, base, who, version, err);
-        if (rc == 0)
-            rc = store_secrets_put(cs, j->name, secrets, err);
-        if (rc == 0)
-            rc = store_commit(cs, err);
-        if (rc != 0)
-            store_rollback(cs);
-    }
     if (rc == TY_EEXIST)
-        ty_error(err, TY_EEXIST, "name", -1, 0, "a job named \"%s\" already exists", j->name);
-    if (rc == TY_ENOENT)
-        ty_error(err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", j->name);
-    if (rc == TY_ECONFLICT)
-        conflict(err, "job", j->name, base);
-    if (rc == TY_ENOSPC)
-        no_space(s, err, "job", j->name, "saved");
-    if (rc == 0)
-        notify(s, SMSG_JOB_CHANGED, j->name, *text, *version, secrets);
-    server_config_unlock(s);
-    json_decref(secrets);
-    if (rc == 0) {
-        log_info("job saved", "job=%s version=%lld by=%s", j->name, (long long)*version, who);
-        if (changed.len > 0) /* names only, never values */
-            log_info("job secrets changed", "job=%s names=%s by=%s", j->name, sb_str(&changed),
-                     who);
-    } else {
-        free(*text);
-        *text = NULL;
-    }
-    sb_free(&changed);
-    return rc;
-}
-
-int server_job_delete(struct server *s, const char *name, int64_t base, const char *who,
-                      struct ty_err *err)
-{
-    struct store *cs = server_config_lock(s);
-    /* the definition and its secrets go together */
-    json_t *none = json_object();
-    int rc = store_begin(cs, err);
-    if (rc == 0) {
-        rc = store_obj_delete(cs, STORE_JOB, name, base, who, err);
-        if (rc == 0)
-            rc = store_secrets_put(cs, name, none, err);
-        if (rc == 0)
-            rc = store_commit(cs, err);
-        if (rc != 0)
-            store_rollback(cs);
-    }
-    json_decref(none);
-    if (rc == 0)
-        notify(s, SMSG_JOB_CHANGED, name, NULL, 0, NULL);
-    server_config_unlock(s);
+        ty_error(err, TY_EEXIST, "name", -1, 0, "a job named \"%s\" already exists", name);
     if (rc == TY_ENOENT)
         ty_error(err, TY_ENOENT, "name", -1, 0, "no job named \"%s\"", name);
     if (rc == TY_ECONFLICT)
         conflict(err, "job", name, base);
     if (rc == TY_ENOSPC)
+        no_space(s, err, "job", name, done);
+    return rc;
+}
+
+/* A refusal that concerns one job only (the next change may still be made), as opposed to
+ * a failure of the store, after which nothing of its transaction can be kept. */
+static bool refusal(int rc)
+{
+    return rc == TY_EINVAL || rc == TY_ERANGE || rc == TY_EEXIST || rc == TY_ENOENT ||
+           rc == TY_ECONFLICT;
+}
+
+/* What saving one job gives the caller, for the executors and the log. */
+struct saved {
+    char *text;            /* the canonical JSON written (malloc'd) */
+    int64_t version;       /* its version */
+    json_t *secrets;       /* {"NAME": "value"}: what its runs get */
+    struct strbuf changed; /* names of secrets whose value changed ("A,B") */
+};
+
+static void saved_init(struct saved *sv)
+{
+    memset(sv, 0, sizeof *sv);
+    sb_init(&sv->changed);
+}
+
+static void saved_free(struct saved *sv)
+{
+    free(sv->text);
+    json_decref(sv->secrets);
+    sb_free(&sv->changed);
+    saved_init(sv);
+}
+
+/*
+ * Check job j and write its definition and secrets through cs, inside the caller's
+ * transaction, with the config lock held.  A refusal (refusal(rc)) changes nothing; any
+ * other error may have left part of the job written, and *fatal says the transaction must
+ * be rolled back.  The refusals are put in the words of the request.
+ */
+static int save_one(struct server *s, struct store *cs, struct job *j, int64_t base,
+                    const char *who, struct saved *sv, bool *fatal, struct ty_err *err)
+{
+    *fatal = false;
+    int rc = check_job(s, cs, j, err);
+    if (rc == 0)
+        rc = resolve_secrets(cs, j, &sv->secrets, &sv->changed, err);
+    if (rc == 0) {
+        json_t *canon = job_to_json(j); /* secret values masked */
+        sv->text = canon ? json_dumps(canon, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(canon);
+        if (sv->text == NULL)
+            rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
+    if (rc == 0)
+        rc = store_obj_put(cs, STORE_JOB, j->name, sv->text, base, who, &sv->version, err);
+    if (rc == 0) {
+        /* the definition is written: a failure now leaves it without its secrets */
+        rc = store_secrets_put(cs, j->name, sv->secrets, err);
+        *fatal = rc != 0;
+    }
+    if (rc != 0 && !refusal(rc))
+        *fatal = true;
+    return job_refused(s, rc, j->name, base, "saved", err);
+}
+
+int server_job_save(struct server *s, struct job *j, int64_t base, const char *who, char **text,
+                    int64_t *version, struct ty_err *err)
+{
+    *text = NULL;
+    *version = 0;
+    struct saved sv;
+    saved_init(&sv);
+    bool fatal;
+    struct store *cs = server_config_lock(s);
+    int rc = store_begin(cs, err);
+    if (rc == 0) {
+        rc = save_one(s, cs, j, base, who, &sv, &fatal, err);
+        if (rc == 0)
+            rc = store_commit(cs, err);
+        if (rc != 0)
+            store_rollback(cs);
+    }
+    if (rc == TY_ENOSPC)
+        no_space(s, err, "job", j->name, "saved");
+    if (rc == 0)
+        notify(s, SMSG_JOB_CHANGED, j->name, sv.text, sv.version, sv.secrets);
+    server_config_unlock(s);
+    if (rc == 0) {
+        log_info("job saved", "job=%s version=%lld by=%s", j->name, (long long)sv.version, who);
+        if (sv.changed.len > 0) /* names only, never values */
+            log_info("job secrets changed", "job=%s names=%s by=%s", j->name, sb_str(&sv.changed),
+                     who);
+        *text = sv.text;
+        *version = sv.version;
+        sv.text = NULL;
+    }
+    saved_free(&sv);
+    return rc;
+}
+
+/* Delete job `name` and its secrets inside the caller's transaction (config lock held);
+ * *fatal as for save_one. */
+static int delete_one(struct server *s, struct store *cs, const char *name, int64_t base,
+                      const char *who, bool *fatal, struct ty_err *err)
+{
+    json_t *none = json_object(); /* the definition and its secrets go together */
+    int rc = store_obj_delete(cs, STORE_JOB, name, base, who, err);
+    *fatal = rc != 0 && !refusal(rc);
+    if (rc == 0) {
+        rc = none != NULL ? store_secrets_put(cs, name, none, err)
+                          : ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        *fatal = rc != 0;
+    }
+    json_decref(none);
+    return job_refused(s, rc, name, base, "removed", err);
+}
+
+int server_job_delete(struct server *s, const char *name, int64_t base, const char *who,
+                      struct ty_err *err)
+{
+    bool fatal;
+    struct store *cs = server_config_lock(s);
+    int rc = store_begin(cs, err);
+    if (rc == 0) {
+        rc = delete_one(s, cs, name, base, who, &fatal, err);
+        if (rc == 0)
+            rc = store_commit(cs, err);
+        if (rc != 0)
+            store_rollback(cs);
+    }
+    if (rc == TY_ENOSPC)
         no_space(s, err, "job", name, "removed");
     if (rc == 0)
+        notify(s, SMSG_JOB_CHANGED, name, NULL, 0, NULL);
+    server_config_unlock(s);
+    if (rc == 0)
         log_info("job deleted", "job=%s by=%s", name, who);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Batches
+ */
+
+/* The version of stored job `name` (a replace without a base needs the job to exist). */
+static int current_version(struct store *cs, const char *name, int64_t *version, struct ty_err *err)
+{
+    char *text = NULL;
+    int rc = store_obj_get(cs, STORE_JOB, name, &text, version, err);
+    free(text);
+    return rc;
+}
+
+/* Tell the loop of a batch's changes with one message: req (an assignment per change, in
+ * order) and jobs (parallel to it: the saved job, for its alerts; empty for a deletion).
+ * Both are the message's from here on.  Called with the config lock held. */
+static void notify_batch(struct server *s, struct coord_request *req, struct job *jobs)
+{
+    struct smsg *m = server__msg_new(SMSG_JOBS_CHANGED);
+    if (m == NULL) {
+        log_error("out of memory: the executors were not told of a change", "jobs=%zu",
+                  req->n_assign);
+        for (size_t i = 0; i < req->n_assign; i++)
+            job_free(&jobs[i]);
+        free(jobs);
+        coord_request_free(req);
+        return;
+    }
+    m->req = req;
+    m->jobs = jobs;
+    m->n_jobs = req->n_assign;
+    size_t n = req->n_assign;
+    if (server__call(s, m, NOTIFY_MS) != 0)
+        log_error("the loop did not take a configuration change", "jobs=%zu error=\"%s\"", n,
+                  m->err.msg);
+    else
+        server__writer_sync(s, m->writer_seq, ALERT_SYNC_MS);
+    server__msg_unref(s, m);
+}
+
+/* The loop's side of SMSG_JOBS_CHANGED: the alerts of every job, then one assignment
+ * request for all of them. */
+void server__jobs_changed(struct server *s, struct smsg *m)
+{
+    struct coord_request *req = m->req;
+    m->req = NULL;
+    for (size_t i = 0; i < req->n_assign; i++) {
+        if (req->assign[i].definition == NULL)
+            alerts__job_removed(s, req->assign[i].job);
+        else
+            alerts__job_defined(s, &m->jobs[i]);
+    }
+    send_assign(s, req, false);
+}
+
+int server_jobs_save_batch(struct server *s, struct server_batch_item *items, size_t n,
+                           const char *who, struct ty_err *err)
+{
+    struct coord_request *req = assign_request(n);
+    struct job *jobs = calloc(n > 0 ? n : 1, sizeof *jobs);
+    if (req == NULL || jobs == NULL) {
+        coord_request_free(req);
+        free(jobs);
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
+    size_t counts[4] = {0}; /* made, by op */
+    struct store *cs = server_config_lock(s);
+    int rc = store_begin(cs, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct server_batch_item *it = &items[i];
+        if (it->rc != 0)
+            continue; /* refused by the caller already */
+        ty_err_clear(&it->err);
+        bool fatal = false;
+        const char *name = it->op == SERVER_BATCH_DELETE ? it->name : it->job.name;
+        int64_t base = it->op == SERVER_BATCH_CREATE ? -1 : it->base;
+        struct saved sv;
+        saved_init(&sv);
+        if (it->op == SERVER_BATCH_DELETE) {
+            it->rc = delete_one(s, cs, name, base, who, &fatal, &it->err);
+        } else {
+            if (base == 0) {
+                it->rc = current_version(cs, name, &base, &it->err);
+                fatal = it->rc != 0 && !refusal(it->rc);
+                job_refused(s, it->rc, name, base, "saved", &it->err);
+            }
+            if (it->rc == 0)
+                it->rc = save_one(s, cs, &it->job, base, who, &sv, &fatal, &it->err);
+        }
+        if (fatal) {
+            rc = it->rc;
+            *err = it->err;
+        } else if (it->rc == 0) {
+            struct coord_assignment *a = &req->assign[req->n_assign];
+            it->version = sv.version;
+            if (fill(a, s, name, sv.text, sv.version, sv.secrets, 0) != 0) {
+                coord_assignment_clear(a);
+                rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+            } else {
+                if (it->op != SERVER_BATCH_DELETE) {
+                    jobs[req->n_assign] = it->job; /* moved: the caller's is left empty */
+                    memset(&it->job, 0, sizeof it->job);
+                }
+                req->n_assign++;
+                counts[it->op]++;
+            }
+            if (sv.changed.len > 0) /* names only, never values */
+                log_info("job secrets changed", "job=%s names=%s by=%s", name, sb_str(&sv.changed),
+                         who);
+        }
+        saved_free(&sv);
+    }
+    if (rc == 0)
+        rc = store_commit(cs, err);
+    if (rc != 0) {
+        store_rollback(cs);
+        if (rc == TY_ENOSPC)
+            ty_error(err, TY_ENOSPC, NULL, -1, 0,
+                     "the batch was not saved: the disk is full (data directory %s); nothing "
+                     "was changed",
+                     s->data_dir);
+        for (size_t i = 0; i < req->n_assign; i++) {
+            job_free(&jobs[i]);
+            coord_assignment_clear(&req->assign[i]);
+        }
+        req->n_assign = 0;
+    }
+    if (rc == 0 && req->n_assign > 0) {
+        notify_batch(s, req, jobs);
+        req = NULL;
+        jobs = NULL;
+    }
+    server_config_unlock(s);
+    coord_request_free(req);
+    free(jobs);
+    size_t made = counts[SERVER_BATCH_CREATE] + counts[SERVER_BATCH_REPLACE] +
+                  counts[SERVER_BATCH_DELETE];
+    if (rc == 0)
+        log_info("job batch saved", "created=%zu replaced=%zu deleted=%zu refused=%zu by=%s",
+                 counts[SERVER_BATCH_CREATE], counts[SERVER_BATCH_REPLACE],
+                 counts[SERVER_BATCH_DELETE], n - made, who);
     return rc;
 }
 

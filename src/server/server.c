@@ -119,6 +119,9 @@ struct smsg *server__msg_new(enum smsg_kind kind)
 
 static void msg_free(struct smsg *m)
 {
+    for (size_t i = 0; i < m->n_jobs; i++)
+        job_free(&m->jobs[i]);
+    free(m->jobs);
     free(m->name);
     free(m->text);
     json_decref(m->secrets);
@@ -240,6 +243,10 @@ static void handle(struct server *s, struct smsg *m)
     case SMSG_JOB_CHANGED:
     case SMSG_CALENDAR_CHANGED:
         server__job_changed(s, m);
+        answer(s, m);
+        return;
+    case SMSG_JOBS_CHANGED:
+        server__jobs_changed(s, m);
         answer(s, m);
         return;
     case SMSG_SEND: {

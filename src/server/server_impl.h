@@ -40,6 +40,7 @@ struct wop {
 
 enum smsg_kind {
     SMSG_JOB_CHANGED = 1, /* name; text NULL when deleted; secrets */
+    SMSG_JOBS_CHANGED,    /* a batch: req (COORD_ASSIGN) and jobs, parallel to req->assign */
     SMSG_CALENDAR_CHANGED,
     SMSG_SEND,  /* a coord request to pass on (req, executor) */
     SMSG_CLOCK, /* test builds */
@@ -53,6 +54,8 @@ struct smsg {
     json_t *secrets;
     int64_t version, num;
     struct coord_request *req;
+    struct job *jobs; /* SMSG_JOBS_CHANGED: the saved jobs (empty for a deletion) */
+    size_t n_jobs;
     char executor[COORD_ID_MAX];
     /* the answer */
     int rc;
@@ -168,9 +171,10 @@ void alerts__job_removed(struct server *s, const char *name);
 void alerts__resources(struct server *s, const json_t *executors);
 
 /* config.c: every job and calendar to the executors (at start); a saved one (the loop's
- * side of SMSG_JOB_CHANGED / SMSG_CALENDAR_CHANGED) */
+ * side of SMSG_JOB_CHANGED / SMSG_CALENDAR_CHANGED), a batch (SMSG_JOBS_CHANGED) */
 void server__assign_all(struct server *s);
 void server__job_changed(struct server *s, struct smsg *m);
+void server__jobs_changed(struct server *s, struct smsg *m);
 
 /* server.c: the executors have their jobs (the initial assignments are answered) */
 void server__ready(struct server *s);
