@@ -110,6 +110,13 @@ void cli_api_close(struct cli_api *api);
 int cli_api_call(struct cli_api *api, const char *method, const char *path, const json_t *body,
                  const char *if_match, json_t **resp, char **etag);
 
+/*
+ * The items of a paged list (GET path, following "next"; client_pages): at most max of
+ * them (0: all) into *items (a new array), *next (may be NULL) the cursor when more
+ * remain, else NULL (malloc'd).  0, or an exit status after printing the error.
+ */
+int cli_api_list(struct cli_api *api, const char *path, size_t max, json_t **items, char **next);
+
 /* Print a JSON value indented, as the API sent it (--json). */
 void cli_print_json(const json_t *v);
 

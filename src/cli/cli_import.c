@@ -96,26 +96,32 @@ static void job_path(struct strbuf *sb, const char *name)
         client_path_add(sb, name);
 }
 
-/* GET every job (of a domain's subtree when domain is not NULL): *items, a new reference. */
+static int collect_page(void *arg, json_t *items)
+{
+    return json_array_extend(arg, items) == 0 ? 0 : TY_ENOMEM;
+}
+
+/* GET every job (of a domain's subtree when domain is not NULL), page after page: *items,
+ * a new reference. */
 static int get_jobs(struct cli_api *api, const char *domain, json_t **items, struct ty_err *err)
 {
     struct strbuf path;
     sb_init(&path);
     job_path(&path, NULL);
     client_query_add(&path, "domain", domain);
-    json_t *resp = NULL;
-    int rc = call(api, "GET", sb_str(&path), NULL, NULL, &resp, NULL, err);
+    ty_err_clear(err);
+    *items = json_array();
+    int rc = *items != NULL
+                 ? client_pages(&api->client, sb_str(&path), 0, collect_page, *items, NULL, err)
+                 : TY_ENOMEM;
     sb_free(&path);
-    if (rc != 0)
-        return rc;
-    *items = json_incref(json_object_get(resp, "items"));
-    json_decref(resp);
-    if (!json_is_array(*items)) {
+    if (rc == TY_ENOMEM && err->msg[0] == '\0')
+        ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    if (rc != 0) {
         json_decref(*items);
         *items = NULL;
-        return ty_error(err, TY_EFORMAT, NULL, -1, 0, "the server's job list has no \"items\"");
     }
-    return 0;
+    return rc;
 }
 
 /* A JSON value as one line of text: compact JSON, cut short when long. */
