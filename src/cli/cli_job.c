@@ -237,42 +237,60 @@ static void job_path(struct strbuf *sb, const char *name, const char *suffix)
 
 /* ---- add / edit -------------------------------------------------------------------------- */
 
+/* Adding the jobs of a file: each as it is answered. */
+struct adding {
+    struct cli_api *api;
+    json_t *list;
+    size_t failed;
+    int rc;
+};
+
+static json_t *adding_item(void *arg, size_t i)
+{
+    const struct adding *a = arg;
+    return json_pack("{s:s, s:O}", "op", "create", "job", json_array_get(a->list, i));
+}
+
+static void adding_result(void *arg, size_t i, int rc, const struct ty_err *err, json_int_t version)
+{
+    struct adding *a = arg;
+    const char *name = name_of(json_array_get(a->list, i), "?");
+    if (rc != 0) {
+        cli_error("%s", err->msg);
+        a->failed++;
+        a->rc = cli_exit_for(rc);
+    } else if (a->api->json) {
+        json_t *o = json_pack("{s:s, s:I}", "name", name, "version", version);
+        cli_print_json(o);
+        json_decref(o);
+    } else {
+        printf("job \"%s\" added (version %" JSON_INTEGER_FORMAT ")\n", name, version);
+    }
+}
+
 /*
- * `job add -f FILE` with several jobs (what `tethys export` writes): add each in turn,
- * report each, and exit non-zero when any was refused (the others are still added).
+ * `job add -f FILE` with several jobs (what `tethys export` writes): add each (in batches,
+ * POST /jobs:batch), report each, and exit non-zero when any was refused (the others are
+ * still added).
  */
 static int add_many(struct cli_api *api, struct job_opts *o, json_t *list)
 {
-    int rc = cli_api_open(api);
-    if (rc != 0)
-        return rc;
-    size_t i, failed = 0;
+    struct adding a = {api, list, 0, 0};
+    size_t i;
     json_t *def;
     json_array_foreach(list, i, def)
     {
-        if (apply_fields(o, def) != 0) {
-            failed++;
-            continue;
-        }
-        json_t *resp = NULL;
-        char *etag = NULL;
-        int r = cli_api_call(api, "POST", "/api/v1/jobs", def, NULL, &resp, &etag);
-        if (r == 0 && !api->json) {
-            char v[32];
-            printf("job \"%s\" added (version %s)\n", name_of(resp, name_of(def, "?")),
-                   version_of(resp, etag, v, sizeof v));
-        } else if (r == 0) {
-            cli_print_json(resp);
-        } else {
-            failed++;
-            rc = r;
-        }
-        json_decref(resp);
-        free(etag);
+        if (apply_fields(o, def) != 0)
+            return CLI_USAGE;
     }
-    if (failed > 0)
-        cli_error("%zu of %zu jobs in %s were not added", failed, json_array_size(list), o->file);
-    return rc;
+    int rc = cli_api_open(api);
+    if (rc != 0)
+        return rc;
+    struct cli_batch b = {json_array_size(list), adding_item, adding_result, &a};
+    rc = cli_batch_send(api, &b);
+    if (a.failed > 0)
+        cli_error("%zu of %zu jobs in %s were not added", a.failed, json_array_size(list), o->file);
+    return rc != 0 ? rc : a.rc;
 }
 
 static int cmd_add(struct cli_api *api, struct job_opts *o, const char *name)
