@@ -20,7 +20,7 @@ PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
 .PHONY: help deps build build-test run test unit unit-asan system conformance ref-diff quartz-diff fuzz lint format \
-        format-check install bench-cron bench-sched bench-spawn clean
+        format-check install bench-cron bench-sched bench-spawn bench-config clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -95,6 +95,9 @@ bench-sched: build ## trigger engine vs Quartz: lateness, memory, idle CPU; the 
 
 bench-spawn: build ## the executor alone vs a plain posix_spawn loop
 	@bash bench/spawn/run.sh $(BUILD)
+
+bench-config: build ## the real server with a million jobs: create rate, apply, RSS per job, restart
+	@bash bench/config/run.sh $(BUILD)
 
 clean: ## remove the build directories
 	rm -rf build build-asan build-fuzz build-test build-lint
