@@ -212,7 +212,9 @@ int64_t job_timing_next(const struct job_timing *t, const struct tz_zone *z, int
  * all of that was written plainly; 1 when a field of it is written in a way left to
  * job_from_json (escapes in the schedule or zone, start_at, end_at, the misfire settings,
  * a schedule that does not parse): out is made all the same, and *s must be taken from the
- * parsed job; TY_EINVAL (field "job") when the text is not a JSON object; TY_ENOMEM.
+ * parsed job; TY_EINVAL (field "job") when the text is not a JSON object or gives a field
+ * twice; TY_ENOMEM.  memo (may be NULL) is the caller's, kept from call to call: the last
+ * schedule compiled, so jobs that share one (most of a large configuration) compile it once.
  */
 struct job_sched {
     bool enabled;
@@ -225,8 +227,12 @@ struct job_sched {
     uint32_t catch_up_max;
     bool secrets; /* secret_env names variables: their values travel apart from the text */
 };
+struct job_text_memo {
+    char schedule[128]; /* "" at first */
+    struct cron_expr cron;
+};
 int job_text_compact(const char *text, size_t len, struct strbuf *out, struct job_sched *s,
-                     struct ty_err *err);
+                     struct job_text_memo *memo, struct ty_err *err);
 
 /* The raw text of member `key` of the JSON object text[0..len) into *val (pointing into
  * text) and *val_len, without parsing the rest.  TY_ENOENT when there is none, TY_EINVAL
@@ -239,6 +245,7 @@ int job_text_member(const char *text, size_t len, const char *key, const char **
 struct job_text_default {
     const char *key;
     const char *raw;
+    size_t key_len, raw_len;
 };
 const struct job_text_default *job_text_defaults(size_t *n);
 

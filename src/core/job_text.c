@@ -29,44 +29,59 @@
 #define DEPTH_MAX         64
 
 /* Every field with a default, in job_to_json's order, with the default as it writes it. */
-static const struct job_text_default defaults[] = {
-    {"domain", "\"\""},
-    {"level", "5"},
-    {"description", "\"\""},
-    {"owner", "\"\""},
-    {"enabled", "true"},
-    {"type", "\"shell\""},
-    {"workdir", "null"},
-    {"user", "null"},
-    {"env", "{}"},
-    {"secret_env", "{}"},
-    {"output_cap", "65536"},
-    {"schedule", "null"},
-    {"time_zone", "\"UTC\""},
-    {"start_at", "null"},
-    {"end_at", "null"},
-    {"pause_windows", "[]"},
-    {"calendars", "{\"skip\":[],\"only\":[]}"},
-    {"shards", "1"},
-    {"shard_params", "{}"},
-    {"job_param", "null"},
-    {"timeout", "0"},
-    {"timeout_alarm", "0"},
-    {"kill_grace", "10"},
-    {"retries", "0"},
-    {"retry_backoff", "10"},
-    {"retry_backoff_max", "3600"},
-    {"retry_backoff_factor", "2.0"},
-    {"overlap", "\"skip\""},
-    {"misfire_threshold", "5"},
-    {"misfire", "\"skip\""},
-    {"catch_up_max", "1"},
-    {"on_executor_death", "\"kill\""},
-    {"failover", "false"},
-    {"downstream", "[]"},
+#define FIELDS(X)                                                                                  \
+    X(F_DOMAIN, "domain", "\"\"")                                                                  \
+    X(F_LEVEL, "level", "5")                                                                       \
+    X(F_DESCRIPTION, "description", "\"\"")                                                        \
+    X(F_OWNER, "owner", "\"\"")                                                                    \
+    X(F_ENABLED, "enabled", "true")                                                                \
+    X(F_TYPE, "type", "\"shell\"")                                                                 \
+    X(F_WORKDIR, "workdir", "null")                                                                \
+    X(F_USER, "user", "null")                                                                      \
+    X(F_ENV, "env", "{}")                                                                          \
+    X(F_SECRET_ENV, "secret_env", "{}")                                                            \
+    X(F_OUTPUT_CAP, "output_cap", "65536")                                                         \
+    X(F_SCHEDULE, "schedule", "null")                                                              \
+    X(F_TIME_ZONE, "time_zone", "\"UTC\"")                                                         \
+    X(F_START_AT, "start_at", "null")                                                              \
+    X(F_END_AT, "end_at", "null")                                                                  \
+    X(F_PAUSE_WINDOWS, "pause_windows", "[]")                                                      \
+    X(F_CALENDARS, "calendars", "{\"skip\":[],\"only\":[]}")                                       \
+    X(F_SHARDS, "shards", "1")                                                                     \
+    X(F_SHARD_PARAMS, "shard_params", "{}")                                                        \
+    X(F_JOB_PARAM, "job_param", "null")                                                            \
+    X(F_TIMEOUT, "timeout", "0")                                                                   \
+    X(F_TIMEOUT_ALARM, "timeout_alarm", "0")                                                       \
+    X(F_KILL_GRACE, "kill_grace", "10")                                                            \
+    X(F_RETRIES, "retries", "0")                                                                   \
+    X(F_RETRY_BACKOFF, "retry_backoff", "10")                                                      \
+    X(F_RETRY_BACKOFF_MAX, "retry_backoff_max", "3600")                                            \
+    X(F_RETRY_BACKOFF_FACTOR, "retry_backoff_factor", "2.0")                                       \
+    X(F_OVERLAP, "overlap", "\"skip\"")                                                            \
+    X(F_MISFIRE_THRESHOLD, "misfire_threshold", "5")                                               \
+    X(F_MISFIRE, "misfire", "\"skip\"")                                                            \
+    X(F_CATCH_UP_MAX, "catch_up_max", "1")                                                         \
+    X(F_ON_EXECUTOR_DEATH, "on_executor_death", "\"kill\"")                                        \
+    X(F_FAILOVER, "failover", "false")                                                             \
+    X(F_DOWNSTREAM, "downstream", "[]")
+
+#define ENUM(f, k, r) f,
+enum field {
+    FIELDS(ENUM) N_DEFAULTS,
+    F_NAME = N_DEFAULTS, /* the two without a default */
+    F_COMMAND,
 };
-#define N_DEFAULTS (sizeof defaults / sizeof defaults[0])
-_Static_assert(N_DEFAULTS + 2 <= 64, "the fields met are a bit each in a uint64_t");
+_Static_assert(F_COMMAND < 64, "the fields met are a bit each in a uint64_t");
+
+#define DEFAULT(f, k, r) [f] = {k, r, sizeof(k) - 1, sizeof(r) - 1},
+static const struct job_text_default defaults[N_DEFAULTS] = {FIELDS(DEFAULT)};
+
+/* Each default as the member it is in canonical text: "key":raw. */
+#define MEMBER(f, k, r) [f] = {"\"" k "\":" r, sizeof("\"" k "\":" r) - 1},
+static const struct {
+    const char *text;
+    size_t len;
+} members[N_DEFAULTS] = {FIELDS(MEMBER)};
 
 const struct job_text_default *job_text_defaults(size_t *n)
 {
@@ -86,25 +101,32 @@ static void skip_ws(struct cursor *c)
         c->p++;
 }
 
-/* Past the JSON string at c->p; *escaped is set when it holds a backslash.  0 or -1. */
+/* Past the JSON string at c->p; *escaped is set when it holds a backslash.  0 or -1.
+ * (Control characters in it are left for job_from_json to refuse.)  Byte by byte: the
+ * strings of a job are short, and this beats two memchr calls each. */
 static int skip_string(struct cursor *c, bool *escaped)
 {
     if (c->p >= c->end || *c->p != '"')
         return -1;
-    c->p++;
-    while (c->p < c->end) {
-        unsigned char ch = (unsigned char)*c->p++;
-        if (ch == '"')
+    const char *p = c->p + 1;
+    while (p < c->end) {
+        char ch = *p++;
+        if (ch == '"') {
+            c->p = p;
             return 0;
-        if (ch < 0x20)
-            return -1;
+        }
         if (ch == '\\') {
             *escaped = true;
-            if (c->p++ >= c->end)
-                return -1;
+            p++;
         }
     }
     return -1;
+}
+
+static bool literal_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || ch == '-' || ch == '+' ||
+           ch == '.' || ch == 'E';
 }
 
 /* Past the JSON value at c->p.  Objects and arrays are skipped by their brackets (strings in
@@ -141,8 +163,7 @@ static int skip_value(struct cursor *c)
         return -1;
     }
     const char *start = c->p;
-    while (c->p < c->end &&
-           (strchr("+-.0123456789eE", *c->p) != NULL || (*c->p >= 'a' && *c->p <= 'z')))
+    while (c->p < c->end && literal_char(*c->p))
         c->p++;
     return c->p > start ? 0 : -1;
 }
@@ -154,8 +175,9 @@ struct member {
     bool key_escaped;
 };
 
-/* The next member, or 1 at the end of the object; -1 when the text is not one. */
-static int next_member(struct cursor *c, bool first, struct member *m)
+/* To the next member (past its comma unless first), or 1 at the end of the object; -1
+ * when the text is not one. */
+static int member_start(struct cursor *c, bool first)
 {
     skip_ws(c);
     if (c->p < c->end && *c->p == '}') {
@@ -169,6 +191,12 @@ static int next_member(struct cursor *c, bool first, struct member *m)
         c->p++;
         skip_ws(c);
     }
+    return 0;
+}
+
+/* The member at c->p.  0 or -1. */
+static int member_read(struct cursor *c, struct member *m)
+{
     m->key_escaped = false;
     const char *k = c->p;
     if (skip_string(c, &m->key_escaped) != 0)
@@ -187,6 +215,25 @@ static int next_member(struct cursor *c, bool first, struct member *m)
     return 0;
 }
 
+/* The next member, or 1 at the end of the object; -1 when the text is not one. */
+static int next_member(struct cursor *c, bool first, struct member *m)
+{
+    int rc = member_start(c, first);
+    return rc != 0 ? rc : member_read(c, m);
+}
+
+/* Whether the member at c->p is field f at its default, written canonically ("key":raw):
+ * most members of a canonical text are, and one comparison skips them. */
+static bool canonical_default(const struct cursor *c, size_t f)
+{
+    size_t n = members[f].len;
+    if ((size_t)(c->end - c->p) <= n || memcmp(c->p, members[f].text, n) != 0)
+        return false;
+    char next = c->p[n];
+    return next == ',' || next == '}' || next == ' ' || next == '\n' || next == '\t' ||
+           next == '\r';
+}
+
 static int open_object(struct cursor *c, const char *text, size_t len)
 {
     c->p = text;
@@ -198,33 +245,28 @@ static int open_object(struct cursor *c, const char *text, size_t len)
     return 0;
 }
 
-static bool key_is(const struct member *m, const char *key)
+static bool key_is(const struct member *m, const char *key, size_t n)
 {
-    size_t n = strlen(key);
     return !m->key_escaped && m->key_len == n && memcmp(m->key, key, n) == 0;
 }
 
-static bool raw_is(const struct member *m, const char *raw)
+static bool raw_is(const struct member *m, const char *raw, size_t n)
 {
-    size_t n = strlen(raw);
     return m->val_len == n && memcmp(m->val, raw, n) == 0;
 }
 
-/* Whether m is its field's default; *hint is where the search starts (members usually come
- * in the table's order, so this is one comparison per member).  *field gets the field's
- * place in the table, N_DEFAULTS for name and command, -1 for any other key. */
-static bool is_default(const struct member *m, size_t *hint, int *field)
+/* Which field m is (enum field), -1 for a key Tethys does not know; *hint is where the
+ * search starts: members usually come in the table's order, so it is one comparison. */
+static int field_of(const struct member *m, size_t *hint)
 {
     for (size_t k = 0; k < N_DEFAULTS; k++) {
         size_t i = (*hint + k) % N_DEFAULTS;
-        if (key_is(m, defaults[i].key)) {
+        if (key_is(m, defaults[i].key, defaults[i].key_len)) {
             *hint = i + 1;
-            *field = (int)i;
-            return raw_is(m, defaults[i].raw);
+            return (int)i;
         }
     }
-    *field = key_is(m, "name") ? (int)N_DEFAULTS : key_is(m, "command") ? (int)N_DEFAULTS + 1 : -1;
-    return false;
+    return key_is(m, "name", 4) ? F_NAME : key_is(m, "command", 7) ? F_COMMAND : -1;
 }
 
 /* A plain JSON string value (no escapes) into buf[cap] as C text; false otherwise. */
@@ -238,32 +280,40 @@ static bool plain_string(const struct member *m, char *buf, size_t cap)
     return memchr(buf, '\0', m->val_len - 2) == NULL;
 }
 
-/* Decode what the trigger engine needs from member m (not its default).  false when m is
- * one of those fields written in a way left to job_from_json. */
-static bool decode(const struct member *m, struct job_sched *s)
+/* Decode what the trigger engine needs from member m, field f, not at its default.  false
+ * when it is one of those fields written in a way left to job_from_json. */
+static bool decode(const struct member *m, int f, struct job_sched *s, struct job_text_memo *memo)
 {
-    if (key_is(m, "enabled")) {
-        s->enabled = raw_is(m, "true");
-        return s->enabled || raw_is(m, "false");
-    }
-    if (key_is(m, "schedule")) {
-        char text[SCHEDULE_TEXT_MAX + 1];
-        struct ty_err err;
-        if (!plain_string(m, text, sizeof text) || cron_parse(text, &s->cron, &err) != 0)
+    char text[SCHEDULE_TEXT_MAX + 1];
+    struct ty_err err;
+    switch (f) {
+    case F_ENABLED: s->enabled = raw_is(m, "true", 4); return s->enabled || raw_is(m, "false", 5);
+    case F_SCHEDULE:
+        if (!plain_string(m, text, sizeof text))
             return false;
+        if (memo != NULL && memo->schedule[0] != '\0' && strcmp(memo->schedule, text) == 0) {
+            s->cron = memo->cron;
+        } else if (cron_parse(text, &s->cron, &err) != 0) {
+            return false;
+        } else if (memo != NULL && strlen(text) < sizeof memo->schedule) {
+            memcpy(memo->schedule, text, strlen(text) + 1);
+            memo->cron = s->cron;
+        }
         s->scheduled = true;
         return true;
+    case F_TIME_ZONE: return plain_string(m, s->time_zone, sizeof s->time_zone);
+    case F_SECRET_ENV: s->secrets = true; return true;
+    case F_START_AT:
+    case F_END_AT:
+    case F_MISFIRE_THRESHOLD:
+    case F_MISFIRE:
+    case F_CATCH_UP_MAX: return false;
+    default: return true;
     }
-    if (key_is(m, "time_zone"))
-        return plain_string(m, s->time_zone, sizeof s->time_zone);
-    if (key_is(m, "secret_env"))
-        s->secrets = true;
-    return !key_is(m, "start_at") && !key_is(m, "end_at") && !key_is(m, "misfire_threshold") &&
-           !key_is(m, "misfire") && !key_is(m, "catch_up_max");
 }
 
 int job_text_compact(const char *text, size_t len, struct strbuf *out, struct job_sched *s,
-                     struct ty_err *err)
+                     struct job_text_memo *memo, struct ty_err *err)
 {
     memset(s, 0, sizeof *s);
     s->enabled = true;
@@ -280,19 +330,34 @@ int job_text_compact(const char *text, size_t len, struct strbuf *out, struct jo
     int field = -1;
     sb_addc(out, '{');
     for (bool first = true; rc == 0; first = false) {
-        rc = next_member(&c, first, &m);
-        if (rc != 0)
+        if ((rc = member_start(&c, first)) != 0)
             continue;
-        bool dflt = is_default(&m, &hint, &field);
+        size_t f = hint % N_DEFAULTS;
+        if (canonical_default(&c, f)) {
+            m.key = c.p + 1;
+            m.key_len = defaults[f].key_len;
+            if ((seen & (UINT64_C(1) << f)) != 0) {
+                rc = -2;
+                break;
+            }
+            seen |= UINT64_C(1) << f;
+            hint = f + 1;
+            c.p += members[f].len;
+            continue;
+        }
+        if ((rc = member_read(&c, &m)) != 0)
+            continue;
+        field = field_of(&m, &hint);
         if (field >= 0 && (seen & (UINT64_C(1) << field)) != 0) {
             rc = -2;
             break;
         }
         if (field >= 0)
             seen |= UINT64_C(1) << field;
-        if (dflt)
-            continue;
-        plain = decode(&m, s) && plain;
+        if (field >= 0 && field < N_DEFAULTS &&
+            raw_is(&m, defaults[field].raw, defaults[field].raw_len))
+            continue; /* the default */
+        plain = decode(&m, field, s, memo) && plain;
         if (kept++ > 0)
             sb_addc(out, ',');
         sb_add(out, m.key - 1, m.key_len + 2);
@@ -326,7 +391,7 @@ int job_text_member(const char *text, size_t len, const char *key, const char **
             return TY_EINVAL;
         if (rc > 0)
             return TY_ENOENT;
-        if (key_is(&m, key)) {
+        if (key_is(&m, key, strlen(key))) {
             *val = m.val;
             *val_len = m.val_len;
             return 0;
