@@ -28,15 +28,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/civil.h"
 #include "../os/log.h"
 #include "../tzdb/tzdb.h"
 #include "server_impl.h"
 
-#define NOTIFY_MS     5000 /* how long a save waits for the loop to take it */
-#define ALERT_SYNC_MS 5000 /* ... and for the alerts it opened or closed to be written */
-#define ASSIGN_BATCH  1000 /* assignments per request at start */
+#define NOTIFY_MS      5000  /* how long a save waits for the loop to take it */
+#define ALERT_SYNC_MS  5000  /* ... and for the alerts it opened or closed to be written */
+#define ASSIGN_BATCH   1000  /* assignments per request at start */
+#define LOAD_IN_FLIGHT 4     /* start-up requests sent and not yet answered, at most */
+#define LOAD_CALL_MS   60000 /* how long the loader waits for the loop to take one */
+#define LOAD_STOPPED   1     /* the scan's callback: the server is stopping */
 
 /* ---------------------------------------------------------------------------------------
  * Assignment: what the loop sends executors
@@ -44,13 +48,20 @@
 
 struct sync_state {
     struct server *s;
-    uint32_t batch;
+    bool load; /* a start-up request, counted in load_in_flight */
 };
 
 static void on_assigned(void *arg, struct coord_reply *reply)
 {
     struct sync_state *st = arg;
     struct server *s = st->s;
+    if (st->load) { /* the loader may send the next */
+        pthread_mutex_lock(&s->load_mu);
+        if (s->load_in_flight > 0)
+            s->load_in_flight--;
+        pthread_cond_signal(&s->load_cv);
+        pthread_mutex_unlock(&s->load_mu);
+    }
     if (reply->rc != 0) {
         log_error("the executor did not take its assignments", "error=\"%s\"", reply->err.msg);
     } else {
@@ -93,21 +104,86 @@ static int fill(struct coord_assignment *a, struct server *s, const char *name, 
     return a->job == NULL || (text != NULL && a->definition == NULL) ? TY_ENOMEM : 0;
 }
 
+/* Send req to the executors (on the loop); sync: part of the start-up set (the server is
+ * ready once all are answered), counted in load_in_flight. */
 static void send_assign(struct server *s, struct coord_request *req, bool sync)
 {
     struct sync_state *st = malloc(sizeof *st);
     if (st == NULL) {
         coord_request_free(req);
         log_error("out of memory: assignments not sent", "requests=%d", 1);
+        if (sync) { /* as if answered: the loader must not wait for it */
+            struct coord_reply r = {.rc = TY_ENOMEM};
+            struct sync_state lost = {s, true};
+            s->sync_pending++;
+            on_assigned(&lost, &r);
+        }
         return;
     }
     st->s = s;
+    st->load = sync;
     if (sync)
         s->sync_pending++;
     server__coord_send(s, "", req, on_assigned, st);
 }
 
-struct assign_all {
+/* ---------------------------------------------------------------------------------------
+ * At start: the loader thread
+ *
+ * Every calendar, then every job, go to the executors as assignments in batches of
+ * ASSIGN_BATCH, the last batch marked complete so the executor knows it has the whole set
+ * (it then reconciles the runs a previous process left); on_ready follows when all are
+ * answered.  A million jobs are streamed from the store (store_obj_scan) by a thread of
+ * their own, on a read connection of their own, so the loop keeps answering the executor
+ * meanwhile: a request's definitions are freed when its answer reaches the loop, and at
+ * most LOAD_IN_FLIGHT requests are on their way.  Scanning on the loop itself held every
+ * definition of the store until the scan ended (660 MB for a million jobs).  The loader
+ * hands each request to the loop (SMSG_ASSIGN), which sends it.
+ */
+
+/* Hand a start-up request to the loop, once fewer than LOAD_IN_FLIGHT are unanswered; last:
+ * the set is complete.  0, or TY_EUNAVAIL when the server is stopping (req is freed). */
+static int load_send(struct server *s, struct coord_request *req, bool last)
+{
+    pthread_mutex_lock(&s->load_mu);
+    while (s->load_in_flight >= LOAD_IN_FLIGHT && !atomic_load(&s->load_stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->load_cv, &s->load_mu, &ts);
+    }
+    bool stop = atomic_load(&s->load_stop);
+    if (!stop)
+        s->load_in_flight++;
+    pthread_mutex_unlock(&s->load_mu);
+    struct smsg *m = stop ? NULL : server__msg_new(SMSG_ASSIGN);
+    if (m == NULL) {
+        coord_request_free(req);
+        return TY_EUNAVAIL;
+    }
+    m->req = req;
+    m->num = last;
+    int rc = server__call(s, m, LOAD_CALL_MS);
+    server__msg_unref(s, m);
+    return rc;
+}
+
+/* The loop's side of SMSG_ASSIGN: send it; after the last, the loader's hold on the
+ * start-up set ends (server_start took it). */
+void server__load_batch(struct server *s, struct smsg *m)
+{
+    struct coord_request *req = m->req;
+    m->req = NULL;
+    send_assign(s, req, true);
+    if (m->num && s->sync_pending > 0 && --s->sync_pending == 0)
+        server__ready(s);
+}
+
+struct loading {
     struct server *s;
     struct store *st;
     json_t *last_fires;
@@ -115,46 +191,60 @@ struct assign_all {
     size_t n_jobs;
 };
 
-static int assign_one(void *arg, const char *name, int64_t version, const char *json, size_t len)
+static int load_one(void *arg, const char *name, int64_t version, const char *json, size_t len)
 {
-    struct assign_all *aa = arg;
-    (void)len;
-    if (aa->req == NULL && (aa->req = assign_request(ASSIGN_BATCH)) == NULL)
+    struct loading *l = arg;
+    if (l->req == NULL && (l->req = assign_request(ASSIGN_BATCH)) == NULL)
         return TY_ENOMEM;
     json_t *secrets = NULL;
-    json_t *obj = json_loads(json, 0, NULL);
     struct ty_err err;
-    if (json_array_size(json_object_get(obj, "secret_env")) > 0 ||
-        json_object_size(json_object_get(obj, "secret_env")) > 0) {
-        if (store_secrets_get(aa->st, name, &secrets, &err) != 0)
-            log_error("a stored job's secrets could not be read; its runs get empty values",
-                      "job=%s error=\"%s\"", name, err.msg);
-    }
-    json_decref(obj);
-    json_t *lf = json_object_get(aa->last_fires, name);
-    struct coord_request *req = aa->req;
-    int rc = fill(&req->assign[req->n_assign], aa->s, name, json, version, secrets,
-                  json_is_integer(lf) ? json_integer_value(lf) : 0);
-    req->n_assign++;
+    /* the values only for a job that names secrets, found without parsing the job */
+    const char *raw;
+    size_t raw_len;
+    int rc = job_text_member(json, len, "secret_env", &raw, &raw_len);
+    bool named = rc == TY_EINVAL || (rc == 0 && !(raw_len == 2 && memcmp(raw, "{}", 2) == 0) &&
+                                     !(raw_len == 4 && memcmp(raw, "null", 4) == 0));
+    if (named && store_secrets_get(l->st, name, &secrets, &err) != 0)
+        log_error("a stored job's secrets could not be read; its runs get empty values",
+                  "job=%s error=\"%s\"", name, err.msg);
+    json_t *lf = json_object_get(l->last_fires, name);
+    struct coord_request *req = l->req;
+    struct coord_assignment *a = &req->assign[req->n_assign];
+    rc = fill(a, l->s, name, json, version, secrets,
+              json_is_integer(lf) ? json_integer_value(lf) : 0);
     json_decref(secrets);
-    aa->n_jobs++;
-    if (rc == 0 && req->n_assign == ASSIGN_BATCH) {
-        send_assign(aa->s, req, true);
-        aa->req = NULL;
+    if (rc != 0) {
+        coord_assignment_clear(a);
+        return rc;
     }
-    return rc;
+    req->n_assign++;
+    l->n_jobs++;
+    if (req->n_assign == ASSIGN_BATCH) {
+        l->req = NULL;
+        if (load_send(l->s, req, false) != 0)
+            return LOAD_STOPPED;
+    }
+    return 0;
 }
 
-/*
- * At start: every calendar, then every job (streamed from the store, in batches), the last
- * batch marked complete so the executor knows it has the whole set (it then reconciles
- * the runs a previous process left).  on_ready follows when all are answered.
- */
-void server__assign_all(struct server *s)
+static double clock_s(clockid_t id)
 {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *loader_main(void *arg)
+{
+    struct server *s = arg;
     struct ty_err err;
+    struct loading l = {.s = s};
+    double t0 = clock_s(CLOCK_MONOTONIC);
+    bool stopped = false;
+    if (store_open_sqlite(s->db_path, true, &l.st, &err) != 0)
+        log_error("the configuration cannot be read; no job will fire", "error=\"%s\"", err.msg);
     json_t *cals = NULL;
-    if (store_obj_list(s->writer, STORE_CALENDAR, NULL, &cals, &err) != 0)
+    if (l.st != NULL && store_obj_list(l.st, STORE_CALENDAR, NULL, &cals, &err) != 0)
         log_error("calendars could not be read; jobs that name one may fire when they should "
                   "not",
                   "error=\"%s\"", err.msg);
@@ -167,24 +257,59 @@ void server__assign_all(struct server *s)
             continue;
         req->name = strdup(json_string_value(json_object_get(it, "name")));
         req->definition = json_dumps(json_object_get(it, "object"), JSON_COMPACT);
-        send_assign(s, req, true);
+        if (!stopped && load_send(s, req, false) != 0)
+            stopped = true;
     }
     json_decref(cals);
-    struct assign_all aa = {.s = s, .st = s->writer};
-    if (store_last_fires(s->writer, &aa.last_fires, &err) != 0)
+    if (l.st != NULL && !stopped && store_last_fires(l.st, &l.last_fires, &err) != 0)
         log_error("the last fires could not be read; fires missed while the server was down "
                   "are not made up",
                   "error=\"%s\"", err.msg);
-    if (store_obj_scan(s->writer, STORE_JOB, assign_one, &aa, &err) != 0)
+    int rc = l.st != NULL && !stopped ? store_obj_scan(l.st, STORE_JOB, load_one, &l, &err) : 0;
+    if (rc == LOAD_STOPPED)
+        stopped = true;
+    else if (rc != 0)
         log_error("jobs could not all be read; some will not fire", "error=\"%s\"", err.msg);
-    json_decref(aa.last_fires);
-    if (aa.req == NULL)
-        aa.req = assign_request(0);
-    if (aa.req != NULL) {
-        aa.req->complete = true;
-        send_assign(s, aa.req, true);
+    json_decref(l.last_fires);
+    store_close(l.st);
+    if (stopped) {
+        coord_request_free(l.req);
+        return NULL;
     }
-    log_info("jobs loaded", "jobs=%zu", aa.n_jobs);
+    if (l.req == NULL)
+        l.req = assign_request(0);
+    if (l.req != NULL) {
+        l.req->complete = true;
+        load_send(s, l.req, true);
+    } else {
+        log_error("out of memory: the executors never get their whole set", "jobs=%zu", l.n_jobs);
+    }
+    log_info("jobs loaded", "jobs=%zu s=%.2f cpu_s=%.2f", l.n_jobs, clock_s(CLOCK_MONOTONIC) - t0,
+             clock_s(CLOCK_THREAD_CPUTIME_ID));
+    return NULL;
+}
+
+int server__assign_all(struct server *s, struct ty_err *err)
+{
+    s->sync_pending++; /* the loader's, until it has sent its last request */
+    if (pthread_create(&s->loader, NULL, loader_main, s) != 0) {
+        s->sync_pending--;
+        return ty_error(err, TY_EIO, NULL, -1, 0, "cannot start the thread that loads the jobs");
+    }
+    s->loader_live = true;
+    return 0;
+}
+
+void server__loader_stop(struct server *s)
+{
+    if (!s->loader_live)
+        return;
+    pthread_mutex_lock(&s->load_mu);
+    atomic_store(&s->load_stop, true);
+    pthread_cond_broadcast(&s->load_cv);
+    pthread_mutex_unlock(&s->load_mu);
+    pthread_join(s->loader, NULL);
+    s->loader_live = false;
 }
 
 /* The loop's side of a saved job or calendar (SMSG_JOB_CHANGED / SMSG_CALENDAR_CHANGED). */
@@ -685,8 +810,8 @@ int server_jobs_save_batch(struct server *s, struct server_batch_item *items, si
     server_config_unlock(s);
     coord_request_free(req);
     free(jobs);
-    size_t made = counts[SERVER_BATCH_CREATE] + counts[SERVER_BATCH_REPLACE] +
-                  counts[SERVER_BATCH_DELETE];
+    size_t made =
+        counts[SERVER_BATCH_CREATE] + counts[SERVER_BATCH_REPLACE] + counts[SERVER_BATCH_DELETE];
     if (rc == 0)
         log_info("job batch saved", "created=%zu replaced=%zu deleted=%zu refused=%zu by=%s",
                  counts[SERVER_BATCH_CREATE], counts[SERVER_BATCH_REPLACE],

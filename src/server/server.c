@@ -249,6 +249,10 @@ static void handle(struct server *s, struct smsg *m)
         server__jobs_changed(s, m);
         answer(s, m);
         return;
+    case SMSG_ASSIGN:
+        server__load_batch(s, m);
+        answer(s, m);
+        return;
     case SMSG_SEND: {
         struct coord_request *req = m->req;
         m->req = NULL;
@@ -535,6 +539,8 @@ int server_open(const struct server_config *cfg, struct server **out, struct ty_
     pthread_cond_init(&s->wr_done_cv, NULL);
     pthread_mutex_init(&s->live_mu, NULL);
     pthread_mutex_init(&s->config_mu, NULL);
+    pthread_mutex_init(&s->load_mu, NULL);
+    pthread_cond_init(&s->load_cv, NULL);
     pthread_key_create(&s->reader_key, reader_free);
     strmap_init(&s->delivered);
     strmap_init(&s->open_alerts);
@@ -597,8 +603,7 @@ int server_start(struct server *s, struct coord *c, struct ty_err *err)
     int rc = server__writer_start(s, err);
     if (rc != 0)
         return rc;
-    server__assign_all(s);
-    return 0;
+    return server__assign_all(s, err);
 }
 
 int server_run(struct server *s)
@@ -628,6 +633,7 @@ void server_close(struct server *s)
 {
     if (s == NULL)
         return;
+    server__loader_stop(s);
     server__writer_stop(s);
     coord_close(s->coord);
     s->coord = NULL;
