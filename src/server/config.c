@@ -476,7 +476,11 @@ static int check_job(struct server *s, struct store *st, const struct job *j, st
         snprintf(path, sizeof path, "%s", parent);
     }
     if (rc == 0) {
-        int64_t interval = job_min_interval(j, z, server_now(s));
+        /* a year of the schedule's fires (365 for a daily job, 30 us): only for a limit */
+        bool limited = false;
+        for (size_t i = 0; i < n; i++)
+            limited |= chain[i] != NULL && chain[i]->min_interval > 0;
+        int64_t interval = limited ? job_min_interval(j, z, server_now(s)) : 0;
         rc = domain_check_job(chain, counts, n, j, interval, err);
     }
     for (size_t i = 0; i < n; i++)
