@@ -143,41 +143,54 @@ static json_t *item_result(size_t i, const struct server_batch_item *it, const j
     return o;
 }
 
+/* The request's own shape: {"items": [...]} with at most BATCH_MAX of them.  0 and *list
+ * (borrowed from body), or TY_EINVAL naming the field. */
+static int check_request(json_t *body, json_t **list, struct ty_err *err)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(body, key, val)
+    {
+        if (strcmp(key, "items") != 0)
+            return ty_error(err, TY_EINVAL, key, -1, 0, "unknown field \"%.64s\" (known: items)",
+                            key);
+    }
+    *list = json_object_get(body, "items");
+    if (!json_is_array(*list))
+        return ty_error(err, TY_EINVAL, "items", -1, 0,
+                        "items: required, a list of changes ({\"op\", \"job\" or \"name\", "
+                        "\"base_version\"})");
+    if (json_array_size(*list) > BATCH_MAX)
+        return ty_error(err, TY_EINVAL, "items", -1, 0,
+                        "items: %zu changes; at most %d per request (send the rest in another)",
+                        json_array_size(*list), BATCH_MAX);
+    return 0;
+}
+
 static void h_jobs_batch(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     struct server *s = ctx;
-    json_t *body;
+    json_t *body, *list = NULL;
     struct ty_err err;
     if (http_body_json(req, &body, &err) != 0) {
         http_error(resp, &err);
         return;
     }
-    const char *key;
-    json_t *val;
-    int rc = 0;
-    json_object_foreach(body, key, val)
-    {
-        if (rc == 0 && strcmp(key, "items") != 0)
-            rc = ty_error(&err, TY_EINVAL, key, -1, 0, "unknown field \"%.64s\" (known: items)",
-                          key);
-    }
-    json_t *list = json_object_get(body, "items");
+    int rc = check_request(body, &list, &err);
     size_t n = json_array_size(list);
-    if (rc == 0 && !json_is_array(list))
-        rc = ty_error(&err, TY_EINVAL, "items", -1, 0,
-                      "items: required, a list of changes ({\"op\", \"job\" or \"name\", "
-                      "\"base_version\"})");
-    if (rc == 0 && n > BATCH_MAX)
-        rc = ty_error(&err, TY_EINVAL, "items", -1, 0,
-                      "items: %zu changes; at most %d per request (send the rest in another)", n,
-                      BATCH_MAX);
-    struct server_batch_item *items = rc == 0 ? calloc(n > 0 ? n : 1, sizeof *items) : NULL;
-    if (rc == 0 && items == NULL)
-        rc = ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
-    for (size_t i = 0; rc == 0 && i < n; i++)
+    struct server_batch_item *items = NULL;
+    if (rc == 0 && (items = calloc(n > 0 ? n : 1, sizeof *items)) == NULL) {
+        ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        rc = TY_ENOMEM;
+    }
+    if (rc != 0 || items == NULL) {
+        http_error(resp, &err);
+        json_decref(body);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
         parse_item(json_array_get(list, i), &items[i]);
-    if (rc == 0)
-        rc = server_jobs_save_batch(s, items, n, who_of(req), &err);
+    rc = server_jobs_save_batch(s, items, n, who_of(req), &err);
     if (rc != 0) {
         http_error(resp, &err);
     } else {
@@ -191,7 +204,7 @@ static void h_jobs_batch(void *ctx, const struct http_request *req, struct http_
         resp->body = json_pack("{s:o, s:{s:I, s:I}}", "items", results, "summary", "succeeded",
                                (json_int_t)(n - failed), "failed", (json_int_t)failed);
     }
-    for (size_t i = 0; items != NULL && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         job_free(&items[i].job);
     free(items);
     json_decref(body);

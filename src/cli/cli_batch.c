@@ -19,9 +19,9 @@
 
 #include "cli.h"
 
-#define CLI_BATCH_ITEMS 1000         /* the server's limit per request */
-#define CLI_BATCH_BYTES (960 * 1024) /* under the server's 1 MiB, for the envelope */
-#define CLI_BATCH_MIN   8            /* fewer changes go one request each */
+#define CLI_BATCH_ITEMS 1000                 /* the server's limit per request */
+#define CLI_BATCH_BYTES ((size_t)960 * 1024) /* under the server's 1 MiB, for the envelope */
+#define CLI_BATCH_MIN   8                    /* fewer changes go one request each */
 
 /* The serialised size of v (compact), or 0 when out of memory. */
 static size_t json_size(const json_t *v)

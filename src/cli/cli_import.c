@@ -3,13 +3,13 @@
  * `tethys export` and `tethys apply`.
  *
  * import crontab reads a crontab with the pure parser (core/crontab.c) and creates its jobs
- * (in batches: cli_batch.c, POST /api/v1/jobs:batch, each item a POST /jobs).  The parts that touch the machine live here: reading the file and
- * finding the machine's time zone (/etc/timezone, else the target of the /etc/localtime
- * link), the zone cron itself would have used for entries without CRON_TZ.  Every line is
- * reported; a job that exists already is reported (409) and left alone, never overwritten.
- * A dry run sends nothing that changes anything: it reads the job list (to report names that
- * exist) and asks the server's cron check whether each schedule fires in its zone, the two
- * refusals a POST could still meet that the parser cannot foresee.
+ * (in batches: cli_batch.c, POST /api/v1/jobs:batch, each item a POST /jobs).  The parts that touch
+ * the machine live here: reading the file and finding the machine's time zone (/etc/timezone, else
+ * the target of the /etc/localtime link), the zone cron itself would have used for entries without
+ * CRON_TZ.  Every line is reported; a job that exists already is reported (409) and left alone,
+ * never overwritten. A dry run sends nothing that changes anything: it reads the job list (to
+ * report names that exist) and asks the server's cron check whether each schedule fires in its
+ * zone, the two refusals a POST could still meet that the parser cannot foresee.
  *
  * export writes jobs as the definitions `job add -f` and `apply -f` read: the server's
  * canonical form without its own fields ("version", "state"), so export | apply --dry-run
@@ -31,6 +31,7 @@
  * compared with the stored one: a file that carries a value (anything but the mask) counts
  * as changing it every time, and the plan shows "(new value)", never the value itself.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -486,10 +487,10 @@ static int import_crontab(struct cli_api *api, const struct import_opts *io, con
     if (status != 0)
         cli_error("out of memory");
     size_t n_job_lines = 0;
-    for (size_t i = 0; status == 0 && i < c.n_lines; i++) {
+    for (size_t i = 0; outs != NULL && i < c.n_lines; i++) {
         outs[i].result = "not sent";
         ty_err_clear(&outs[i].err);
-        if (c.lines[i].kind == CRONTAB_JOB)
+        if (job_lines != NULL && c.lines[i].kind == CRONTAB_JOB)
             job_lines[n_job_lines++] = i;
     }
     if (status == 0 && n_job_lines > 0)
@@ -1071,6 +1072,7 @@ static int plan_page(void *arg, json_t *items)
             p->steps = v;
             p->cap = cap;
         }
+        assert(p->steps != NULL && p->n < p->cap);
         struct step *d = &p->steps[p->n];
         memset(d, 0, sizeof *d);
         d->action = ACT_DELETE;

@@ -322,7 +322,7 @@ int job_text_compact(const char *text, size_t len, struct strbuf *out, struct jo
     s->misfire = JOB_MISFIRE_SKIP;
     s->catch_up_max = 1;
     struct cursor c;
-    struct member m;
+    struct member m = {text, text, 0, 0, false};
     int rc = open_object(&c, text, len) == 0 ? 0 : -1;
     bool plain = true;
     size_t hint = 0, kept = 0;

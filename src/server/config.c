@@ -113,10 +113,11 @@ static void send_assign(struct server *s, struct coord_request *req, bool sync)
         coord_request_free(req);
         log_error("out of memory: assignments not sent", "requests=%d", 1);
         if (sync) { /* as if answered: the loader must not wait for it */
-            struct coord_reply r = {.rc = TY_ENOMEM};
-            struct sync_state lost = {s, true};
-            s->sync_pending++;
-            on_assigned(&lost, &r);
+            pthread_mutex_lock(&s->load_mu);
+            if (s->load_in_flight > 0)
+                s->load_in_flight--;
+            pthread_cond_signal(&s->load_cv);
+            pthread_mutex_unlock(&s->load_mu);
         }
         return;
     }

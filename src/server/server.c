@@ -787,8 +787,9 @@ int server_read_output(struct server *s, const char *run_id, uint64_t offset, ch
     struct coord_reply r;
     int rc = call_executor(s, "", req, &r, err);
     if (rc == 0) {
-        size_t n = r.len < cap ? r.len : cap;
-        memcpy(buf, r.data, n);
+        size_t n = r.data != NULL && r.len < cap ? r.len : r.data != NULL ? cap : 0;
+        if (n > 0)
+            memcpy(buf, r.data, n);
         *len = n;
         *from = r.from;
         *total = r.total;
