@@ -300,6 +300,40 @@ def test_batch_refuses_malformed_items_one_by_one(server):
     assert names(srv.jobs()) == ["i-ok"]
 
 
+def test_restarted_jobs_run_as_they_were_defined(server):
+    """After a restart the executor holds jobs compact and parses each when it runs: every
+    kind of definition must come back exactly (secrets, a zone, a start date, shards, a
+    changed definition, a removal)."""
+    srv = server()
+    batch(srv, [
+        {"op": "create", "job": job("r-secret", command="echo $TOKEN $TETHYS_SHARD",
+                                    secret_env={"TOKEN": "t0p-s3cret-value"}, shards=2)},
+        {"op": "create", "job": job("r-zone", command="echo zoned", schedule="0 0 3 * * ?",
+                                    time_zone="Asia/Shanghai", enabled=False)},
+        {"op": "create", "job": job("r-start", command="echo started",
+                                    schedule="0 0 3 * * ?", start_at="2030-01-01T00:00:00Z",
+                                    misfire="catch_up", catch_up_max=2)},
+        {"op": "create", "job": job("r-edit", command="echo before")},
+        {"op": "create", "job": job("r-gone", command="echo gone")},
+    ])
+    assert srv.stop() == 0
+    srv = server.restart(srv)
+    out = sorted(srv.wait_run(r["run_id"])["output"]
+                 for r in srv.run_now("r-secret")["runs"])
+    assert out == ["******** 0\n", "******** 1\n"]
+    for name, text in [("r-zone", "zoned\n"), ("r-start", "started\n")]:
+        run = srv.wait_run(srv.run_now(name)["runs"][0]["run_id"])
+        assert run["status"] == "succeeded" and run["output"] == text, run
+    assert srv.job("r-zone")["state"]["next_fire"] is None  # disabled
+    assert srv.job("r-start")["state"]["next_fire"] == "2030-01-01T03:00:00+00:00"
+    srv.patch("r-edit", command="echo after")
+    run = srv.wait_run(srv.run_now("r-edit")["runs"][0]["run_id"])
+    assert run["output"] == "after\n"
+    srv.ok("DELETE", "/jobs/r-gone", status=204)
+    error_of(srv.api("POST", "/jobs/r-gone/run"), 404)
+    assert "t0p-s3cret-value" not in srv.log_text()
+
+
 @pytest.mark.xfail(reason="executor.c assign(): the jobs of every batch but the one marked "
                           "complete get the old sync number and are dropped when the full set "
                           "ends, so a restart with 1,000 jobs or more leaves them unscheduled")
