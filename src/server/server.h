@@ -66,8 +66,9 @@ int server_ingest(void *server, const struct coord_result *const *results, size_
 
 /*
  * Start: the writer thread, then the configuration to the executors through c (calendars,
- * then every job as an assignment, the last batch marked complete).  on_ready is called
- * when they have taken it.  Called on the loop's thread before server_run.  TY_EIO.
+ * then every job as an assignment, the last batch marked complete), streamed from the
+ * store by a loader thread while the loop runs.  on_ready is called when they have taken
+ * it.  Called on the loop's thread before server_run.  TY_EIO (a thread cannot start).
  */
 int server_start(struct server *s, struct coord *c, struct ty_err *err);
 
