@@ -20,7 +20,7 @@ PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
 .PHONY: help deps build build-test run test unit unit-asan unit-tsan system conformance ref-diff quartz-diff fuzz lint format \
-        format-check install bench-cron bench-sched bench-spawn bench-store bench-overload clean
+        format-check install bench-cron bench-sched bench-spawn bench-store bench-overload bench-config clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -107,6 +107,9 @@ bench-store: build ## SQLite history writes per second, in the server's batches 
 
 bench-overload: build ## 2x this machine's spawn rate of shell jobs: API latency, lateness, every fire accounted, drain
 	@bash bench/overload/run.sh $(BUILD)
+
+bench-config: build ## the real server with a million jobs: create rate, apply, RSS per job, restart
+	@bash bench/config/run.sh $(BUILD)
 
 clean: ## remove the build directories
 	rm -rf build build-asan build-tsan build-fuzz build-test build-lint

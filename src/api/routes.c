@@ -9,6 +9,10 @@
  * memory.  Nothing here waits for an executor's loop to read or change configuration;
  * run now, cancel and reading a run's output are requests to the executor.
  *
+ * Lists of jobs, domains and calendars are pages of the store (store_obj_page: an index
+ * range from the cursor), never the whole set: with a million jobs a page of 100 costs
+ * what it costs with ten.
+ *
  * Secrets.  A followed log hides a job's secret values as it streams (core/mask.c), from
  * a little before the requested offset so a value cut by it is still recognised.
  *
@@ -121,32 +125,91 @@ static void save_job(struct server *s, const struct http_request *req, struct ht
     free(text);
 }
 
-static void h_jobs_list(void *ctx, const struct http_request *req, struct http_response *resp)
+/*
+ * The paging parameters every list takes: limit (1-1000; absent: the store's 100) and
+ * cursor (the previous page's "next"), and q, a text to look for.  0 or TY_EINVAL naming
+ * the parameter.
+ */
+static int page_params(const struct http_request *req, struct store_obj_query *q,
+                       struct ty_err *err)
 {
-    struct server *s = ctx;
+    const char *limit = http_query(req, "limit");
+    if (limit != NULL) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (end == limit || *end != '\0' || v < 1 || v > 1000)
+            return ty_error(err, TY_EINVAL, "limit", -1, 0,
+                            "limit: \"%.40s\" is not a number 1-1000", limit);
+        q->limit = (size_t)v;
+    }
+    q->cursor = http_query(req, "cursor");
+    q->text = http_query(req, "q");
+    return 0;
+}
+
+/* One page of objects as the API answers it: {"items": [object + "version" (+ "state" for
+ * jobs)], "next": cursor | null}.  The store's own wording of a bad cursor or domain is
+ * put in the API's terms. */
+static void obj_page(struct server *s, const struct store_obj_query *q, struct http_response *resp)
+{
     struct store *st = reader(s, resp);
     if (st == NULL)
         return;
-    json_t *list;
+    json_t *page;
     struct ty_err err;
-    const char *domain = http_query(req, "domain");
-    if (store_obj_list(st, STORE_JOB, domain, &list, &err) != 0) {
+    if (store_obj_page(st, q, &page, &err) != 0) {
+        if (strcmp(err.field, "cursor") == 0)
+            ty_error(&err, TY_EINVAL, "cursor", -1, 0,
+                     "cursor: \"%.40s\" is not a \"next\" this server returned (pass the \"next\" "
+                     "of the previous page, or no cursor for the first page)",
+                     q->cursor);
+        else if (strcmp(err.field, "domain") == 0)
+            ty_error(&err, TY_EINVAL, "domain", -1, 0, "domain: longer than %d bytes",
+                     DOMAIN_PATH_MAX);
         fail(resp, &err);
         return;
     }
     json_t *items = json_array();
     size_t i;
     json_t *it;
-    json_array_foreach(list, i, it)
+    json_array_foreach(json_object_get(page, "items"), i, it)
     {
-        json_t *o = json_deep_copy(json_object_get(it, "object"));
-        const char *name = json_string_value(json_object_get(it, "name"));
+        json_t *obj = json_object_get(it, "object");
+        json_t *o = json_incref(obj);
         json_object_set(o, "version", json_object_get(it, "version"));
-        json_object_set_new(o, "state", server_job_state(s, name, json_object_get(it, "object")));
+        if (q->kind == STORE_JOB)
+            json_object_set_new(
+                o, "state",
+                server_job_state(s, json_string_value(json_object_get(it, "name")), obj));
         json_array_append_new(items, o);
     }
-    json_decref(list);
-    respond(resp, 200, json_pack("{s:o}", "items", items), 0);
+    respond(resp, 200,
+            json_pack("{s:o, s:O}", "items", items, "next", json_object_get(page, "next")), 0);
+    json_decref(page);
+}
+
+static void h_jobs_list(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct server *s = ctx;
+    struct ty_err err;
+    struct store_obj_query q = {.kind = STORE_JOB, .enabled = -1};
+    q.domain = http_query(req, "domain");
+    const char *state = http_query(req, "state");
+    if (state != NULL && strcmp(state, "enabled") == 0) {
+        q.enabled = 1;
+    } else if (state != NULL && strcmp(state, "disabled") == 0) {
+        q.enabled = 0;
+    } else if (state != NULL && state[0] != '\0') {
+        ty_error(&err, TY_EINVAL, "state", -1, 0,
+                 "state: \"%.40s\" is not a job state (enabled or disabled)", state);
+        fail(resp, &err);
+        return;
+    }
+    if (page_params(req, &q, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    obj_page(s, &q, resp);
 }
 
 static void h_jobs_create(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -925,28 +988,16 @@ static const struct kind_ops domain_ops = {STORE_DOMAIN, "domain",     "path",
 static const struct kind_ops calendar_ops = {STORE_CALENDAR, "calendar",     "name",
                                              calendar_parse, calendar_canon, calendar_release};
 
-static void obj_list(struct server *s, const struct kind_ops *k, struct http_response *resp)
+static void obj_list(struct server *s, const struct kind_ops *k, const struct http_request *req,
+                     struct http_response *resp)
 {
-    struct store *st = reader(s, resp);
-    if (st == NULL)
-        return;
-    json_t *list;
     struct ty_err err;
-    if (store_obj_list(st, k->kind, NULL, &list, &err) != 0) {
+    struct store_obj_query q = {.kind = k->kind, .enabled = -1};
+    if (page_params(req, &q, &err) != 0) {
         fail(resp, &err);
         return;
     }
-    json_t *items = json_array();
-    size_t i;
-    json_t *it;
-    json_array_foreach(list, i, it)
-    {
-        json_t *o = json_deep_copy(json_object_get(it, "object"));
-        json_object_set(o, "version", json_object_get(it, "version"));
-        json_array_append_new(items, o);
-    }
-    json_decref(list);
-    respond(resp, 200, json_pack("{s:o}", "items", items), 0);
+    obj_page(s, &q, resp);
 }
 
 static void obj_get(struct server *s, const struct kind_ops *k, const char *name,
@@ -1040,7 +1091,7 @@ static void obj_delete(struct server *s, const struct kind_ops *k, const struct 
 /* Domains and calendars: one handler per operation, the kind from the route's arg. */
 static void h_obj_list(void *c, const struct http_request *r, struct http_response *p)
 {
-    obj_list(c, r->route_arg, p);
+    obj_list(c, r->route_arg, r, p);
 }
 static void h_obj_create(void *c, const struct http_request *r, struct http_response *p)
 {
@@ -1228,6 +1279,7 @@ static const struct {
     {core_routes, &core_routes_n},
     {routes_tokens, &routes_tokens_n},
     {routes__versions, &routes__versions_n},
+    {routes__batch, &routes__batch_n},
 };
 
 /* A request is done: its thread's store reader goes back to the pool. */

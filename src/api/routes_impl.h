@@ -18,6 +18,10 @@
 extern const struct http_route routes__versions[];
 extern const size_t routes__versions_n;
 
+/* routes_batch.c: POST /api/v1/jobs:batch, many job changes in one request. */
+extern const struct http_route routes__batch[];
+extern const size_t routes__batch_n;
+
 /*
  * Save the definition in req->body (JSON text) as the object of `kind` named
  * req->params[0], exactly as `PUT /<kind>s/{name}` (create false: it replaces the object,

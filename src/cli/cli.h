@@ -117,6 +117,34 @@ void cli_api_close(struct cli_api *api);
 int cli_api_call(struct cli_api *api, const char *method, const char *path, const json_t *body,
                  const char *if_match, json_t **resp, char **etag);
 
+/*
+ * The items of a paged list (GET path, following "next"; client_pages): at most max of
+ * them (0: all) into *items (a new array), *next (may be NULL) the cursor when more
+ * remain, else NULL (malloc'd).  0, or an exit status after printing the error.
+ */
+int cli_api_list(struct cli_api *api, const char *path, size_t max, json_t **items, char **next);
+
+/* Many job changes sent as few requests (POST /api/v1/jobs:batch; cli_batch.c). */
+struct cli_batch {
+    size_t n; /* changes */
+    /* change i as a batch item ({"op", "job" or "name", "base_version"}): a new reference
+     * (NULL: out of memory) */
+    json_t *(*item)(void *arg, size_t i);
+    /* the answer to change i, in order: rc 0 and the version saved (0 for a delete), or
+     * the refusal (a TY_E* code) and err, as the single request would have answered */
+    void (*result)(void *arg, size_t i, int rc, const struct ty_err *err, json_int_t version);
+    void *arg;
+};
+
+/*
+ * Send changes 0..n-1 in order, in requests of at most 1000 changes and under the 1 MiB
+ * body limit (a handful of changes: one request each, as their single requests); every
+ * change sent gets its result call.  0, or an exit status after printing
+ * what stopped the sending (the server unreachable, its store failing): the changes not
+ * sent by then get no result call.
+ */
+int cli_batch_send(struct cli_api *api, const struct cli_batch *b);
+
 /* Print a JSON value indented, as the API sent it (--json). */
 void cli_print_json(const json_t *v);
 

@@ -190,6 +190,27 @@ int cli_api_call(struct cli_api *api, const char *method, const char *path, cons
     return 0;
 }
 
+static int append_page(void *arg, json_t *items)
+{
+    return json_array_extend(arg, items) == 0 ? 0 : TY_ENOMEM;
+}
+
+int cli_api_list(struct cli_api *api, const char *path, size_t max, json_t **items, char **next)
+{
+    struct ty_err err;
+    ty_err_clear(&err);
+    *items = json_array();
+    int rc = *items != NULL ? client_pages(&api->client, path, max, append_page, *items, next, &err)
+                            : ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    if (rc != 0) {
+        json_decref(*items);
+        *items = NULL;
+        cli_error("%s", err.code == TY_ENOMEM && err.msg[0] == '\0' ? "out of memory" : err.msg);
+        return cli_exit_for(rc);
+    }
+    return 0;
+}
+
 void cli_print_json(const json_t *v)
 {
     char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
@@ -1021,9 +1042,12 @@ static int obj_command(const struct obj_kind *k, struct cli_api *api, const char
                 strcmp(sub, "add") == 0 || strcmp(sub, "list") == 0 ? NULL : name);
     json_t *resp = NULL;
     if (strcmp(sub, "list") == 0) {
-        rc = cli_api_call(api, "GET", sb_str(&path), NULL, NULL, &resp, NULL);
-        if (rc == 0)
+        json_t *items = NULL;
+        rc = cli_api_list(api, sb_str(&path), 0, &items, NULL);
+        if (rc == 0) {
+            resp = json_pack("{s:o, s:n}", "items", items, "next");
             print_list(api, resp, "items", k->cols, k->n_cols);
+        }
     } else if (strcmp(sub, "show") == 0) {
         rc = show_one(api, sb_str(&path));
     } else if (strcmp(sub, "rm") == 0) {

@@ -404,6 +404,11 @@ int cli_json_parse(const char *text, size_t len, json_t **out, struct ty_err *er
 
 int cli_file_read(const char *path, struct strbuf *sb, struct ty_err *err)
 {
+    return cli_file_read_max(path, sb, CLI_FILE_MAX, err);
+}
+
+int cli_file_read_max(const char *path, struct strbuf *sb, size_t max, struct ty_err *err)
+{
     bool in = strcmp(path, "-") == 0;
     const char *shown = in ? "standard input" : path;
     int fd = in ? 0 : open(path, O_RDONLY | O_CLOEXEC);
@@ -421,9 +426,8 @@ int cli_file_read(const char *path, struct strbuf *sb, struct ty_err *err)
         }
         if (n == 0)
             break;
-        if (sb->len + (size_t)n > CLI_FILE_MAX) {
-            rc = ty_error(err, TY_EINVAL, "file", -1, 0, "%s: larger than %zu bytes", shown,
-                          CLI_FILE_MAX);
+        if (sb->len + (size_t)n > max) {
+            rc = ty_error(err, TY_EINVAL, "file", -1, 0, "%s: larger than %zu bytes", shown, max);
             break;
         }
         sb_add(sb, buf, (size_t)n);
@@ -451,15 +455,16 @@ static const char *type_name(const json_t *v)
     }
 }
 
-/* Read and parse a file (JSON or YAML, as cli_file_load decides); messages start with the
- * path (or "standard input"), *shown is that name. */
-static int load_value(const char *path, json_t **out, const char **shown, struct ty_err *err)
+/* Read and parse a file of at most max bytes (JSON or YAML, as cli_file_load decides);
+ * messages start with the path (or "standard input"), *shown is that name. */
+static int load_value(const char *path, size_t max, json_t **out, const char **shown,
+                      struct ty_err *err)
 {
     *out = NULL;
     *shown = strcmp(path, "-") == 0 ? "standard input" : path;
     struct strbuf sb;
     sb_init(&sb);
-    int rc = cli_file_read(path, &sb, err);
+    int rc = cli_file_read_max(path, &sb, max, err);
     if (rc != 0) {
         sb_free(&sb);
         return rc;
@@ -485,7 +490,7 @@ int cli_file_load(const char *path, json_t **out, struct ty_err *err)
     *out = NULL;
     const char *shown;
     json_t *v;
-    int rc = load_value(path, &v, &shown, err);
+    int rc = load_value(path, CLI_FILE_MAX, &v, &shown, err);
     if (rc != 0)
         return rc;
     if (!json_is_object(v)) {
@@ -504,7 +509,7 @@ int cli_file_load_list(const char *path, json_t **out, struct ty_err *err)
     *out = NULL;
     const char *shown;
     json_t *v;
-    int rc = load_value(path, &v, &shown, err);
+    int rc = load_value(path, CLI_LIST_FILE_MAX, &v, &shown, err);
     if (rc != 0)
         return rc;
     if (json_is_object(v)) {

@@ -21,14 +21,17 @@
 #include "../core/strbuf.h"
 #include "../core/ty_err.h"
 
-#define CLI_FILE_MAX   ((size_t)4 * 1024 * 1024) /* bytes of a definition file */
-#define CLI_YAML_DEPTH 64                        /* nesting of mappings and sequences */
+#define CLI_FILE_MAX      ((size_t)4 * 1024 * 1024)    /* bytes of a definition file */
+#define CLI_LIST_FILE_MAX ((size_t)1024 * 1024 * 1024) /* bytes of a file of definitions */
+#define CLI_YAML_DEPTH    64                           /* nesting of mappings and sequences */
 
 /*
  * Read the whole file at path ("-" is standard input) into sb: TY_EIO with "path: reason"
- * when it cannot be read, TY_EINVAL when it is larger than CLI_FILE_MAX bytes, TY_ENOMEM.
+ * when it cannot be read, TY_EINVAL when it is larger than CLI_FILE_MAX bytes (max bytes
+ * for cli_file_read_max), TY_ENOMEM.
  */
 int cli_file_read(const char *path, struct strbuf *sb, struct ty_err *err);
+int cli_file_read_max(const char *path, struct strbuf *sb, size_t max, struct ty_err *err);
 
 /*
  * Convert one YAML document text[0..len) to a JSON value (*out, a new reference; any
@@ -53,7 +56,8 @@ int cli_file_load(const char *path, json_t **out, struct ty_err *err);
 /*
  * Read a file of definitions (`apply -f`, `job add -f`): one mapping, or a list of mappings
  * (a JSON array, a YAML sequence).  *out is always a new JSON array of objects, in the
- * file's order.  Errors as cli_file_load; an item that is not a mapping is named by its
+ * file's order.  Errors as cli_file_load, but the file may hold CLI_LIST_FILE_MAX bytes (a
+ * million jobs take about 100 MB); an item that is not a mapping is named by its
  * 1-based position: "jobs.yaml: item 2: expected a mapping of fields (name: value), got a
  * string".
  */

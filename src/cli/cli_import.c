@@ -2,14 +2,14 @@
  * cli_import.c - jobs in and out of a server as files: `tethys import crontab`,
  * `tethys export` and `tethys apply`.
  *
- * import crontab reads a crontab with the pure parser (core/crontab.c) and sends each job
- * with POST /api/v1/jobs.  The parts that touch the machine live here: reading the file and
- * finding the machine's time zone (/etc/timezone, else the target of the /etc/localtime
- * link), the zone cron itself would have used for entries without CRON_TZ.  Every line is
- * reported; a job that exists already is reported (409) and left alone, never overwritten.
- * A dry run sends nothing that changes anything: it reads the job list (to report names that
- * exist) and asks the server's cron check whether each schedule fires in its zone, the two
- * refusals a POST could still meet that the parser cannot foresee.
+ * import crontab reads a crontab with the pure parser (core/crontab.c) and creates its jobs
+ * (in batches: cli_batch.c, POST /api/v1/jobs:batch, each item a POST /jobs).  The parts that touch
+ * the machine live here: reading the file and finding the machine's time zone (/etc/timezone, else
+ * the target of the /etc/localtime link), the zone cron itself would have used for entries without
+ * CRON_TZ.  Every line is reported; a job that exists already is reported (409) and left alone,
+ * never overwritten. A dry run sends nothing that changes anything: it reads the job list (to
+ * report names that exist) and asks the server's cron check whether each schedule fires in its
+ * zone, the two refusals a POST could still meet that the parser cannot foresee.
  *
  * export writes jobs as the definitions `job add -f` and `apply -f` read: the server's
  * canonical form without its own fields ("version", "state"), so export | apply --dry-run
@@ -17,10 +17,13 @@
  *
  * apply makes the server match a file.  Both sides are compared in the canonical form: the
  * file's jobs go through job_from_json and job_to_json here (the server stores exactly that
- * form), so a field left out and a field given with its default are the same.  The plan is
- * printed first, then carried out: POST for new jobs, PUT for changed ones with If-Match of
- * the version the plan was made from (a job edited meanwhile is refused with 412 and
- * reported, not overwritten), DELETE (also with If-Match) for jobs --prune removes.  The
+ * form), so a field left out and a field given with its default are the same.  The server's
+ * jobs are read a page at a time and compared as they come, and the file's jobs are
+ * canonicalised only when the server has them, so a plan for a million jobs holds the file
+ * once and a page of the server's.  The plan is printed first, then carried out in
+ * batches (cli_batch.c): creations, then changes (a replace based on the version the plan
+ * was made from: a job edited meanwhile is refused with 412 and reported, not
+ * overwritten), then the deletions --prune asks for (also based on their version).  The
  * file is checked completely before anything is sent: one invalid job and nothing changes.
  *
  * Secrets.  The server never shows a secret_env value (it shows "********", which export
@@ -28,6 +31,7 @@
  * compared with the stored one: a file that carries a value (anything but the mask) counts
  * as changing it every time, and the plan shows "(new value)", never the value itself.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -49,23 +53,6 @@
 
 /* ---- shared -------------------------------------------------------------------------------- */
 
-/* The API's name of a TY_E* code, for --json output. */
-static const char *code_name(int code)
-{
-    switch (code) {
-    case TY_EINVAL:
-    case TY_ERANGE: return "invalid";
-    case TY_ENOENT: return "not_found";
-    case TY_EEXIST: return "exists";
-    case TY_ECONFLICT: return "conflict";
-    case TY_EBUSY: return "busy";
-    case TY_EAUTH: return "unauthorized";
-    case TY_ENOSPC: return "no_space";
-    case TY_EUNAVAIL: return "unavailable";
-    default: return "error";
-    }
-}
-
 /* A refusal about this one object (the next one may still work), as opposed to trouble with
  * the server or the connection, after which nothing more is sent. */
 static bool per_object(int code)
@@ -75,7 +62,7 @@ static bool per_object(int code)
 
 static json_t *error_json(const struct ty_err *err)
 {
-    json_t *e = json_pack("{s:s, s:s}", "code", code_name(err->code), "message", err->msg);
+    json_t *e = json_pack("{s:s, s:s}", "code", ty_code_name(err->code), "message", err->msg);
     if (e != NULL && err->field[0] != '\0')
         json_object_set_new(e, "field", json_string(err->field));
     return e;
@@ -96,26 +83,32 @@ static void job_path(struct strbuf *sb, const char *name)
         client_path_add(sb, name);
 }
 
-/* GET every job (of a domain's subtree when domain is not NULL): *items, a new reference. */
+static int collect_page(void *arg, json_t *items)
+{
+    return json_array_extend(arg, items) == 0 ? 0 : TY_ENOMEM;
+}
+
+/* GET every job (of a domain's subtree when domain is not NULL), page after page: *items,
+ * a new reference. */
 static int get_jobs(struct cli_api *api, const char *domain, json_t **items, struct ty_err *err)
 {
     struct strbuf path;
     sb_init(&path);
     job_path(&path, NULL);
     client_query_add(&path, "domain", domain);
-    json_t *resp = NULL;
-    int rc = call(api, "GET", sb_str(&path), NULL, NULL, &resp, NULL, err);
+    ty_err_clear(err);
+    *items = json_array();
+    int rc = *items != NULL
+                 ? client_pages(&api->client, sb_str(&path), 0, collect_page, *items, NULL, err)
+                 : TY_ENOMEM;
     sb_free(&path);
-    if (rc != 0)
-        return rc;
-    *items = json_incref(json_object_get(resp, "items"));
-    json_decref(resp);
-    if (!json_is_array(*items)) {
+    if (rc == TY_ENOMEM && err->msg[0] == '\0')
+        ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    if (rc != 0) {
         json_decref(*items);
         *items = NULL;
-        return ty_error(err, TY_EFORMAT, NULL, -1, 0, "the server's job list has no \"items\"");
     }
-    return 0;
+    return rc;
 }
 
 /* A JSON value as one line of text: compact JSON, cut short when long. */
@@ -313,57 +306,83 @@ static void zone_cell(const json_t *row, char *buf, size_t cap)
     job_cell(row, "time_zone", buf, cap);
 }
 
-/* Send (or, dry, check) one job; fills *o.  0, or the exit status after a system failure. */
-static int import_job(struct cli_api *api, const json_t *job, const json_t *existing, bool dry,
-                      struct outcome *o)
+/* Check one job without sending it (a dry run); fills *o.  0, or the exit status after a
+ * system failure. */
+static int check_import(struct cli_api *api, const json_t *job, const json_t *existing,
+                        struct outcome *o)
 {
     const char *name = json_string_value(json_object_get(job, "name"));
     ty_err_clear(&o->err);
-    if (dry) {
-        if (json_object_get(existing, name) != NULL) {
-            o->result = "exists";
-            ty_error(&o->err, TY_EEXIST, "name", -1, 0,
-                     "a job named \"%s\" already exists; it would not be overwritten", name);
-            return 0;
-        }
-        /* the server refuses a zone it does not know and a schedule that never fires */
-        json_t *body = json_pack("{s:O, s:O, s:i}", "expression", json_object_get(job, "schedule"),
-                                 "time_zone", json_object_get(job, "time_zone"), "count", 1);
-        json_t *resp = NULL;
-        int rc = call(api, "POST", "/api/v1/cron/check", body, NULL, &resp, NULL, &o->err);
-        json_decref(body);
-        const char *status = json_string_value(json_object_get(resp, "status"));
-        if (rc == 0 && status != NULL && strcmp(status, "valid") != 0)
-            rc = ty_error(&o->err, TY_EINVAL, "schedule", -1, 0,
-                          "schedule: \"%s\" never fires in %s; the server refuses such a job",
-                          json_string_value(json_object_get(job, "schedule")),
-                          json_string_value(json_object_get(job, "time_zone")));
-        json_decref(resp);
-        if (rc != 0 && !per_object(rc)) {
-            cli_error("%s", o->err.msg);
-            return cli_exit_for(rc);
-        }
-        o->result = rc == 0 ? "would create" : "failed";
+    if (json_object_get(existing, name) != NULL) {
+        o->result = "exists";
+        ty_error(&o->err, TY_EEXIST, "name", -1, 0,
+                 "a job named \"%s\" already exists; it would not be overwritten", name);
         return 0;
     }
+    /* the server refuses a zone it does not know and a schedule that never fires */
+    json_t *body = json_pack("{s:O, s:O, s:i}", "expression", json_object_get(job, "schedule"),
+                             "time_zone", json_object_get(job, "time_zone"), "count", 1);
     json_t *resp = NULL;
-    int rc = call(api, "POST", "/api/v1/jobs", job, NULL, &resp, NULL, &o->err);
+    int rc = call(api, "POST", "/api/v1/cron/check", body, NULL, &resp, NULL, &o->err);
+    json_decref(body);
+    const char *status = json_string_value(json_object_get(resp, "status"));
+    if (rc == 0 && status != NULL && strcmp(status, "valid") != 0)
+        rc = ty_error(&o->err, TY_EINVAL, "schedule", -1, 0,
+                      "schedule: \"%s\" never fires in %s; the server refuses such a job",
+                      json_string_value(json_object_get(job, "schedule")),
+                      json_string_value(json_object_get(job, "time_zone")));
+    json_decref(resp);
+    if (rc != 0 && !per_object(rc)) {
+        cli_error("%s", o->err.msg);
+        return cli_exit_for(rc);
+    }
+    o->result = rc == 0 ? "would create" : "failed";
+    return 0;
+}
+
+/* A page of the server's jobs: their names into the set arg (a dry run's "exists"). */
+static int note_names(void *arg, json_t *items)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        const char *n = json_string_value(json_object_get(it, "name"));
+        if (n != NULL && json_object_set_new(arg, n, json_true()) != 0)
+            return TY_ENOMEM;
+    }
+    return 0;
+}
+
+/* Sending the crontab's jobs in batches: the job lines, and their outcomes by line. */
+struct import_send {
+    const struct crontab *c;
+    size_t *lines; /* indexes of the job lines */
+    struct outcome *out;
+};
+
+static json_t *import_item(void *arg, size_t i)
+{
+    const struct import_send *is = arg;
+    return json_pack("{s:s, s:O}", "op", "create", "job", is->c->lines[is->lines[i]].job);
+}
+
+static void import_result(void *arg, size_t i, int rc, const struct ty_err *err, json_int_t version)
+{
+    const struct import_send *is = arg;
+    struct outcome *o = &is->out[is->lines[i]];
+    const char *name = json_string_value(json_object_get(is->c->lines[is->lines[i]].job, "name"));
     if (rc == 0) {
         o->result = "created";
-        o->version = json_incref(json_object_get(resp, "version"));
+        o->version = json_integer(version);
     } else if (rc == TY_EEXIST) {
         o->result = "exists";
         ty_error(&o->err, TY_EEXIST, "name", -1, 0,
                  "a job named \"%s\" already exists; not overwritten", name);
-    } else if (per_object(rc)) {
-        o->result = "failed";
     } else {
-        cli_error("%s", o->err.msg);
-        json_decref(resp);
-        return cli_exit_for(rc);
+        o->result = "failed";
+        o->err = *err;
     }
-    json_decref(resp);
-    return 0;
 }
 
 static void print_import_summary(const struct crontab *c, size_t created, size_t exists,
@@ -445,46 +464,51 @@ static int import_crontab(struct cli_api *api, const struct import_opts *io, con
         zone = json_pack("{s:s, s:s}", "name", "UTC", "from", "default");
 
     json_t *existing = json_object(); /* dry run: the names on the server */
-    int status = 0;
-    if (c.n_jobs > 0) {
+    struct outcome *outs = calloc(c.n_lines + 1, sizeof *outs);
+    size_t *job_lines = calloc(c.n_lines + 1, sizeof *job_lines);
+    int status = outs != NULL && job_lines != NULL && existing != NULL ? 0 : CLI_SYSTEM;
+    if (status != 0)
+        cli_error("out of memory");
+    size_t n_job_lines = 0;
+    for (size_t i = 0; outs != NULL && i < c.n_lines; i++) {
+        outs[i].result = "not sent";
+        ty_err_clear(&outs[i].err);
+        if (job_lines != NULL && c.lines[i].kind == CRONTAB_JOB)
+            job_lines[n_job_lines++] = i;
+    }
+    if (status == 0 && n_job_lines > 0)
         status = cli_api_open(api);
-        if (status == 0 && io->dry_run) {
-            json_t *items = NULL;
-            rc = get_jobs(api, NULL, &items, &err);
-            if (rc != 0) {
-                cli_error("%s", err.msg);
-                status = cli_exit_for(rc);
-            }
-            size_t i;
-            json_t *it;
-            json_array_foreach(items, i, it)
-            {
-                const char *n = json_string_value(json_object_get(it, "name"));
-                if (n != NULL)
-                    json_object_set_new(existing, n, json_true());
-            }
-            json_decref(items);
+    if (status == 0 && n_job_lines > 0 && io->dry_run) {
+        rc = client_pages(&api->client, "/api/v1/jobs", 0, note_names, existing, NULL, &err);
+        if (rc != 0) {
+            cli_error("%s", err.msg[0] ? err.msg : "out of memory");
+            status = cli_exit_for(rc);
         }
+        for (size_t k = 0; status == 0 && k < n_job_lines; k++)
+            status = check_import(api, c.lines[job_lines[k]].job, existing, &outs[job_lines[k]]);
+    } else if (status == 0 && n_job_lines > 0) {
+        struct import_send is = {&c, job_lines, outs};
+        struct cli_batch b = {n_job_lines, import_item, import_result, &is};
+        status = cli_batch_send(api, &b);
     }
 
     json_t *rows = json_array();
     size_t created = 0, exists = 0, failed = 0, not_sent = 0;
-    for (size_t i = 0; i < c.n_lines; i++) {
+    for (size_t i = 0; outs != NULL && i < c.n_lines; i++) {
         const struct crontab_line *l = &c.lines[i];
-        struct outcome o = {"not sent", NULL, {0}};
-        ty_err_clear(&o.err);
-        if (l->kind == CRONTAB_JOB && status == 0)
-            status = import_job(api, l->job, existing, io->dry_run != 0, &o);
+        struct outcome *o = &outs[i];
         if (l->kind == CRONTAB_JOB) {
-            const char *r = o.result;
+            const char *r = o->result;
             created += strcmp(r, "created") == 0 || strcmp(r, "would create") == 0;
             exists += strcmp(r, "exists") == 0;
             failed += strcmp(r, "failed") == 0;
             not_sent += strcmp(r, "not sent") == 0;
         }
-        json_array_append_new(rows, report_row(l, l->kind == CRONTAB_JOB ? &o : NULL));
-        json_decref(o.version);
+        json_array_append_new(rows, report_row(l, l->kind == CRONTAB_JOB ? o : NULL));
+        json_decref(o->version);
     }
+    free(outs);
+    free(job_lines);
 
     size_t quiet = c.n_comments + c.n_blank;
     json_t *summary = json_pack(
@@ -764,15 +788,17 @@ enum action { ACT_CREATE, ACT_CHANGE, ACT_DELETE, ACT_UNCHANGED };
 
 static const char *const action_names[] = {"create", "change", "delete", "unchanged"};
 
+/* One job of the plan.  A million of them must fit: no error buffer unless it failed. */
 struct step {
     enum action action;
-    const char *name;       /* borrowed from desired or current */
+    const char *name;       /* borrowed from the file's job, or owned (a deletion) */
+    char *owned_name;       /* a deletion's name (the server's pages are gone by then) */
     json_t *desired;        /* the file's object (create, change); borrowed */
     json_t *changes;        /* change: [{"field", "old", "new"}] */
     json_int_t version;     /* change, delete: the version the plan was made from */
     json_int_t new_version; /* created, changed: the version the server gave */
     const char *result;     /* after applying */
-    struct ty_err err;
+    struct ty_err *err;     /* why it failed (malloc'd), or NULL */
 };
 
 static bool in_subtree(const char *domain, const char *top)
@@ -863,10 +889,25 @@ static void add_secret_changes(json_t *changes, const json_t *cur, const json_t 
     }
 }
 
-/* Read and check the file: *desired (the file's jobs, "version" and "state" removed) and
- * *canon (their canonical form, by name).  0, or an exit status after printing every
- * problem. */
-static int load_desired(const char *file, const char *domain, json_t **desired, json_t **canon)
+/* The canonical form of a job of the file (checked by load_desired already): what the
+ * server stores, so a field left out and one given with its default compare equal.  New
+ * reference, or NULL when out of memory. */
+static json_t *canonical(const json_t *item)
+{
+    struct job j;
+    struct ty_err err;
+    json_t *c = job_from_json(item, &j, &err) == 0 ? job_to_json(&j) : NULL;
+    job_free(&j);
+    return c;
+}
+
+/*
+ * Read and check the file: *desired (the file's jobs, "version" and "state" removed) and
+ * *domains (each job's domain, by position; a new array of strings).  Only what the plan
+ * needs is kept: a file of a million jobs is held once, as the file's own JSON.  0, or an
+ * exit status after printing every problem.
+ */
+static int load_desired(const char *file, const char *domain, json_t **desired, json_t **domains)
 {
     struct ty_err err;
     ty_err_clear(&err);
@@ -877,7 +918,7 @@ static int load_desired(const char *file, const char *domain, json_t **desired, 
         return rc == TY_ENOMEM ? CLI_SYSTEM : CLI_USAGE;
     }
     const char *shown = strcmp(file, "-") == 0 ? "standard input" : file;
-    json_t *by_name = json_object();
+    json_t *doms = json_array();
     json_t *seen = json_object(); /* every name, valid or not: a repeat is named as such */
     int bad = 0;
     size_t i;
@@ -888,6 +929,7 @@ static int load_desired(const char *file, const char *domain, json_t **desired, 
         json_object_del(it, "state");
         const json_t *jn = json_object_get(it, "name");
         const char *name = json_string_value(jn);
+        json_array_append_new(doms, json_string(""));
         if (name == NULL) {
             cli_error("%s: item %zu: a job needs a \"name\" (a string)", shown, i + 1);
             bad++;
@@ -912,95 +954,174 @@ static int load_desired(const char *file, const char *domain, json_t **desired, 
                       j.domain, domain);
             bad++;
         }
-        json_t *c = job_to_json(&j);
+        json_array_set_new(doms, i, json_string(j.domain));
         job_free(&j);
-        if (c == NULL) {
-            cli_error("out of memory");
-            json_decref(items);
-            json_decref(by_name);
-            json_decref(seen);
-            return CLI_SYSTEM;
-        }
-        json_object_set_new(by_name, name, c);
     }
     json_decref(seen);
+    if (json_array_size(doms) != json_array_size(items)) {
+        cli_error("out of memory");
+        json_decref(items);
+        json_decref(doms);
+        return CLI_SYSTEM;
+    }
     if (bad > 0) {
         cli_error("%s: %d problem%s; nothing was changed", shown, bad, bad == 1 ? "" : "s");
         json_decref(items);
-        json_decref(by_name);
+        json_decref(doms);
         return CLI_USAGE;
     }
     *desired = items;
-    *canon = by_name;
+    *domains = doms;
     return 0;
 }
 
-/* The plan: one step per job of the file, then the deletions (--prune), sorted by name. */
-static struct step *make_plan(const json_t *desired, const json_t *canon, const json_t *current,
-                              bool prune, const char *domain, size_t *n_steps)
+/* A job of the file by name: its step. */
+struct named_step {
+    const char *name;
+    size_t step;
+};
+
+/* Making the plan: the file's jobs by name, and the server's, a page at a time. */
+struct planner {
+    struct step *steps;
+    size_t n, cap;
+    struct named_step *by_name; /* the file's steps, sorted by name */
+    size_t n_file;
+    bool prune;
+    const char *domain; /* --domain, or NULL: the scope of --prune is... */
+    json_t *scope;      /* ...the domains the file's jobs are in (a set) */
+};
+
+static int by_step_name(const void *a, const void *b)
 {
-    size_t cap = json_array_size(desired) + json_array_size(current) + 1;
-    struct step *steps = calloc(cap, sizeof *steps);
-    if (steps == NULL)
-        return NULL;
-    json_t *cur_by_name = json_object();
-    json_t *scope = json_object(); /* the domains --prune looks in, when not --domain */
-    size_t i, n = 0;
-    json_t *it;
-    json_array_foreach(current, i, it)
-    {
-        const char *name = json_string_value(json_object_get(it, "name"));
-        if (name != NULL)
-            json_object_set(cur_by_name, name, it);
+    return strcmp(((const struct named_step *)a)->name, ((const struct named_step *)b)->name);
+}
+
+/* The file's step for `name`, or NULL. */
+static struct step *file_step(const struct planner *p, const char *name)
+{
+    size_t lo = 0, hi = p->n_file;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(p->by_name[mid].name, name);
+        if (c == 0)
+            return &p->steps[p->by_name[mid].step];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    json_array_foreach(desired, i, it)
+    return NULL;
+}
+
+/* One page of the server's jobs: a job of the file is a change (or unchanged), one only on
+ * the server is a deletion when pruning and in scope.  The page is not kept. */
+static int plan_page(void *arg, json_t *items)
+{
+    struct planner *p = arg;
+    size_t i;
+    json_t *cur;
+    json_array_foreach(items, i, cur)
     {
-        const char *name = json_string_value(json_object_get(it, "name"));
-        const json_t *want = json_object_get(canon, name);
-        const json_t *cur = json_object_get(cur_by_name, name);
-        json_object_set_new(scope, json_string_value(json_object_get(want, "domain")), json_true());
-        struct step *s = &steps[n++];
-        s->name = name;
-        s->desired = it;
-        ty_err_clear(&s->err);
-        if (cur == NULL) {
-            s->action = ACT_CREATE;
+        const char *name = json_string_value(json_object_get(cur, "name"));
+        if (name == NULL)
+            continue;
+        json_int_t version = json_integer_value(json_object_get(cur, "version"));
+        struct step *s = file_step(p, name);
+        if (s != NULL) {
+            json_t *want = canonical(s->desired);
+            if (want == NULL)
+                return TY_ENOMEM;
+            s->version = version;
+            s->changes = diff_fields(cur, want);
+            add_secret_changes(s->changes, json_object_get(cur, "secret_env"),
+                               json_object_get(s->desired, "secret_env"));
+            s->action = json_array_size(s->changes) > 0 ? ACT_CHANGE : ACT_UNCHANGED;
+            json_decref(want);
             continue;
         }
-        s->version = json_integer_value(json_object_get(cur, "version"));
-        s->changes = diff_fields(cur, want);
-        add_secret_changes(s->changes, json_object_get(cur, "secret_env"),
-                           json_object_get(it, "secret_env"));
-        s->action = json_array_size(s->changes) > 0 ? ACT_CHANGE : ACT_UNCHANGED;
-    }
-    if (prune) {
-        json_t *gone = json_array();
-        json_array_foreach(current, i, it)
-        {
-            const char *name = json_string_value(json_object_get(it, "name"));
-            const char *dom = json_string_value(json_object_get(it, "domain"));
-            if (name == NULL || json_object_get(canon, name) != NULL)
-                continue;
-            if (dom == NULL)
-                dom = "";
-            if (domain != NULL ? in_subtree(dom, domain) : json_object_get(scope, dom) != NULL)
-                json_array_append(gone, it);
+        const char *dom = json_string_value(json_object_get(cur, "domain"));
+        if (dom == NULL)
+            dom = "";
+        bool in_scope =
+            p->domain != NULL ? in_subtree(dom, p->domain) : json_object_get(p->scope, dom) != NULL;
+        if (!p->prune || !in_scope)
+            continue;
+        if (p->n == p->cap) {
+            size_t cap = p->cap * 2 + 16;
+            struct step *v = realloc(p->steps, cap * sizeof *v);
+            if (v == NULL)
+                return TY_ENOMEM;
+            p->steps = v;
+            p->cap = cap;
         }
-        sort_by_name(gone);
-        json_array_foreach(gone, i, it)
-        {
-            struct step *s = &steps[n++];
-            s->action = ACT_DELETE;
-            s->name = json_string_value(json_object_get(it, "name"));
-            s->version = json_integer_value(json_object_get(it, "version"));
-            ty_err_clear(&s->err);
-        }
-        json_decref(gone); /* the names stay alive in current */
+        assert(p->steps != NULL && p->n < p->cap);
+        struct step *d = &p->steps[p->n];
+        memset(d, 0, sizeof *d);
+        d->action = ACT_DELETE;
+        d->owned_name = strdup(name);
+        d->name = d->owned_name;
+        d->version = version;
+        if (d->owned_name == NULL)
+            return TY_ENOMEM;
+        p->n++; /* the server's pages come in name order: so do the deletions */
     }
-    json_decref(cur_by_name);
-    json_decref(scope);
-    *n_steps = n;
-    return steps;
+    return 0;
+}
+
+/*
+ * The plan: one step per job of the file, in the file's order, then the deletions
+ * (--prune), by name.  The server's jobs are read a page at a time and compared with the
+ * file's as they come, so neither side is ever held whole in its canonical form.  0, or
+ * an exit status after printing why.
+ */
+static int make_plan(struct cli_api *api, json_t *desired, const json_t *domains, bool prune,
+                     const char *domain, struct step **steps, size_t *n_steps)
+{
+    struct planner p = {.prune = prune, .domain = domain, .scope = json_object()};
+    p.n_file = json_array_size(desired);
+    p.cap = p.n_file + 16;
+    p.steps = calloc(p.cap, sizeof *p.steps);
+    p.by_name = malloc((p.n_file + 1) * sizeof *p.by_name);
+    if (p.steps == NULL || p.by_name == NULL || p.scope == NULL) {
+        free(p.steps);
+        free(p.by_name);
+        json_decref(p.scope);
+        cli_error("out of memory");
+        return CLI_SYSTEM;
+    }
+    for (size_t i = 0; i < p.n_file; i++) {
+        json_t *it = json_array_get(desired, i);
+        p.steps[i].action = ACT_CREATE;
+        p.steps[i].name = json_string_value(json_object_get(it, "name"));
+        p.steps[i].desired = it;
+        p.by_name[i] = (struct named_step){p.steps[i].name, i};
+        json_object_set_new(p.scope, json_string_value(json_array_get(domains, i)), json_true());
+    }
+    p.n = p.n_file;
+    qsort(p.by_name, p.n_file, sizeof *p.by_name, by_step_name);
+    struct ty_err err;
+    ty_err_clear(&err);
+    int rc = client_pages(&api->client, "/api/v1/jobs", 0, plan_page, &p, NULL, &err);
+    free(p.by_name);
+    json_decref(p.scope);
+    *steps = p.steps;
+    *n_steps = p.n;
+    if (rc != 0) {
+        cli_error("%s", err.msg[0] ? err.msg : "out of memory");
+        return cli_exit_for(rc);
+    }
+    return 0;
+}
+
+static void free_plan(struct step *steps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_decref(steps[i].changes);
+        free(steps[i].owned_name);
+        free(steps[i].err);
+    }
+    free(steps);
 }
 
 /* The changes, like `kubectl diff`: + create (the file's fields), ~ change (old -> new per
@@ -1063,49 +1184,60 @@ static void print_plan(const struct step *steps, size_t n)
     }
 }
 
-/* Carry out one step.  0, or an exit status when the server cannot be reached any more. */
-static int apply_step(struct cli_api *api, struct step *s)
+/* Carrying the plan out: the steps of one action, sent in batches, reported as they are
+ * answered. */
+struct carry {
+    struct step *steps;
+    size_t *todo; /* indexes into steps */
+    bool json;    /* --json: the report is the plan, printed at the end */
+    size_t done[4], failed;
+};
+
+static json_t *carry_item(void *arg, size_t i)
 {
-    struct strbuf path;
-    sb_init(&path);
-    job_path(&path, s->action == ACT_CREATE ? NULL : s->name);
-    char version[32];
-    snprintf(version, sizeof version, "%" JSON_INTEGER_FORMAT, s->version);
-    json_t *resp = NULL;
-    int rc = 0;
+    const struct carry *c = arg;
+    const struct step *s = &c->steps[c->todo[i]];
     switch (s->action) {
-    case ACT_CREATE:
-        rc = call(api, "POST", sb_str(&path), s->desired, NULL, &resp, NULL, &s->err);
-        break;
+    case ACT_CREATE: return json_pack("{s:s, s:O}", "op", "create", "job", s->desired);
     case ACT_CHANGE:
-        rc = call(api, "PUT", sb_str(&path), s->desired, version, &resp, NULL, &s->err);
-        break;
-    case ACT_DELETE:
-        rc = call(api, "DELETE", sb_str(&path), NULL, version, &resp, NULL, &s->err);
-        break;
-    case ACT_UNCHANGED: break;
+        return json_pack("{s:s, s:O, s:I}", "op", "replace", "job", s->desired, "base_version",
+                         s->version);
+    default:
+        return json_pack("{s:s, s:s, s:I}", "op", "delete", "name", s->name, "base_version",
+                         s->version);
     }
-    sb_free(&path);
+}
+
+static void carry_result(void *arg, size_t i, int rc, const struct ty_err *err, json_int_t version)
+{
     static const char *const done[] = {"created", "changed", "deleted", "unchanged"};
+    struct carry *c = arg;
+    struct step *s = &c->steps[c->todo[i]];
     if (rc == 0) {
         s->result = done[s->action];
-        if (resp != NULL && json_is_integer(json_object_get(resp, "version")))
-            s->new_version = json_integer_value(json_object_get(resp, "version"));
-    } else if (rc == TY_ECONFLICT) {
-        s->result = "conflict";
-        ty_error(&s->err, TY_ECONFLICT, "version", -1, 0,
-                 "job \"%s\" was changed on the server since version %s was read; not %s (run "
-                 "apply again to see the changes)",
-                 s->name, version, s->action == ACT_DELETE ? "deleted" : "changed");
-    } else if (per_object(rc)) {
-        s->result = "failed";
+        s->new_version = version;
+        c->done[s->action]++;
     } else {
-        cli_error("%s", s->err.msg);
-        json_decref(resp);
-        return cli_exit_for(rc);
+        s->result = rc == TY_ECONFLICT ? "conflict" : "failed";
+        s->err = malloc(sizeof *s->err);
+        if (s->err != NULL && rc == TY_ECONFLICT)
+            ty_error(s->err, TY_ECONFLICT, "version", -1, 0,
+                     "job \"%s\" was changed on the server since version %" JSON_INTEGER_FORMAT
+                     " was read; not %s (run apply again to see the changes)",
+                     s->name, s->version, s->action == ACT_DELETE ? "deleted" : "changed");
+        else if (s->err != NULL)
+            *s->err = *err;
+        c->failed++;
     }
-    json_decref(resp);
-    return 0;
+    if (c->json)
+        return;
+    char v[48] = "";
+    if (rc == 0 && s->action != ACT_DELETE)
+        snprintf(v, sizeof v, " (version %" JSON_INTEGER_FORMAT ")", s->new_version);
+    if (rc == 0)
+        printf("%-9s %s%s\n", s->result, s->name, v);
+    else
+        printf("%-9s %s: %s\n", s->result, s->name, s->err ? s->err->msg : "out of memory");
 }
 
 static json_t *plan_json(const struct step *steps, size_t n, bool dry)
@@ -1132,8 +1264,8 @@ static json_t *plan_json(const struct step *steps, size_t n, bool dry)
             json_object_set_new(o, "result", json_string(s->result ? s->result : "not_applied"));
         if (s->new_version > 0)
             json_object_set_new(o, "new_version", json_integer(s->new_version));
-        if (s->err.code != 0)
-            json_object_set_new(o, "error", error_json(&s->err));
+        if (s->err != NULL)
+            json_object_set_new(o, "error", error_json(s->err));
         json_array_append_new(out, o);
     }
     return out;
@@ -1144,79 +1276,70 @@ struct apply_opts {
     int dry_run, prune;
 };
 
+/* Carry out the plan: creations, then changes, then deletions, each in batches.  0, or an
+ * exit status when the server could not be reached any more (the rest is not sent). */
+static int carry_out(struct cli_api *api, struct step *steps, size_t n, struct carry *c)
+{
+    c->steps = steps;
+    c->todo = malloc((n + 1) * sizeof *c->todo);
+    if (c->todo == NULL) {
+        cli_error("out of memory");
+        return CLI_SYSTEM;
+    }
+    static const enum action order[] = {ACT_CREATE, ACT_CHANGE, ACT_DELETE};
+    int status = 0;
+    for (size_t o = 0; o < 3 && status == 0; o++) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (steps[i].action == order[o])
+                c->todo[k++] = i;
+        struct cli_batch b = {k, carry_item, carry_result, c};
+        status = k > 0 ? cli_batch_send(api, &b) : 0;
+        fflush(stdout);
+    }
+    free(c->todo);
+    return status;
+}
+
 static int apply_file(struct cli_api *api, const struct apply_opts *ao)
 {
     if (ao->file == NULL) {
         cli_error("apply: give the definitions with -f FILE (\"-\" for standard input)");
         return CLI_USAGE;
     }
-    json_t *desired = NULL, *canon = NULL;
-    int rc = load_desired(ao->file, ao->domain, &desired, &canon);
+    json_t *desired = NULL, *domains = NULL;
+    int rc = load_desired(ao->file, ao->domain, &desired, &domains);
     if (rc != 0)
         return rc;
-    json_t *current = NULL;
-    struct ty_err err;
-    if ((rc = cli_api_open(api)) == 0 && (rc = get_jobs(api, NULL, &current, &err)) != 0) {
-        cli_error("%s", err.msg);
-        rc = cli_exit_for(rc);
-    }
     size_t n = 0;
-    struct step *steps =
-        rc == 0 ? make_plan(desired, canon, current, ao->prune != 0, ao->domain, &n) : NULL;
-    if (rc == 0 && steps == NULL) {
-        cli_error("out of memory");
-        rc = CLI_SYSTEM;
-    }
+    struct step *steps = NULL;
+    if ((rc = cli_api_open(api)) == 0)
+        rc = make_plan(api, desired, domains, ao->prune != 0, ao->domain, &steps, &n);
+    json_decref(domains);
     if (rc != 0) {
+        free_plan(steps, n);
         json_decref(desired);
-        json_decref(canon);
-        json_decref(current);
         return rc;
     }
 
-    size_t count[4] = {0}, done[4] = {0}, failed = 0, not_applied = 0;
+    size_t count[4] = {0}, not_applied = 0;
     for (size_t i = 0; i < n; i++)
         count[steps[i].action]++;
     if (!api->json) {
         print_plan(steps, n);
         fflush(stdout);
     }
-    int status = 0;
-    if (!ao->dry_run) {
-        static const enum action order[] = {ACT_CREATE, ACT_CHANGE, ACT_DELETE};
-        for (size_t o = 0; o < 3; o++) {
-            for (size_t i = 0; i < n; i++) {
-                struct step *s = &steps[i];
-                if (s->action != order[o])
-                    continue;
-                if (status == 0)
-                    status = apply_step(api, s);
-                if (s->result == NULL) {
-                    not_applied++;
-                    continue;
-                }
-                bool ok = s->err.code == 0;
-                done[s->action] += ok;
-                failed += !ok;
-                if (api->json)
-                    continue;
-                char v[48] = "";
-                if (ok && s->action != ACT_DELETE)
-                    snprintf(v, sizeof v, " (version %" JSON_INTEGER_FORMAT ")", s->new_version);
-                if (ok)
-                    printf("%-9s %s%s\n", s->result, s->name, v);
-                else
-                    printf("%-9s %s: %s\n", s->result, s->name, s->err.msg);
-            }
-        }
-    }
+    struct carry c = {.json = api->json != 0};
+    int status = ao->dry_run ? 0 : carry_out(api, steps, n, &c);
+    for (size_t i = 0; !ao->dry_run && i < n; i++)
+        not_applied += steps[i].action != ACT_UNCHANGED && steps[i].result == NULL;
     if (api->json) {
         json_t *out =
             json_pack("{s:b, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "dry_run", ao->dry_run != 0,
                       "plan", plan_json(steps, n, ao->dry_run != 0), "summary", "create",
                       (json_int_t)count[0], "change", (json_int_t)count[1], "delete",
                       (json_int_t)count[2], "unchanged", (json_int_t)count[3], "failed",
-                      (json_int_t)failed, "not_applied", (json_int_t)not_applied);
+                      (json_int_t)c.failed, "not_applied", (json_int_t)not_applied);
         cli_print_json(out);
         json_decref(out);
     } else if (count[0] + count[1] + count[2] == 0) {
@@ -1227,18 +1350,14 @@ static int apply_file(struct cli_api *api, const struct apply_opts *ao)
                count[0], count[1], count[2], count[3]);
     } else {
         printf("apply: %zu created, %zu changed, %zu deleted, %zu unchanged, %zu failed%s\n",
-               done[ACT_CREATE], done[ACT_CHANGE], done[ACT_DELETE], count[ACT_UNCHANGED], failed,
-               not_applied ? "; the rest was not sent" : "");
+               c.done[ACT_CREATE], c.done[ACT_CHANGE], c.done[ACT_DELETE], count[ACT_UNCHANGED],
+               c.failed, not_applied ? "; the rest was not sent" : "");
     }
-    for (size_t i = 0; i < n; i++)
-        json_decref(steps[i].changes);
-    free(steps);
+    free_plan(steps, n);
     json_decref(desired);
-    json_decref(canon);
-    json_decref(current);
     if (status != 0)
         return status;
-    return failed > 0 ? CLI_NEGATIVE : CLI_OK;
+    return c.failed > 0 ? CLI_NEGATIVE : CLI_OK;
 }
 
 int cli_apply(int argc, char **argv)

@@ -59,6 +59,10 @@ struct job_opts {
     const char *file;
     const char *if_version;
     const char *domain_filter;
+    const char *state;  /* list: enabled | disabled */
+    const char *search; /* list: text in the name or description */
+    const char *limit;  /* list: at most this many */
+    const char *cursor; /* list: after the page that gave this "next" */
     const char *shards;
     struct cli_list set;
     struct cli_list unset;
@@ -83,7 +87,8 @@ static void job_usage(FILE *out)
             "       tethys job edit NAME -f FILE [--if-version V]          (replace)\n"
             "       tethys job edit NAME [field options] [--unset F] [--if-version V]  (change)\n"
             "       tethys job show NAME\n"
-            "       tethys job list [--domain D]\n"
+            "       tethys job list [--domain D] [--state enabled|disabled] [--search TEXT]\n"
+            "                       [--limit N [--cursor C]]\n"
             "       tethys job rm NAME [--if-version V]\n"
             "       tethys job enable|disable NAME\n"
             "       tethys job run NAME [--shards 0,2] [--wait]\n"
@@ -232,42 +237,60 @@ static void job_path(struct strbuf *sb, const char *name, const char *suffix)
 
 /* ---- add / edit -------------------------------------------------------------------------- */
 
+/* Adding the jobs of a file: each as it is answered. */
+struct adding {
+    struct cli_api *api;
+    json_t *list;
+    size_t failed;
+    int rc;
+};
+
+static json_t *adding_item(void *arg, size_t i)
+{
+    const struct adding *a = arg;
+    return json_pack("{s:s, s:O}", "op", "create", "job", json_array_get(a->list, i));
+}
+
+static void adding_result(void *arg, size_t i, int rc, const struct ty_err *err, json_int_t version)
+{
+    struct adding *a = arg;
+    const char *name = name_of(json_array_get(a->list, i), "?");
+    if (rc != 0) {
+        cli_error("%s", err->msg);
+        a->failed++;
+        a->rc = cli_exit_for(rc);
+    } else if (a->api->json) {
+        json_t *o = json_pack("{s:s, s:I}", "name", name, "version", version);
+        cli_print_json(o);
+        json_decref(o);
+    } else {
+        printf("job \"%s\" added (version %" JSON_INTEGER_FORMAT ")\n", name, version);
+    }
+}
+
 /*
- * `job add -f FILE` with several jobs (what `tethys export` writes): add each in turn,
- * report each, and exit non-zero when any was refused (the others are still added).
+ * `job add -f FILE` with several jobs (what `tethys export` writes): add each (in batches,
+ * POST /jobs:batch), report each, and exit non-zero when any was refused (the others are
+ * still added).
  */
 static int add_many(struct cli_api *api, struct job_opts *o, json_t *list)
 {
-    int rc = cli_api_open(api);
-    if (rc != 0)
-        return rc;
-    size_t i, failed = 0;
+    struct adding a = {api, list, 0, 0};
+    size_t i;
     json_t *def;
     json_array_foreach(list, i, def)
     {
-        if (apply_fields(o, def) != 0) {
-            failed++;
-            continue;
-        }
-        json_t *resp = NULL;
-        char *etag = NULL;
-        int r = cli_api_call(api, "POST", "/api/v1/jobs", def, NULL, &resp, &etag);
-        if (r == 0 && !api->json) {
-            char v[32];
-            printf("job \"%s\" added (version %s)\n", name_of(resp, name_of(def, "?")),
-                   version_of(resp, etag, v, sizeof v));
-        } else if (r == 0) {
-            cli_print_json(resp);
-        } else {
-            failed++;
-            rc = r;
-        }
-        json_decref(resp);
-        free(etag);
+        if (apply_fields(o, def) != 0)
+            return CLI_USAGE;
     }
-    if (failed > 0)
-        cli_error("%zu of %zu jobs in %s were not added", failed, json_array_size(list), o->file);
-    return rc;
+    int rc = cli_api_open(api);
+    if (rc != 0)
+        return rc;
+    struct cli_batch b = {json_array_size(list), adding_item, adding_result, &a};
+    rc = cli_batch_send(api, &b);
+    if (a.failed > 0)
+        cli_error("%zu of %zu jobs in %s were not added", a.failed, json_array_size(list), o->file);
+    return rc != 0 ? rc : a.rc;
 }
 
 static int cmd_add(struct cli_api *api, struct job_opts *o, const char *name)
@@ -437,7 +460,9 @@ static int cmd_show(struct cli_api *api, const char *name)
     return rc;
 }
 
-static int cmd_list(struct cli_api *api, const char *domain)
+/* `job list`: every job matching the filters (following the server's pages), or the
+ * first --limit of them from --cursor on; the JSON form carries "next" to go on with. */
+static int cmd_list(struct cli_api *api, const struct job_opts *o)
 {
     static const struct cli_col cols[] = {
         {"NAME", "name", NULL, false},
@@ -450,22 +475,47 @@ static int cmd_list(struct cli_api *api, const char *domain)
         {"RUNNING", "state.running", NULL, true},
         {"VERSION", "version", NULL, true},
     };
+    size_t limit = 0;
+    if (o->limit != NULL) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(o->limit, &end, 10);
+        if (errno != 0 || end == o->limit || *end != '\0' || v < 1) {
+            cli_error("--limit: \"%s\" is not a number of jobs (1 or more)", o->limit);
+            return CLI_USAGE;
+        }
+        limit = (size_t)v;
+    }
+    if (o->state != NULL && strcmp(o->state, "enabled") != 0 && strcmp(o->state, "disabled") != 0) {
+        cli_error("--state: \"%s\" is not a job state (enabled or disabled)", o->state);
+        return CLI_USAGE;
+    }
     int rc = cli_api_open(api);
     if (rc != 0)
         return rc;
     struct strbuf path;
     sb_init(&path);
     job_path(&path, NULL, NULL);
-    client_query_add(&path, "domain", domain);
-    json_t *resp = NULL;
-    rc = cli_api_call(api, "GET", sb_str(&path), NULL, NULL, &resp, NULL);
-    if (rc == 0) {
-        if (api->json)
-            cli_print_json(resp);
-        else
-            cli_table(json_object_get(resp, "items"), cols, sizeof cols / sizeof cols[0]);
+    client_query_add(&path, "domain", o->domain_filter);
+    client_query_add(&path, "state", o->state);
+    client_query_add(&path, "q", o->search);
+    client_query_add(&path, "cursor", o->cursor);
+    json_t *items = NULL;
+    char *next = NULL;
+    rc = cli_api_list(api, sb_str(&path), limit, &items, &next);
+    if (rc == 0 && api->json) {
+        json_t *out = json_pack("{s:o, s:s?}", "items", items, "next", next);
+        if (next == NULL)
+            json_object_set_new(out, "next", json_null());
+        cli_print_json(out);
+        json_decref(out);
+    } else if (rc == 0) {
+        cli_table(items, cols, sizeof cols / sizeof cols[0]);
+        if (next != NULL)
+            fprintf(stderr, "(more jobs: --cursor %s shows the next ones)\n", next);
+        json_decref(items);
     }
-    json_decref(resp);
+    free(next);
     sb_free(&path);
     return rc;
 }
@@ -704,8 +754,13 @@ int cli_job(int argc, char **argv)
         opts[n++] = (struct cli_opt){"--unset", NULL, CLI_LIST, &o.unset};
     if (is_edit || strcmp(sub, "rm") == 0)
         opts[n++] = (struct cli_opt){"--if-version", NULL, CLI_VALUE, &o.if_version};
-    if (is_list)
+    if (is_list) {
         opts[n++] = (struct cli_opt){"--domain", NULL, CLI_VALUE, &o.domain_filter};
+        opts[n++] = (struct cli_opt){"--state", NULL, CLI_VALUE, &o.state};
+        opts[n++] = (struct cli_opt){"--search", NULL, CLI_VALUE, &o.search};
+        opts[n++] = (struct cli_opt){"--limit", NULL, CLI_VALUE, &o.limit};
+        opts[n++] = (struct cli_opt){"--cursor", NULL, CLI_VALUE, &o.cursor};
+    }
     if (is_run) {
         opts[n++] = (struct cli_opt){"--shards", NULL, CLI_VALUE, &o.shards};
         opts[n++] = (struct cli_opt){"--wait", NULL, CLI_FLAG, &o.wait};
@@ -730,7 +785,7 @@ int cli_job(int argc, char **argv)
     else if (strcmp(sub, "show") == 0)
         rc = cmd_show(&api, name);
     else if (is_list)
-        rc = cmd_list(&api, o.domain_filter);
+        rc = cmd_list(&api, &o);
     else if (strcmp(sub, "rm") == 0)
         rc = cmd_simple(&api, name, "DELETE", NULL, o.if_version, "removed");
     else if (strcmp(sub, "enable") == 0)

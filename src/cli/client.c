@@ -563,6 +563,52 @@ int client_call(struct client *c, const char *method, const char *path, const js
     }
 }
 
+int client_pages(struct client *c, const char *path, size_t max_items, client_page_cb cb, void *arg,
+                 char **next, struct ty_err *err)
+{
+    if (next != NULL)
+        *next = NULL;
+    char *cursor = NULL;
+    size_t got = 0;
+    int rc = 0;
+    for (;;) {
+        size_t want = CLIENT_PAGE_MAX;
+        if (max_items > 0 && max_items - got < want)
+            want = max_items - got;
+        struct strbuf p;
+        sb_init(&p);
+        sb_adds(&p, path);
+        char limit[24];
+        snprintf(limit, sizeof limit, "%zu", want);
+        client_query_add(&p, "limit", limit);
+        client_query_add(&p, "cursor", cursor);
+        json_t *resp = NULL;
+        rc = sb_failed(&p) ? ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory")
+                           : client_call(c, "GET", sb_str(&p), NULL, NULL, NULL, &resp, NULL, err);
+        sb_free(&p);
+        json_t *items = json_object_get(resp, "items");
+        json_t *nx = json_object_get(resp, "next");
+        if (rc == 0 &&
+            (!json_is_array(items) || (nx != NULL && !json_is_null(nx) && !json_is_string(nx))))
+            rc = ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                          "%s%s: the answer is not a page ({\"items\": [...], \"next\": ...})",
+                          c->url, path);
+        if (rc == 0)
+            rc = cb(arg, items);
+        free(cursor);
+        cursor = rc == 0 && json_is_string(nx) ? strdup(json_string_value(nx)) : NULL;
+        got += json_array_size(items);
+        json_decref(resp);
+        if (rc != 0 || cursor == NULL || (max_items > 0 && got >= max_items))
+            break;
+    }
+    if (rc == 0 && next != NULL)
+        *next = cursor;
+    else
+        free(cursor);
+    return rc;
+}
+
 int client_stream(struct client *c, const char *path, client_bytes_cb cb, void *arg,
                   struct ty_err *err)
 {

@@ -87,6 +87,23 @@ int client_default_data_dir(char *buf, size_t cap, struct ty_err *err);
 int client_call(struct client *c, const char *method, const char *path, const json_t *body,
                 const char *if_match, long *status, json_t **resp, char **etag, struct ty_err *err);
 
+#define CLIENT_PAGE_MAX 1000 /* items the API gives in one page at most */
+
+/* Called with each page's items (a JSON array, borrowed for the call): 0 to go on, or a
+ * negative TY_E* code to stop (client_pages then returns it). */
+typedef int (*client_page_cb)(void *arg, json_t *items);
+
+/*
+ * Walk a paged list (an answer {"items": [...], "next": cursor | null}): GET path (which
+ * may carry a query already) with limit=CLIENT_PAGE_MAX, then again with cursor=next,
+ * until next is null or max_items items were handed over (0: no limit; a page never
+ * brings more than are still wanted).  Each page's items go to cb.  *next (may be NULL)
+ * gets the cursor after the last item handed over, malloc'd, or NULL when the list has no
+ * more.  Errors as client_call; TY_EFORMAT when an answer is not a page.
+ */
+int client_pages(struct client *c, const char *path, size_t max_items, client_page_cb cb, void *arg,
+                 char **next, struct ty_err *err);
+
 /*
  * Receive bytes as they come: called for each piece of a 2xx answer; return 0 to go on
  * or a negative TY_E* code to stop (client_stream then returns it).

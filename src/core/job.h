@@ -199,6 +199,56 @@ int job_timing_from_json(const json_t *obj, struct job_timing *out, struct ty_er
  * none (disabled, no schedule, past the end). */
 int64_t job_timing_next(const struct job_timing *t, const struct tz_zone *z, int64_t from);
 
+/*
+ * A job's JSON text without building JSON values (job_text.c): for holding a million jobs
+ * cheaply, parsing each only when a run needs it.
+ *
+ * job_text_compact walks text[0..len), a JSON object of job fields (the canonical form the
+ * store keeps, as job_to_json writes it compactly), and appends to out the same object
+ * without the members whose value is written exactly as their default (job_text_defaults):
+ * job_from_json reads the result to the same job, and a small job's 750 bytes become about
+ * 100.  Members are copied byte for byte, in order; values are not judged (job_from_json
+ * does that later).  It also fills *s with what the trigger engine needs.  Returns 0 when
+ * all of that was written plainly; 1 when a field of it is written in a way left to
+ * job_from_json (escapes in the schedule or zone, start_at, end_at, the misfire settings,
+ * a schedule that does not parse): out is made all the same, and *s must be taken from the
+ * parsed job; TY_EINVAL (field "job") when the text is not a JSON object or gives a field
+ * twice; TY_ENOMEM.  memo (may be NULL) is the caller's, kept from call to call: the last
+ * schedule compiled, so jobs that share one (most of a large configuration) compile it once.
+ */
+struct job_sched {
+    bool enabled;
+    bool scheduled; /* it has a schedule, compiled into cron */
+    struct cron_expr cron;
+    char time_zone[TZ_NAME_MAX];
+    int64_t start_at, end_at; /* 0: none (a text setting either returns 1) */
+    uint32_t misfire_threshold;
+    enum job_misfire misfire;
+    uint32_t catch_up_max;
+    bool secrets; /* secret_env names variables: their values travel apart from the text */
+};
+struct job_text_memo {
+    char schedule[128]; /* "" at first */
+    struct cron_expr cron;
+};
+int job_text_compact(const char *text, size_t len, struct strbuf *out, struct job_sched *s,
+                     struct job_text_memo *memo, struct ty_err *err);
+
+/* The raw text of member `key` of the JSON object text[0..len) into *val (pointing into
+ * text) and *val_len, without parsing the rest.  TY_ENOENT when there is none, TY_EINVAL
+ * when the text is not a JSON object. */
+int job_text_member(const char *text, size_t len, const char *key, const char **val,
+                    size_t *val_len);
+
+/* The fields job_text_compact leaves out when they hold their default: n of them, each
+ * with the default as job_to_json writes it (compact).  Static. */
+struct job_text_default {
+    const char *key;
+    const char *raw;
+    size_t key_len, raw_len;
+};
+const struct job_text_default *job_text_defaults(size_t *n);
+
 /* The name of a misfire policy as the JSON has it ("skip", "run_once", "catch_up"); "?"
  * for a value outside the enum.  Static. */
 const char *job_misfire_name(enum job_misfire m);

@@ -233,17 +233,21 @@ static void assign(struct executor *x, struct coord_request *req)
     json_t *failed = json_array();
     if (req->epoch > atomic_load(&x->epoch))
         atomic_store(&x->epoch, req->epoch);
+    /* the full set being given: this request and the ones since the last full set (those
+     * not marked complete); the jobs held that are not part of it go when it is complete */
+    uint32_t set = x->sync + 1;
     if (req->complete)
-        x->sync++; /* this set and the batches since the last full one form the new set */
+        x->sync = set;
     for (size_t i = 0; i < req->n_assign; i++) {
         struct ty_err err;
         ty_err_clear(&err);
         const struct coord_assignment *a = &req->assign[i];
         if (executor__assign(x, a, &err) != 0)
             json_array_append_new(failed, json_pack("{s:s, s:s}", "job", a->job, "error", err.msg));
-        struct xjob *j = a->definition ? executor__job(x, a->job) : NULL;
+        /* as held (compact or not): looking it up must not parse it */
+        struct xjob *j = a->definition ? strmap_get(&x->jobs, a->job) : NULL;
         if (j != NULL)
-            j->sync = x->sync;
+            j->sync = set;
         if (a->epoch > atomic_load(&x->epoch))
             atomic_store(&x->epoch, a->epoch);
     }

@@ -22,13 +22,18 @@
 
 struct xrun;
 
-/* A job as the executor holds it. */
+/*
+ * A job as the executor holds it: compact or ready (jobs.c).  A compact job (text not NULL)
+ * is its definition as compact text and the fields up to def; its entry is allocated
+ * without def, so nothing may touch def, running or waiting_head (shard_cap is 0) until
+ * it is made ready: executor__job_by_id, executor__job_ready, and executor__job once the
+ * executor has reconciled give ready jobs only.  A ready job stays ready.
+ */
 struct xjob {
     uint32_t id;         /* trigger engine id */
     uint32_t generation; /* bumped on every change; stale fires are ignored */
     int64_t version;     /* store version of the definition */
     int64_t epoch;       /* fencing epoch of its assignment: new runs carry it */
-    struct job def;
     const struct tz_zone *zone;
     struct mask_set *masks;     /* its secret values, hidden in its runs' output (or NULL) */
     int64_t last_fire;          /* latest scheduled fire made (schedule trigger), seconds */
@@ -39,6 +44,9 @@ struct xjob {
     bool deleted;               /* removed from the table; freed when its last run ends */
     uint32_t refs;              /* runs pointing at it */
     uint32_t sync;              /* the full assignment set it was last given in */
+    char *text;      /* compact: its name, a NUL, its compact JSON (core/job_text.c); else NULL */
+    json_t *secrets; /* compact: the secret values its assignment brought, or NULL */
+    struct job def;  /* ready only: the parsed definition.  Last: a compact entry ends here */
 };
 
 enum xrun_state {
@@ -190,8 +198,12 @@ void executor__run_deferred(struct executor *x);
  * owner (runs.c calls it). */
 void executor__stopped(struct executor *x);
 
-/* jobs.c: the job table */
+/* jobs.c: the job table.  executor__job gives the job as held: ready once the executor
+ * has reconciled (nothing runs before), maybe compact until then; executor__job_ready and
+ * executor__job_by_id always a ready one.  NULL when there is no such job, or its
+ * definition cannot be read (logged; it does not fire then). */
 struct xjob *executor__job(struct executor *x, const char *name);
+struct xjob *executor__job_ready(struct executor *x, const char *name);
 struct xjob *executor__job_by_id(struct executor *x, uint32_t id);
 int executor__assign(struct executor *x, const struct coord_assignment *a, struct ty_err *err);
 int executor__calendar(struct executor *x, const char *name, const char *json);

@@ -100,7 +100,7 @@ void executor__recover(struct executor *x)
                      "run=%s executor=%s", u->run_id, u->executor);
             continue;
         }
-        struct xjob *j = executor__job(x, u->job);
+        struct xjob *j = executor__job_ready(x, u->job);
         struct stand_in fake;
         if (j == NULL) {
             memset(&fake, 0, sizeof fake);

@@ -152,6 +152,9 @@ struct smsg *server__msg_new(enum smsg_kind kind)
 
 static void msg_free(struct smsg *m)
 {
+    for (size_t i = 0; i < m->n_jobs; i++)
+        job_free(&m->jobs[i]);
+    free(m->jobs);
     free(m->name);
     free(m->text);
     json_decref(m->secrets);
@@ -265,6 +268,14 @@ static void handle(struct server *s, struct smsg *m)
     case SMSG_JOB_CHANGED:
     case SMSG_CALENDAR_CHANGED:
         server__job_changed(s, m);
+        answer(s, m);
+        return;
+    case SMSG_JOBS_CHANGED:
+        server__jobs_changed(s, m);
+        answer(s, m);
+        return;
+    case SMSG_ASSIGN:
+        server__load_batch(s, m);
         answer(s, m);
         return;
     case SMSG_SEND: {
@@ -556,6 +567,8 @@ int server_open(const struct server_config *cfg, struct server **out, struct ty_
     pthread_cond_init(&s->wr_done_cv, NULL);
     pthread_mutex_init(&s->live_mu, NULL);
     pthread_mutex_init(&s->config_mu, NULL);
+    pthread_mutex_init(&s->load_mu, NULL);
+    pthread_cond_init(&s->load_cv, NULL);
     pthread_key_create(&s->reader_key, reader_free);
     pthread_mutex_init(&s->reader_mu, NULL);
     reader_owner = s;
@@ -623,8 +636,7 @@ int server_start(struct server *s, struct coord *c, struct ty_err *err)
     int rc = server__writer_start(s, err);
     if (rc != 0)
         return rc;
-    server__assign_all(s);
-    return 0;
+    return server__assign_all(s, err);
 }
 
 int server_run(struct server *s)
@@ -644,6 +656,7 @@ void server_close(struct server *s)
 {
     if (s == NULL)
         return;
+    server__loader_stop(s);
     server__writer_stop(s);
     coord_close(s->coord);
     s->coord = NULL;
@@ -805,7 +818,7 @@ int server_read_output(struct server *s, const char *run_id, uint64_t offset, ch
     struct coord_reply r;
     int rc = call_executor(s, "", req, &r, err);
     if (rc == 0) {
-        size_t n = r.len < cap ? r.len : cap;
+        size_t n = r.data == NULL ? 0 : r.len < cap ? r.len : cap;
         if (n > 0)
             memcpy(buf, r.data, n);
         *len = n;

@@ -66,8 +66,9 @@ int server_ingest(void *server, const struct coord_result *const *results, size_
 
 /*
  * Start: the writer thread, then the configuration to the executors through c (calendars,
- * then every job as an assignment, the last batch marked complete).  on_ready is called
- * when they have taken it.  Called on the loop's thread before server_run.  TY_EIO.
+ * then every job as an assignment, the last batch marked complete), streamed from the
+ * store by a loader thread while the loop runs.  on_ready is called when they have taken
+ * it.  Called on the loop's thread before server_run.  TY_EIO (a thread cannot start).
  */
 int server_start(struct server *s, struct coord *c, struct ty_err *err);
 
@@ -124,6 +125,38 @@ int server_job_save(struct server *s, struct job *j, int64_t base, const char *w
 /* Delete a job (and its secrets); base as above.  TY_ENOENT, TY_ECONFLICT, TY_ENOSPC. */
 int server_job_delete(struct server *s, const char *name, int64_t base, const char *who,
                       struct ty_err *err);
+
+/* One change of a batch (server_jobs_save_batch): what the single request would do. */
+enum server_batch_op {
+    SERVER_BATCH_CREATE = 1, /* as server_job_save with base -1 (POST /jobs) */
+    SERVER_BATCH_REPLACE,    /* as PUT /jobs/{name}: the job must exist; base 0 or its version */
+    SERVER_BATCH_DELETE,     /* as server_job_delete */
+};
+
+struct server_batch_item {
+    enum server_batch_op op;
+    struct job job;              /* CREATE, REPLACE: validated by job_from_json; the call may
+                                    move it out (leaving it empty): job_free it after */
+    char name[JOB_NAME_MAX + 1]; /* the job (DELETE: the only way to name it) */
+    int64_t base;                /* REPLACE, DELETE: the version it must be at; 0: any */
+    int rc;                      /* in: not 0 = refused by the caller, left alone;
+                                    out: 0 or why this change was refused */
+    struct ty_err err;           /* out: the refusal, in the words of the single request */
+    int64_t version;             /* out: the version saved (0 for a delete) */
+};
+
+/*
+ * Make many job changes at once: items[0..n) in order, each checked as server_job_save and
+ * server_job_delete check one (so each sees the changes before it: a domain's limit counts
+ * the jobs the batch created), all in one store transaction under the config lock, then
+ * one message to the loop and one assignment request for all of them.  A refusal (the
+ * 4xx of the single request: TY_EINVAL, TY_EEXIST, TY_ENOENT, TY_ECONFLICT) is the item's
+ * own, in items[i].rc and .err, and the others are still made.  A failure of the store
+ * (TY_ENOSPC, TY_EIO, TY_EBUSY, TY_ENOMEM) is returned with err and nothing of the batch
+ * is changed.  who is recorded for every change.
+ */
+int server_jobs_save_batch(struct server *s, struct server_batch_item *items, size_t n,
+                           const char *who, struct ty_err *err);
 
 /*
  * Save a domain or calendar given as canonical JSON text (base as for jobs; create when

@@ -40,6 +40,8 @@ struct wop {
 
 enum smsg_kind {
     SMSG_JOB_CHANGED = 1, /* name; text NULL when deleted; secrets */
+    SMSG_JOBS_CHANGED,    /* a batch: req (COORD_ASSIGN) and jobs, parallel to req->assign */
+    SMSG_ASSIGN,          /* start-up: req to send; num 1 for the last of the set */
     SMSG_CALENDAR_CHANGED,
     SMSG_SEND,  /* a coord request to pass on (req, executor) */
     SMSG_CLOCK, /* test builds */
@@ -53,6 +55,8 @@ struct smsg {
     json_t *secrets;
     int64_t version, num;
     struct coord_request *req;
+    struct job *jobs; /* SMSG_JOBS_CHANGED: the saved jobs (empty for a deletion) */
+    size_t n_jobs;
     char executor[COORD_ID_MAX];
     /* the answer */
     int rc;
@@ -116,6 +120,14 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     struct strmap live_jobs; /* job name -> struct live_job * */
     json_t *executors;       /* the executors' status as last sampled (an array) */
 
+    /* the loader thread: the configuration to the executors at start (config.c) */
+    pthread_t loader;
+    bool loader_live;
+    pthread_mutex_t load_mu;
+    pthread_cond_t load_cv;  /* a start-up request was answered */
+    uint32_t load_in_flight; /* start-up requests sent, not yet answered (load_mu) */
+    _Atomic bool load_stop;
+
     /* readers and configuration writes (API threads) */
     pthread_key_t reader_key;
     pthread_mutex_t reader_mu; /* the pool of readers threads gave back */
@@ -175,10 +187,15 @@ uint64_t alerts__job_defined(struct server *s, const struct job *j);
 uint64_t alerts__job_removed(struct server *s, const char *name);
 void alerts__resources(struct server *s, const json_t *executors);
 
-/* config.c: every job and calendar to the executors (at start); a saved one (the loop's
- * side of SMSG_JOB_CHANGED / SMSG_CALENDAR_CHANGED) */
-void server__assign_all(struct server *s);
+/* config.c: every job and calendar to the executors (at start: the loader thread; its
+ * requests through the loop, SMSG_ASSIGN; stopped and joined by server__loader_stop); a
+ * saved one (the loop's side of SMSG_JOB_CHANGED / SMSG_CALENDAR_CHANGED), a batch
+ * (SMSG_JOBS_CHANGED) */
+int server__assign_all(struct server *s, struct ty_err *err);
+void server__loader_stop(struct server *s);
+void server__load_batch(struct server *s, struct smsg *m);
 void server__job_changed(struct server *s, struct smsg *m);
+void server__jobs_changed(struct server *s, struct smsg *m);
 
 /* server.c: the executors have their jobs (the initial assignments are answered) */
 void server__ready(struct server *s);

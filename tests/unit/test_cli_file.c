@@ -338,6 +338,20 @@ static void test_file_load(void **state)
     assert_int_equal(cli_file_load(big, &v, &err), TY_EINVAL);
     snprintf(want, sizeof want, "%s: larger than %zu bytes", big, CLI_FILE_MAX);
     assert_string_equal(err.msg, want);
+    /* a file of definitions may be larger: apply -f of a million jobs */
+    char many[128];
+    snprintf(many, sizeof many, "%s/many.json", dir);
+    f = fopen(many, "w");
+    fputs("[", f);
+    size_t n_jobs = CLI_FILE_MAX / 30 + 1; /* 34 bytes each: more than CLI_FILE_MAX */
+    for (size_t i = 0; i < n_jobs; i++)
+        fprintf(f, "%s{\"name\": \"job-%08zu\", \"a\": 1}", i ? "," : "", i);
+    fputs("]\n", f);
+    fclose(f);
+    assert_int_equal(cli_file_load_list(many, &v, &err), 0);
+    assert_int_equal(json_array_size(v), n_jobs);
+    json_decref(v);
+    assert_int_equal(cli_file_load(many, &v, &err), TY_EINVAL); /* not as one definition */
 
     /* "-" is standard input, named so in messages */
     p = write_tmp("stdin.yaml", "name: a\nname: b\n");

@@ -1048,6 +1048,218 @@ static void test_paused(void **state)
     }
 }
 
+/* ---- job_text: the compact text and what scheduling needs ------------------------------- */
+
+/* The canonical text of the job in json (compact, as the store keeps it); malloc'd. */
+static char *canonical_text(const char *json)
+{
+    struct job j;
+    parse_ok(json, &j);
+    json_t *doc = job_to_json(&j);
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+    job_free(&j);
+    return text;
+}
+
+/* The table of defaults is job_to_json's own, member for member, in its order. */
+static void test_text_defaults(void **state)
+{
+    (void)state;
+    char *text = canonical_text("{\"name\": \"x\", \"command\": \"true\"}");
+    json_t *doc = json_loads(text, 0, NULL);
+    size_t n, k = 0;
+    const struct job_text_default *d = job_text_defaults(&n);
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v)
+    {
+        if (strcmp(key, "name") == 0 || strcmp(key, "command") == 0)
+            continue;
+        assert_true(k < n);
+        assert_string_equal(d[k].key, key);
+        char *raw = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+        assert_string_equal(d[k].raw, raw);
+        free(raw);
+        k++;
+    }
+    assert_int_equal(k, n);
+    json_decref(doc);
+    /* ... so a minimal job compacts to its two required fields */
+    struct strbuf out;
+    sb_init(&out);
+    struct job_sched s;
+    struct ty_err err;
+    assert_int_equal(job_text_compact(text, strlen(text), &out, &s, NULL, &err), 0);
+    assert_string_equal(sb_str(&out), "{\"name\":\"x\",\"command\":\"true\"}");
+    assert_true(s.enabled && !s.scheduled && !s.secrets);
+    assert_string_equal(s.time_zone, "UTC");
+    assert_int_equal(s.misfire_threshold, 5);
+    assert_int_equal(s.misfire, JOB_MISFIRE_SKIP);
+    assert_int_equal(s.catch_up_max, 1);
+    sb_free(&out);
+    free(text);
+}
+
+/* Compact texts read back to the same job; scheduling fields come out decoded. */
+static void test_text_round_trip(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *job;
+        int plain; /* job_text_compact's answer */
+    } cases[] = {
+        {"{\"name\": \"a\", \"command\": \"/usr/local/bin/report --name a\", "
+         "\"schedule\": \"0 0 3 * * ?\"}",
+         0},
+        {"{\"name\": \"b\", \"command\": \"echo \\\"quoted\\\" \\u00e9\", \"enabled\": false,"
+         " \"schedule\": \"0/5 * * * * ?\", \"time_zone\": \"Asia/Shanghai\", \"domain\": \"x/y\","
+         " \"env\": {\"A\": \"1\", \"secret_env\": \"{}\"}, \"secret_env\": {\"T\": \"v\"}}",
+         0},
+        {"{\"name\": \"c\", \"command\": \"true\", \"shards\": 3, \"shard_params\": \"0=a,2=c\","
+         " \"retry_backoff_factor\": 1.5, \"overlap\": \"queue\", \"downstream\": [\"a\"],"
+         " \"pause_windows\": [{\"daily\": [\"12:00\", \"13:00\"]}], \"level\": 9}",
+         0},
+        {"{\"name\": \"d\", \"command\": \"true\", \"schedule\": \"@daily\","
+         " \"misfire\": \"catch_up\", \"catch_up_max\": 3, \"misfire_threshold\": 60}",
+         1},
+        {"{\"name\": \"e\", \"command\": \"true\", \"start_at\": \"2030-01-01T00:00:00Z\"}", 1},
+        {"{\"name\": \"f\", \"command\": \"true\", \"calendars\": {\"skip\": [\"h\"]}}", 0},
+        {FULL_JOB, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = canonical_text(cases[i].job);
+        struct strbuf out;
+        sb_init(&out);
+        struct job_sched s;
+        struct ty_err err;
+        int rc = job_text_compact(text, strlen(text), &out, &s, NULL, &err);
+        if (rc != cases[i].plain)
+            fail_msg("case %zu: %d, expected %d (%s)", i, rc, cases[i].plain, err.msg);
+        assert_true(out.len < strlen(text));
+        /* read back: the same job, written the same */
+        char *again = canonical_text(sb_str(&out));
+        if (strcmp(again, text) != 0)
+            fail_msg("case %zu: %s\n  became %s\n  via %s", i, text, again, sb_str(&out));
+        struct job j;
+        parse_ok(sb_str(&out), &j);
+        if (rc == 0) {
+            assert_int_equal(s.enabled, j.enabled);
+            assert_int_equal(s.scheduled, j.schedule != NULL);
+            if (s.scheduled)
+                assert_true(cron_equal(&s.cron, &j.cron));
+            assert_string_equal(s.time_zone, j.time_zone);
+            assert_int_equal(s.start_at, j.start_at);
+            assert_int_equal(s.end_at, j.end_at);
+            assert_int_equal(s.misfire_threshold, j.misfire_threshold);
+            assert_int_equal(s.misfire, j.misfire);
+            assert_int_equal(s.catch_up_max, j.catch_up_max);
+            assert_int_equal(s.secrets, j.n_secret_env > 0);
+        }
+        job_free(&j);
+        free(again);
+        sb_free(&out);
+        free(text);
+    }
+    /* a small job's canonical 600-odd bytes come down to its own fields */
+    char *text = canonical_text(cases[0].job);
+    struct strbuf out;
+    sb_init(&out);
+    struct job_sched s;
+    assert_int_equal(job_text_compact(text, strlen(text), &out, &s, NULL, NULL), 0);
+    assert_true(strlen(text) > 5 * out.len);
+    assert_string_equal(sb_str(&out), "{\"name\":\"a\",\"command\":\"/usr/local/bin/report "
+                                      "--name a\",\"schedule\":\"0 0 3 * * ?\"}");
+    assert_true(s.scheduled);
+    sb_free(&out);
+    free(text);
+    /* the memo: one schedule compiled once, another replaces it, each gives its own cron */
+    struct job_text_memo memo;
+    memset(&memo, 0, sizeof memo);
+    static const char *const memo_jobs[] = {
+        "{\"name\":\"m1\",\"command\":\"x\",\"schedule\":\"0 0 3 * * ?\"}",
+        "{\"name\":\"m2\",\"command\":\"x\",\"schedule\":\"0 0 3 * * ?\"}",
+        "{\"name\":\"m3\",\"command\":\"x\",\"schedule\":\"0/5 * * * * ?\"}",
+        "{\"name\":\"m4\",\"command\":\"x\"}",
+    };
+    for (size_t i = 0; i < 4; i++) {
+        sb_init(&out);
+        assert_int_equal(
+            job_text_compact(memo_jobs[i], strlen(memo_jobs[i]), &out, &s, &memo, NULL), 0);
+        struct job j;
+        parse_ok(memo_jobs[i], &j);
+        assert_int_equal(s.scheduled, j.schedule != NULL);
+        if (s.scheduled)
+            assert_true(cron_equal(&s.cron, &j.cron));
+        assert_string_equal(memo.schedule, i < 2 ? "0 0 3 * * ?" : "0/5 * * * * ?");
+        job_free(&j);
+        sb_free(&out);
+    }
+    /* text not written canonically is kept as it is, spaces and all */
+    const char *loose =
+        " { \"name\" : \"g\" , \"level\":5,\"command\": \"x\" ,\"schedule\":\"0\\u0020"
+        "0 3 * * ?\"}\n";
+    sb_init(&out);
+    assert_int_equal(job_text_compact(loose, strlen(loose), &out, &s, NULL, NULL), 1);
+    assert_string_equal(sb_str(&out),
+                        "{\"name\":\"g\",\"command\":\"x\",\"schedule\":\"0\\u00200 3 * * ?\"}");
+    sb_free(&out);
+}
+
+static void test_text_refusals(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",           "[]",
+        "{",          "{\"a\":}",
+        "{\"a\":1,}", "{\"a\":1} x",
+        "{\"a\" 1}",  "{\"a\":\"unclosed}",
+        "{\"a\":[1}", "{\"a\":{\"b\":[}]}",
+        "{a:1}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct strbuf out;
+        sb_init(&out);
+        struct job_sched s;
+        struct ty_err err;
+        int rc = job_text_compact(bad[i], strlen(bad[i]), &out, &s, NULL, &err);
+        if (rc != TY_EINVAL)
+            fail_msg("\"%s\": %d, expected TY_EINVAL", bad[i], rc);
+        assert_string_equal(err.field, "job");
+        assert_non_null(strstr(err.msg, "job: the definition is not a JSON object (at byte "));
+        const char *v;
+        size_t n;
+        assert_int_equal(job_text_member(bad[i], strlen(bad[i]), "zz", &v, &n), TY_EINVAL);
+        sb_free(&out);
+    }
+    /* a field given twice, even when one of them is the default */
+    static const char *const twice[] = {
+        "{\"name\":\"a\",\"command\":\"x\",\"name\":\"b\"}",
+        "{\"name\":\"a\",\"level\":5,\"command\":\"x\",\"level\":7}",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        struct strbuf out;
+        sb_init(&out);
+        struct job_sched s;
+        struct ty_err err;
+        assert_int_equal(job_text_compact(twice[i], strlen(twice[i]), &out, &s, NULL, &err),
+                         TY_EINVAL);
+        assert_string_equal(err.msg, i == 0 ? "job: field \"name\" is given twice"
+                                            : "job: field \"level\" is given twice");
+        sb_free(&out);
+    }
+    const char *t = "{\"a\": 1, \"b\" : {\"c\": [1, \"}\"]}, \"d\":null}";
+    const char *v;
+    size_t n;
+    assert_int_equal(job_text_member(t, strlen(t), "b", &v, &n), 0);
+    assert_int_equal(n, strlen("{\"c\": [1, \"}\"]}"));
+    assert_memory_equal(v, "{\"c\": [1, \"}\"]}", n);
+    assert_int_equal(job_text_member(t, strlen(t), "d", &v, &n), 0);
+    assert_memory_equal(v, "null", n);
+    assert_int_equal(job_text_member(t, strlen(t), "c", &v, &n), TY_ENOENT);
+    assert_null(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1063,6 +1275,9 @@ int main(void)
         cmocka_unit_test(test_patch),
         cmocka_unit_test(test_min_interval),
         cmocka_unit_test(test_paused),
+        cmocka_unit_test(test_text_defaults),
+        cmocka_unit_test(test_text_round_trip),
+        cmocka_unit_test(test_text_refusals),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tzdb_shutdown();
