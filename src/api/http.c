@@ -329,6 +329,9 @@ static void log_refusal(struct req_state *rs, int status, const char *reason)
 }
 
 /* Queue a JSON response; body is stolen.  Returns the access handler's answer. */
+static enum MHD_Result queue_data(struct MHD_Connection *conn, int status, char *data, size_t len,
+                                  const char *etag, const char *hname, const char *hvalue);
+
 static enum MHD_Result queue_json(struct MHD_Connection *conn, int status, json_t *body,
                                   const char *etag, const char *hname, const char *hvalue)
 {
@@ -354,6 +357,14 @@ static enum MHD_Result queue_json(struct MHD_Connection *conn, int status, json_
     size_t len = sb.len;
     char *data = len > 0 ? sb_detach(&sb) : NULL;
     sb_free(&sb);
+    return queue_data(conn, status, data, len, etag, hname, hvalue);
+}
+
+/* Queue data[0..len) (a JSON text, malloc'd and taken over; NULL when len is 0) with the
+ * headers every answer has. */
+static enum MHD_Result queue_data(struct MHD_Connection *conn, int status, char *data, size_t len,
+                                  const char *etag, const char *hname, const char *hvalue)
+{
     struct MHD_Response *r = MHD_create_response_from_buffer(len, data != NULL ? data : (void *)"",
                                                              data != NULL ? MHD_RESPMEM_MUST_FREE
                                                                           : MHD_RESPMEM_PERSISTENT);
@@ -908,10 +919,18 @@ static enum MHD_Result finish(struct req_state *rs)
     if (resp.status < 100 || resp.status > 599) {
         log_refusal(rs, 500, "the handler gave no valid status (a bug)");
         json_decref(resp.body);
+        free(resp.raw);
+        resp.raw = NULL;
         resp.body = error_body("internal", NULL, "the handler gave no valid status");
         resp.status = 500;
     }
-    enum MHD_Result ret = queue_json(rs->conn, resp.status, resp.body, resp.etag, NULL, NULL);
+    enum MHD_Result ret;
+    if (resp.raw != NULL) { /* already JSON text */
+        json_decref(resp.body);
+        ret = queue_data(rs->conn, resp.status, resp.raw, resp.raw_len, resp.etag, NULL, NULL);
+    } else {
+        ret = queue_json(rs->conn, resp.status, resp.body, resp.etag, NULL, NULL);
+    }
     free(resp.etag);
     return ret;
 }

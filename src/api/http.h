@@ -49,7 +49,9 @@ const char *http_query(const struct http_request *req, const char *key);
 struct http_response {
     int status;   /* HTTP status */
     json_t *body; /* JSON body (stolen: the layer decrefs it), or NULL */
-    char *etag;   /* malloc'd ETag value (stolen), or NULL */
+    char *raw;    /* or the body already as JSON text (malloc'd, stolen), raw_len bytes */
+    size_t raw_len;
+    char *etag; /* malloc'd ETag value (stolen), or NULL */
     /* streaming instead of body: called repeatedly on the connection thread to produce
      * the next bytes; returns bytes written into buf (> 0), 0 to wait and call again
      * (it may block up to ~1 s itself), or -1 at the end.  free_fn(arg) at the end. */

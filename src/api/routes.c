@@ -150,6 +150,18 @@ static int page_params(const struct http_request *req, struct store_obj_query *q
 /* One page of objects as the API answers it: {"items": [object + "version" (+ "state" for
  * jobs)], "next": cursor | null}.  The store's own wording of a bad cursor or domain is
  * put in the API's terms. */
+/* The store's refusal of a page, worded for the API's parameters. */
+static void page_error(const struct store_obj_query *q, struct ty_err *err)
+{
+    if (strcmp(err->field, "cursor") == 0)
+        ty_error(err, TY_EINVAL, "cursor", -1, 0,
+                 "cursor: \"%.40s\" is not a \"next\" this server returned (pass the \"next\" "
+                 "of the previous page, or no cursor for the first page)",
+                 q->cursor);
+    else if (strcmp(err->field, "domain") == 0)
+        ty_error(err, TY_EINVAL, "domain", -1, 0, "domain: longer than %d bytes", DOMAIN_PATH_MAX);
+}
+
 static void obj_page(struct server *s, const struct store_obj_query *q, struct http_response *resp)
 {
     struct store *st = reader(s, resp);
@@ -158,14 +170,7 @@ static void obj_page(struct server *s, const struct store_obj_query *q, struct h
     json_t *page;
     struct ty_err err;
     if (store_obj_page(st, q, &page, &err) != 0) {
-        if (strcmp(err.field, "cursor") == 0)
-            ty_error(&err, TY_EINVAL, "cursor", -1, 0,
-                     "cursor: \"%.40s\" is not a \"next\" this server returned (pass the \"next\" "
-                     "of the previous page, or no cursor for the first page)",
-                     q->cursor);
-        else if (strcmp(err.field, "domain") == 0)
-            ty_error(&err, TY_EINVAL, "domain", -1, 0, "domain: longer than %d bytes",
-                     DOMAIN_PATH_MAX);
+        page_error(q, &err);
         fail(resp, &err);
         return;
     }
@@ -186,6 +191,66 @@ static void obj_page(struct server *s, const struct store_obj_query *q, struct h
     respond(resp, 200,
             json_pack("{s:o, s:O}", "items", items, "next", json_object_get(page, "next")), 0);
     json_decref(page);
+}
+
+/*
+ * A page of jobs, answered as text: each job's stored JSON passed on as it is, with its
+ * version and live state spliced in before its closing brace.  Parsing and writing a
+ * thousand jobs again through jansson cost tens of milliseconds; this costs a few.
+ */
+static void jobs_page(struct server *s, struct store_obj_query *q, struct http_response *resp)
+{
+    struct store *st = reader(s, resp);
+    if (st == NULL)
+        return;
+    json_t *page;
+    struct ty_err err;
+    q->raw = true;
+    if (store_obj_page(st, q, &page, &err) != 0) {
+        page_error(q, &err);
+        fail(resp, &err);
+        return;
+    }
+    struct strbuf sb;
+    sb_init(&sb);
+    sb_adds(&sb, "{\"items\":[");
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(page, "items"), i, it)
+    {
+        const char *text = json_string_value(json_object_get(it, "json"));
+        size_t len = json_string_length(json_object_get(it, "json"));
+        const char *name = json_string_value(json_object_get(it, "name"));
+        while (len > 0 && text[len - 1] != '}')
+            len--;
+        if (text == NULL || name == NULL || len < 2)
+            continue; /* not an object: the store's CHECK keeps this from happening */
+        if (i > 0)
+            sb_addc(&sb, ',');
+        sb_add(&sb, text, len - 1);
+        sb_addf(&sb, "%s\"version\":%lld,\"state\":", len > 2 ? "," : "",
+                (long long)json_integer_value(json_object_get(it, "version")));
+        server_job_state_text(s, name, text, len, &sb);
+        sb_addc(&sb, '}');
+    }
+    json_t *next = json_object_get(page, "next");
+    if (json_is_string(next)) {
+        char *n = json_dumps(next, JSON_ENCODE_ANY);
+        sb_addf(&sb, "],\"next\":%s}\n", n ? n : "null");
+        free(n);
+    } else {
+        sb_adds(&sb, "],\"next\":null}\n");
+    }
+    json_decref(page);
+    if (sb_failed(&sb)) {
+        sb_free(&sb);
+        ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        fail(resp, &err);
+        return;
+    }
+    resp->status = 200;
+    resp->raw_len = sb.len;
+    resp->raw = sb_detach(&sb);
 }
 
 static void h_jobs_list(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -209,7 +274,7 @@ static void h_jobs_list(void *ctx, const struct http_request *req, struct http_r
         fail(resp, &err);
         return;
     }
-    obj_page(s, &q, resp);
+    jobs_page(s, &q, resp);
 }
 
 static void h_jobs_create(void *ctx, const struct http_request *req, struct http_response *resp)

@@ -906,32 +906,78 @@ int server_obj_delete(struct server *s, enum store_kind kind, const char *name, 
  * A job's live state
  */
 
-json_t *server_job_state(struct server *s, const char *name, const json_t *definition)
+/* What the API shows of a job's state: its next fire and its runs going and waiting. */
+struct shown_state {
+    int64_t next;
+    const struct tz_zone *zone;
+    uint32_t running, waiting;
+};
+
+static void live_counts(struct server *s, const char *name, struct shown_state *st)
 {
-    json_t *o = json_object();
-    struct job_timing t;
-    const struct tz_zone *z = NULL;
-    int64_t next = 0;
-    if (job_timing_from_json(definition, &t, NULL) == 0 && tzdb_get(t.time_zone, &z, NULL) == 0)
-        next = job_timing_next(&t, z, server_now(s));
-    if (next > 0) {
-        char buf[CIVIL_RFC3339_MAX];
-        struct tz_info ti;
-        tz_lookup(z, next, &ti);
-        civil_format_rfc3339(next, ti.utoff, buf);
-        json_object_set_new(o, "next_fire", json_string(buf));
-    } else {
-        json_object_set_new(o, "next_fire", json_null());
-    }
-    uint32_t running = 0, waiting = 0;
     pthread_mutex_lock(&s->live_mu);
     const struct live_job *lj = strmap_get(&s->live_jobs, name);
     if (lj != NULL) {
-        running = lj->running;
-        waiting = lj->waiting;
+        st->running = lj->running;
+        st->waiting = lj->waiting;
     }
     pthread_mutex_unlock(&s->live_mu);
-    json_object_set_new(o, "running", json_integer(running));
-    json_object_set_new(o, "waiting", json_integer(waiting));
-    return o;
+}
+
+static void state_text(const struct shown_state *st, struct strbuf *out)
+{
+    if (st->next > 0) {
+        char buf[CIVIL_RFC3339_MAX];
+        struct tz_info ti;
+        tz_lookup(st->zone, st->next, &ti);
+        civil_format_rfc3339(st->next, ti.utoff, buf);
+        sb_addf(out, "{\"next_fire\":\"%s\",", buf);
+    } else {
+        sb_adds(out, "{\"next_fire\":null,");
+    }
+    sb_addf(out, "\"running\":%u,\"waiting\":%u}", st->running, st->waiting);
+}
+
+json_t *server_job_state(struct server *s, const char *name, const json_t *definition)
+{
+    struct shown_state st = {0};
+    struct job_timing t;
+    if (job_timing_from_json(definition, &t, NULL) == 0 &&
+        tzdb_get(t.time_zone, &st.zone, NULL) == 0)
+        st.next = job_timing_next(&t, st.zone, server_now(s));
+    live_counts(s, name, &st);
+    struct strbuf sb;
+    sb_init(&sb);
+    state_text(&st, &sb);
+    json_t *o = sb_failed(&sb) ? NULL : json_loads(sb_str(&sb), 0, NULL);
+    sb_free(&sb);
+    return o != NULL ? o : json_object();
+}
+
+void server_job_state_text(struct server *s, const char *name, const char *text, size_t len,
+                           struct strbuf *out)
+{
+    /* the last schedule compiled, per API thread: most jobs of a page share few schedules */
+    static _Thread_local struct job_text_memo memo;
+    struct shown_state st = {0};
+    struct job_sched js;
+    struct strbuf scratch;
+    sb_init(&scratch);
+    int rc = job_text_compact(text, len, &scratch, &js, &memo, NULL);
+    sb_free(&scratch);
+    if (rc == 0) {
+        struct job_timing t = {js.enabled,   js.scheduled, js.cron,
+                               js.time_zone, js.start_at,  js.end_at};
+        if (tzdb_get(js.time_zone, &st.zone, NULL) == 0)
+            st.next = job_timing_next(&t, st.zone, server_now(s));
+    } else if (rc == 1) { /* written in a way only the full reader takes */
+        json_t *o = json_loadb(text, len, 0, NULL);
+        struct job_timing t;
+        if (o != NULL && job_timing_from_json(o, &t, NULL) == 0 &&
+            tzdb_get(t.time_zone, &st.zone, NULL) == 0)
+            st.next = job_timing_next(&t, st.zone, server_now(s));
+        json_decref(o);
+    }
+    live_counts(s, name, &st);
+    state_text(&st, out);
 }

@@ -171,6 +171,11 @@ int server_obj_save(struct server *s, enum store_kind kind, const char *name, co
 int server_obj_delete(struct server *s, enum store_kind kind, const char *name, int64_t base,
                       const char *who, struct ty_err *err);
 
+/* The same state as JSON text appended to out, from the job's stored JSON text[0..len)
+ * read without building JSON values (a page of a thousand jobs). */
+void server_job_state_text(struct server *s, const char *name, const char *text, size_t len,
+                           struct strbuf *out);
+
 /* A job's live state: {"next_fire": RFC 3339 | null, "running": n, "waiting": n}, from
  * its stored definition (the JSON object; borrowed) and what its runs reported.  Cheap:
  * no store access, no executor asked.  New reference. */

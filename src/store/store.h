@@ -136,6 +136,8 @@ struct store_obj_query {
     const char *text;   /* case-insensitive substring of the name or the description; NULL = any */
     size_t limit;       /* 1-1000, 0 = 100 */
     const char *cursor; /* from the previous page's "next"; NULL = first page */
+    bool raw;           /* items carry "json", the object's stored JSON text, instead of
+                           "object" (for an answer that passes the text on unparsed) */
 };
 
 struct store_stats_query {

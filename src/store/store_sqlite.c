@@ -1803,13 +1803,13 @@ static int page_stmt(struct sq *s, unsigned mask, sqlite3_stmt **out, struct ty_
     return 0;
 }
 
-static json_t *page_row(sqlite3_stmt *st)
+static json_t *page_row(sqlite3_stmt *st, bool raw)
 {
     struct jb b = {json_object(), false};
     jb_set(&b, "name", col_text(st, 0));
     jb_set(&b, "version", col_int(st, 1));
     jb_set(&b, "updated_at_ms", col_int(st, 2));
-    jb_set(&b, "object", col_json(st, 3));
+    jb_set(&b, raw ? "json" : "object", raw ? col_text(st, 3) : col_json(st, 3));
     if (b.bad) {
         json_decref(b.o);
         return NULL;
@@ -1859,7 +1859,7 @@ static int sq_obj_page(struct store *base, const struct store_obj_query *q, json
             more = true;
             break;
         }
-        json_t *v = page_row(st);
+        json_t *v = page_row(st, q->raw);
         if (v == NULL || json_array_append_new(items, v) != 0)
             rc = oom(err, "obj_page");
         n++;
