@@ -415,6 +415,7 @@ static void pg_words(const struct pg *s, const PGresult *r, char *buf, size_t ca
 int pg__fail(struct pg *s, const PGresult *r, struct ty_err *err, const char *fmt, ...)
 {
     const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(s->state, sizeof s->state, "%s", state != NULL ? state : "");
     bool lost = PQstatus(s->conn) != CONNECTION_OK;
     if (lost || state_is(state, "08") || state_is(state, "57P0"))
         s->broken = true;
@@ -492,12 +493,17 @@ static int connect_code(const PGconn *c)
 static int ensure_conn(struct pg *s, const char *what, struct ty_err *err)
 {
     if (!s->broken && PQstatus(s->conn) == CONNECTION_OK) {
+        /* an idle connection has nothing to read unless the server spoke: a shutdown sends
+         * its FATAL message, then the end of the stream, which a second read finds */
         struct pollfd pfd = {.fd = PQsocket(s->conn), .events = POLLIN};
-        if (pfd.fd >= 0 && poll(&pfd, 1, 0) > 0) {
+        for (int i = 0;
+             i < 4 && PQstatus(s->conn) == CONNECTION_OK && pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
+             i++) {
             PQconsumeInput(s->conn);
             PGnotify *n;
             while ((n = PQnotifies(s->conn)) != NULL)
                 PQfreemem(n);
+            pfd.fd = PQsocket(s->conn);
         }
         if (PQstatus(s->conn) == CONNECTION_OK)
             return 0;
@@ -710,7 +716,8 @@ int pg__collect(const PGresult *r, json_t *(*row)(const PGresult *, int), json_t
  * Open, schema, close.
  */
 
-/* Whether the URL's user part carries a password ("user:secret@host"). */
+/* Whether the URL carries a password: in its user part ("user:secret@host") or as a
+ * query parameter ("?password=secret"). */
 static bool url_has_password(const char *url)
 {
     const char *p = strstr(url, "://");
@@ -722,7 +729,12 @@ static bool url_has_password(const char *url)
     for (size_t i = 0; i < auth; i++)
         if (p[i] == '@')
             at = p + i;
-    return at != NULL && memchr(p, ':', (size_t)(at - p)) != NULL;
+    if (at != NULL && memchr(p, ':', (size_t)(at - p)) != NULL)
+        return true;
+    for (const char *q = strchr(p, '?'); q != NULL; q = strchr(q + 1, '&'))
+        if (strncmp(q + 1, "password=", 9) == 0)
+            return true;
+    return false;
 }
 
 /* Refuse a URL that holds a password: it would stay in memory and could reach a message
@@ -2090,6 +2102,8 @@ static int pg_commit(struct store *base, struct ty_err *err)
     else
         rc = simple(s, "COMMIT", "commit", err);
     abort_tx(s);
+    if (rc != 0)
+        pg__days_forget(s); /* partitions made in the batch went with it */
     s->batch = false;
     s->batch_failed = 0;
     return rc;
@@ -2098,8 +2112,10 @@ static int pg_commit(struct store *base, struct ty_err *err)
 static void pg_rollback(struct store *base)
 {
     struct pg *s = PG(base);
-    if (s->batch)
+    if (s->batch) {
         abort_tx(s);
+        pg__days_forget(s); /* partitions made in the batch went with it */
+    }
     s->batch = false;
     s->batch_failed = 0;
 }

@@ -101,6 +101,7 @@ struct pg {
     bool tx;          /* a transaction this store opened is in progress (batch, call, scan) */
     bool broken;      /* the connection was lost: reset before the next call */
     bool retry;       /* the last failure was a deadlock or serialization failure */
+    char state[6];    /* the SQLSTATE of the last failure, "" when it had none */
     unsigned scans;   /* cursors opened, for their names */
     struct pg_prepared prep;
     struct pg_days days[2];

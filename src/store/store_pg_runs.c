@@ -334,12 +334,16 @@ static int days_load(struct pg *s, const char *what, struct ty_err *err)
     return rc;
 }
 
-/* Errors that mean another connection made the same partition at the same moment. */
+/* Errors that mean another connection made the same partition at the same moment: the
+ * table (42P07) or its row type (42710, 23505) exists, or it is attached already (42809). */
 static bool made_meanwhile(const PGresult *r)
 {
+    static const char *const states[] = {"42P07", "42710", "23505", "42809"};
     const char *st = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    return st != NULL &&
-           (strcmp(st, "42P07") == 0 || strcmp(st, "23505") == 0 || strcmp(st, "42809") == 0);
+    for (size_t i = 0; st != NULL && i < sizeof states / sizeof states[0]; i++)
+        if (strcmp(st, states[i]) == 0)
+            return true;
+    return false;
 }
 
 /* Make the partition of `table` for `day`: inside the caller's transaction in a savepoint
@@ -382,6 +386,30 @@ static int partition_create(struct pg *s, const char *table, int64_t day, const 
     }
     PQclear(r);
     return rc;
+}
+
+/*
+ * After a write failed with rc: when it found no partition for its row, another
+ * connection dropped a day this one thought was there (retention elsewhere).  The days
+ * known are forgotten; a write that was its own transaction may simply be repeated (0 and
+ * *again), one in a batch ended the batch, which its caller retries (TY_EUNAVAIL).
+ */
+static int partition_gone(struct pg *s, int rc, bool *again, const char *what, struct ty_err *err)
+{
+    *again = false;
+    if (rc == 0 || strcmp(s->state, "23514") != 0)
+        return rc;
+    pg__days_forget(s);
+    if (!s->tx) {
+        *again = true;
+        return 0;
+    }
+    if (s->batch)
+        s->batch_failed = TY_EUNAVAIL;
+    return ty_error(err, TY_EUNAVAIL, NULL, -1, 0,
+                    "%s: another connection dropped the day's partition meanwhile (retention); "
+                    "roll back and try again",
+                    what);
 }
 
 /* The partition of runs or skips for `day` exists (made now if it did not). */
@@ -527,17 +555,19 @@ int pg__run_put(struct store *base, const struct store_run *r, struct ty_err *er
         return rc;
     char what[64];
     snprintf(what, sizeof what, "run_put run %s", r->run_id);
-    if ((rc = partition_for(s, PG_DAYS_RUNS, day_of(r->scheduled_at), what, err)) != 0)
-        return rc;
     struct pg_params p = {0};
     run_params(&p, r, status, trigger);
     bool again = true;
-    for (int round = 0; rc == 0 && again && round < RUN_ROUNDS; round++) {
-        PGresult *res;
-        rc = run_exec(s, PG_R_RUN_PUT, &p, &res, what, err);
-        if (rc == 0)
+    for (int round = 0; again && round < RUN_ROUNDS; round++) {
+        PGresult *res = NULL;
+        rc = partition_for(s, PG_DAYS_RUNS, day_of(r->scheduled_at), what, err);
+        if (rc == 0 && (rc = run_exec(s, PG_R_RUN_PUT, &p, &res, what, err)) == 0)
             rc = run_outcome(s, r, status, res, &again, what, err);
+        else
+            rc = partition_gone(s, rc, &again, what, err);
         PQclear(res);
+        if (rc != 0)
+            break;
     }
     pg__p_free(&p);
     if (rc == 0 && again)
@@ -556,8 +586,6 @@ int pg__skip_put(struct store *base, const struct store_skip *k, struct ty_err *
         return rc;
     char what[256];
     snprintf(what, sizeof what, "skip_put fire %s shard %" PRId32, k->fire_id, k->shard);
-    if ((rc = partition_for(s, PG_DAYS_SKIPS, day_of(k->scheduled_at), what, err)) != 0)
-        return rc;
     struct pg_params p = {0};
     pg__p_text(&p, k->fire_id);
     pg__p_int(&p, k->shard);
@@ -569,7 +597,13 @@ int pg__skip_put(struct store *base, const struct store_skip *k, struct ty_err *
     pg__p_text(&p, k->detail);
     pg__p_text(&p, trigger);
     pg__p_int(&p, day_of(k->scheduled_at));
-    rc = run_exec(s, PG_R_SKIP_PUT, &p, NULL, what, err);
+    bool again = true;
+    for (int round = 0; again && round < 2; round++) {
+        rc = partition_for(s, PG_DAYS_SKIPS, day_of(k->scheduled_at), what, err);
+        if (rc == 0)
+            rc = run_exec(s, PG_R_SKIP_PUT, &p, NULL, what, err);
+        rc = partition_gone(s, rc, &again, what, err);
+    }
     pg__p_free(&p);
     return rc;
 }
