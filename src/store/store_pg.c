@@ -1057,12 +1057,15 @@ static void change_add(struct changes *c, const char *domain, int delta, int pla
         c->v = v;
         c->cap = cap;
     }
-    char *d = strdup(domain);
-    if (d == NULL) {
+    struct change *ch = &c->v[c->n];
+    if ((ch->domain = strdup(domain)) == NULL) {
         c->bad = true;
         return;
     }
-    c->v[c->n++] = (struct change){d, delta, place, enabled};
+    ch->delta = delta;
+    ch->place = place;
+    ch->enabled = enabled;
+    c->n++;
 }
 
 static int change_cmp(const void *a, const void *b)
@@ -1141,7 +1144,8 @@ static int job_moved(struct pg *s, const char *name, const struct place *from,
     struct changes c = {0};
     changes_of(&c, from, to);
     int rc = c.bad ? store__oom(err, what) : 0;
-    qsort(c.v, c.n, sizeof *c.v, change_cmp);
+    if (c.n > 1)
+        qsort(c.v, c.n, sizeof *c.v, change_cmp);
     for (size_t i = 0; rc == 0 && i < c.n; i++)
         rc = apply_change(s, name, &c.v[i], what, err);
     changes_free(&c);

@@ -62,6 +62,7 @@ enum pg_cst {
 };
 
 enum pg_rst {
+    PG_R_RUN_INSERT,
     PG_R_RUN_PUT,
     PG_R_RUN_MOVE,
     PG_R_RUN_BY_FIRE,
@@ -76,17 +77,36 @@ enum pg_rst {
 /* Object page statements: walk job_domains (else objects), enabled fixed, text filter. */
 enum { PG_PQ_INDEX = 1, PG_PQ_ENABLED = 2, PG_PQ_TEXT = 4, PG_PQ_MASKS = 8 };
 
+/* The update of a run in one day's partition, prepared per day (store_pg_runs.c): the
+ * last few days written keep theirs. */
+#define PG_DAY_STMTS 4
+
+struct pg_day_stmt {
+    int64_t day;
+    unsigned gen;  /* names "ru<day>_<gen>": a new one after the partitions were forgotten */
+    bool prepared; /* on the connection */
+    bool stale;    /* its partition may be gone: DEALLOCATE before the name is used again */
+    uint64_t used; /* for replacing the least recently used */
+};
+
 /* Which statements are prepared on the connection; all false again after a reconnect. */
 struct pg_prepared {
     bool cfg[PG_C_COUNT];
     bool run[PG_R_COUNT];
     bool hist[STORE__HM_MODES][STORE__HQ_MASKS];
     bool page[PG_PQ_MASKS];
+    struct pg_day_stmt day[PG_DAY_STMTS];
 };
 
-/* The UTC days for which a partition of runs (0) or skips (1) is known to exist, sorted. */
+/* A partition of runs or skips known to exist: its UTC day and its table's name. */
+struct pg_day {
+    int64_t day;
+    char name[64];
+};
+
+/* The partitions of runs (0) or skips (1) known to exist, sorted by day. */
 struct pg_days {
-    int64_t *v;
+    struct pg_day *v;
     size_t n, cap;
     bool loaded; /* read from the catalog since the last time it was forgotten */
 };
@@ -103,6 +123,8 @@ struct pg {
     bool retry;       /* the last failure was a deadlock or serialization failure */
     char state[6];    /* the SQLSTATE of the last failure, "" when it had none */
     unsigned scans;   /* cursors opened, for their names */
+    unsigned day_gen; /* generation of the per-day statements' names */
+    uint64_t day_tick;
     struct pg_prepared prep;
     struct pg_days days[2];
 };
@@ -243,7 +265,8 @@ int pg__prune(struct store *base, int64_t older_than_ms, int64_t keep_per_job, i
  * batch seldom has to create one), outside any transaction. */
 int pg__partitions_ahead(struct pg *s, struct ty_err *err);
 
-/* Forget the known partitions (they are read again from the catalog when next needed). */
+/* Forget the known partitions (they are read again from the catalog when next needed),
+ * and the per-day statements that name them. */
 void pg__days_forget(struct pg *s);
 
 #endif

@@ -3903,6 +3903,25 @@ static void test_pg_partitions(void **state)
                " DROP TABLE runs_20260112");
     assert_ok(store_run_put(s, &b11.r, &e_));
     assert_int_equal(partition_rows(f, "runs_20260112"), 1);
+    /* ... in the middle of a batch: the batch ends (the caller retries it), then goes */
+    b11.r.status = STORE_RUN_RUNNING;
+    b11.r.started_at_ms = b11.r.scheduled_at * 1000 + 5;
+    assert_ok(store_run_put(s, &b11.r, &e_));
+    db_exec(f, "DELETE FROM run_keys WHERE scheduled_at >= 1768176000;"
+               " DROP TABLE runs_20260112");
+    b11.r.status = STORE_RUN_SUCCEEDED;
+    assert_ok(store_begin(s, &e_));
+    assert_err(store_run_put(s, &b11.r, &e_), TY_EUNAVAIL,
+               "another connection dropped the day's partition meanwhile");
+    assert_err(store_commit(s, &e_), TY_EUNAVAIL, "the batch was rolled back");
+    store_rollback(s);
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_run_put(s, &b11.r, &e_));
+    assert_ok(store_commit(s, &e_));
+    assert_int_equal(partition_rows(f, "runs_20260112"), 1);
+    assert_ok(store_run_get(s, b11.id, &o, &e_));
+    assert_string_equal(jstr(o, "status"), "succeeded");
+    json_decref(o);
 
     /* keep_per_job with the age pass: ranks only what the age pass keeps */
     assert_ok(store_prune(s, (d0 + 3 * 86400) * 1000, 3, &removed, &e_));
