@@ -462,12 +462,16 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
-/* The settings of a session, again after every reconnect. */
+/*
+ * The settings of a session, again after every reconnect.  JIT compilation is off: the
+ * store's statements are either small (where PostgreSQL would not compile them anyway) or
+ * aggregates over many rows, where compiling costs more than it saves (stats by day over
+ * 600,000 runs: 3.6 s with JIT, 1.2 s without).
+ */
 static int session_setup(struct pg *s, struct ty_err *err)
 {
-    const char *sql = s->read_only ? "SET default_transaction_read_only = on" : NULL;
-    if (sql == NULL)
-        return 0;
+    const char *sql =
+        s->read_only ? "SET jit = off; SET default_transaction_read_only = on" : "SET jit = off";
     PGresult *r = PQexec(s->conn, sql);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : pg__fail(s, r, err, "connect");
     PQclear(r);
