@@ -737,8 +737,9 @@ static json_t *job_groups(struct fx *f, const char *path)
             if (json_object_get(groups, job) != NULL)
                 fail_msg("job %s is filed both enabled and disabled", job);
             json_object_set_new(groups, job,
-                                json_pack("[I,I]", (json_int_t)atoll(PQgetvalue(r, i, 1)),
-                                          (json_int_t)atoll(PQgetvalue(r, i, 2))));
+                                json_pack("[I,I]",
+                                          (json_int_t)strtoll(PQgetvalue(r, i, 1), NULL, 10),
+                                          (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10)));
         }
         PQclear(r);
         return groups;
@@ -3837,19 +3838,20 @@ static void test_pg_partitions(void **state)
     struct fx *f = *state;
     struct store *s = f->s;
     const int64_t d0 = 1767225600; /* 2026-01-01T00:00:00Z */
+    const int64_t day_s = 86400, hour_s = 3600;
     struct run_buf live;
-    for (int day = 0; day < 4; day++) {
-        for (int i = 0; i < 2; i++) {
+    for (int64_t day = 0; day < 4; day++) {
+        for (int64_t i = 0; i < 2; i++) {
             struct run_buf b;
-            run_init(&b, "pt", "d", d0 + day * 86400 + i * 3600, 0, 1, STORE_RUN_SUCCEEDED);
+            run_init(&b, "pt", "d", d0 + day * day_s + i * hour_s, 0, 1, STORE_RUN_SUCCEEDED);
             assert_ok(store_run_put(s, &b.r, &e_));
         }
         struct store_skip k;
         char fire[64];
-        skip_init(&k, fire, sizeof fire, "pt", "d", d0 + day * 86400 + 60, -1, STORE_SKIP_OVERLAP);
+        skip_init(&k, fire, sizeof fire, "pt", "d", d0 + day * day_s + 60, -1, STORE_SKIP_OVERLAP);
         assert_ok(store_skip_put(s, &k, &e_));
     }
-    run_init(&live, "pt", "d", d0 + 86400 + 7200, 1, 1, STORE_RUN_RUNNING);
+    run_init(&live, "pt", "d", d0 + 86400 + 2 * hour_s, 1, 1, STORE_RUN_RUNNING);
     assert_ok(store_run_put(s, &live.r, &e_));
     assert_int_equal(partition_rows(f, "runs_20260101"), 2);
     assert_int_equal(partition_rows(f, "runs_20260102"), 3);
@@ -3859,7 +3861,7 @@ static void test_pg_partitions(void **state)
     /* older than day 2: day 0 goes whole; day 1's runs keep their partition for the
      * running run and lose the rest row by row, its skips go whole */
     int64_t removed = -1;
-    assert_ok(store_prune(s, (d0 + 2 * 86400) * 1000, 0, &removed, &e_));
+    assert_ok(store_prune(s, (d0 + 2 * day_s) * 1000, 0, &removed, &e_));
     assert_int_equal(removed, 3 + 3);
     assert_int_equal(partition_rows(f, "runs_20260101"), -1);
     assert_int_equal(partition_rows(f, "skips_20260101"), -1);
@@ -3876,7 +3878,7 @@ static void test_pg_partitions(void **state)
     struct store_history_query q = {.job = "pt"};
     assert_int_equal(history_count(s, q), 7);
     assert_ok(store_last_fires(s, &o, &e_));
-    assert_int_equal(jint(o, "pt"), d0 + 3 * 86400 + 3600);
+    assert_int_equal(jint(o, "pt"), d0 + 3 * day_s + hour_s);
     json_decref(o);
 
     /* a late record for a dropped day makes its partition again */
@@ -3886,8 +3888,8 @@ static void test_pg_partitions(void **state)
     assert_int_equal(partition_rows(f, "runs_20260101"), 1);
     /* in a batch: kept by the commit, undone by a rollback (and then made again) */
     struct run_buf b10, b11;
-    run_init(&b10, "pt", "d", d0 + 10 * 86400, 0, 1, STORE_RUN_SUCCEEDED);
-    run_init(&b11, "pt", "d", d0 + 11 * 86400, 0, 1, STORE_RUN_SUCCEEDED);
+    run_init(&b10, "pt", "d", d0 + 10 * day_s, 0, 1, STORE_RUN_SUCCEEDED);
+    run_init(&b11, "pt", "d", d0 + 11 * day_s, 0, 1, STORE_RUN_SUCCEEDED);
     assert_ok(store_begin(s, &e_));
     assert_ok(store_run_put(s, &b10.r, &e_));
     assert_ok(store_commit(s, &e_));
@@ -3924,7 +3926,7 @@ static void test_pg_partitions(void **state)
     json_decref(o);
 
     /* keep_per_job with the age pass: ranks only what the age pass keeps */
-    assert_ok(store_prune(s, (d0 + 3 * 86400) * 1000, 3, &removed, &e_));
+    assert_ok(store_prune(s, (d0 + 3 * day_s) * 1000, 3, &removed, &e_));
     /* by age: day 0's late run, day 2's two runs and skip (whole partitions); then beyond
      * the newest 3 of what is left, day 3's first run and its skip (the running run stays) */
     assert_int_equal(removed, 1 + 2 + 1 + 2);
