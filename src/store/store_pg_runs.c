@@ -138,8 +138,8 @@ const char *const pg__runs_schema =
 #define RUN_NCOLS 20 /* then the output (run_get) or its length (everything else) */
 
 /* Status never goes backwards: a stored queued run takes anything, a running one anything
- * but queued, a final one nothing. */
-#define RUN_RANK_OK(col, st) "(" col " = 'queued' OR (" col " = 'running' AND " st " <> 'queued'))"
+ * but queued, a final one nothing ($8 the new status, as in every run statement). */
+#define RUN_RANK_OK "(r.status = 'queued' OR (r.status = 'running' AND $8 <> 'queued'))"
 
 /* The first and last second of a UTC day, clamped to bigint. */
 #define DAY_FIRST(d) "(greatest(" d "::numeric * 86400, -9223372036854775808))::bigint"
@@ -185,18 +185,13 @@ static const char *const run_sql[PG_R_COUNT] = {
         "  WHERE $7 IN ('schedule', 'misfire') ON CONFLICT DO NOTHING),"
         " upd AS (UPDATE runs r SET " RUN_UPDATE_SET
         "  FROM old WHERE r.run_id = $1 AND r.scheduled_at = $9 AND old.scheduled_at = $9"
-        "  AND old.fire_id = $2 AND old.attempt = $3 AND " RUN_RANK_OK(
-            "r.status", "$8") "  RETURNING 1)"
-                              " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd),"
-                              " o.fire_id, o.attempt, o.scheduled_at FROM (VALUES (1)) v LEFT JOIN "
-                              "old o ON true",
-    /* an update of a run stored under another scheduled_at than this record says: $1 run
-     * id, $2 the stored scheduled_at, $3.. what may change (run_fields) */
-    [PG_R_RUN_MOVE] = "UPDATE runs r SET status = $3, queued_at_ms = $4, started_at_ms = $5,"
-                      " ended_at_ms = $6, pid = $7, pid_start = $8, boot_id = $9, executor = $10,"
-                      " epoch = $11, exit_code = $12, signal = $13, error = $14, output = $15"
-                      " WHERE r.run_id = $1 AND r.scheduled_at = $2"
-                      " AND " RUN_RANK_OK("r.status", "$3"),
+        "  AND old.fire_id = $2 AND old.attempt = $3 AND " RUN_RANK_OK " RETURNING 1)"
+        " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd),"
+        " o.fire_id, o.attempt, o.scheduled_at FROM (VALUES (1)) v LEFT JOIN old o ON true",
+    /* an update of a run stored under another scheduled_at than this record says:
+     * PG_R_RUN_PUT's parameters with $9 the stored scheduled_at */
+    [PG_R_RUN_MOVE] = "UPDATE runs r SET " RUN_UPDATE_SET " WHERE r.run_id = $1"
+                      " AND r.scheduled_at = $9 AND " RUN_RANK_OK,
     [PG_R_RUN_BY_FIRE] = "SELECT run_id FROM run_keys WHERE fire_id = $1 AND attempt = $2",
     /* $1 fire_id, $2 shard, $3 job, $4 domain, $5 scheduled_at, $6 recorded, $7 reason,
      * $8 detail, $9 trigger, $10 the UTC day */
@@ -469,24 +464,6 @@ int pg__partitions_ahead(struct pg *s, struct ty_err *err)
  * Runs and skipped fires: the write path.
  */
 
-/* The record's changeable fields, in PG_R_RUN_MOVE's order from its third parameter. */
-static void run_fields(struct pg_params *p, const struct store_run *r, const char *status)
-{
-    pg__p_text(p, status);
-    pg__p_int(p, r->queued_at_ms);
-    pg__p_int(p, r->started_at_ms);
-    pg__p_int(p, r->ended_at_ms);
-    pg__p_int(p, r->pid);
-    pg__p_int(p, r->pid_start);
-    pg__p_text(p, r->boot_id);
-    pg__p_text(p, r->executor);
-    pg__p_int(p, r->epoch);
-    pg__p_int(p, r->exit_code);
-    pg__p_int(p, r->signal);
-    pg__p_text(p, r->error);
-    pg__p_bytes(p, r->output, r->output_len);
-}
-
 static void run_params(struct pg_params *p, const struct store_run *r, const char *status,
                        const char *trigger)
 {
@@ -516,13 +493,13 @@ static void run_params(struct pg_params *p, const struct store_run *r, const cha
 
 /* A known run id whose record carries another scheduled_at than the stored one: update
  * the row where it is (scheduled_at stays as inserted). */
-static int run_move(struct pg *s, const struct store_run *r, const char *status, int64_t stored,
-                    const char *what, struct ty_err *err)
+static int run_move(struct pg *s, const struct store_run *r, const char *status,
+                    const char *trigger, int64_t stored, const char *what, struct ty_err *err)
 {
+    struct store_run where = *r;
+    where.scheduled_at = stored;
     struct pg_params p = {0};
-    pg__p_text(&p, r->run_id);
-    pg__p_int(&p, stored);
-    run_fields(&p, r, status);
+    run_params(&p, &where, status, trigger);
     int rc = run_exec(s, PG_R_RUN_MOVE, &p, NULL, what, err);
     pg__p_free(&p);
     return rc;
@@ -554,7 +531,8 @@ static int fire_taken(struct pg *s, const struct store_run *r, bool *again, cons
 
 /* What the upsert's result row says: done, refused, or *again. */
 static int run_outcome(struct pg *s, const struct store_run *r, const char *status,
-                       const PGresult *res, bool *again, const char *what, struct ty_err *err)
+                       const char *trigger, const PGresult *res, bool *again, const char *what,
+                       struct ty_err *err)
 {
     *again = false;
     if (pg__int(res, 0, 0) > 0 || pg__int(res, 0, 1) > 0)
@@ -568,7 +546,7 @@ static int run_outcome(struct pg *s, const struct store_run *r, const char *stat
                         "run_put run %s: that run id is already fire %.80s attempt %" PRId64,
                         r->run_id, fire, attempt);
     if (stored != r->scheduled_at)
-        return run_move(s, r, status, stored, what, err);
+        return run_move(s, r, status, trigger, stored, what, err);
     return 0; /* an older record, or after a final one: a replay, nothing to change */
 }
 
@@ -622,7 +600,7 @@ static int day_update(struct pg *s, int64_t day, const char *part, const struct 
     sb_init(&sb);
     sb_addf(&sb,
             "UPDATE %s r SET " RUN_UPDATE_SET " WHERE r.run_id = $1 AND r.scheduled_at = $9"
-            " AND r.fire_id = $2 AND r.attempt = $3 AND " RUN_RANK_OK("r.status", "$8"),
+            " AND r.fire_id = $2 AND r.attempt = $3 AND " RUN_RANK_OK,
             ident);
     PQfreemem(ident);
     int rc = sb_failed(&sb) ? store__oom(err, what)
@@ -696,7 +674,7 @@ int pg__run_put(struct store *base, const struct store_run *r, struct ty_err *er
         PGresult *res = NULL;
         rc = partition_for(s, PG_DAYS_RUNS, day_of(r->scheduled_at), NULL, what, err);
         if (rc == 0 && (rc = run_exec(s, PG_R_RUN_PUT, &p, &res, what, err)) == 0)
-            rc = run_outcome(s, r, status, res, &again, what, err);
+            rc = run_outcome(s, r, status, trigger, res, &again, what, err);
         else
             rc = partition_gone(s, rc, &again, what, err);
         PQclear(res);

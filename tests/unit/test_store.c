@@ -1713,6 +1713,23 @@ static void test_run_lifecycle(void **state)
     assert_string_equal(jstr(o, "output"), "");
     json_decref(o);
 
+    /* a later record that names another scheduled time updates the run where it is: the
+     * time stays as inserted (so does the day it is filed under) */
+    struct run_buf m;
+    run_init(&m, "backup", "ops/db", 1767225720, 0, 1, STORE_RUN_QUEUED);
+    assert_ok(store_run_put(s, &m.r, &e_));
+    m.r.status = STORE_RUN_RUNNING;
+    m.r.scheduled_at = 1767225720 + 2 * 86400;
+    m.r.started_at_ms = 1767225720LL * 1000 + 40;
+    m.r.pid = 99;
+    assert_ok(store_run_put(s, &m.r, &e_));
+    assert_ok(store_run_get(s, m.id, &o, &e_));
+    assert_string_equal(jstr(o, "status"), "running");
+    assert_int_equal(jint(o, "scheduled_at"), 1767225720);
+    assert_int_equal(jint(o, "pid"), 99);
+    json_decref(o);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"), 3);
+
     assert_err(store_run_get(s, "00000000deadbeef", &o, &e_), TY_ENOENT,
                "run_get run 00000000deadbeef: not found");
 }
