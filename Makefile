@@ -20,7 +20,7 @@ PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
 .PHONY: help deps build build-test run test unit unit-asan unit-tsan system conformance ref-diff quartz-diff fuzz lint format \
-        format-check install bench-cron bench-sched bench-spawn bench-store bench-overload bench-config clean
+        format-check install bench-cron bench-sched bench-spawn bench-store bench-store-pg bench-overload bench-config clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -104,6 +104,9 @@ bench-spawn: build ## the executor alone vs a plain posix_spawn loop
 
 bench-store: build ## SQLite history writes per second, in the server's batches of 50 and 500
 	@$(BUILD)/bench_store
+
+bench-store-pg: build ## the same on PostgreSQL: a private server (fsync on) on this machine
+	@PG_DURABLE=1 bash tests/pg/with-pg.sh sh -c '$(BUILD)/bench_store -u "$$TETHYS_TEST_PG_URL"'
 
 bench-overload: build ## 2x this machine's spawn rate of shell jobs: API latency, lateness, every fire accounted, drain
 	@bash bench/overload/run.sh $(BUILD)

@@ -1,8 +1,8 @@
 /*
- * bench_store.c - how many history writes a second the SQLite store takes, written the way
- * the server writes them.
+ * bench_store.c - how many history writes a second the store takes, written the way the
+ * server writes them: the SQLite store, or with -u the PostgreSQL store at URL.
  *
- *   bench_store [-d DIR] [-t SECONDS] [-r ROUNDS]
+ *   bench_store [-d DIR | -u URL] [-t SECONDS] [-r ROUNDS]
  *
  * The server's store writer thread commits, in one transaction, whatever run records were
  * queued since its last commit: a few at a time when it is quiet, hundreds under load.  A
@@ -19,10 +19,15 @@
  * a figure is the median of ROUNDS (default 3) rounds.  The machine is shared and noisy,
  * so the figures are this run's own, not constants.
  *
+ * With -u URL (password in PGPASSWORD; `make bench-store-pg` starts a private server with
+ * fsync on) every round writes to that database, as jobs of its own (bench<n>), so rounds
+ * never meet each other's runs; the figures include the round trips to the server.
+ *
  * Prints each round, then key=value lines (store.*: writes and runs per second, and the
  * process's CPU microseconds per write, which other load on the machine moves less than
  * the rate), and last exactly one line
  *   RESULT store sqlite_writes_per_s=<the lower of the two batch sizes' medians>
+ * (pg_writes_per_s with -u).
  * Exits 1 when the store refuses a write (the error on stderr), 2 on bad arguments.
  */
 #define _GNU_SOURCE
@@ -76,18 +81,19 @@ __attribute__((noreturn)) static void fail(const char *what, const struct ty_err
     exit(1);
 }
 
-/* Run k at one of its three stages, as the runner records it. */
-static void put_stage(struct store *s, uint64_t k, enum store_run_status st)
+/* Run k of measurement m at one of its three stages, as the runner records it. */
+static void put_stage(struct store *s, int m, uint64_t k, enum store_run_status st)
 {
     static const char out[] = "copied 1234 rows in 0.8 s\n";
-    char id[STORE_ID_MAX], fire[STORE_FIRE_ID_MAX];
-    snprintf(id, sizeof id, "%016" PRIx64, k);
-    snprintf(fire, sizeof fire, "bench@%" PRIu64 "#%" PRIu64, 1700000000 + k / 4, k % 4);
+    char id[STORE_ID_MAX], fire[STORE_FIRE_ID_MAX], job[24];
+    snprintf(id, sizeof id, "%02x%014" PRIx64, m & 0xff, k);
+    snprintf(job, sizeof job, "bench%d", m);
+    snprintf(fire, sizeof fire, "%s@%" PRIu64 "#%" PRIu64, job, 1700000000 + k / 4, k % 4);
     int64_t at_ms = (int64_t)(1700000000 + k / 4) * 1000;
     struct store_run r = {
         .run_id = id,
         .fire_id = fire,
-        .job = "bench",
+        .job = job,
         .domain = "ops/bench",
         .shard = (uint32_t)(k % 4),
         .attempt = 1,
@@ -112,14 +118,17 @@ static void put_stage(struct store *s, uint64_t k, enum store_run_status st)
 }
 
 /* Write the stream in transactions of `batch` writes for `secs` seconds on a fresh
- * database in dir; returns writes per second, and CPU microseconds per write in *cpu_us. */
-static double measure(const char *dir, int batch, double secs, double *cpu_us)
+ * database in dir (or the PostgreSQL database url); returns writes per second, and CPU
+ * microseconds per write in *cpu_us. */
+static double measure(const char *dir, const char *url, int batch, double secs, double *cpu_us)
 {
+    static int measurements;
+    int m = ++measurements;
     char path[4096 + 32];
     snprintf(path, sizeof path, "%s/tethys-%d.db", dir, batch);
     struct store *s;
     struct ty_err err;
-    if (store_open_sqlite(path, false, &s, &err) != 0)
+    if (store_open(url != NULL ? url : path, false, &s, &err) != 0)
         fail("open", &err);
     uint64_t writes = 0, step = 0;
     int in_batch = 0;
@@ -133,7 +142,7 @@ static double measure(const char *dir, int batch, double secs, double *cpu_us)
                 continue;
             if (in_batch == 0 && store_begin(s, &err) != 0)
                 fail("begin", &err);
-            put_stage(s, step - i * SPREAD, stages[i]);
+            put_stage(s, m, step - i * SPREAD, stages[i]);
             writes++;
             if (++in_batch == batch) {
                 if (store_commit(s, &err) != 0)
@@ -150,7 +159,7 @@ done:
     *cpu_us = (cpu_s() - c0) * 1e6 / (double)writes;
     store_close(s);
     static const char *const suffixes[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+    for (size_t i = 0; url == NULL && i < sizeof suffixes / sizeof suffixes[0]; i++) {
         char p[4200];
         snprintf(p, sizeof p, "%s%s", path, suffixes[i]);
         unlink(p);
@@ -172,7 +181,7 @@ static double median(double *v, int n)
 
 __attribute__((noreturn)) static void usage(void)
 {
-    fprintf(stderr, "usage: bench_store [-d DIR] [-t SECONDS] [-r ROUNDS]\n");
+    fprintf(stderr, "usage: bench_store [-d DIR | -u URL] [-t SECONDS] [-r ROUNDS]\n");
     exit(2);
 }
 
@@ -181,13 +190,15 @@ int main(int argc, char **argv)
     const char *base = getenv("TMPDIR");
     if (base == NULL || *base == '\0')
         base = "/var/tmp";
+    const char *url = NULL;
     double secs = 2;
     long rounds = 3;
     int opt;
-    while ((opt = getopt(argc, argv, "d:t:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "d:u:t:r:")) != -1) {
         char *end = "";
         switch (opt) {
         case 'd': base = optarg; break;
+        case 'u': url = optarg; break;
         case 't': secs = strtod(optarg, &end); break;
         case 'r': rounds = strtol(optarg, &end, 10); break;
         default: usage();
@@ -206,12 +217,15 @@ int main(int argc, char **argv)
     }
     static const int batches[] = {50, 500};
     double rates[2][99], cpus[2][99];
-    printf("store: database in %s (%s), %.1f s per batch size, %ld rounds\n", dir, fs_name(dir),
-           secs, rounds);
+    if (url != NULL)
+        printf("store: PostgreSQL, %.1f s per batch size, %ld rounds\n", secs, rounds);
+    else
+        printf("store: database in %s (%s), %.1f s per batch size, %ld rounds\n", dir, fs_name(dir),
+               secs, rounds);
     for (long r = 0; r < rounds; r++) {
         for (int j = 0; j < 2; j++) {
             int b = (r % 2) ? 1 - j : j;
-            rates[b][r] = measure(dir, batches[b], secs, &cpus[b][r]);
+            rates[b][r] = measure(dir, url, batches[b], secs, &cpus[b][r]);
             printf("  round=%ld batch=%d writes_per_s=%.0f cpu_us_per_write=%.1f\n", r + 1,
                    batches[b], rates[b][r], cpus[b][r]);
             fflush(stdout);
@@ -225,6 +239,7 @@ int main(int argc, char **argv)
     printf("store.batch500.runs_per_s=%.0f\n", m500 / 3);
     printf("store.batch50.cpu_us_per_write=%.1f\n", median(cpus[0], (int)rounds));
     printf("store.batch500.cpu_us_per_write=%.1f\n", median(cpus[1], (int)rounds));
-    printf("RESULT store sqlite_writes_per_s=%.0f\n", m50 < m500 ? m50 : m500);
+    printf("RESULT store %s_writes_per_s=%.0f\n", url != NULL ? "pg" : "sqlite",
+           m50 < m500 ? m50 : m500);
     return 0;
 }

@@ -1,15 +1,18 @@
 /*
  * store.h - where Tethys keeps configuration and history: the storage interface.
  *
- * Two implementations share this contract: SQLite in the data directory (embedded) and
- * PostgreSQL (cluster).  Callers never know which one runs.  A `struct store` is one
- * connection and is used by one thread at a time; every thread that needs the store
- * opens its own (the server has one writer thread and a reader per HTTP thread).
+ * Two implementations share this contract: SQLite in the data directory (embedded,
+ * store_sqlite.c) and PostgreSQL (cluster, store_pg.c); store_open picks one by what it is
+ * given, a file path or a postgresql:// URL.  Callers never know which one runs.  A `struct store`
+ * is one connection and is used by one thread at a time; every thread that needs the store opens
+ * its own (the server has one writer thread and a reader per HTTP thread).
  *
  * Every call can fail and says so: 0 on success or a negative TY_E* code, with a message
  * in err.  In particular TY_ENOSPC (disk full) and TY_EUNAVAIL (database down) are
  * ordinary results the caller handles; a failed call changes nothing (each call is one
- * transaction).  Run results are appended idempotently, keyed by (fire id, attempt).
+ * transaction).  A PostgreSQL store that lost its connection fails the call that met the
+ * loss with TY_EUNAVAIL and connects again before the next one.  Run results are appended
+ * idempotently, keyed by (fire id, attempt).
  *
  * Config objects (jobs, domains, calendars) are stored as their canonical JSON with a
  * version that grows by one on every change; a change may be conditioned on the version
@@ -256,6 +259,33 @@ int store_open_sqlite(const char *path, bool read_only, struct store **out, stru
  * "fails SQLite's integrity check"; TY_EIO when it cannot be read.
  */
 int store_check_sqlite(const char *path, int *version, struct ty_err *err);
+
+/*
+ * Open the PostgreSQL store at `url`, a libpq URI "postgresql://USER@HOST:PORT/DB?..."
+ * (any libpq parameter may follow, sslmode=verify-full for one).  The password comes only
+ * from PGPASSWORD or ~/.pgpass, as libpq reads them: a URL that holds one is refused with
+ * TY_EINVAL (field "db") without repeating it.  connect_timeout is 5 s unless the URL sets
+ * it; TCP keepalives notice a server that went away silently.  A read-write open creates
+ * the schema in an empty database (schema versions follow store_open_sqlite's numbering,
+ * and a PostgreSQL store starts at 3), in one transaction under an advisory lock, so two
+ * servers starting at once create it once; read_only opens a reader (transactions are
+ * read only) that needs the schema there already.  Fails with TY_EUNAVAIL (cannot
+ * connect), TY_EAUTH (credentials refused), TY_EFORMAT (no Tethys schema for a reader, a
+ * newer schema, tables in the way that are not Tethys's, PostgreSQL older than 12),
+ * TY_EINVAL (a bad URL).  The caller owns *out (store_close).
+ */
+int store_open_pg(const char *url, bool read_only, struct store **out, struct ty_err *err);
+
+/* Whether `where` names a PostgreSQL database: it starts with "postgresql://" or
+ * "postgres://". */
+bool store_is_url(const char *where);
+
+/*
+ * Open the store `where` names: a PostgreSQL URL (store_is_url) with store_open_pg, any
+ * other text as a SQLite file path with store_open_sqlite.  Fails as those do; the caller
+ * owns *out (store_close).
+ */
+int store_open(const char *where, bool read_only, struct store **out, struct ty_err *err);
 
 static inline void store_close(struct store *s)
 {
@@ -558,13 +588,22 @@ static inline int store_secrets_get(struct store *s, const char *job, json_t **o
 /* Write a consistent copy of the store to `path` (a new file, mode 0600; TY_EEXIST if it
  * exists) while others keep using it; the copy is a store of the same schema version that
  * store_open_sqlite opens.  TY_ENOSPC / TY_EIO as for writes (nothing is left at path);
- * TY_EINVAL inside a batch. */
+ * TY_EINVAL inside a batch.  A PostgreSQL store is backed up with PostgreSQL's own tools
+ * (pg_dump, base backups): there it is always TY_EINVAL, with a message saying so. */
 static inline int store_backup(struct store *s, const char *path, struct ty_err *err)
 {
     return s->ops->backup(s, path, err);
 }
 
-/* Group several calls into one transaction (each call otherwise commits alone). */
+/*
+ * Group several calls into one transaction (each call otherwise commits alone).  A call
+ * that fails inside the batch for a reason it reports (exists, conflict, not found,
+ * invalid) changes nothing and the batch goes on.  A failure that ends the transaction
+ * itself - disk full, the database gone, and on PostgreSQL a deadlock or serialization
+ * failure with another writer (TY_EUNAVAIL: roll back and retry the batch) - makes every
+ * later write and the commit return that error until store_rollback; nothing of the
+ * batch is stored.  On a read-only store a batch reads one snapshot.
+ */
 static inline int store_begin(struct store *s, struct ty_err *err)
 {
     return s->ops->begin(s, err);

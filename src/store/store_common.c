@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/civil.h"
+#include "../core/strbuf.h"
+#include "../core/utf8.h"
+
 /* ---------------------------------------------------------------------------------------
  * Argument checks.
  */
@@ -199,6 +203,246 @@ int store__check_obj_query(const struct store_obj_query *q, const char **kn, siz
     if (q->cursor != NULL && *q->cursor != '\0')
         return store__name_cursor_parse(q->cursor, after, err);
     return 0;
+}
+
+int store__check_put(const char *kn, const char *name, const char *json, int64_t base_version,
+                     struct ty_err *err)
+{
+    if (json == NULL)
+        return ty_error(err, TY_EINVAL, "json", -1, 0, "obj_put %s \"%s\": json is missing", kn,
+                        name);
+    if (base_version < -1)
+        return ty_error(err, TY_EINVAL, "base_version", -1, 0,
+                        "obj_put %s \"%s\": base_version %" PRId64
+                        " is not -1 (create), 0 (any) or a version",
+                        kn, name, base_version);
+    return 0;
+}
+
+int store__put_allowed(int64_t cur, int64_t base_version, const char *what, struct ty_err *err)
+{
+    if (base_version == -1 && cur > 0)
+        return ty_error(err, TY_EEXIST, NULL, -1, 0, "%s: already exists (version %" PRId64 ")",
+                        what, cur);
+    if (base_version > 0 && cur == 0)
+        return ty_error(err, TY_ENOENT, NULL, -1, 0,
+                        "%s: not found (the change was based on version %" PRId64 ")", what,
+                        base_version);
+    if (base_version > 0 && cur != base_version)
+        return ty_error(err, TY_ECONFLICT, NULL, -1, 0,
+                        "%s: changed by someone else: it is at version %" PRId64
+                        ", the change was based on version %" PRId64,
+                        what, cur, base_version);
+    return 0;
+}
+
+int store__check_delete(const char *kn, const char *name, int64_t base_version, struct ty_err *err)
+{
+    if (base_version < 0)
+        return ty_error(err, TY_EINVAL, "base_version", -1, 0,
+                        "obj_delete %s \"%s\": base_version %" PRId64
+                        " is not 0 (any) or a version",
+                        kn, name, base_version);
+    return 0;
+}
+
+int store__delete_allowed(int64_t cur, int64_t base_version, const char *what, struct ty_err *err)
+{
+    if (cur == 0)
+        return ty_error(err, TY_ENOENT, NULL, -1, 0, "%s: not found", what);
+    if (base_version > 0 && cur != base_version)
+        return ty_error(err, TY_ECONFLICT, NULL, -1, 0,
+                        "%s: changed by someone else: it is at version %" PRId64
+                        ", the delete was based on version %" PRId64,
+                        what, cur, base_version);
+    return 0;
+}
+
+int store__check_version(const char *kn, const char *name, int64_t version, struct ty_err *err)
+{
+    if (version < 1)
+        return ty_error(err, TY_EINVAL, "version", -1, 0,
+                        "obj_version %s \"%.100s\": version %" PRId64
+                        " is not a version (1, 2, ...)",
+                        kn, name, version);
+    return 0;
+}
+
+int store__check_list(enum store_kind kind, const char **kn, struct ty_err *err)
+{
+    *kn = store__kind_name(kind);
+    if (*kn == NULL)
+        return ty_error(err, TY_EINVAL, "kind", -1, 0,
+                        "obj_list: kind %d is not a config object kind", (int)kind);
+    return 0;
+}
+
+int store__check_scan(enum store_kind kind, const void *cb, const char **kn, struct ty_err *err)
+{
+    *kn = store__kind_name(kind);
+    if (*kn == NULL)
+        return ty_error(err, TY_EINVAL, "kind", -1, 0,
+                        "obj_scan: kind %d is not a config object kind", (int)kind);
+    if (cb == NULL)
+        return ty_error(err, TY_EINVAL, "cb", -1, 0, "obj_scan %s: cb is missing", *kn);
+    return 0;
+}
+
+int store__check_meta_set(const char *key, const char *value, struct ty_err *err)
+{
+    int rc = store__check_id(key, STORE__NAME_MAX + 1, "key", "meta_set", err);
+    if (rc != 0)
+        return rc;
+    if (strcmp(key, "schema_version") == 0)
+        return ty_error(err, TY_EINVAL, "key", -1, 0,
+                        "meta_set schema_version: only a schema migration changes it");
+    if (value == NULL)
+        return ty_error(err, TY_EINVAL, "value", -1, 0, "meta_set %.100s: value is missing", key);
+    return 0;
+}
+
+int store__check_token_put(const char *name, const char *hash, int64_t expires_at_ms,
+                           char h[STORE__HASH_HEX + 1], struct ty_err *err)
+{
+    int rc = store__check_id(name, STORE__NAME_MAX + 1, "name", "token_put", err);
+    if (rc == 0)
+        rc = store__check_hash("token_put", hash, h, err);
+    if (rc == 0 && expires_at_ms < 0)
+        rc = ty_error(err, TY_EINVAL, "expires_at_ms", -1, 0,
+                      "token_put \"%.100s\": expires_at_ms %" PRId64 " is not 0 (never) or a time",
+                      name, expires_at_ms);
+    return rc;
+}
+
+int store__check_prune(int64_t older_than_ms, int64_t keep_per_job, struct ty_err *err)
+{
+    if (older_than_ms < 0)
+        return ty_error(err, TY_EINVAL, "older_than_ms", -1, 0,
+                        "prune: older_than_ms %" PRId64 " is negative", older_than_ms);
+    if (keep_per_job < 0)
+        return ty_error(err, TY_EINVAL, "keep_per_job", -1, 0,
+                        "prune: keep_per_job %" PRId64 " is negative", keep_per_job);
+    return 0;
+}
+
+int store__prefix_range(const char *prefix, char hi[STORE_FIRE_ID_MAX], struct ty_err *err)
+{
+    int rc = store__check_id(prefix, STORE_FIRE_ID_MAX, "fire_prefix", "fire_shards", err);
+    if (rc != 0)
+        return rc;
+    size_t n = strlen(prefix);
+    memcpy(hi, prefix, n + 1);
+    while (n > 0 && (unsigned char)hi[n - 1] == 0xFF)
+        hi[--n] = '\0';
+    if (n == 0)
+        return ty_error(err, TY_EINVAL, "fire_prefix", -1, 0,
+                        "fire_shards: fire_prefix has no upper bound");
+    hi[n - 1] = (char)((unsigned char)hi[n - 1] + 1);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * History and statistics queries.
+ */
+
+int store__history_args(const struct store_history_query *q, struct store__history *h,
+                        struct ty_err *err)
+{
+    int rc = store__check_limit("history", q->limit, &h->limit, err);
+    if (rc != 0)
+        return rc;
+    h->mode = STORE__HM_BOTH;
+    if (q->status != NULL && strcmp(q->status, "skipped") == 0) {
+        h->mode = STORE__HM_SKIPS;
+    } else if (q->status != NULL) {
+        enum store_run_status rs;
+        if (store_run_status_parse(q->status, &rs) != 0)
+            return ty_error(err, TY_EINVAL, "status", -1, 0,
+                            "history: status \"%.40s\" is not a run status or \"skipped\"",
+                            q->status);
+        h->mode = STORE__HM_RUNS;
+    }
+    h->cs = h->crun = h->cskip = INT64_MAX;
+    if (q->cursor != NULL && *q->cursor != '\0') {
+        int src = 1;
+        int64_t id = 0;
+        if ((rc = store__cursor_parse(q->cursor, &h->cs, &src, &id, err)) != 0)
+            return rc;
+        /* at scheduled_at == cs, runs come before skips */
+        h->crun = src == 1 ? id : 0;
+        h->cskip = src == 0 ? id : INT64_MAX;
+    }
+    h->mask = store__stats_mask(&(struct store_stats_query){
+        .job = q->job, .domain = q->domain, .since = q->since, .until = q->until});
+    return 0;
+}
+
+unsigned store__stats_mask(const struct store_stats_query *q)
+{
+    bool dom = q->domain != NULL && *q->domain != '\0';
+    return (q->job != NULL ? STORE__HQ_JOB : 0) | (dom ? STORE__HQ_DOMAIN : 0) |
+           (q->since != 0 ? STORE__HQ_SINCE : 0) | (q->until != 0 ? STORE__HQ_UNTIL : 0);
+}
+
+int store__stats_group(const struct store_stats_query *q, enum store__group *g, struct ty_err *err)
+{
+    const char *by = q->group_by != NULL ? q->group_by : "job";
+    if (strcmp(by, "job") == 0)
+        *g = STORE__BY_JOB;
+    else if (strcmp(by, "domain") == 0)
+        *g = STORE__BY_DOMAIN;
+    else if (strcmp(by, "day") == 0)
+        *g = STORE__BY_DAY;
+    else
+        return ty_error(err, TY_EINVAL, "group_by", -1, 0,
+                        "stats: group_by \"%.40s\" is not job, domain or day", by);
+    return 0;
+}
+
+const char *const store__stats_names[STORE__SC_COUNT] = {
+    "runs",        "succeeded", "failed",   "timeouts",   "canceled",
+    "interrupted", "lost",      "misfired", "unfinished", "skipped"};
+
+/* ---------------------------------------------------------------------------------------
+ * JSON out.
+ */
+
+json_t *store__json_lossy(const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    if (n == 0)
+        return json_string("");
+    size_t i = utf8_invalid_at(p, n);
+    if (i == n)
+        return json_stringn_nocheck((const char *)p, n);
+    struct strbuf sb;
+    sb_init(&sb);
+    sb_add(&sb, (const char *)p, i);
+    while (i < n) {
+        size_t k = utf8_seq(p + i, n - i);
+        if (k != 0) {
+            sb_add(&sb, (const char *)p + i, k);
+            i += k;
+        } else {
+            sb_add(&sb, "\xEF\xBF\xBD", 3);
+            i++;
+        }
+    }
+    json_t *j = sb_failed(&sb) ? NULL : json_stringn_nocheck(sb.buf, sb.len);
+    sb_free(&sb);
+    return j;
+}
+
+json_t *store__time_text(int64_t t)
+{
+    char buf[CIVIL_RFC3339_MAX];
+    civil_format_rfc3339(t, 0, buf);
+    return json_string(buf);
+}
+
+int store__oom(struct ty_err *err, const char *op)
+{
+    return ty_error(err, TY_ENOMEM, NULL, -1, 0, "%s: out of memory", op);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -75,6 +75,121 @@ int store__check_domain(const char *op, const char *domain, struct ty_err *err);
 int store__check_obj_query(const struct store_obj_query *q, const char **kn, size_t *limit,
                            char after[STORE__NAME_MAX + 1], struct ty_err *err);
 
+/* base_version of an obj_put (-1, 0 or a version) and its json (present). */
+int store__check_put(const char *kn, const char *name, const char *json, int64_t base_version,
+                     struct ty_err *err);
+
+/* Whether a put based on base_version may change an object now at version cur (0: none):
+ * TY_EEXIST, TY_ENOENT or TY_ECONFLICT, each naming the versions; `what` starts the
+ * message ("obj_put job \"x\""). */
+int store__put_allowed(int64_t cur, int64_t base_version, const char *what, struct ty_err *err);
+
+/* base_version of an obj_delete (0 or a version). */
+int store__check_delete(const char *kn, const char *name, int64_t base_version, struct ty_err *err);
+
+/* Whether a delete based on base_version may delete an object now at version cur (0:
+ * none): TY_ENOENT or TY_ECONFLICT. */
+int store__delete_allowed(int64_t cur, int64_t base_version, const char *what, struct ty_err *err);
+
+/* The version asked of obj_version (1 or more). */
+int store__check_version(const char *kn, const char *name, int64_t version, struct ty_err *err);
+
+/* The kind of an obj_list (*kn gets its name). */
+int store__check_list(enum store_kind kind, const char **kn, struct ty_err *err);
+
+/* The kind and callback of an obj_scan (*kn gets the kind's name). */
+int store__check_scan(enum store_kind kind, const void *cb, const char **kn, struct ty_err *err);
+
+/* A meta_set: key as store__check_id, not "schema_version", value present. */
+int store__check_meta_set(const char *key, const char *value, struct ty_err *err);
+
+/* A token_put: name, hash (lowercased into h) and expiry (0 or a time). */
+int store__check_token_put(const char *name, const char *hash, int64_t expires_at_ms,
+                           char h[STORE__HASH_HEX + 1], struct ty_err *err);
+
+/* The arguments of a prune (neither negative). */
+int store__check_prune(int64_t older_than_ms, int64_t keep_per_job, struct ty_err *err);
+
+/*
+ * A fire_shards prefix (as store__check_id, field "fire_prefix") and the smallest text
+ * above every text that starts with it, into hi: the prefix with its last byte below 0xFF
+ * increased (a prefix of 0xFF bytes only has no such bound: TY_EINVAL).  The ids starting
+ * with the prefix are then the range [prefix, hi) in bytewise order.
+ */
+int store__prefix_range(const char *prefix, char hi[STORE_FIRE_ID_MAX], struct ty_err *err);
+
+/* ---------------------------------------------------------------------------------------
+ * History and statistics queries, decided before any database reads them.
+ */
+
+/* A history query's filters as a bit set (one statement per set), and which rows it
+ * reads: runs and skips merged, runs of one status, or skips only. */
+enum { STORE__HQ_JOB = 1, STORE__HQ_DOMAIN = 2, STORE__HQ_SINCE = 4, STORE__HQ_UNTIL = 8 };
+#define STORE__HQ_MASKS 16
+enum { STORE__HM_BOTH, STORE__HM_RUNS, STORE__HM_SKIPS };
+#define STORE__HM_MODES 3
+
+/* A domain's subtree as one index range over a bytewise-ordered text column: [d, d || '0')
+ * holds d, "d/..." and also "d-x", "d.x" ('-' and '.' sort before '/'), which the last term
+ * drops.  SQL text, `col` a column and `p` a parameter (both dialects). */
+#define STORE__DOMAIN_RANGE(col, p)                                                                \
+    col " >= " p " AND " col " < (" p " || '0') AND (" col " = " p " OR " col " >= (" p " || "     \
+        "'/'))"
+
+struct store__history {
+    int mode;      /* STORE__HM_* */
+    unsigned mask; /* STORE__HQ_* */
+    size_t limit;  /* the page size */
+    int64_t cs;    /* rows strictly after the cursor: scheduled_at <= cs, and at cs */
+    int64_t crun;  /* runs with id < crun */
+    int64_t cskip; /* skips with id < cskip (INT64_MAX / 0 when the cursor is not at cs) */
+};
+
+/* Check a history query and work out its plan; TY_EINVAL naming "limit", "status" or
+ * "cursor". */
+int store__history_args(const struct store_history_query *q, struct store__history *h,
+                        struct ty_err *err);
+
+/* The filter bits of a stats query (job, domain, since, until). */
+unsigned store__stats_mask(const struct store_stats_query *q);
+
+/* A stats query's grouping: "job" (the default), "domain" or "day"; TY_EINVAL naming
+ * "group_by" otherwise. */
+enum store__group { STORE__BY_JOB, STORE__BY_DOMAIN, STORE__BY_DAY };
+int store__stats_group(const struct store_stats_query *q, enum store__group *g, struct ty_err *err);
+
+/* The counters of a stats group, in the order of store__stats_names. */
+enum {
+    STORE__SC_RUNS,
+    STORE__SC_OK,
+    STORE__SC_FAILED,
+    STORE__SC_TIMEOUT,
+    STORE__SC_CANCELED,
+    STORE__SC_INTERRUPTED,
+    STORE__SC_LOST,
+    STORE__SC_MISFIRED,
+    STORE__SC_UNFINISHED,
+    STORE__SC_SKIPPED,
+    STORE__SC_COUNT
+};
+extern const char *const store__stats_names[STORE__SC_COUNT];
+
+/* ---------------------------------------------------------------------------------------
+ * JSON out.
+ */
+
+/* A JSON string of the n bytes at data, each ill-formed UTF-8 byte replaced by U+FFFD
+ * (jansson insists on UTF-8, and a job's output or error text need not be).  New
+ * reference, NULL when memory ran out. */
+json_t *store__json_lossy(const void *data, size_t n);
+
+/* An instant (seconds) as RFC 3339 text in UTC ("2026-01-01T00:00:00+00:00").  New
+ * reference. */
+json_t *store__time_text(int64_t t);
+
+/* TY_ENOMEM, "<op>: out of memory". */
+int store__oom(struct ty_err *err, const char *op);
+
 /* ---------------------------------------------------------------------------------------
  * Domain chains.  A job lies in the subtree of its own domain and of every ancestor up to
  * the root "" - the domains d for which domain_within(job's domain, d) holds

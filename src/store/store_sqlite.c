@@ -56,10 +56,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../core/civil.h"
 #include "../core/domain.h"
 #include "../core/strbuf.h"
-#include "../core/utf8.h"
 
 #define STORE_BUSY_MS 5000
 #define TETHYS_APP_ID 1413829721 /* 0x54455459, "TETY": the SQLite header's application_id */
@@ -256,12 +254,6 @@ static const char *const migrations[] = {
     "exit_code, signal, error"
 #define RUN_NCOLS 20 /* then the output (run_get) or its length (everything else) */
 
-/* A domain's subtree as one index range: [d, d || '0') holds d, "d/..." and also "d-x",
- * "d.x" ('-' and '.' sort before '/'), which the last term drops. */
-#define DOMAIN_RANGE(col, p)                                                                       \
-    col " >= " p " AND " col " < (" p " || '0') AND (" col " = " p " OR " col " >= (" p " || "     \
-        "'/'))"
-
 enum st {
     ST_BEGIN,
     ST_BEGIN_READ,
@@ -371,8 +363,9 @@ static const char *const st_sql[ST_COUNT] = {
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_OBJ_LIST] = "SELECT name, version, updated_at_ms, updated_by, json FROM objects"
                     " WHERE kind = ?1 ORDER BY name",
-    [ST_OBJ_LIST_DOMAIN] = "SELECT name, version, updated_at_ms, updated_by, json FROM objects"
-                           " WHERE kind = ?1 AND " DOMAIN_RANGE("domain", "?2") " ORDER BY name",
+    [ST_OBJ_LIST_DOMAIN] =
+        "SELECT name, version, updated_at_ms, updated_by, json FROM objects"
+        " WHERE kind = ?1 AND " STORE__DOMAIN_RANGE("domain", "?2") " ORDER BY name",
     [ST_COUNT_ADD] = "INSERT INTO job_counts (domain, jobs) VALUES (?1, 1)"
                      " ON CONFLICT (domain) DO UPDATE SET jobs = jobs + 1",
     [ST_COUNT_LESS] = "UPDATE job_counts SET jobs = jobs - 1 WHERE domain = ?1 AND jobs > 1",
@@ -464,9 +457,7 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_SECRETS_GET] = "SELECT name, value FROM secrets WHERE job = ?1 ORDER BY name",
 };
 
-/* History statements: one per (mode, filter set), built on first use. */
-enum { HQ_JOB = 1, HQ_DOMAIN = 2, HQ_SINCE = 4, HQ_UNTIL = 8, HQ_MASKS = 16 };
-enum { HM_BOTH, HM_RUNS, HM_SKIPS, HM_MODES };
+/* History statements: one per (mode, filter set) (store_common.h), built on first use. */
 
 /* Object page statements: walk job_domains (else objects), enabled fixed, text filter. */
 enum { PQ_INDEX = 1, PQ_ENABLED = 2, PQ_TEXT = 4, PQ_MASKS = 8 };
@@ -480,7 +471,7 @@ struct sq {
     int batch_failed; /* 0, or the TY_E* code of the error that made SQLite drop it */
     bool prune_table; /* temp.prune_victims exists on this connection */
     sqlite3_stmt *st[ST_COUNT];
-    sqlite3_stmt *hist[HM_MODES][HQ_MASKS];
+    sqlite3_stmt *hist[STORE__HM_MODES][STORE__HQ_MASKS];
     sqlite3_stmt *page[PQ_MASKS];
 };
 
@@ -682,38 +673,9 @@ static int64_t now_ms(void)
 }
 
 /* ---------------------------------------------------------------------------------------
- * JSON out.  Text from the database goes through json_lossy: jansson insists on UTF-8
- * and a job's output or error text need not be.
+ * JSON out.  Text from the database goes through store__json_lossy: jansson insists on
+ * UTF-8 and a job's output or error text need not be.
  */
-
-/* A JSON string of n bytes, each ill-formed byte replaced by U+FFFD.  New reference. */
-static json_t *json_lossy(const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    if (n == 0)
-        return json_string("");
-    size_t i = 0, k;
-    while (i < n && (k = utf8_seq(p + i, n - i)) != 0)
-        i += k;
-    if (i == n)
-        return json_stringn_nocheck((const char *)p, n);
-    struct strbuf sb;
-    sb_init(&sb);
-    sb_add(&sb, (const char *)p, i);
-    while (i < n) {
-        k = utf8_seq(p + i, n - i);
-        if (k != 0) {
-            sb_add(&sb, (const char *)p + i, k);
-            i += k;
-        } else {
-            sb_add(&sb, "\xEF\xBF\xBD", 3);
-            i++;
-        }
-    }
-    json_t *j = sb_failed(&sb) ? NULL : json_stringn_nocheck(sb.buf, sb.len);
-    sb_free(&sb);
-    return j;
-}
 
 /* Collects one object; any allocation failure is remembered and reported once. */
 struct jb {
@@ -732,7 +694,7 @@ static json_t *col_text(sqlite3_stmt *st, int c)
     if (sqlite3_column_type(st, c) == SQLITE_NULL)
         return json_null();
     const unsigned char *p = sqlite3_column_text(st, c);
-    return json_lossy(p, (size_t)sqlite3_column_bytes(st, c));
+    return store__json_lossy(p, (size_t)sqlite3_column_bytes(st, c));
 }
 
 static json_t *col_int(sqlite3_stmt *st, int c)
@@ -751,13 +713,6 @@ static json_t *col_json(sqlite3_stmt *st, int c)
     size_t n = (size_t)sqlite3_column_bytes(st, c);
     json_t *v = json_loadb(p, n, JSON_DECODE_ANY, NULL);
     return v != NULL ? v : json_null();
-}
-
-static json_t *time_text(int64_t t)
-{
-    char buf[CIVIL_RFC3339_MAX];
-    civil_format_rfc3339(t, 0, buf);
-    return json_string(buf);
 }
 
 /* Output forms of the column after RUN_COLS. */
@@ -780,7 +735,7 @@ static json_t *run_json(sqlite3_stmt *st, int c, int out)
     jb_set(&b, "trigger", col_text(st, c + 6));
     jb_set(&b, "status", col_text(st, c + 7));
     jb_set(&b, "scheduled_at", json_integer(sched));
-    jb_set(&b, "scheduled_at_text", time_text(sched));
+    jb_set(&b, "scheduled_at_text", store__time_text(sched));
     jb_set(&b, "queued_at_ms", col_int(st, c + 9));
     jb_set(&b, "started_at_ms", json_integer(started));
     jb_set(&b, "ended_at_ms", json_integer(ended));
@@ -799,7 +754,7 @@ static json_t *run_json(sqlite3_stmt *st, int c, int out)
         bool null = sqlite3_column_type(st, c + RUN_NCOLS) == SQLITE_NULL;
         const void *p = sqlite3_column_blob(st, c + RUN_NCOLS);
         size_t n = (size_t)sqlite3_column_bytes(st, c + RUN_NCOLS);
-        jb_set(&b, "output", null ? json_null() : json_lossy(p, n));
+        jb_set(&b, "output", null ? json_null() : store__json_lossy(p, n));
         jb_set(&b, "output_bytes", json_integer((json_int_t)n));
     } else {
         jb_set(&b, "output_bytes", json_integer(sqlite3_column_int64(st, c + RUN_NCOLS)));
@@ -825,7 +780,7 @@ static json_t *skip_json(sqlite3_stmt *st, int c)
     jb_set(&b, "status", json_string("skipped"));
     jb_set(&b, "reason", col_text(st, c + 7));
     jb_set(&b, "scheduled_at", json_integer(sched));
-    jb_set(&b, "scheduled_at_text", time_text(sched));
+    jb_set(&b, "scheduled_at_text", store__time_text(sched));
     jb_set(&b, "recorded_at_ms", col_int(st, c + 9));
     jb_set(&b, "detail", col_text(st, c + 19));
     if (b.bad) {
@@ -835,21 +790,16 @@ static json_t *skip_json(sqlite3_stmt *st, int c)
     return b.o;
 }
 
-static int oom(struct ty_err *err, const char *op)
-{
-    return ty_error(err, TY_ENOMEM, NULL, -1, 0, "%s: out of memory", op);
-}
-
 /* Append every row of st to a new array through row(); the statement is reset after. */
 static int collect(struct sq *s, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *), json_t **out,
                    const char *op, struct ty_err *err)
 {
     json_t *arr = json_array();
-    int rc = arr == NULL ? oom(err, op) : 0, src = SQLITE_DONE;
+    int rc = arr == NULL ? store__oom(err, op) : 0, src = SQLITE_DONE;
     while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *v = row(st);
         if (v == NULL || json_array_append_new(arr, v) != 0)
-            rc = oom(err, op);
+            rc = store__oom(err, op);
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = sq_fail(s, err, "%s", op);
@@ -923,7 +873,7 @@ static int copy_db(sqlite3 *src, const char *src_path, const char *dest, const c
     sb_init(&tmp);
     sb_addf(&tmp, "%s.partial-%ld", dest, (long)getpid());
     if (sb_failed(&tmp))
-        return oom(err, op);
+        return store__oom(err, op);
     int fd = open(sb_str(&tmp), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST) { /* left by a killed process whose pid we now have */
         unlink_db(sb_str(&tmp));
@@ -942,7 +892,7 @@ static int copy_db(sqlite3 *src, const char *src_path, const char *dest, const c
     sqlite3 *d = NULL;
     int rc = 0;
     if (sqlite3_open_v2(path, &d, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        rc = d == NULL ? oom(err, op) : db_fail(d, dest, err, what);
+        rc = d == NULL ? store__oom(err, op) : db_fail(d, dest, err, what);
     } else {
         sqlite3_extended_result_codes(d, 1);
         sqlite3_backup *b = sqlite3_backup_init(d, "main", src, "main");
@@ -1105,7 +1055,7 @@ static int backup_before_migrating(struct sq *s, int version, char **bak, struct
     int rc;
     if (sqlite3_open_v2(s->path, &r, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
-        rc = r == NULL ? oom(&e, "backup") : db_fail(r, s->path, &e, "backup: open");
+        rc = r == NULL ? store__oom(&e, "backup") : db_fail(r, s->path, &e, "backup: open");
     } else {
         sqlite3_busy_timeout(r, STORE_BUSY_MS);
         time_t now = (time_t)(now_ms() / 1000);
@@ -1121,7 +1071,8 @@ static int backup_before_migrating(struct sq *s, int version, char **bak, struct
             if (n > 1)
                 sb_addf(&p, "-%d", n);
             sb_adds(&p, ".bak");
-            rc = sb_failed(&p) ? oom(&e, "backup") : copy_db(r, s->path, sb_str(&p), "backup", &e);
+            rc = sb_failed(&p) ? store__oom(&e, "backup")
+                               : copy_db(r, s->path, sb_str(&p), "backup", &e);
             if (rc == 0)
                 *bak = sb_detach(&p);
             sb_free(&p);
@@ -1143,7 +1094,7 @@ static int note_migration(struct sq *s, int from, const char *bak, struct ty_err
     char *text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     if (text == NULL)
-        return oom(err, "open");
+        return store__oom(err, "open");
     sqlite3_stmt *st;
     int rc = 0;
     if (sqlite3_prepare_v2(s->db,
@@ -1229,8 +1180,8 @@ static void sq_close(struct store *base)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
-    for (int m = 0; m < HM_MODES; m++)
-        for (int i = 0; i < HQ_MASKS; i++)
+    for (int m = 0; m < STORE__HM_MODES; m++)
+        for (int i = 0; i < STORE__HQ_MASKS; i++)
             sqlite3_finalize(s->hist[m][i]);
     for (int i = 0; i < PQ_MASKS; i++)
         sqlite3_finalize(s->page[i]);
@@ -1414,7 +1365,7 @@ static int obj_current(struct sq *s, const char *kn, const char *name, const cha
         const char *cur = (const char *)sqlite3_column_text(st, 1);
         *same = json != NULL && cur != NULL && strcmp(cur, json) == 0;
         if (!place_of(st, 2, at))
-            rc = oom(err, what);
+            rc = store__oom(err, what);
     } else if (src != SQLITE_DONE) {
         rc = sq_fail(s, err, "%s", what);
     }
@@ -1469,7 +1420,7 @@ static int job_moved(struct sq *s, const char *name, const struct place *from,
             continue;
         char *d = strdup(a->domain);
         if (d == NULL)
-            return oom(err, what);
+            return store__oom(err, what);
         do {
             bool shared = b->domain != NULL && domain_within(b->domain, d);
             if (!shared)
@@ -1505,24 +1456,6 @@ static int obj_version_row(struct sq *s, const char *kn, const char *name, int64
     return rc;
 }
 
-/* Whether a put based on base_version may change an object now at version cur. */
-static int put_allowed(int64_t cur, int64_t base_version, const char *what, struct ty_err *err)
-{
-    if (base_version == -1 && cur > 0)
-        return ty_error(err, TY_EEXIST, NULL, -1, 0, "%s: already exists (version %" PRId64 ")",
-                        what, cur);
-    if (base_version > 0 && cur == 0)
-        return ty_error(err, TY_ENOENT, NULL, -1, 0,
-                        "%s: not found (the change was based on version %" PRId64 ")", what,
-                        base_version);
-    if (base_version > 0 && cur != base_version)
-        return ty_error(err, TY_ECONFLICT, NULL, -1, 0,
-                        "%s: changed by someone else: it is at version %" PRId64
-                        ", the change was based on version %" PRId64,
-                        what, cur, base_version);
-    return 0;
-}
-
 /* Write the new version of an object now at version cur (0: none) and lying at `was`. */
 static int obj_write(struct sq *s, enum store_kind kind, const char *kn, const char *name,
                      const char *json, int64_t cur, const char *who, const struct place *was,
@@ -1556,7 +1489,7 @@ static int obj_write(struct sq *s, enum store_kind kind, const char *kn, const c
     struct place now = {0};
     int src = sqlite3_step(st); /* RETURNING: the row's place, then done */
     if (src == SQLITE_ROW && !place_of(st, 0, &now))
-        rc = oom(err, what);
+        rc = store__oom(err, what);
     else if (src == SQLITE_ROW)
         src = sqlite3_step(st);
     if (rc == 0 && src != SQLITE_DONE) {
@@ -1586,7 +1519,7 @@ static int obj_put_tx(struct sq *s, enum store_kind kind, const char *kn, const 
     struct place was;
     int rc = obj_current(s, kn, name, json, &cur, &same, &was, what, err);
     if (rc == 0)
-        rc = put_allowed(cur, base_version, what, err);
+        rc = store__put_allowed(cur, base_version, what, err);
     if (rc == 0 && same) /* not a change: no new version, no history row */
         *version = cur;
     else if (rc == 0)
@@ -1603,15 +1536,8 @@ static int sq_obj_put(struct store *base, enum store_kind kind, const char *name
     int rc = store__check_obj("obj_put", kind, name, &kn, err);
     if (rc != 0)
         return rc;
-    if (json == NULL)
-        return ty_error(err, TY_EINVAL, "json", -1, 0, "obj_put %s \"%s\": json is missing", kn,
-                        name);
-    if (base_version < -1)
-        return ty_error(err, TY_EINVAL, "base_version", -1, 0,
-                        "obj_put %s \"%s\": base_version %" PRId64
-                        " is not -1 (create), 0 (any) or a version",
-                        kn, name, base_version);
-    if ((rc = writable(s, "obj_put", err)) != 0)
+    if ((rc = store__check_put(kn, name, json, base_version, err)) != 0 ||
+        (rc = writable(s, "obj_put", err)) != 0)
         return rc;
     char what[160];
     snprintf(what, sizeof what, "obj_put %s \"%.100s\"", kn, name);
@@ -1645,7 +1571,7 @@ static int sq_obj_get(struct store *base, enum store_kind kind, const char *name
         if (json != NULL) {
             *json = strdup((const char *)sqlite3_column_text(st, 1));
             if (*json == NULL)
-                rc = oom(err, "obj_get");
+                rc = store__oom(err, "obj_get");
         }
     } else if (src == SQLITE_DONE) {
         rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "obj_get %s \"%.100s\": not found", kn, name);
@@ -1665,14 +1591,9 @@ static int obj_delete_tx(struct sq *s, enum store_kind kind, const char *kn, con
     struct place was, gone = {0};
     sqlite3_stmt *st = NULL;
     int rc = obj_current(s, kn, name, NULL, &cur, &same, &was, what, err);
-    if (rc == 0 && cur == 0)
-        rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "%s: not found", what);
-    else if (rc == 0 && base_version > 0 && cur != base_version)
-        rc = ty_error(err, TY_ECONFLICT, NULL, -1, 0,
-                      "%s: changed by someone else: it is at version %" PRId64
-                      ", the delete was based on version %" PRId64,
-                      what, cur, base_version);
-    else if (rc == 0)
+    if (rc == 0)
+        rc = store__delete_allowed(cur, base_version, what, err);
+    if (rc == 0)
         rc = stmt(s, ST_OBJ_DELETE, &st, err);
     if (rc == 0) {
         bind_text(st, 1, kn);
@@ -1697,12 +1618,8 @@ static int sq_obj_delete(struct store *base, enum store_kind kind, const char *n
     int rc = store__check_obj("obj_delete", kind, name, &kn, err);
     if (rc != 0)
         return rc;
-    if (base_version < 0)
-        return ty_error(err, TY_EINVAL, "base_version", -1, 0,
-                        "obj_delete %s \"%s\": base_version %" PRId64
-                        " is not 0 (any) or a version",
-                        kn, name, base_version);
-    if ((rc = writable(s, "obj_delete", err)) != 0)
+    if ((rc = store__check_delete(kn, name, base_version, err)) != 0 ||
+        (rc = writable(s, "obj_delete", err)) != 0)
         return rc;
     char what[160];
     snprintf(what, sizeof what, "obj_delete %s \"%.100s\"", kn, name);
@@ -1732,15 +1649,14 @@ static int sq_obj_list(struct store *base, enum store_kind kind, const char *dom
                        json_t **out, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    const char *kn = store__kind_name(kind);
-    if (kn == NULL)
-        return ty_error(err, TY_EINVAL, "kind", -1, 0,
-                        "obj_list: kind %d is not a config object kind", (int)kind);
+    const char *kn;
+    int rc = store__check_list(kind, &kn, err);
+    if (rc != 0)
+        return rc;
     /* the root "" holds everything; calendars belong to no domain */
     bool filter = domain_prefix != NULL && *domain_prefix != '\0' && kind != STORE_CALENDAR;
     sqlite3_stmt *st;
-    int rc = stmt(s, filter ? ST_OBJ_LIST_DOMAIN : ST_OBJ_LIST, &st, err);
-    if (rc != 0)
+    if ((rc = stmt(s, filter ? ST_OBJ_LIST_DOMAIN : ST_OBJ_LIST, &st, err)) != 0)
         return rc;
     bind_text(st, 1, kn);
     if (filter)
@@ -1793,8 +1709,8 @@ static int page_stmt(struct sq *s, unsigned mask, sqlite3_stmt **out, struct ty_
         struct strbuf sb;
         sb_init(&sb);
         page_sql(&sb, mask);
-        int rc =
-            sb_failed(&sb) ? oom(err, "obj_page") : prepare(s, sb_str(&sb), &s->page[mask], err);
+        int rc = sb_failed(&sb) ? store__oom(err, "obj_page")
+                                : prepare(s, sb_str(&sb), &s->page[mask], err);
         sb_free(&sb);
         if (rc != 0)
             return rc;
@@ -1844,7 +1760,7 @@ static int sq_obj_page(struct store *base, const struct store_obj_query *q, json
 
     json_t *items = json_array(), *result = json_object();
     if (items == NULL || result == NULL)
-        rc = oom(err, "obj_page");
+        rc = store__oom(err, "obj_page");
     size_t n = 0;
     bool more = false;
     char next[STORE__NAME_CURSOR_MAX] = "";
@@ -1861,7 +1777,7 @@ static int sq_obj_page(struct store *base, const struct store_obj_query *q, json
         }
         json_t *v = page_row(st, q->raw);
         if (v == NULL || json_array_append_new(items, v) != 0)
-            rc = oom(err, "obj_page");
+            rc = store__oom(err, "obj_page");
         n++;
         store__name_cursor_format((const char *)sqlite3_column_text(st, 0), next);
     }
@@ -1869,7 +1785,7 @@ static int sq_obj_page(struct store *base, const struct store_obj_query *q, json
     if (rc == 0 &&
         (json_object_set(result, "items", items) != 0 ||
          json_object_set_new(result, "next", more ? json_string(next) : json_null()) != 0))
-        rc = oom(err, "obj_page");
+        rc = store__oom(err, "obj_page");
     json_decref(items);
     if (rc != 0) {
         json_decref(result);
@@ -1890,24 +1806,22 @@ static int sq_obj_scan(struct store *base, enum store_kind kind,
                        void *arg, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    const char *kn = store__kind_name(kind);
-    if (kn == NULL)
-        return ty_error(err, TY_EINVAL, "kind", -1, 0,
-                        "obj_scan: kind %d is not a config object kind", (int)kind);
-    if (cb == NULL)
-        return ty_error(err, TY_EINVAL, "cb", -1, 0, "obj_scan %s: cb is missing", kn);
+    const char *kn;
+    int rc = store__check_scan(kind, (const void *)cb, &kn, err);
+    if (rc != 0)
+        return rc;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(s->db,
                            "SELECT name, version, json FROM objects WHERE kind = ?1 ORDER BY name",
                            -1, 0, &st, NULL) != SQLITE_OK)
         return sq_fail(s, err, "obj_scan %s", kn);
     bind_text(st, 1, kn);
-    int rc = 0, src;
+    int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         const char *json = (const char *)sqlite3_column_text(st, 2);
         if (name == NULL || json == NULL) { /* NOT NULL columns: SQLite ran out of memory */
-            rc = oom(err, "obj_scan");
+            rc = store__oom(err, "obj_scan");
             break;
         }
         size_t n = (size_t)sqlite3_column_bytes(st, 2);
@@ -1933,7 +1847,7 @@ static int sq_calendar_users(struct store *base, const char *calendar, int64_t *
         const char *name = (const char *)sqlite3_column_text(st, 1); /* NULL when no user */
         *count = sqlite3_column_int64(st, 0);
         if (*count > 0 && name == NULL)
-            rc = oom(err, "calendar_users");
+            rc = store__oom(err, "calendar_users");
         else if (first_cap > 0)
             snprintf(first, first_cap, "%s", name != NULL ? name : "");
     } else {
@@ -2109,7 +2023,7 @@ static int sq_run_get(struct store *base, const char *run_id, json_t **out, stru
             *out = NULL;
         }
         if (*out == NULL)
-            rc = oom(err, "run_get");
+            rc = store__oom(err, "run_get");
     } else if (src == SQLITE_DONE) {
         rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "run_get run %s: not found", run_id);
     } else {
@@ -2146,19 +2060,11 @@ static int sq_fire_shards(struct store *base, const char *fire_prefix, json_t **
                           struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = store__check_id(fire_prefix, STORE_FIRE_ID_MAX, "fire_prefix", "fire_shards", err);
+    /* every id starting with the prefix sorts in [prefix, hi) */
+    char hi[STORE_FIRE_ID_MAX];
+    int rc = store__prefix_range(fire_prefix, hi, err);
     if (rc != 0)
         return rc;
-    /* every id starting with the prefix sorts in [prefix, prefix with its last byte + 1) */
-    char hi[STORE_FIRE_ID_MAX];
-    size_t n = strlen(fire_prefix);
-    memcpy(hi, fire_prefix, n + 1);
-    while (n > 0 && (unsigned char)hi[n - 1] == 0xFF)
-        hi[--n] = '\0';
-    if (n == 0)
-        return ty_error(err, TY_EINVAL, "fire_prefix", -1, 0,
-                        "fire_shards: fire_prefix has no upper bound");
-    hi[n - 1] = (char)((unsigned char)hi[n - 1] + 1);
     sqlite3_stmt *st;
     if ((rc = stmt(s, ST_FIRE_SHARDS, &st, err)) != 0)
         return rc;
@@ -2183,7 +2089,7 @@ static int last_fires_of(struct sq *s, enum st id, json_t *obj, struct ty_err *e
         if (prev != NULL && json_integer_value(prev) >= at)
             continue;
         if (json_object_set_new(obj, job, json_integer(at)) != 0)
-            rc = oom(err, "last_fires");
+            rc = store__oom(err, "last_fires");
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = sq_fail(s, err, "last_fires");
@@ -2196,7 +2102,7 @@ static int sq_last_fires(struct store *base, json_t **out, struct ty_err *err)
     struct sq *s = SQ(base);
     json_t *obj = json_object();
     if (obj == NULL)
-        return oom(err, "last_fires");
+        return store__oom(err, "last_fires");
     /* one snapshot for both tables, unless the caller's batch already is one */
     bool own = !s->batch;
     int rc = own ? exec_st(s, ST_BEGIN_READ, "last_fires", err) : 0;
@@ -2231,31 +2137,31 @@ static int sq_last_fires(struct store *base, json_t **out, struct ty_err *err)
  */
 static void add_filters(struct strbuf *sb, unsigned mask)
 {
-    if (mask & HQ_JOB)
+    if (mask & STORE__HQ_JOB)
         sb_adds(sb, " AND job = :job");
-    if (mask & HQ_DOMAIN)
-        sb_adds(sb, " AND " DOMAIN_RANGE("domain", ":dom"));
-    if (mask & HQ_SINCE)
+    if (mask & STORE__HQ_DOMAIN)
+        sb_adds(sb, " AND " STORE__DOMAIN_RANGE("domain", ":dom"));
+    if (mask & STORE__HQ_SINCE)
         sb_adds(sb, " AND scheduled_at >= :since");
-    if (mask & HQ_UNTIL)
+    if (mask & STORE__HQ_UNTIL)
         sb_adds(sb, " AND scheduled_at < :until");
 }
 
 static void history_sql(struct strbuf *sb, int mode, unsigned mask)
 {
-    if (mode == HM_BOTH)
+    if (mode == STORE__HM_BOTH)
         sb_adds(sb, "SELECT * FROM (SELECT * FROM (");
-    if (mode != HM_SKIPS) {
+    if (mode != STORE__HM_SKIPS) {
         sb_adds(sb, "SELECT 1 AS src, id, " RUN_COLS ", length(output) FROM runs"
                     " WHERE scheduled_at <= :cs AND (scheduled_at < :cs OR id < :crun)");
         add_filters(sb, mask);
-        if (mode == HM_RUNS)
+        if (mode == STORE__HM_RUNS)
             sb_adds(sb, " AND status = :status");
         sb_adds(sb, " ORDER BY scheduled_at DESC, id DESC LIMIT :n");
     }
-    if (mode == HM_BOTH)
+    if (mode == STORE__HM_BOTH)
         sb_adds(sb, ") UNION ALL SELECT * FROM (");
-    if (mode != HM_RUNS) {
+    if (mode != STORE__HM_RUNS) {
         /* the skip columns in the places of the run columns they stand for */
         sb_adds(sb, "SELECT 0 AS src, id, NULL, fire_id, NULL, job, domain, shard, \"trigger\","
                     " reason, scheduled_at, recorded_at_ms, NULL, NULL, NULL, NULL, NULL, NULL,"
@@ -2264,7 +2170,7 @@ static void history_sql(struct strbuf *sb, int mode, unsigned mask)
         add_filters(sb, mask);
         sb_adds(sb, " ORDER BY scheduled_at DESC, id DESC LIMIT :n");
     }
-    if (mode == HM_BOTH)
+    if (mode == STORE__HM_BOTH)
         sb_adds(sb, ")) ORDER BY scheduled_at DESC, src DESC, id DESC LIMIT :n");
 }
 
@@ -2275,7 +2181,7 @@ static int history_stmt(struct sq *s, int mode, unsigned mask, sqlite3_stmt **ou
         struct strbuf sb;
         sb_init(&sb);
         history_sql(&sb, mode, mask);
-        int rc = sb_failed(&sb) ? oom(err, "history")
+        int rc = sb_failed(&sb) ? store__oom(err, "history")
                                 : prepare(s, sb_str(&sb), &s->hist[mode][mask], err);
         sb_free(&sb);
         if (rc != 0)
@@ -2289,40 +2195,17 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
                       struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    size_t limit;
-    int rc = store__check_limit("history", q->limit, &limit, err);
+    struct store__history h;
+    int rc = store__history_args(q, &h, err);
     if (rc != 0)
         return rc;
-    int mode = HM_BOTH;
-    if (q->status != NULL && strcmp(q->status, "skipped") == 0) {
-        mode = HM_SKIPS;
-    } else if (q->status != NULL) {
-        enum store_run_status rs;
-        if (store_run_status_parse(q->status, &rs) != 0)
-            return ty_error(err, TY_EINVAL, "status", -1, 0,
-                            "history: status \"%.40s\" is not a run status or \"skipped\"",
-                            q->status);
-        mode = HM_RUNS;
-    }
-    int64_t cs = INT64_MAX, crun = INT64_MAX, cskip = INT64_MAX;
-    if (q->cursor != NULL && *q->cursor != '\0') {
-        int src = 1;
-        int64_t id = 0;
-        if ((rc = store__cursor_parse(q->cursor, &cs, &src, &id, err)) != 0)
-            return rc;
-        /* at scheduled_at == cs, runs come before skips */
-        crun = src == 1 ? id : 0;
-        cskip = src == 0 ? id : INT64_MAX;
-    }
-    bool dom = q->domain != NULL && *q->domain != '\0';
-    unsigned mask = (q->job != NULL ? HQ_JOB : 0) | (dom ? HQ_DOMAIN : 0) |
-                    (q->since != 0 ? HQ_SINCE : 0) | (q->until != 0 ? HQ_UNTIL : 0);
+    size_t limit = h.limit;
     sqlite3_stmt *st;
-    if ((rc = history_stmt(s, mode, mask, &st, err)) != 0)
+    if ((rc = history_stmt(s, h.mode, h.mask, &st, err)) != 0)
         return rc;
-    bind_named_int(st, ":cs", cs);
-    bind_named_int(st, ":crun", crun);
-    bind_named_int(st, ":cskip", cskip);
+    bind_named_int(st, ":cs", h.cs);
+    bind_named_int(st, ":crun", h.crun);
+    bind_named_int(st, ":cskip", h.cskip);
     bind_named_int(st, ":n", (int64_t)limit + 1);
     bind_named_text(st, ":job", q->job);
     bind_named_text(st, ":dom", q->domain);
@@ -2332,7 +2215,7 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
 
     json_t *items = json_array(), *result = json_object();
     if (items == NULL || result == NULL)
-        rc = oom(err, "history");
+        rc = store__oom(err, "history");
     size_t n = 0;
     bool more = false;
     char next[STORE__CURSOR_MAX] = "";
@@ -2350,7 +2233,7 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
         int kind = sqlite3_column_int(st, 0);
         json_t *v = kind == 1 ? run_json(st, 2, OUT_LENGTH) : skip_json(st, 2);
         if (v == NULL || json_array_append_new(items, v) != 0)
-            rc = oom(err, "history");
+            rc = store__oom(err, "history");
         n++;
         store__cursor_format(next, sqlite3_column_int64(st, 2 + 8), kind,
                              sqlite3_column_int64(st, 1));
@@ -2359,7 +2242,7 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
     if (rc == 0 &&
         (json_object_set(result, "items", items) != 0 ||
          json_object_set_new(result, "next", more ? json_string(next) : json_null()) != 0))
-        rc = oom(err, "history");
+        rc = store__oom(err, "history");
     json_decref(items);
     if (rc != 0) {
         json_decref(result);
@@ -2380,31 +2263,14 @@ static int sq_history(struct store *base, const struct store_history_query *q, j
  * statement in the same read transaction.
  */
 
-enum {
-    SC_RUNS,
-    SC_OK,
-    SC_FAILED,
-    SC_TIMEOUT,
-    SC_CANCELED,
-    SC_INTERRUPTED,
-    SC_LOST,
-    SC_MISFIRED,
-    SC_UNFINISHED,
-    SC_SKIPPED,
-    SC_COUNT
-};
-static const char *const count_names[SC_COUNT] = {"runs",       "succeeded",   "failed", "timeouts",
-                                                  "canceled",   "interrupted", "lost",   "misfired",
-                                                  "unfinished", "skipped"};
-
 /* One group's object with its counts and percentiles; resets the value lists. */
 static json_t *stats_group(const char *key, const int64_t *counts, struct store__vals *dur,
                            struct store__vals *late)
 {
     struct jb b = {json_object(), false};
-    jb_set(&b, "key", json_lossy(key, strlen(key)));
-    for (int i = 0; i < SC_COUNT; i++)
-        jb_set(&b, count_names[i], json_integer(counts[i]));
+    jb_set(&b, "key", store__json_lossy(key, strlen(key)));
+    for (int i = 0; i < STORE__SC_COUNT; i++)
+        jb_set(&b, store__stats_names[i], json_integer(counts[i]));
     jb_set(&b, "duration_ms", store__percentiles(dur, "p50", 50, "p95", 95));
     jb_set(&b, "lateness_ms", store__percentiles(late, "p50", 50, "p99", 99));
     dur->n = late->n = 0;
@@ -2420,10 +2286,15 @@ static int counter_of(const char *status)
     static const struct {
         const char *name;
         int counter;
-    } map[] = {
-        {"succeeded", SC_OK},      {"failed", SC_FAILED},           {"timeout", SC_TIMEOUT},
-        {"canceled", SC_CANCELED}, {"interrupted", SC_INTERRUPTED}, {"lost", SC_LOST},
-        {"misfired", SC_MISFIRED}, {"queued", SC_UNFINISHED},       {"running", SC_UNFINISHED}};
+    } map[] = {{"succeeded", STORE__SC_OK},
+               {"failed", STORE__SC_FAILED},
+               {"timeout", STORE__SC_TIMEOUT},
+               {"canceled", STORE__SC_CANCELED},
+               {"interrupted", STORE__SC_INTERRUPTED},
+               {"lost", STORE__SC_LOST},
+               {"misfired", STORE__SC_MISFIRED},
+               {"queued", STORE__SC_UNFINISHED},
+               {"running", STORE__SC_UNFINISHED}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(status, map[i].name) == 0)
             return map[i].counter;
@@ -2436,7 +2307,7 @@ static int stats_runs(struct sq *s, sqlite3_stmt *st, json_t *groups, struct ty_
     struct store__vals dur = {0}, late = {0};
     struct strbuf key;
     sb_init(&key);
-    int64_t counts[SC_COUNT] = {0};
+    int64_t counts[STORE__SC_COUNT] = {0};
     bool open = false;
     int rc = 0, src = SQLITE_DONE;
     while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2445,35 +2316,35 @@ static int stats_runs(struct sq *s, sqlite3_stmt *st, json_t *groups, struct ty_
         if (!open || strcmp(k, sb_str(&key)) != 0) {
             if (open && json_object_set_new(groups, sb_str(&key),
                                             stats_group(sb_str(&key), counts, &dur, &late)) != 0)
-                rc = oom(err, "stats");
+                rc = store__oom(err, "stats");
             sb_truncate(&key, 0);
             sb_adds(&key, k);
             memset(counts, 0, sizeof counts);
             open = true;
             if (sb_failed(&key))
-                rc = oom(err, "stats");
+                rc = store__oom(err, "stats");
         }
         const char *status = (const char *)sqlite3_column_text(st, 1);
         int64_t started = sqlite3_column_int64(st, 2), ended = sqlite3_column_int64(st, 3);
         int64_t sched = sqlite3_column_int64(st, 4);
         int c = counter_of(status != NULL ? status : "");
-        counts[SC_RUNS]++;
+        counts[STORE__SC_RUNS]++;
         if (c >= 0)
             counts[c]++;
         if (started > 0 && ended > 0 && !store__vals_add(&dur, ended - started))
-            rc = oom(err, "stats");
+            rc = store__oom(err, "stats");
         /* lateness is the scheduler's: of scheduled fires, not of runs started by hand,
          * retries (they wait for their backoff) or downstream runs (for their upstream) */
         bool timed = sqlite3_column_int(st, 5) != 0;
         if (started > 0 && timed && !store__vals_add(&late, started - sched * 1000))
-            rc = oom(err, "stats");
+            rc = store__oom(err, "stats");
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = sq_fail(s, err, "stats");
     if (rc == 0 && open &&
         json_object_set_new(groups, sb_str(&key), stats_group(sb_str(&key), counts, &dur, &late)) !=
             0)
-        rc = oom(err, "stats");
+        rc = store__oom(err, "stats");
     sqlite3_reset(st);
     sb_free(&key);
     free(dur.v);
@@ -2491,16 +2362,16 @@ static int stats_skips(struct sq *s, sqlite3_stmt *st, json_t *groups, struct ty
         json_int_t n = sqlite3_column_int64(st, 1);
         json_t *g = json_object_get(groups, k);
         if (g == NULL) {
-            int64_t counts[SC_COUNT] = {0};
+            int64_t counts[STORE__SC_COUNT] = {0};
             struct store__vals none = {0};
             g = stats_group(k, counts, &none, &none);
             if (g == NULL || json_object_set_new(groups, k, g) != 0) {
-                rc = oom(err, "stats");
+                rc = store__oom(err, "stats");
                 break;
             }
         }
         if (json_object_set_new(g, "skipped", json_integer(n)) != 0)
-            rc = oom(err, "stats");
+            rc = store__oom(err, "stats");
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = sq_fail(s, err, "stats");
@@ -2560,7 +2431,7 @@ static int stats_query(struct sq *s, const char *key, const char *order, unsigne
             sb_adds(&sb, " GROUP BY 1");
         sqlite3_stmt **st = pass == 0 ? &runs : &skips;
         if (sb_failed(&sb))
-            rc = oom(err, "stats");
+            rc = store__oom(err, "stats");
         else if (sqlite3_prepare_v2(s->db, sb_str(&sb), -1, st, NULL) != SQLITE_OK)
             rc = sq_fail(s, err, "stats");
         sb_free(&sb);
@@ -2584,39 +2455,35 @@ static int sq_stats(struct store *base, const struct store_stats_query *q, json_
                     struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    const char *g = q->group_by != NULL ? q->group_by : "job", *key, *order;
-    if (strcmp(g, "job") == 0) {
-        key = order = "job";
-    } else if (strcmp(g, "domain") == 0) {
-        key = order = "domain";
-    } else if (strcmp(g, "day") == 0) {
-        key = "strftime('%Y-%m-%d', scheduled_at, 'unixepoch')";
-        order = "scheduled_at"; /* the same order as the day, and on an index */
-    } else {
-        return ty_error(err, TY_EINVAL, "group_by", -1, 0,
-                        "stats: group_by \"%.40s\" is not job, domain or day", g);
-    }
-    bool dom = q->domain != NULL && *q->domain != '\0';
-    unsigned mask = (q->job != NULL ? HQ_JOB : 0) | (dom ? HQ_DOMAIN : 0) |
-                    (q->since != 0 ? HQ_SINCE : 0) | (q->until != 0 ? HQ_UNTIL : 0);
+    enum store__group g;
+    int rc = store__stats_group(q, &g, err);
+    if (rc != 0)
+        return rc;
+    const char *key = g == STORE__BY_DAY      ? "strftime('%Y-%m-%d', scheduled_at, 'unixepoch')"
+                      : g == STORE__BY_DOMAIN ? "domain"
+                                              : "job";
+    /* by day: scheduled_at is in the same order as the day, and on an index */
+    const char *order = g == STORE__BY_DAY ? "scheduled_at" : key;
+    unsigned mask = store__stats_mask(q);
     /* one snapshot for both statements, unless the caller's batch already is one */
     bool own = !s->batch;
-    int rc = own ? exec_st(s, ST_BEGIN_READ, "stats", err) : 0;
+    rc = own ? exec_st(s, ST_BEGIN_READ, "stats", err) : 0;
     if (rc != 0)
         return rc;
     json_t *groups = json_object();
-    rc = groups == NULL ? oom(err, "stats") : stats_query(s, key, order, mask, q, groups, err);
+    rc = groups == NULL ? store__oom(err, "stats")
+                        : stats_query(s, key, order, mask, q, groups, err);
     if (own && !sqlite3_get_autocommit(s->db))
         exec_st(s, ST_COMMIT, "stats", NULL);
     json_t *arr = rc == 0 ? groups_sorted(groups) : NULL;
     json_decref(groups);
     if (rc == 0 && arr == NULL)
-        rc = oom(err, "stats");
+        rc = store__oom(err, "stats");
     if (rc == 0 &&
         ((*out = json_object()) == NULL || json_object_set_new(*out, "groups", arr) != 0)) {
         json_decref(*out);
         *out = NULL;
-        rc = oom(err, "stats");
+        rc = store__oom(err, "stats");
     } else if (rc != 0) {
         json_decref(arr);
     }
@@ -2679,14 +2546,8 @@ static int sq_prune(struct store *base, int64_t older_than_ms, int64_t keep_per_
                     int64_t *removed, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    if (older_than_ms < 0)
-        return ty_error(err, TY_EINVAL, "older_than_ms", -1, 0,
-                        "prune: older_than_ms %" PRId64 " is negative", older_than_ms);
-    if (keep_per_job < 0)
-        return ty_error(err, TY_EINVAL, "keep_per_job", -1, 0,
-                        "prune: keep_per_job %" PRId64 " is negative", keep_per_job);
-    int rc = writable(s, "prune", err);
-    if (rc != 0 || (rc = tx_begin(s, "prune", err)) != 0)
+    int rc = store__check_prune(older_than_ms, keep_per_job, err);
+    if (rc != 0 || (rc = writable(s, "prune", err)) != 0 || (rc = tx_begin(s, "prune", err)) != 0)
         return rc;
     int64_t n = 0;
     rc = tx_end(s, prune_tx(s, older_than_ms, keep_per_job, &n, err), "prune", err);
@@ -2710,7 +2571,7 @@ static int sq_alert_raise(struct store *base, const struct store_alert *a, struc
     char *detail = NULL;
     if (a->detail != NULL &&
         (detail = json_dumps(a->detail, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
-        return oom(err, "alert_raise");
+        return store__oom(err, "alert_raise");
     sqlite3_stmt *st;
     if ((rc = stmt(s, ST_ALERT_RAISE, &st, err)) != 0) {
         free(detail);
@@ -2765,7 +2626,7 @@ static json_t *alert_row(sqlite3_stmt *st)
     jb_set(&b, "shard", col_int(st, 7));
     int64_t sched = sqlite3_column_int64(st, 8);
     jb_set(&b, "scheduled_at", json_integer(sched));
-    jb_set(&b, "scheduled_at_text", sched != 0 ? time_text(sched) : json_null());
+    jb_set(&b, "scheduled_at_text", sched != 0 ? store__time_text(sched) : json_null());
     jb_set(&b, "raised_at_ms", col_int(st, 9));
     jb_set(&b, "last_raised_at_ms", col_int(st, 10));
     jb_set(&b, "raises", col_int(st, 11));
@@ -2806,7 +2667,7 @@ static int sq_meta_get(struct store *base, const char *key, char **value, struct
     if (src == SQLITE_ROW) {
         *value = strdup((const char *)sqlite3_column_text(st, 0));
         if (*value == NULL)
-            rc = oom(err, "meta_get");
+            rc = store__oom(err, "meta_get");
     } else if (src == SQLITE_DONE) {
         rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "meta_get %.100s: not set", key);
     } else {
@@ -2819,15 +2680,8 @@ static int sq_meta_get(struct store *base, const char *key, char **value, struct
 static int sq_meta_set(struct store *base, const char *key, const char *value, struct ty_err *err)
 {
     struct sq *s = SQ(base);
-    int rc = store__check_id(key, STORE__NAME_MAX + 1, "key", "meta_set", err);
-    if (rc != 0)
-        return rc;
-    if (strcmp(key, "schema_version") == 0)
-        return ty_error(err, TY_EINVAL, "key", -1, 0,
-                        "meta_set schema_version: only a schema migration changes it");
-    if (value == NULL)
-        return ty_error(err, TY_EINVAL, "value", -1, 0, "meta_set %.100s: value is missing", key);
-    if ((rc = writable(s, "meta_set", err)) != 0)
+    int rc = store__check_meta_set(key, value, err);
+    if (rc != 0 || (rc = writable(s, "meta_set", err)) != 0)
         return rc;
     sqlite3_stmt *st;
     if ((rc = stmt(s, ST_META_SET, &st, err)) != 0)
@@ -2891,11 +2745,8 @@ static int sq_obj_version(struct store *base, enum store_kind kind, const char *
     int rc = store__check_obj("obj_version", kind, name, &kn, err);
     if (rc != 0)
         return rc;
-    if (version < 1)
-        return ty_error(err, TY_EINVAL, "version", -1, 0,
-                        "obj_version %s \"%.100s\": version %" PRId64
-                        " is not a version (1, 2, ...)",
-                        kn, name, version);
+    if ((rc = store__check_version(kn, name, version, err)) != 0)
+        return rc;
     sqlite3_stmt *st;
     if ((rc = stmt(s, ST_OBJ_VERSION_GET, &st, err)) != 0)
         return rc;
@@ -2911,7 +2762,7 @@ static int sq_obj_version(struct store *base, enum store_kind kind, const char *
     } else if (src == SQLITE_ROW) {
         *json = strdup((const char *)sqlite3_column_text(st, 1));
         if (*json == NULL)
-            rc = oom(err, "obj_version");
+            rc = store__oom(err, "obj_version");
     } else if (src == SQLITE_DONE) {
         rc = ty_error(err, TY_ENOENT, "version", -1, 0,
                       "obj_version %s \"%.100s\": no version %" PRId64, kn, name, version);
@@ -2950,13 +2801,7 @@ static int sq_token_put(struct store *base, const char *name, const char *hash,
 {
     struct sq *s = SQ(base);
     char h[STORE__HASH_HEX + 1];
-    int rc = store__check_id(name, STORE__NAME_MAX + 1, "name", "token_put", err);
-    if (rc == 0)
-        rc = store__check_hash("token_put", hash, h, err);
-    if (rc == 0 && expires_at_ms < 0)
-        rc = ty_error(err, TY_EINVAL, "expires_at_ms", -1, 0,
-                      "token_put \"%.100s\": expires_at_ms %" PRId64 " is not 0 (never) or a time",
-                      name, expires_at_ms);
+    int rc = store__check_token_put(name, hash, expires_at_ms, h, err);
     if (rc == 0)
         rc = writable(s, "token_put", err);
     sqlite3_stmt *st;
@@ -3062,7 +2907,7 @@ static int sq_token_lookup(struct store *base, const char *hash, json_t **out, s
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         if ((tok = token_row(st)) == NULL)
-            rc = oom(err, "token_lookup");
+            rc = store__oom(err, "token_lookup");
     } else if (src == SQLITE_DONE) {
         rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "token_lookup: no token has this secret");
     } else {
@@ -3140,11 +2985,11 @@ static int sq_secrets_get(struct store *base, const char *job, json_t **out, str
     json_t *o = json_object();
     int src = SQLITE_DONE;
     if (o == NULL)
-        rc = oom(err, "secrets_get");
+        rc = store__oom(err, "secrets_get");
     while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *v = col_text(st, 1);
         if (v == NULL || json_object_set_new(o, (const char *)sqlite3_column_text(st, 0), v) != 0)
-            rc = oom(err, "secrets_get");
+            rc = store__oom(err, "secrets_get");
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = sq_fail(s, err, "secrets_get job \"%.100s\"", job);

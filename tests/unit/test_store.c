@@ -1,5 +1,17 @@
 /*
- * test_store.c - the SQLite store against real database files in a temporary directory:
+ * test_store.c - both stores, SQLite and PostgreSQL, proven by the same assertions.
+ *
+ * `test_store` runs every test against SQLite files in a temporary directory;
+ * `test_store pg` runs the tests that are not about SQLite's file handling against
+ * PostgreSQL - a fresh database per test on the server TETHYS_TEST_PG_URL names (password
+ * in PGPASSWORD; tests/pg/with-pg.sh starts a private one and sets both) - plus the tests
+ * only PostgreSQL has: URLs with passwords, the schema created once by two servers at
+ * once, reconnecting after the server was stopped and started, day partitions made and
+ * dropped, and two connections racing for one object, one fire, one domain's counts and
+ * into a deadlock.  The fixture opens the chosen store (fx_open) and reads its tables with
+ * plain SQL (db_int, db_text, db_exec), so a test does not know which store it runs on.
+ *
+ * What the tests cover, first for SQLite:
  * every operation and every documented error (messages asserted), idempotent appends,
  * final statuses that never regress, keyset pagination that returns every row exactly
  * once, a writer thread and a reader connection at once, schema versions, files that are
@@ -39,14 +51,18 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "core/domain.h"
 #include "store/store.h"
 
 /* ---------------------------------------------------------------------------------------
- * Fixture: a fresh directory and database per test.
+ * Fixture: a fresh directory and database per test, SQLite or PostgreSQL.
  */
+
+#define PG_URL_MAX 512
+#define PG_EXTRA   4 /* databases a test may make besides its own */
 
 struct fx {
     char dir[64];
@@ -54,7 +70,17 @@ struct fx {
     char mnt[128]; /* a tmpfs mounted by the test, unmounted by teardown */
     bool mounted;
     struct store *s;
+    /* PostgreSQL: this test's database, a connection to it for db_*, and the databases
+     * the test made besides (dropped by teardown) */
+    char db[64];
+    char url[PG_URL_MAX];
+    PGconn *raw;
+    char extra[PG_EXTRA][72];
+    int nextra;
 };
+
+static bool pg_mode;                  /* `test_store pg` */
+static char pg_admin_url[PG_URL_MAX]; /* TETHYS_TEST_PG_URL: where test databases are made */
 
 /* Remove a directory and everything below it (the tests make no symlinks). */
 static void rm_tree(const char *dir)
@@ -78,16 +104,84 @@ static void rm_tree(const char *dir)
     rmdir(dir);
 }
 
+/* libpq prints notices ("does not exist, skipping") to stderr by default. */
+static void pg_quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static PGconn *pg_connect(const char *url)
+{
+    PGconn *c = PQconnectdb(url);
+    if (PQstatus(c) != CONNECTION_OK)
+        fail_msg("cannot connect to the test PostgreSQL: %s", PQerrorMessage(c));
+    PQsetNoticeProcessor(c, pg_quiet, NULL);
+    return c;
+}
+
+/* Run SQL on the server's maintenance database (to make and drop test databases). */
+static void pg_admin(const char *sql)
+{
+    PGconn *c = pg_connect(pg_admin_url);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* The admin URL with its database replaced by db (the query string, if any, kept). */
+static void url_with_db(const char *db, char *out, size_t cap)
+{
+    const char *host = strstr(pg_admin_url, "://");
+    assert_non_null(host);
+    const char *slash = strchr(host + 3, '/'), *query = strchr(host + 3, '?');
+    size_t keep = slash != NULL   ? (size_t)(slash - pg_admin_url)
+                  : query != NULL ? (size_t)(query - pg_admin_url)
+                                  : strlen(pg_admin_url);
+    snprintf(out, cap, "%.*s/%s%s", (int)keep, pg_admin_url, db, query != NULL ? query : "");
+}
+
+/* A new empty database for this test, named <the test's database>_<suffix>, dropped by
+ * teardown; its URL into url. */
+static void fx_new_db(struct fx *f, const char *suffix, char *url, size_t cap)
+{
+    assert_true(f->nextra < PG_EXTRA);
+    char *name = f->extra[f->nextra++];
+    snprintf(name, sizeof f->extra[0], "%s_%s", f->db, suffix);
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    pg_admin(sql);
+    url_with_db(name, url, cap);
+}
+
+/* Open the store under test: this test's SQLite file or PostgreSQL database. */
+static int fx_open(struct fx *f, bool read_only, struct store **out, struct ty_err *err)
+{
+    return pg_mode ? store_open_pg(f->url, read_only, out, err)
+                   : store_open_sqlite(f->path, read_only, out, err);
+}
+
 static int setup(void **state)
 {
+    static int made;
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
     snprintf(f->dir, sizeof f->dir, "/tmp/tethys-store-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/tethys.db", f->dir);
+    if (pg_mode) {
+        snprintf(f->db, sizeof f->db, "t_%ld_%d", (long)getpid(), ++made);
+        char sql[128];
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->db);
+        pg_admin(sql);
+        url_with_db(f->db, f->url, sizeof f->url);
+    }
     struct ty_err err;
     struct store *s;
-    assert_int_equal(store_open_sqlite(f->path, false, &s, &err), 0);
+    if (fx_open(f, false, &s, &err) != 0)
+        fail_msg("open the store: %s", err.msg);
     f->s = s;
     *state = f;
     return 0;
@@ -101,6 +195,17 @@ static int teardown(void **state)
         umount2(f->mnt, MNT_DETACH);
     sqlite3_reset_auto_extension();
     rm_tree(f->dir);
+    if (pg_mode) {
+        if (f->raw != NULL)
+            PQfinish(f->raw);
+        char sql[160];
+        for (int i = 0; i < f->nextra; i++) {
+            snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->extra[i]);
+            pg_admin(sql);
+        }
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", f->db);
+        pg_admin(sql);
+    }
     free(f);
     return 0;
 }
@@ -202,6 +307,54 @@ static void raw_exec(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
+/* SQL on the store under test, from a connection of its own.  SQL2 picks the text for the
+ * store under test where the two dialects differ. */
+#define SQL2(lite, pg) (pg_mode ? (pg) : (lite))
+
+static PGresult *db_pg(struct fx *f, const char *sql, ExecStatusType want)
+{
+    if (f->raw == NULL)
+        f->raw = pg_connect(f->url);
+    else if (PQstatus(f->raw) != CONNECTION_OK)
+        PQreset(f->raw);
+    PGresult *r = PQexec(f->raw, sql);
+    if (PQresultStatus(r) != want)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    return r;
+}
+
+static int64_t db_int(struct fx *f, const char *sql)
+{
+    if (!pg_mode)
+        return raw_int(f->path, sql);
+    PGresult *r = db_pg(f, sql, PGRES_TUPLES_OK);
+    assert_true(PQntuples(r) >= 1);
+    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+static void db_text(struct fx *f, const char *sql, char *buf, size_t cap)
+{
+    if (!pg_mode) {
+        raw_text(f->path, sql, buf, cap);
+        return;
+    }
+    PGresult *r = db_pg(f, sql, PGRES_TUPLES_OK);
+    assert_true(PQntuples(r) >= 1);
+    snprintf(buf, cap, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+}
+
+static void db_exec(struct fx *f, const char *sql)
+{
+    if (!pg_mode) {
+        raw_exec(f->path, sql);
+        return;
+    }
+    PQclear(db_pg(f, sql, PGRES_COMMAND_OK));
+}
+
 #define assert_err(call, code, text)                                                               \
     do {                                                                                           \
         struct ty_err e_;                                                                          \
@@ -294,14 +447,14 @@ static void test_open_creates_schema(void **state)
     assert_string_equal(v, "3");
     free(v);
     /* a new file is created at the current version directly: nothing to back up */
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_schema WHERE name IN"
-                                      " ('tokens', 'secrets')"),
+    assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_schema WHERE name IN"
+                               " ('tokens', 'secrets')"),
                      2);
     assert_err(store_meta_get(f->s, "last_migration", &v, &e_), TY_ENOENT, "not set");
     char mode[16];
-    raw_text(f->path, "PRAGMA journal_mode", mode, sizeof mode);
+    db_text(f, "PRAGMA journal_mode", mode, sizeof mode);
     assert_string_equal(mode, "wal");
-    assert_int_equal(raw_int(f->path, "PRAGMA application_id"), 0x54455459);
+    assert_int_equal(db_int(f, "PRAGMA application_id"), 0x54455459);
     /* reopening migrates nothing and keeps the data */
     assert_ok(store_meta_set(f->s, "epoch", "7", &e_));
     store_close(f->s);
@@ -314,13 +467,13 @@ static void test_open_creates_schema(void **state)
     free(v);
     /* a reader connection beside the writer */
     struct store *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     assert_ok(store_meta_get(r, "epoch", &v, &e_));
     assert_string_equal(v, "7");
     free(v);
     assert_err(store_meta_set(r, "epoch", "8", &e_), TY_EINVAL, "is open read-only");
     store_close(r);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM meta"), 2);
 }
 
 static void test_open_refuses(void **state)
@@ -352,15 +505,15 @@ static void test_open_refuses(void **state)
     /* written by a newer Tethys */
     store_close(f->s);
     f->s = NULL;
-    raw_exec(f->path, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+    db_exec(f, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
                "tethys.db has schema version 99, from a newer Tethys; this binary knows 1 to 3: "
                "upgrade tethys, or `tethys restore` the tethys.db.v3-*.bak the upgrade left");
     assert_err(store_open_sqlite(f->path, true, &s, &e_), TY_EFORMAT, "schema version 99");
-    raw_exec(f->path, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
+    db_exec(f, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
                "schema_version \"x1\" in meta is not a version number");
-    raw_exec(f->path, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    db_exec(f, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
     assert_ok(store_open_sqlite(f->path, false, &s, &e_));
     f->s = s;
 
@@ -434,18 +587,20 @@ static void test_obj_versions(void **state)
     assert_int_equal(v, 5);
 
     /* every change is a row in object_versions, with who and what */
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM object_versions"), 5);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM object_versions"), 5);
     char buf[256];
-    raw_text(f->path,
-             "SELECT group_concat(version || ':' || op || ':' || coalesce(who, '-'), ',')"
-             " FROM (SELECT * FROM object_versions ORDER BY version)",
-             buf, sizeof buf);
+    db_text(f,
+            SQL2("SELECT group_concat(version || ':' || op || ':' || coalesce(who, '-'), ',')"
+                 " FROM (SELECT * FROM object_versions ORDER BY version)",
+                 "SELECT string_agg(version || ':' || op || ':' || coalesce(who, '-'), ','"
+                 " ORDER BY version) FROM object_versions"),
+            buf, sizeof buf);
     assert_string_equal(buf,
                         "1:create:alice,2:update:bob,3:update:carol,4:delete:gina,5:create:frank");
-    raw_text(f->path, "SELECT json FROM object_versions WHERE version = 2", buf, sizeof buf);
+    db_text(f, "SELECT json FROM object_versions WHERE version = 2", buf, sizeof buf);
     assert_string_equal(buf, j2);
-    assert_int_equal(raw_int(f->path, "SELECT json IS NULL FROM object_versions WHERE version = 4"),
-                     1);
+    assert_int_equal(
+        db_int(f, "SELECT count(*) FROM object_versions WHERE version = 4 AND json IS NULL"), 1);
 }
 
 static void test_obj_errors(void **state)
@@ -475,8 +630,8 @@ static void test_obj_errors(void **state)
                "base_version -1 is not 0 (any) or a version");
     assert_err(store_obj_get(s, STORE_DOMAIN, NULL, &json, &v, &e_), TY_EINVAL, "name");
     /* nothing of that was stored */
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM object_versions"), 0);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM objects"), 0);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM object_versions"), 0);
     struct ty_err err;
     assert_int_equal(store_obj_put(s, STORE_JOB, "x", "{bad", 0, NULL, &v, &err), TY_EINVAL);
     assert_string_equal(err.field, "json");
@@ -561,30 +716,37 @@ static size_t chain_len(const char *domain)
     return n;
 }
 
-/*
- * The job index of the committed store at `path`, read through s, against an oracle
- * computed from every job: store_job_count of each domain a job names, each ancestor and
- * a few look-alikes is the number of jobs within it (domain_within); job_counts holds
- * exactly what job_domains does; every job has one row per domain of its chain, with its
- * enabled flag.
- */
-static void check_job_index(const char *path, struct store *s)
+/* An integer from the store under test (f), or from the SQLite file at path when f is
+ * NULL. */
+static int64_t q_int(struct fx *f, const char *path, const char *sql)
 {
-    json_t *jobs;
-    assert_ok(store_obj_list(s, STORE_JOB, NULL, &jobs, &e_));
-    json_t *probes = json_object(); /* a set of domains */
-    static const char *const extra[] = {"", "a", "a/", "a/b", "ab", "zz", "a/b/c/d", "bank/s"};
-    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
-        json_object_set_new(probes, extra[i], json_true());
-    /* each job's rows: one group of its chain's length, with its enabled flag */
+    return f != NULL ? db_int(f, sql) : raw_int(path, sql);
+}
+
+/* Each job's rows in job_domains: {"<job>": [enabled, rows]}; fails when a job is filed
+ * both enabled and disabled. */
+static json_t *job_groups(struct fx *f, const char *path)
+{
+    static const char sql[] =
+        "SELECT job, enabled, count(*) FROM job_domains GROUP BY job, enabled";
     json_t *groups = json_object();
-    sqlite3 *db = raw_open(path);
+    if (f != NULL && pg_mode) {
+        PGresult *r = db_pg(f, sql, PGRES_TUPLES_OK);
+        for (int i = 0; i < PQntuples(r); i++) {
+            const char *job = PQgetvalue(r, i, 0);
+            if (json_object_get(groups, job) != NULL)
+                fail_msg("job %s is filed both enabled and disabled", job);
+            json_object_set_new(groups, job,
+                                json_pack("[I,I]",
+                                          (json_int_t)strtoll(PQgetvalue(r, i, 1), NULL, 10),
+                                          (json_int_t)strtoll(PQgetvalue(r, i, 2), NULL, 10)));
+        }
+        PQclear(r);
+        return groups;
+    }
+    sqlite3 *db = raw_open(f != NULL ? f->path : path);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT job, enabled, count(*) FROM job_domains"
-                                        " GROUP BY job, enabled",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *job = (const char *)sqlite3_column_text(st, 0);
         if (json_object_get(groups, job) != NULL)
@@ -595,6 +757,27 @@ static void check_job_index(const char *path, struct store *s)
     }
     sqlite3_finalize(st);
     sqlite3_close(db);
+    return groups;
+}
+
+/*
+ * The job index of the committed store (f's, or the SQLite file at path), read through s,
+ * against an oracle
+ * computed from every job: store_job_count of each domain a job names, each ancestor and
+ * a few look-alikes is the number of jobs within it (domain_within); job_counts holds
+ * exactly what job_domains does; every job has one row per domain of its chain, with its
+ * enabled flag.
+ */
+static void check_job_index_of(struct fx *f, const char *path, struct store *s)
+{
+    json_t *jobs;
+    assert_ok(store_obj_list(s, STORE_JOB, NULL, &jobs, &e_));
+    json_t *probes = json_object(); /* a set of domains */
+    static const char *const extra[] = {"", "a", "a/", "a/b", "ab", "zz", "a/b/c/d", "bank/s"};
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        json_object_set_new(probes, extra[i], json_true());
+    /* each job's rows: one group of its chain's length, with its enabled flag */
+    json_t *groups = job_groups(f, path);
     assert_int_equal(json_object_size(groups), json_array_size(jobs));
     size_t i, rows = 0;
     json_t *it;
@@ -632,16 +815,29 @@ static void check_job_index(const char *path, struct store *s)
         if (got != want)
             fail_msg("job_count \"%s\": %" PRId64 ", want %" PRId64, d, got, want);
     }
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM job_domains"), rows);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM (SELECT domain, count(*) FROM job_domains"
-                                   " GROUP BY domain EXCEPT SELECT domain, jobs FROM job_counts)"),
+    assert_int_equal(q_int(f, path, "SELECT count(*) FROM job_domains"), rows);
+    assert_int_equal(q_int(f, path,
+                           "SELECT count(*) FROM (SELECT domain, count(*) FROM job_domains"
+                           " GROUP BY domain EXCEPT SELECT domain, jobs FROM job_counts) AS x"),
                      0);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM (SELECT domain, jobs FROM job_counts"
-                                   " EXCEPT SELECT domain, count(*) FROM job_domains"
-                                   " GROUP BY domain)"),
+    assert_int_equal(q_int(f, path,
+                           "SELECT count(*) FROM (SELECT domain, jobs FROM job_counts"
+                           " EXCEPT SELECT domain, count(*) FROM job_domains"
+                           " GROUP BY domain) AS x"),
                      0);
     json_decref(probes);
     json_decref(jobs);
+}
+
+static void check_job_index(struct fx *f, struct store *s)
+{
+    check_job_index_of(f, NULL, s);
+}
+
+/* The same for a SQLite file other than the fixture's (a migrated copy). */
+static void check_job_index_file(const char *path, struct store *s)
+{
+    check_job_index_of(NULL, path, s);
 }
 
 static void put_job(struct store *s, const char *name, const char *domain, bool enabled)
@@ -683,7 +879,7 @@ static void test_job_count(void **state)
     assert_int_equal(job_count(s, "a/b/c"), 2);
     assert_int_equal(job_count(s, "ab"), 1);
     assert_int_equal(job_count(s, "a/"), 0);
-    check_job_index(f->path, s);
+    check_job_index(f, s);
 
     /* other kinds are not jobs */
     assert_ok(store_obj_put(s, STORE_DOMAIN, "a", "{\"path\":\"a\"}", -1, "t", &v, &e_));
@@ -700,24 +896,24 @@ static void test_job_count(void **state)
     put_job(s, "j-a/b/c2", "a", true); /* up its own chain */
     assert_int_equal(job_count(s, "a"), 4);
     assert_int_equal(job_count(s, "a/b/c"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM job_counts WHERE domain = 'a/b/c'"), 0);
-    check_job_index(f->path, s);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM job_counts WHERE domain = 'a/b/c'"), 0);
+    check_job_index(f, s);
     /* disabling or an edit elsewhere changes no count; the same JSON changes nothing */
     put_job(s, "j-a/b", "a/b", false);
     assert_int_equal(job_count(s, "a/b"), 1);
     put_job(s, "j-a/b", "a/b", false);
-    check_job_index(f->path, s);
+    check_job_index(f, s);
     put_job(s, "j-a/b", "x/y", true); /* moved and enabled at once */
-    check_job_index(f->path, s);
+    check_job_index(f, s);
 
     /* deletes; an empty subtree has no row */
     assert_ok(store_obj_delete(s, STORE_JOB, "j-a/bc", 0, "t", &e_));
     assert_ok(store_obj_delete(s, STORE_JOB, "j-a/b", 0, "t", &e_));
     assert_int_equal(job_count(s, "x"), 0);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM job_counts WHERE domain LIKE 'x%'"), 0);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM job_counts WHERE domain LIKE 'x%'"), 0);
     assert_int_equal(job_count(s, "a/b"), 0);
     assert_int_equal(job_count(s, ""), 8);
-    check_job_index(f->path, s);
+    check_job_index(f, s);
 
     /* a refused change changes no count */
     assert_err(store_obj_put(s, STORE_JOB, "j-a", "{\"domain\":\"zz\"}", 99, "t", &v, &e_),
@@ -728,7 +924,7 @@ static void test_job_count(void **state)
                "changed by someone else");
     assert_int_equal(job_count(s, "zz"), 0);
     assert_int_equal(job_count(s, "a"), 2);
-    check_job_index(f->path, s);
+    check_job_index(f, s);
 
     /* a batch sees its own counts; a call refused inside it changes nothing; a rollback
      * undoes them all */
@@ -743,18 +939,18 @@ static void test_job_count(void **state)
     store_rollback(s);
     assert_int_equal(job_count(s, "b"), 0);
     assert_int_equal(job_count(s, "a"), 2);
-    check_job_index(f->path, s);
+    check_job_index(f, s);
     assert_ok(store_begin(s, &e_));
     put_job(s, "j-b1", "b", true);
     assert_ok(store_obj_delete(s, STORE_JOB, "j-b1", 0, "t", &e_));
     put_job(s, "j-b2", "b/c", false);
     assert_ok(store_commit(s, &e_));
     assert_int_equal(job_count(s, "b"), 1);
-    check_job_index(f->path, s);
+    check_job_index(f, s);
 
     /* a reader counts too */
     struct store *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     int64_t n = -1;
     assert_ok(store_job_count(r, "b/c", &n, &e_));
     assert_int_equal(n, 1);
@@ -1091,7 +1287,7 @@ static void test_obj_page_moving(void **state)
         json_decref(want);
         json_decref(gone);
         json_decref(seen);
-        check_job_index(f->path, s);
+        check_job_index(f, s);
     }
 }
 
@@ -1126,7 +1322,7 @@ static void test_obj_page_cost(void **state)
     page_fill(f->s);
     sqlite3_auto_extension((void (*)(void))trace_pages);
     struct store *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     static const char *const domains[] = {NULL, "a/b/c", "x/y", "x", "zz"};
     for (size_t d = 0; d < sizeof domains / sizeof domains[0]; d++)
         for (int en = -1; en <= 1; en++) {
@@ -1275,12 +1471,17 @@ static void test_obj_scan(void **state)
 
     /* 100,000 calendars, written straight into the table (the scan reads it as it is) */
     enum { N = 100000 };
-    raw_exec(f->path, "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n"
-                      " WHERE i < 99999)"
-                      " INSERT INTO objects (kind, name, version, json, created_at_ms,"
-                      " updated_at_ms) SELECT 'calendar', printf('cal-%06d', (i * 7919) % 100000),"
-                      " 1 + i % 3, json_object('name', printf('cal-%06d', (i * 7919) % 100000),"
-                      " 'dates', json_array('2026-01-01')), 1, 1 FROM n");
+    db_exec(f, SQL2("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n"
+                    " WHERE i < 99999)"
+                    " INSERT INTO objects (kind, name, version, json, created_at_ms,"
+                    " updated_at_ms) SELECT 'calendar', printf('cal-%06d', (i * 7919) % 100000),"
+                    " 1 + i % 3, json_object('name', printf('cal-%06d', (i * 7919) % 100000),"
+                    " 'dates', json_array('2026-01-01')), 1, 1 FROM n",
+                    "INSERT INTO objects (kind, name, version, json, created_at_ms,"
+                    " updated_at_ms) SELECT 'calendar', n, 1 + i % 3,"
+                    " json_build_object('name', n, 'dates', json_build_array('2026-01-01')), 1, 1"
+                    " FROM (SELECT i, 'cal-' || lpad(((i * 7919) % 100000)::text, 6, '0') AS n"
+                    " FROM generate_series(0, 99999) AS i) AS g"));
     put_job(s, "j1", "a", true);
     put_job(s, "j0", "a", false);
 
@@ -1316,7 +1517,7 @@ static void test_obj_scan(void **state)
 
     /* a reader's scan is one snapshot: what the writer adds meanwhile is not in it */
     struct store *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     memset(&c, 0, sizeof c);
     c.s = r;
     c.other = s;
@@ -1395,7 +1596,7 @@ static void test_calendar_users(void **state)
     assert_ok(
         store_obj_put(s, STORE_JOB, "u-only", "{\"calendars\":{\"only\":[]}}", 0, "t", &v, &e_));
     struct store *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     assert_ok(store_calendar_users(r, "hol", &n, first, sizeof first, &e_));
     assert_int_equal(n, 3);
     assert_string_equal(first, "u-both");
@@ -1500,7 +1701,7 @@ static void test_run_lifecycle(void **state)
     assert_ok(store_run_get(s, b.id, &o, &e_));
     assert_string_equal(jstr(o, "status"), "failed");
     json_decref(o);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"), 1);
 
     /* an empty output is "", not null */
     struct run_buf c;
@@ -1512,24 +1713,58 @@ static void test_run_lifecycle(void **state)
     assert_string_equal(jstr(o, "output"), "");
     json_decref(o);
 
+    /* a later record that names another scheduled time updates the run where it is: the
+     * time stays as inserted (so does the day it is filed under) */
+    struct run_buf m;
+    run_init(&m, "backup", "ops/db", 1767225720, 0, 1, STORE_RUN_QUEUED);
+    assert_ok(store_run_put(s, &m.r, &e_));
+    m.r.status = STORE_RUN_RUNNING;
+    m.r.scheduled_at = 1767225720 + 2 * 86400;
+    m.r.started_at_ms = 1767225720LL * 1000 + 40;
+    m.r.pid = 99;
+    assert_ok(store_run_put(s, &m.r, &e_));
+    assert_ok(store_run_get(s, m.id, &o, &e_));
+    assert_string_equal(jstr(o, "status"), "running");
+    assert_int_equal(jint(o, "scheduled_at"), 1767225720);
+    assert_int_equal(jint(o, "pid"), 99);
+    json_decref(o);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"), 3);
+
     assert_err(store_run_get(s, "00000000deadbeef", &o, &e_), TY_ENOENT,
                "run_get run 00000000deadbeef: not found");
 }
 
-/* Every column of one run, as one line of text, to compare before and after a put. */
-static void run_row_text(const char *path, const char *run_id, char *buf, size_t cap)
+/* Every column of one run, as one line of text, to compare before and after a put:
+ * "|'text'|123|..." (PostgreSQL quotes text the same way, and writes bytes in hex). */
+static void run_row_text(struct fx *f, const char *run_id, char *buf, size_t cap)
 {
     static const char *const cols[] = {
         "run_id",      "fire_id",   "attempt",      "job",          "domain",        "shard",
         "\"trigger\"", "status",    "scheduled_at", "queued_at_ms", "started_at_ms", "ended_at_ms",
         "pid",         "pid_start", "boot_id",      "executor",     "epoch",         "exit_code",
         "signal",      "error",     "output"};
-    char sql[1024];
+    /* the text columns, quoted; PostgreSQL's others by their text */
+    static const char text_cols[] = " run_id fire_id job domain \"trigger\" status boot_id executor"
+                                    " error ";
+    char sql[2048];
     size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT ''");
-    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, " || '|' || quote(%s)", cols[i]);
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+        char word[32];
+        snprintf(word, sizeof word, " %s ", cols[i]);
+        if (!pg_mode)
+            n += (size_t)snprintf(sql + n, sizeof sql - n, " || '|' || quote(%s)", cols[i]);
+        else if (strstr(text_cols, word) != NULL)
+            n +=
+                (size_t)snprintf(sql + n, sizeof sql - n, " || '|' || quote_nullable(%s)", cols[i]);
+        else if (strcmp(cols[i], "output") == 0)
+            n += (size_t)snprintf(sql + n, sizeof sql - n,
+                                  " || '|' || coalesce(encode(%s, 'hex'), 'NULL')", cols[i]);
+        else
+            n += (size_t)snprintf(sql + n, sizeof sql - n, " || '|' || coalesce(%s::text, 'NULL')",
+                                  cols[i]);
+    }
     snprintf(sql + n, sizeof sql - n, " FROM runs WHERE run_id = '%s'", run_id);
-    raw_text(path, sql, buf, cap);
+    db_text(f, sql, buf, cap);
 }
 
 /* Status order: queued < running < final; older records and anything after a final status
@@ -1552,9 +1787,9 @@ static void test_run_status_order(void **state)
     q.r.queued_at_ms = 5000 * 1000 + 77;
     q.r.executor = "exec-2";
     assert_ok(store_run_put(s, &q.r, &e_));
-    assert_int_equal(raw_int(f->path, "SELECT queued_at_ms FROM runs"), 5000 * 1000 + 77);
+    assert_int_equal(db_int(f, "SELECT queued_at_ms FROM runs"), 5000 * 1000 + 77);
     char ex[32];
-    raw_text(f->path, "SELECT executor FROM runs", ex, sizeof ex);
+    db_text(f, "SELECT executor FROM runs", ex, sizeof ex);
     assert_string_equal(ex, "exec-2");
 
     /* queued -> running applies; running -> running refreshes; a queued record after
@@ -1562,11 +1797,11 @@ static void test_run_status_order(void **state)
     assert_ok(store_run_put(s, &r.r, &e_));
     r.r.pid = 999;
     assert_ok(store_run_put(s, &r.r, &e_));
-    run_row_text(f->path, q.id, before, sizeof before);
+    run_row_text(f, q.id, before, sizeof before);
     assert_non_null(strstr(before, "|'running'|"));
     assert_non_null(strstr(before, "|999|"));
     assert_ok(store_run_put(s, &q.r, &e_));
-    run_row_text(f->path, q.id, after, sizeof after);
+    run_row_text(f, q.id, after, sizeof after);
     assert_string_equal(after, before);
 
     /* running -> final applies; then running, queued, another final and the same final
@@ -1574,7 +1809,7 @@ static void test_run_status_order(void **state)
     d.r.output = "ok\n";
     d.r.output_len = 3;
     assert_ok(store_run_put(s, &d.r, &e_));
-    run_row_text(f->path, q.id, before, sizeof before);
+    run_row_text(f, q.id, before, sizeof before);
     assert_non_null(strstr(before, "|'succeeded'|"));
     assert_ok(store_run_put(s, &r.r, &e_));
     assert_ok(store_run_put(s, &q.r, &e_));
@@ -1584,7 +1819,7 @@ static void test_run_status_order(void **state)
     x.r.error = "lost";
     assert_ok(store_run_put(s, &x.r, &e_));
     assert_ok(store_run_put(s, &d.r, &e_));
-    run_row_text(f->path, q.id, after, sizeof after);
+    run_row_text(f, q.id, after, sizeof after);
     assert_string_equal(after, before);
 
     /* a replay of the whole spool in a batch, oldest last, changes nothing either */
@@ -1593,19 +1828,19 @@ static void test_run_status_order(void **state)
     assert_ok(store_run_put(s, &r.r, &e_));
     assert_ok(store_run_put(s, &q.r, &e_));
     assert_ok(store_commit(s, &e_));
-    run_row_text(f->path, q.id, after, sizeof after);
+    run_row_text(f, q.id, after, sizeof after);
     assert_string_equal(after, before);
 
     /* a first record may arrive already final, and a replay of it is a no-op */
     struct run_buf g;
     run_init(&g, "spool", "ops", 6000, 0, 1, STORE_RUN_FAILED);
     assert_ok(store_run_put(s, &g.r, &e_));
-    run_row_text(f->path, g.id, before, sizeof before);
+    run_row_text(f, g.id, before, sizeof before);
     struct run_buf gq = g;
     gq.r.status = STORE_RUN_QUEUED;
     assert_ok(store_run_put(s, &gq.r, &e_));
     assert_ok(store_run_put(s, &g.r, &e_));
-    run_row_text(f->path, g.id, after, sizeof after);
+    run_row_text(f, g.id, after, sizeof after);
     assert_string_equal(after, before);
 
     /* the same (fire, attempt) under another run id is still refused, whatever its status,
@@ -1626,7 +1861,7 @@ static void test_run_status_order(void **state)
     assert_int_equal(store_run_put(s, &w.r, &err), TY_EEXIST);
     assert_string_equal(err.field, "run_id");
     assert_non_null(strstr(err.msg, "that run id is already fire spool@5000#0 attempt 1"));
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"), 2);
 }
 
 static void test_run_conflicts(void **state)
@@ -1643,8 +1878,8 @@ static void test_run_conflicts(void **state)
     assert_string_equal(err.field, "fire_id");
     assert_non_null(strstr(err.msg, "fire etl@1000#0 attempt 1 is already recorded under "
                                     "another run id"));
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 1);
-    assert_int_equal(raw_int(f->path, "SELECT status = 'running' FROM runs"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
     /* attempt 2 of the same fire is a new row */
     b.r.attempt = 2;
     b.r.trigger = STORE_TRIGGER_RETRY;
@@ -1656,7 +1891,7 @@ static void test_run_conflicts(void **state)
     assert_int_equal(store_run_put(s, &c.r, &err), TY_EEXIST);
     assert_string_equal(err.field, "run_id");
     assert_non_null(strstr(err.msg, "that run id is already fire etl@1000#0 attempt 1"));
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"), 2);
 
     /* bad input names the field and changes nothing */
     struct run_buf d;
@@ -1689,7 +1924,7 @@ static void test_run_conflicts(void **state)
     assert_err(store_run_put(s, &d.r, &e_), TY_EINVAL, "output of 16777217 bytes");
     assert_int_equal(store_run_put(s, &d.r, &err), TY_EINVAL);
     assert_string_equal(err.field, "output");
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"), 2);
 }
 
 static void test_skips(void **state)
@@ -1703,10 +1938,10 @@ static void test_skips(void **state)
     assert_ok(store_skip_put(s, &k, &e_));
     k.reason = STORE_SKIP_OVERLAP; /* a replay: the first record stands */
     assert_ok(store_skip_put(s, &k, &e_));
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM skips"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM skips"), 1);
     k.shard = 3; /* another shard of the same fire is another record */
     assert_ok(store_skip_put(s, &k, &e_));
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM skips"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM skips"), 2);
 
     struct store_history_query q = {.status = "skipped"};
     json_t *page;
@@ -1743,7 +1978,7 @@ static void test_skips(void **state)
     k.fire_id = fire;
     k.job = "";
     assert_err(store_skip_put(s, &k, &e_), TY_EINVAL, "skip_put: job is missing");
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM skips"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM skips"), 2);
 }
 
 static void test_unfinished_shards_last_fires(void **state)
@@ -2100,16 +2335,16 @@ static void test_prune(void **state)
      * cleared alert; the running run stays */
     assert_ok(store_prune(s, 1004500, 0, &removed, &e_));
     assert_int_equal(removed, 5 + 5 + 1 + 1);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs WHERE job = 'p'"), 6);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM alerts"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs WHERE job = 'p'"), 6);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM alerts"), 1);
     /* the newest 3 per job: 1009, 1008, 1007 stay, 1006 and 1005 go; still the running one */
     assert_ok(store_prune(s, 0, 3, &removed, &e_));
     assert_int_equal(removed, 2);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs"), 4);
-    assert_int_equal(raw_int(f->path, "SELECT min(scheduled_at) FROM runs WHERE status ="
-                                      " 'succeeded'"),
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"), 4);
+    assert_int_equal(db_int(f, "SELECT min(scheduled_at) FROM runs WHERE status ="
+                               " 'succeeded'"),
                      1007);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
     /* skips and runs count together, newest first */
     for (int i = 0; i < 3; i++) {
         struct store_skip k;
@@ -2119,7 +2354,7 @@ static void test_prune(void **state)
     }
     assert_ok(store_prune(s, 0, 2, &removed, &e_));
     assert_int_equal(removed, 4); /* skip 2000 and runs 1007..1009; the running run stays */
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM skips"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM skips"), 2);
     assert_err(store_prune(s, -1, 0, &removed, &e_), TY_EINVAL, "older_than_ms -1 is negative");
     assert_err(store_prune(s, 0, -3, &removed, &e_), TY_EINVAL, "keep_per_job -3 is negative");
 }
@@ -2192,8 +2427,7 @@ static void test_alerts(void **state)
     assert_int_equal(jint(o, "raises"), 1);
     assert_true(jint(o, "id") != first_id);
     json_decref(out);
-    assert_int_equal(raw_int(f->path, "SELECT cleared_at_ms FROM alerts WHERE id = 1"),
-                     1767225620000);
+    assert_int_equal(db_int(f, "SELECT cleared_at_ms FROM alerts WHERE id = 1"), 1767225620000);
     json_decref(detail);
 
     a.key = NULL;
@@ -2235,7 +2469,7 @@ static void test_batch(void **state)
 {
     struct fx *f = *state;
     struct store *s = f->s, *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     struct store_history_query q = {0};
 
     struct run_buf a, b, dup, d;
@@ -2258,8 +2492,8 @@ static void test_batch(void **state)
     assert_ok(store_run_put(s, &d.r, &e_));
     assert_ok(store_commit(s, &e_));
     assert_int_equal(history_count(r, q), 3);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM object_versions"), 1);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM object_versions"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM objects"), 1);
 
     assert_err(store_commit(s, &e_), TY_EINVAL, "commit: no transaction is open");
     struct run_buf e;
@@ -2270,7 +2504,7 @@ static void test_batch(void **state)
     store_rollback(s);
     store_rollback(s); /* harmless */
     assert_int_equal(history_count(r, q), 3);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM objects"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM objects"), 1);
 
     /* a reader's begin .. commit reads one snapshot */
     assert_ok(store_begin(r, &e_));
@@ -2310,7 +2544,7 @@ static void test_busy(void **state)
 #define WRITER_BATCH   50
 
 struct writer_arg {
-    const char *path;
+    struct fx *f;
     atomic_int committing; /* runs whose commit has begun: an upper bound of what is visible */
     atomic_int committed;  /* runs whose commit has returned: a lower bound */
     atomic_int done;
@@ -2322,7 +2556,7 @@ static void *writer_main(void *p)
     struct writer_arg *w = p;
     struct store *s;
     struct ty_err err;
-    if (store_open_sqlite(w->path, false, &s, &err) != 0) {
+    if (fx_open(w->f, false, &s, &err) != 0) {
         w->failures++;
         atomic_store(&w->done, 1);
         return NULL;
@@ -2362,12 +2596,12 @@ static void *writer_main(void *p)
 static void test_writer_and_reader(void **state)
 {
     struct fx *f = *state;
-    struct writer_arg w = {.path = f->path};
+    struct writer_arg w = {.f = f};
     atomic_init(&w.committing, 0);
     atomic_init(&w.committed, 0);
     atomic_init(&w.done, 0);
     struct store *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
     int traversals = 0;
@@ -2587,7 +2821,7 @@ static void test_obj_history(void **state)
     assert_ok(store_obj_put(s, STORE_CALENDAR, "h", "{\"name\":\"h\"}", -1, "c", &v, &e_));
 
     /* read through a reader connection, as the API does */
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     json_t *h;
     assert_ok(store_obj_history(r, STORE_JOB, "h", &h, &e_));
     const char *want[][3] = {{"4", "create", "-"},
@@ -2688,9 +2922,8 @@ static void test_tokens(void **state)
     assert_string_equal(jstr(t, "name"), "ci");
     int64_t used = jint(t, "last_used_at_ms");
     json_decref(t);
-    assert_int_equal(raw_int(f->path, "SELECT last_used_at_ms FROM tokens WHERE name = 'ci'"),
-                     used);
-    raw_exec(f->path, "UPDATE tokens SET last_used_at_ms = last_used_at_ms - 30000");
+    assert_int_equal(db_int(f, "SELECT last_used_at_ms FROM tokens WHERE name = 'ci'"), used);
+    db_exec(f, "UPDATE tokens SET last_used_at_ms = last_used_at_ms - 30000");
     char upper[65];
     for (int i = 0; i < 64; i++)
         upper[i] = (char)(HASH_A[i] >= 'a' ? HASH_A[i] - 'a' + 'A' : HASH_A[i]);
@@ -2698,13 +2931,13 @@ static void test_tokens(void **state)
     assert_ok(store_token_lookup(s, upper, &t, &e_));
     assert_int_equal(jint(t, "last_used_at_ms"), used - 30000); /* within the minute: no write */
     json_decref(t);
-    raw_exec(f->path, "UPDATE tokens SET last_used_at_ms = last_used_at_ms - 31000");
+    db_exec(f, "UPDATE tokens SET last_used_at_ms = last_used_at_ms - 31000");
     assert_ok(store_token_lookup(s, HASH_A, &t, &e_));
     assert_true(jint(t, "last_used_at_ms") >= used); /* a minute later: written again */
     json_decref(t);
-    assert_true(raw_int(f->path, "SELECT last_used_at_ms FROM tokens WHERE name = 'ci'") >= used);
+    assert_true(db_int(f, "SELECT last_used_at_ms FROM tokens WHERE name = 'ci'") >= used);
     /* a clock stepped back does not freeze it */
-    raw_exec(f->path, "UPDATE tokens SET last_used_at_ms = last_used_at_ms + 3600000");
+    db_exec(f, "UPDATE tokens SET last_used_at_ms = last_used_at_ms + 3600000");
     assert_ok(store_token_lookup(s, HASH_A, &t, &e_));
     assert_true(jint(t, "last_used_at_ms") < used + 3600000);
     json_decref(t);
@@ -2716,8 +2949,8 @@ static void test_tokens(void **state)
     assert_err(store_token_lookup(s, "short", &t, &e_), TY_EINVAL, "64 digits");
 
     /* a reader looks up without writing; it cannot create or revoke */
-    raw_exec(f->path, "UPDATE tokens SET last_used_at_ms = NULL WHERE name = 'alice'");
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    db_exec(f, "UPDATE tokens SET last_used_at_ms = NULL WHERE name = 'alice'");
+    assert_ok(fx_open(f, true, &r, &e_));
     assert_ok(store_token_lookup(r, HASH_B, &t, &e_));
     assert_string_equal(jstr(t, "name"), "alice");
     assert_true(json_is_null(json_object_get(t, "last_used_at_ms")));
@@ -2740,7 +2973,7 @@ static void test_tokens(void **state)
     json_decref(t);
     store_close(r);
     /* the hash is all that is stored */
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM tokens WHERE hash = '" HASH_A "'"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM tokens WHERE hash = '" HASH_A "'"), 1);
 }
 
 static void test_secrets(void **state)
@@ -2813,9 +3046,9 @@ static void test_secrets(void **state)
     assert_ok(store_secrets_get(s, "k", &got, &e_));
     assert_string_equal(jstr(got, "TOKEN"), "other job's");
     json_decref(got);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM object_versions"), 0);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM object_versions"), 0);
     struct store *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     v = json_object();
     assert_err(store_secrets_put(r, "k", v, &e_), TY_EINVAL, "is open read-only");
     json_decref(v);
@@ -2938,7 +3171,7 @@ static void test_backup(void **state)
 
     /* from a reader connection, as `tethys backup` does */
     struct store *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     assert_ok(store_backup(r, p, &e_));
     store_close(r);
     assert_ok(store_open_sqlite(p, true, &c, &e_));
@@ -2985,12 +3218,12 @@ static void test_backup_disk_full(void **state)
 static void test_backup_under_load(void **state)
 {
     struct fx *f = *state;
-    struct writer_arg w = {.path = f->path};
+    struct writer_arg w = {.f = f};
     atomic_init(&w.committing, 0);
     atomic_init(&w.committed, 0);
     atomic_init(&w.done, 0);
     struct store *r;
-    assert_ok(store_open_sqlite(f->path, true, &r, &e_));
+    assert_ok(fx_open(f, true, &r, &e_));
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, writer_main, &w), 0);
     int copies = 0;
@@ -3127,7 +3360,7 @@ static void test_migrate_v1(void **state)
     assert_int_equal(history_count(s, q), json_object_size(json_object_get(manifest, "runs")) +
                                               json_array_size(json_object_get(manifest, "skips")));
     /* the job index holds the version 1 jobs, and the new tables work */
-    check_job_index(path, s);
+    check_job_index_file(path, s);
     assert_ok(store_token_put(s, "after", HASH_A, 0, NULL, &e_));
     int64_t nv;
     assert_ok(store_obj_put(s, STORE_JOB, "ticker", "{\"name\":\"ticker\"}", 0, "t", &nv, &e_));
@@ -3197,7 +3430,7 @@ static void test_migrate_v2(void **state)
     assert_int_equal(job_count(s, "bank"), 11); /* not "bankside" */
     assert_int_equal(job_count(s, "bank/s"), 0);
     assert_int_equal(job_count(s, "ops/db/replicas/x"), 0);
-    check_job_index(path, s);
+    check_job_index_file(path, s);
     /* and pages them: the disabled jobs, the enabled ones of bank's subtree */
     static const struct {
         const char *domain;
@@ -3259,7 +3492,7 @@ static void test_migrate_v2(void **state)
     assert_ok(store_obj_delete(s, STORE_JOB, "job-06", 0, "t", &e_));
     assert_int_equal(job_count(s, "bankside"), 4);
     assert_int_equal(job_count(s, "bank"), 10);
-    check_job_index(path, s);
+    check_job_index_file(path, s);
     store_close(s);
     check_integrity(path);
     json_decref(manifest);
@@ -3352,48 +3585,730 @@ static void test_check_file(void **state)
     assert_err(store_check_sqlite(q, &version, &e_), TY_EIO, "cannot open");
 }
 
-int main(void)
+/* ---------------------------------------------------------------------------------------
+ * PostgreSQL only.
+ */
+
+/* URLs: a password in one is refused and never repeated; what store_open dispatches. */
+static void test_pg_url(void **state)
 {
-    const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-        T(test_open_creates_schema),
-        T(test_open_refuses),
-        T(test_obj_versions),
-        T(test_obj_errors),
-        T(test_obj_list),
-        T(test_job_count),
-        T(test_obj_page),
-        T(test_obj_page_moving),
-        T(test_obj_page_cost),
-        T(test_obj_page_errors),
-        T(test_obj_scan),
-        T(test_calendar_users),
-        T(test_run_lifecycle),
-        T(test_run_status_order),
-        T(test_run_conflicts),
-        T(test_skips),
-        T(test_unfinished_shards_last_fires),
-        T(test_history_pages),
-        T(test_stats),
-        T(test_prune),
-        T(test_alerts),
-        T(test_meta),
-        T(test_batch),
-        T(test_busy),
-        T(test_writer_and_reader),
-        T(test_disk_full_tmpfs),
-        T(test_disk_full_max_page_count),
-        T(test_obj_history),
-        T(test_tokens),
-        T(test_secrets),
-        T(test_backup),
-        T(test_backup_disk_full),
-        T(test_backup_under_load),
-        T(test_migrate_v1),
-        T(test_migrate_v2),
-        T(test_migrate_fails_cleanly),
-        T(test_check_file),
-#undef T
+    struct fx *f = *state;
+    struct store *s = NULL;
+    struct ty_err err;
+    static const char *const with_password[] = {
+        "postgresql://tethys:s3cret-pw@127.0.0.1:5432/tethys",
+        "postgres://tethys:s3cret-pw@127.0.0.1/tethys?sslmode=disable",
+        "postgresql://127.0.0.1/tethys?user=tethys&password=s3cret-pw",
+        "postgresql://127.0.0.1/tethys?password=s3cret-pw&bogus=1",
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    for (size_t i = 0; i < sizeof with_password / sizeof with_password[0]; i++) {
+        ty_err_clear(&err);
+        if (store_open(with_password[i], false, &s, &err) != TY_EINVAL ||
+            strcmp(err.field, "db") != 0 || strstr(err.msg, "PGPASSWORD or ~/.pgpass") == NULL ||
+            strstr(err.msg, "s3cret") != NULL || s != NULL)
+            fail_msg("%s: %d %s", with_password[i], err.code, err.msg);
+    }
+    assert_true(store_is_url("postgresql://h/db"));
+    assert_true(store_is_url("postgres://h/db"));
+    assert_false(store_is_url("/var/lib/tethys/tethys.db"));
+    assert_false(store_is_url("postgresql:/h/db"));
+    assert_false(store_is_url(NULL));
+    assert_err(store_open_pg("", false, &s, &e_), TY_EINVAL, "the database URL is empty");
+    assert_err(store_open_pg("postgresql://127.0.0.1/db?nonsense=1", false, &s, &e_), TY_EINVAL,
+               "the database URL is not one libpq reads: invalid URI query parameter");
+    /* nobody listens there: unavailable, at once */
+    assert_err(store_open_pg("postgresql://tethys@127.0.0.1:1/tethys", false, &s, &e_), TY_EUNAVAIL,
+               "store: database unavailable: cannot connect to tethys@127.0.0.1:1/");
+    /* a wrong password is refused as such */
+    char *pw = strdup(getenv("PGPASSWORD") != NULL ? getenv("PGPASSWORD") : "");
+    setenv("PGPASSWORD", "not-the-password", 1);
+    int rc = store_open_pg(f->url, false, &s, &err);
+    setenv("PGPASSWORD", pw, 1);
+    free(pw);
+    assert_int_equal(rc, TY_EAUTH);
+    assert_non_null(strstr(err.msg, "not allowed by the database"));
+    /* store_open: a URL is PostgreSQL, anything else a SQLite path */
+    assert_ok(store_open(f->url, true, &s, &e_));
+    assert_err(store_backup(s, "/tmp/x.db", &e_), TY_EINVAL, "back it up with pg_dump");
+    store_close(s);
+    char path[192];
+    snprintf(path, sizeof path, "%s/other.db", f->dir);
+    assert_ok(store_open(path, false, &s, &e_));
+    store_close(s);
+    assert_int_equal(raw_int(path, "PRAGMA application_id"), 0x54455459);
+}
+
+struct opener {
+    const char *url;
+    pthread_barrier_t *go;
+    int rc;
+    char msg[TY_ERR_MSG_MAX];
+};
+
+static void *open_main(void *p)
+{
+    struct opener *o = p;
+    struct store *s = NULL;
+    struct ty_err err;
+    ty_err_clear(&err);
+    pthread_barrier_wait(o->go);
+    o->rc = store_open_pg(o->url, false, &s, &err);
+    snprintf(o->msg, sizeof o->msg, "%s", err.msg);
+    store_close(s);
+    return NULL;
+}
+
+static int64_t url_int(const char *url, const char *sql)
+{
+    PGconn *c = pg_connect(url);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+static void url_exec(const char *url, const char *sql)
+{
+    PGconn *c = pg_connect(url);
+    PGresult *r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* The schema: created once by servers starting at once, then left alone; readers and
+ * databases that are not (yet) Tethys's. */
+static void test_pg_schema(void **state)
+{
+    struct fx *f = *state;
+    char url[PG_URL_MAX];
+    fx_new_db(f, "b", url, sizeof url);
+    struct store *s = NULL;
+    assert_err(store_open_pg(url, true, &s, &e_), TY_EFORMAT,
+               "has no Tethys schema yet; open it read-write first (the server does)");
+    assert_null(s);
+
+    enum { N = 4 };
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, N);
+    struct opener o[N];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++) {
+        o[i] = (struct opener){.url = url, .go = &go};
+        assert_int_equal(pthread_create(&t[i], NULL, open_main, &o[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        if (o[i].rc != 0)
+            fail_msg("open %d of %d at once: %s", i + 1, N, o[i].msg);
+    }
+    pthread_barrier_destroy(&go);
+    assert_int_equal(url_int(url, "SELECT count(*) FROM meta"), 1);
+    assert_int_equal(url_int(url, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(url_int(url, "SELECT count(*) FROM pg_class WHERE relname IN ('objects',"
+                                  " 'runs', 'run_keys', 'skips', 'skip_keys', 'fire_days')"),
+                     6);
+
+    /* opening again changes nothing and keeps the data; a reader reads, never writes */
+    assert_ok(store_open_pg(url, false, &s, &e_));
+    assert_ok(store_meta_set(s, "epoch", "7", &e_));
+    store_close(s);
+    assert_ok(store_open_pg(url, false, &s, &e_));
+    char *v;
+    assert_ok(store_meta_get(s, "epoch", &v, &e_));
+    assert_string_equal(v, "7");
+    free(v);
+    store_close(s);
+    assert_ok(store_open_pg(url, true, &s, &e_));
+    assert_ok(store_meta_get(s, "schema_version", &v, &e_));
+    assert_string_equal(v, "3");
+    free(v);
+    assert_err(store_meta_set(s, "epoch", "8", &e_), TY_EINVAL, "is open read-only");
+    store_close(s);
+
+    /* written by a newer Tethys, or damaged */
+    url_exec(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
+    assert_err(store_open_pg(url, false, &s, &e_), TY_EFORMAT,
+               "has schema version 99, from a newer Tethys; this binary knows 3 to 3: upgrade "
+               "tethys");
+    assert_err(store_open_pg(url, true, &s, &e_), TY_EFORMAT, "schema version 99");
+    url_exec(url, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
+    assert_err(store_open_pg(url, false, &s, &e_), TY_EFORMAT,
+               "schema_version \"x1\" in meta is not a version number");
+    url_exec(url, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    assert_ok(store_open_pg(url, false, &s, &e_));
+    store_close(s);
+
+    /* somebody else's tables: refused and left alone */
+    char other[PG_URL_MAX];
+    fx_new_db(f, "c", other, sizeof other);
+    url_exec(other, "CREATE TABLE meta (k int)");
+    assert_err(store_open_pg(other, false, &s, &e_), TY_EFORMAT,
+               "has a table \"meta\" that is not Tethys's");
+    url_exec(other, "DROP TABLE meta; CREATE TABLE runs (x int)");
+    assert_err(store_open_pg(other, false, &s, &e_), TY_EFORMAT,
+               "holds tables named like Tethys's (objects, runs, ...) but no Tethys schema");
+    assert_int_equal(url_int(other, "SELECT count(*) FROM pg_class WHERE relname = 'objects'"), 0);
+}
+
+/* pg.sh down / up on the test's server (tests/pg/with-pg.sh names it). */
+static void pg_ctl(const char *what)
+{
+    const char *sh = getenv("TETHYS_TEST_PG_SH"), *dir = getenv("TETHYS_TEST_PG_DIR");
+    if (sh == NULL || dir == NULL)
+        fail_msg("TETHYS_TEST_PG_SH and TETHYS_TEST_PG_DIR must name pg.sh and the server's "
+                 "directory (tests/pg/with-pg.sh sets them)");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash '%s' %s '%s'", sh, what, dir);
+    if (system(cmd) != 0)
+        fail_msg("%s failed", cmd);
+}
+
+static double since_s(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The database stopped and started: calls fail at once while it is down and work again
+ * after, a batch it interrupted stores nothing, and a server needs no restart. */
+static void test_pg_reconnect(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s, *r;
+    assert_ok(fx_open(f, true, &r, &e_));
+    assert_ok(store_meta_set(s, "epoch", "1", &e_));
+    struct store_history_query q = {0};
+
+    /* restarted while nobody called: the next call notices and reconnects */
+    pg_ctl("down");
+    pg_ctl("up");
+    char *v;
+    assert_ok(store_meta_get(s, "epoch", &v, &e_));
+    assert_string_equal(v, "1");
+    free(v);
+    assert_int_equal(history_count(r, q), 0);
+
+    /* down: TY_EUNAVAIL at once, nothing changed */
+    pg_ctl("down");
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct run_buf b;
+    run_init(&b, "rc", "d", 1767225600, 0, 1, STORE_RUN_SUCCEEDED);
+    assert_err(store_meta_set(s, "epoch", "2", &e_), TY_EUNAVAIL,
+               "meta_set epoch: database unavailable (database ");
+    assert_err(store_run_put(s, &b.r, &e_), TY_EUNAVAIL, "run_put run ");
+    assert_err(store_meta_get(r, "epoch", &v, &e_), TY_EUNAVAIL, "database unavailable");
+    assert_err(store_begin(s, &e_), TY_EUNAVAIL, "database unavailable");
+    int64_t ver;
+    assert_err(store_obj_put(s, STORE_JOB, "j", "{}", 0, "t", &ver, &e_), TY_EUNAVAIL,
+               "obj_put job \"j\": database unavailable");
+    assert_true(since_s(&t0) < 5);
+    pg_ctl("up");
+    assert_ok(store_run_put(s, &b.r, &e_));
+    assert_ok(store_meta_get(s, "epoch", &v, &e_));
+    assert_string_equal(v, "1");
+    free(v);
+    assert_int_equal(history_count(r, q), 1);
+
+    /* lost in the middle of a batch: the batch says so until rollback, stores nothing */
+    struct run_buf c, d;
+    run_init(&c, "rc", "d", 1767225660, 0, 1, STORE_RUN_SUCCEEDED);
+    run_init(&d, "rc", "d", 1767225720, 0, 1, STORE_RUN_SUCCEEDED);
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_run_put(s, &c.r, &e_));
+    pg_ctl("down");
+    pg_ctl("up");
+    assert_err(store_run_put(s, &d.r, &e_), TY_EUNAVAIL, "database unavailable");
+    assert_err(store_run_put(s, &d.r, &e_), TY_EUNAVAIL, "the batch was rolled back");
+    assert_err(store_commit(s, &e_), TY_EUNAVAIL,
+               "commit: the batch was rolled back after an earlier error");
+    store_rollback(s);
+    assert_int_equal(history_count(r, q), 1);
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_run_put(s, &c.r, &e_));
+    assert_ok(store_run_put(s, &d.r, &e_));
+    assert_ok(store_commit(s, &e_));
+    assert_int_equal(history_count(r, q), 3);
+    store_close(r);
+}
+
+static int64_t partition_rows(struct fx *f, const char *name)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_class WHERE relname = '%s'", name);
+    if (db_int(f, sql) == 0)
+        return -1;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", name);
+    return db_int(f, sql);
+}
+
+/* Day partitions: made when a day is first written (in a batch too), dropped whole by
+ * retention unless a run in them still runs, made again for a late record. */
+static void test_pg_partitions(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    const int64_t d0 = 1767225600; /* 2026-01-01T00:00:00Z */
+    const int64_t day_s = 86400, hour_s = 3600;
+    struct run_buf live;
+    for (int64_t day = 0; day < 4; day++) {
+        for (int64_t i = 0; i < 2; i++) {
+            struct run_buf b;
+            run_init(&b, "pt", "d", d0 + day * day_s + i * hour_s, 0, 1, STORE_RUN_SUCCEEDED);
+            assert_ok(store_run_put(s, &b.r, &e_));
+        }
+        struct store_skip k;
+        char fire[64];
+        skip_init(&k, fire, sizeof fire, "pt", "d", d0 + day * day_s + 60, -1, STORE_SKIP_OVERLAP);
+        assert_ok(store_skip_put(s, &k, &e_));
+    }
+    run_init(&live, "pt", "d", d0 + 86400 + 2 * hour_s, 1, 1, STORE_RUN_RUNNING);
+    assert_ok(store_run_put(s, &live.r, &e_));
+    assert_int_equal(partition_rows(f, "runs_20260101"), 2);
+    assert_int_equal(partition_rows(f, "runs_20260102"), 3);
+    assert_int_equal(partition_rows(f, "skips_20260104"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"), 9);
+
+    /* older than day 2: day 0 goes whole; day 1's runs keep their partition for the
+     * running run and lose the rest row by row, its skips go whole */
+    int64_t removed = -1;
+    assert_ok(store_prune(s, (d0 + 2 * day_s) * 1000, 0, &removed, &e_));
+    assert_int_equal(removed, 3 + 3);
+    assert_int_equal(partition_rows(f, "runs_20260101"), -1);
+    assert_int_equal(partition_rows(f, "skips_20260101"), -1);
+    assert_int_equal(partition_rows(f, "runs_20260102"), 1);
+    assert_int_equal(partition_rows(f, "skips_20260102"), -1);
+    assert_int_equal(partition_rows(f, "runs_20260103"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM run_keys"), 5);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM skip_keys"), 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM fire_days WHERE day <= 20455"), 1);
+    json_t *o;
+    assert_ok(store_run_get(s, live.id, &o, &e_));
+    assert_string_equal(jstr(o, "status"), "running");
+    json_decref(o);
+    struct store_history_query q = {.job = "pt"};
+    assert_int_equal(history_count(s, q), 7);
+    assert_ok(store_last_fires(s, &o, &e_));
+    assert_int_equal(jint(o, "pt"), d0 + 3 * day_s + hour_s);
+    json_decref(o);
+
+    /* a late record for a dropped day makes its partition again */
+    struct run_buf late;
+    run_init(&late, "pt", "d", d0 + 10, 0, 1, STORE_RUN_FAILED);
+    assert_ok(store_run_put(s, &late.r, &e_));
+    assert_int_equal(partition_rows(f, "runs_20260101"), 1);
+    /* in a batch: kept by the commit, undone by a rollback (and then made again) */
+    struct run_buf b10, b11;
+    run_init(&b10, "pt", "d", d0 + 10 * day_s, 0, 1, STORE_RUN_SUCCEEDED);
+    run_init(&b11, "pt", "d", d0 + 11 * day_s, 0, 1, STORE_RUN_SUCCEEDED);
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_run_put(s, &b10.r, &e_));
+    assert_ok(store_commit(s, &e_));
+    assert_int_equal(partition_rows(f, "runs_20260111"), 1);
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_run_put(s, &b11.r, &e_));
+    store_rollback(s);
+    assert_int_equal(partition_rows(f, "runs_20260112"), -1);
+    assert_ok(store_run_put(s, &b11.r, &e_));
+    assert_int_equal(partition_rows(f, "runs_20260112"), 1);
+    /* a partition this connection knows, dropped by another: made again */
+    db_exec(f, "DELETE FROM run_keys WHERE scheduled_at >= 1768176000;"
+               " DROP TABLE runs_20260112");
+    assert_ok(store_run_put(s, &b11.r, &e_));
+    assert_int_equal(partition_rows(f, "runs_20260112"), 1);
+    /* ... in the middle of a batch: the batch ends (the caller retries it), then goes */
+    b11.r.status = STORE_RUN_RUNNING;
+    b11.r.started_at_ms = b11.r.scheduled_at * 1000 + 5;
+    assert_ok(store_run_put(s, &b11.r, &e_));
+    db_exec(f, "DELETE FROM run_keys WHERE scheduled_at >= 1768176000;"
+               " DROP TABLE runs_20260112");
+    b11.r.status = STORE_RUN_SUCCEEDED;
+    assert_ok(store_begin(s, &e_));
+    assert_err(store_run_put(s, &b11.r, &e_), TY_EUNAVAIL,
+               "another connection dropped the day's partition meanwhile");
+    assert_err(store_commit(s, &e_), TY_EUNAVAIL, "the batch was rolled back");
+    store_rollback(s);
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_run_put(s, &b11.r, &e_));
+    assert_ok(store_commit(s, &e_));
+    assert_int_equal(partition_rows(f, "runs_20260112"), 1);
+    assert_ok(store_run_get(s, b11.id, &o, &e_));
+    assert_string_equal(jstr(o, "status"), "succeeded");
+    json_decref(o);
+
+    /* keep_per_job with the age pass: ranks only what the age pass keeps */
+    assert_ok(store_prune(s, (d0 + 3 * day_s) * 1000, 3, &removed, &e_));
+    /* by age: day 0's late run, day 2's two runs and skip (whole partitions); then beyond
+     * the newest 3 of what is left, day 3's first run and its skip (the running run stays) */
+    assert_int_equal(removed, 1 + 2 + 1 + 2);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs"),
+                     db_int(f, "SELECT count(*) FROM run_keys"));
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
+}
+
+/* Racers: two connections do the same thing at the same moment, many times. */
+#define RACE_ROUNDS 40
+
+struct racer {
+    struct fx *f;
+    int id;
+    pthread_barrier_t *go;
+    int rc[RACE_ROUNDS];
+    int rc2[RACE_ROUNDS];
+    char field[RACE_ROUNDS][TY_ERR_FIELD_MAX];
+};
+
+static void *obj_racer(void *p)
+{
+    struct racer *x = p;
+    struct store *s;
+    struct ty_err err;
+    if (fx_open(x->f, false, &s, &err) != 0)
+        return NULL;
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        char json[64], name[32];
+        int64_t v;
+        snprintf(json, sizeof json, "{\"racer\":%d,\"round\":%d}", x->id, i);
+        /* one object updated from the version both read: round i is based on i + 1 */
+        pthread_barrier_wait(x->go);
+        x->rc[i] = store_obj_put(s, STORE_JOB, "raced", json, i + 1, "t", &v, &err);
+        /* a create of a new name */
+        snprintf(name, sizeof name, "new-%d", i);
+        pthread_barrier_wait(x->go);
+        x->rc2[i] = store_obj_put(s, STORE_DOMAIN, name, json, -1, "t", &v, &err);
+    }
+    store_close(s);
+    return NULL;
+}
+
+static void race(struct fx *f, void *(*fn)(void *), struct racer x[2])
+{
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&x[i], 0, sizeof x[i]);
+        x[i].f = f;
+        x[i].id = i;
+        x[i].go = &go;
+        for (int k = 0; k < RACE_ROUNDS; k++)
+            x[i].rc[k] = x[i].rc2[k] = 99;
+        assert_int_equal(pthread_create(&t[i], NULL, fn, &x[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&go);
+}
+
+/* Exactly one of the two won each round, and the other got `loser`. */
+static void one_wins(const int a[RACE_ROUNDS], const int b[RACE_ROUNDS], int loser,
+                     const char *what)
+{
+    for (int i = 0; i < RACE_ROUNDS; i++)
+        if (!((a[i] == 0 && b[i] == loser) || (a[i] == loser && b[i] == 0)))
+            fail_msg("%s round %d: %d and %d, want 0 and %d once each", what, i, a[i], b[i], loser);
+}
+
+/* Two servers editing one object at once: exactly one wins, the other is told. */
+static void test_pg_obj_race(void **state)
+{
+    struct fx *f = *state;
+    int64_t v;
+    assert_ok(store_obj_put(f->s, STORE_JOB, "raced", "{\"round\":-1}", -1, "t", &v, &e_));
+    struct racer x[2];
+    race(f, obj_racer, x);
+    one_wins(x[0].rc, x[1].rc, TY_ECONFLICT, "obj_put based on one version");
+    one_wins(x[0].rc2, x[1].rc2, TY_EEXIST, "obj_put creating one name");
+    char *json;
+    assert_ok(store_obj_get(f->s, STORE_JOB, "raced", &json, &v, &e_));
+    assert_int_equal(v, RACE_ROUNDS + 1);
+    free(json);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM object_versions WHERE name = 'raced'"),
+                     RACE_ROUNDS + 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM objects WHERE kind = 'domain'"), RACE_ROUNDS);
+}
+
+static void *fire_racer(void *p)
+{
+    struct racer *x = p;
+    struct store *s;
+    struct ty_err err;
+    if (fx_open(x->f, false, &s, &err) != 0)
+        return NULL;
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        char id[STORE_ID_MAX], fire[64];
+        snprintf(id, sizeof id, "%08x%08x", x->id + 1, i);
+        snprintf(fire, sizeof fire, "race@%d#0", 1767225600 + i);
+        struct store_run r = {.run_id = id,
+                              .fire_id = fire,
+                              .job = "race",
+                              .domain = "d",
+                              .attempt = 1,
+                              .trigger = STORE_TRIGGER_SCHEDULE,
+                              .status = STORE_RUN_QUEUED,
+                              .scheduled_at = 1767225600 + i,
+                              .exit_code = -1};
+        bool batch = i % 2 == 1; /* as the writer does, every other round */
+        pthread_barrier_wait(x->go);
+        ty_err_clear(&err);
+        if (batch && store_begin(s, &err) != 0) {
+            x->rc[i] = -100;
+            continue;
+        }
+        x->rc[i] = store_run_put(s, &r, &err);
+        snprintf(x->field[i], sizeof x->field[i], "%s", err.field);
+        if (batch && store_commit(s, &err) != 0)
+            x->rc[i] = -101; /* a refused fire must not fail the batch */
+        /* the same record from both (a replay racing the first report) */
+        snprintf(id, sizeof id, "%08x%08x", 9, i);
+        snprintf(fire, sizeof fire, "replay@%d#0", 1767225600 + i);
+        pthread_barrier_wait(x->go);
+        x->rc2[i] = store_run_put(s, &r, &err);
+    }
+    store_close(s);
+    return NULL;
+}
+
+/* Two servers recording one fire at once under two run ids: one is refused. */
+static void test_pg_fire_race(void **state)
+{
+    struct fx *f = *state;
+    struct racer x[2];
+    race(f, fire_racer, x);
+    one_wins(x[0].rc, x[1].rc, TY_EEXIST, "run_put of one fire");
+    for (int i = 0; i < RACE_ROUNDS; i++) {
+        const char *field = x[0].rc[i] != 0 ? x[0].field[i] : x[1].field[i];
+        assert_string_equal(field, "fire_id");
+        assert_int_equal(x[0].rc2[i], 0);
+        assert_int_equal(x[1].rc2[i], 0);
+    }
+    assert_int_equal(db_int(f, "SELECT count(*) FROM runs WHERE job = 'race'"), 2 * RACE_ROUNDS);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM run_keys"), 2 * RACE_ROUNDS);
+    assert_int_equal(db_int(f, "SELECT count(DISTINCT fire_id) FROM runs"), 2 * RACE_ROUNDS);
+}
+
+#define COUNT_OPS 150
+
+static void *count_racer(void *p)
+{
+    struct racer *x = p;
+    struct store *s;
+    struct ty_err err;
+    if (fx_open(x->f, false, &s, &err) != 0) {
+        x->rc[0] = -1;
+        return NULL;
+    }
+    static const char *const doms[] = {"", "a", "a/b", "a/c", "a/b/x", "b", "b/y"};
+    int failures = 0;
+    for (int i = 0; i < COUNT_OPS; i++) {
+        char name[32], json[128];
+        /* names both racers use, and names of their own */
+        snprintf(name, sizeof name, i % 3 == 0 ? "shared-%d" : "own%d-%d",
+                 i % 3 == 0 ? i % 5 : x->id, i % 11);
+        snprintf(json, sizeof json, "{\"domain\":\"%s\",\"enabled\":%s,\"n\":%d}",
+                 doms[(i * 3 + x->id) % 7], i % 4 == 0 ? "false" : "true", i);
+        int64_t v;
+        int rc;
+        if (i % 10 == 9) { /* a batch of three: retried whole when it deadlocks */
+            for (int tries = 0;; tries++) {
+                rc = store_begin(s, &err);
+                for (int k = 0; rc == 0 && k < 3; k++) {
+                    char bn[32];
+                    snprintf(bn, sizeof bn, "batch%d-%d", x->id, (i + k) % 7);
+                    rc = store_obj_put(s, STORE_JOB, bn, json, 0, "t", &v, &err);
+                }
+                rc = rc == 0 ? store_commit(s, &err) : rc;
+                if (rc != 0)
+                    store_rollback(s);
+                if (rc != TY_EUNAVAIL || tries == 5)
+                    break;
+            }
+        } else if (i % 4 == 3) {
+            rc = store_obj_delete(s, STORE_JOB, name, 0, "t", &err);
+            rc = rc == TY_ENOENT ? 0 : rc;
+        } else {
+            rc = store_obj_put(s, STORE_JOB, name, json, 0, "t", &v, &err);
+        }
+        if (rc != 0 && failures++ == 0)
+            print_message("racer %d op %d: %s\n", x->id, i, err.msg);
+    }
+    x->rc[0] = failures;
+    store_close(s);
+    return NULL;
+}
+
+/* Two servers creating, moving and deleting jobs in overlapping domains at once: every
+ * subtree's count stays exact. */
+static void test_pg_count_race(void **state)
+{
+    struct fx *f = *state;
+    struct racer x[2];
+    race(f, count_racer, x);
+    assert_int_equal(x[0].rc[0], 0);
+    assert_int_equal(x[1].rc[0], 0);
+    check_job_index(f, f->s);
+    assert_true(job_count(f->s, "") > 0);
+}
+
+struct deadlocker {
+    struct fx *f;
+    pthread_barrier_t *go;
+    const char *first, *first_to, *second, *second_to;
+    int rc_put, rc_commit, rc_retry;
+    char msg[TY_ERR_MSG_MAX];
+};
+
+/* A batch of two moves: the second waits for the other batch, which waits for this one. */
+static void *deadlocker_main(void *p)
+{
+    struct deadlocker *d = p;
+    struct store *s;
+    struct ty_err err;
+    ty_err_clear(&err);
+    if (fx_open(d->f, false, &s, &err) != 0) {
+        d->rc_put = -1;
+        return NULL;
+    }
+    char j1[64], j2[64];
+    snprintf(j1, sizeof j1, "{\"domain\":\"%s\"}", d->first_to);
+    snprintf(j2, sizeof j2, "{\"domain\":\"%s\"}", d->second_to);
+    int64_t v;
+    int rc = store_begin(s, &err);
+    if (rc == 0)
+        rc = store_obj_put(s, STORE_JOB, d->first, j1, 0, "t", &v, &err);
+    pthread_barrier_wait(d->go);
+    if (rc == 0) {
+        rc = store_obj_put(s, STORE_JOB, d->second, j2, 0, "t", &v, &err);
+        d->rc_put = rc;
+        snprintf(d->msg, sizeof d->msg, "%s", err.msg);
+    }
+    d->rc_commit = store_commit(s, &err);
+    if (d->rc_commit != 0) { /* the caller's part: roll back, and the batch again */
+        store_rollback(s);
+        rc = store_begin(s, &err);
+        if (rc == 0)
+            rc = store_obj_put(s, STORE_JOB, d->first, j1, 0, "t", &v, &err);
+        if (rc == 0)
+            rc = store_obj_put(s, STORE_JOB, d->second, j2, 0, "t", &v, &err);
+        d->rc_retry = rc == 0 ? store_commit(s, &err) : rc;
+    }
+    store_close(s);
+    return NULL;
+}
+
+/* Two batches that lock count rows in opposite orders: PostgreSQL breaks the deadlock, the
+ * victim's batch fails with TY_EUNAVAIL and stores nothing, and its retry goes through. */
+static void test_pg_batch_deadlock(void **state)
+{
+    struct fx *f = *state;
+    put_job(f->s, "ja", "p/1", true);
+    put_job(f->s, "jd", "p/1", true);
+    put_job(f->s, "jb", "q/1", true);
+    put_job(f->s, "jc", "q/1", true);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    struct deadlocker a = {
+        .f = f, .go = &go, .first = "ja", .first_to = "p/2", .second = "jc", .second_to = "q/3"};
+    struct deadlocker b = {
+        .f = f, .go = &go, .first = "jb", .first_to = "q/2", .second = "jd", .second_to = "p/3"};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, deadlocker_main, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, deadlocker_main, &b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    pthread_barrier_destroy(&go);
+    struct deadlocker *victim = a.rc_put != 0 ? &a : &b, *winner = a.rc_put != 0 ? &b : &a;
+    assert_int_equal(winner->rc_put, 0);
+    assert_int_equal(winner->rc_commit, 0);
+    assert_int_equal(victim->rc_put, TY_EUNAVAIL);
+    assert_non_null(strstr(victim->msg, "deadlock or serialization failure"));
+    assert_int_equal(victim->rc_commit, TY_EUNAVAIL);
+    assert_int_equal(victim->rc_retry, 0);
+    assert_int_equal(job_count(f->s, "p/1"), 0);
+    assert_int_equal(job_count(f->s, "q/1"), 0);
+    assert_int_equal(job_count(f->s, "p"), 2);
+    check_job_index(f, f->s);
+}
+
+/* The tests of both stores, of SQLite only, and of PostgreSQL only. */
+#define BOTH_TESTS(X)                                                                              \
+    X(test_obj_versions)                                                                           \
+    X(test_obj_errors)                                                                             \
+    X(test_obj_list)                                                                               \
+    X(test_job_count)                                                                              \
+    X(test_obj_page)                                                                               \
+    X(test_obj_page_moving)                                                                        \
+    X(test_obj_page_errors)                                                                        \
+    X(test_obj_scan)                                                                               \
+    X(test_calendar_users)                                                                         \
+    X(test_run_lifecycle)                                                                          \
+    X(test_run_status_order)                                                                       \
+    X(test_run_conflicts)                                                                          \
+    X(test_skips)                                                                                  \
+    X(test_unfinished_shards_last_fires)                                                           \
+    X(test_history_pages)                                                                          \
+    X(test_stats)                                                                                  \
+    X(test_prune)                                                                                  \
+    X(test_alerts)                                                                                 \
+    X(test_meta)                                                                                   \
+    X(test_batch)                                                                                  \
+    X(test_writer_and_reader)                                                                      \
+    X(test_obj_history)                                                                            \
+    X(test_tokens)                                                                                 \
+    X(test_secrets)
+
+#define SQLITE_TESTS(X)                                                                            \
+    X(test_open_creates_schema)                                                                    \
+    X(test_open_refuses)                                                                           \
+    X(test_obj_page_cost)                                                                          \
+    X(test_busy)                                                                                   \
+    X(test_disk_full_tmpfs)                                                                        \
+    X(test_disk_full_max_page_count)                                                               \
+    X(test_backup)                                                                                 \
+    X(test_backup_disk_full)                                                                       \
+    X(test_backup_under_load)                                                                      \
+    X(test_migrate_v1)                                                                             \
+    X(test_migrate_v2)                                                                             \
+    X(test_migrate_fails_cleanly)                                                                  \
+    X(test_check_file)
+
+#define PG_TESTS(X)                                                                                \
+    X(test_pg_url)                                                                                 \
+    X(test_pg_schema)                                                                              \
+    X(test_pg_reconnect)                                                                           \
+    X(test_pg_partitions)                                                                          \
+    X(test_pg_obj_race)                                                                            \
+    X(test_pg_fire_race)                                                                           \
+    X(test_pg_count_race)                                                                          \
+    X(test_pg_batch_deadlock)
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown),
+
+/* `test_store`: SQLite.  `test_store pg`: PostgreSQL, at TETHYS_TEST_PG_URL. */
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "pg") == 0) {
+        const char *url = getenv("TETHYS_TEST_PG_URL");
+        if (url == NULL || *url == '\0') {
+            fprintf(stderr, "test_store pg: TETHYS_TEST_PG_URL is not set (run it through "
+                            "tests/pg/with-pg.sh)\n");
+            return 1;
+        }
+        pg_mode = true;
+        snprintf(pg_admin_url, sizeof pg_admin_url, "%s", url);
+        const struct CMUnitTest tests[] = {PG_TESTS(T) BOTH_TESTS(T)};
+        return cmocka_run_group_tests_name("store (PostgreSQL)", tests, NULL, NULL);
+    }
+    if (argc > 1) {
+        fprintf(stderr, "usage: test_store [pg]\n");
+        return 2;
+    }
+    const struct CMUnitTest tests[] = {SQLITE_TESTS(T) BOTH_TESTS(T)};
+    return cmocka_run_group_tests_name("store (SQLite)", tests, NULL, NULL);
 }
