@@ -905,15 +905,17 @@ static void h_alerts(void *ctx, const struct http_request *req, struct http_resp
 {
     struct server *s = ctx;
     (void)req;
-    struct store *st = reader(s, resp);
-    if (st == NULL)
-        return;
-    json_t *open;
+    /* The dashboard must show the store's own failure when the store cannot be read (a
+     * PostgreSQL that is down): the stored alerts are then missing from the answer, which
+     * says why in "incomplete", and the control plane's live rows are all there is. */
     struct ty_err err;
-    if (store_alerts_open(st, &open, &err) != 0) {
-        fail(resp, &err);
-        return;
-    }
+    struct store *st = server_reader(s, &err);
+    json_t *open = NULL;
+    if (st != NULL && store_alerts_open(st, &open, &err) != 0)
+        open = NULL;
+    json_t *incomplete = open == NULL ? json_string(err.msg) : json_null();
+    if (open == NULL)
+        open = json_array();
     json_t *abnormal = json_array(), *timed = json_array(), *noha = json_array(),
            *res = json_array(), *levels = json_object();
     json_t *by_job = json_object(); /* timed-out shards grouped per job */
@@ -998,8 +1000,9 @@ static void h_alerts(void *ctx, const struct http_request *req, struct http_resp
     json_decref(levels);
     json_decref(by_job);
     respond(resp, 200,
-            json_pack("{s:o, s:o, s:o, s:o}", "abnormal_jobs", abnormal, "timed_out_shards", timed,
-                      "not_highly_available", noha, "abnormal_resources", res),
+            json_pack("{s:o, s:o, s:o, s:o, s:o}", "abnormal_jobs", abnormal, "timed_out_shards",
+                      timed, "not_highly_available", noha, "abnormal_resources", res, "incomplete",
+                      incomplete),
             0);
 }
 

@@ -17,11 +17,16 @@ static void server_usage(FILE *out)
                  "                     [--queue-max N] [--shutdown-grace S] [--retention-days D]\n"
                  "                     [--retention-runs N] [--tls-cert FILE --tls-key FILE]\n"
                  "                     [--rate-limit N] [--rate-burst N] [--spool-max MIB]\n"
+                 "                     [--db postgresql://USER@HOST:PORT/DB]\n"
                  "\n"
                  "Run the embedded server in the foreground: it schedules and runs jobs, keeps\n"
                  "their history in DIR (SQLite) and serves the REST API.  Logs go to stderr.\n"
                  "  --data DIR          data directory (default $XDG_DATA_HOME/tethys, or\n"
                  "                      ~/.local/share/tethys); created if missing\n"
+                 "  --db URL            keep configuration and history in PostgreSQL instead\n"
+                 "                      (password from PGPASSWORD or ~/.pgpass, never the URL;\n"
+                 "                      ?sslmode=verify-full for TLS); DIR keeps the token, the\n"
+                 "                      lock, run output and the result spool\n"
                  "  --listen HOST:PORT  API address (default 127.0.0.1:8080; port 0 picks one);\n"
                  "                      an address other than loopback needs TLS\n"
                  "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain)...\n"
@@ -75,7 +80,8 @@ int cli_server(int argc, char **argv)
         {"--retention-days", NULL, CLI_VALUE, &days}, {"--retention-runs", NULL, CLI_VALUE, &runs},
         {"--tls-cert", NULL, CLI_VALUE, &o.tls_cert}, {"--tls-key", NULL, CLI_VALUE, &o.tls_key},
         {"--rate-limit", NULL, CLI_VALUE, &rate},     {"--rate-burst", NULL, CLI_VALUE, &burst},
-        {"--spool-max", NULL, CLI_VALUE, &spool},     {NULL, NULL, 0, NULL},
+        {"--spool-max", NULL, CLI_VALUE, &spool},     {"--db", NULL, CLI_VALUE, &o.db},
+        {NULL, NULL, 0, NULL},
     };
     struct cli_api api = {0};
     int n_pos = 0;
@@ -107,6 +113,22 @@ int cli_server(int argc, char **argv)
             return CLI_USAGE;
         }
         o.data_dir = data;
+    }
+    if (o.db != NULL && strncmp(o.db, "postgresql://", 13) != 0 &&
+        strncmp(o.db, "postgres://", 11) != 0) {
+        cli_error("--db: expected a PostgreSQL URL, postgresql://USER@HOST:PORT/DB (without --db "
+                  "the store is SQLite in the data directory)");
+        return CLI_USAGE;
+    }
+    if (o.db != NULL) {
+        /* a password in the URL would be in ps, the logs and DATA/store.url */
+        const char *auth = strstr(o.db, "://") + 3, *at = strchr(auth, '@');
+        const char *slash = strchr(auth, '/');
+        if (at != NULL && (slash == NULL || at < slash) && memchr(auth, ':', (size_t)(at - auth))) {
+            cli_error("--db: the URL holds a password; give it in PGPASSWORD or ~/.pgpass "
+                      "instead, where ps and the logs do not show it");
+            return CLI_USAGE;
+        }
     }
     if ((o.tls_cert == NULL) != (o.tls_key == NULL)) {
         cli_error("%s needs %s too: a TLS certificate and its key go together",

@@ -17,6 +17,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../api/routes.h"
@@ -34,6 +36,7 @@
 #include "../os/log.h"
 #include "../os/notify.h"
 #include "../server/server.h"
+#include "../store/store.h"
 
 struct daemon {
     struct daemon_opts opts;
@@ -115,6 +118,56 @@ static int take_lock(struct daemon *d, struct ty_err *err)
     free(path);
     d->lock_fd = fd;
     return 0;
+}
+
+/*
+ * Which store this data directory belongs to.  DATA/store.url names the PostgreSQL store
+ * of a directory started with --db (and after `tethys store copy`); without it the store
+ * is DATA/tethys.db.  The spool holds results on their way to that store, so starting the
+ * directory against another one would deliver them to the wrong place, or start a new
+ * empty SQLite store beside the real one: refuse, naming both.
+ */
+static int check_store(struct daemon *d, struct ty_err *err)
+{
+    char *marker = path_join(d->data_dir, "store.url");
+    char *sqlite = path_join(d->data_dir, "tethys.db");
+    int rc = 0;
+    if (marker == NULL || sqlite == NULL) {
+        rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        goto out;
+    }
+    char url[1024];
+    rc = file_read_line(marker, url, sizeof url, err);
+    if (rc != 0 && rc != TY_ENOENT)
+        goto out;
+    bool has_marker = rc == 0;
+    rc = 0;
+    if (has_marker && d->opts.db == NULL) {
+        rc = ty_error(err, TY_EINVAL, "--db", -1, 0,
+                      "data directory %s keeps its store in %s (%s): start the server with "
+                      "--db %s",
+                      d->data_dir, url, marker, url);
+    } else if (has_marker && strcmp(url, d->opts.db) != 0) {
+        rc = ty_error(err, TY_EINVAL, "--db", -1, 0,
+                      "data directory %s belongs to the store %s, not %s; if that database "
+                      "moved, write its new URL into %s",
+                      d->data_dir, url, d->opts.db, marker);
+    } else if (!has_marker && d->opts.db != NULL) {
+        if (access(sqlite, F_OK) == 0) {
+            rc = ty_error(err, TY_EINVAL, "--db", -1, 0,
+                          "data directory %s holds an embedded store (%s); move it first with "
+                          "`tethys store copy --from %s --to %s`, or use another --data",
+                          d->data_dir, sqlite, d->data_dir, d->opts.db);
+        } else {
+            char text[1100];
+            snprintf(text, sizeof text, "%s\n", d->opts.db);
+            rc = file_write_atomic(marker, text, strlen(text), 0600, true, err);
+        }
+    }
+out:
+    free(marker);
+    free(sqlite);
+    return rc;
 }
 
 /* The API token: read it, or create it (mode 0600) on the first start. */
@@ -245,8 +298,10 @@ static void on_ready(void *arg)
         log_warn("cannot notify the service manager", "socket=\"%s\" error=\"%s\"",
                  getenv("NOTIFY_SOCKET"), strerror(-rc));
     log_info("tethys server started",
-             "version=%s url=%s data=%s max_runs=%u tls=%s rate_limit=%g rate_burst=%u",
-             TETHYS_VERSION, d->url ? d->url : "", d->data_dir, d->opts.max_runs,
+             "version=%s url=%s data=%s store=%s max_runs=%u tls=%s rate_limit=%g "
+             "rate_burst=%u",
+             TETHYS_VERSION, d->url ? d->url : "", d->data_dir,
+             d->opts.db != NULL ? d->opts.db : "sqlite", d->opts.max_runs,
              d->opts.tls_cert ? "on" : "off", d->opts.rate_limit, d->opts.rate_burst);
 }
 
@@ -272,22 +327,61 @@ static void stop_executors(void *arg, uint32_t grace_s)
  * Start and stop
  */
 
+/*
+ * A PostgreSQL store may be down when the server starts (a host rebooting, a failover in
+ * progress): wait for it, saying so, rather than exit and leave the spool undelivered and
+ * the jobs unrun until someone restarts us.  SIGTERM or SIGINT meanwhile ends the wait
+ * (TY_EUNAVAIL); other failures (a bad URL, a refused password, a newer schema) end it at
+ * once, since waiting would not mend them.
+ */
+static int wait_for_store(const char *db, struct ty_err *err)
+{
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    int rc, tries = 0;
+    struct store *probe = NULL;
+    while ((rc = store_open(db, false, &probe, err)) == TY_EUNAVAIL) {
+        int wait_s = tries < 5 ? 1 : 5;
+        if (tries++ == 0 || tries % 12 == 0)
+            log_warn("waiting for the store", "store=%s retry_s=%d error=\"%s\"", db, wait_s,
+                     err->msg);
+        struct timespec ts = {wait_s, 0};
+        int sig = sigtimedwait(&stop, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            rc = ty_error(err, TY_EUNAVAIL, "--db", -1, 0,
+                          "stopped while waiting for the store %s: %s", db, err->msg);
+            break;
+        }
+    }
+    store_close(probe);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0 && tries > 0)
+        log_info("the store answers", "store=%s", db);
+    return rc;
+}
+
 static int start(struct daemon *d, struct ty_err *err)
 {
     int rc;
     if ((rc = check_listen(&d->opts, err)) != 0 || (rc = mkdir_p(d->data_dir, err)) != 0 ||
-        (rc = take_lock(d, err)) != 0 || (rc = load_token(d, err)) != 0)
+        (rc = take_lock(d, err)) != 0 || (rc = check_store(d, err)) != 0 ||
+        (rc = load_token(d, err)) != 0)
+        return rc;
+    if (d->opts.db != NULL && (rc = wait_for_store(d->opts.db, err)) != 0)
         return rc;
     char id[COORD_ID_MAX], boot[64];
     if ((rc = executor_load_id(d->data_dir, id, sizeof id, err)) != 0 ||
         (rc = exec_boot_id(boot, sizeof boot, err)) != 0)
         return rc;
-    char *db = path_join(d->data_dir, "tethys.db");
+    char *db = d->opts.db != NULL ? strdup(d->opts.db) : path_join(d->data_dir, "tethys.db");
     if (db == NULL)
         return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
     struct server_config sc = {
         .data_dir = d->data_dir,
-        .db_path = db,
+        .db = db,
         .token = d->token,
         .shutdown_grace = d->opts.shutdown_grace,
         .retention_days = d->opts.retention_days,

@@ -12,6 +12,7 @@
 
 struct daemon_opts {
     const char *data_dir;    /* created 0700 if missing */
+    const char *db;          /* a postgresql:// URL, or NULL for SQLite in data_dir */
     const char *listen;      /* "127.0.0.1:8080" */
     uint32_t max_runs;       /* executor capacity: runs at once (default 4 x CPUs) */
     uint32_t queue_max;      /* runs waiting for capacity before "queue full" (100000) */

@@ -106,37 +106,43 @@ static bool has_downstream(const struct xjob *j)
     return j->def.downstream != NULL && j->def.downstream[0] != NULL;
 }
 
+/* What names a run in every result about it: which attempt of which fire, and when. */
+static struct store_run run_ident(const struct xrun *r)
+{
+    return (struct store_run){
+        .run_id = r->run_id,
+        .fire_id = r->fire_id,
+        .job = r->job->def.name,
+        .domain = r->job->def.domain,
+        .shard = r->shard,
+        .attempt = r->attempt,
+        .trigger = r->trigger,
+        .scheduled_at = r->scheduled_at,
+        .started_at_ms = r->started_at_ms,
+        .epoch = r->epoch,
+    };
+}
+
 void executor__report_run(struct executor *x, const struct xrun *r, enum store_run_status st,
                           bool settled, int exit_code, int sig, const char *output,
                           size_t output_len, const char *error, int64_t ended_ms)
 {
     bool final = st != STORE_RUN_QUEUED && st != STORE_RUN_RUNNING;
+    struct store_run run = run_ident(r);
+    run.status = st;
+    run.queued_at_ms = r->queued_at_ms;
+    run.ended_at_ms = ended_ms;
+    run.pid = r->pid;
+    run.pid_start = (int64_t)r->pid_start;
+    run.boot_id = x->boot_id;
+    run.exit_code = exit_code;
+    run.signal = sig;
+    run.output = output;
+    run.output_len = output_len;
+    run.error = error;
     struct coord_result res = {
         .kind = COORD_RESULT_RUN,
-        .run =
-            {
-                .run_id = r->run_id,
-                .fire_id = r->fire_id,
-                .job = r->job->def.name,
-                .domain = r->job->def.domain,
-                .shard = r->shard,
-                .attempt = r->attempt,
-                .trigger = r->trigger,
-                .status = st,
-                .scheduled_at = r->scheduled_at,
-                .queued_at_ms = r->queued_at_ms,
-                .started_at_ms = r->started_at_ms,
-                .ended_at_ms = ended_ms,
-                .pid = r->pid,
-                .pid_start = (int64_t)r->pid_start,
-                .boot_id = x->boot_id,
-                .epoch = r->epoch,
-                .exit_code = exit_code,
-                .signal = sig,
-                .output = output,
-                .output_len = output_len,
-                .error = error,
-            },
+        .run = run,
         .phase = final ? COORD_PHASE_ENDED : phase_of(r->state),
         .settled = final && settled,
         .downstream = has_downstream(r->job),
@@ -168,19 +174,7 @@ static void report_alarm(struct executor *x, const struct xrun *r, bool on)
 {
     struct coord_result res = {
         .kind = COORD_RESULT_ALARM,
-        .run =
-            {
-                .run_id = r->run_id,
-                .fire_id = r->fire_id,
-                .job = r->job->def.name,
-                .domain = r->job->def.domain,
-                .shard = r->shard,
-                .attempt = r->attempt,
-                .trigger = r->trigger,
-                .scheduled_at = r->scheduled_at,
-                .started_at_ms = r->started_at_ms,
-                .epoch = r->epoch,
-            },
+        .run = run_ident(r),
         .alarm_on = on,
         .alarm_s = r->job->def.timeout_alarm,
         .job_level = r->job->def.level,

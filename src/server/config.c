@@ -244,7 +244,7 @@ static void *loader_main(void *arg)
     struct loading l = {.s = s};
     double t0 = clock_s(CLOCK_MONOTONIC);
     bool stopped = false;
-    if (store_open_sqlite(s->db_path, true, &l.st, &err) != 0)
+    if (store_open(s->db, true, &l.st, &err) != 0)
         log_error("the configuration cannot be read; no job will fire", "error=\"%s\"", err.msg);
     json_t *cals = NULL;
     if (l.st != NULL && store_obj_list(l.st, STORE_CALENDAR, NULL, &cals, &err) != 0)

@@ -130,7 +130,7 @@ struct store *server_reader(struct server *s, struct ty_err *err)
     if (s->n_pooled > 0)
         r = s->pooled[--s->n_pooled];
     pthread_mutex_unlock(&s->reader_mu);
-    if (r == NULL && store_open_sqlite(s->db_path, true, &r, err) != 0)
+    if (r == NULL && store_open(s->db, true, &r, err) != 0)
         return NULL;
     pthread_setspecific(s->reader_key, r);
     return r;
@@ -558,7 +558,7 @@ int server_open(const struct server_config *cfg, struct server **out, struct ty_
     the_server = s;
     s->cfg = *cfg;
     s->data_dir = strdup(cfg->data_dir);
-    s->db_path = strdup(cfg->db_path);
+    s->db = strdup(cfg->db);
     s->token = strdup(cfg->token ? cfg->token : "");
     pthread_mutex_init(&s->mail_mu, NULL);
     pthread_cond_init(&s->mail_cv, NULL);
@@ -580,11 +580,11 @@ int server_open(const struct server_config *cfg, struct server **out, struct ty_
     strmap_init(&s->live_jobs);
     s->started_ms = server_now_ms(s);
     *out = s;
-    if (s->data_dir == NULL || s->db_path == NULL || s->token == NULL)
+    if (s->data_dir == NULL || s->db == NULL || s->token == NULL)
         return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
     int rc;
-    if ((rc = store_open_sqlite(s->db_path, false, &s->writer, err)) != 0 ||
-        (rc = store_open_sqlite(s->db_path, false, &s->config_writer, err)) != 0)
+    if ((rc = store_open(s->db, false, &s->writer, err)) != 0 ||
+        (rc = store_open(s->db, false, &s->config_writer, err)) != 0)
         return rc;
     char *epoch = NULL;
     if (store_meta_get(s->writer, "epoch", &epoch, NULL) == 0 && epoch != NULL)
@@ -682,7 +682,7 @@ void server_close(struct server *s)
     s->n_pooled = 0;
     pthread_mutex_unlock(&s->reader_mu);
     free(s->data_dir);
-    free(s->db_path);
+    free(s->db);
     free(s->token);
     free(s);
     the_server = NULL;

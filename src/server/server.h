@@ -27,7 +27,8 @@
 
 struct server_config {
     const char *data_dir;    /* for messages and the disk check */
-    const char *db_path;     /* the SQLite store (created and migrated when needed) */
+    const char *db;          /* the store: a SQLite file, or a postgresql:// URL (store_open;
+                                created and migrated when needed) */
     const char *token;       /* the bootstrap API token ("default"); borrowed */
     uint32_t shutdown_grace; /* seconds a stop lets running shards finish */
     uint32_t retention_days; /* history kept */

@@ -72,7 +72,7 @@ struct smsg {
 /* One per process; fields grouped by owner. */
 struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     struct server_config cfg;
-    char *data_dir, *db_path, *token;
+    char *data_dir, *db, *token;
     int64_t epoch;
     int64_t started_ms;
 

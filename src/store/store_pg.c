@@ -72,6 +72,7 @@
 #define PG_SCHEMA_VERSION 3          /* SQLite's numbering: the same logical content */
 #define PG_SCHEMA_FIRST   3          /* the first version a PostgreSQL store had */
 #define PG_SCHEMA_LOCK    1413829721 /* pg_advisory_xact_lock key: "TETY" */
+#define PG_JOBS_LOCK      1413829706 /* the jobs' counts: "TETJ" */
 #define PG_MARK           "tethys store"
 #define PG_TRIES          5   /* attempts of a call after deadlocks or serialization failures */
 #define PG_SCAN_FETCH     256 /* rows per FETCH of a scan */
@@ -209,6 +210,7 @@ static const char *const cfg_sql[PG_C_COUNT] = {
     [PG_C_PLACE_ADD] = "INSERT INTO job_domains (domain, enabled, job) VALUES ($1, $2, $3)",
     [PG_C_PLACE_DROP] = "DELETE FROM job_domains WHERE domain = $1 AND enabled = $2 AND job = $3",
     [PG_C_JOB_COUNT] = "SELECT jobs FROM job_counts WHERE domain = $1",
+    [PG_C_JOBS_LOCK] = "SELECT pg_advisory_xact_lock(1413829706)", /* PG_JOBS_LOCK */
     /* a job uses a calendar when a string in its calendars.skip or .only array names it;
      * the CASEs keep json_each and json_array_elements away from other shapes */
     [PG_C_CALENDAR_USERS] =
@@ -1236,9 +1238,27 @@ static int obj_write(struct pg *s, struct put_call *c, int64_t cur, const struct
  * that loses this many races in a row gives up. */
 #define OBJ_ROUNDS 8
 
+/*
+ * Job writes and the counts they are checked against, one transaction at a time across
+ * every connection.  A save checks a domain's job limit (job_count) and then writes, in
+ * one transaction; under READ COMMITTED two servers would both read 9 of 10 and both
+ * write.  Every job write changes the root's count row anyway, so holding one lock for
+ * them all costs no concurrency that row does not already take; taking it first, before
+ * any row, keeps the order the same everywhere, so it cannot deadlock.
+ */
+static int jobs_lock(struct pg *s, const char *what, struct ty_err *err)
+{
+    return cfg_exec(s, PG_C_JOBS_LOCK, &(struct pg_params){0}, NULL, what, err);
+}
+
 static int obj_put_body(struct pg *s, void *arg, struct ty_err *err)
 {
     struct put_call *c = arg;
+    if (c->kind == STORE_JOB) {
+        int rc = jobs_lock(s, c->what, err);
+        if (rc != 0)
+            return rc;
+    }
     for (int round = 0; round < OBJ_ROUNDS; round++) {
         int64_t cur;
         bool same, raced = false;
@@ -1330,6 +1350,11 @@ static int pg_obj_get(struct store *base, enum store_kind kind, const char *name
 static int obj_delete_body(struct pg *s, void *arg, struct ty_err *err)
 {
     struct put_call *c = arg;
+    if (c->kind == STORE_JOB) {
+        int rc = jobs_lock(s, c->what, err);
+        if (rc != 0)
+            return rc;
+    }
     for (int round = 0; round < OBJ_ROUNDS; round++) {
         int64_t cur;
         bool same;
@@ -1426,6 +1451,9 @@ static int pg_job_count(struct store *base, const char *domain, int64_t *count, 
         return rc;
     char what[160];
     snprintf(what, sizeof what, "job_count \"%.100s\"", domain != NULL ? domain : "");
+    /* inside a transaction the count is read to decide a write: hold it (jobs_lock) */
+    if (s->tx && (rc = jobs_lock(s, what, err)) != 0)
+        return rc;
     PGresult *r;
     if ((rc = count_step(s, PG_C_JOB_COUNT, domain != NULL ? domain : "", what, &r, err)) != 0)
         return rc;

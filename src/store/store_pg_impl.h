@@ -41,6 +41,7 @@ enum pg_cst {
     PG_C_PLACE_ADD,
     PG_C_PLACE_DROP,
     PG_C_JOB_COUNT,
+    PG_C_JOBS_LOCK,
     PG_C_CALENDAR_USERS,
     PG_C_ALERT_RAISE,
     PG_C_ALERT_CLEAR,

@@ -23,14 +23,96 @@ import errno
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 import pytest
 import requests
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# The store every server of the run uses: "sqlite" (the data directory's, the default) or
+# "postgresql" (one private PostgreSQL 15 for the run, a database of its own per data
+# directory; `make system-pg`).  Tests marked sqlite_only are about SQLite's file itself
+# (backup, restore, migration, its disk filling up) and are skipped under PostgreSQL.
+STORE = os.environ.get("TETHYS_TEST_STORE", "sqlite")
+if STORE not in ("sqlite", "postgresql"):
+    raise RuntimeError(f"TETHYS_TEST_STORE={STORE}: expected sqlite or postgresql")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: about the SQLite store's file; skipped "
+                            "when the run's store is PostgreSQL")
+
+
+def pytest_collection_modifyitems(config, items):
+    if STORE != "postgresql":
+        return
+    skip = pytest.mark.skip(reason="about the SQLite store's file (TETHYS_TEST_STORE=postgresql)")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
+class Postgres:
+    """A private PostgreSQL 15 on 127.0.0.1 (tests/pg/pg.sh), and databases in it."""
+
+    def __init__(self):
+        # PostgreSQL runs as its own user (it refuses root): its directory must not lie
+        # under pytest's private temporary directories
+        self.top = pathlib.Path(tempfile.mkdtemp(prefix="tethys-pg-"))
+        self.top.chmod(0o755)
+        self.dir = self.top / "cluster"
+        self.script = str(ROOT / "tests/pg/pg.sh")
+        out = subprocess.run([self.script, "start", str(self.dir)], capture_output=True,
+                             text=True, timeout=120)
+        if out.returncode != 0:
+            raise AssertionError(f"PostgreSQL did not start: {out.stderr}")
+        self.url = out.stdout.strip().splitlines()[-1]
+        self.password = (self.dir / "password").read_text().strip()
+        self.count = 0
+
+    def env(self, base=None):
+        e = dict(base if base is not None else os.environ)
+        e["PGPASSWORD"] = self.password
+        return e
+
+    def psql(self, sql, db="tethys"):
+        url = self.url.rsplit("/", 1)[0] + "/" + db
+        out = subprocess.run(["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", url,
+                              "-c", sql], capture_output=True, text=True, env=self.env(),
+                             timeout=60)
+        if out.returncode != 0:
+            raise AssertionError(f"psql {sql!r}: {out.stderr}")
+        return out.stdout
+
+    def new_db(self):
+        """The URL of a new, empty database."""
+        self.count += 1
+        name = f"t{os.getpid()}_{self.count}"
+        self.psql(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def down(self):
+        subprocess.run([self.script, "down", str(self.dir)], check=True, timeout=120)
+
+    def up(self):
+        subprocess.run([self.script, "up", str(self.dir)], check=True, timeout=120)
+
+    def stop(self):
+        subprocess.run([self.script, "stop", str(self.dir)], check=False, timeout=120)
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One private PostgreSQL for the whole run (started at first use)."""
+    pg = Postgres()
+    yield pg
+    pg.stop()
 
 
 def _binary(var, default):
@@ -165,8 +247,11 @@ def pid_alive(pid):
 class Server:
     """One `tethys server` process on 127.0.0.1 and the ways to talk to it."""
 
-    def __init__(self, binary, cli_binary, data, log_path, args=(), env=None, cacert=None):
+    def __init__(self, binary, cli_binary, data, log_path, args=(), env=None, cacert=None,
+                 pg=None, db=None):
         self.binary = binary
+        self.pg = pg  # the Postgres of the run when its store is PostgreSQL
+        self.db = db  # then this server's database URL
         self.cacert = cacert  # CA file the API session trusts (a server with --tls-cert)
         self.cli_binary = cli_binary
         self.data = pathlib.Path(data)
@@ -182,10 +267,14 @@ class Server:
 
     def start(self, timeout=10.0):
         self.log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [self.binary, "server", "--data", str(self.data), "--listen", "127.0.0.1:0",
-             *self.args],
-            stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file, env=self.env)
+        argv = [self.binary, "server", "--data", str(self.data), "--listen", "127.0.0.1:0"]
+        env = self.env
+        if self.db is not None and "--db" not in self.args:
+            argv += ["--db", self.db]
+        if self.pg is not None:
+            env = self.pg.env(env)
+        self.proc = subprocess.Popen([*argv, *self.args], stdin=subprocess.DEVNULL,
+                                     stdout=self.log_file, stderr=self.log_file, env=env)
         info_path = self.data / "server.json"
 
         def ready():
@@ -367,9 +456,13 @@ def server(request, tmp_path, tethys, tethys_test_bin):
 
     def start(*flags, test_hooks=False, env=None, data=None, cacert=None):
         n = len(started)
+        pg = db = None
+        if STORE == "postgresql":
+            pg = request.getfixturevalue("postgres")
+            db = _db_of(data) or pg.new_db()
         srv = Server(tethys_test_bin if test_hooks else tethys, tethys,
                      data or tmp_path / f"data{n}", tmp_path / f"server{n}.log", flags, env,
-                     cacert)
+                     cacert, pg, db)
         started.append(srv)
         return srv.start()
 
@@ -392,21 +485,32 @@ def server(request, tmp_path, tethys, tethys_test_bin):
         pytest.fail("; ".join(problems))
 
 
+def _db_of(data):
+    """The database a data directory already belongs to (DATA/store.url), or None."""
+    try:
+        return (pathlib.Path(data) / "store.url").read_text().strip() if data else None
+    except FileNotFoundError:
+        return None
+
+
 def _restart(old, started, flags, kw):
     """A new server on the same data directory (the old one must have stopped)."""
     assert not old.running()
     srv = Server(old.binary, old.cli_binary, old.data,
                  old.log_path.with_name(old.log_path.stem + f"-r{len(started)}.log"),
-                 flags or old.args, kw.get("env", old.env), kw.get("cacert", old.cacert))
+                 flags or old.args, kw.get("env", old.env), kw.get("cacert", old.cacert),
+                 old.pg, old.db)
     started.append(srv)
-    return srv.start()
+    return srv.start(kw.get("timeout", 10.0))
 
 
 @pytest.fixture(scope="module")
-def shared_server(tmp_path_factory, tethys):
+def shared_server(request, tmp_path_factory, tethys):
     """One server for a whole module (tests use their own job names)."""
     d = tmp_path_factory.mktemp("shared")
-    srv = Server(tethys, tethys, d / "data", d / "server.log").start()
+    pg = request.getfixturevalue("postgres") if STORE == "postgresql" else None
+    srv = Server(tethys, tethys, d / "data", d / "server.log", pg=pg,
+                 db=pg.new_db() if pg else None).start()
     yield srv
     if srv.running():
         rc = srv.stop()

@@ -291,6 +291,7 @@ def test_concurrent_edits_one_wins(server):
 # ---- migration -----------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_migration_from_schema_1(server, tmp_path):
     data = tmp_path / "v1data"
     data.mkdir(mode=0o700)
@@ -348,6 +349,7 @@ def test_migration_from_schema_1(server, tmp_path):
     assert srv2.job("after")["version"] == 1
 
 
+@pytest.mark.sqlite_only
 def test_newer_schema_refused(server, tethys, tmp_path):
     srv = server()
     srv.add_job(name="keep", schedule="0 0 1 * * ?", command="true")
@@ -384,6 +386,7 @@ def test_newer_schema_refused(server, tethys, tmp_path):
     assert not (fresh / "tethys.db").exists()
 
 
+@pytest.mark.sqlite_only
 def test_migration_on_a_full_disk_changes_nothing(server, tethys, small_disk):
     data = small_disk / "v1data"
     data.mkdir(mode=0o700)
@@ -416,6 +419,7 @@ def test_migration_on_a_full_disk_changes_nothing(server, tethys, small_disk):
 # ---- backup and restore --------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_backup_under_load_and_restore(server, tmp_path):
     srv = server("--max-runs", "16")
     srv.add_job(name="load", schedule="* * * * * ?", shards=4, command="echo $TETHYS_SHARD")
@@ -491,6 +495,7 @@ def test_backup_under_load_and_restore(server, tmp_path):
         assert rs.stop() == 0
 
 
+@pytest.mark.sqlite_only
 def test_backup_onto_a_full_disk_leaves_no_file(server, small_disk):
     srv = server()
     # enough history that the copy cannot fit in what is left of the small disk
@@ -508,6 +513,7 @@ def test_backup_onto_a_full_disk_leaves_no_file(server, small_disk):
     assert srv.job("big")["version"] == 41  # the server is untouched and still serves
 
 
+@pytest.mark.sqlite_only
 def test_backup_killed_midway_leaves_no_backup_file(server, tmp_path):
     srv = server()
     srv.add_job(name="a", schedule="0 0 1 * * ?", command="true")
@@ -544,6 +550,7 @@ def test_backup_killed_midway_leaves_no_backup_file(server, tmp_path):
     assert not list(tmp_path.glob("again.db.partial-*"))
 
 
+@pytest.mark.sqlite_only
 def test_restore_refusals(server, tmp_path):
     srv = server()
     srv.add_job(name="a", schedule="0 0 1 * * ?", command="true")

@@ -81,6 +81,7 @@ def disk(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@pytest.mark.sqlite_only
 def test_thirty_seconds_of_full_disk_lose_and_double_no_fire(server, disk):
     srv = server(data=disk / "data")
     try:
@@ -115,6 +116,7 @@ def test_thirty_seconds_of_full_disk_lose_and_double_no_fire(server, disk):
             assert srv.stop() == 0
 
 
+@pytest.mark.sqlite_only
 def test_kill9_while_results_wait_in_the_spool_loses_and_doubles_nothing(server):
     srv = server()
     srv.add_job(name="held", schedule="* * * * * ?", command="echo tick $TETHYS_SCHEDULED_EPOCH")
@@ -157,6 +159,7 @@ def test_kill9_while_results_wait_in_the_spool_loses_and_doubles_nothing(server)
             assert i["reason"] == "misfire" and killed_at - 1 <= i["scheduled_at"] <= restarted, i
 
 
+@pytest.mark.sqlite_only
 def test_past_its_limit_the_spool_keeps_runs_and_drops_their_output(server):
     srv = server("--spool-max", "1")
     srv.add_job(name="chatty", shards=24,
