@@ -75,12 +75,18 @@ int cli_server(int argc, char **argv)
     const char *max_runs = NULL, *queue_max = NULL, *grace = NULL, *days = NULL, *runs = NULL,
                *rate = NULL, *burst = NULL, *spool = NULL;
     const struct cli_opt opts[] = {
-        {"--listen", NULL, CLI_VALUE, &o.listen},     {"--max-runs", NULL, CLI_VALUE, &max_runs},
-        {"--queue-max", NULL, CLI_VALUE, &queue_max}, {"--shutdown-grace", NULL, CLI_VALUE, &grace},
-        {"--retention-days", NULL, CLI_VALUE, &days}, {"--retention-runs", NULL, CLI_VALUE, &runs},
-        {"--tls-cert", NULL, CLI_VALUE, &o.tls_cert}, {"--tls-key", NULL, CLI_VALUE, &o.tls_key},
-        {"--rate-limit", NULL, CLI_VALUE, &rate},     {"--rate-burst", NULL, CLI_VALUE, &burst},
-        {"--spool-max", NULL, CLI_VALUE, &spool},     {"--db", NULL, CLI_VALUE, &o.db},
+        {"--listen", NULL, CLI_VALUE, &o.listen},
+        {"--max-runs", NULL, CLI_VALUE, &max_runs},
+        {"--queue-max", NULL, CLI_VALUE, &queue_max},
+        {"--shutdown-grace", NULL, CLI_VALUE, &grace},
+        {"--retention-days", NULL, CLI_VALUE, &days},
+        {"--retention-runs", NULL, CLI_VALUE, &runs},
+        {"--tls-cert", NULL, CLI_VALUE, &o.tls_cert},
+        {"--tls-key", NULL, CLI_VALUE, &o.tls_key},
+        {"--rate-limit", NULL, CLI_VALUE, &rate},
+        {"--rate-burst", NULL, CLI_VALUE, &burst},
+        {"--spool-max", NULL, CLI_VALUE, &spool},
+        {"--db", NULL, CLI_VALUE, &o.db},
         {NULL, NULL, 0, NULL},
     };
     struct cli_api api = {0};
