@@ -19,7 +19,7 @@ PY         := /usr/bin/python3
 PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
-.PHONY: help deps build build-test run test unit unit-asan unit-tsan system conformance ref-diff quartz-diff fuzz lint format \
+.PHONY: help deps build build-test run test unit unit-asan unit-tsan system system-pg conformance ref-diff quartz-diff fuzz lint format \
         format-check install bench-cron bench-sched bench-spawn bench-store bench-store-pg bench-overload bench-config clean
 
 help: ## list the targets
@@ -70,6 +70,10 @@ build-test: deps ## build build-test/tethys: the server with its test-only clock
 
 system: build build-test ## system tests (pytest): the real server and CLI on 127.0.0.1
 	@TETHYS_BIN=$(BUILD)/tethys TETHYS_TEST_BIN=build-test/tethys $(PY) -m pytest -q tests/system
+
+system-pg: build build-test ## the system tests again with PostgreSQL as every server's store (a private PostgreSQL 15)
+	@TETHYS_TEST_STORE=postgresql TETHYS_BIN=$(BUILD)/tethys TETHYS_TEST_BIN=build-test/tethys \
+	  $(PY) -m pytest -q tests/system
 
 ref-diff: build ## random schedules in DST-heavy zones against an independent reference (Python)
 	@$(PY) tests/reference/ref_diff.py --tethys $(BUILD)/tethys --n 6000 --seed 1 --jobs $(JOBS)

@@ -30,6 +30,7 @@
 
 #include "cli.h"
 #include "../core/strbuf.h"
+#include "../os/file.h"
 #include "../store/store.h"
 
 #define DB_NAME "tethys.db"
@@ -73,6 +74,25 @@ static int data_dir(const struct cli_api *api, struct strbuf *dir)
     return 0;
 }
 
+/* Backup and restore here are SQLite's: a data directory whose store is PostgreSQL
+ * (DATA/store.url, tethys server --db) is backed up with PostgreSQL's own tools. */
+static int sqlite_dir(const char *dir)
+{
+    struct strbuf marker;
+    sb_init(&marker);
+    sb_addf(&marker, "%s/store.url", dir);
+    char url[1024];
+    struct ty_err err;
+    int rc = file_read_line(sb_str(&marker), url, sizeof url, &err);
+    sb_free(&marker);
+    if (rc != 0)
+        return 0;
+    cli_error("%s keeps its store in PostgreSQL (%s): back it up and restore it with pg_dump "
+              "and pg_restore (docs/operations.md, \"Backup and restore\")",
+              dir, url);
+    return CLI_USAGE;
+}
+
 static void utc_stamp(char *buf, size_t cap)
 {
     time_t now = time(NULL);
@@ -101,7 +121,7 @@ int cli_backup(int argc, char **argv)
     struct strbuf dir, db;
     sb_init(&dir);
     sb_init(&db);
-    if ((rc = data_dir(&api, &dir)) != 0) {
+    if ((rc = data_dir(&api, &dir)) != 0 || (rc = sqlite_dir(sb_str(&dir))) != 0) {
         sb_free(&dir);
         sb_free(&db);
         return rc;
@@ -421,7 +441,8 @@ int cli_restore(int argc, char **argv)
     sb_init(&p.tmp);
     sb_init(&p.keep);
     int lock = -1;
-    if ((rc = data_dir(&api, &p.dir)) == 0 && make_dirs(sb_str(&p.dir)) != 0) {
+    if ((rc = data_dir(&api, &p.dir)) == 0 && (rc = sqlite_dir(sb_str(&p.dir))) == 0 &&
+        make_dirs(sb_str(&p.dir)) != 0) {
         cli_error("restore: cannot create %s: %s", sb_str(&p.dir), strerror(errno));
         rc = CLI_SYSTEM;
     }

@@ -10,15 +10,21 @@ PostgreSQL as the store (issue 10), against a private PostgreSQL 15 on 127.0.0.1
   lost; concurrent creates through both against a domain's job limit stay exact;
 - a data directory belongs to one store: started against another one it is refused.
 
-These run whatever TETHYS_TEST_STORE says; with it set to postgresql the rest of the
-system tests run against PostgreSQL too (`make system-pg`).
+These run in the default pass (TETHYS_TEST_STORE unset); `make system-pg` runs the rest of
+the system tests against PostgreSQL too.
 """
 import json
 import threading
 import time
 
-from conftest import error_of
+import pytest
+
+from conftest import STORE, error_of
 from test_spool import every_fire_once, spool_of, store_row
+
+
+# every server here names its store itself: once per run of the suite is enough
+pytestmark = pytest.mark.skipif(STORE == "postgresql", reason="run in the default pass already")
 
 
 def pg_server(server, postgres, *flags, db=None, data=None):
@@ -166,6 +172,11 @@ def test_a_data_directory_belongs_to_one_store(server, postgres):
     r = srv.cli("server", "--listen", "127.0.0.1:0", "--db", other, timeout=30)
     assert r.returncode == 2 and f"belongs to the store {db}, not {other}" in r.stderr, r.stderr
     assert not (srv.data / "tethys.db").exists()
+    # backup and restore are SQLite's: they point at PostgreSQL's own tools
+    for argv in (("backup", str(srv.data / "x.db")), ("restore", str(srv.data / "x.db"))):
+        r = srv.cli(*argv)
+        assert r.returncode == 2 and "keeps its store in PostgreSQL" in r.stderr, r.stderr
+        assert "pg_dump" in r.stderr, r.stderr
     # an embedded data directory is not silently abandoned for PostgreSQL
     emb = server()
     assert emb.stop() == 0

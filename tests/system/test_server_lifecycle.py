@@ -144,6 +144,7 @@ def test_kill9_restart_adopts_a_run_that_may_finish_and_never_starts_a_second_co
                    if x["run_id"] != first["run_id"]], 10, what="a new run after the adopted one")
 
 
+@pytest.mark.sqlite_only
 def test_full_disk_refuses_changes_with_507_and_loses_no_result(server, small_disk):
     srv = server(data=small_disk / "data")
     try:
