@@ -638,15 +638,13 @@ static void abort_tx(struct pg *s)
     s->tx = false;
 }
 
-int pg__tx(struct pg *s, enum pg_txkind kind, int (*body)(struct pg *, void *, struct ty_err *),
-           void *arg, const char *what, struct ty_err *err)
+int pg__tx(struct pg *s, int (*body)(struct pg *, void *, struct ty_err *), void *arg,
+           const char *what, struct ty_err *err)
 {
     if (s->tx) /* part of the caller's batch (or scan) */
         return body(s, arg, err);
-    const char *begin =
-        kind == PG_TX_WRITE ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     for (int attempt = 0;; attempt++) {
-        int rc = simple(s, begin, what, err);
+        int rc = simple(s, "BEGIN", what, err);
         if (rc != 0)
             return rc;
         s->tx = true;
@@ -972,8 +970,7 @@ int store_open_pg(const char *url, bool read_only, struct store **out, struct ty
     }
     rc = session_setup(s, err);
     if (rc == 0)
-        rc = read_only ? check_reader(s, err)
-                       : pg__tx(s, PG_TX_WRITE, migrate_body, NULL, "open", err);
+        rc = read_only ? check_reader(s, err) : pg__tx(s, migrate_body, NULL, "open", err);
     if (rc == 0 && !read_only)
         rc = pg__partitions_ahead(s, err);
     if (rc != 0) {
@@ -1311,7 +1308,7 @@ static int pg_obj_put(struct store *base, enum store_kind kind, const char *name
                          .who = who,
                          .what = what,
                          .base_version = base_version};
-    rc = pg__tx(s, PG_TX_WRITE, obj_put_body, &c, what, err);
+    rc = pg__tx(s, obj_put_body, &c, what, err);
     if (rc == 0 && version != NULL)
         *version = c.version;
     return rc;
@@ -1404,7 +1401,7 @@ static int pg_obj_delete(struct store *base, enum store_kind kind, const char *n
                          .who = who,
                          .what = what,
                          .base_version = base_version};
-    return pg__tx(s, PG_TX_WRITE, obj_delete_body, &c, what, err);
+    return pg__tx(s, obj_delete_body, &c, what, err);
 }
 
 static json_t *obj_row(const PGresult *r, int i)
@@ -2052,7 +2049,7 @@ static int pg_secrets_put(struct store *base, const char *job, const json_t *val
     char what[160];
     snprintf(what, sizeof what, "secrets_put job \"%.100s\"", job);
     struct secrets_call c = {job, what, values};
-    return pg__tx(s, PG_TX_WRITE, secrets_put_body, &c, what, err);
+    return pg__tx(s, secrets_put_body, &c, what, err);
 }
 
 static int pg_secrets_get(struct store *base, const char *job, json_t **out, struct ty_err *err)

@@ -188,16 +188,14 @@ int pg__fail(struct pg *s, const PGresult *r, struct ty_err *err, const char *fm
 /* TY_EINVAL on a read-only store, the batch's error after it failed. */
 int pg__writable(struct pg *s, const char *op, struct ty_err *err);
 
-/* What a transaction of pg__tx is for: writes (READ COMMITTED), or reads of one snapshot. */
-enum pg_txkind { PG_TX_WRITE, PG_TX_SNAPSHOT };
-
 /*
  * Run body(s, arg, err) as one transaction: inside the caller's batch (or scan) as part
- * of it, else in a BEGIN .. COMMIT of its own, tried again from the start (a few times)
- * after a deadlock or serialization failure.  Returns body's result or the commit's.
+ * of it, else in a BEGIN .. COMMIT of its own (READ COMMITTED), tried again from the start
+ * (a few times) after a deadlock or serialization failure.  Returns body's result or the
+ * commit's.
  */
-int pg__tx(struct pg *s, enum pg_txkind kind, int (*body)(struct pg *, void *, struct ty_err *),
-           void *arg, const char *what, struct ty_err *err);
+int pg__tx(struct pg *s, int (*body)(struct pg *, void *, struct ty_err *), void *arg,
+           const char *what, struct ty_err *err);
 
 /* Wall-clock milliseconds. */
 int64_t pg__now_ms(void);

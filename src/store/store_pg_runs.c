@@ -18,12 +18,15 @@
  * unpartitioned table, run_keys (run_id PRIMARY KEY, fire_id, attempt UNIQUE together,
  * scheduled_at), holds every run's identity; run_put writes it and the run in one
  * statement, and it also tells run_get which day a run id lives in.  skip_keys does the
- * same for skipped fires by (fire_id, shard).  run_put is one statement - CTEs insert the
- * key (ON CONFLICT DO NOTHING, so a duplicate fire is an answer, not an error that would
- * abort the caller's batch), insert the run when the key was new, or update it under the
- * status rule - and one round trip in the common case; only refused or raced records cost
- * a second look.  Status never goes backwards: the update's WHERE admits a stored status
- * of queued, or running unless the new one is queued, as in SQLite.
+ * same for skipped fires by (fire_id, shard).  A duplicate fire is an answer, not an error
+ * (ON CONFLICT DO NOTHING), since an error would abort the caller's batch.
+ *
+ * run_put is one round trip in the common case: a lean statement for the likely path (a
+ * queued record inserts the key and the run; a later record updates the run in its day's
+ * partition, addressed by name so PostgreSQL need not plan across every partition on each
+ * execution), and only when that changed nothing - a replay, a refused record, a race -
+ * the full statement that decides every case.  Status never goes backwards: updates admit
+ * a stored status of queued, or running unless the new one is queued, as in SQLite.
  *
  * last_fires must find every job's newest scheduled fire without reading all history:
  * fire_days (job, day) gets a row the first time a job has a schedule- or misfire-
@@ -1359,7 +1362,7 @@ int pg__prune(struct store *base, int64_t older_than_ms, int64_t keep_per_job, i
     if (rc != 0 || (rc = pg__writable(s, "prune", err)) != 0)
         return rc;
     struct prune_call c = {.older_than_ms = older_than_ms, .keep_per_job = keep_per_job};
-    rc = pg__tx(s, PG_TX_WRITE, prune_body, &c, "prune", err);
+    rc = pg__tx(s, prune_body, &c, "prune", err);
     for (size_t i = 0; i < c.n; i++)
         free(c.parts[i].name);
     free(c.parts);

@@ -4236,6 +4236,106 @@ static void test_pg_batch_deadlock(void **state)
     check_job_index(f, f->s);
 }
 
+struct call_racer {
+    struct fx *f;
+    pthread_barrier_t *go;
+    int rc_batch, rc_call;
+    char msg[TY_ERR_MSG_MAX];
+};
+
+/* A batch: moves ja q/1 -> q/2, waits until the single call holds p/1 and waits for q/1,
+ * then moves jc p/1 -> p/3 (it waits for p/1: a cycle).  Retried whole if it is the
+ * deadlock's victim. */
+static void *batch_side(void *p)
+{
+    struct call_racer *c = p;
+    struct store *s;
+    struct ty_err err;
+    if (fx_open(c->f, false, &s, &err) != 0) {
+        c->rc_batch = -1;
+        pthread_barrier_wait(c->go);
+        return NULL;
+    }
+    int64_t v;
+    int rc = 0;
+    for (int tries = 0; tries < 3; tries++) {
+        rc = store_begin(s, &err);
+        if (rc == 0)
+            rc = store_obj_put(s, STORE_JOB, "ja", "{\"domain\":\"q/2\"}", 0, "t", &v, &err);
+        if (tries == 0) {
+            pthread_barrier_wait(c->go);
+            struct timespec ts = {0, 300 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        if (rc == 0)
+            rc = store_obj_put(s, STORE_JOB, "jc", "{\"domain\":\"p/3\"}", 0, "t", &v, &err);
+        rc = rc == 0 ? store_commit(s, &err) : rc;
+        if (rc == 0)
+            break;
+        store_rollback(s);
+    }
+    c->rc_batch = rc;
+    store_close(s);
+    return NULL;
+}
+
+/* A single call moving jb p/1 -> q/1: it locks p, p/1 and q, then waits for q/1. */
+static void *call_side(void *p)
+{
+    struct call_racer *c = p;
+    struct store *s;
+    struct ty_err err;
+    ty_err_clear(&err);
+    int rc = fx_open(c->f, false, &s, &err);
+    pthread_barrier_wait(c->go);
+    int64_t v;
+    if (rc == 0)
+        rc = store_obj_put(s, STORE_JOB, "jb", "{\"domain\":\"q/1\"}", 0, "t", &v, &err);
+    c->rc_call = rc;
+    snprintf(c->msg, sizeof c->msg, "%s", err.msg);
+    if (s != NULL)
+        store_close(s);
+    return NULL;
+}
+
+/* A deadlock between a batch and a call that is its own transaction: the call never sees
+ * it (PostgreSQL aborts one of the two; the call is retried from the start, the batch by
+ * its caller), and the counts come out exact. */
+static void test_pg_call_deadlock(void **state)
+{
+    struct fx *f = *state;
+    put_job(f->s, "ja", "q/1", true);
+    put_job(f->s, "jb", "p/1", true);
+    put_job(f->s, "jc", "p/1", true);
+    int64_t before = db_int(f, "SELECT deadlocks FROM pg_stat_database"
+                               " WHERE datname = current_database()");
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    struct call_racer c = {.f = f, .go = &go, .rc_batch = 99, .rc_call = 99};
+    pthread_t tb, tc;
+    assert_int_equal(pthread_create(&tb, NULL, batch_side, &c), 0);
+    assert_int_equal(pthread_create(&tc, NULL, call_side, &c), 0);
+    pthread_join(tb, NULL);
+    pthread_join(tc, NULL);
+    pthread_barrier_destroy(&go);
+    if (c.rc_call != 0)
+        fail_msg("the single call: %d %s", c.rc_call, c.msg);
+    assert_int_equal(c.rc_batch, 0);
+    /* the statistics reach other sessions within a second or so */
+    int64_t after = before;
+    for (int i = 0; i < 50 && after == before; i++) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+        after = db_int(f, "SELECT deadlocks FROM pg_stat_database"
+                          " WHERE datname = current_database()");
+    }
+    assert_int_equal(after, before + 1);
+    assert_int_equal(job_count(f->s, "q"), 2);
+    assert_int_equal(job_count(f->s, "p"), 1);
+    assert_int_equal(job_count(f->s, "p/1"), 0);
+    check_job_index(f, f->s);
+}
+
 /* The tests of both stores, of SQLite only, and of PostgreSQL only. */
 #define BOTH_TESTS(X)                                                                              \
     X(test_obj_versions)                                                                           \
@@ -4286,7 +4386,8 @@ static void test_pg_batch_deadlock(void **state)
     X(test_pg_obj_race)                                                                            \
     X(test_pg_fire_race)                                                                           \
     X(test_pg_count_race)                                                                          \
-    X(test_pg_batch_deadlock)
+    X(test_pg_batch_deadlock)                                                                      \
+    X(test_pg_call_deadlock)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown),
 
