@@ -1236,12 +1236,12 @@ static int obj_write(struct pg *s, struct put_call *c, int64_t cur, const struct
 #define OBJ_ROUNDS 8
 
 /*
- * Job writes and the counts they are checked against, one transaction at a time across
- * every connection.  A save checks a domain's job limit (job_count) and then writes, in
- * one transaction; under READ COMMITTED two servers would both read 9 of 10 and both
- * write.  Every job write changes the root's count row anyway, so holding one lock for
- * them all costs no concurrency that row does not already take; taking it first, before
- * any row, keeps the order the same everywhere, so it cannot deadlock.
+ * A count read inside a transaction decides a write: a save checks its domains' job limits
+ * (job_count) and then writes the job, in one transaction.  Under READ COMMITTED two
+ * servers would both read 9 of 10 and both write; so such a read first takes one
+ * transaction-scoped lock that every checked save takes, and the check and the write are
+ * one step for all of them.  Saves that check nothing (no limit on the chain) take no
+ * lock: they cannot break a limit, and they keep the concurrency the count rows allow.
  */
 static int jobs_lock(struct pg *s, const char *what, struct ty_err *err)
 {
@@ -1251,11 +1251,6 @@ static int jobs_lock(struct pg *s, const char *what, struct ty_err *err)
 static int obj_put_body(struct pg *s, void *arg, struct ty_err *err)
 {
     struct put_call *c = arg;
-    if (c->kind == STORE_JOB) {
-        int rc = jobs_lock(s, c->what, err);
-        if (rc != 0)
-            return rc;
-    }
     for (int round = 0; round < OBJ_ROUNDS; round++) {
         int64_t cur;
         bool same, raced = false;
@@ -1347,11 +1342,6 @@ static int pg_obj_get(struct store *base, enum store_kind kind, const char *name
 static int obj_delete_body(struct pg *s, void *arg, struct ty_err *err)
 {
     struct put_call *c = arg;
-    if (c->kind == STORE_JOB) {
-        int rc = jobs_lock(s, c->what, err);
-        if (rc != 0)
-            return rc;
-    }
     for (int round = 0; round < OBJ_ROUNDS; round++) {
         int64_t cur;
         bool same;
