@@ -53,6 +53,9 @@ int cli_job_versions(int argc, char **argv);
 int cli_backup(int argc, char **argv);
 int cli_restore(int argc, char **argv);
 int cli_token(int argc, char **argv); /* token create|list|revoke (cli_token.c) */
+/* store copy --from DIR --to URL (cli_store.c): no server; the embedded store moved to
+ * PostgreSQL, see docs/operations.md */
+int cli_store(int argc, char **argv);
 
 /* ---- shared by the commands over the API (cli_admin.c) ---------------------------- */
 

@@ -165,6 +165,24 @@ struct store_alert {
     json_t *detail;     /* extra fields (borrowed); may be NULL */
 };
 
+/* The tables a store's content lives in, for copying a whole store (store_rows_scan,
+ * store_rows_load, store_rows_count): every table both back ends share and nothing they
+ * derive from them (the job index, run keys, partitions). */
+enum store_table {
+    STORE_T_META = 1,        /* settings ("epoch", ...) but never "schema_version" */
+    STORE_T_OBJECTS,         /* the current version of every job, domain and calendar */
+    STORE_T_OBJECT_VERSIONS, /* every version of every object */
+    STORE_T_TOKENS,
+    STORE_T_SECRETS,
+    STORE_T_ALERTS, /* open and cleared */
+    STORE_T_RUNS,
+    STORE_T_SKIPS,
+};
+#define STORE_T_COUNT 8
+
+/* "meta", "objects", ... (the table's name in both schemas); NULL for an unknown value. */
+const char *store_table_name(enum store_table t);
+
 struct store;
 
 struct store_ops {
@@ -231,6 +249,12 @@ struct store_ops {
 
     /* a consistent copy of the whole store, taken while it is in use */
     int (*backup)(struct store *s, const char *path, struct ty_err *err);
+
+    /* whole tables as rows, for copying a store to another */
+    int (*rows_scan)(struct store *s, enum store_table t, int (*cb)(void *arg, const json_t *row),
+                     void *arg, struct ty_err *err);
+    int (*rows_load)(struct store *s, enum store_table t, const json_t *rows, struct ty_err *err);
+    int (*rows_count)(struct store *s, enum store_table t, int64_t *count, struct ty_err *err);
 
     /* several writes as one transaction (the writer batches appends) */
     int (*begin)(struct store *s, struct ty_err *err);
@@ -593,6 +617,56 @@ static inline int store_secrets_get(struct store *s, const char *job, json_t **o
 static inline int store_backup(struct store *s, const char *path, struct ty_err *err)
 {
     return s->ops->backup(s, path, err);
+}
+
+/*
+ * Whole tables as rows, to copy one store into another (`tethys store copy`).  A row is a
+ * JSON object with one member per column the two schemas share, named as the column
+ * ("trigger", "created_at_ms", ...; row ids are not carried: the target numbers its rows
+ * in the order they are loaded): integers as integers, text as strings, a config object's
+ * JSON as the string of its stored text (kept byte for byte), a run's output as the
+ * base64 (b64.h) of its bytes, SQL NULL as null.
+ *
+ * store_rows_scan calls cb(arg, row) for every row of table t, in an order that keeps
+ * history's order when the rows are loaded in it (runs and skips by their row id, SQLite,
+ * or by (scheduled_at, id), PostgreSQL; alerts by id; other tables by key); the meta
+ * table gives every setting but "schema_version", which belongs to each store.  The row
+ * is borrowed for the call (json_incref what you keep); one row is in memory at a time,
+ * whatever the table's size.  The scan reads one consistent snapshot.  cb may read
+ * through the same store, not write through it; cb returning non-zero stops the scan and
+ * that value is returned (make it one the caller can tell from a TY_E* code).  TY_EINVAL
+ * naming "table" or "cb"; a database failure as for any read, possibly after some calls.
+ *
+ * store_rows_load inserts `rows` (a JSON array of such rows, borrowed) into table t as
+ * they are, in order, as one call: inside the caller's batch (store_begin) when there is
+ * one, else in a transaction of its own.  What the store derives from them comes out as
+ * if the rows had been written by obj_put, run_put and skip_put (the job index and its
+ * counts; on PostgreSQL also run and skip keys, the days of scheduled fires and the day
+ * partitions).  It is for filling an empty store: a row whose key exists already fails
+ * the call (TY_EEXIST, or the database's constraint error), and so does a meta row for
+ * "schema_version" (TY_EINVAL, field "key").  TY_EINVAL naming "table", "rows" (not an
+ * array, or an item not an object) or a column whose value has the wrong JSON type or is
+ * not base64; database failures as for any write - in a batch they end the batch
+ * (roll back), and on PostgreSQL any failure of a row does.
+ *
+ * store_rows_count gives the number of rows of t (meta: without "schema_version"), so a
+ * copy can be checked and a target proved empty.  TY_EINVAL naming "table".
+ */
+static inline int store_rows_scan(struct store *s, enum store_table t,
+                                  int (*cb)(void *arg, const json_t *row), void *arg,
+                                  struct ty_err *err)
+{
+    return s->ops->rows_scan(s, t, cb, arg, err);
+}
+static inline int store_rows_load(struct store *s, enum store_table t, const json_t *rows,
+                                  struct ty_err *err)
+{
+    return s->ops->rows_load(s, t, rows, err);
+}
+static inline int store_rows_count(struct store *s, enum store_table t, int64_t *count,
+                                   struct ty_err *err)
+{
+    return s->ops->rows_count(s, t, count, err);
 }
 
 /*

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/b64.h"
 #include "../core/civil.h"
 #include "../core/strbuf.h"
 #include "../core/utf8.h"
@@ -443,6 +444,138 @@ json_t *store__time_text(int64_t t)
 int store__oom(struct ty_err *err, const char *op)
 {
     return ty_error(err, TY_ENOMEM, NULL, -1, 0, "%s: out of memory", op);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Whole tables as rows.
+ */
+
+#define I STORE__COL_INT
+#define T STORE__COL_TEXT
+static const struct store__col meta_cols[] = {{"key", T}, {"value", T}};
+static const struct store__col object_cols[] = {
+    {"kind", T},   {"name", T},          {"version", I},       {"json", STORE__COL_JSON},
+    {"domain", T}, {"created_at_ms", I}, {"updated_at_ms", I}, {"updated_by", T}};
+static const struct store__col version_cols[] = {
+    {"kind", T},  {"name", T}, {"version", I}, {"op", T}, {"json", STORE__COL_JSON},
+    {"at_ms", I}, {"who", T}};
+static const struct store__col token_cols[] = {{"name", T},          {"hash", T},
+                                               {"created_at_ms", I}, {"expires_at_ms", I},
+                                               {"revoked_at_ms", I}, {"last_used_at_ms", I},
+                                               {"created_by", T}};
+static const struct store__col secret_cols[] = {{"job", T}, {"name", T}, {"value", T}};
+static const struct store__col alert_cols[] = {{"key", T},          {"kind", T},
+                                               {"job", T},          {"domain", T},
+                                               {"job_level", I},    {"domain_level", I},
+                                               {"shard", I},        {"scheduled_at", I},
+                                               {"raised_at_ms", I}, {"last_raised_at_ms", I},
+                                               {"raises", I},       {"cleared_at_ms", I},
+                                               {"reason", T},       {"detail", T}};
+static const struct store__col run_cols[] = {
+    {"run_id", T},       {"fire_id", T},       {"attempt", I},
+    {"job", T},          {"domain", T},        {"shard", I},
+    {"trigger", T},      {"status", T},        {"scheduled_at", I},
+    {"queued_at_ms", I}, {"started_at_ms", I}, {"ended_at_ms", I},
+    {"pid", I},          {"pid_start", I},     {"boot_id", T},
+    {"executor", T},     {"epoch", I},         {"exit_code", I},
+    {"signal", I},       {"error", T},         {"output", STORE__COL_BYTES}};
+static const struct store__col skip_cols[] = {
+    {"fire_id", T},        {"shard", I},  {"job", T},    {"domain", T}, {"scheduled_at", I},
+    {"recorded_at_ms", I}, {"reason", T}, {"detail", T}, {"trigger", T}};
+#undef I
+#undef T
+
+#define COLS(a) (a), sizeof(a) / sizeof((a)[0])
+static const struct store__table tables[STORE_T_COUNT + 1] = {
+    [STORE_T_META] = {"meta", COLS(meta_cols), "key <> 'schema_version'", "key"},
+    [STORE_T_OBJECTS] = {"objects", COLS(object_cols), NULL, "kind, name"},
+    [STORE_T_OBJECT_VERSIONS] = {"object_versions", COLS(version_cols), NULL,
+                                 "kind, name, version"},
+    [STORE_T_TOKENS] = {"tokens", COLS(token_cols), NULL, "name"},
+    [STORE_T_SECRETS] = {"secrets", COLS(secret_cols), NULL, "job, name"},
+    [STORE_T_ALERTS] = {"alerts", COLS(alert_cols), NULL, NULL},
+    [STORE_T_RUNS] = {"runs", COLS(run_cols), NULL, NULL},
+    [STORE_T_SKIPS] = {"skips", COLS(skip_cols), NULL, NULL},
+};
+#undef COLS
+
+const char *store_table_name(enum store_table t)
+{
+    return t >= STORE_T_META && t <= STORE_T_SKIPS ? tables[t].name : NULL;
+}
+
+int store__check_table(enum store_table t, const char *op, const struct store__table **out,
+                       struct ty_err *err)
+{
+    if (store_table_name(t) == NULL)
+        return ty_error(err, TY_EINVAL, "table", -1, 0, "%s: table %d is not a store table", op,
+                        (int)t);
+    *out = &tables[t];
+    return 0;
+}
+
+int store__check_rows(const struct store__table *t, const json_t *rows, const char *op,
+                      struct ty_err *err)
+{
+    if (!json_is_array(rows))
+        return ty_error(err, TY_EINVAL, "rows", -1, 0, "%s %s: rows is not a JSON array", op,
+                        t->name);
+    size_t i;
+    const json_t *row;
+    struct strbuf bytes; /* a decoded output, to check its base64 */
+    sb_init(&bytes);
+    int rc = 0;
+    json_array_foreach(rows, i, row)
+    {
+        if (!json_is_object(row)) {
+            rc = ty_error(err, TY_EINVAL, "rows", -1, 0, "%s %s: row %zu is not an object", op,
+                          t->name, i);
+            break;
+        }
+        for (size_t c = 0; rc == 0 && c < t->ncols; c++) {
+            const struct store__col *col = &t->cols[c];
+            const json_t *v = json_object_get(row, col->name);
+            bool ok = v == NULL || json_is_null(v) ||
+                      (col->type == STORE__COL_INT ? json_is_integer(v) : json_is_string(v));
+            if (!ok) {
+                rc = ty_error(err, TY_EINVAL, col->name, -1, 0, "%s %s: row %zu: %s is not %s", op,
+                              t->name, i, col->name,
+                              col->type == STORE__COL_INT ? "an integer" : "a string");
+            } else if (col->type == STORE__COL_BYTES && json_is_string(v)) {
+                sb_truncate(&bytes, 0);
+                if (b64_decode(&bytes, json_string_value(v), json_string_length(v)) != 0)
+                    rc = ty_error(err, TY_EINVAL, col->name, -1, 0,
+                                  "%s %s: row %zu: %s is not base64", op, t->name, i, col->name);
+            }
+        }
+        const json_t *key = json_object_get(row, "key");
+        if (rc == 0 && t == &tables[STORE_T_META] && json_is_string(key) &&
+            strcmp(json_string_value(key), "schema_version") == 0)
+            rc = ty_error(err, TY_EINVAL, "key", -1, 0,
+                          "%s meta: row %zu: schema_version belongs to the store, not to "
+                          "its content",
+                          op, i);
+        if (rc != 0)
+            break;
+    }
+    sb_free(&bytes);
+    return rc;
+}
+
+bool store__row_job_place(const json_t *row, const char **domain, int *enabled)
+{
+    const char *kind = json_string_value(json_object_get(row, "kind"));
+    if (kind == NULL || strcmp(kind, "job") != 0)
+        return false;
+    const char *d = json_string_value(json_object_get(row, "domain"));
+    *domain = d != NULL ? d : "";
+    *enabled = 1;
+    const char *text = json_string_value(json_object_get(row, "json"));
+    json_t *obj = text != NULL ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    if (json_is_false(json_object_get(obj, "enabled")))
+        *enabled = 0;
+    json_decref(obj);
+    return true;
 }
 
 /* ---------------------------------------------------------------------------------------

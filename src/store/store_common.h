@@ -191,6 +191,47 @@ json_t *store__time_text(int64_t t);
 int store__oom(struct ty_err *err, const char *op);
 
 /* ---------------------------------------------------------------------------------------
+ * Whole tables as rows (store_rows_scan / _load / _count): the columns both schemas share,
+ * with how each is carried in a JSON row.
+ */
+
+enum store__col_type {
+    STORE__COL_INT,   /* a JSON integer */
+    STORE__COL_TEXT,  /* a JSON string */
+    STORE__COL_JSON,  /* a JSON string holding a config object's stored JSON text */
+    STORE__COL_BYTES, /* a JSON string holding the base64 of the bytes */
+};
+
+struct store__col {
+    const char *name; /* the column's name in both schemas (quote it: "trigger") */
+    enum store__col_type type;
+};
+
+struct store__table {
+    const char *name;
+    const struct store__col *cols;
+    size_t ncols;
+    const char *where; /* rows that count (a condition), NULL: all */
+    const char *order; /* scan order by key, NULL: by row id (the back end says which) */
+};
+
+/* The description of table t; TY_EINVAL naming "table" (op in the message) when t is not
+ * one. */
+int store__check_table(enum store_table t, const char *op, const struct store__table **out,
+                       struct ty_err *err);
+
+/* Check a store_rows_load argument against table t: an array of objects whose members
+ * named as columns have the column's JSON type (or are null), and no meta row for
+ * "schema_version".  TY_EINVAL naming "rows", the column or "key". */
+int store__check_rows(const struct store__table *t, const json_t *rows, const char *op,
+                      struct ty_err *err);
+
+/* Where a loaded objects row files its job in the job index: *domain its "domain" column
+ * ("" when null; borrowed from row) and *enabled 0 when its JSON says "enabled": false.
+ * false when the row is not a job's. */
+bool store__row_job_place(const json_t *row, const char **domain, int *enabled);
+
+/* ---------------------------------------------------------------------------------------
  * Domain chains.  A job lies in the subtree of its own domain and of every ancestor up to
  * the root "" - the domains d for which domain_within(job's domain, d) holds
  * (core/domain.h) - so a store that counts or indexes jobs by subtree files each job under

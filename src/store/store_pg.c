@@ -2143,6 +2143,206 @@ static void pg_rollback(struct store *base)
     s->batch_failed = 0;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Whole tables as rows (store_rows_*), for copying a store: statements built from the
+ * column lists store_common.c keeps for both back ends.  A load sends its whole batch as
+ * one JSON parameter and inserts it with one statement (json_array_elements, in the
+ * batch's order, so sequences number the rows as the source did); objects then file
+ * their jobs in the job index as obj_put does, and history (store_pg_runs.c) also fills
+ * its keys, its days and its partitions.
+ */
+
+void pg__rows_select(struct strbuf *sb, const struct store__table *t)
+{
+    sb_adds(sb, "SELECT ");
+    for (size_t c = 0; c < t->ncols; c++) {
+        const char *n = t->cols[c].name;
+        switch (t->cols[c].type) {
+        case STORE__COL_INT: sb_addf(sb, "(v ->> '%s')::bigint", n); break;
+        case STORE__COL_JSON: sb_addf(sb, "(v ->> '%s')::json", n); break;
+        case STORE__COL_BYTES: sb_addf(sb, "decode(v ->> '%s', 'base64')", n); break;
+        case STORE__COL_TEXT: sb_addf(sb, "(v ->> '%s')", n); break;
+        }
+        sb_addf(sb, " AS \"%s\", ", n);
+    }
+    sb_adds(sb, "ord FROM json_array_elements($1::json) WITH ORDINALITY AS e(v, ord)");
+}
+
+void pg__rows_cols(struct strbuf *sb, const struct store__table *t)
+{
+    for (size_t c = 0; c < t->ncols; c++)
+        sb_addf(sb, "%s\"%s\"", c > 0 ? ", " : "", t->cols[c].name);
+}
+
+struct rows_call {
+    enum store_table tn;
+    const struct store__table *t;
+    const json_t *rows;
+    const char *text; /* rows as JSON text */
+    const char *what;
+};
+
+static int rows_load_body(struct pg *s, void *arg, struct ty_err *err)
+{
+    const struct rows_call *c = arg;
+    if (c->tn == STORE_T_RUNS || c->tn == STORE_T_SKIPS)
+        return pg__rows_load_history(s, c->tn, c->t, c->rows, c->text, c->what, err);
+    struct strbuf sql;
+    sb_init(&sql);
+    sb_adds(&sql, "WITH x AS (");
+    pg__rows_select(&sql, c->t);
+    sb_addf(&sql, ") INSERT INTO %s (", c->t->name);
+    pg__rows_cols(&sql, c->t);
+    sb_adds(&sql, ") SELECT ");
+    pg__rows_cols(&sql, c->t);
+    sb_adds(&sql, " FROM x ORDER BY ord");
+    struct pg_params p = {0};
+    pg__p_text(&p, c->text);
+    int rc = sb_failed(&sql) ? store__oom(err, c->what)
+                             : pg__exec_once(s, sb_str(&sql), &p, NULL, c->what, err);
+    pg__p_free(&p);
+    sb_free(&sql);
+    size_t i;
+    const json_t *row;
+    json_array_foreach(c->rows, i, row)
+    {
+        const char *domain;
+        int enabled;
+        if (rc != 0)
+            break;
+        if (c->tn == STORE_T_OBJECTS && store__row_job_place(row, &domain, &enabled)) {
+            struct place none = {NULL, 0}, at = {(char *)domain, enabled};
+            rc = job_moved(s, json_string_value(json_object_get(row, "name")), &none, &at, c->what,
+                           err);
+        }
+    }
+    return rc;
+}
+
+static int pg_rows_load(struct store *base, enum store_table tn, const json_t *rows,
+                        struct ty_err *err)
+{
+    struct pg *s = PG(base);
+    const struct store__table *t;
+    int rc = store__check_table(tn, "rows_load", &t, err);
+    if (rc != 0 || (rc = store__check_rows(t, rows, "rows_load", err)) != 0)
+        return rc;
+    char what[64];
+    snprintf(what, sizeof what, "rows_load %s", t->name);
+    if ((rc = pg__writable(s, what, err)) != 0 || json_array_size(rows) == 0)
+        return rc;
+    char *text = json_dumps(rows, JSON_COMPACT);
+    if (text == NULL)
+        return store__oom(err, what);
+    struct rows_call c = {tn, t, rows, text, what};
+    rc = pg__tx(s, rows_load_body, &c, what, err);
+    free(text);
+    return rc;
+}
+
+/* Row i of r as a JSON object of t's columns; NULL when memory ran out. */
+static json_t *table_row(const PGresult *r, int i, const struct store__table *t)
+{
+    struct pg_jb b = {json_object(), false};
+    for (int c = 0; c < (int)t->ncols; c++)
+        pg__jb_set(&b, t->cols[c].name,
+                   t->cols[c].type == STORE__COL_INT ? pg__jint(r, i, c) : pg__jtext(r, i, c));
+    return pg__jb_done(&b);
+}
+
+static int pg_rows_scan(struct store *base, enum store_table tn,
+                        int (*cb)(void *arg, const json_t *row), void *arg, struct ty_err *err)
+{
+    struct pg *s = PG(base);
+    const struct store__table *t;
+    int rc = store__check_table(tn, "rows_scan", &t, err);
+    if (rc != 0)
+        return rc;
+    if (cb == NULL)
+        return ty_error(err, TY_EINVAL, "cb", -1, 0, "rows_scan %s: cb is NULL", t->name);
+    char what[64], cursor[32];
+    snprintf(what, sizeof what, "rows_scan %s", t->name);
+    snprintf(cursor, sizeof cursor, "tethys_scan_%u", ++s->scans);
+    struct strbuf sql;
+    sb_init(&sql);
+    sb_addf(&sql, "DECLARE %s NO SCROLL CURSOR FOR SELECT ", cursor);
+    for (size_t c = 0; c < t->ncols; c++) {
+        const char *n = t->cols[c].name;
+        if (c > 0)
+            sb_adds(&sql, ", ");
+        if (t->cols[c].type == STORE__COL_BYTES) /* base64 without encode's line breaks */
+            sb_addf(&sql, "translate(encode(\"%s\", 'base64'), E'\\n', '')", n);
+        else if (t->cols[c].type == STORE__COL_JSON)
+            sb_addf(&sql, "\"%s\"::text", n);
+        else
+            sb_addf(&sql, "\"%s\"", n);
+    }
+    sb_addf(&sql, " FROM %s", t->name);
+    if (t->where != NULL)
+        sb_addf(&sql, " WHERE %s", t->where);
+    sb_addf(&sql, " ORDER BY %s",
+            t->order != NULL       ? t->order
+            : tn == STORE_T_ALERTS ? "id"
+                                   : "scheduled_at, id");
+    if (sb_failed(&sql)) {
+        sb_free(&sql);
+        return store__oom(err, what);
+    }
+    bool own = !s->tx;
+    if (own && (rc = simple(s, "BEGIN READ ONLY", what, err)) != 0) {
+        sb_free(&sql);
+        return rc;
+    }
+    s->tx = true;
+    rc = pg__exec_once(s, sb_str(&sql), NULL, NULL, what, err);
+    sb_free(&sql);
+    char fetch[96];
+    snprintf(fetch, sizeof fetch, "FETCH %d FROM %s", PG_SCAN_FETCH, cursor);
+    for (bool more = rc == 0; more;) {
+        PGresult *r;
+        if ((rc = pg__exec_once(s, fetch, NULL, &r, what, err)) != 0)
+            break;
+        int n = PQntuples(r);
+        for (int i = 0; rc == 0 && i < n; i++) {
+            json_t *row = table_row(r, i, t);
+            rc = row != NULL ? cb(arg, row) : store__oom(err, what);
+            json_decref(row);
+        }
+        PQclear(r);
+        more = rc == 0 && n == PG_SCAN_FETCH;
+    }
+    if (own) {
+        if (PQtransactionStatus(s->conn) == PQTRANS_INTRANS)
+            PQclear(PQexec(s->conn, "COMMIT"));
+        abort_tx(s);
+    } else if (PQtransactionStatus(s->conn) == PQTRANS_INTRANS) {
+        char close[64];
+        snprintf(close, sizeof close, "CLOSE %s", cursor);
+        simple(s, close, what, NULL);
+    }
+    return rc;
+}
+
+static int pg_rows_count(struct store *base, enum store_table tn, int64_t *count,
+                         struct ty_err *err)
+{
+    struct pg *s = PG(base);
+    const struct store__table *t;
+    int rc = store__check_table(tn, "rows_count", &t, err);
+    if (rc != 0)
+        return rc;
+    char sql[160], what[64];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s%s%s", t->name,
+             t->where != NULL ? " WHERE " : "", t->where != NULL ? t->where : "");
+    snprintf(what, sizeof what, "rows_count %s", t->name);
+    PGresult *r;
+    if ((rc = pg__exec_once(s, sql, NULL, &r, what, err)) != 0)
+        return rc;
+    *count = pg__int(r, 0, 0);
+    PQclear(r);
+    return 0;
+}
+
 static const struct store_ops pg_ops = {
     .close = pg_close,
     .obj_put = pg_obj_put,
@@ -2176,6 +2376,9 @@ static const struct store_ops pg_ops = {
     .secrets_put = pg_secrets_put,
     .secrets_get = pg_secrets_get,
     .backup = pg_backup,
+    .rows_scan = pg_rows_scan,
+    .rows_load = pg_rows_load,
+    .rows_count = pg_rows_count,
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/strbuf.h"
 #include "../core/ty_err.h"
 #include "store.h"
 #include "store_common.h"
@@ -259,6 +260,24 @@ int pg__stats(struct store *base, const struct store_stats_query *q, json_t **ou
               struct ty_err *err);
 int pg__prune(struct store *base, int64_t older_than_ms, int64_t keep_per_job, int64_t *removed,
               struct ty_err *err);
+
+/* ---------------------------------------------------------------------------------------
+ * Whole tables as rows (store_rows_load).
+ */
+
+/* Append "SELECT <each column of t, from JSON row v> AS "<name>", ..., ord FROM
+ * json_array_elements($1::json) WITH ORDINALITY AS e(v, ord)": the rows of a batch sent as
+ * one JSON parameter, in SQL, with their place in it. */
+void pg__rows_select(struct strbuf *sb, const struct store__table *t);
+
+/* Append t's column names, quoted, comma-separated. */
+void pg__rows_cols(struct strbuf *sb, const struct store__table *t);
+
+/* Load rows (text: the same as JSON) into runs or skips, with their keys, days and
+ * partitions, inside the caller's transaction (store_pg_runs.c). */
+int pg__rows_load_history(struct pg *s, enum store_table tn, const struct store__table *t,
+                          const json_t *rows, const char *text, const char *what,
+                          struct ty_err *err);
 
 /* Make sure the partitions of runs and skips for the UTC days around now exist (so a
  * batch seldom has to create one), outside any transaction. */

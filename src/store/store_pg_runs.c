@@ -49,7 +49,8 @@
 #include "../core/civil.h"
 #include "../core/strbuf.h"
 
-#define DAY CIVIL_SECS_PER_DAY
+#define DAY     CIVIL_SECS_PER_DAY
+#define STR_DAY "86400" /* DAY in SQL text */
 
 /* ---------------------------------------------------------------------------------------
  * Schema version 3: the history tables (created with store_pg.c's, in its transaction).
@@ -1369,5 +1370,56 @@ int pg__prune(struct store *base, int64_t older_than_ms, int64_t keep_per_job, i
     pg__days_forget(s); /* dropped days are made again when a late record needs one */
     if (rc == 0 && removed != NULL)
         *removed = c.removed;
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Whole tables as rows: history loaded in batches (store_rows_load, via store_pg.c).
+ */
+
+int pg__rows_load_history(struct pg *s, enum store_table tn, const struct store__table *t,
+                          const json_t *rows, const char *text, const char *what,
+                          struct ty_err *err)
+{
+    bool runs = tn == STORE_T_RUNS;
+    /* the partitions first: rows come mostly in order, so a day is asked for once */
+    int rc = 0;
+    int64_t last = 0;
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        int64_t day = day_of(json_integer_value(json_object_get(row, "scheduled_at")));
+        if (i > 0 && day == last)
+            continue;
+        if ((rc = partition_for(s, runs ? PG_DAYS_RUNS : PG_DAYS_SKIPS, day, NULL, what, err)) != 0)
+            break;
+        last = day;
+    }
+    if (rc != 0)
+        return rc;
+    struct strbuf sql;
+    sb_init(&sql);
+    sb_adds(&sql, "WITH x AS (");
+    pg__rows_select(&sql, t);
+    sb_adds(&sql, runs ? "), k AS (INSERT INTO run_keys (run_id, fire_id, attempt, scheduled_at)"
+                         " SELECT run_id, fire_id, attempt, scheduled_at FROM x)"
+                       : "), k AS (INSERT INTO skip_keys (fire_id, shard, scheduled_at)"
+                         " SELECT fire_id, shard, scheduled_at FROM x)");
+    /* day_of in SQL: floor division */
+    sb_adds(&sql, ", fd AS (INSERT INTO fire_days (job, day) SELECT DISTINCT job,"
+                  " floor(scheduled_at::numeric / " STR_DAY ")::bigint FROM x"
+                  " WHERE \"trigger\" IN ('schedule', 'misfire') ON CONFLICT DO NOTHING)");
+    sb_addf(&sql, " INSERT INTO %s (", t->name);
+    pg__rows_cols(&sql, t);
+    sb_adds(&sql, ") SELECT ");
+    pg__rows_cols(&sql, t);
+    sb_adds(&sql, " FROM x ORDER BY ord");
+    struct pg_params p = {0};
+    pg__p_text(&p, text);
+    rc = sb_failed(&sql) ? store__oom(err, what)
+                         : pg__exec_once(s, sb_str(&sql), &p, NULL, what, err);
+    pg__p_free(&p);
+    sb_free(&sql);
     return rc;
 }

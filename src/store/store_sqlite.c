@@ -56,6 +56,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/b64.h"
 #include "../core/domain.h"
 #include "../core/strbuf.h"
 
@@ -3066,6 +3067,196 @@ static void sq_rollback(struct store *base)
     s->batch_failed = 0;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Whole tables as rows (store_rows_*), for copying a store: statements built from the
+ * column lists store_common.c keeps for both back ends, prepared per call.  Loading files
+ * every job in the job index as obj_put does (job_moved from nowhere).
+ */
+
+static void cols_sql(struct strbuf *sb, const struct store__table *t)
+{
+    for (size_t c = 0; c < t->ncols; c++)
+        sb_addf(sb, "%s\"%s\"", c > 0 ? ", " : "", t->cols[c].name);
+}
+
+/* Row st as a JSON object of t's columns; NULL when memory ran out. */
+static json_t *table_row(sqlite3_stmt *st, const struct store__table *t)
+{
+    struct jb b = {json_object(), false};
+    if (b.o == NULL)
+        return NULL;
+    for (int c = 0; c < (int)t->ncols; c++) {
+        json_t *v;
+        if (sqlite3_column_type(st, c) == SQLITE_NULL) {
+            v = json_null();
+        } else if (t->cols[c].type == STORE__COL_INT) {
+            v = json_integer(sqlite3_column_int64(st, c));
+        } else if (t->cols[c].type == STORE__COL_BYTES) {
+            struct strbuf sb;
+            sb_init(&sb);
+            const void *p = sqlite3_column_blob(st, c);
+            b64_encode(&sb, p, (size_t)sqlite3_column_bytes(st, c));
+            v = sb_failed(&sb) ? NULL : json_stringn(sb_str(&sb), sb.len);
+            sb_free(&sb);
+        } else {
+            v = col_text(st, c);
+        }
+        jb_set(&b, t->cols[c].name, v);
+    }
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int sq_rows_scan(struct store *base, enum store_table tn,
+                        int (*cb)(void *arg, const json_t *row), void *arg, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const struct store__table *t;
+    int rc = store__check_table(tn, "rows_scan", &t, err);
+    if (rc != 0)
+        return rc;
+    if (cb == NULL)
+        return ty_error(err, TY_EINVAL, "cb", -1, 0, "rows_scan %s: cb is NULL", t->name);
+    struct strbuf sql;
+    sb_init(&sql);
+    sb_adds(&sql, "SELECT ");
+    cols_sql(&sql, t);
+    sb_addf(&sql, " FROM %s", t->name);
+    if (t->where != NULL)
+        sb_addf(&sql, " WHERE %s", t->where);
+    sb_addf(&sql, " ORDER BY %s", t->order != NULL ? t->order : "id");
+    sqlite3_stmt *st = NULL;
+    if (sb_failed(&sql))
+        rc = store__oom(err, "rows_scan");
+    else if (sqlite3_prepare_v3(s->db, sb_str(&sql), -1, 0, &st, NULL) != SQLITE_OK)
+        rc = sq_fail(s, err, "rows_scan %s", t->name);
+    sb_free(&sql);
+    if (rc != 0)
+        return rc;
+    int src; /* one statement: one read snapshot */
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *row = table_row(st, t);
+        if (row == NULL) {
+            rc = store__oom(err, "rows_scan");
+            break;
+        }
+        rc = cb(arg, row);
+        json_decref(row);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "rows_scan %s", t->name);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Bind row's columns to st (bytes decoded into *bytes, which must outlive the step). */
+static int bind_row(sqlite3_stmt *st, const struct store__table *t, const json_t *row, size_t i,
+                    struct strbuf *bytes, const char *what, struct ty_err *err)
+{
+    for (int c = 0; c < (int)t->ncols; c++) {
+        const json_t *v = json_object_get(row, t->cols[c].name);
+        if (v == NULL || json_is_null(v)) {
+            sqlite3_bind_null(st, c + 1);
+        } else if (t->cols[c].type == STORE__COL_INT) {
+            sqlite3_bind_int64(st, c + 1, json_integer_value(v));
+        } else if (t->cols[c].type == STORE__COL_BYTES) {
+            sb_truncate(bytes, 0);
+            if (b64_decode(bytes, json_string_value(v), json_string_length(v)) != 0)
+                return ty_error(err, TY_EINVAL, t->cols[c].name, -1, 0,
+                                "%s: row %zu: %s is not base64", what, i, t->cols[c].name);
+            if (sb_failed(bytes))
+                return store__oom(err, what);
+            sqlite3_bind_blob(st, c + 1, sb_str(bytes), (int)bytes->len, SQLITE_STATIC);
+        } else {
+            sqlite3_bind_text(st, c + 1, json_string_value(v), (int)json_string_length(v),
+                              SQLITE_STATIC);
+        }
+    }
+    return 0;
+}
+
+static int rows_insert(struct sq *s, const struct store__table *t, sqlite3_stmt *st,
+                       const json_t *rows, const char *what, struct ty_err *err)
+{
+    struct strbuf bytes;
+    sb_init(&bytes);
+    int rc = 0;
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        if ((rc = bind_row(st, t, row, i, &bytes, what, err)) != 0)
+            break;
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sq_fail(s, err, "%s: row %zu", what, i);
+        sqlite3_reset(st);
+        const char *domain;
+        int enabled;
+        if (rc == 0 && strcmp(t->name, "objects") == 0 &&
+            store__row_job_place(row, &domain, &enabled)) {
+            struct place none = {NULL, 0}, at = {(char *)domain, enabled};
+            rc = job_moved(s, json_string_value(json_object_get(row, "name")), &none, &at, what,
+                           err);
+        }
+        if (rc != 0)
+            break;
+    }
+    sb_free(&bytes);
+    return rc;
+}
+
+static int sq_rows_load(struct store *base, enum store_table tn, const json_t *rows,
+                        struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const struct store__table *t;
+    int rc = store__check_table(tn, "rows_load", &t, err);
+    if (rc != 0 || (rc = store__check_rows(t, rows, "rows_load", err)) != 0)
+        return rc;
+    char what[64];
+    snprintf(what, sizeof what, "rows_load %s", t->name);
+    if ((rc = writable(s, what, err)) != 0 || json_array_size(rows) == 0)
+        return rc;
+    struct strbuf sql;
+    sb_init(&sql);
+    sb_addf(&sql, "INSERT INTO %s (", t->name);
+    cols_sql(&sql, t);
+    sb_adds(&sql, ") VALUES (");
+    for (size_t c = 0; c < t->ncols; c++)
+        sb_adds(&sql, c > 0 ? ", ?" : "?");
+    sb_adds(&sql, ")");
+    sqlite3_stmt *st = NULL;
+    if (sb_failed(&sql))
+        rc = store__oom(err, what);
+    else if (sqlite3_prepare_v3(s->db, sb_str(&sql), -1, 0, &st, NULL) != SQLITE_OK)
+        rc = sq_fail(s, err, "%s", what);
+    sb_free(&sql);
+    if (rc == 0 && (rc = tx_begin(s, what, err)) == 0)
+        rc = tx_end(s, rows_insert(s, t, st, rows, what, err), what, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sq_rows_count(struct store *base, enum store_table tn, int64_t *count,
+                         struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const struct store__table *t;
+    int rc = store__check_table(tn, "rows_count", &t, err);
+    if (rc != 0)
+        return rc;
+    char sql[160], what[64];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s%s%s", t->name,
+             t->where != NULL ? " WHERE " : "", t->where != NULL ? t->where : "");
+    snprintf(what, sizeof what, "rows_count %s", t->name);
+    return read_int(s, sql, count, what, err);
+}
+
 static const struct store_ops sq_ops = {
     .close = sq_close,
     .obj_put = sq_obj_put,
@@ -3099,6 +3290,9 @@ static const struct store_ops sq_ops = {
     .secrets_put = sq_secrets_put,
     .secrets_get = sq_secrets_get,
     .backup = sq_backup,
+    .rows_scan = sq_rows_scan,
+    .rows_load = sq_rows_load,
+    .rows_count = sq_rows_count,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,

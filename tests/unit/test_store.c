@@ -4343,6 +4343,261 @@ static void test_pg_call_deadlock(void **state)
     check_job_index(f, f->s);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Whole tables as rows: a SQLite store copied into the store under test (a second SQLite
+ * file, or PostgreSQL in `test_store pg`) with rows_scan and rows_load, as `tethys store
+ * copy` does, comes out with the same rows, the same answers, and a job index as if the
+ * jobs had been put there.
+ */
+
+struct loader {
+    struct store *to;
+    enum store_table t;
+    json_t *batch;
+    size_t per; /* rows per load: small, so a table takes several */
+};
+
+static int load_batch(struct loader *l)
+{
+    struct ty_err err;
+    int rc = store_rows_load(l->to, l->t, l->batch, &err);
+    if (rc != 0)
+        fail_msg("rows_load %s: %d %s", store_table_name(l->t), rc, err.msg);
+    json_array_clear(l->batch);
+    return 0;
+}
+
+static int loader_row(void *arg, const json_t *row)
+{
+    struct loader *l = arg;
+    json_array_append(l->batch, (json_t *)row);
+    return json_array_size(l->batch) >= l->per ? load_batch(l) : 0;
+}
+
+static int collect_row(void *arg, const json_t *row)
+{
+    json_array_append(arg, (json_t *)row);
+    return 0;
+}
+
+static json_t *all_rows(struct store *s, enum store_table t)
+{
+    json_t *a = json_array();
+    assert_ok(store_rows_scan(s, t, collect_row, a, &e_));
+    return a;
+}
+
+/* Fill a store with a little of everything the tables hold. */
+static void fill_for_copy(struct store *s)
+{
+    put_job(s, "j1", "bank/payments", true);
+    put_job(s, "j2", "bank", false);
+    put_job(s, "j3", "", true);
+    put_job(s, "j1", "bank/cards", true); /* a second version, moved */
+    int64_t v;
+    assert_ok(store_obj_put(s, STORE_JOB, "gone", "{\"name\":\"gone\"}", 0, "alice", &v, &e_));
+    assert_ok(store_obj_delete(s, STORE_JOB, "gone", 0, "bob", &e_));
+    assert_ok(store_obj_put(s, STORE_DOMAIN, "bank", "{\"path\":\"bank\",\"limits\":{\"jobs\":3}}",
+                            0, "root", &v, &e_));
+    assert_ok(store_obj_put(s, STORE_CALENDAR, "holidays", "{\"name\":\"holidays\",  \"x\":[1]}", 0,
+                            "root", &v, &e_));
+    assert_ok(store_meta_set(s, "epoch", "7", &e_));
+    assert_ok(store_token_put(s, "ci",
+                              "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+                              4000000000000, "root", &e_));
+    assert_ok(store_token_put(s, "old",
+                              "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100", 0,
+                              NULL, &e_));
+    assert_ok(store_token_revoke(s, "old", 1234, &e_));
+    json_t *sec = json_pack("{s:s, s:s}", "DB_PASSWORD", "correct horse", "K", "v");
+    assert_ok(store_secrets_put(s, "j1", sec, &e_));
+    json_decref(sec);
+    static const char out[] = "line 1\n\xff\xfe binary \0 nul\n";
+    for (int i = 0; i < 7; i++) {
+        struct run_buf b;
+        run_init(&b, i % 2 ? "j1" : "j3", i % 2 ? "bank/cards" : "", 1700000000 + i * 40000, 0, 1,
+                 i == 6 ? STORE_RUN_RUNNING : STORE_RUN_SUCCEEDED);
+        if (i % 3 == 0) {
+            b.r.output = out;
+            b.r.output_len = sizeof out - 1;
+            b.r.error = "it said \"no\"";
+        }
+        assert_ok(store_run_put(s, &b.r, &e_));
+    }
+    for (int i = 0; i < 4; i++) {
+        struct store_skip k;
+        char fire[STORE_FIRE_ID_MAX];
+        skip_init(&k, fire, sizeof fire, "j2", "bank", 1700000000 + i * 50000 + 7, -1,
+                  STORE_SKIP_PAUSED);
+        k.detail = i == 2 ? "paused by bob" : NULL;
+        assert_ok(store_skip_put(s, &k, &e_));
+    }
+    struct store_alert a = {.key = "failed:j1",
+                            .kind = "failed",
+                            .job = "j1",
+                            .domain = "bank/cards",
+                            .job_level = 2,
+                            .shard = -1,
+                            .scheduled_at = 1700000040,
+                            .raised_at_ms = 5,
+                            .reason = "it failed"};
+    assert_ok(store_alert_raise(s, &a, &e_));
+    assert_ok(store_alert_raise(s, &a, &e_));
+    assert_ok(store_alert_clear(s, "failed:j1", 99, &e_));
+    a.key = "resource";
+    a.kind = "resource";
+    a.job = NULL;
+    a.domain = NULL;
+    assert_ok(store_alert_raise(s, &a, &e_));
+}
+
+static void test_rows_copy(void **state)
+{
+    struct fx *f = *state;
+    char src_path[160];
+    snprintf(src_path, sizeof src_path, "%s/source.db", f->dir);
+    struct store *src;
+    assert_ok(store_open_sqlite(src_path, false, &src, &e_));
+    fill_for_copy(src);
+
+    /* the target is empty: every table counts 0 (meta without schema_version) */
+    for (enum store_table t = STORE_T_META; t <= STORE_T_SKIPS; t++) {
+        int64_t n = -1;
+        assert_ok(store_rows_count(f->s, t, &n, &e_));
+        assert_int_equal(n, 0);
+    }
+
+    /* configuration in one batch, history in loads of their own */
+    struct loader l = {.to = f->s, .batch = json_array(), .per = 3};
+    assert_ok(store_begin(f->s, &e_));
+    for (enum store_table t = STORE_T_META; t <= STORE_T_SKIPS; t++) {
+        if (t == STORE_T_RUNS)
+            assert_ok(store_commit(f->s, &e_));
+        l.t = t;
+        assert_ok(store_rows_scan(src, t, loader_row, &l, &e_));
+        load_batch(&l);
+    }
+    json_decref(l.batch);
+
+    /* the same rows, table by table, in the same order */
+    for (enum store_table t = STORE_T_META; t <= STORE_T_SKIPS; t++) {
+        json_t *a = all_rows(src, t), *b = all_rows(f->s, t);
+        int64_t na, nb;
+        assert_ok(store_rows_count(src, t, &na, &e_));
+        assert_ok(store_rows_count(f->s, t, &nb, &e_));
+        assert_int_equal(na, (int64_t)json_array_size(a));
+        assert_int_equal(nb, na);
+        if (!json_equal(a, b)) {
+            char *x = json_dumps(a, JSON_COMPACT), *y = json_dumps(b, JSON_COMPACT);
+            fail_msg("%s differs:\n%s\n%s", store_table_name(t), x, y);
+        }
+        json_decref(a);
+        json_decref(b);
+    }
+    json_t *meta = all_rows(f->s, STORE_T_META);
+    assert_int_equal(json_array_size(meta), 1);
+    assert_string_equal(jstr(json_array_get(meta, 0), "key"), "epoch");
+    json_decref(meta);
+
+    /* the same answers: the job index, versions, tokens, secrets, outputs, history */
+    check_job_index(f, f->s);
+    assert_int_equal(job_count(f->s, "bank"), 2);
+    assert_int_equal(job_count(f->s, "bank/cards"), 1);
+    assert_int_equal(job_count(f->s, ""), 3);
+    json_t *h1, *h2;
+    assert_ok(store_obj_history(src, STORE_JOB, "gone", &h1, &e_));
+    assert_ok(store_obj_history(f->s, STORE_JOB, "gone", &h2, &e_));
+    assert_true(json_equal(h1, h2));
+    assert_int_equal(json_array_size(h2), 2);
+    json_decref(h1);
+    json_decref(h2);
+    int64_t v;
+    assert_ok(store_obj_put(f->s, STORE_JOB, "gone", "{\"name\":\"gone\"}", -1, "x", &v, &e_));
+    assert_int_equal(v, 3); /* versions go on after the copied ones */
+    assert_ok(store_token_lookup(
+        f->s, "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff", &h1, &e_));
+    assert_string_equal(jstr(h1, "name"), "ci");
+    assert_int_equal(jint(h1, "expires_at_ms"), 4000000000000);
+    json_decref(h1);
+    assert_ok(store_secrets_get(f->s, "j1", &h1, &e_));
+    assert_string_equal(jstr(h1, "DB_PASSWORD"), "correct horse");
+    json_decref(h1);
+    struct store_history_query q = {.limit = 100};
+    assert_ok(store_history(src, &q, &h1, &e_));
+    assert_ok(store_history(f->s, &q, &h2, &e_));
+    assert_int_equal(json_array_size(json_object_get(h2, "items")), 11);
+    json_decref(h1);
+    json_decref(h2);
+    json_t *runs = all_rows(src, STORE_T_RUNS);
+    const char *id = jstr(json_array_get(runs, 0), "run_id");
+    assert_ok(store_run_get(src, id, &h1, &e_));
+    assert_ok(store_run_get(f->s, id, &h2, &e_));
+    assert_true(json_equal(json_object_get(h1, "output"), json_object_get(h2, "output")));
+    json_decref(h1);
+    json_decref(h2);
+    assert_ok(store_last_fires(src, &h1, &e_));
+    assert_ok(store_last_fires(f->s, &h2, &e_));
+    assert_true(json_equal(h1, h2));
+    json_decref(h1);
+    json_decref(h2);
+    assert_ok(store_runs_unfinished(f->s, &h1, &e_));
+    assert_int_equal(json_array_size(h1), 1);
+    json_decref(h1);
+    /* and runs go on: a new record of a copied run moves it forward */
+    struct run_buf b;
+    run_init(&b, "j3", "", 1700000000 + 6 * 40000, 0, 1, STORE_RUN_SUCCEEDED);
+    snprintf(b.id, sizeof b.id, "%s", jstr(json_array_get(runs, 6), "run_id"));
+    assert_ok(store_run_put(f->s, &b.r, &e_));
+    assert_ok(store_runs_unfinished(f->s, &h1, &e_));
+    assert_int_equal(json_array_size(h1), 0);
+    json_decref(h1);
+
+    /* loading a row that is there already fails and changes nothing */
+    json_t *one = json_array();
+    json_array_append(one, json_array_get(runs, 1));
+    struct ty_err err;
+    assert_true(store_rows_load(f->s, STORE_T_RUNS, one, &err) != 0);
+    int64_t n;
+    assert_ok(store_rows_count(f->s, STORE_T_RUNS, &n, &e_));
+    assert_int_equal(n, 7);
+    json_decref(one);
+    json_decref(runs);
+    store_close(src);
+}
+
+static void test_rows_errors(void **state)
+{
+    struct fx *f = *state;
+    int64_t n;
+    assert_err(store_rows_count(f->s, (enum store_table)99, &n, &e_), TY_EINVAL,
+               "rows_count: table 99 is not a store table");
+    assert_err(store_rows_scan(f->s, STORE_T_RUNS, NULL, NULL, &e_), TY_EINVAL,
+               "rows_scan runs: cb is NULL");
+    json_t *rows = json_object();
+    assert_err(store_rows_load(f->s, STORE_T_RUNS, rows, &e_), TY_EINVAL,
+               "rows_load runs: rows is not a JSON array");
+    json_decref(rows);
+    rows = json_pack("[i]", 1);
+    assert_err(store_rows_load(f->s, STORE_T_SKIPS, rows, &e_), TY_EINVAL,
+               "rows_load skips: row 0 is not an object");
+    json_decref(rows);
+    rows = json_pack("[{s:s, s:s}]", "key", "schema_version", "value", "1");
+    assert_err(store_rows_load(f->s, STORE_T_META, rows, &e_), TY_EINVAL,
+               "schema_version belongs to the store");
+    json_decref(rows);
+    rows = json_pack("[{s:s, s:i}]", "kind", "job", "version", 1);
+    json_object_set_new(json_array_get(rows, 0), "version", json_string("1"));
+    assert_err(store_rows_load(f->s, STORE_T_OBJECTS, rows, &e_), TY_EINVAL,
+               "rows_load objects: row 0: version is not an integer");
+    json_decref(rows);
+    rows = json_pack("[{s:s, s:s}]", "run_id", "00000000000000aa", "output", "not base64!");
+    assert_err(store_rows_load(f->s, STORE_T_RUNS, rows, &e_), TY_EINVAL,
+               "rows_load runs: row 0: output is not base64");
+    json_decref(rows);
+    assert_ok(store_rows_count(f->s, STORE_T_RUNS, &n, &e_));
+    assert_int_equal(n, 0);
+}
+
 /* The tests of both stores, of SQLite only, and of PostgreSQL only. */
 #define BOTH_TESTS(X)                                                                              \
     X(test_obj_versions)                                                                           \
@@ -4368,7 +4623,9 @@ static void test_pg_call_deadlock(void **state)
     X(test_writer_and_reader)                                                                      \
     X(test_obj_history)                                                                            \
     X(test_tokens)                                                                                 \
-    X(test_secrets)
+    X(test_secrets)                                                                                \
+    X(test_rows_copy)                                                                              \
+    X(test_rows_errors)
 
 #define SQLITE_TESTS(X)                                                                            \
     X(test_open_creates_schema)                                                                    \
