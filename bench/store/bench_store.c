@@ -30,10 +30,11 @@
  * History.  Then RUNS runs (-n, default 1,000,000; 0 skips this part) of a realistic month
  * of 1,000 jobs are loaded into a new store on each back end and the API's history and
  * statistics queries are timed there (bench_history.c: the dataset, the load - PostgreSQL
- * with THREADS connections, -j, default 3 - and the queries, each for up to SECONDS, -q,
- * default 3, and at most 1,000 calls).  A load that takes longer than -L seconds (default
- * 480) fails the run, so the benchmark always stops by itself.  -k keeps PostgreSQL's
- * history database (tethys_bench_history) for a look at the query plans with psql.
+ * with THREADS connections, -j, default 3 - and the queries, each for SECONDS, -q,
+ * default 3, at most 1,000 calls, and at least 200 for a history query unless that takes
+ * five times SECONDS).  A load that takes longer than -L seconds (default 480) fails the
+ * run, so the benchmark always stops by itself.  -k keeps PostgreSQL's history database
+ * (tethys_bench_history) for a look at the query plans with psql.
  *
  * The machine is shared and noisy, so the figures are this run's own, not constants.  It
  * prints each measurement as it goes, key=value lines (store.<back end>.*), a table of both
