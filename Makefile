@@ -20,7 +20,7 @@ PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
 .PHONY: help deps build build-test run test unit unit-asan unit-tsan system system-pg conformance ref-diff quartz-diff fuzz lint format \
-        format-check install bench-cron bench-sched bench-spawn bench-store bench-store-pg bench-overload bench-config clean
+        format-check install bench-cron bench-sched bench-spawn bench-store bench-overload bench-config clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -106,10 +106,7 @@ bench-sched: build ## trigger engine vs Quartz: lateness, memory, idle CPU; the 
 bench-spawn: build ## the executor alone vs a plain posix_spawn loop
 	@bash bench/spawn/run.sh $(BUILD)
 
-bench-store: build ## SQLite history writes per second, in the server's batches of 50 and 500
-	@$(BUILD)/bench_store
-
-bench-store-pg: build ## the same on PostgreSQL: a private server (fsync on) on this machine
+bench-store: build ## SQLite and PostgreSQL side by side: history writes/s; history queries at 1M runs
 	@PG_DURABLE=1 bash tests/pg/with-pg.sh sh -c '$(BUILD)/bench_store -u "$$TETHYS_TEST_PG_URL"'
 
 bench-overload: build ## 2x this machine's spawn rate of shell jobs: API latency, lateness, every fire accounted, drain

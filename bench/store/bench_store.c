@@ -1,37 +1,54 @@
 /*
- * bench_store.c - how many history writes a second the store takes, written the way the
- * server writes them: the SQLite store, or with -u the PostgreSQL store at URL.
+ * bench_store.c - the history store on SQLite and on PostgreSQL, side by side in one run:
+ * how many history writes a second each takes, written the way the server writes them,
+ * and what the history API's queries cost once a million runs are stored.
  *
- *   bench_store [-d DIR | -u URL] [-t SECONDS] [-r ROUNDS]
+ *   bench_store [-d DIR] [-u URL] [-b sqlite|pg|both] [-t SECONDS] [-r ROUNDS] [-n RUNS]
+ *               [-j THREADS] [-q SECONDS] [-L SECONDS] [-k]
  *
- * The server's store writer thread commits, in one transaction, whatever run records were
- * queued since its last commit: a few at a time when it is quiet, hundreds under load.  A
- * run is written three times (store_run_put): queued when accepted, running after the
- * spawn, final with its output tail when it ends, and a run lasts long enough that those
- * three land in different transactions.  This benchmark replays that stream: step k
+ * `make bench-store` runs it with -u pointing at a private PostgreSQL 15 that
+ * tests/pg/with-pg.sh starts on this machine with fsync on (PG_DURABLE=1), so both back
+ * ends are measured in the same run on the same machine state.  Without -u it measures
+ * SQLite only; -b chooses.
+ *
+ * Writes.  The server's store writer thread commits, in one transaction, whatever run
+ * records were queued since its last commit: a few at a time when it is quiet, hundreds
+ * under load.  A run is written three times (store_run_put): queued when accepted, running
+ * after the spawn, final with its output tail when it ends, and a run lasts long enough
+ * that those three land in different transactions.  This replays that stream: step k
  * queues run k, marks run k - 100 running and finishes run k - 200, and the writes are
- * committed in batches of 50 and of 500 (the store as it is opened for the server: WAL,
- * synchronous=NORMAL, prepared statements).
+ * committed in batches of 50 and of 500 (each store as it is opened for the server:
+ * SQLite in WAL mode with synchronous=NORMAL, PostgreSQL over one connection; prepared
+ * statements both).  Each round writes for SECONDS (-t, default 2) per batch size, the two
+ * sizes back to back (which goes first alternates), SQLite then PostgreSQL; a figure is
+ * the median of ROUNDS (-r, default 3).  SQLite writes to a fresh file for every
+ * measurement in a new directory under DIR (default $TMPDIR, else /var/tmp: a disk, as a
+ * data directory is, where /tmp may be a tmpfs); PostgreSQL writes every measurement to
+ * the database at URL (password in PGPASSWORD) as jobs of its own (bench<n>), so they
+ * never meet each other's runs, and its figures include the round trips to the server.
  *
- * Each round writes to a fresh database in a new directory under DIR (default $TMPDIR,
- * else /var/tmp: a disk, as a data directory is, where /tmp may be a tmpfs) for SECONDS
- * (default 2) per batch size, the two sizes back to back (which goes first alternates);
- * a figure is the median of ROUNDS (default 3) rounds.  The machine is shared and noisy,
- * so the figures are this run's own, not constants.
+ * History.  Then RUNS runs (-n, default 1,000,000; 0 skips this part) of a realistic month
+ * of 1,000 jobs are loaded into a new store on each back end and the API's history and
+ * statistics queries are timed there (bench_history.c: the dataset, the load - PostgreSQL
+ * with THREADS connections, -j, default 3 - and the queries, each for SECONDS, -q,
+ * default 3, at most 1,000 calls, and at least 200 for a history query unless that takes
+ * five times SECONDS).  A load that takes longer than -L seconds (default 480) fails the
+ * run, so the benchmark always stops by itself.  -k keeps PostgreSQL's history database
+ * (tethys_bench_history) for a look at the query plans with psql.
  *
- * With -u URL (password in PGPASSWORD; `make bench-store-pg` starts a private server with
- * fsync on) every round writes to that database, as jobs of its own (bench<n>), so rounds
- * never meet each other's runs; the figures include the round trips to the server.
- *
- * Prints each round, then key=value lines (store.*: writes and runs per second, and the
- * process's CPU microseconds per write, which other load on the machine moves less than
- * the rate), and last exactly one line
- *   RESULT store sqlite_writes_per_s=<the lower of the two batch sizes' medians>
- * (pg_writes_per_s with -u).
- * Exits 1 when the store refuses a write (the error on stderr), 2 on bad arguments.
+ * The machine is shared and noisy, so the figures are this run's own, not constants.  It
+ * prints each measurement as it goes, key=value lines (store.<back end>.*), a table of both
+ * back ends side by side, and last exactly one line
+ *   RESULT store sqlite_writes_per_s=<n> pg_writes_per_s=<n> pg_history_p99_ms=<n>
+ * where a writes figure is the lower of the two batch sizes' medians and pg_history_p99_ms
+ * the worst p99 of the history queries on PostgreSQL (a back end or part not measured
+ * leaves its fields out).  Exits 1 when a store refuses a call or a load overruns (the
+ * error on stderr), 2 on bad arguments.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +57,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_history.h"
 #include "store/store.h"
 
 #define SPREAD 100 /* steps between a run's queued, running and final writes */
+
+enum { SQLITE, PG, BACKENDS };
+static const char *const backend_key[BACKENDS] = {"sqlite", "pg"};
+static const char *const backend_title[BACKENDS] = {"SQLite", "PostgreSQL"};
 
 static double mono_s(void)
 {
@@ -179,10 +201,76 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* The worst p99 of the history queries. */
+static double history_p99(const struct bh_result *r)
+{
+    double worst = 0;
+    for (int q = 0; q < BH_QUERIES; q++)
+        if (bh_query_is_history((enum bh_query)q) && r->q[q].p99_ms > worst)
+            worst = r->q[q].p99_ms;
+    return worst;
+}
+
 __attribute__((noreturn)) static void usage(void)
 {
-    fprintf(stderr, "usage: bench_store [-d DIR | -u URL] [-t SECONDS] [-r ROUNDS]\n");
+    fprintf(stderr, "usage: bench_store [-d DIR] [-u URL] [-b sqlite|pg|both] [-t SECONDS]"
+                    " [-r ROUNDS] [-n RUNS] [-j THREADS] [-q SECONDS] [-L SECONDS] [-k]\n");
     exit(2);
+}
+
+/* Both back ends' figures, and what the RESULT line is made of. */
+struct figures {
+    bool on[BACKENDS];
+    double writes50[BACKENDS], writes500[BACKENDS], cpu50[BACKENDS], cpu500[BACKENDS];
+    bool history;
+    long runs, skips;
+    double days;
+    struct bh_result hist[BACKENDS];
+};
+
+/* One cell of the table: the formatted figures, or "-" for a back end not measured. */
+__attribute__((format(printf, 2, 3))) static void print_cell(bool on, const char *fmt, ...)
+{
+    char cell[64] = "-";
+    if (on) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(cell, sizeof cell, fmt, ap);
+        va_end(ap);
+    }
+    printf(" %22s", cell);
+}
+
+static void print_table(const struct figures *f)
+{
+    printf("\n%-44s %22s %22s\n", "", "SQLite", "PostgreSQL");
+    printf("%-44s", "writes/s, batches of 50 / 500 (medians)");
+    for (int b = 0; b < BACKENDS; b++)
+        print_cell(f->on[b], "%.0f / %.0f", f->writes50[b], f->writes500[b]);
+    printf("\n%-44s", "client CPU per write, 50 / 500 (us)");
+    for (int b = 0; b < BACKENDS; b++)
+        print_cell(f->on[b], "%.1f / %.1f", f->cpu50[b], f->cpu500[b]);
+    printf("\n");
+    if (!f->history)
+        return;
+    printf("%-44s", "load: store calls/s, seconds");
+    for (int b = 0; b < BACKENDS; b++)
+        print_cell(f->on[b], "%.0f/s, %.0f s", (double)f->hist[b].writes / f->hist[b].load_s,
+                   f->hist[b].load_s);
+    printf("\n%-44s", "database size (MB)");
+    for (int b = 0; b < BACKENDS; b++)
+        print_cell(f->on[b], "%.0f", (double)f->hist[b].bytes / 1e6);
+    printf("\n%-44s %22s %22s\n", "query (p50 / p99 ms)", "", "");
+    for (int q = 0; q < BH_QUERIES; q++) {
+        printf("  %-42s", bh_query_title((enum bh_query)q));
+        for (int b = 0; b < BACKENDS; b++)
+            print_cell(f->on[b], "%.2f / %.2f", f->hist[b].q[q].p50_ms, f->hist[b].q[q].p99_ms);
+        printf("\n");
+    }
+    printf("%-44s", "history queries: worst p99 (ms)");
+    for (int b = 0; b < BACKENDS; b++)
+        print_cell(f->on[b], "%.2f", history_p99(&f->hist[b]));
+    printf("\n");
 }
 
 int main(int argc, char **argv)
@@ -190,23 +278,36 @@ int main(int argc, char **argv)
     const char *base = getenv("TMPDIR");
     if (base == NULL || *base == '\0')
         base = "/var/tmp";
-    const char *url = NULL;
-    double secs = 2;
-    long rounds = 3;
+    const char *url = NULL, *which = NULL;
+    double secs = 2, query_secs = 3, load_limit = 480;
+    long rounds = 3, runs = 1000000, threads = 3;
+    bool keep = false;
     int opt;
-    while ((opt = getopt(argc, argv, "d:u:t:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "d:u:b:t:r:n:j:q:L:k")) != -1) {
         char *end = "";
         switch (opt) {
         case 'd': base = optarg; break;
         case 'u': url = optarg; break;
+        case 'b': which = optarg; break;
         case 't': secs = strtod(optarg, &end); break;
         case 'r': rounds = strtol(optarg, &end, 10); break;
+        case 'n': runs = strtol(optarg, &end, 10); break;
+        case 'j': threads = strtol(optarg, &end, 10); break;
+        case 'q': query_secs = strtod(optarg, &end); break;
+        case 'L': load_limit = strtod(optarg, &end); break;
+        case 'k': keep = true; break;
         default: usage();
         }
         if (*end != '\0')
             usage();
     }
-    if (secs <= 0 || rounds < 1 || rounds > 99)
+    if (which == NULL)
+        which = url != NULL ? "both" : "sqlite";
+    struct figures f = {.on = {strcmp(which, "pg") != 0, strcmp(which, "sqlite") != 0}};
+    if (secs <= 0 || rounds < 1 || rounds > 99 || runs < 0 || runs > 100000000 || threads < 1 ||
+        threads > 64 || query_secs <= 0 || load_limit <= 0 || optind != argc ||
+        (strcmp(which, "sqlite") != 0 && strcmp(which, "pg") != 0 && strcmp(which, "both") != 0) ||
+        (f.on[PG] && url == NULL))
         usage();
 
     char dir[4096];
@@ -215,31 +316,102 @@ int main(int argc, char **argv)
         perror("bench_store: mkdtemp");
         return 1;
     }
+    double start = mono_s();
+    if (f.on[SQLITE])
+        printf("SQLite: databases in %s (%s)\n", dir, fs_name(dir));
+    if (f.on[PG])
+        printf("PostgreSQL: %s\n", url);
+    printf("writes: %.1f s per batch size, %ld rounds\n", secs, rounds);
+    fflush(stdout);
+
     static const int batches[] = {50, 500};
-    double rates[2][99], cpus[2][99];
-    if (url != NULL)
-        printf("store: PostgreSQL, %.1f s per batch size, %ld rounds\n", secs, rounds);
-    else
-        printf("store: database in %s (%s), %.1f s per batch size, %ld rounds\n", dir, fs_name(dir),
-               secs, rounds);
+    double rates[BACKENDS][2][99], cpus[BACKENDS][2][99];
     for (long r = 0; r < rounds; r++) {
-        for (int j = 0; j < 2; j++) {
-            int b = (r % 2) ? 1 - j : j;
-            rates[b][r] = measure(dir, url, batches[b], secs, &cpus[b][r]);
-            printf("  round=%ld batch=%d writes_per_s=%.0f cpu_us_per_write=%.1f\n", r + 1,
-                   batches[b], rates[b][r], cpus[b][r]);
-            fflush(stdout);
+        for (int b = 0; b < BACKENDS; b++) {
+            for (int j = 0; f.on[b] && j < 2; j++) {
+                int k = (r % 2) ? 1 - j : j;
+                rates[b][k][r] =
+                    measure(dir, b == PG ? url : NULL, batches[k], secs, &cpus[b][k][r]);
+                printf("  %s round=%ld batch=%d writes_per_s=%.0f cpu_us_per_write=%.1f\n",
+                       backend_key[b], r + 1, batches[k], rates[b][k][r], cpus[b][k][r]);
+                fflush(stdout);
+            }
         }
     }
+    for (int b = 0; b < BACKENDS; b++) {
+        if (!f.on[b])
+            continue;
+        const char *k = backend_key[b];
+        f.writes50[b] = median(rates[b][0], (int)rounds);
+        f.writes500[b] = median(rates[b][1], (int)rounds);
+        f.cpu50[b] = median(cpus[b][0], (int)rounds);
+        f.cpu500[b] = median(cpus[b][1], (int)rounds);
+        printf("store.%s.batch50.writes_per_s=%.0f\n", k, f.writes50[b]);
+        printf("store.%s.batch500.writes_per_s=%.0f\n", k, f.writes500[b]);
+        printf("store.%s.batch50.runs_per_s=%.0f\n", k, f.writes50[b] / 3);
+        printf("store.%s.batch500.runs_per_s=%.0f\n", k, f.writes500[b] / 3);
+        printf("store.%s.batch50.cpu_us_per_write=%.1f\n", k, f.cpu50[b]);
+        printf("store.%s.batch500.cpu_us_per_write=%.1f\n", k, f.cpu500[b]);
+    }
+
+    if (runs > 0) {
+        f.history = true;
+        struct bh_data *d = bh_data_make(runs, (int64_t)time(NULL));
+        if (d == NULL) {
+            fprintf(stderr, "bench_store: out of memory for %ld runs\n", runs);
+            return 1;
+        }
+        f.runs = bh_data_runs(d);
+        f.skips = bh_data_skips(d);
+        f.days = bh_data_days(d);
+        printf("history: %ld runs and %ld skipped fires of 1,000 jobs over %.1f days;"
+               " queries for up to %.1f s each\n",
+               f.runs, f.skips, f.days, query_secs);
+        fflush(stdout);
+        struct bh_opts o = {.threads = (int)threads,
+                            .batch_sqlite = 10000,
+                            .batch_pg = 1000,
+                            .query_secs = query_secs,
+                            .query_max = 1000,
+                            .load_limit_s = load_limit,
+                            .keep_pg = keep};
+        for (int b = 0; b < BACKENDS; b++) {
+            if (!f.on[b])
+                continue;
+            printf("  %s:\n", backend_title[b]);
+            fflush(stdout);
+            char path[4200];
+            snprintf(path, sizeof path, "%s/history.db", dir);
+            bh_run(d, b == SQLITE ? path : NULL, url, &o, &f.hist[b]);
+            const struct bh_result *h = &f.hist[b];
+            const char *k = backend_key[b];
+            printf("store.%s.history.load_s=%.1f\n", k, h->load_s);
+            printf("store.%s.history.load_calls_per_s=%.0f\n", k, (double)h->writes / h->load_s);
+            printf("store.%s.history.bytes=%" PRId64 "\n", k, h->bytes);
+            for (int q = 0; q < BH_QUERIES; q++) {
+                printf("store.%s.%s.p50_ms=%.3f\n", k, bh_query_key((enum bh_query)q),
+                       h->q[q].p50_ms);
+                printf("store.%s.%s.p99_ms=%.3f\n", k, bh_query_key((enum bh_query)q),
+                       h->q[q].p99_ms);
+            }
+            printf("store.%s.history_p99_ms=%.3f\n", k, history_p99(h));
+        }
+        bh_data_free(d);
+    }
     rmdir(dir);
-    double m50 = median(rates[0], (int)rounds), m500 = median(rates[1], (int)rounds);
-    printf("store.batch50.writes_per_s=%.0f\n", m50);
-    printf("store.batch500.writes_per_s=%.0f\n", m500);
-    printf("store.batch50.runs_per_s=%.0f\n", m50 / 3);
-    printf("store.batch500.runs_per_s=%.0f\n", m500 / 3);
-    printf("store.batch50.cpu_us_per_write=%.1f\n", median(cpus[0], (int)rounds));
-    printf("store.batch500.cpu_us_per_write=%.1f\n", median(cpus[1], (int)rounds));
-    printf("RESULT store %s_writes_per_s=%.0f\n", url != NULL ? "pg" : "sqlite",
-           m50 < m500 ? m50 : m500);
+
+    print_table(&f);
+    if (f.history && f.on[SQLITE] && f.on[PG])
+        printf("worst history p99, PostgreSQL / SQLite: %.1fx\n",
+               history_p99(&f.hist[PG]) / history_p99(&f.hist[SQLITE]));
+    printf("whole benchmark: %.0f s\n", mono_s() - start);
+    printf("RESULT store");
+    for (int b = 0; b < BACKENDS; b++)
+        if (f.on[b])
+            printf(" %s_writes_per_s=%.0f", backend_key[b],
+                   f.writes50[b] < f.writes500[b] ? f.writes50[b] : f.writes500[b]);
+    if (f.history && f.on[PG])
+        printf(" pg_history_p99_ms=%.2f", history_p99(&f.hist[PG]));
+    printf("\n");
     return 0;
 }
