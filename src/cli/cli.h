@@ -52,6 +52,10 @@ int cli_job_versions(int argc, char **argv);
 /* backup FILE, restore FILE (cli_backup.c): no server needed, see docs/operations.md */
 int cli_backup(int argc, char **argv);
 int cli_restore(int argc, char **argv);
+/* Take DIR's lock (file_lock_dir) for a command that needs the server stopped: the fd, or
+ * -1 after printing why - "<op>: ... in use by a running tethys server (pid N); stop it
+ * first: <why>" (*status CLI_USAGE), or that the lock cannot be opened (CLI_SYSTEM). */
+int cli_lock_dir(const char *dir, const char *op, const char *why, int *status);
 int cli_token(int argc, char **argv); /* token create|list|revoke (cli_token.c) */
 /* store copy --from DIR --to URL (cli_store.c): no server; the embedded store moved to
  * PostgreSQL, see docs/operations.md */

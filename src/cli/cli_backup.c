@@ -187,38 +187,22 @@ static int make_dirs(const char *path)
     return rc;
 }
 
-/*
- * Take DIR/lock as a running server does (flock, exclusive, without waiting), and write
- * our pid into it.  The fd, or -1 after printing why (*status: the exit status).
- */
-static int take_lock(const char *dir, int *status)
+int cli_lock_dir(const char *dir, const char *op, const char *why, int *status)
 {
-    struct strbuf path;
-    sb_init(&path);
-    sb_addf(&path, "%s/lock", dir);
-    int fd = open(sb_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        cli_error("restore: cannot open %s: %s", sb_str(&path), strerror(errno));
-        *status = CLI_SYSTEM;
-    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[32] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        cli_error("restore: the data directory %s is in use by a running tethys server (pid %s); "
-                  "stop it first: a restore replaces the database under it",
-                  dir, pid[0] ? pid : "unknown");
-        close(fd);
-        fd = -1;
+    int fd;
+    long holder;
+    struct ty_err err;
+    int rc = file_lock_dir(dir, &fd, &holder, &err);
+    if (rc == TY_EBUSY) {
+        cli_error("%s: the data directory %s is in use by a running tethys server (pid %ld); "
+                  "stop it first: %s",
+                  op, dir, holder, why);
         *status = CLI_USAGE;
-    } else {
-        char pid[32];
-        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-        if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-            cli_error("warning: cannot record the pid in %s", sb_str(&path));
+    } else if (rc != 0) {
+        cli_error("%s: %s", op, err.msg);
+        *status = CLI_SYSTEM;
     }
-    sb_free(&path);
-    return fd;
+    return rc == 0 ? fd : -1;
 }
 
 /* Copy from -> to (a new file, 0600), fsync'd.  0, or an exit status after saying why. */
@@ -446,7 +430,8 @@ int cli_restore(int argc, char **argv)
         cli_error("restore: cannot create %s: %s", sb_str(&p.dir), strerror(errno));
         rc = CLI_SYSTEM;
     }
-    if (rc == 0 && (lock = take_lock(sb_str(&p.dir), &rc)) >= 0) {
+    if (rc == 0 && (lock = cli_lock_dir(sb_str(&p.dir), "restore",
+                                        "a restore replaces the database under it", &rc)) >= 0) {
         sb_addf(&p.db, "%s/" DB_NAME, sb_str(&p.dir));
         rc = do_restore(&api, pos[0], force, &p);
         close(lock); /* releases the flock: a server may start now */

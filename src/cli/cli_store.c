@@ -139,40 +139,6 @@ static int copy_table(struct store *from, struct store *to, enum store_table t, 
     return 0;
 }
 
-/*
- * Take DIR/lock as a running server does (flock, exclusive, without waiting).  The fd, or
- * -1 after printing why (*status: the exit status).
- */
-static int take_lock(const char *dir, int *status)
-{
-    struct strbuf path;
-    sb_init(&path);
-    sb_addf(&path, "%s/lock", dir);
-    int fd = open(sb_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        cli_error("store copy: cannot open %s: %s", sb_str(&path), strerror(errno));
-        *status = CLI_SYSTEM;
-    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[32] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        cli_error("store copy: the data directory %s is in use by a running tethys server (pid "
-                  "%s); stop it first: the copy must see the store as the server left it",
-                  dir, pid[0] ? pid : "unknown");
-        close(fd);
-        fd = -1;
-        *status = CLI_USAGE;
-    } else {
-        char pid[32];
-        int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-        if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-            cli_error("warning: cannot record the pid in %s", sb_str(&path));
-    }
-    sb_free(&path);
-    return fd;
-}
-
 /* Refuse a spool with results not yet in tethys.db.  0, or an exit status after saying why. */
 static int check_spool(const char *dir)
 {
@@ -423,7 +389,8 @@ static int cmd_copy(int argc, char **argv)
     }
     if ((rc = check_dir(from)) != 0)
         return rc;
-    int lock = take_lock(from, &rc);
+    int lock =
+        cli_lock_dir(from, "store copy", "the copy must see the store as the server left it", &rc);
     if (lock < 0)
         return rc;
     if ((rc = check_spool(from)) == 0)

@@ -88,36 +88,14 @@ static int mkdir_p(const char *path, struct ty_err *err)
 /* One server per data directory: an flock held for the process's life. */
 static int take_lock(struct daemon *d, struct ty_err *err)
 {
-    char *path = path_join(d->data_dir, "lock");
-    if (path == NULL)
-        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        int rc =
-            ty_error(err, TY_EIO, "--data", -1, 0, "cannot open %s: %s", path, strerror(errno));
-        free(path);
-        return rc;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        char pid[32] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        int rc = ty_error(err, TY_EBUSY, "--data", -1, 0,
-                          "data directory %s is in use by another tethys server (pid %s); "
-                          "stop it first or use another --data",
-                          d->data_dir, pid[0] ? pid : "unknown");
-        close(fd);
-        free(path);
-        return rc;
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-        log_warn("cannot record the pid in the lock file", "path=%s", path);
-    free(path);
-    d->lock_fd = fd;
-    return 0;
+    long holder;
+    int rc = file_lock_dir(d->data_dir, &d->lock_fd, &holder, err);
+    if (rc == TY_EBUSY)
+        rc = ty_error(err, TY_EBUSY, "--data", -1, 0,
+                      "data directory %s is in use by another tethys server (pid %ld); stop it "
+                      "first or use another --data",
+                      d->data_dir, holder);
+    return rc;
 }
 
 /*

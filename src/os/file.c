@@ -6,8 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include "log.h"
 
 int file_read_line(const char *path, char *buf, size_t cap, struct ty_err *err)
 {
@@ -56,5 +60,32 @@ int file_write_atomic(const char *path, const char *text, size_t len, mode_t mod
         return ty_error(err, e == ENOSPC ? TY_ENOSPC : TY_EIO, NULL, -1, 0, "cannot write %s: %s",
                         path, strerror(e));
     }
+    return 0;
+}
+
+int file_lock_dir(const char *dir, int *fd, long *holder, struct ty_err *err)
+{
+    *fd = -1;
+    *holder = 0;
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/lock", dir) >= (int)sizeof path)
+        return ty_error(err, TY_EINVAL, "dir", -1, 0, "%s: path too long", dir);
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (f < 0)
+        return ty_error(err, TY_EIO, NULL, -1, 0, "cannot open %s: %s", path, strerror(errno));
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(f, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        *holder = strtol(pid, NULL, 10);
+        close(f);
+        return ty_error(err, TY_EBUSY, NULL, -1, 0, "%s is held by another process (pid %ld)", path,
+                        *holder);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)n, 0) != n) /* the lock holds anyway */
+        log_warn("cannot record the pid in the lock file", "path=%s", path);
+    *fd = f;
     return 0;
 }

@@ -26,4 +26,15 @@ int file_write_atomic(const char *path, const char *text, size_t len, mode_t mod
  */
 int file_read_line(const char *path, char *buf, size_t cap, struct ty_err *err);
 
+/*
+ * Take `dir`/lock, the lock one data directory has for one process (a server, or a tool
+ * that must not run beside one): open it (0600, created when missing), flock it
+ * exclusively without waiting, and write our pid into it for whoever finds it taken.
+ * *fd gets the descriptor; the lock lasts until it is closed (or the process ends).
+ * TY_EBUSY when another process holds it (*holder gets the pid it recorded, 0 when none
+ * can be read), TY_EIO when it cannot be opened; both name the file.  A pid that cannot
+ * be written does not fail the call.
+ */
+int file_lock_dir(const char *dir, int *fd, long *holder, struct ty_err *err);
+
 #endif
