@@ -152,17 +152,25 @@ def run(tethys):
 # ---- helpers usable from any test ----------------------------------------------------------
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs of the test's own (the tests run as root), unmounted after it."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+def tmpfs(where, size):
+    """Mount a tmpfs of `size` ("2m") at a new directory `where` (the tests run as root; a
+    test skips when it cannot) and yield it; unmounted afterwards.  Use with `yield from`
+    in a fixture."""
+    where.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
                        capture_output=True, text=True)
     if r.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs (needs root): {r.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        pytest.skip(f"cannot mount a tmpfs (needs root): {r.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs of the test's own, unmounted after it."""
+    yield from tmpfs(tmp_path / "mnt", "2m")
 
 
 def fill(path):

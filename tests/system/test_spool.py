@@ -10,12 +10,11 @@ import os
 import re
 import signal
 import sqlite3
-import subprocess
 import time
 
 import pytest
 
-from conftest import fill
+from conftest import fill, tmpfs
 
 
 def fires_covered(items):
@@ -69,16 +68,9 @@ class Locked:
 
 @pytest.fixture
 def disk(tmp_path):
-    """A 48 MiB tmpfs of the test's own (the tests run as root), unmounted after it: room
-    for a data directory, and small enough to fill."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs (needs root): {r.stderr.strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    """A 48 MiB tmpfs of the test's own: room for a data directory, and small enough to
+    fill."""
+    yield from tmpfs(tmp_path / "disk", "48m")
 
 
 @pytest.mark.sqlite_only
