@@ -20,6 +20,7 @@ import json
 import pytest
 
 from conftest import STORE
+from test_spool import Locked, spool_of
 
 pytestmark = pytest.mark.skipif(STORE == "postgresql", reason="run in the default pass already")
 
@@ -144,3 +145,32 @@ def test_store_copy_refusals(server, postgres, run, tmp_path):
     r = copy(run, srv.data, url, env)
     assert r.returncode == 0, r.stderr
     assert "--db " + url in r.stdout
+
+
+def test_store_copy_refuses_results_still_in_the_spool(server, postgres, run):
+    """Results the SQLite store never got (a database held locked, then kill -9) belong to
+    it: the copy refuses until a server has delivered them, and writes nothing."""
+    env = postgres.env()
+    url = postgres.new_db()
+    srv = server()
+    srv.add_job(name="held", schedule="* * * * * ?", command="true")
+    srv.wait_for(lambda: srv.runs("held"), 5, what="a first run")
+    lock = Locked(srv.data / "tethys.db")
+    try:
+        srv.wait_for(lambda: spool_of(srv)["pending"] >= 2, 30, what="results in the spool")
+        srv.kill9()
+    finally:
+        lock.release()
+    r = copy(run, srv.data, url, env)
+    assert r.returncode == 2 and "run results not yet in" in r.stderr, r.stderr
+    assert "without --db" in r.stderr, r.stderr
+    assert not (srv.data / "store.url").exists()
+    assert postgres.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                         url.rsplit("/", 1)[1]).strip() == "0"
+    # a server started once delivers them; then the copy goes through
+    srv2 = server.restart(srv)
+    srv2.wait_for(lambda: spool_of(srv2)["pending"] == 0, 30, what="the spool delivered")
+    assert srv2.stop() == 0
+    r = copy(run, srv.data, url, env)
+    assert r.returncode == 0, r.stderr
+    assert (srv.data / "store.url").read_text().strip() == url
