@@ -89,7 +89,10 @@ static int mkdir_p(const char *path, struct ty_err *err)
 static int take_lock(struct daemon *d, struct ty_err *err)
 {
     long holder;
-    int rc = file_lock_dir(d->data_dir, &d->lock_fd, &holder, err);
+    int fd;
+    int rc = file_lock_dir(d->data_dir, &fd, &holder, err);
+    if (rc == 0)
+        d->lock_fd = fd;
     if (rc == TY_EBUSY)
         rc = ty_error(err, TY_EBUSY, "--data", -1, 0,
                       "data directory %s is in use by another tethys server (pid %ld); stop it "
