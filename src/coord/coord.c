@@ -29,6 +29,7 @@ void coord_assignment_clear(struct coord_assignment *a)
     free(a->definition);
     json_decref(a->secrets);
     free(a->shards);
+    free(a->from);
     memset(a, 0, sizeof *a);
 }
 

@@ -75,6 +75,16 @@ int executor_start(struct executor *x, struct ty_err *err);
 void executor_member(struct executor *x, struct coord_member *out);
 
 /*
+ * Fence or unfence (any thread).  A fenced executor starts nothing: fires it would make
+ * are not made (nor recorded: whoever owns the shards next makes them, from its
+ * assignment's resume_after), queued runs stay queued, retries wait; runs of jobs with
+ * on_executor_death "kill" are killed (process group TERM, then KILL after the job's
+ * kill_grace).  A cluster executor is fenced when its ZooKeeper lease ends, and unfenced
+ * only once a new session has given it a fresh assignment.
+ */
+void executor_fence(struct executor *x, bool fenced);
+
+/*
  * Stop (any thread): no more fires; runs not started are recorded interrupted; running
  * ones get grace_s seconds, then their process groups are killed; then the spool delivers
  * what it can for a few seconds.  done(arg) is called once, on the executor's loop thread,
