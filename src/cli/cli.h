@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "client.h"
+#include "../os/client.h"
 
 enum cli_exit {
     CLI_OK = 0,

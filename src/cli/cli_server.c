@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "client.h"
+#include "../os/client.h"
 #include "daemon.h"
 
 static void server_usage(FILE *out)

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "api/http.h"
-#include "cli/client.h"
+#include "os/client.h"
 #include "core/strbuf.h"
 
 #define TOKEN "client-test-token"

@@ -1,5 +1,6 @@
 /*
- * client.h - how the CLI finds a Tethys server and talks to its REST API (libcurl).
+ * client.h - how a client (the CLI, an executor, a server calling an executor) finds a
+ * Tethys server and talks to its REST API (libcurl).
  *
  * Finding the server, first match wins:
  *   1. `--data DIR` (data_dir given to client_open): DIR/server.json names the URL and
