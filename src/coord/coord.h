@@ -98,8 +98,8 @@ struct coord_assignment {
     int64_t epoch;        /* fencing epoch of this assignment; its runs carry it */
     int64_t since;        /* instant (s) from which the shards are its */
     int64_t resume_after; /* the job's last fire made, per the store (s); 0: none known */
-    char *from; /* cluster: the executor these shards came from when it died or left, for
-                   the records of fires it could not make (skip reasons name it); NULL */
+    char *from;           /* cluster: the executor these shards came from when it died or left, for
+                             the records of fires it could not make (skip reasons name it); NULL */
 };
 
 /* Fire a job now (run now, or a downstream fire). */
