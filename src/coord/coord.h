@@ -30,6 +30,9 @@
 
 #define COORD_ID_MAX 64 /* executor ids: [A-Za-z0-9._-], NUL included */
 
+/* True when id is an executor id: 1..COORD_ID_MAX-1 bytes of [A-Za-z0-9._-]. */
+bool coord_id_ok(const char *id);
+
 /* ---------------------------------------------------------------------------------------
  * Results: what an executor reports, in the order it happened.
  */
