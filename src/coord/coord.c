@@ -1,5 +1,6 @@
 /*
- * coord.c - what every coord implementation shares: requests and the results' wire form.
+ * coord.c - what every coord implementation shares: requests, the results' wire form, and
+ * the field readers every codec of src/coord is built from (coord_impl.h).
  *
  * A result's JSON is what a spool keeps on disk and what a remote executor will send, so
  * reading it assumes nothing: every field is checked for presence, type and range, and a
@@ -9,11 +10,14 @@
  */
 #include "coord.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/b64.h"
 #include "../core/utf8.h"
+#include "coord_impl.h"
 
 struct coord_request *coord_request_new(enum coord_req_kind kind)
 {
@@ -51,6 +55,168 @@ void coord_request_free(struct coord_request *req)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Fields (coord_impl.h)
+ */
+
+bool coord__word_ok(const char *s, size_t n, size_t max)
+{
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+bool coord_id_ok(const char *id)
+{
+    return id != NULL && coord__word_ok(id, strlen(id), COORD_ID_MAX - 1);
+}
+
+const char *coord__path(const struct coord__where *w, const char *key, char *buf, size_t cap)
+{
+    if (key == NULL)
+        snprintf(buf, cap, "%s", w->path);
+    else
+        snprintf(buf, cap, "%s%s%s", w->path, w->path[0] ? "." : "", key);
+    return buf;
+}
+
+int coord__refuse(struct ty_err *err, const struct coord__where *w, const char *key,
+                  const char *fmt, ...)
+{
+    if (err == NULL)
+        return TY_EFORMAT;
+    char field[TY_ERR_FIELD_MAX], what[TY_ERR_MSG_MAX];
+    coord__path(w, key, field, sizeof field);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return ty_error(err, TY_EFORMAT, field, -1, 0, "%s%s: %s", w->lead, field, what);
+}
+
+int coord__get_str(const json_t *o, const struct coord__where *w, const char *key, bool required,
+                   const char **out, struct ty_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return required ? coord__refuse(err, w, key, "missing") : 0;
+    if (!json_is_string(v))
+        return coord__refuse(err, w, key, "not a string");
+    /* a C string would silently end at the NUL */
+    if (memchr(json_string_value(v), '\0', json_string_length(v)) != NULL)
+        return coord__refuse(err, w, key, "holds a NUL character");
+    *out = json_string_value(v);
+    return 0;
+}
+
+int coord__get_int(const json_t *o, const struct coord__where *w, const char *key, bool required,
+                   int64_t min, int64_t max, int64_t *out, struct ty_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    *out = 0;
+    if (v == NULL)
+        return required ? coord__refuse(err, w, key, "missing") : 0;
+    if (!json_is_integer(v))
+        return coord__refuse(err, w, key, "not an integer");
+    json_int_t n = json_integer_value(v);
+    if (n < min || n > max)
+        return coord__refuse(err, w, key, "%lld is %s %lld", (long long)n,
+                             n < min ? "less than" : "more than", (long long)(n < min ? min : max));
+    *out = n;
+    return 0;
+}
+
+int coord__get_bool(const json_t *o, const struct coord__where *w, const char *key, bool *out,
+                    struct ty_err *err)
+{
+    json_t *v = json_object_get(o, key);
+    *out = false;
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v))
+        return coord__refuse(err, w, key, "not true or false");
+    *out = json_is_true(v);
+    return 0;
+}
+
+int coord__get_name(const json_t *o, const struct coord__where *w, const char *key,
+                    const char *const *names, size_t n, int *out, struct ty_err *err)
+{
+    const char *v;
+    int rc = coord__get_str(o, w, key, true, &v, err);
+    if (rc != 0 || v == NULL)
+        return rc != 0 ? rc : coord__refuse(err, w, key, "missing");
+    for (size_t i = 1; i < n; i++) {
+        if (names[i] != NULL && strcmp(names[i], v) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    }
+    return coord__refuse(err, w, key, "unknown value \"%.40s\"", v);
+}
+
+int coord__set_str(json_t *o, const char *key, const char *v)
+{
+    if (v == NULL)
+        return 0;
+    return json_object_set_new(o, key, json_string(v)) == 0 ? 0 : TY_ENOMEM;
+}
+
+int coord__set_int(json_t *o, const char *key, int64_t v)
+{
+    return json_object_set_new(o, key, json_integer((json_int_t)v)) == 0 ? 0 : TY_ENOMEM;
+}
+
+int coord__set_bytes(json_t *o, const char *key, const char *key_b64, const char *data, size_t len)
+{
+    if (utf8_invalid_at((const unsigned char *)data, len) == len && memchr(data, '\0', len) == NULL)
+        return json_object_set_new(o, key, json_stringn(data, len)) == 0 ? 0 : TY_ENOMEM;
+    struct strbuf sb;
+    sb_init(&sb);
+    b64_encode(&sb, data, len);
+    int rc = sb_failed(&sb) || json_object_set_new(o, key_b64, json_stringn(sb.buf, sb.len)) != 0
+                 ? TY_ENOMEM
+                 : 0;
+    sb_free(&sb);
+    return rc;
+}
+
+int coord__get_bytes(const json_t *o, const struct coord__where *w, const char *key,
+                     const char *key_b64, struct strbuf *scratch, const char **data, size_t *len,
+                     struct ty_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    json_t *v = json_object_get(o, key);
+    if (v != NULL && !json_is_null(v)) {
+        if (!json_is_string(v))
+            return coord__refuse(err, w, key, "not a string");
+        *data = json_string_value(v);
+        *len = json_string_length(v);
+        return 0;
+    }
+    v = json_object_get(o, key_b64);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_string(v))
+        return coord__refuse(err, w, key_b64, "not a string");
+    sb_truncate(scratch, 0);
+    if (b64_decode(scratch, json_string_value(v), json_string_length(v)) != 0)
+        return coord__refuse(err, w, key_b64, "not base64");
+    if (sb_failed(scratch))
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    *data = sb_str(scratch);
+    *len = scratch->len;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
  * Results to JSON
  */
 
@@ -62,16 +228,10 @@ static const char *const phase_names[] = {[COORD_PHASE_WAITING] = "waiting",
                                           [COORD_PHASE_ENDED] = "ended",
                                           [COORD_PHASE_PLANNED] = "planned"};
 
-static void set_str(json_t *o, const char *key, const char *v)
-{
-    if (v != NULL)
-        json_object_set_new(o, key, json_string(v));
-}
-
-static void set_int(json_t *o, const char *key, int64_t v)
-{
-    json_object_set_new(o, key, json_integer((json_int_t)v));
-}
+/* The result codec's calls are many and its values come from the executor itself, so a
+ * field jansson could not take is left out here; the reader then refuses the record. */
+#define set_str(o, key, v) ((void)coord__set_str(o, key, v))
+#define set_int(o, key, v) ((void)coord__set_int(o, key, v))
 
 static void run_fields(json_t *o, const struct store_run *r)
 {
@@ -130,22 +290,10 @@ json_t *coord_result_to_json(const struct coord_result *r)
     set_int(o, "exit_code", u->exit_code);
     set_int(o, "signal", u->signal);
     set_str(o, "error", u->error);
-    if (u->output != NULL) {
-        if (utf8_invalid_at((const unsigned char *)u->output, u->output_len) == u->output_len &&
-            memchr(u->output, '\0', u->output_len) == NULL) {
-            json_object_set_new(o, "output", json_stringn(u->output, u->output_len));
-        } else {
-            struct strbuf sb;
-            sb_init(&sb);
-            b64_encode(&sb, u->output, u->output_len);
-            if (sb_failed(&sb)) {
-                sb_free(&sb);
-                json_decref(o);
-                return NULL;
-            }
-            json_object_set_new(o, "output_b64", json_stringn(sb.buf, sb.len));
-            sb_free(&sb);
-        }
+    if (u->output != NULL &&
+        coord__set_bytes(o, "output", "output_b64", u->output, u->output_len) != 0) {
+        json_decref(o);
+        return NULL;
     }
     set_str(o, "phase",
             phase_names[r->phase >= COORD_PHASE_WAITING && r->phase <= COORD_PHASE_PLANNED
@@ -163,71 +311,38 @@ json_t *coord_result_to_json(const struct coord_result *r)
  * Results from JSON
  */
 
+static const struct coord__where result_at = {"result ", ""};
+
 static int bad(struct ty_err *err, const char *field, const char *what)
 {
-    return ty_error(err, TY_EFORMAT, field, -1, 0, "result %s: %s", field, what);
+    return coord__refuse(err, &result_at, field, "%s", what);
 }
 
 static int get_str(const json_t *o, const char *key, bool required, const char **out,
                    struct ty_err *err)
 {
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return required ? bad(err, key, "missing") : 0;
-    if (!json_is_string(v))
-        return bad(err, key, "not a string");
-    *out = json_string_value(v);
-    return 0;
+    return coord__get_str(o, &result_at, key, required, out, err);
 }
 
 static int get_int(const json_t *o, const char *key, bool required, int64_t min, int64_t max,
                    int64_t *out, struct ty_err *err)
 {
-    json_t *v = json_object_get(o, key);
-    *out = 0;
-    if (v == NULL)
-        return required ? bad(err, key, "missing") : 0;
-    if (!json_is_integer(v))
-        return bad(err, key, "not an integer");
-    json_int_t n = json_integer_value(v);
-    if (n < min || n > max)
-        return ty_error(err, TY_EFORMAT, key, -1, 0, "result %s: %lld is out of range", key,
-                        (long long)n);
-    *out = n;
-    return 0;
+    return coord__get_int(o, &result_at, key, required, min, max, out, err);
 }
 
 static int get_bool(const json_t *o, const char *key, bool *out, struct ty_err *err)
 {
-    json_t *v = json_object_get(o, key);
-    *out = false;
-    if (v == NULL)
-        return 0;
-    if (!json_is_boolean(v))
-        return bad(err, key, "not true or false");
-    *out = json_is_true(v);
-    return 0;
+    return coord__get_bool(o, &result_at, key, out, err);
 }
 
 static int get_name(const json_t *o, const char *key, const char *const *names, size_t n, int *out,
                     struct ty_err *err)
 {
-    const char *v;
-    int rc = get_str(o, key, true, &v, err);
-    if (rc != 0 || v == NULL)
-        return rc != 0 ? rc : bad(err, key, "missing");
-    for (size_t i = 1; i < n; i++) {
-        if (names[i] != NULL && strcmp(names[i], v) == 0) {
-            *out = (int)i;
-            return 0;
-        }
-    }
-    return ty_error(err, TY_EFORMAT, key, -1, 0, "result %s: unknown value \"%.40s\"", key, v);
+    return coord__get_name(o, &result_at, key, names, n, out, err);
 }
 
-#define I32 2147483647LL
-#define I64 INT64_MAX
+#define I32 COORD__I32
+#define I64 COORD__I64
 
 static int identity_from(const json_t *o, struct store_run *r, struct ty_err *err)
 {
@@ -264,7 +379,7 @@ static int run_from(const json_t *o, struct coord_result *res, struct strbuf *sc
                     struct ty_err *err)
 {
     struct store_run *r = &res->run;
-    const char *status, *b64;
+    const char *status;
     int64_t queued, ended, pid, pid_start, exit_code, sig, shards;
     int phase = 0, rc;
     if ((rc = identity_from(o, r, err)) != 0 ||
@@ -277,7 +392,8 @@ static int run_from(const json_t *o, struct coord_result *res, struct strbuf *sc
         (rc = get_int(o, "exit_code", false, -1, 255, &exit_code, err)) != 0 ||
         (rc = get_int(o, "signal", false, 0, 128, &sig, err)) != 0 ||
         (rc = get_str(o, "error", false, &r->error, err)) != 0 ||
-        (rc = get_str(o, "output_b64", false, &b64, err)) != 0 ||
+        (rc = coord__get_bytes(o, &result_at, "output", "output_b64", scratch, &r->output,
+                               &r->output_len, err)) != 0 ||
         (rc = get_name(o, "phase", phase_names, sizeof phase_names / sizeof phase_names[0], &phase,
                        err)) != 0 ||
         (rc = get_bool(o, "settled", &res->settled, err)) != 0 ||
@@ -288,21 +404,6 @@ static int run_from(const json_t *o, struct coord_result *res, struct strbuf *sc
     if (store_run_status_parse(status, &r->status) != 0)
         return ty_error(err, TY_EFORMAT, "status", -1, 0, "result status: unknown value \"%.40s\"",
                         status);
-    json_t *out = json_object_get(o, "output");
-    if (out != NULL && !json_is_null(out)) {
-        if (!json_is_string(out))
-            return bad(err, "output", "not a string");
-        r->output = json_string_value(out);
-        r->output_len = json_string_length(out);
-    } else if (b64 != NULL) {
-        sb_truncate(scratch, 0);
-        if (b64_decode(scratch, b64, strlen(b64)) != 0)
-            return bad(err, "output_b64", "not base64");
-        if (sb_failed(scratch))
-            return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
-        r->output = scratch->buf != NULL ? scratch->buf : "";
-        r->output_len = scratch->len;
-    }
     if (r->output_len > (size_t)STORE_OUTPUT_MAX)
         return bad(err, "output", "longer than a run's output may be");
     r->queued_at_ms = queued;

@@ -30,6 +30,9 @@
 
 #define COORD_ID_MAX 64 /* executor ids: [A-Za-z0-9._-], NUL included */
 
+/* True when id is an executor id: 1..COORD_ID_MAX-1 bytes of [A-Za-z0-9._-]. */
+bool coord_id_ok(const char *id);
+
 /* ---------------------------------------------------------------------------------------
  * Results: what an executor reports, in the order it happened.
  */
@@ -98,8 +101,8 @@ struct coord_assignment {
     int64_t epoch;        /* fencing epoch of this assignment; its runs carry it */
     int64_t since;        /* instant (s) from which the shards are its */
     int64_t resume_after; /* the job's last fire made, per the store (s); 0: none known */
-    char *from; /* cluster: the executor these shards came from when it died or left, for
-                   the records of fires it could not make (skip reasons name it); NULL */
+    char *from;           /* cluster: the executor these shards came from when it died or left, for
+                             the records of fires it could not make (skip reasons name it); NULL */
 };
 
 /* Fire a job now (run now, or a downstream fire). */

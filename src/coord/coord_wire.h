@@ -96,8 +96,7 @@ json_t *coord_member_info_to_json(const struct coord_member_info *m);
 
 /* Fill *m (zeroed first; coord_member_info_clear it, also after a failure).  TY_EFORMAT
  * naming the field, TY_ENOMEM. */
-int coord_member_info_from_json(const json_t *o, struct coord_member_info *m,
-                                struct ty_err *err);
+int coord_member_info_from_json(const json_t *o, struct coord_member_info *m, struct ty_err *err);
 void coord_member_info_clear(struct coord_member_info *m);
 
 /* Parse "k=v,k2=v2" (the --labels option) into m->labels, replacing them.  Keys and values:
@@ -111,8 +110,8 @@ int coord_labels_parse(const char *text, struct coord_member_info *m, struct ty_
 /* The shards of one job an executor owns. */
 struct coord_placement {
     char *job;
-    int64_t version;      /* the job definition's store version the placement was made for */
-    uint32_t *shards;     /* ascending, unique; NULL with n_shards 0: every shard */
+    int64_t version;  /* the job definition's store version the placement was made for */
+    uint32_t *shards; /* ascending, unique; NULL with n_shards 0: every shard */
     uint32_t n_shards;
     uint32_t job_shards;  /* the job's shard count */
     int64_t resume_after; /* fires after this instant (s) are this executor's to make; 0: from
@@ -129,9 +128,9 @@ void coord_placement_clear(struct coord_placement *p);
  * a reader that sees head G reads chunks of G and nothing else.
  */
 struct coord_placement_head {
-    int64_t gen;     /* increasing per executor */
-    uint32_t chunks; /* chunk nodes "<gen>-<i>", i < chunks */
-    int64_t jobs;    /* placements in all chunks together */
+    int64_t gen;               /* increasing per executor */
+    uint32_t chunks;           /* chunk nodes "<gen>-<i>", i < chunks */
+    int64_t jobs;              /* placements in all chunks together */
     char leader[COORD_ID_MAX]; /* the server that published it */
     int64_t at_ms;
 };

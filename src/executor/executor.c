@@ -72,18 +72,6 @@ void executor__result(struct executor *x, struct coord_result *r)
  * The id
  */
 
-static bool id_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= COORD_ID_MAX)
-        return false;
-    for (const char *p = s; *p != '\0'; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '.' || *p == '_' || *p == '-'))
-            return false;
-    return true;
-}
-
 int executor_load_id(const char *data_dir, char *id, size_t cap, struct ty_err *err)
 {
     char path[4096];
@@ -91,7 +79,7 @@ int executor_load_id(const char *data_dir, char *id, size_t cap, struct ty_err *
     char line[128];
     int rc = file_read_line(path, line, sizeof line, err);
     if (rc == 0) {
-        if (!id_ok(line) || strlen(line) >= cap)
+        if (!coord_id_ok(line) || strlen(line) >= cap)
             return ty_error(err, TY_EFORMAT, NULL, -1, 0,
                             "%s does not hold an executor id (letters, digits, '.', '_', '-'; "
                             "at most %d); delete it to have a new one made",
@@ -107,7 +95,7 @@ int executor_load_id(const char *data_dir, char *id, size_t cap, struct ty_err *
     char clean[40];
     size_t k = 0;
     for (const char *p = host; *p != '\0' && k < sizeof clean - 1; p++)
-        clean[k++] = id_ok((char[]){*p, 0}) ? *p : '-';
+        clean[k++] = coord_id_ok((char[]){*p, 0}) ? *p : '-';
     clean[k] = '\0';
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
@@ -426,7 +414,7 @@ static void on_status_timer(uv_timer_t *t)
 
 int executor_new(const struct executor_config *cfg, struct executor **out, struct ty_err *err)
 {
-    if (cfg->id == NULL || !id_ok(cfg->id) || cfg->data_dir == NULL || cfg->deliver == NULL ||
+    if (cfg->id == NULL || !coord_id_ok(cfg->id) || cfg->data_dir == NULL || cfg->deliver == NULL ||
         cfg->max_runs == 0 || cfg->max_jobs == 0)
         return ty_error(err, TY_EINVAL, NULL, -1, 0,
                         "executor: an id, a data directory, a sink and capacities are needed");

@@ -219,6 +219,19 @@ static void test_malformed(void **state)
         json_decref(o);
         sb_free(&scratch);
     }
+    /* a string with a NUL inside would end early as a C string: refused, not cut */
+    struct coord_result in = sample_run();
+    json_t *o = coord_result_to_json(&in);
+    json_object_set_new(o, "job", json_stringn("night\0ly", 8));
+    struct coord_result r;
+    struct ty_err err;
+    struct strbuf scratch;
+    sb_init(&scratch);
+    assert_int_equal(coord_result_from_json(o, &r, &scratch, &err), TY_EFORMAT);
+    assert_string_equal(err.field, "job");
+    assert_string_equal(err.msg, "result job: holds a NUL character");
+    json_decref(o);
+    sb_free(&scratch);
 }
 
 /* ---- coord_local ------------------------------------------------------------------- */
