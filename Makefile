@@ -53,11 +53,11 @@ unit-asan: deps ## unit tests under AddressSanitizer + UndefinedBehaviorSanitize
 	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j$(JOBS)
 
-unit-tsan: deps ## the threaded unit tests (spool, coordination, trigger engine, store) under ThreadSanitizer
+unit-tsan: deps ## the threaded unit tests (spool, coordination, ZooKeeper session, trigger engine, store) under ThreadSanitizer
 	@CC=clang cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTETHYS_TSAN=ON >/dev/null
-	@cmake --build build-tsan -j$(JOBS) --target test_spool test_coord test_sched test_store
+	@cmake --build build-tsan -j$(JOBS) --target test_spool test_coord test_zkc test_sched test_store
 	@cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --output-on-failure -R '^(test_spool|test_coord|test_sched|test_store)$$'
+	  ctest --output-on-failure -R '^(test_spool|test_coord|test_zkc|test_sched|test_store)$$'
 
 conformance: build ## the public cron vectors through `tethys cron next`
 	@$(PY) $(CHECKPY) $(VECTORS) --jobs $(JOBS) \

@@ -18,6 +18,10 @@ PKGS=(
   libuv1-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev libgnutls28-dev
   # the PostgreSQL store (libpq), and the private server its tests start (tests/pg/pg.sh)
   libpq-dev postgresql-15
+  # coordination: the ZooKeeper C client, and the private three-node ensemble its tests
+  # start (tests/zk/zk.sh: zookeeper.jar from libzookeeper-java, slf4j-simple from
+  # libslf4j-java above); kazoo for the Python tests that look inside it
+  libzookeeper-mt-dev zookeeper libzookeeper-java python3-kazoo
   # security system tests: a private CA (openssl) and a TLS client (curl)
   openssl curl
   # deployment test: systemd-analyze verify of deploy/systemd/tethys.service

@@ -27,8 +27,10 @@
  * Every node zkc creates carries a digest ACL for the configured identity (all
  * permissions to it, nothing to anyone else), and the session authenticates with it.
  *
- * Paths are relative to the chroot in the hosts string ("h1:2181,h2:2181/tethys"); the
- * chroot node itself must exist (zkc_open creates it, with the ACL, when missing).
+ * Paths are relative to the chroot in the hosts string ("h1:2181,h2:2181/tethys").  zkc
+ * adds the chroot to every path itself (and strips it from the paths it hands back), on a
+ * handle without one, so the same session creates the chroot's nodes, each level with the
+ * ACL, before anything else on every new session; ZKC_CONNECTED comes once they exist.
  */
 #ifndef COORD_ZKC_H
 #define COORD_ZKC_H
@@ -41,6 +43,11 @@
 
 #define ZKC_LEASE_FRACTION 0.6 /* of the negotiated session timeout */
 
+/* The largest request zkc sends, encoded (bytes): the ensemble's jute.maxbuffer (1 MiB by
+ * default) less room for its own framing.  A bigger one would make the server drop the
+ * connection, so zkc_create, zkc_set and zkc_multi refuse it. */
+#define ZKC_MAX_REQUEST (1024 * 1024 - 64 * 1024)
+
 /* Error codes of the answers: the client's own (ZOK 0, ZNONODE, ZNODEEXISTS, ZBADVERSION,
  * ZCONNECTIONLOSS, ZSESSIONEXPIRED, ZNOAUTH, ZNOTEMPTY, ...), so callers compare with
  * zookeeper.h's names.  zkc_strerror names them. */
@@ -50,7 +57,8 @@ enum zkc_event {
     ZKC_CONNECTED = 1, /* connected; new_session says whether this is a new session */
     ZKC_DISCONNECTED,  /* the connection is lost; the session may still live */
     ZKC_EXPIRED,       /* the session is gone (a new one is being made) */
-    ZKC_AUTH_FAILED,   /* the ensemble refused the credentials: nothing will work */
+    ZKC_AUTH_FAILED,   /* the ensemble refused the credentials: nothing will work (zkc
+                          makes no new session; zkc_close it) */
 };
 
 struct zkc_config {
@@ -66,16 +74,22 @@ struct zkc;
 
 /*
  * Start a session for `loop` (call on the loop's thread).  Returns at once; on_event
- * follows.  The caller owns *out (zkc_close).  TY_EINVAL naming the field for a bad hosts
- * string or auth ("user:password", both non-empty), TY_ENOMEM, TY_EIO when the client
- * cannot start.
+ * follows.  The caller owns *out (zkc_close).  cfg's strings are copied.  TY_EINVAL naming
+ * the field for a bad hosts string, session_timeout_ms (0) or auth ("user:password", both
+ * non-empty), TY_ENOMEM, TY_EIO when the client cannot start (a host name that does not
+ * resolve).  On failure *out is untouched and what zkc_open made is released when the loop
+ * next runs.  The client library resolves host names on this thread: give IP addresses
+ * where the loop must never wait.
  */
 int zkc_open(uv_loop_t *loop, const struct zkc_config *cfg, struct zkc **out, struct ty_err *err);
 
 /*
  * Close the session (its ephemeral nodes go at once) and free everything, on the loop's
- * thread.  Callbacks of requests still in flight are called with ZCLOSING before it
- * returns or from the loop shortly after; none after the loop has run its close callbacks.
+ * thread.  Returns at once: requests already sent get up to a second to be answered,
+ * then the goodbye to the ensemble (seconds more when a server hangs) runs on a thread of
+ * its own.  Callbacks of requests still in flight are called from the loop meanwhile
+ * (ZCLOSING for those left without an answer); none after the loop has run its close
+ * callbacks, which free z.  No watch or on_event is called after zkc_close.
  */
 void zkc_close(struct zkc *z);
 
@@ -93,9 +107,21 @@ int64_t zkc_session_id(const struct zkc *z);
 /* CLOCK_BOOTTIME now, ns. */
 int64_t zkc_boottime_ns(void);
 
+/* The current session's id and password, as the client library's clientid_t holds them
+ * (zookeeper_init with them joins the session; closing that handle ends the session: how
+ * a test makes a session expire).  0, or TY_EUNAVAIL before the session is established.
+ * On the loop's thread. */
+int zkc_session_credentials(const struct zkc *z, int64_t *id, char passwd[16]);
+
 /* ---------------------------------------------------------------------------------------
  * Requests.  Each returns 0 (the callback will be called once, on the loop) or a TY_E*
- * code when it could not be sent (no callback then).  Paths and data are copied.
+ * code when it could not be sent (no callback then): TY_EINVAL (a path not starting with
+ * '/' or that ZooKeeper refuses, bad flags, data over ZKC_MAX_REQUEST, a bad multi op),
+ * TY_EUNAVAIL when there is no session handle (after an expiry until the next session
+ * starts, after an auth failure, once zkc_close was called), TY_ENOMEM.  Paths and data
+ * are copied.  Requests made before ZKC_CONNECTED wait in the client for the connection;
+ * if the first attempt fails they fail with it (ZCONNECTIONLOSS), and under a chroot that
+ * did not exist yet a request made before the retry may find no parent (ZNONODE).
  */
 
 struct zkc_stat {
@@ -106,15 +132,16 @@ struct zkc_stat {
 };
 
 struct zkc_reply {
-    int rc;                /* ZOK or the client's error code */
-    const char *data;      /* get: the node's data (NULL when empty); valid during the call */
-    int len;               /* its length */
-    struct zkc_stat stat;  /* get, exists, set, children (when rc is ZOK) */
-    char **children;       /* children: names, valid during the call */
-    int n_children;        /* ... their count */
-    const char *path;      /* create: the path made (with its sequence number) */
-    const int *multi_rc;   /* multi: each operation's result, in order */
-    int n_multi;           /* ... their count */
+    int rc;               /* ZOK or the client's error code (ZSYSTEMERROR: no memory to
+                             copy the answer) */
+    const char *data;     /* get: the node's data (NULL when empty); valid during the call */
+    int len;              /* its length */
+    struct zkc_stat stat; /* get, exists, set, children (when rc is ZOK) */
+    char **children;      /* children: names, valid during the call */
+    int n_children;       /* ... their count */
+    const char *path;     /* create: the path made (with its sequence number) */
+    const int *multi_rc;  /* multi: each operation's result, in order */
+    int n_multi;          /* ... their count */
 };
 
 typedef void (*zkc_cb)(void *arg, const struct zkc_reply *r);
@@ -136,12 +163,11 @@ int zkc_delete(struct zkc *z, const char *path, int version, zkc_cb cb, void *ar
 /* w NULL: no watch.  warg is w's. */
 int zkc_get(struct zkc *z, const char *path, zkc_watch_cb w, void *warg, zkc_cb cb, void *arg);
 int zkc_exists(struct zkc *z, const char *path, zkc_watch_cb w, void *warg, zkc_cb cb, void *arg);
-int zkc_children(struct zkc *z, const char *path, zkc_watch_cb w, void *warg, zkc_cb cb,
-                 void *arg);
+int zkc_children(struct zkc *z, const char *path, zkc_watch_cb w, void *warg, zkc_cb cb, void *arg);
 
 enum zkc_op_type { ZKC_OP_CREATE = 1, ZKC_OP_SET, ZKC_OP_DELETE, ZKC_OP_CHECK };
 
-struct zkc_op {
+struct zkc_op { /* NOLINT(clang-analyzer-optin.performance.Padding): the order reads */
     enum zkc_op_type type;
     const char *path;
     const void *data; /* CREATE, SET */
