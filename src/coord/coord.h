@@ -116,9 +116,13 @@ struct coord_fire {
 };
 
 enum coord_req_kind {
-    COORD_ASSIGN = 1, /* assign[0..n_assign) -> json {"failed": [{"job","error"}]} */
+    COORD_ASSIGN = 1, /* assign[0..n_assign) -> json {"failed": [{"job","error"}],
+                         "through": W (every fire at or before W of a shard this request took
+                         away was made or recorded by the executor, none after W is; the new
+                         owner resumes after W), "fenced": true (only while it is fenced)} */
     COORD_CALENDAR,   /* name, definition (NULL: removed) -> no json */
-    COORD_FIRE,       /* fire -> json {"fire_id","runs":[{"run_id","shard"}],"skipped":[...]} */
+    COORD_FIRE,       /* fire -> json {"fire_id","runs":[{"run_id","shard"}],"skipped":[...]}
+                         ({"shard","reason"}; "not_owned", with "detail", for another's) */
     COORD_CANCEL,     /* name = run id -> json {"run_id","status"} */
     COORD_OUTPUT,     /* name = run id, offset, max -> data, from, total (or TY_ENOENT) */
     COORD_STATUS,     /* -> json: the executor's status object (see docs/api.md, executors) */

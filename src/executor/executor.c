@@ -13,6 +13,10 @@
  * first full set of assignments.  Until then the trigger engine is not started and
  * fire/cancel requests wait, so nothing can start a shard that may still be running.
  *
+ * Fence.  executor_fence sets a flag at once, on the caller's thread, so the loop starts
+ * nothing from that moment (a cluster executor's lease has ended); the loop then kills
+ * what the jobs say to kill, and unfences when told: shards.c has the rules.
+ *
  * Stop.  No more fires; queued runs are recorded interrupted; running ones get the grace,
  * then their groups are killed; then the spool gets a few seconds to hand everything to
  * the store, and the loop ends.
@@ -144,6 +148,7 @@ static json_t *status_json(struct executor *x)
         "demand_rate", demand_rate, "queue_misfires", (json_int_t)atomic_load(&x->queue_misfires),
         "overloaded", overloaded || queue_full, "queue_full", queue_full, "queue_max",
         (int)x->cfg.queue_max, "spool", spool);
+    json_object_set_new(o, "fenced", json_boolean(atomic_load(&x->fenced)));
     return o;
 }
 
@@ -224,13 +229,15 @@ static void assign(struct executor *x, struct coord_request *req)
     /* the full set being given: this request and the ones since the last full set (those
      * not marked complete); the jobs held that are not part of it go when it is complete */
     uint32_t set = x->sync + 1;
+    /* where the shards this request moves change hands (shards.c: "through") */
+    int64_t cut = executor__cut(x, req, set);
     if (req->complete)
         x->sync = set;
     for (size_t i = 0; i < req->n_assign; i++) {
         struct ty_err err;
         ty_err_clear(&err);
         const struct coord_assignment *a = &req->assign[i];
-        if (executor__assign(x, a, &err) != 0)
+        if (executor__assign(x, a, cut, &err) != 0)
             json_array_append_new(failed, json_pack("{s:s, s:s}", "job", a->job, "error", err.msg));
         /* as held (compact or not): looking it up must not parse it */
         struct xjob *j = a->definition ? strmap_get(&x->jobs, a->job) : NULL;
@@ -253,7 +260,7 @@ static void assign(struct executor *x, struct coord_request *req)
         json_array_foreach(gone, i, name)
         {
             struct coord_assignment none = {.job = (char *)json_string_value(name)};
-            executor__assign(x, &none, NULL);
+            executor__assign(x, &none, cut, NULL);
         }
         json_decref(gone);
         if (!x->reconciled) {
@@ -266,7 +273,9 @@ static void assign(struct executor *x, struct coord_request *req)
             executor__run_deferred(x);
         }
     }
-    req->reply.json = json_pack("{s:o}", "failed", failed);
+    req->reply.json = json_pack("{s:o, s:I}", "failed", failed, "through", (json_int_t)cut);
+    if (atomic_load(&x->fenced)) /* nothing was made meanwhile: "through" is only the cut */
+        json_object_set_new(req->reply.json, "fenced", json_true());
     answer(x, req);
 }
 
@@ -276,6 +285,10 @@ static void handle(struct executor *x, struct xmail *m)
     struct coord_request *req = m->req;
     if (m->kind == XMAIL_STOP) {
         executor__shutdown(x, m->grace_s);
+        return;
+    }
+    if (m->kind == XMAIL_FENCE || m->kind == XMAIL_UNFENCE) {
+        executor__fence_apply(x, m->kind == XMAIL_FENCE);
         return;
     }
     if (x->stopping && req->kind != COORD_ASSIGN && req->kind != COORD_CALENDAR) {
@@ -346,14 +359,18 @@ static void on_mail(uv_async_t *h)
     }
 }
 
-static void on_sched(uv_async_t *h)
+void executor__drain_fires(struct executor *x)
 {
-    struct executor *x = h->data;
     struct sched_fire batch[256];
     size_t n;
     while ((n = sched_take(x->sched, batch, 256)) > 0)
         for (size_t i = 0; i < n; i++)
             executor__on_fire(x, &batch[i]);
+}
+
+static void on_sched(uv_async_t *h)
+{
+    executor__drain_fires(h->data);
 }
 
 static void sched_wake(void *arg)
@@ -391,7 +408,9 @@ static void on_status_timer(uv_timer_t *t)
         pthread_mutex_unlock(&x->status_mu);
     }
     x->rates[x->rate_next++ % n] = cur;
-    executor__expire_queue(x);
+    if (!atomic_load(&x->fenced)) /* fenced, queued runs stay queued (shards.c) */
+        executor__expire_queue(x);
+    executor__gaps_sweep(x, false);
     /* overloaded: runs misfired in the queue in the last 5 s, or the oldest queued run has
      * waited more than 2 s; it ends 5 s after the last sign (a full queue is its own flag,
      * cleared as soon as the queue is half empty) */
@@ -505,6 +524,25 @@ int executor_start(struct executor *x, struct ty_err *err)
     return 0;
 }
 
+void executor_fence(struct executor *x, bool fenced)
+{
+    if (fenced) /* at once: the loop starts nothing from here on (shards.c) */
+        atomic_store(&x->fenced, true);
+    struct xmail *m = x->thread_live ? calloc(1, sizeof *m) : NULL;
+    if (m != NULL) {
+        m->kind = fenced ? XMAIL_FENCE : XMAIL_UNFENCE;
+        if (post(x, m) == 0)
+            return;
+        free(m); /* stopped: there is nothing left to kill or resume */
+    } else if (x->thread_live) {
+        log_error("out of memory: a fence change is not applied by the loop", "id=%s fenced=%d",
+                  x->id, fenced);
+        return;
+    }
+    if (!fenced)
+        atomic_store(&x->fenced, false);
+}
+
 void executor_stop(struct executor *x, uint32_t grace_s, void (*done)(void *arg), void *arg)
 {
     if (!x->thread_live) { /* never started: nothing runs */
@@ -601,6 +639,7 @@ void executor_free(struct executor *x)
         uv_run(&x->loop, UV_RUN_DEFAULT);
         uv_loop_close(&x->loop);
     }
+    executor__gaps_sweep(x, true);
     spool_close(x->spool);
     json_decref(x->recovered);
     json_decref(x->last_fires);

@@ -80,7 +80,10 @@ void executor_member(struct executor *x, struct coord_member *out);
  * assignment's resume_after), queued runs stay queued, retries wait; runs of jobs with
  * on_executor_death "kill" are killed (process group TERM, then KILL after the job's
  * kill_grace).  A cluster executor is fenced when its ZooKeeper lease ends, and unfenced
- * only once a new session has given it a fresh assignment.
+ * only once a new session has given it a fresh assignment.  Unfenced, every held job
+ * resumes from now: the fires whose time passed while fenced are made here only when an
+ * assignment says so with its resume_after (one given while fenced, or the next one).
+ * Fencing takes effect before the call returns; unfencing when the loop gets to it.
  */
 void executor_fence(struct executor *x, bool fenced);
 

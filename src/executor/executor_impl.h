@@ -22,6 +22,48 @@
 
 struct xrun;
 
+/* Fires at instants t with after < t <= until (shards.c). */
+struct xspan {
+    int64_t after, until;
+};
+
+/*
+ * What a job holds beyond "every shard, for every fire" (shards.c): which of its shards are
+ * this executor's for which fires, its strategy "local", the executor its shards came
+ * from, and the fires a fence kept it from making.  A job has none of that (struct xjob's
+ * own is NULL) when one executor owns everything: the embedded server.
+ */
+struct xown {
+    bool local;              /* strategy "local": its fire ids carry this executor's id */
+    bool partial;            /* spans[] and rest say which shards it owns; else every one */
+    struct xspan rest;       /* partial: shards n_spans and up */
+    char from[COORD_ID_MAX]; /* the executor its shards came from when it died ("": none) */
+    int64_t from_through;    /* misfire records of fires at or before it name `from` */
+    int64_t hole_after;      /* a hole: fires in (hole_after, hole_until] a fence dropped */
+    int64_t hole_until;      /* 0: no hole; INT64_MAX: the fence is still on */
+    int64_t fenced_resume;   /* resume_after of an assignment taken while fenced (0: none) */
+    uint32_t n_spans;
+    struct xspan spans[]; /* partial: per shard, the fires it owns */
+};
+
+/*
+ * A gap (shards.c): the fires of a job in (after, through], for shards this executor owns
+ * but did not make them for (shards it was just given; fires a fence dropped), made by a
+ * trigger-engine entry of its own so that the job's misfire policy meets them exactly as
+ * it meets a resumed job's.  Runs and records of a gap are the job's, as usual.
+ */
+struct xgap {
+    uint32_t id;                /* its trigger-engine id */
+    uint32_t job_id;            /* the job's own engine id ... */
+    char job[JOB_NAME_MAX + 1]; /* ... and name: a gap outlived by its job fires nothing */
+    int64_t after, through;
+    int64_t done_ms; /* set: the engine has handed everything over by then; 0: not set yet */
+    char from[COORD_ID_MAX];
+    struct xgap *next;
+    uint32_t n;
+    uint32_t shards[];
+};
+
 /*
  * A job as the executor holds it: compact or ready (jobs.c).  A compact job (text not NULL)
  * is its definition as compact text and the fields up to def; its entry is allocated
@@ -38,12 +80,14 @@ struct xjob {
     struct mask_set *masks;     /* its secret values, hidden in its runs' output (or NULL) */
     int64_t last_fire;          /* latest scheduled fire made (schedule trigger), seconds */
     uint32_t shard_cap;         /* length of the per-shard arrays (never shrinks) */
+    uint32_t unfences;          /* executor's unfence count when it came (shards.c) */
     uint32_t *running;          /* per shard: runs queued for capacity or going now */
     struct xrun **waiting_head; /* per shard: runs queued behind a running one (overlap) */
     uint32_t waiting;           /* total queued behind running ones */
     bool deleted;               /* removed from the table; freed when its last run ends */
     uint32_t refs;              /* runs pointing at it */
     uint32_t sync;              /* the full assignment set it was last given in */
+    struct xown *own;           /* NULL: every shard, for every fire (shards.c) */
     char *text;      /* compact: its name, a NUL, its compact JSON (core/job_text.c); else NULL */
     json_t *secrets; /* compact: the secret values its assignment brought, or NULL */
     struct job def;  /* ready only: the parsed definition.  Last: a compact entry ends here */
@@ -77,8 +121,9 @@ struct xrun {
     pid_t pid;
     uint64_t pid_start;
     bool adopted;
-    bool accepted; /* recorded already (waited behind its shard, or a retry): never dropped */
-    bool late_ok;  /* queued past the misfire threshold once and kept by the policy */
+    bool accepted;   /* recorded already (waited behind its shard, or a retry): never dropped */
+    bool fence_kill; /* killed because the executor was fenced (its lease ended) */
+    bool late_ok;    /* queued past the misfire threshold once and kept by the policy */
     enum store_run_status final; /* set when a kill was ordered: timeout / canceled / ... */
     uv_timer_t timeout_timer, alarm_timer;
     bool timers_live;
@@ -100,7 +145,7 @@ struct xmail {
     struct xmail *next;
 };
 
-enum { XMAIL_REQUEST = 0, XMAIL_STOP = 1 };
+enum { XMAIL_REQUEST = 0, XMAIL_STOP = 1, XMAIL_FENCE = 2, XMAIL_UNFENCE = 3 };
 
 struct recycle {
     char run_id[STORE_ID_MAX];
@@ -142,6 +187,14 @@ struct executor { // NOLINT(clang-analyzer-optin.performance.Padding)
     uint32_t *free_ids;
     uint32_t n_free_ids;
     struct strmap calendars; /* name -> struct calendar* */
+    struct xgap *gaps;       /* gaps whose engine entries may still hand fires over */
+
+    /* fencing (shards.c): `fenced` is set at once by executor_fence (any thread), so the
+     * loop starts nothing from that moment on; the loop clears it when it unfences */
+    _Atomic bool fenced;
+    bool fence_on;       /* the loop has dealt with the fence (killed what it kills) */
+    uint32_t unfences;   /* unfences so far */
+    int64_t unfenced_at; /* the last unfence: fires at or before it were the fence's */
 
     /* runs (loop) */
     struct strmap runs;           /* run_id -> struct xrun* (not yet ended) */
@@ -194,6 +247,8 @@ void executor__result(struct executor *x, struct coord_result *r);
 void executor__status_changed(struct executor *x);
 /* Requests the loop held back until the previous process's runs were reconciled. */
 void executor__run_deferred(struct executor *x);
+/* Take every fire the trigger engine has handed over and make it now (the loop's). */
+void executor__drain_fires(struct executor *x);
 /* Every run has ended after a stop: drain the spool, close the loop's handles, tell the
  * owner (runs.c calls it). */
 void executor__stopped(struct executor *x);
@@ -205,7 +260,14 @@ void executor__stopped(struct executor *x);
 struct xjob *executor__job(struct executor *x, const char *name);
 struct xjob *executor__job_ready(struct executor *x, const char *name);
 struct xjob *executor__job_by_id(struct executor *x, uint32_t id);
-int executor__assign(struct executor *x, const struct coord_assignment *a, struct ty_err *err);
+/* Hold, change or remove a job as assignment a says; a change of its shards takes effect
+ * at cut (shards.c).  0, or a TY_E* code with err naming the job: a definition or shard
+ * list it cannot take changes nothing. */
+int executor__assign(struct executor *x, const struct coord_assignment *a, int64_t cut,
+                     struct ty_err *err);
+/* A trigger-engine id (TY_ERANGE: max_jobs in use, TY_ENOMEM), and giving one back. */
+int executor__id_alloc(struct executor *x, uint32_t *id);
+void executor__id_free(struct executor *x, uint32_t id);
 int executor__calendar(struct executor *x, const char *name, const char *json);
 const struct calendar *executor__calendar_get(struct executor *x, const char *name);
 void executor__job_release(struct executor *x, struct xjob *j);
@@ -228,8 +290,51 @@ void executor__report_run(struct executor *x, const struct xrun *r, enum store_r
 void executor__arm_timers(struct executor *x, struct xrun *r, int64_t elapsed_ms);
 /* A run has ended (exec's callback, runs.c): report it, retry or retire it. */
 void executor__on_exit(struct exec_run *proc, const struct exec_result *res, void *arg);
+/* Fenced: kill the runs of jobs whose on_executor_death is "kill" (runs.c). */
+void executor__fence_kill(struct executor *x);
+/* Unfenced: the retries whose backoff ended while fenced go now; queued runs start. */
+void executor__retries_resume(struct executor *x);
+void executor__pump(struct executor *x);
+/* Job `name` leaves: the fires at or before cut the engine still owes it are recorded
+ * skipped (shards.c, "the cut"). */
+void executor__owed(struct executor *x, const char *name, int64_t cut);
+
 /* recover.c */
 void executor__recover(struct executor *x);
+
+/* shards.c: ownership, gaps, the cut, local fire ids, fencing (see its top comment) */
+/* Shard `shard` of j is this executor's for its fire at `at`; ... for a fire made now. */
+bool executor__owns(const struct xjob *j, uint32_t shard, int64_t at);
+bool executor__owns_now(const struct xjob *j, uint32_t shard);
+/* Every shard of j (ready) is this executor's for its fire at `at`. */
+bool executor__owns_whole(const struct xjob *j, int64_t at);
+bool executor__is_local(const struct xjob *j);
+/* a's shards are ascending, each below `shards` (0: not known).  TY_EINVAL naming "shards". */
+int executor__own_check(const struct coord_assignment *a, uint32_t shards, struct ty_err *err);
+/* a gives held job j another set of shards than it owns now. */
+bool executor__own_changes(const struct xjob *j, const struct coord_assignment *a);
+/* Apply a's shards, strategy, `from` and resume_after to j (fresh: new here; else held,
+ * and ready once the executor has reconciled) at cut.  0 or TY_ENOMEM with err. */
+int executor__own_assign(struct executor *x, struct xjob *j, const struct coord_assignment *a,
+                         bool fresh, bool local, int64_t cut, struct ty_err *err);
+/* The cut of assignment request req (set: the full set it belongs to); takes what the
+ * engine handed over first. */
+int64_t executor__cut(struct executor *x, const struct coord_request *req, uint32_t set);
+/* A local job named `job` can have fire ids here (TY_EINVAL naming "strategy"). */
+int executor__local_fits(const struct executor *x, const char *job, struct ty_err *err);
+/* Append "~<executor>" to fire id base `base` (of cap bytes) when j is local; TY_ERANGE
+ * (base unchanged) when the fire id would not fit. */
+int executor__local_base(const struct executor *x, const struct xjob *j, char *base, size_t cap);
+/* The gap with engine id `id`, or NULL; the (ready) job it fires for, or NULL. */
+struct xgap *executor__gap(struct executor *x, uint32_t id);
+struct xjob *executor__gap_job(struct executor *x, const struct xgap *g);
+/* Drop the gaps the engine is done with (all: every one, at the end, engine stopped). */
+void executor__gaps_sweep(struct executor *x, bool all);
+/* Fire f of j (gap: of one of its gaps) is the fence's: not made, noted in j's hole. */
+bool executor__fence_drops(struct executor *x, struct xjob *j, const struct sched_fire *f,
+                           bool gap);
+/* The loop's side of executor_fence. */
+void executor__fence_apply(struct executor *x, bool on);
 
 /* outputs.c */
 void executor__output_path(const struct executor *x, const char *run_id, char *buf, size_t cap);

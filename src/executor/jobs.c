@@ -26,6 +26,11 @@
  * keeps a reference to the set it started with, so changing a secret while a run goes
  * still hides the value that run was given.  A compact job keeps the values as they came.
  *
+ * Shards.  In a cluster an assignment may give the job some of its shards only; which ones,
+ * for which fires, is the job's `own` (shards.c), NULL when it has every shard as the
+ * embedded server's executor does.  A new set of shards under the same definition (the same
+ * version) changes nothing else: the definition, its schedule and its runs stay.
+ *
  * Where firing resumes: a job new to this executor fires from the last fire known to have
  * been made (the assignment says what the store knows; the spool may know a later one
  * the store has not got yet), so fires missed while nobody held it meet its misfire
@@ -79,7 +84,7 @@ const struct calendar *executor__calendar_get(struct executor *x, const char *na
     return strmap_get(&x->calendars, name);
 }
 
-static int alloc_id(struct executor *x, uint32_t *id)
+int executor__id_alloc(struct executor *x, uint32_t *id)
 {
     if (x->n_free_ids > 0) {
         *id = x->free_ids[--x->n_free_ids];
@@ -104,9 +109,15 @@ static int alloc_id(struct executor *x, uint32_t *id)
     return 0;
 }
 
+void executor__id_free(struct executor *x, uint32_t id)
+{
+    x->free_ids[x->n_free_ids++] = id;
+}
+
 static void free_xjob(struct xjob *j)
 {
     mask_set_unref(j->masks);
+    free(j->own);
     if (j->text != NULL) {
         free(j->text);
         json_decref(j->secrets);
@@ -238,7 +249,9 @@ static int load_secrets(const struct xjob *old, struct job *def, const json_t *s
     return mask_set_new(values, n, masks);
 }
 
-/* Parse a job's (compact) JSON text into *def: it must be a job named `name`. */
+/* Parse a job's (compact) JSON text into *def: it must be a job named `name`.  Its
+ * "strategy" is the executor's to read (shards.c) and is taken out first: core/job.c is
+ * only now learning that field, and the control plane checked it when the job was saved. */
 static int parse_def(const char *name, const char *text, struct job *def, struct ty_err *err)
 {
     json_error_t jerr;
@@ -248,6 +261,7 @@ static int parse_def(const char *name, const char *text, struct job *def, struct
         return ty_error(err, TY_EFORMAT, "job", -1, 0, "job %s: definition unreadable: %s", name,
                         jerr.text);
     }
+    json_object_del(obj, "strategy");
     int rc = job_from_json(obj, def, err);
     json_decref(obj);
     if (rc == 0 && strcmp(def->name, name) != 0) {
@@ -326,7 +340,7 @@ static int64_t resume_fresh(struct executor *x, struct xjob *j, const char *name
 static struct xjob *new_entry(struct executor *x, const char *name, size_t size, struct ty_err *err)
 {
     struct xjob *j = calloc(1, size);
-    int rc = j != NULL ? alloc_id(x, &j->id) : TY_ENOMEM;
+    int rc = j != NULL ? executor__id_alloc(x, &j->id) : TY_ENOMEM;
     if (rc != 0) {
         free(j);
         ty_error(err, rc, "name", -1, 0, "cannot hold more jobs (max_jobs %u)", x->cfg.max_jobs);
@@ -444,12 +458,53 @@ static int assign_ready(struct executor *x, struct xjob *j, const struct coord_a
  * each executor assigns on its own loop thread: one per thread. */
 static _Thread_local struct job_text_memo schedule_memo;
 
-int executor__assign(struct executor *x, const struct coord_assignment *a, struct ty_err *err)
+/* The job's text says "strategy": "local" (the field may be new to core/job.c: shards.c). */
+static bool strategy_local(const struct strbuf *compact)
+{
+    const char *raw;
+    size_t len;
+    return job_text_member(sb_str(compact), compact->len, "strategy", &raw, &len) == 0 &&
+           len == 7 && memcmp(raw, "\"local\"", 7) == 0;
+}
+
+/*
+ * A held job given another set of shards under the definition it has (the same version):
+ * the definition and the schedule stay as they are, so its fires go on exactly where they
+ * were; the shards change at the cut (shards.c).  The epoch and secret values are the
+ * assignment's.  j is ready.
+ */
+static int reassign_shards(struct executor *x, struct xjob *j, const struct coord_assignment *a,
+                           bool local, int64_t cut, struct ty_err *err)
+{
+    int rc = executor__own_check(a, j->def.shards, err);
+    if (rc == 0)
+        rc = executor__own_assign(x, j, a, false, local, cut, err);
+    if (rc != 0)
+        return rc;
+    if (a->secrets != NULL) {
+        struct mask_set *masks = NULL;
+        if (load_secrets(j, &j->def, a->secrets, &masks) != 0)
+            return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        mask_set_unref(j->masks);
+        j->masks = masks;
+    }
+    j->epoch = a->epoch;
+    log_info("job's shards changed", "job=%s version=%lld shards=%u cut=%lld", j->def.name,
+             (long long)a->version, a->shards != NULL ? a->n_shards : j->def.shards,
+             (long long)cut);
+    return 0;
+}
+
+int executor__assign(struct executor *x, const struct coord_assignment *a, int64_t cut,
+                     struct ty_err *err)
 {
     struct xjob *j = strmap_get(&x->jobs, a->job);
     if (a->definition == NULL) {
-        if (j != NULL)
-            remove_job(x, j);
+        if (j != NULL) {
+            if (x->reconciled)
+                executor__owed(x, a->job, cut); /* may make it ready: look it up again */
+            remove_job(x, strmap_get(&x->jobs, a->job));
+        }
         return 0;
     }
     struct ty_err local;
@@ -474,6 +529,21 @@ int executor__assign(struct executor *x, const struct coord_assignment *a, struc
         return ty_error(err, plain == TY_ENOMEM ? TY_ENOMEM : TY_EFORMAT, "job", -1, 0,
                         "job %s: definition unreadable: %s", a->job, why);
     }
+    bool is_local = strategy_local(&compact);
+    int rc = is_local ? executor__local_fits(x, a->job, err) : 0;
+    if (rc == 0 && j != NULL && x->reconciled && a->version == j->version &&
+        executor__own_changes(j, a)) {
+        j = executor__job_ready(x, a->job);
+        rc = j != NULL ? reassign_shards(x, j, a, is_local, cut, err)
+                       : ty_error(err, TY_EFORMAT, "job", -1, 0,
+                                  "job %s: its definition cannot be read", a->job);
+        sb_free(&compact);
+        return rc;
+    }
+    if (rc != 0) {
+        sb_free(&compact);
+        return rc;
+    }
     /* the first full set, for jobs without runs, is held compact when the text says plainly
      * when they fire (and names the job); everything else is parsed now */
     const char *name_raw;
@@ -484,7 +554,9 @@ int executor__assign(struct executor *x, const struct coord_assignment *a, struc
         name_len == n + 2 && memcmp(name_raw + 1, a->job, n) == 0;
     struct job def;
     memset(&def, 0, sizeof def);
-    int rc = compact_ok ? 0 : parse_def(a->job, sb_str(&compact), &def, err);
+    rc = compact_ok ? 0 : parse_def(a->job, sb_str(&compact), &def, err);
+    if (rc == 0)
+        rc = executor__own_check(a, compact_ok ? 0 : def.shards, err);
     const struct tz_zone *zone = NULL;
     if (rc == 0)
         rc = tzdb_get(compact_ok ? s.time_zone : def.time_zone, &zone, err);
@@ -495,6 +567,9 @@ int executor__assign(struct executor *x, const struct coord_assignment *a, struc
     else
         job_free(&def);
     sb_free(&compact);
+    struct xjob *held = rc == 0 ? strmap_get(&x->jobs, a->job) : NULL;
+    if (held != NULL)
+        rc = executor__own_assign(x, held, a, j == NULL, is_local, cut, err);
     return rc;
 }
 

@@ -25,8 +25,12 @@
  * Identities.  A fire id names one (job, shard, scheduled time) and stays the same across
  * retries and restarts: "<job>@<epoch-seconds>#<shard>", with "!m<run>" after the time
  * for a run-now and "!d<upstream job><upstream suffix>" for a downstream fire (the control
- * plane makes those).  A run id names one attempt: 16 hex digits, random, also the span id
- * of the run's W3C traceparent.
+ * plane makes those); a job of strategy "local" has "~<executor>" after that base, since
+ * every executor makes its fires (shards.c).  A run id names one attempt: 16 hex digits,
+ * random, also the span id of the run's W3C traceparent.
+ *
+ * Shards.  A fire is made for the shards this executor owns for that fire's time (all of
+ * them in the embedded server); shards.c keeps that, and the gaps and fences around it.
  *
  * Order of results.  A run is reported queued when accepted, running (with its pid and
  * the process start time) right after the spawn, and ended when it ends; a retry is
@@ -307,6 +311,14 @@ void executor__on_exit(struct exec_run *proc, const struct exec_result *res, voi
     char lost[128];
     snprintf(lost, sizeof lost, "the run outlived a %s restart; its exit status is unknown",
              x->noun);
+    char fenced[160];
+    if (r->fence_kill) {
+        snprintf(fenced, sizeof fenced,
+                 "killed: this %s's lease ended (it was fenced) and the job says "
+                 "on_executor_death: kill",
+                 x->noun);
+        error = fenced;
+    }
     if (r->final != 0)
         st = r->final;
     else if (res->unknown)
@@ -526,8 +538,9 @@ static void pump_slice(uv_idle_t *h)
     struct executor *x = h->data;
     uint64_t t0 = uv_hrtime();
     int started = 0;
-    while (!x->stopping && x->q_head != NULL && x->n_running < x->cfg.max_runs &&
-           started < PUMP_SLICE_MAX && uv_hrtime() - t0 < PUMP_SLICE_MS * 1000000ull) {
+    while (!x->stopping && !atomic_load(&x->fenced) && x->q_head != NULL &&
+           x->n_running < x->cfg.max_runs && started < PUMP_SLICE_MAX &&
+           uv_hrtime() - t0 < PUMP_SLICE_MS * 1000000ull) {
         struct xrun *r = x->q_head;
         int64_t now = executor__now_ms(x);
         if (expired(x, r, now)) {
@@ -540,7 +553,8 @@ static void pump_slice(uv_idle_t *h)
     }
     atomic_store(&x->oldest_wait_ms,
                  x->q_head != NULL ? executor__now_ms(x) - x->q_head->queued_at_ms : 0);
-    if (x->stopping || x->q_head == NULL || x->n_running >= x->cfg.max_runs)
+    if (x->stopping || atomic_load(&x->fenced) || x->q_head == NULL ||
+        x->n_running >= x->cfg.max_runs)
         uv_idle_stop(&x->pump_idle);
     queue_room(x);
 }
@@ -564,9 +578,14 @@ static void pump_later(struct executor *x)
         x->pump_idle.data = x;
         x->pump_live = true;
     }
-    if (!x->stopping && x->q_head != NULL && x->n_running < x->cfg.max_runs &&
-        !uv_is_active((uv_handle_t *)&x->pump_idle))
+    if (!x->stopping && !atomic_load(&x->fenced) && x->q_head != NULL &&
+        x->n_running < x->cfg.max_runs && !uv_is_active((uv_handle_t *)&x->pump_idle))
         uv_idle_start(&x->pump_idle, pump_slice);
+}
+
+void executor__pump(struct executor *x)
+{
+    pump_later(x);
 }
 
 /* Identity of a run's shard, for the expiry walk. */
@@ -734,12 +753,14 @@ static bool offer_shard(struct executor *x, struct xjob *j, uint32_t shard, int6
     return dispatch_run(x, r); /* may end (and free) r: a full queue */
 }
 
-/* Start a whole fire: one run per listed shard (all when shards is NULL).  Returns the
- * runs made ([{"run_id", "shard"}]); shards skipped are added to `skipped` when it is not
- * NULL ([{"shard", "reason"}]). */
+/* Start a whole fire: one run per listed shard (all of the job's when shards is NULL),
+ * of those only the ones this executor owns for a fire at owned_at (INT64_MIN: all listed:
+ * a request's or a gap's, chosen already).  fire_shards: the shards the fire is made with
+ * (its results carry it).  Returns the runs made ([{"run_id", "shard"}]); shards skipped
+ * are added to `skipped` when it is not NULL ([{"shard", "reason"}]). */
 static json_t *start_fire(struct executor *x, struct xjob *j, int64_t at, const char *base,
                           enum store_trigger trigger, const uint32_t *shards, uint32_t n,
-                          json_t *skipped)
+                          int64_t owned_at, uint32_t fire_shards, json_t *skipped)
 {
     char trace[33];
     new_trace_id(trace);
@@ -747,9 +768,11 @@ static json_t *start_fire(struct executor *x, struct xjob *j, int64_t at, const 
     json_t *runs = json_array();
     for (uint32_t i = 0; i < count; i++) {
         uint32_t k = shards ? shards[i] : i;
+        if (owned_at != INT64_MIN && !executor__owns(j, k, owned_at))
+            continue;
         char run_id[STORE_ID_MAX];
         enum store_skip_reason why;
-        if (offer_shard(x, j, k, at, base, trigger, count, trace, run_id, &why))
+        if (offer_shard(x, j, k, at, base, trigger, fire_shards, trace, run_id, &why))
             json_array_append_new(runs, json_pack("{s:s, s:i}", "run_id", run_id, "shard", k));
         else if (skipped != NULL)
             json_array_append_new(skipped, json_pack("{s:i, s:s}", "shard", k, "reason",
@@ -777,6 +800,7 @@ struct retry {
     char fire_id[STORE_FIRE_ID_MAX], base[STORE_FIRE_ID_MAX];
     char trace_id[33];
     char run_id[STORE_ID_MAX]; /* the retry's */
+    bool due;                  /* its backoff ended while the executor was fenced */
     struct retry *next, *prev;
 };
 
@@ -840,9 +864,9 @@ static void retry_abandoned(struct executor *x, struct retry *rt, enum store_run
     retry_end(x, rt);
 }
 
-static void on_retry(uv_timer_t *t)
+/* A retry's backoff has ended: its run goes. */
+static void retry_go(struct retry *rt)
 {
-    struct retry *rt = t->data;
     struct executor *x = rt->owner;
     struct xjob *j = executor__job(x, rt->job);
     if (j == NULL || rt->shard >= j->def.shards) {
@@ -867,6 +891,29 @@ static void on_retry(uv_timer_t *t)
     else
         dispatch_run(x, r);
     retry_end(x, rt);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct retry *rt = t->data;
+    if (atomic_load(&rt->owner->fenced)) {
+        rt->due = true; /* a fenced executor starts nothing: it goes at the unfence */
+        return;
+    }
+    retry_go(rt);
+}
+
+void executor__retries_resume(struct executor *x)
+{
+    struct retry *rt = x->retries;
+    while (rt != NULL) {
+        struct retry *next = rt->next; /* retry_go takes rt off the list, nothing else */
+        if (rt->due) {
+            rt->due = false;
+            retry_go(rt);
+        }
+        rt = next;
+    }
 }
 
 /* Cancel a retry still waiting for its backoff.  0, or TY_ENOENT when run_id is none. */
@@ -971,12 +1018,54 @@ static enum store_skip_reason excluded(struct executor *x, const struct xjob *j,
     return 0;
 }
 
+/* The shards a scheduled fire of j at `at` is made with (its results' fire_shards): the
+ * job's shard count, which a fan-in counts across executors; for a local job, whose fire
+ * is this executor's alone, the shards it makes of it (g: those of one of its gaps). */
+static uint32_t fire_count(const struct xjob *j, const struct xgap *g, int64_t at)
+{
+    if (!executor__is_local(j))
+        return j->def.shards;
+    if (g != NULL)
+        return g->n;
+    uint32_t n = 0;
+    for (uint32_t s = 0; s < j->def.shards; s++)
+        n += executor__owns(j, s, at);
+    return n;
+}
+
+/* A scheduled fire of j at `at` (g: of one of its gaps) is not made, for `why`: one record
+ * for the whole fire (shard -1) when every shard of it is this executor's, as in the
+ * embedded server; else one per shard it owns, the others being another executor's. */
+static void skip_fire(struct executor *x, struct xjob *j, const struct xgap *g, const char *base,
+                      int64_t at, enum store_skip_reason why, const char *detail)
+{
+    uint32_t fire_shards = fire_count(j, g, at);
+    char fid[STORE_FIRE_ID_MAX + 8];
+    if (g == NULL && executor__owns_whole(j, at)) {
+        snprintf(fid, sizeof fid, "%s#*", base);
+        report_skip(x, j, fid, -1, at, why, detail, STORE_TRIGGER_SCHEDULE, fire_shards);
+        return;
+    }
+    uint32_t n = g != NULL ? g->n : j->def.shards;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t s = g != NULL ? g->shards[i] : i;
+        if (g != NULL || executor__owns(j, s, at)) {
+            snprintf(fid, sizeof fid, "%s#%u", base, s);
+            report_skip(x, j, fid, (int32_t)s, at, why, detail, STORE_TRIGGER_SCHEDULE,
+                        fire_shards);
+        }
+    }
+}
+
 void executor__on_fire(struct executor *x, const struct sched_fire *f)
 {
+    struct xgap *g = NULL;
     struct xjob *j = executor__job_by_id(x, f->job);
-    if (j == NULL)
-        return;
-    if (j->generation != f->generation) {
+    if (j == NULL) {
+        /* not a job's own entry: a gap's (shards.c), or a job's that has gone */
+        if ((g = executor__gap(x, f->job)) == NULL || (j = executor__gap_job(x, g)) == NULL)
+            return;
+    } else if (j->generation != f->generation) {
         /* made for a definition that has changed since the engine handed it over: the
          * change resumed the schedule from now, so this second would be lost; it is made
          * under the new definition if that fires then too (and never twice: last_fire) */
@@ -987,14 +1076,15 @@ void executor__on_fire(struct executor *x, const struct sched_fire *f)
             cron_next(&j->def.cron, j->zone, f->at - 1, &next) != 0 || next != f->at)
             return;
     }
+    if (executor__fence_drops(x, j, f, g != NULL))
+        return; /* fenced: not made, nor recorded (shards.c) */
     char base[STORE_FIRE_ID_MAX];
     snprintf(base, sizeof base, "%s@%lld", j->def.name, (long long)f->at);
-    char fid[STORE_FIRE_ID_MAX + 4];
-    snprintf(fid, sizeof fid, "%s#*", base);
-    char detail[256];
+    (void)executor__local_base(x, j, base, sizeof base); /* it fits: checked when assigned */
+    char detail[320];
 
     if (f->kind == SCHED_MISSED || f->kind == SCHED_DROPPED) {
-        if (f->last > j->last_fire)
+        if (g == NULL && f->last > j->last_fire)
             j->last_fire = f->last;
         char last[CIVIL_RFC3339_MAX];
         struct tz_info ti;
@@ -1009,32 +1099,77 @@ void executor__on_fire(struct executor *x, const struct sched_fire *f)
             snprintf(detail, sizeof detail,
                      "%llu fire(s) up to %s found the scheduler's hand-over queue full",
                      (unsigned long long)f->count, last);
-        report_skip(x, j, fid, -1, f->at,
-                    f->kind == SCHED_MISSED ? STORE_SKIP_MISFIRE : STORE_SKIP_QUEUE_FULL, detail,
-                    STORE_TRIGGER_SCHEDULE, j->def.shards);
+        /* fires nobody made because the executor that had them died: say which */
+        const char *from = g != NULL                                         ? g->from
+                           : j->own != NULL && f->at <= j->own->from_through ? j->own->from
+                                                                             : "";
+        if (f->kind == SCHED_MISSED && from[0] != '\0') {
+            size_t used = strlen(detail);
+            snprintf(detail + used, sizeof detail - used, "; executor %s lost", from);
+        }
+        skip_fire(x, j, g, base, f->at,
+                  f->kind == SCHED_MISSED ? STORE_SKIP_MISFIRE : STORE_SKIP_QUEUE_FULL, detail);
         return;
     }
-    if (f->at <= j->last_fire) {
-        /* the fire id says this fire was made already (the clock went back): not again */
-        log_warn("fire already made; not made again", "job=%s fire=%s last_fire=%lld", j->def.name,
-                 fid, (long long)j->last_fire);
-        return;
+    if (g == NULL) { /* a gap's fires lie at or before the job's last fire: not counted */
+        if (f->at <= j->last_fire) {
+            /* the fire id says this fire was made already (the clock went back): not again */
+            log_warn("fire already made; not made again", "job=%s fire=%s#* last_fire=%lld",
+                     j->def.name, base, (long long)j->last_fire);
+            return;
+        }
+        j->last_fire = f->at;
     }
-    j->last_fire = f->at;
     if (x->stopping) {
         snprintf(detail, sizeof detail, "the %s was shutting down", x->noun);
-        report_skip(x, j, fid, -1, f->at, STORE_SKIP_INTERRUPTED, detail, STORE_TRIGGER_SCHEDULE,
-                    j->def.shards);
+        skip_fire(x, j, g, base, f->at, STORE_SKIP_INTERRUPTED, detail);
         return;
     }
     enum store_skip_reason why = excluded(x, j, f->at, detail, sizeof detail);
     if (why != 0) {
-        report_skip(x, j, fid, -1, f->at, why, detail, STORE_TRIGGER_SCHEDULE, j->def.shards);
+        skip_fire(x, j, g, base, f->at, why, detail);
         return;
     }
-    json_decref(start_fire(
-        x, j, f->at, base,
-        (f->flags & SCHED_F_LATE) ? STORE_TRIGGER_MISFIRE : STORE_TRIGGER_SCHEDULE, NULL, 0, NULL));
+    json_decref(
+        start_fire(x, j, f->at, base,
+                   (f->flags & SCHED_F_LATE) ? STORE_TRIGGER_MISFIRE : STORE_TRIGGER_SCHEDULE,
+                   g != NULL ? g->shards : NULL, g != NULL ? g->n : 0,
+                   g != NULL || j->own == NULL ? INT64_MIN : f->at, fire_count(j, g, f->at), NULL));
+}
+
+void executor__owed(struct executor *x, const char *name, int64_t cut)
+{
+    const struct xjob *held = strmap_get(&x->jobs, name);
+    if (held == NULL || atomic_load(&x->fenced))
+        return; /* fenced: it records nothing (shards.c) */
+    int64_t next = sched_next_fire(x->sched, held->id);
+    if (next <= 0 || next > cut || next <= held->last_fire)
+        return; /* the engine owes nothing at or before the cut (the usual case) */
+    struct xjob *j = executor__job_ready(x, name);
+    if (j == NULL || !j->def.enabled || j->def.schedule == NULL)
+        return;
+    uint64_t count = 0;
+    int64_t last = next, t = next;
+    while (t != 0 && t <= cut && count < 1000000) {
+        count++;
+        last = t;
+        if (cron_next(&j->def.cron, j->zone, t, &t) != 0 ||
+            (j->def.end_at != 0 && t > j->def.end_at))
+            t = 0;
+    }
+    char from[CIVIL_RFC3339_MAX], to[CIVIL_RFC3339_MAX], detail[320], base[STORE_FIRE_ID_MAX];
+    struct tz_info ti;
+    tz_lookup(j->zone, next, &ti);
+    civil_format_rfc3339(next, ti.utoff, from);
+    tz_lookup(j->zone, last, &ti);
+    civil_format_rfc3339(last, ti.utoff, to);
+    snprintf(detail, sizeof detail,
+             "%llu fire(s) from %s up to %s were not handed over by the trigger engine (%lld s "
+             "behind) before the job left this %s",
+             (unsigned long long)count, from, to, (long long)(executor__now(x) - next), x->noun);
+    snprintf(base, sizeof base, "%s@%lld", j->def.name, (long long)next);
+    (void)executor__local_base(x, j, base, sizeof base);
+    skip_fire(x, j, NULL, base, next, STORE_SKIP_INTERRUPTED, detail);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1050,6 +1185,14 @@ static void answer(struct executor *x, struct coord_request *req)
 void executor__fire(struct executor *x, struct coord_request *req)
 {
     const struct coord_fire *f = &req->fire;
+    if (atomic_load(&x->fenced)) {
+        req->reply.rc = ty_error(&req->reply.err, TY_EUNAVAIL, NULL, -1, 0,
+                                 "the %s is fenced (its lease ended): it starts nothing until "
+                                 "it is given a new one",
+                                 x->noun);
+        answer(x, req);
+        return;
+    }
     struct xjob *j = executor__job(x, f->job);
     if (j == NULL) {
         req->reply.rc =
@@ -1075,8 +1218,39 @@ void executor__fire(struct executor *x, struct coord_request *req)
         new_run_id(id);
         snprintf(base, sizeof base, "%s@%lld!m%s", j->def.name, (long long)at, id);
     }
+    if (executor__local_base(x, j, base, sizeof base) != 0) {
+        req->reply.rc = ty_error(&req->reply.err, TY_EINVAL, "base", -1, 0,
+                                 "job \"%s\" is local: fire id \"%s~%s\" would be too long", f->job,
+                                 base, x->id);
+        answer(x, req);
+        return;
+    }
+    /* the shards asked for this executor owns now; the others are another executor's */
+    uint32_t want = f->shards ? f->n_shards : j->def.shards, n = 0;
+    uint32_t *mine = malloc((size_t)(want ? want : 1) * sizeof *mine);
     json_t *skipped = json_array();
-    json_t *runs = start_fire(x, j, at, base, f->trigger, f->shards, f->n_shards, skipped);
+    for (uint32_t i = 0; mine != NULL && i < want; i++) {
+        uint32_t k = f->shards ? f->shards[i] : i;
+        if (executor__owns_now(j, k)) {
+            mine[n++] = k;
+            continue;
+        }
+        char why[JOB_NAME_MAX + 96];
+        snprintf(why, sizeof why, "shard %u of job \"%s\" is another executor's", k, f->job);
+        json_array_append_new(skipped, json_pack("{s:i, s:s, s:s}", "shard", k, "reason",
+                                                 "not_owned", "detail", why));
+    }
+    if (mine == NULL) {
+        json_decref(skipped);
+        req->reply.rc = ty_error(&req->reply.err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        answer(x, req);
+        return;
+    }
+    /* the fire is made with every shard asked for, across executors; a local job's fire is
+     * this executor's alone */
+    uint32_t fire_shards = executor__is_local(j) ? n : want;
+    json_t *runs = start_fire(x, j, at, base, f->trigger, mine, n, INT64_MIN, fire_shards, skipped);
+    free(mine);
     req->reply.json =
         json_pack("{s:s, s:o, s:o}", "fire_id", base, "runs", runs, "skipped", skipped);
     log_info(f->trigger == STORE_TRIGGER_DOWNSTREAM ? "downstream fire" : "run now",
@@ -1126,6 +1300,33 @@ void executor__cancel(struct executor *x, struct coord_request *req)
     log_info("run cancel requested", "run=%s status=%s", run_id, status);
     req->reply.json = json_pack("{s:s, s:s}", "run_id", run_id, "status", status);
     answer(x, req);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Fencing (shards.c): the kills
+ */
+
+void executor__fence_kill(struct executor *x)
+{
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    uint32_t n = 0;
+    while (strmap_next(&x->runs, &pos, &key, &val)) {
+        struct xrun *r = val;
+        if (r->state != XRUN_RUNNING || r->proc == NULL || r->final != 0 ||
+            r->job->def.on_executor_death != JOB_ORPHAN_KILL)
+            continue;
+        r->final = STORE_RUN_INTERRUPTED;
+        r->fence_kill = true;
+        exec_kill(r->proc, r->job->def.kill_grace * 1000); /* reported when it has ended */
+        log_warn("fenced: killing a run (on_executor_death: kill)", "job=%s shard=%u run=%s",
+                 r->job->def.name, r->shard, r->run_id);
+        n++;
+    }
+    if (n > 0)
+        log_warn("fenced: runs of jobs that say on_executor_death: kill are being killed",
+                 "runs=%u", n);
 }
 
 /* ---------------------------------------------------------------------------------------
