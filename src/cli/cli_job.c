@@ -28,7 +28,7 @@
 #define WAIT_POLL_MS 500
 #define RUNS_MAX     10000
 
-enum field_kind { F_STRING, F_INT };
+enum field_kind { F_STRING, F_INT, F_LIST /* "a,b,c": an array of strings; "": [] */ };
 
 /* Options that set one field each. */
 static const struct {
@@ -50,6 +50,8 @@ static const struct {
     {"--timeout", "timeout", F_INT, "seconds after which a run is killed"},
     {"--retries", "retries", F_INT, "extra attempts after a failure"},
     {"--workdir", "workdir", F_STRING, "working directory of the command"},
+    {"--strategy", "strategy", F_STRING, "shard placement in a cluster: even, hash or local"},
+    {"--prefer", "prefer", F_LIST, "executors and labels first: exec-1,zone=east"},
 };
 
 #define N_FIELD_OPTS (sizeof field_opts / sizeof field_opts[0])
@@ -164,6 +166,26 @@ static int set_secret(json_t *obj, const char *arg)
     return 0;
 }
 
+/* "a,b,c" as ["a", "b", "c"] ("" as []); entries are kept as written, for the server to
+ * judge.  New reference, or NULL when the text is not UTF-8 (or out of memory). */
+static json_t *split_list(const char *text)
+{
+    json_t *list = json_array();
+    const char *p = text;
+    while (list != NULL && *text != '\0') {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (json_array_append_new(list, json_stringn(p, n)) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    return list;
+}
+
 /* Apply the field options, --set and --unset to obj.  0 or an exit status. */
 static int apply_fields(const struct job_opts *o, json_t *obj)
 {
@@ -178,6 +200,15 @@ static int apply_fields(const struct job_opts *o, json_t *obj)
                 return CLI_USAGE;
             }
             json_object_set_new(obj, field_opts[i].field, s);
+            continue;
+        }
+        if (field_opts[i].kind == F_LIST) {
+            json_t *list = split_list(v);
+            if (list == NULL) {
+                cli_error("%s: not valid UTF-8 text", field_opts[i].option);
+                return CLI_USAGE;
+            }
+            json_object_set_new(obj, field_opts[i].field, list);
             continue;
         }
         char *end;

@@ -11,6 +11,11 @@
  * null means the same as leaving a field out.  That makes job_patch a plain RFC 7386 merge
  * patch over the canonical JSON: {"timeout": null} puts the default back.
  *
+ * The canonical JSON has every field, defaults included, with one exception: the placement
+ * fields (strategy, prefer, prefer_only) came after jobs were already stored, compared by
+ * their text (versions, import plans), so they are written only when not at their
+ * defaults and a job that does not use them keeps the text it always had.
+ *
  * The struct keeps what the user wrote where that is what they want to see again (the
  * schedule text, the zone name) and a parsed form where the scheduler needs one (the
  * compiled cron expression; days and seconds of the day for pause windows), so nothing on
@@ -82,6 +87,9 @@ static const char *const job_fields[] = {
     "shards",
     "shard_params",
     "job_param",
+    "strategy",
+    "prefer",
+    "prefer_only",
     "timeout",
     "timeout_alarm",
     "kill_grace",
@@ -104,6 +112,7 @@ static const char *const type_names[] = {NULL, "shell"};
 static const char *const overlap_names[] = {NULL, "skip", "queue", "parallel"};
 static const char *const misfire_names[] = {NULL, "skip", "run_once", "catch_up"};
 static const char *const orphan_names[] = {NULL, "kill", "finish"};
+static const char *const strategy_names[] = {NULL, "even", "hash", "local"};
 #define N_NAMES(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- showing values in messages ---------------------------------------------------------- */
@@ -219,14 +228,21 @@ static const char *path_of(char *buf, size_t cap, const char *where, const char 
     return buf;
 }
 
-static int bad_type(struct ty_err *err, const char *field, const json_t *v, const char *expected)
+static void refuse_type(struct ty_err *err, const char *field, const json_t *v,
+                        const char *expected)
 {
     char shown[SHOW_MAX];
     if (json_is_null(v))
-        return invalid(err, field, "%s: null is not allowed here; expected %s", field, expected);
-    return invalid(err, field, "%s: %s is %s; expected %s", field,
-                   job__show(v, shown, sizeof shown), type_name(v), expected);
+        (void)invalid(err, field, "%s: null is not allowed here; expected %s", field, expected);
+    else
+        (void)invalid(err, field, "%s: %s is %s; expected %s", field,
+                      job__show(v, shown, sizeof shown), type_name(v), expected);
 }
+
+/* Refuse v, of the wrong type for field.  A macro like invalid(), and for the same reason:
+ * the analyser stops following a function it has entered often enough, and must still
+ * see that every refusal is non-zero. */
+#define bad_type(err, field, v, expected) (refuse_type((err), (field), (v), (expected)), TY_EINVAL)
 
 /* obj[key], with null read as absent. */
 static json_t *get(const json_t *obj, const char *key)
@@ -969,6 +985,89 @@ static int parse_shard_params(const json_t *obj, struct job *j, struct ty_err *e
     return 0;
 }
 
+/* One part of a prefer entry (an executor name, a label key or a label value): 1 to
+ * JOB_PREFER_PART_MAX bytes of [A-Za-z0-9._-], the rules of executor ids and labels.
+ * `what` names the part in the message; shown is the whole entry, quoted. */
+static int check_prefer_part(const char *path, const char *shown, const char *part, size_t n,
+                             const char *what, struct ty_err *err)
+{
+    if (n == 0)
+        return invalid(err, path, "%s: %s has an empty %s; expected key=value", path, shown, what);
+    if (n > JOB_PREFER_PART_MAX)
+        return invalid(err, path, "%s: %s: the %s is %zu bytes long; at most %d", path, shown, what,
+                       n, JOB_PREFER_PART_MAX);
+    for (size_t i = 0; i < n; i++) {
+        if (!is_name_char(part[i]))
+            return invalid(err, path,
+                           "%s: %s has a character other than letters, digits, '.', '_' and '-' "
+                           "in its %s; expected an executor name or a label selector key=value",
+                           path, shown, what);
+    }
+    return 0;
+}
+
+/* An entry of prefer: an executor name ("exec-3") or a label selector ("zone=east"). */
+static int check_prefer_entry(const char *path, const char *s, struct ty_err *err)
+{
+    char shown[SHOW_MAX];
+    job__quote(s, shown, sizeof shown);
+    if (s[0] == '\0')
+        return invalid(err, path,
+                       "%s: must not be empty; expected an executor name or a label selector "
+                       "key=value",
+                       path);
+    const char *eq = strchr(s, '=');
+    if (eq == NULL)
+        return check_prefer_part(path, shown, s, strlen(s), "executor name", err);
+    if (strchr(eq + 1, '=') != NULL)
+        return invalid(err, path, "%s: %s has more than one '='; expected key=value", path, shown);
+    int rc = check_prefer_part(path, shown, s, (size_t)(eq - s), "label key", err);
+    return rc ? rc : check_prefer_part(path, shown, eq + 1, strlen(eq + 1), "label value", err);
+}
+
+/* strategy, prefer and prefer_only: where a cluster may run the shards. */
+static int parse_placement(const json_t *obj, struct job *j, struct ty_err *err)
+{
+    int e = 0;
+    int rc = get_enum(obj, "strategy", strategy_names, N_NAMES(strategy_names), JOB_STRATEGY_EVEN,
+                      &e, err);
+    if (rc != 0)
+        return rc;
+    j->strategy = (enum job_strategy)e;
+    const json_t *v = get(obj, "prefer");
+    size_t n = v ? json_array_size(v) : 0;
+    if (v != NULL && !json_is_array(v))
+        return bad_type(err, "prefer", v,
+                        "an array of executor names and label selectors (key=value)");
+    if (n > JOB_PREFER_MAX)
+        return invalid(err, "prefer", "prefer: %zu entries; at most %d", n, JOB_PREFER_MAX);
+    if ((j->prefer = calloc(n + 1, sizeof *j->prefer)) == NULL)
+        return oom(err);
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX_], shown[SHOW_MAX];
+        const char *s = "";
+        snprintf(path, sizeof path, "prefer[%zu]", i);
+        rc = check_string(json_array_get(v, i), path, SIZE_MAX, &s, err);
+        if (rc == 0)
+            rc = check_prefer_entry(path, s, err);
+        for (size_t k = 0; rc == 0 && k < i; k++) {
+            if (strcmp(j->prefer[k], s) == 0)
+                rc = invalid(err, path, "%s: %s is listed twice", path,
+                             job__quote(s, shown, sizeof shown));
+        }
+        if (rc == 0)
+            rc = dup_into(s, &j->prefer[i], err);
+        if (rc != 0)
+            return rc;
+    }
+    if ((rc = get_bool(obj, "prefer_only", false, &j->prefer_only, err)) != 0)
+        return rc;
+    if (j->prefer_only && n == 0)
+        return invalid(err, "prefer_only",
+                       "prefer_only: true without a prefer list; no executor could run the job");
+    return 0;
+}
+
 static int parse_schedule(const json_t *obj, struct job *j, struct ty_err *err)
 {
     const json_t *v = get(obj, "schedule");
@@ -1152,7 +1251,8 @@ static int parse_job(const json_t *obj, struct job *j, struct ty_err *err)
 
     if ((rc = get_u32(obj, "shards", 1, JOB_SHARDS_MAX, 1, &j->shards, err)) != 0 ||
         (rc = parse_shard_params(obj, j, err)) != 0 ||
-        (rc = job__get_text(obj, "", "job_param", TEXT_MAX, NULL, &j->job_param, err)) != 0)
+        (rc = job__get_text(obj, "", "job_param", TEXT_MAX, NULL, &j->job_param, err)) != 0 ||
+        (rc = parse_placement(obj, j, err)) != 0)
         return rc;
     return parse_policies(obj, j, err);
 }
@@ -1310,6 +1410,18 @@ const char *job_misfire_name(enum job_misfire m)
     return enum_name(misfire_names, N_NAMES(misfire_names), (int)m);
 }
 
+/* A placement field at its default, which job_to_json leaves out (job.h). */
+static bool omitted(const struct job *j, const char *key)
+{
+    if (strcmp(key, "strategy") == 0)
+        return j->strategy == JOB_STRATEGY_EVEN;
+    if (strcmp(key, "prefer") == 0)
+        return j->prefer == NULL || j->prefer[0] == NULL;
+    if (strcmp(key, "prefer_only") == 0)
+        return !j->prefer_only;
+    return false;
+}
+
 json_t *job_to_json(const struct job *j)
 {
     json_t *o = json_object();
@@ -1350,6 +1462,10 @@ json_t *job_to_json(const struct job *j)
         {"shards", json_integer(j->shards)},
         {"shard_params", params_json(j)},
         {"job_param", str_or_null(j->job_param)},
+        {"strategy",
+         json_string(enum_name(strategy_names, N_NAMES(strategy_names), (int)j->strategy))},
+        {"prefer", list_json(j->prefer)},
+        {"prefer_only", json_boolean(j->prefer_only)},
         {"timeout", json_integer(j->timeout)},
         {"timeout_alarm", json_integer(j->timeout_alarm)},
         {"kill_grace", json_integer(j->kill_grace)},
@@ -1370,6 +1486,10 @@ json_t *job_to_json(const struct job *j)
     bool ok = true;
     for (size_t i = 0; i < N_JOB_FIELDS; i++) {
         assert(strcmp(fields[i].key, job_fields[i]) == 0);
+        if (omitted(j, fields[i].key)) {
+            json_decref(fields[i].v);
+            continue;
+        }
         /* json_object_set_new takes the value even on failure, and fails on NULL */
         ok &= json_object_set_new(o, fields[i].key, fields[i].v) == 0;
     }
@@ -1408,6 +1528,7 @@ void job_free(struct job *j)
     free_list(j->calendars_only);
     free_params(j->shard_params, j->shards);
     free(j->job_param);
+    free_list(j->prefer);
     free_list(j->downstream);
     memset(j, 0, sizeof *j);
 }
@@ -1455,6 +1576,7 @@ int job_copy(struct job *dst, const struct job *src)
     bad |= copy_str(&j.job_param, src->job_param);
     bad |= copy_list(&j.calendars_skip, src->calendars_skip);
     bad |= copy_list(&j.calendars_only, src->calendars_only);
+    bad |= copy_list(&j.prefer, src->prefer);
     bad |= copy_list(&j.downstream, src->downstream);
     j.env = NULL;
     j.n_env = 0;

@@ -5,9 +5,9 @@
  * field by field here; every refusal names the field path ("shard_params.3",
  * "pause_windows[1].daily[0]") and the offending value.  A validated job is a plain struct
  * owned by one caller; job_to_json gives back the canonical JSON (every field, defaults
- * filled in), which is what the store keeps.  Pure: no I/O, no clock — the few checks
- * that need "now" or other objects (domain limits, whether a schedule ever fires) take
- * them as parameters.
+ * filled in, but for the placement fields at theirs), which is what the store keeps.
+ * Pure: no I/O, no clock — the few checks that need "now" or other objects (domain
+ * limits, whether a schedule ever fires) take them as parameters.
  */
 #ifndef JOB_H
 #define JOB_H
@@ -28,8 +28,17 @@
 #define JOB_OUTPUT_CAP_DEFAULT (64 * 1024)
 #define JOB_OUTPUT_CAP_MAX     (16 * 1024 * 1024)
 #define JOB_SECRET_MASK        "********" /* what a secret value shows as, everywhere */
+#define JOB_PREFER_MAX         16         /* entries of prefer */
+#define JOB_PREFER_PART_MAX    63 /* bytes of an executor name, a label key or a label value */
 
 enum job_type { JOB_SHELL = 1 };
+
+/* How a cluster's leader places the job's shards on executors (shard.h). */
+enum job_strategy {
+    JOB_STRATEGY_EVEN = 1, /* spread by load over the eligible executors, sticky to owners */
+    JOB_STRATEGY_HASH,     /* rendezvous hashing of (job, shard) over the eligible executors */
+    JOB_STRATEGY_LOCAL,    /* every eligible executor runs every shard, with its own fires */
+};
 
 enum job_overlap {
     JOB_OVERLAP_SKIP = 1, /* a fire while the previous run of the shard is going is skipped */
@@ -101,6 +110,11 @@ struct job {
     char **shard_params; /* shards entries, each NULL or a string */
     char *job_param;
 
+    /* placement (cluster): which executors run the shards */
+    enum job_strategy strategy;
+    char **prefer;    /* NULL-terminated: executor names and label selectors "key=value" */
+    bool prefer_only; /* only preferred executors may run it (else they come first) */
+
     /* limits and policies */
     uint32_t timeout;            /* seconds, 0 = none: the run is killed after it */
     uint32_t timeout_alarm;      /* seconds, 0 = none: an alert is raised after it */
@@ -131,9 +145,12 @@ struct job {
  */
 int job_from_json(const json_t *obj, struct job *out, struct ty_err *err);
 
-/* The canonical JSON of a job: every field, defaults included; secret_env values are
- * always JOB_SECRET_MASK, so this JSON can be stored, shown and versioned.  New reference,
- * caller owns it (json_decref).  NULL only when out of memory. */
+/* The canonical JSON of a job: every field, defaults included - except the placement
+ * fields (strategy, prefer, prefer_only), written only when they differ from their
+ * defaults, so a job stored before they existed keeps the same text (stored versions and
+ * import plans compare it).  secret_env values are always JOB_SECRET_MASK, so this JSON
+ * can be stored, shown and versioned.  New reference, caller owns it (json_decref).  NULL
+ * only when out of memory. */
 json_t *job_to_json(const struct job *j);
 
 /*

@@ -118,6 +118,12 @@ BAD_JOBS = [
      "downstream[0]", "a job cannot trigger itself"),
     ('{"name": "bad-1", "command": "true", "schedule": "* * * * * ?", '
      '"end_at": "2020-01-01T00:00:00Z"}', 400, "invalid", "schedule", "never fires"),
+    ('{"name": "bad-1", "command": "true", "strategy": "spread"}', 400, "invalid", "strategy",
+     'strategy: "spread" is not one of "even", "hash" or "local"'),
+    ('{"name": "bad-1", "command": "true", "prefer": ["exec-1", "gpu yes"]}', 400, "invalid",
+     "prefer[1]", 'prefer[1]: "gpu yes" has a character other than letters'),
+    ('{"name": "bad-1", "command": "true", "prefer_only": true}', 400, "invalid",
+     "prefer_only", "prefer_only: true without a prefer list"),
 ]
 
 
@@ -276,6 +282,23 @@ def test_canonical_form_round_trips(shared_server):
     canon = {k: v for k, v in job.items() if k not in ("version", "state")}
     again = srv.ok("PUT", "/jobs/canon", json=canon)
     assert {k: v for k, v in again.items() if k not in ("version", "state")} == canon
+
+
+def test_placement_fields_appear_only_when_set(shared_server):
+    """strategy, prefer and prefer_only are left out of a job at their defaults: a job
+    stored before they existed reads back, and compares, as it was."""
+    srv = shared_server
+    plain = srv.add_job(name="place-plain", command="true", shards=4)
+    assert not {"strategy", "prefer", "prefer_only"} & set(plain)
+    job = srv.add_job(name="place-set", command="true", shards=4, strategy="hash",
+                      prefer=["gpu=yes", "exec-1"], prefer_only=True)
+    assert (job["strategy"], job["prefer"], job["prefer_only"]) == \
+        ("hash", ["gpu=yes", "exec-1"], True)
+    keys = list(job)
+    assert keys.index("job_param") < keys.index("strategy") < keys.index("prefer") < \
+        keys.index("prefer_only") < keys.index("timeout")
+    back = srv.patch("place-set", strategy=None, prefer=None, prefer_only=None)
+    assert not {"strategy", "prefer", "prefer_only"} & set(back)
 
 
 def test_cron_check_and_executors(shared_server):

@@ -101,6 +101,26 @@ def test_job_add_file_with_several_jobs(shared_server, tmp_path):
         assert srv.cli("job", "rm", name).returncode == 0
 
 
+def test_job_placement_options(shared_server):
+    """--strategy and --prefer (a comma-separated list) set the placement fields; a job
+    without them shows none, as jobs stored before they existed."""
+    srv = shared_server
+    r = srv.cli("job", "add", "placed", "--command", "true", "--strategy", "local",
+                "--prefer", "exec-1,zone=east", "--set", "prefer_only=true")
+    assert r.returncode == 0, r.stderr
+    job = srv.job("placed")
+    assert (job["strategy"], job["prefer"], job["prefer_only"]) == \
+        ("local", ["exec-1", "zone=east"], True)
+    r = srv.cli("job", "edit", "placed", "--prefer", "exec-1,zone=a=b")
+    assert r.returncode == 2
+    assert r.stderr == "tethys: prefer[1]: \"zone=a=b\" has more than one '='; " \
+                       "expected key=value\n", r.stderr
+    r = srv.cli("job", "edit", "placed", "--unset", "strategy", "--unset", "prefer_only",
+                "--prefer", "")
+    assert r.returncode == 0, r.stderr
+    assert not {"strategy", "prefer", "prefer_only"} & set(srv.job("placed"))
+
+
 def test_job_edit_enable_disable_rm(shared_server, tmp_path):
     srv = shared_server
     r = srv.cli("job", "add", "ed", "--cron", "0 0 5 * * ?", "--command", "true",

@@ -31,13 +31,15 @@ static const char *const FULL_JOB =
     "                     {\"daily\": [\"12:00\", \"13:30\"]}],"
     " \"calendars\": {\"skip\": [\"cn-holidays\"], \"only\": []},"
     " \"shards\": 4, \"shard_params\": {\"0\": \"beijing\", \"1\": \"shanghai\"},"
-    " \"job_param\": \"full\", \"timeout\": 3600, \"timeout_alarm\": 1800, \"kill_grace\": 10,"
+    " \"job_param\": \"full\", \"strategy\": \"even\", \"prefer\": [], \"prefer_only\": false,"
+    " \"timeout\": 3600, \"timeout_alarm\": 1800, \"kill_grace\": 10,"
     " \"retries\": 2, \"retry_backoff\": 10, \"retry_backoff_max\": 3600,"
     " \"retry_backoff_factor\": 2.0, \"overlap\": \"skip\", \"misfire_threshold\": 5,"
     " \"misfire\": \"skip\", \"catch_up_max\": 1, \"on_executor_death\": \"kill\","
     " \"failover\": false, \"downstream\": [\"report-daily\"]}";
 
-/* What job_to_json gives for it: the same, start_at in UTC, in the canonical order. */
+/* What job_to_json gives for it: the same, start_at in UTC, in the canonical order, the
+ * placement fields at their defaults left out. */
 static const char *const FULL_CANONICAL =
     "{\"name\": \"nightly-import\", \"domain\": \"bank/settlement\", \"level\": 5,"
     " \"description\": \"Import the day's settlement files\", \"owner\": \"ops@example.com\","
@@ -349,6 +351,87 @@ static void test_canonical_forms(void **state)
     }
 }
 
+/*
+ * strategy, prefer and prefer_only: read, and written only when not at their defaults, so
+ * that a job without them keeps the canonical text it had before they existed (stored
+ * versions and import plans compare it); patched, copied and compacted like the rest.
+ */
+static void test_placement(void **state)
+{
+    (void)state;
+    struct job j, k;
+    struct ty_err err;
+    parse_ok(MINIMAL_JOB, &j);
+    assert_int_equal(j.strategy, JOB_STRATEGY_EVEN);
+    assert_non_null(j.prefer);
+    assert_null(j.prefer[0]);
+    assert_false(j.prefer_only);
+    job_free(&j);
+
+    /* the defaults given are the defaults left out: the text of before */
+    parse_ok("{\"name\": \"a\", \"command\": \"true\", \"strategy\": \"even\", \"prefer\": [],"
+             " \"prefer_only\": false}",
+             &j);
+    assert_canonical(&j, MINIMAL_CANONICAL);
+    job_free(&j);
+    parse_ok("{\"name\": \"a\", \"command\": \"true\", \"strategy\": null, \"prefer\": null,"
+             " \"prefer_only\": null}",
+             &j);
+    assert_canonical(&j, MINIMAL_CANONICAL);
+    job_free(&j);
+
+    /* set: after job_param, in this order, entries as given */
+    parse_ok("{\"name\": \"a\", \"command\": \"true\", \"prefer_only\": true,"
+             " \"prefer\": [\"gpu=yes\", \"exec-7\", \"rack=r.1_b-2\"], \"strategy\": \"local\"}",
+             &j);
+    assert_int_equal(j.strategy, JOB_STRATEGY_LOCAL);
+    assert_string_equal(j.prefer[0], "gpu=yes");
+    assert_string_equal(j.prefer[1], "exec-7");
+    assert_string_equal(j.prefer[2], "rack=r.1_b-2");
+    assert_null(j.prefer[3]);
+    assert_true(j.prefer_only);
+    json_t *doc = job_to_json(&j);
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_non_null(strstr(text, "\"job_param\":null,\"strategy\":\"local\","
+                                 "\"prefer\":[\"gpu=yes\",\"exec-7\",\"rack=r.1_b-2\"],"
+                                 "\"prefer_only\":true,\"timeout\":0,"));
+    /* read back, copied: the same */
+    assert_int_equal(job_from_json(doc, &k, &err), 0);
+    assert_canonical(&k, text);
+    job_free(&k);
+    assert_int_equal(job_copy(&k, &j), 0);
+    assert_canonical(&k, text);
+    assert_true(k.prefer != j.prefer && k.prefer[1] != j.prefer[1]);
+    job_free(&k);
+
+    /* a patch of null puts the defaults back, and the text of before with them */
+    json_t *patch = load("{\"strategy\": null, \"prefer\": null, \"prefer_only\": null}");
+    assert_int_equal(job_patch(&j, patch, &k, &err), 0);
+    assert_canonical(&k, MINIMAL_CANONICAL);
+    json_decref(patch);
+    /* one field alone */
+    patch = load("{\"strategy\": \"hash\"}");
+    job_free(&j);
+    assert_int_equal(job_patch(&k, patch, &j, &err), 0);
+    job_free(&k);
+    assert_int_equal(j.strategy, JOB_STRATEGY_HASH);
+    json_t *got = job_to_json(&j);
+    assert_string_equal(json_string_value(json_object_get(got, "strategy")), "hash");
+    assert_null(json_object_get(got, "prefer"));
+    assert_null(json_object_get(got, "prefer_only"));
+    assert_int_equal(json_object_size(got), json_object_size(doc) - 2);
+    json_decref(got);
+    json_decref(patch);
+    /* prefer_only needs a list even in a patch */
+    patch = load("{\"prefer_only\": true}");
+    expect_error(job_patch(&j, patch, &k, &err), &err, "prefer_only", "without a prefer list",
+                 "patch");
+    json_decref(patch);
+    job_free(&j);
+    free(text);
+    json_decref(doc);
+}
+
 /* ---- every validation rule ----------------------------------------------------------------- */
 
 /* Each case replaces top-level fields of FULL_JOB; the job must be refused naming `field`. */
@@ -561,6 +644,41 @@ static const struct refusal {
     {"{\"on_executor_death\": \"continue\"}", "on_executor_death",
      "is not one of \"kill\" or \"finish\""},
     {"{\"failover\": \"no\"}", "failover", "failover: \"no\" is a string; expected true or false"},
+    /* placement */
+    {"{\"strategy\": \"round-robin\"}", "strategy",
+     "strategy: \"round-robin\" is not one of \"even\", \"hash\" or \"local\""},
+    {"{\"strategy\": 1}", "strategy", "strategy: 1 is an integer"},
+    {"{\"prefer\": \"gpu=yes\"}", "prefer",
+     "prefer: \"gpu=yes\" is a string; expected an array of executor names and label selectors "
+     "(key=value)"},
+    {"{\"prefer\": [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\", \"h\", \"i\", \"j\", \"k\", "
+     "\"l\","
+     " \"m\", \"n\", \"o\", \"p\", \"q\"]}",
+     "prefer", "prefer: 17 entries; at most 16"},
+    {"{\"prefer\": [\"a\", 5]}", "prefer[1]", "prefer[1]: 5 is an integer; expected a string"},
+    {"{\"prefer\": [null]}", "prefer[0]", "prefer[0]: null is not allowed here"},
+    {"{\"prefer\": [\"\"]}", "prefer[0]",
+     "prefer[0]: must not be empty; expected an executor name or a label selector key=value"},
+    {"{\"prefer\": [\"exec 1\"]}", "prefer[0]",
+     "prefer[0]: \"exec 1\" has a character other than letters, digits, '.', '_' and '-' in its "
+     "executor name"},
+    {"{\"prefer\": [\"ok\", \"zone=a=b\"]}", "prefer[1]",
+     "prefer[1]: \"zone=a=b\" has more than one '='; expected key=value"},
+    {"{\"prefer\": [\"=east\"]}", "prefer[0]", "prefer[0]: \"=east\" has an empty label key"},
+    {"{\"prefer\": [\"zone=\"]}", "prefer[0]", "prefer[0]: \"zone=\" has an empty label value"},
+    {"{\"prefer\": [\"zone=e/st\"]}", "prefer[0]", "in its label value"},
+    {"{\"prefer\": [\"zo ne=east\"]}", "prefer[0]", "in its label key"},
+    {"{\"prefer\": [\"x\", \"zone=east\", \"x\"]}", "prefer[2]",
+     "prefer[2]: \"x\" is listed twice"},
+    {"{\"prefer\": [\"0123456789012345678901234567890123456789012345678901234567890123\"]}",
+     "prefer[0]", "the executor name is 64 bytes long; at most 63"},
+    {"{\"prefer\": [\"k=0123456789012345678901234567890123456789012345678901234567890123\"]}",
+     "prefer[0]", "the label value is 64 bytes long; at most 63"},
+    {"{\"prefer_only\": \"yes\"}", "prefer_only",
+     "prefer_only: \"yes\" is a string; expected true or false"},
+    {"{\"prefer_only\": true}", "prefer_only",
+     "prefer_only: true without a prefer list; no executor could run the job"},
+    {"{\"prefer\": [], \"prefer_only\": true}", "prefer_only", "without a prefer list"},
     /* downstream */
     {"{\"downstream\": \"x\"}", "downstream", "expected an array of names"},
     {"{\"downstream\": [\"nightly-import\"]}", "downstream[0]",
@@ -1125,6 +1243,9 @@ static void test_text_round_trip(void **state)
          1},
         {"{\"name\": \"e\", \"command\": \"true\", \"start_at\": \"2030-01-01T00:00:00Z\"}", 1},
         {"{\"name\": \"f\", \"command\": \"true\", \"calendars\": {\"skip\": [\"h\"]}}", 0},
+        {"{\"name\": \"g\", \"command\": \"true\", \"strategy\": \"hash\","
+         " \"prefer\": [\"zone=east\", \"exec-1\"], \"prefer_only\": true}",
+         0},
         {FULL_JOB, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1263,21 +1384,14 @@ static void test_text_refusals(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_full_job),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_canonical_forms),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_refused_documents),
-        cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_schedule_error_position),
-        cmocka_unit_test(test_check_name),
-        cmocka_unit_test(test_shard_params),
-        cmocka_unit_test(test_patch),
-        cmocka_unit_test(test_min_interval),
-        cmocka_unit_test(test_paused),
-        cmocka_unit_test(test_text_defaults),
-        cmocka_unit_test(test_text_round_trip),
-        cmocka_unit_test(test_text_refusals),
+        cmocka_unit_test(test_full_job),        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_canonical_forms), cmocka_unit_test(test_placement),
+        cmocka_unit_test(test_refusals),        cmocka_unit_test(test_refused_documents),
+        cmocka_unit_test(test_sizes),           cmocka_unit_test(test_schedule_error_position),
+        cmocka_unit_test(test_check_name),      cmocka_unit_test(test_shard_params),
+        cmocka_unit_test(test_patch),           cmocka_unit_test(test_min_interval),
+        cmocka_unit_test(test_paused),          cmocka_unit_test(test_text_defaults),
+        cmocka_unit_test(test_text_round_trip), cmocka_unit_test(test_text_refusals),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     tzdb_shutdown();
