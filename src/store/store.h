@@ -214,6 +214,8 @@ struct store_ops {
     int (*runs_unfinished)(struct store *s, json_t **out, struct ty_err *err);
     int (*fire_shards)(struct store *s, const char *fire_prefix, json_t **out, struct ty_err *err);
     int (*last_fires)(struct store *s, json_t **out, struct ty_err *err);
+    int (*executor_last_fires)(struct store *s, const char *executor, int64_t since, json_t **out,
+                               struct ty_err *err);
     int (*history)(struct store *s, const struct store_history_query *q, json_t **out,
                    struct ty_err *err);
     int (*stats)(struct store *s, const struct store_stats_query *q, json_t **out,
@@ -290,13 +292,15 @@ int store_check_sqlite(const char *path, int *version, struct ty_err *err);
  * from PGPASSWORD or ~/.pgpass, as libpq reads them: a URL that holds one is refused with
  * TY_EINVAL (field "db") without repeating it.  connect_timeout is 5 s unless the URL sets
  * it; TCP keepalives notice a server that went away silently.  A read-write open creates
- * the schema in an empty database (schema versions follow store_open_sqlite's numbering,
- * and a PostgreSQL store starts at 3), in one transaction under an advisory lock, so two
- * servers starting at once create it once; read_only opens a reader (transactions are
- * read only) that needs the schema there already.  Fails with TY_EUNAVAIL (cannot
- * connect), TY_EAUTH (credentials refused), TY_EFORMAT (no Tethys schema for a reader, a
- * newer schema, tables in the way that are not Tethys's, PostgreSQL older than 12),
- * TY_EINVAL (a bad URL).  The caller owns *out (store_close).
+ * the schema in an empty database, or brings an older one to the current version (schema
+ * versions follow store_open_sqlite's numbering, and a PostgreSQL store starts at 3), in
+ * one transaction under an advisory lock, so two servers starting at once do it once (no
+ * copy is made first: back PostgreSQL up with its own tools); read_only opens a reader
+ * (transactions are read only) that needs the schema there already, at the current
+ * version.  Fails with TY_EUNAVAIL (cannot connect), TY_EAUTH (credentials refused),
+ * TY_EFORMAT (no Tethys schema or an older one for a reader, a newer schema, tables in
+ * the way that are not Tethys's, PostgreSQL older than 12), TY_EINVAL (a bad URL).  The
+ * caller owns *out (store_close).
  */
 int store_open_pg(const char *url, bool read_only, struct store **out, struct ty_err *err);
 
@@ -481,6 +485,30 @@ static inline int store_fire_shards(struct store *s, const char *fire_prefix, js
 static inline int store_last_fires(struct store *s, json_t **out, struct ty_err *err)
 {
     return s->ops->last_fires(s, out, err);
+}
+
+/*
+ * What `executor` last fired of each job, for the leader of a cluster to tell the
+ * executors that take over a dead one's shards where to resume: a JSON object
+ * {"<job>": <epoch>, ...} (*out is the caller's) holding, per job, the newest scheduled_at
+ * among the runs that executor made of it, any attempt, triggered by the schedule or the
+ * misfire policy (trigger "schedule" or "misfire", as store_last_fires counts them), with
+ * scheduled_at >= since.  A job with no such run is absent; an executor with none gets {}.
+ * Manual and downstream runs do not count, and neither does a retry on its own: the
+ * executor records attempts after the first with trigger "retry", and the first attempt
+ * holds the fire's scheduled_at.  Skipped fires carry no executor and do not count.  A
+ * run counts for the executor its latest record names.
+ *
+ * Cost: one index range over runs (executor, scheduled_at), i.e. the executor's runs since
+ * `since` whatever else is stored, so pass the window that matters (the dead executor's
+ * last assignment, say) rather than 0.  TY_EINVAL naming "executor" when it is missing
+ * or longer than 256 bytes; a database failure as for any read (TY_EIO, TY_EUNAVAIL,
+ * TY_ENOMEM).
+ */
+static inline int store_executor_last_fires(struct store *s, const char *executor, int64_t since,
+                                            json_t **out, struct ty_err *err)
+{
+    return s->ops->executor_last_fires(s, executor, since, out, err);
 }
 
 /*

@@ -46,10 +46,12 @@
  * ordering and prefix ranges are bytewise, as strcmp and SQLite's BINARY.
  *
  * Schema versions follow SQLite's numbering (a version names the same logical content in
- * both), so a PostgreSQL store starts at 3.  The schema is created in one transaction under
+ * both), so a PostgreSQL store starts at 3.  The schema is created, or an older one
+ * migrated (migrations[], the steps after 3), in one transaction under
  * pg_advisory_xact_lock, so two servers starting on an empty database at once create it
- * once; a table comment on meta marks the database as Tethys's.  docs/internals/store.md
- * explains the tables, partitions and indexes.
+ * once; a table comment on meta marks the database as Tethys's.  Unlike SQLite's store,
+ * no copy is made before a migration: PostgreSQL is backed up with its own tools.
+ * docs/internals/store.md explains the tables, partitions and indexes.
  */
 #include "store.h"
 #include "store_common.h"
@@ -69,13 +71,12 @@
 #include "../core/strbuf.h"
 #include "../core/utf8.h"
 
-#define PG_SCHEMA_VERSION 3          /* SQLite's numbering: the same logical content */
-#define PG_SCHEMA_FIRST   3          /* the first version a PostgreSQL store had */
-#define PG_SCHEMA_LOCK    1413829721 /* pg_advisory_xact_lock key: "TETY" */
-#define PG_JOBS_LOCK      1413829706 /* the jobs' counts: "TETJ" */
-#define PG_MARK           "tethys store"
-#define PG_TRIES          5   /* attempts of a call after deadlocks or serialization failures */
-#define PG_SCAN_FETCH     256 /* rows per FETCH of a scan */
+#define PG_SCHEMA_FIRST 3          /* the first version a PostgreSQL store had */
+#define PG_SCHEMA_LOCK  1413829721 /* pg_advisory_xact_lock key: "TETY" */
+#define PG_JOBS_LOCK    1413829706 /* the jobs' counts: "TETJ" */
+#define PG_MARK         "tethys store"
+#define PG_TRIES        5   /* attempts of a call after deadlocks or serialization failures */
+#define PG_SCAN_FETCH   256 /* rows per FETCH of a scan */
 
 /* ---------------------------------------------------------------------------------------
  * Schema version 3: the configuration tables.  The history tables are store_pg_runs.c's
@@ -157,7 +158,22 @@ static const char schema_config[] =
     "CREATE TABLE job_counts ("
     "  domain text COLLATE \"C\" PRIMARY KEY,"
     "  jobs   bigint NOT NULL CHECK (jobs >= 0));";
+
+/*
+ * The steps after version 3, as store_sqlite.c's migrations[] (the same numbers, the same
+ * logical content): migrations[i] takes a database from version PG_SCHEMA_FIRST + i to the
+ * next.  A new database gets version 3 and then every step, so it is the same whether it
+ * was made now or migrated; a new version appends a step and never edits an old one.
+ */
+static const char *const migrations[] = {
+    /* 3 -> 4: executor_last_fires, one executor's runs since a time as one range.  An index
+     * on the partitioned parent is built on every partition there is, in this transaction
+     * (writes to runs wait for it), and ATTACH gives it to every partition made later. */
+    "CREATE INDEX runs_executor ON runs (executor, scheduled_at);",
+};
 /* clang-format on */
+
+#define PG_SCHEMA_VERSION (PG_SCHEMA_FIRST + (int)(sizeof migrations / sizeof migrations[0]))
 
 /* The tables a Tethys schema has: an empty database must hold none of them. */
 static const char our_tables[] = "'meta', 'objects', 'object_versions', 'alerts', 'tokens',"
@@ -867,10 +883,13 @@ static int check_identity(struct pg *s, const struct identity *id, int *version,
     return 0;
 }
 
+/* Create the schema in an empty database, or bring an older one to PG_SCHEMA_VERSION: the
+ * body of one transaction, under an advisory lock, so servers starting at once do it once
+ * and a failed step leaves the old version as it was. */
 static int migrate_body(struct pg *s, void *arg, struct ty_err *err)
 {
     (void)arg;
-    char sql[64];
+    char sql[160];
     snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%d)", PG_SCHEMA_LOCK);
     int rc = simple(s, sql, "open: lock the schema", err);
     struct identity id;
@@ -880,12 +899,27 @@ static int migrate_body(struct pg *s, void *arg, struct ty_err *err)
     if (rc == 0)
         rc = check_identity(s, &id, &version, err);
     if (rc != 0 || version == PG_SCHEMA_VERSION)
-        return rc; /* created meanwhile by another server, or there all along */
-    /* version 0: the whole schema at once (later versions append steps here) */
-    if ((rc = simple(s, schema_config, "open: create the schema", err)) != 0 ||
-        (rc = simple(s, pg__runs_schema, "open: create the history tables", err)) != 0)
-        return rc;
-    snprintf(sql, sizeof sql, "INSERT INTO meta (key, value) VALUES ('schema_version', '%d')",
+        return rc; /* made or migrated meanwhile by another server, or there all along */
+    /* an empty database: version 3 at once, then the steps as for any older one (which
+     * check_identity let through only from PG_SCHEMA_FIRST on) */
+    size_t step = 0;
+    if (version == 0) {
+        if ((rc = simple(s, schema_config, "open: create the schema", err)) != 0 ||
+            (rc = simple(s, pg__runs_schema, "open: create the history tables", err)) != 0)
+            return rc;
+    } else {
+        step = (size_t)(version - PG_SCHEMA_FIRST);
+    }
+    char what[64];
+    for (; step < sizeof migrations / sizeof migrations[0]; step++) {
+        snprintf(what, sizeof what, "open: migrate schema %d to %d", PG_SCHEMA_FIRST + (int)step,
+                 PG_SCHEMA_FIRST + (int)step + 1);
+        if ((rc = simple(s, migrations[step], what, err)) != 0)
+            return rc;
+    }
+    snprintf(sql, sizeof sql,
+             "INSERT INTO meta (key, value) VALUES ('schema_version', '%d')"
+             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
              PG_SCHEMA_VERSION);
     return simple(s, sql, "open: record the schema version", err);
 }
@@ -903,6 +937,11 @@ static int check_reader(struct pg *s, struct ty_err *err)
                       "database %s has no Tethys schema yet; open it read-write first (the server "
                       "does)",
                       s->label);
+    else if (rc == 0 && version < PG_SCHEMA_VERSION)
+        rc = ty_error(err, TY_EFORMAT, NULL, -1, 0,
+                      "database %s has schema version %d and needs migrating to %d; open it "
+                      "read-write first (the server does)",
+                      s->label, version, PG_SCHEMA_VERSION);
     return rc;
 }
 
@@ -2359,6 +2398,7 @@ static const struct store_ops pg_ops = {
     .runs_unfinished = pg__runs_unfinished,
     .fire_shards = pg__fire_shards,
     .last_fires = pg__last_fires,
+    .executor_last_fires = pg__executor_last_fires,
     .history = pg__history,
     .stats = pg__stats,
     .prune = pg__prune,

@@ -73,6 +73,7 @@ enum pg_rst {
     PG_R_RUNS_UNFINISHED,
     PG_R_FIRE_SHARDS,
     PG_R_LAST_FIRES,
+    PG_R_EXECUTOR_LAST_FIRES,
     PG_R_COUNT
 };
 
@@ -246,7 +247,8 @@ int pg__collect(const PGresult *r, json_t *(*row)(const PGresult *, int), json_t
  * History (store_pg_runs.c).
  */
 
-extern const char *const pg__runs_schema; /* the history tables of schema version 3 */
+/* the history tables of schema version 3 (store_pg.c's migrations[] change them later) */
+extern const char *const pg__runs_schema;
 
 int pg__run_put(struct store *base, const struct store_run *r, struct ty_err *err);
 int pg__skip_put(struct store *base, const struct store_skip *k, struct ty_err *err);
@@ -254,6 +256,8 @@ int pg__run_get(struct store *base, const char *run_id, json_t **out, struct ty_
 int pg__runs_unfinished(struct store *base, json_t **out, struct ty_err *err);
 int pg__fire_shards(struct store *base, const char *fire_prefix, json_t **out, struct ty_err *err);
 int pg__last_fires(struct store *base, json_t **out, struct ty_err *err);
+int pg__executor_last_fires(struct store *base, const char *executor, int64_t since, json_t **out,
+                            struct ty_err *err);
 int pg__history(struct store *base, const struct store_history_query *q, json_t **out,
                 struct ty_err *err);
 int pg__stats(struct store *base, const struct store_stats_query *q, json_t **out,

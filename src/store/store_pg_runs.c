@@ -53,7 +53,8 @@
 #define STR_DAY "86400" /* DAY in SQL text */
 
 /* ---------------------------------------------------------------------------------------
- * Schema version 3: the history tables (created with store_pg.c's, in its transaction).
+ * Schema version 3: the history tables (created with store_pg.c's, in its transaction;
+ * the steps after it, such as runs_executor in version 4, are store_pg.c's migrations[]).
  */
 /* clang-format off */
 const char *const pg__runs_schema =
@@ -229,6 +230,10 @@ static const char *const run_sql[PG_R_COUNT] = {
                                               "  WHERE d.job = j.job AND f.at IS NOT NULL"
                                               "  ORDER BY d.day DESC LIMIT 1)"
                                               " FROM (SELECT DISTINCT job FROM fire_days) j",
+    /* one range of runs_executor per day since $2; the rows give their job and trigger */
+    [PG_R_EXECUTOR_LAST_FIRES] = "SELECT job, max(scheduled_at) FROM runs"
+                                 " WHERE executor = $1 AND scheduled_at >= $2"
+                                 " AND \"trigger\" IN ('schedule', 'misfire') GROUP BY job",
 };
 
 static int run_exec(struct pg *s, enum pg_rst id, const struct pg_params *p, PGresult **res,
@@ -890,6 +895,38 @@ int pg__last_fires(struct store *base, json_t **out, struct ty_err *err)
         if (json_object_set_new(obj, PQgetvalue(r, i, 0), json_integer(pg__int(r, i, 1))) != 0)
             rc = store__oom(err, "last_fires");
     }
+    PQclear(r);
+    if (rc != 0) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
+int pg__executor_last_fires(struct store *base, const char *executor, int64_t since, json_t **out,
+                            struct ty_err *err)
+{
+    struct pg *s = PG(base);
+    int rc = store__check_id(executor, STORE__NAME_MAX + 1, "executor", "executor_last_fires", err);
+    if (rc != 0)
+        return rc;
+    char what[160];
+    snprintf(what, sizeof what, "executor_last_fires \"%.100s\"", executor);
+    struct pg_params p = {0};
+    pg__p_text(&p, executor);
+    pg__p_int(&p, since);
+    PGresult *r;
+    rc = run_exec(s, PG_R_EXECUTOR_LAST_FIRES, &p, &r, what, err);
+    pg__p_free(&p);
+    if (rc != 0)
+        return rc;
+    json_t *obj = json_object();
+    if (obj == NULL)
+        rc = store__oom(err, "executor_last_fires");
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+        if (json_object_set_new(obj, PQgetvalue(r, i, 0), json_integer(pg__int(r, i, 1))) != 0)
+            rc = store__oom(err, "executor_last_fires");
     PQclear(r);
     if (rc != 0) {
         json_decref(obj);

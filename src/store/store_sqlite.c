@@ -33,7 +33,8 @@
  * Jobs by domain subtree are indexed (schema 3): every job put and delete also files the
  * job under each domain of its chain (job_domains) and keeps a count per subtree
  * (job_counts), in the same transaction, so counting a subtree is one probe and never
- * reads the jobs.
+ * reads the jobs.  Runs are indexed by executor (schema 4), so a cluster finds where a dead
+ * executor stopped (executor_last_fires) without reading the other executors' history.
  *
  * Reads build jansson values.  History is keyset-paginated on (scheduled_at, kind, row id)
  * with one prepared statement per filter combination, so every page is an index range
@@ -241,6 +242,12 @@ static const char *const migrations[] = {
     " SELECT domain, enabled, job FROM up;"
     "INSERT INTO job_counts (domain, jobs)"
     " SELECT domain, count(*) FROM job_domains GROUP BY domain;",
+
+    /* 3 -> 4 (a cluster resumes a dead executor's shards after its last fires) */
+
+    /* executor_last_fires: one executor's runs since a time, as one range.  Built over the
+     * runs there are, inside the migration's transaction. */
+    "CREATE INDEX runs_executor ON runs (executor, scheduled_at);",
 };
 /* clang-format on */
 
@@ -287,6 +294,7 @@ enum st {
     ST_FIRE_SHARDS,
     ST_LAST_FIRES_RUNS,
     ST_LAST_FIRES_SKIPS,
+    ST_EXECUTOR_LAST_FIRES,
     ST_PRUNE_RUNS_AGE,
     ST_PRUNE_SKIPS_AGE,
     ST_PRUNE_ALERTS_AGE,
@@ -406,6 +414,10 @@ static const char *const st_sql[ST_COUNT] = {
                        " WHERE fire_id >= ?1 AND fire_id < ?2 GROUP BY shard ORDER BY shard",
     [ST_LAST_FIRES_RUNS] = LAST_FIRES("runs"),
     [ST_LAST_FIRES_SKIPS] = LAST_FIRES("skips"),
+    /* a range of runs_executor; the rows it finds give their job and trigger */
+    [ST_EXECUTOR_LAST_FIRES] = "SELECT job, max(scheduled_at) FROM runs"
+                               " WHERE executor = ?1 AND scheduled_at >= ?2"
+                               " AND \"trigger\" IN ('schedule', 'misfire') GROUP BY job",
     [ST_PRUNE_RUNS_AGE] = "DELETE FROM runs WHERE scheduled_at < ?1"
                           " AND status NOT IN ('queued', 'running')",
     [ST_PRUNE_SKIPS_AGE] = "DELETE FROM skips WHERE scheduled_at < ?1",
@@ -2121,6 +2133,38 @@ static int sq_last_fires(struct store *base, json_t **out, struct ty_err *err)
     return 0;
 }
 
+static int sq_executor_last_fires(struct store *base, const char *executor, int64_t since,
+                                  json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_id(executor, STORE__NAME_MAX + 1, "executor", "executor_last_fires", err);
+    if (rc != 0)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = stmt(s, ST_EXECUTOR_LAST_FIRES, &st, err)) != 0)
+        return rc;
+    json_t *obj = json_object();
+    if (obj == NULL)
+        return store__oom(err, "executor_last_fires");
+    bind_text(st, 1, executor);
+    sqlite3_bind_int64(st, 2, since);
+    int src = SQLITE_DONE;
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *job = (const char *)sqlite3_column_text(st, 0);
+        if (json_object_set_new(obj, job, json_integer(sqlite3_column_int64(st, 1))) != 0)
+            rc = store__oom(err, "executor_last_fires");
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "executor_last_fires \"%.100s\"", executor);
+    sqlite3_reset(st);
+    if (rc != 0) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * History: runs and skips merged, newest first, keyset-paginated.
  *
@@ -3273,6 +3317,7 @@ static const struct store_ops sq_ops = {
     .runs_unfinished = sq_runs_unfinished,
     .fire_shards = sq_fire_shards,
     .last_fires = sq_last_fires,
+    .executor_last_fires = sq_executor_last_fires,
     .history = sq_history,
     .stats = sq_stats,
     .prune = sq_prune,

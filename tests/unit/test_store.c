@@ -26,7 +26,11 @@
  * migrating tests/fixtures/store-v2.db, written by a real version 2 server), pages of
  * objects through every filter against an oracle, with writes between pages and with
  * SQLite's own step count as the proof that a page is index ranges, scans of 100,000
- * objects that build no JSON, and a calendar's users.  How fast the store writes
+ * objects that build no JSON, and a calendar's users.  Schema version 4: what an executor
+ * last fired of each job (the triggers, attempts, executors and windows that count), an
+ * index range by SQLite's step count, the migration of tests/fixtures/store-v3.db (written
+ * by a real version 3 server) and, on PostgreSQL, of a version 3 database whose day
+ * partitions, old and new, all get the index.  How fast the store writes
  * is not a unit test's question: bench/store/bench_store.c (make bench-store) measures it.
  */
 #define _GNU_SOURCE /* unshare(2) */
@@ -444,7 +448,7 @@ static void test_open_creates_schema(void **state)
     struct fx *f = *state;
     char *v;
     assert_ok(store_meta_get(f->s, "schema_version", &v, &e_));
-    assert_string_equal(v, "3");
+    assert_string_equal(v, "4");
     free(v);
     /* a new file is created at the current version directly: nothing to back up */
     assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_schema WHERE name IN"
@@ -507,13 +511,13 @@ static void test_open_refuses(void **state)
     f->s = NULL;
     db_exec(f, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
-               "tethys.db has schema version 99, from a newer Tethys; this binary knows 1 to 3: "
-               "upgrade tethys, or `tethys restore` the tethys.db.v3-*.bak the upgrade left");
+               "tethys.db has schema version 99, from a newer Tethys; this binary knows 1 to 4: "
+               "upgrade tethys, or `tethys restore` the tethys.db.v4-*.bak the upgrade left");
     assert_err(store_open_sqlite(f->path, true, &s, &e_), TY_EFORMAT, "schema version 99");
     db_exec(f, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
                "schema_version \"x1\" in meta is not a version number");
-    db_exec(f, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    db_exec(f, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
     assert_ok(store_open_sqlite(f->path, false, &s, &e_));
     f->s = s;
 
@@ -2036,6 +2040,223 @@ static void test_unfinished_shards_last_fires(void **state)
     json_decref(out);
 }
 
+/* One run as a test of executor_last_fires writes it: attempt 1 unless said, succeeded. */
+struct fire_row {
+    const char *job, *executor;
+    int64_t at;
+    enum store_trigger trigger;
+    uint32_t attempt;
+};
+
+static void put_fire_rows(struct store *s, const struct fire_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct run_buf b;
+        run_init(&b, rows[i].job, "d", rows[i].at, 0, rows[i].attempt ? rows[i].attempt : 1,
+                 STORE_RUN_SUCCEEDED);
+        b.r.trigger = rows[i].trigger;
+        b.r.executor = rows[i].executor;
+        assert_ok(store_run_put(s, &b.r, &e_));
+    }
+}
+
+/* executor_last_fires as an object of job -> epoch, compared with want ("{}" for none). */
+static void assert_executor_fires(struct store *s, const char *executor, int64_t since,
+                                  const char *want)
+{
+    json_t *out = NULL, *w = json_loads(want, 0, NULL);
+    assert_non_null(w);
+    assert_ok(store_executor_last_fires(s, executor, since, &out, &e_));
+    if (!json_is_object(out) || !json_equal(out, w)) {
+        char *got = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("executor_last_fires(%s, %" PRId64 "): %s, want %s", executor, since,
+                 got ? got : "NULL", want);
+    }
+    json_decref(out);
+    json_decref(w);
+}
+
+/* Where a dead executor's shards resume: for each job, the newest fire of the schedule (or
+ * of the misfire policy) that executor made, since a time. */
+static void test_executor_last_fires(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    const int64_t t0 = 1767225600, day = 86400; /* 2026-01-01; PostgreSQL: one partition a day */
+    static const struct fire_row rows[] = {
+        {"etl", "ex-a", 1767225600, STORE_TRIGGER_SCHEDULE, 1},
+        {"etl", "ex-a", 1767225660, STORE_TRIGGER_SCHEDULE, 1},
+        {"etl", "ex-b", 1767225720, STORE_TRIGGER_SCHEDULE, 1}, /* after ex-a's: ex-b's */
+        {"report", "ex-b", 1767225630, STORE_TRIGGER_SCHEDULE, 1},
+        {"report", "ex-a", 1767312000, STORE_TRIGGER_MISFIRE, 1}, /* a late fire run: counts */
+        {"sync", "ex-b", 1767398400, STORE_TRIGGER_SCHEDULE, 1},
+        /* not fires of the schedule, all later than every fire above */
+        {"etl", "ex-a", 1767484800, STORE_TRIGGER_MANUAL, 1},
+        {"report", "ex-a", 1767484800, STORE_TRIGGER_DOWNSTREAM, 1},
+        {"adhoc", "ex-a", 1767484800, STORE_TRIGGER_MANUAL, 1},
+        {"adhoc", "ex-a", 1767484800, STORE_TRIGGER_RETRY, 2}, /* a manual run's retry */
+        /* the attempt number is no filter: a schedule-triggered record of attempt 3 */
+        {"sync", "ex-a", 1767226500, STORE_TRIGGER_SCHEDULE, 3},
+    };
+    put_fire_rows(s, rows, sizeof rows / sizeof rows[0]);
+    /* a failed fire and its retry, which started days later: the fire's time counts */
+    struct run_buf a1, a2;
+    run_init(&a1, "flaky", "d", t0 + 300, 0, 1, STORE_RUN_FAILED);
+    a1.r.executor = "ex-a";
+    assert_ok(store_run_put(s, &a1.r, &e_));
+    run_init(&a2, "flaky", "d", t0 + 300, 0, 2, STORE_RUN_SUCCEEDED);
+    a2.r.fire_id = a1.fire;
+    a2.r.trigger = STORE_TRIGGER_RETRY;
+    a2.r.executor = "ex-a";
+    a2.r.started_at_ms = (t0 + 5 * day) * 1000;
+    a2.r.ended_at_ms = a2.r.started_at_ms + 10;
+    assert_ok(store_run_put(s, &a2.r, &e_));
+    /* skipped fires carry no executor: never anyone's */
+    struct store_skip k;
+    char fire[64];
+    skip_init(&k, fire, sizeof fire, "etl", "d", t0 + 6 * day, -1, STORE_SKIP_OVERLAP);
+    assert_ok(store_skip_put(s, &k, &e_));
+    /* a run is the executor's its latest record names: queued on ex-a, run by ex-c */
+    struct run_buf m;
+    run_init(&m, "moved", "d", t0 + 900, 0, 1, STORE_RUN_QUEUED);
+    m.r.executor = "ex-a";
+    assert_ok(store_run_put(s, &m.r, &e_));
+    m.r.status = STORE_RUN_RUNNING;
+    m.r.started_at_ms = (t0 + 900) * 1000 + 5;
+    m.r.executor = "ex-c";
+    assert_ok(store_run_put(s, &m.r, &e_));
+
+    char want[256];
+    snprintf(want, sizeof want,
+             "{\"etl\": %" PRId64 ", \"report\": %" PRId64 ", \"sync\": %" PRId64
+             ", \"flaky\": %" PRId64 "}",
+             t0 + 60, t0 + day, t0 + 900, t0 + 300);
+    assert_executor_fires(s, "ex-a", 0, want);
+    snprintf(want, sizeof want,
+             "{\"etl\": %" PRId64 ", \"report\": %" PRId64 ", \"sync\": %" PRId64 "}", t0 + 120,
+             t0 + 30, t0 + 2 * day);
+    assert_executor_fires(s, "ex-b", 0, want);
+    snprintf(want, sizeof want, "{\"moved\": %" PRId64 "}", t0 + 900);
+    assert_executor_fires(s, "ex-c", 0, want);
+
+    /* since: scheduled_at >= since, the bound included */
+    snprintf(want, sizeof want,
+             "{\"etl\": %" PRId64 ", \"report\": %" PRId64 ", \"sync\": %" PRId64
+             ", \"flaky\": %" PRId64 "}",
+             t0 + 60, t0 + day, t0 + 900, t0 + 300);
+    assert_executor_fires(s, "ex-a", t0 + 60, want);
+    snprintf(want, sizeof want,
+             "{\"report\": %" PRId64 ", \"sync\": %" PRId64 ", \"flaky\": %" PRId64 "}", t0 + day,
+             t0 + 900, t0 + 300);
+    assert_executor_fires(s, "ex-a", t0 + 61, want);
+    snprintf(want, sizeof want, "{\"report\": %" PRId64 "}", t0 + day);
+    assert_executor_fires(s, "ex-a", t0 + 901, want);
+    assert_executor_fires(s, "ex-a", t0 + day + 1, "{}"); /* manual runs only after that */
+    assert_executor_fires(s, "ex-b", INT64_MAX, "{}");
+    snprintf(want, sizeof want,
+             "{\"etl\": %" PRId64 ", \"report\": %" PRId64 ", \"sync\": %" PRId64 "}", t0 + 120,
+             t0 + 30, t0 + 2 * day);
+    assert_executor_fires(s, "ex-b", INT64_MIN, want);
+
+    /* an executor with nothing, or only other executors' look-alike names */
+    assert_executor_fires(s, "ex-z", 0, "{}");
+    assert_executor_fires(s, "ex", 0, "{}");
+    assert_executor_fires(s, "ex-a ", 0, "{}");
+
+    /* a reader connection sees the same; last_fires still counts every executor */
+    struct store *r;
+    assert_ok(fx_open(f, true, &r, &e_));
+    snprintf(want, sizeof want, "{\"moved\": %" PRId64 "}", t0 + 900);
+    assert_executor_fires(r, "ex-c", t0, want);
+    store_close(r);
+    json_t *out;
+    assert_ok(store_last_fires(s, &out, &e_));
+    assert_int_equal(jint(out, "etl"), t0 + 6 * day); /* the skipped fire */
+    assert_int_equal(jint(out, "sync"), t0 + 2 * day);
+    assert_null(json_object_get(out, "adhoc"));
+    json_decref(out);
+
+    /* refused: no executor, or one longer than any name */
+    struct ty_err err;
+    out = NULL;
+    assert_int_equal(store_executor_last_fires(s, NULL, 0, &out, &err), TY_EINVAL);
+    assert_string_equal(err.field, "executor");
+    assert_string_equal(err.msg, "executor_last_fires: executor is missing");
+    assert_null(out);
+    assert_err(store_executor_last_fires(s, "", 0, &out, &e_), TY_EINVAL,
+               "executor_last_fires: executor is missing");
+    char longname[300];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_err(store_executor_last_fires(s, longname, 0, &out, &e_), TY_EINVAL,
+               "executor_last_fires: executor is longer than 256 bytes");
+    assert_null(out);
+}
+
+/* How many SQLite VM steps the last executor_last_fires statement took. */
+static int64_t fires_steps;
+
+static int fires_trace(unsigned type, void *ctx, void *p, void *x)
+{
+    (void)ctx;
+    (void)x;
+    sqlite3_stmt *st = p;
+    const char *sql = type == SQLITE_TRACE_PROFILE ? sqlite3_sql(st) : NULL;
+    if (sql != NULL && strstr(sql, "WHERE executor = ?1") != NULL)
+        fires_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1);
+    return 0;
+}
+
+static int trace_fires(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api)
+{
+    (void)errmsg;
+    (void)api;
+    sqlite3_trace_v2(db, SQLITE_TRACE_PROFILE, fires_trace, NULL);
+    return SQLITE_OK;
+}
+
+/* executor_last_fires reads the executor's runs since `since` and nothing else: 20,000
+ * runs of a busy executor, then a quiet one's few, cost the quiet one's few (SQLite's step
+ * count, not a clock: reading the busy executor's runs would take hundreds of thousands),
+ * and the busy one's last hour costs that hour. */
+static void test_executor_last_fires_cost(void **state)
+{
+    struct fx *f = *state;
+    const int64_t t0 = 1767225600;
+    assert_ok(store_begin(f->s, &e_));
+    for (int i = 0; i < 20000; i++) {
+        char job[16];
+        snprintf(job, sizeof job, "job-%02d", i % 50);
+        struct fire_row row = {job, "busy", t0 + (int64_t)i * 10, STORE_TRIGGER_SCHEDULE, 1};
+        put_fire_rows(f->s, &row, 1);
+    }
+    static const struct fire_row quiet[] = {
+        {"job-01", "quiet", 1767225600, STORE_TRIGGER_SCHEDULE, 1},
+        {"job-02", "quiet", 1767225610, STORE_TRIGGER_MISFIRE, 1},
+        {"job-03", "quiet", 1767225620, STORE_TRIGGER_MANUAL, 1},
+    };
+    put_fire_rows(f->s, quiet, sizeof quiet / sizeof quiet[0]);
+    assert_ok(store_commit(f->s, &e_));
+
+    sqlite3_auto_extension((void (*)(void))trace_fires);
+    struct store *r;
+    assert_ok(fx_open(f, true, &r, &e_));
+    fires_steps = -1;
+    assert_executor_fires(r, "quiet", 0, "{\"job-01\": 1767225600, \"job-02\": 1767225610}");
+    if (fires_steps < 0 || fires_steps > 300)
+        fail_msg("3 runs of one executor among 20,003 took %" PRId64 " VM steps", fires_steps);
+    /* the last hour of the busy one: 360 runs of 50 jobs */
+    fires_steps = -1;
+    json_t *out;
+    assert_ok(store_executor_last_fires(r, "busy", t0 + 199990 - 3599, &out, &e_));
+    assert_int_equal(json_object_size(out), 50);
+    assert_int_equal(jint(out, "job-49"), t0 + 199990);
+    json_decref(out);
+    if (fires_steps < 0 || fires_steps > 14400) /* 40 steps a run */
+        fail_msg("the last hour (360 runs) of 20,000 took %" PRId64 " VM steps", fires_steps);
+    store_close(r);
+}
+
 /* ---------------------------------------------------------------------------------------
  * History.
  */
@@ -2457,7 +2678,7 @@ static void test_meta(void **state)
     assert_err(store_meta_set(s, "", "2", &e_), TY_EINVAL, "meta_set: key is missing");
     assert_err(store_meta_set(s, "k", NULL, &e_), TY_EINVAL, "meta_set k: value is missing");
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "3");
+    assert_string_equal(v, "4");
     free(v);
 }
 
@@ -3278,14 +3499,14 @@ static void test_migrate_v1(void **state)
 
     struct store *s;
     assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
-               "has schema version 1 and needs migrating to 3");
+               "has schema version 1 and needs migrating to 4");
     assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 0);
     assert_ok(store_open_sqlite(path, false, &s, &e_));
 
     /* migrated, after a backup of the version 1 file beside it */
     char *v;
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "3");
+    assert_string_equal(v, "4");
     free(v);
     assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", bak, sizeof bak), 1);
     assert_non_null(strstr(bak, ".bak"));
@@ -3297,7 +3518,7 @@ static void test_migrate_v1(void **state)
     json_t *note = json_loads(v, 0, NULL);
     free(v);
     assert_int_equal(jint(note, "from"), 1);
-    assert_int_equal(jint(note, "to"), 3);
+    assert_int_equal(jint(note, "to"), 4);
     assert_string_equal(jstr(note, "backup"), bak);
     json_decref(note);
 
@@ -3399,7 +3620,7 @@ static void test_migrate_v2(void **state)
 
     struct store *s;
     assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
-               "has schema version 2 and needs migrating to 3");
+               "has schema version 2 and needs migrating to 4");
     assert_ok(store_open_sqlite(path, false, &s, &e_));
     assert_int_equal(count_prefixed(f->dir, "v2.db.v2-", bak, sizeof bak), 1);
     assert_int_equal(raw_int(bak, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
@@ -3410,7 +3631,7 @@ static void test_migrate_v2(void **state)
     json_t *note = json_loads(v, 0, NULL);
     free(v);
     assert_int_equal(jint(note, "from"), 2);
-    assert_int_equal(jint(note, "to"), 3);
+    assert_int_equal(jint(note, "to"), 4);
     json_decref(note);
 
     /* every subtree counts what the fixture's jobs say; look-alikes count nothing */
@@ -3498,6 +3719,90 @@ static void test_migrate_v2(void **state)
     json_decref(manifest);
 }
 
+/*
+ * tests/fixtures/store-v3.db, written by a real schema 3 server (make_store_v3.py): one
+ * executor's scheduled runs, failed runs and their retries, downstream runs and a manual
+ * one.  Step 4 indexes runs by executor, built over the runs there are; executor_last_fires
+ * then answers what store-v3.json computed from the rows, and the index follows new runs.
+ */
+static void test_migrate_v3(void **state)
+{
+    struct fx *f = *state;
+    char fixture[512], manifest_path[512], path[192], bak[320];
+    fixture_path(fixture, sizeof fixture, "store-v3.db");
+    fixture_path(manifest_path, sizeof manifest_path, "store-v3.json");
+    json_t *manifest = json_load_file(manifest_path, 0, NULL);
+    assert_non_null(manifest);
+    snprintf(path, sizeof path, "%s/v3.db", f->dir);
+    copy_file(fixture, path);
+    static const char has_index[] = "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+                                    " AND name = 'runs_executor' AND tbl_name = 'runs'";
+    assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(raw_int(path, has_index), 0);
+    int64_t runs = raw_int(path, "SELECT count(*) FROM runs");
+    assert_int_equal(runs, jint(manifest, "runs"));
+
+    struct store *s;
+    assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
+               "has schema version 3 and needs migrating to 4");
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+    assert_int_equal(count_prefixed(f->dir, "v3.db.v3-", bak, sizeof bak), 1);
+    assert_int_equal(raw_int(bak, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(raw_int(bak, has_index), 0);
+    char *v;
+    assert_ok(store_meta_get(s, "schema_version", &v, &e_));
+    assert_string_equal(v, "4");
+    free(v);
+    assert_ok(store_meta_get(s, "last_migration", &v, &e_));
+    json_t *note = json_loads(v, 0, NULL);
+    free(v);
+    assert_int_equal(jint(note, "from"), 3);
+    assert_int_equal(jint(note, "to"), 4);
+    json_decref(note);
+
+    /* the index is there, on (executor, scheduled_at), and holds every run */
+    assert_int_equal(raw_int(path, has_index), 1);
+    char cols[64];
+    raw_text(path,
+             "SELECT group_concat(name) FROM (SELECT name FROM pragma_index_info('runs_executor')"
+             " ORDER BY seqno)",
+             cols, sizeof cols);
+    assert_string_equal(cols, "executor,scheduled_at");
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM runs INDEXED BY runs_executor"), runs);
+
+    /* what the fixture's executor fired: its scheduled jobs, not the downstream or manual */
+    const char *executor = jstr(manifest, "executor");
+    json_t *want = json_object_get(manifest, "last_fires"), *got;
+    assert_true(json_object_size(want) >= 2);
+    assert_ok(store_executor_last_fires(s, executor, 0, &got, &e_));
+    if (!json_equal(got, want))
+        fail_msg("executor_last_fires after the migration differs from store-v3.json");
+    json_decref(got);
+    int64_t newest = 0;
+    const char *job;
+    json_t *at;
+    json_object_foreach(want, job, at)
+    {
+        if (json_integer_value(at) > newest)
+            newest = json_integer_value(at);
+    }
+    assert_executor_fires(s, executor, newest + 1, "{}");
+    assert_executor_fires(s, "another", 0, "{}");
+
+    /* runs after it are found too */
+    struct run_buf b;
+    run_init(&b, "tick", "", newest + 60, 0, 1, STORE_RUN_SUCCEEDED);
+    b.r.executor = executor;
+    assert_ok(store_run_put(s, &b.r, &e_));
+    assert_ok(store_executor_last_fires(s, executor, newest + 1, &got, &e_));
+    assert_int_equal(json_object_size(got), 1);
+    assert_int_equal(jint(got, "tick"), newest + 60);
+    json_decref(got);
+    store_close(s);
+    check_integrity(path);
+    json_decref(manifest);
+}
+
 /* A migration is all or nothing: a failing step leaves version 1 and no backup. */
 static void test_migrate_fails_cleanly(void **state)
 {
@@ -3524,7 +3829,7 @@ static void test_migrate_fails_cleanly(void **state)
     int rc = store_open_sqlite(path, false, &s, &err);
     sqlite3_cancel_auto_extension((void (*)(void))limit_pages_small);
     assert_int_equal(rc, TY_ENOSPC);
-    assert_non_null(strstr(err.msg, "open: schema 1 is migrated to 3 only after a backup, which "
+    assert_non_null(strstr(err.msg, "open: schema 1 is migrated to 4 only after a backup, which "
                                     "failed: backup of "));
     assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
     assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 0);
@@ -3550,12 +3855,12 @@ static void test_check_file(void **state)
     snprintf(q, sizeof q, "%s/copy.db", f->dir);
     assert_ok(store_backup(f->s, q, &e_));
     assert_ok(store_check_sqlite(q, &version, &e_));
-    assert_int_equal(version, 3);
+    assert_int_equal(version, 4);
 
     /* refused: newer, not Tethys, not SQLite, corrupt, empty, missing */
-    raw_exec(q, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+    raw_exec(q, "UPDATE meta SET value = '5' WHERE key = 'schema_version'");
     assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT,
-               "has schema version 4, from a newer Tethys; this binary knows 1 to 3");
+               "has schema version 5, from a newer Tethys; this binary knows 1 to 4");
     snprintf(q, sizeof q, "%s/other.db", f->dir);
     raw_exec(q, "CREATE TABLE t (x)");
     assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT, "not a Tethys one");
@@ -3708,7 +4013,7 @@ static void test_pg_schema(void **state)
     }
     pthread_barrier_destroy(&go);
     assert_int_equal(url_int(url, "SELECT count(*) FROM meta"), 1);
-    assert_int_equal(url_int(url, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    assert_int_equal(url_int(url, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
     assert_int_equal(url_int(url, "SELECT count(*) FROM pg_class WHERE relname IN ('objects',"
                                   " 'runs', 'run_keys', 'skips', 'skip_keys', 'fire_days')"),
                      6);
@@ -3725,7 +4030,7 @@ static void test_pg_schema(void **state)
     store_close(s);
     assert_ok(store_open_pg(url, true, &s, &e_));
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "3");
+    assert_string_equal(v, "4");
     free(v);
     assert_err(store_meta_set(s, "epoch", "8", &e_), TY_EINVAL, "is open read-only");
     store_close(s);
@@ -3733,13 +4038,13 @@ static void test_pg_schema(void **state)
     /* written by a newer Tethys, or damaged */
     url_exec(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     assert_err(store_open_pg(url, false, &s, &e_), TY_EFORMAT,
-               "has schema version 99, from a newer Tethys; this binary knows 3 to 3: upgrade "
+               "has schema version 99, from a newer Tethys; this binary knows 3 to 4: upgrade "
                "tethys");
     assert_err(store_open_pg(url, true, &s, &e_), TY_EFORMAT, "schema version 99");
     url_exec(url, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
     assert_err(store_open_pg(url, false, &s, &e_), TY_EFORMAT,
                "schema_version \"x1\" in meta is not a version number");
-    url_exec(url, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    url_exec(url, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
     assert_ok(store_open_pg(url, false, &s, &e_));
     store_close(s);
 
@@ -3950,6 +4255,99 @@ static void test_pg_partitions(void **state)
     assert_int_equal(db_int(f, "SELECT count(*) FROM runs"),
                      db_int(f, "SELECT count(*) FROM run_keys"));
     assert_int_equal(db_int(f, "SELECT count(*) FROM runs WHERE status = 'running'"), 1);
+}
+
+/* Partitions of runs, and how many of them hold a copy of runs_executor. */
+static void executor_index_spread(struct fx *f, int64_t *parts, int64_t *indexed)
+{
+    *parts = db_int(f, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'runs'::regclass");
+    *indexed =
+        db_int(f, "SELECT count(*) FROM pg_inherits i JOIN pg_index x"
+                  " ON x.indexrelid = i.inhrelid WHERE i.inhparent = 'runs_executor'::regclass"
+                  " AND x.indrelid IN (SELECT inhrelid FROM pg_inherits"
+                  "  WHERE inhparent = 'runs'::regclass)");
+}
+
+/* Step 4 on PostgreSQL: a version 3 database with history in several day partitions gets
+ * runs_executor on the parent and on every partition, and partitions made afterwards (by
+ * ATTACH) get it too.  Nothing else is written: the store stays "empty" for a copy. */
+static void test_pg_migrate_v4(void **state)
+{
+    struct fx *f = *state;
+    const int64_t t0 = 1767225600, day = 86400;
+    static const struct fire_row rows[] = {
+        {"etl", "ex-a", 1767225600, STORE_TRIGGER_SCHEDULE, 1},
+        {"etl", "ex-a", 1767312000, STORE_TRIGGER_SCHEDULE, 1},
+        {"etl", "ex-b", 1767398400, STORE_TRIGGER_SCHEDULE, 1},
+        {"report", "ex-a", 1767398460, STORE_TRIGGER_MANUAL, 1},
+    };
+    put_fire_rows(f->s, rows, sizeof rows / sizeof rows[0]);
+    int64_t parts, indexed;
+    executor_index_spread(f, &parts, &indexed);
+    assert_true(parts >= 3);
+    assert_int_equal(indexed, parts); /* a new database has it already */
+
+    /* what a version 3 server left: no such index */
+    store_close(f->s);
+    f->s = NULL;
+    db_exec(f, "DROP INDEX runs_executor;"
+               " UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    assert_int_equal(db_int(f, "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE"
+                               " '%(executor, scheduled_at)%'"),
+                     0);
+    struct store *s = NULL;
+    assert_err(fx_open(f, true, &s, &e_), TY_EFORMAT,
+               "has schema version 3 and needs migrating to 4; open it read-write first");
+    assert_null(s);
+    /* a step that fails changes nothing: the name is taken */
+    db_exec(f, "CREATE TABLE runs_executor (x int)");
+    assert_err(fx_open(f, false, &s, &e_), TY_EFORMAT, "open: migrate schema 3 to 4");
+    assert_null(s);
+    assert_int_equal(db_int(f, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
+    db_exec(f, "DROP TABLE runs_executor");
+
+    /* a writer migrates it: the parent's index, and one per partition there is */
+    assert_ok(fx_open(f, false, &s, &e_));
+    f->s = s;
+    assert_int_equal(db_int(f, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+    char def[160];
+    db_text(f, "SELECT indexdef FROM pg_indexes WHERE indexname = 'runs_executor'", def,
+            sizeof def);
+    assert_string_equal(def, "CREATE INDEX runs_executor ON ONLY public.runs USING btree "
+                             "(executor, scheduled_at)");
+    executor_index_spread(f, &parts, &indexed);
+    assert_int_equal(indexed, parts);
+    int64_t n = -1;
+    assert_ok(store_rows_count(s, STORE_T_META, &n, &e_));
+    assert_int_equal(n, 0);
+    char want[160];
+    snprintf(want, sizeof want, "{\"etl\": %" PRId64 "}", t0 + day);
+    assert_executor_fires(s, "ex-a", 0, want);
+
+    /* a day first written now: its partition is ATTACHed with the index */
+    struct fire_row later = {"report", "ex-a", t0 + 40 * day, STORE_TRIGGER_SCHEDULE, 1};
+    put_fire_rows(s, &later, 1);
+    assert_int_equal(partition_rows(f, "runs_20260210"), 1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM pg_indexes WHERE tablename = 'runs_20260210'"
+                               " AND indexdef LIKE '%(executor, scheduled_at)%'"),
+                     1);
+    int64_t parts2;
+    executor_index_spread(f, &parts2, &indexed);
+    assert_int_equal(parts2, parts + 1);
+    assert_int_equal(indexed, parts2);
+    snprintf(want, sizeof want, "{\"etl\": %" PRId64 ", \"report\": %" PRId64 "}", t0 + day,
+             t0 + 40 * day);
+    assert_executor_fires(s, "ex-a", 0, want);
+
+    /* opened again: nothing left to do; a reader opens */
+    store_close(s);
+    f->s = NULL;
+    assert_ok(fx_open(f, false, &s, &e_));
+    f->s = s;
+    struct store *r;
+    assert_ok(fx_open(f, true, &r, &e_));
+    store_close(r);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM pg_class WHERE relname = 'runs_executor'"), 1);
 }
 
 /* Racers: two connections do the same thing at the same moment, many times. */
@@ -4614,6 +5012,7 @@ static void test_rows_errors(void **state)
     X(test_run_conflicts)                                                                          \
     X(test_skips)                                                                                  \
     X(test_unfinished_shards_last_fires)                                                           \
+    X(test_executor_last_fires)                                                                    \
     X(test_history_pages)                                                                          \
     X(test_stats)                                                                                  \
     X(test_prune)                                                                                  \
@@ -4631,6 +5030,7 @@ static void test_rows_errors(void **state)
     X(test_open_creates_schema)                                                                    \
     X(test_open_refuses)                                                                           \
     X(test_obj_page_cost)                                                                          \
+    X(test_executor_last_fires_cost)                                                               \
     X(test_busy)                                                                                   \
     X(test_disk_full_tmpfs)                                                                        \
     X(test_disk_full_max_page_count)                                                               \
@@ -4639,6 +5039,7 @@ static void test_rows_errors(void **state)
     X(test_backup_under_load)                                                                      \
     X(test_migrate_v1)                                                                             \
     X(test_migrate_v2)                                                                             \
+    X(test_migrate_v3)                                                                             \
     X(test_migrate_fails_cleanly)                                                                  \
     X(test_check_file)
 
@@ -4647,6 +5048,7 @@ static void test_rows_errors(void **state)
     X(test_pg_schema)                                                                              \
     X(test_pg_reconnect)                                                                           \
     X(test_pg_partitions)                                                                          \
+    X(test_pg_migrate_v4)                                                                          \
     X(test_pg_obj_race)                                                                            \
     X(test_pg_fire_race)                                                                           \
     X(test_pg_count_race)                                                                          \
