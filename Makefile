@@ -19,7 +19,7 @@ PY         := /usr/bin/python3
 PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
-.PHONY: help deps build build-test run test unit unit-asan unit-tsan system system-pg conformance ref-diff quartz-diff fuzz lint format \
+.PHONY: help deps build build-test run cluster cluster-down test unit unit-asan unit-tsan system system-pg conformance ref-diff quartz-diff fuzz lint format \
         format-check install bench-cron bench-sched bench-spawn bench-store bench-overload bench-config bench-shard clean
 
 help: ## list the targets
@@ -37,6 +37,12 @@ run: build ## install, build, and start the embedded server in the foreground (C
 	@echo "Starting tethys server (data: $${XDG_DATA_HOME:-$$HOME/.local/share}/tethys, API: http://127.0.0.1:8080)."
 	@echo "In another terminal: $(BUILD)/tethys job add hello --cron '0/5 * * * * ?' --command 'echo hello'"
 	@exec $(BUILD)/tethys server
+
+cluster: build ## start a whole cluster on 127.0.0.1 under .cluster/ (3 ZooKeeper nodes, PostgreSQL, 2 servers, 3 executors)
+	@bash scripts/cluster.sh up
+
+cluster-down: ## stop the cluster `make cluster` started and remove .cluster/
+	@bash scripts/cluster.sh down
 
 install: build ## install build/tethys, its docs and the systemd unit under PREFIX (default /usr/local; DESTDIR honoured)
 	@cmake --install $(BUILD) --prefix $(PREFIX)

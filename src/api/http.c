@@ -107,6 +107,7 @@ struct route {
     http_handler handler;
     bool public;
     const void *arg;
+    size_t body_max;
 };
 
 struct http_server {
@@ -768,6 +769,14 @@ static void remote_text(struct req_state *rs)
 }
 
 /* First call for a request: everything that can be decided from the headers. */
+/* The body a request may send: its route's limit, or HTTP_BODY_MAX (before a route is
+ * chosen too). */
+static size_t body_max(const struct req_state *rs)
+{
+    return rs->route != NULL && rs->route->body_max > 0 ? rs->route->body_max
+                                                        : (size_t)HTTP_BODY_MAX;
+}
+
 static enum MHD_Result begin(struct req_state *rs, const char *url, const char *method)
 {
     snprintf(rs->method_text, sizeof rs->method_text, "%s", method);
@@ -856,9 +865,9 @@ static enum MHD_Result begin(struct req_state *rs, const char *url, const char *
         return refuse(rs, 400, "invalid", "query", NULL, NULL, "query parameter \"%.64s\": %s",
                       w.bad_key ? w.bad_key : "?", w.problem);
 
-    if (length > (unsigned long long)HTTP_BODY_MAX)
+    if (length > (unsigned long long)body_max(rs))
         return refuse(rs, 413, "too_large", "body", NULL, NULL,
-                      "body: %llu bytes is more than the limit of %d bytes", length, HTTP_BODY_MAX);
+                      "body: %llu bytes is more than the limit of %zu bytes", length, body_max(rs));
     if (has_body && (m == HTTP_POST || m == HTTP_PUT || m == HTTP_PATCH)) {
         const char *ct =
             MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
@@ -883,7 +892,7 @@ static enum MHD_Result finish(struct req_state *rs)
                       "body: out of memory while reading it");
     if (rs->over)
         return refuse(rs, 413, "too_large", "body", NULL, NULL,
-                      "body: more than the limit of %d bytes", HTTP_BODY_MAX);
+                      "body: more than the limit of %zu bytes", body_max(rs));
     const char *body = sb_str(&rs->body);
     size_t len = rs->body.len;
     const char *nul = memchr(body, '\0', len);
@@ -962,7 +971,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                             "body dropped past the discard limit: connection cut");
                 return MHD_NO;
             }
-        } else if (rs->body.len + n > (size_t)HTTP_BODY_MAX) {
+        } else if (rs->body.len + n > body_max(rs)) {
             rs->over = true;
             rs->dropped = rs->body.len + n;
             sb_free(&rs->body);
@@ -1351,6 +1360,7 @@ static int compile_route(const struct http_route *in, struct route *out, struct 
     out->handler = in->handler;
     out->public = in->public;
     out->arg = in->arg;
+    out->body_max = in->body_max;
     size_t params = 0;
     char *save = NULL;
     for (char *seg = strtok_r(out->pattern + 1, "/", &save); seg != NULL;

@@ -70,6 +70,7 @@ struct http_route { /* NOLINT(clang-analyzer-optin.performance.Padding) */
     http_handler handler;
     bool public;     /* no token needed (health) */
     const void *arg; /* given to the handler as req->route_arg: one handler, several routes */
+    size_t body_max; /* bytes of body it takes; 0: HTTP_BODY_MAX */
 };
 
 /*

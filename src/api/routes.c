@@ -100,8 +100,8 @@ static void h_health(void *ctx, const struct http_request *req, struct http_resp
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t up = (int64_t)ts.tv_sec - server_started_ms(s) / 1000;
     respond(resp, 200,
-            json_pack("{s:s, s:s, s:I}", "status", "ok", "version", TETHYS_VERSION, "uptime_s",
-                      (json_int_t)up),
+            json_pack("{s:s, s:s, s:I, s:s}", "status", "ok", "version", TETHYS_VERSION, "uptime_s",
+                      (json_int_t)up, "role", server_role(s)),
             0);
 }
 
@@ -1302,36 +1302,36 @@ void routes__save_object(struct server *s, enum store_kind kind, bool create,
 }
 
 static const struct http_route core_routes[] = {
-    {HTTP_GET, "/api/v1/health", h_health, true, NULL},
-    {HTTP_GET, "/api/v1/jobs", h_jobs_list, false, NULL},
-    {HTTP_POST, "/api/v1/jobs", h_jobs_create, false, NULL},
-    {HTTP_GET, "/api/v1/jobs/{name}", h_job_get, false, NULL},
-    {HTTP_PUT, "/api/v1/jobs/{name}", h_job_put, false, NULL},
-    {HTTP_PATCH, "/api/v1/jobs/{name}", h_job_patch, false, NULL},
-    {HTTP_DELETE, "/api/v1/jobs/{name}", h_job_delete, false, NULL},
-    {HTTP_POST, "/api/v1/jobs/{name}/enable", h_job_enable, false, NULL},
-    {HTTP_POST, "/api/v1/jobs/{name}/disable", h_job_disable, false, NULL},
-    {HTTP_POST, "/api/v1/jobs/{name}/run", h_job_run, false, NULL},
-    {HTTP_GET, "/api/v1/runs/{id}", h_run_get, false, NULL},
-    {HTTP_GET, "/api/v1/runs/{id}/log", h_run_log, false, NULL},
-    {HTTP_POST, "/api/v1/runs/{id}/cancel", h_run_cancel, false, NULL},
-    {HTTP_GET, "/api/v1/history", h_history, false, NULL},
-    {HTTP_GET, "/api/v1/stats", h_stats, false, NULL},
-    {HTTP_GET, "/api/v1/alerts", h_alerts, false, NULL},
-    {HTTP_GET, "/api/v1/domains", h_obj_list, false, &domain_ops},
-    {HTTP_POST, "/api/v1/domains", h_obj_create, false, &domain_ops},
-    {HTTP_GET, "/api/v1/domains/{path}", h_obj_get, false, &domain_ops},
-    {HTTP_PUT, "/api/v1/domains/{path}", h_obj_put, false, &domain_ops},
-    {HTTP_DELETE, "/api/v1/domains/{path}", h_obj_delete, false, &domain_ops},
-    {HTTP_GET, "/api/v1/calendars", h_obj_list, false, &calendar_ops},
-    {HTTP_POST, "/api/v1/calendars", h_obj_create, false, &calendar_ops},
-    {HTTP_GET, "/api/v1/calendars/{name}", h_obj_get, false, &calendar_ops},
-    {HTTP_PUT, "/api/v1/calendars/{name}", h_obj_put, false, &calendar_ops},
-    {HTTP_DELETE, "/api/v1/calendars/{name}", h_obj_delete, false, &calendar_ops},
-    {HTTP_GET, "/api/v1/executors", h_executors, false, NULL},
-    {HTTP_POST, "/api/v1/cron/check", h_cron_check, false, NULL},
+    {HTTP_GET, "/api/v1/health", h_health, true, NULL, 0},
+    {HTTP_GET, "/api/v1/jobs", h_jobs_list, false, NULL, 0},
+    {HTTP_POST, "/api/v1/jobs", h_jobs_create, false, NULL, 0},
+    {HTTP_GET, "/api/v1/jobs/{name}", h_job_get, false, NULL, 0},
+    {HTTP_PUT, "/api/v1/jobs/{name}", h_job_put, false, NULL, 0},
+    {HTTP_PATCH, "/api/v1/jobs/{name}", h_job_patch, false, NULL, 0},
+    {HTTP_DELETE, "/api/v1/jobs/{name}", h_job_delete, false, NULL, 0},
+    {HTTP_POST, "/api/v1/jobs/{name}/enable", h_job_enable, false, NULL, 0},
+    {HTTP_POST, "/api/v1/jobs/{name}/disable", h_job_disable, false, NULL, 0},
+    {HTTP_POST, "/api/v1/jobs/{name}/run", h_job_run, false, NULL, 0},
+    {HTTP_GET, "/api/v1/runs/{id}", h_run_get, false, NULL, 0},
+    {HTTP_GET, "/api/v1/runs/{id}/log", h_run_log, false, NULL, 0},
+    {HTTP_POST, "/api/v1/runs/{id}/cancel", h_run_cancel, false, NULL, 0},
+    {HTTP_GET, "/api/v1/history", h_history, false, NULL, 0},
+    {HTTP_GET, "/api/v1/stats", h_stats, false, NULL, 0},
+    {HTTP_GET, "/api/v1/alerts", h_alerts, false, NULL, 0},
+    {HTTP_GET, "/api/v1/domains", h_obj_list, false, &domain_ops, 0},
+    {HTTP_POST, "/api/v1/domains", h_obj_create, false, &domain_ops, 0},
+    {HTTP_GET, "/api/v1/domains/{path}", h_obj_get, false, &domain_ops, 0},
+    {HTTP_PUT, "/api/v1/domains/{path}", h_obj_put, false, &domain_ops, 0},
+    {HTTP_DELETE, "/api/v1/domains/{path}", h_obj_delete, false, &domain_ops, 0},
+    {HTTP_GET, "/api/v1/calendars", h_obj_list, false, &calendar_ops, 0},
+    {HTTP_POST, "/api/v1/calendars", h_obj_create, false, &calendar_ops, 0},
+    {HTTP_GET, "/api/v1/calendars/{name}", h_obj_get, false, &calendar_ops, 0},
+    {HTTP_PUT, "/api/v1/calendars/{name}", h_obj_put, false, &calendar_ops, 0},
+    {HTTP_DELETE, "/api/v1/calendars/{name}", h_obj_delete, false, &calendar_ops, 0},
+    {HTTP_GET, "/api/v1/executors", h_executors, false, NULL, 0},
+    {HTTP_POST, "/api/v1/cron/check", h_cron_check, false, NULL, 0},
 #ifdef TETHYS_TEST_HOOKS
-    {HTTP_POST, "/api/v1/test/clock", h_test_clock, false, NULL},
+    {HTTP_POST, "/api/v1/test/clock", h_test_clock, false, NULL, 0},
 #endif
 };
 static const size_t core_routes_n = sizeof core_routes / sizeof core_routes[0];
@@ -1344,10 +1344,9 @@ static const struct {
     const struct http_route *routes;
     const size_t *n;
 } tables[] = {
-    {core_routes, &core_routes_n},
-    {routes_tokens, &routes_tokens_n},
-    {routes__versions, &routes__versions_n},
-    {routes__batch, &routes__batch_n},
+    {core_routes, &core_routes_n},           {routes_tokens, &routes_tokens_n},
+    {routes__versions, &routes__versions_n}, {routes__batch, &routes__batch_n},
+    {routes__cluster, &routes__cluster_n},
 };
 
 /* A request is done: its thread's store reader goes back to the pool. */

@@ -21,4 +21,20 @@ extern const size_t routes_tokens_n;
 int routes_authorize(void *ctx, const char *bearer, size_t len, char *who, size_t who_cap,
                      char *why, size_t why_cap);
 
+/* routes_cluster.c: the name a cluster member's requests carry (the peer secret as
+ * bearer); the cluster's own routes answer only such requests. */
+#define ROUTES_PEER_NAME "cluster"
+
+/*
+ * The HTTP configuration of an executor process's endpoint: POST /cluster/v1/request takes
+ * a coord request (coord_wire.h) from a server, hands it to member and answers with its
+ * reply; GET /api/v1/health.  Only the cluster secret (secret(arg) gives it, "" while
+ * unknown) opens it.  *out borrows listen; free its context with routes_member_free after
+ * http_stop.  TY_ENOMEM.
+ */
+int routes_member_config(const struct coord_member *member,
+                         void (*secret)(void *arg, char *buf, size_t cap), void *secret_arg,
+                         const char *listen, struct http_config *out, struct ty_err *err);
+void routes_member_free(struct http_config *cfg);
+
 #endif

@@ -211,6 +211,6 @@ static void h_jobs_batch(void *ctx, const struct http_request *req, struct http_
 }
 
 const struct http_route routes__batch[] = {
-    {HTTP_POST, "/api/v1/jobs:batch", h_jobs_batch, false, NULL},
+    {HTTP_POST, "/api/v1/jobs:batch", h_jobs_batch, false, NULL, 0},
 };
 const size_t routes__batch_n = sizeof routes__batch / sizeof routes__batch[0];

@@ -22,6 +22,10 @@ extern const size_t routes__versions_n;
 extern const struct http_route routes__batch[];
 extern const size_t routes__batch_n;
 
+/* routes_cluster.c: results and definitions for cluster members. */
+extern const struct http_route routes__cluster[];
+extern const size_t routes__cluster_n;
+
 /*
  * Save the definition in req->body (JSON text) as the object of `kind` named
  * req->params[0], exactly as `PUT /<kind>s/{name}` (create false: it replaces the object,

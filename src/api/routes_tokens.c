@@ -139,6 +139,10 @@ int routes_authorize(void *ctx, const char *bearer, size_t len, char *who, size_
         snprintf(why, why_cap, "empty bearer token");
         return TY_EAUTH;
     }
+    if (server_is_peer(s, bearer, len)) {
+        snprintf(who, who_cap, ROUTES_PEER_NAME);
+        return 0;
+    }
     const char *boot = server_token(s);
     if (token_equal(boot, strlen(boot), bearer, len)) {
         snprintf(who, who_cap, BOOTSTRAP_NAME);
@@ -356,8 +360,8 @@ static void h_token_revoke(void *ctx, const struct http_request *req, struct htt
 }
 
 const struct http_route routes_tokens[] = {
-    {HTTP_POST, "/api/v1/tokens", h_tokens_create, false, NULL},
-    {HTTP_GET, "/api/v1/tokens", h_tokens_list, false, NULL},
-    {HTTP_DELETE, "/api/v1/tokens/{name}", h_token_revoke, false, NULL},
+    {HTTP_POST, "/api/v1/tokens", h_tokens_create, false, NULL, 0},
+    {HTTP_GET, "/api/v1/tokens", h_tokens_list, false, NULL, 0},
+    {HTTP_DELETE, "/api/v1/tokens/{name}", h_token_revoke, false, NULL, 0},
 };
 const size_t routes_tokens_n = sizeof routes_tokens / sizeof routes_tokens[0];

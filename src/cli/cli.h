@@ -29,6 +29,7 @@ int cli_cron(int argc, char **argv);
 
 /* tethys server ...: run the embedded server in the foreground. */
 int cli_server(int argc, char **argv);
+int cli_executor(int argc, char **argv);
 
 /* Print "tethys: " and the message (and a newline) to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

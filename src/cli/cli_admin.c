@@ -938,8 +938,10 @@ int cli_executors(int argc, char **argv)
     /* the figures an operator looks at first; --json has every field */
     static const struct cli_col cols[] = {
         {"ID", "id", NULL, false},
+        {"STATE", "state", NULL, false},
         {"HOST", "host", NULL, false},
         {"KIND", "kind", NULL, false},
+        {"SHARDS", "shards", NULL, true},
         {"CAPACITY", "capacity", NULL, false},
         {"RUNNING", "running", NULL, false},
         {"QUEUED", "queued", NULL, false},

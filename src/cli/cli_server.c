@@ -18,6 +18,8 @@ static void server_usage(FILE *out)
                  "                     [--retention-runs N] [--tls-cert FILE --tls-key FILE]\n"
                  "                     [--rate-limit N] [--rate-burst N] [--spool-max MIB]\n"
                  "                     [--db postgresql://USER@HOST:PORT/DB]\n"
+                 "                     [--zk HOST:PORT,...[/CHROOT] [--zk-auth FILE]\n"
+                 "                      [--zk-session-timeout S] [--advertise URL]]\n"
                  "\n"
                  "Run the embedded server in the foreground: it schedules and runs jobs, keeps\n"
                  "their history in DIR (SQLite) and serves the REST API.  Logs go to stderr.\n"
@@ -27,6 +29,14 @@ static void server_usage(FILE *out)
                  "                      (password from PGPASSWORD or ~/.pgpass, never the URL;\n"
                  "                      ?sslmode=verify-full for TLS); DIR keeps the token, the\n"
                  "                      lock, run output and the result spool\n"
+                 "  --zk HOSTS          be one server of a cluster coordinated by this ZooKeeper\n"
+                 "                      ensemble (chroot default /tethys); needs --db; its\n"
+                 "                      executors run as `tethys executor` processes\n"
+                 "  --zk-auth FILE      the ZooKeeper digest credential, user:password on one\n"
+                 "                      line, shared by the cluster (default DIR/zk-auth)\n"
+                 "  --zk-session-timeout S  ZooKeeper session timeout (default 10)\n"
+                 "  --advertise URL     where executors and other servers reach this API\n"
+                 "                      (default from --listen)\n"
                  "  --listen HOST:PORT  API address (default 127.0.0.1:8080; port 0 picks one);\n"
                  "                      an address other than loopback needs TLS\n"
                  "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain)...\n"
@@ -73,7 +83,7 @@ int cli_server(int argc, char **argv)
         .rate_burst = 200,
     };
     const char *max_runs = NULL, *queue_max = NULL, *grace = NULL, *days = NULL, *runs = NULL,
-               *rate = NULL, *burst = NULL, *spool = NULL;
+               *rate = NULL, *burst = NULL, *spool = NULL, *zk_timeout = NULL;
     const struct cli_opt opts[] = {
         {"--listen", NULL, CLI_VALUE, &o.listen},
         {"--max-runs", NULL, CLI_VALUE, &max_runs},
@@ -87,6 +97,10 @@ int cli_server(int argc, char **argv)
         {"--rate-burst", NULL, CLI_VALUE, &burst},
         {"--spool-max", NULL, CLI_VALUE, &spool},
         {"--db", NULL, CLI_VALUE, &o.db},
+        {"--zk", NULL, CLI_VALUE, &o.zk},
+        {"--zk-auth", NULL, CLI_VALUE, &o.zk_auth},
+        {"--zk-session-timeout", NULL, CLI_VALUE, &zk_timeout},
+        {"--advertise", NULL, CLI_VALUE, &o.advertise},
         {NULL, NULL, 0, NULL},
     };
     struct cli_api api = {0};
@@ -109,6 +123,21 @@ int cli_server(int argc, char **argv)
         number("--rate-burst", burst, 1, 10000000, &o.rate_burst) != 0 ||
         number("--spool-max", spool, 1, 1048576, &spool_mib) != 0)
         return CLI_USAGE;
+    uint32_t zk_s = 10;
+    if (number("--zk-session-timeout", zk_timeout, 2, 600, &zk_s) != 0)
+        return CLI_USAGE;
+    o.zk_timeout_ms = zk_s * 1000;
+    if (o.zk != NULL && o.db == NULL) {
+        cli_error("--zk needs --db postgresql://...: the servers of a cluster share one "
+                  "PostgreSQL store");
+        return CLI_USAGE;
+    }
+    if (o.zk == NULL && (o.zk_auth != NULL || zk_timeout != NULL || o.advertise != NULL)) {
+        cli_error("%s is for a cluster server: give --zk too", o.zk_auth    ? "--zk-auth"
+                                                               : zk_timeout ? "--zk-session-timeout"
+                                                                            : "--advertise");
+        return CLI_USAGE;
+    }
     o.rate_limit = rate_limit;
     o.spool_max = (uint64_t)spool_mib << 20;
     o.data_dir = api.data;

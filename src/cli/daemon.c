@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include "../api/routes.h"
+#include "../api/token.h"
+#include "../coord/coord_zk.h"
 #include "../exec/exec.h"
 #include "../executor/executor.h"
 #include "../os/file.h"
@@ -47,6 +49,8 @@ struct daemon {
     struct executor *executor;
     struct http_server *http;
     bool http_failed;
+    struct coord *zk; /* cluster mode: the coordination (owned by the server once started) */
+    char id[COORD_ID_MAX];
 };
 
 /* ---------------------------------------------------------------------------------------
@@ -62,27 +66,6 @@ static char *path_join(const char *dir, const char *name)
     if (p != NULL)
         snprintf(p, n, "%s/%s", dir, name);
     return p;
-}
-
-static int mkdir_p(const char *path, struct ty_err *err)
-{
-    char buf[4096];
-    size_t len = strlen(path);
-    if (len >= sizeof buf)
-        return ty_error(err, TY_EINVAL, "--data", -1, 0, "--data: path too long");
-    memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return ty_error(err, TY_EIO, "--data", -1, 0, "cannot create %s: %s", buf,
-                            strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-        return ty_error(err, TY_EIO, "--data", -1, 0, "cannot create %s: %s", buf, strerror(errno));
-    return 0;
 }
 
 /* One server per data directory: an flock held for the process's life. */
@@ -301,7 +284,117 @@ static void executor_changed(void *arg)
 static void stop_executors(void *arg, uint32_t grace_s)
 {
     struct daemon *d = arg;
-    executor_stop(d->executor, grace_s, executor_stopped, d);
+    if (d->executor == NULL) /* a cluster server: its executors are other processes */
+        server_executors_stopped(d->server);
+    else
+        executor_stop(d->executor, grace_s, executor_stopped, d);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Cluster mode
+ */
+
+static void on_peer_secret(void *arg, const char *secret)
+{
+    struct daemon *d = arg;
+    server_set_peer_secret(d->server, secret);
+}
+
+static int record_lost(void *arg, const json_t *runs, const char *executor, struct ty_err *err)
+{
+    struct daemon *d = arg;
+    return server_record_lost(d->server, runs, executor, err);
+}
+
+static void on_leader(void *arg, bool leader)
+{
+    struct daemon *d = arg;
+    server_set_leader(d->server, leader);
+    log_info(leader ? "leading the cluster" : "standing by", "server=%s", d->id);
+}
+
+/*
+ * Every server's DATA/token works against all of them: its hash goes into the shared
+ * store as the named token "server-<id>-<8 hex digits of its hash>" (kept when there).
+ */
+static int share_token(struct daemon *d, struct ty_err *err)
+{
+    char hash[TOKEN_HASH_HEX];
+    if (token_hash(d->token, strlen(d->token), hash) != 0)
+        return ty_error(err, TY_EIO, NULL, -1, 0, "cannot hash the API token (GnuTLS)");
+    struct store *st = NULL;
+    int rc = store_open(d->opts.db, false, &st, err);
+    if (rc != 0)
+        return rc;
+    char name[COORD_ID_MAX + 24];
+    snprintf(name, sizeof name, "server-%s-%.8s", d->id, hash);
+    rc = store_token_put(st, name, hash, 0, name, err);
+    if (rc == TY_EEXIST)
+        rc = 0;
+    else if (rc == 0)
+        log_info("this server's token is known to the whole cluster", "token=%s", name);
+    store_close(st);
+    return rc;
+}
+
+/* The URL other members reach this server at: --advertise, else --listen (a port is
+ * needed then: port 0 is known only after binding, too late for the election). */
+static int cluster_url(struct daemon *d, char **out, struct ty_err *err)
+{
+    if (d->opts.advertise != NULL) {
+        if (strncmp(d->opts.advertise, "http://", 7) != 0 &&
+            strncmp(d->opts.advertise, "https://", 8) != 0)
+            return ty_error(err, TY_EINVAL, "--advertise", -1, 0,
+                            "--advertise: \"%s\" is not an http:// or https:// URL",
+                            d->opts.advertise);
+        *out = strdup(d->opts.advertise);
+        return *out ? 0 : ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
+    const char *colon = strrchr(d->opts.listen, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+    if (port <= 0)
+        return ty_error(err, TY_EINVAL, "--listen", -1, 0,
+                        "--listen %s: a cluster server needs a fixed port (or --advertise URL) "
+                        "so that its executors can reach it",
+                        d->opts.listen);
+    *out = make_url(&d->opts, (int)port);
+    return *out ? 0 : ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+}
+
+static int start_cluster(struct daemon *d, struct ty_err *err)
+{
+    char auth[256], *hosts = NULL, *url = NULL;
+    char *auth_path = d->opts.zk_auth ? strdup(d->opts.zk_auth) : path_join(d->data_dir, "zk-auth");
+    int rc = auth_path == NULL ? ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory")
+                               : coord_zk_read_auth(auth_path, auth, sizeof auth, err);
+    free(auth_path);
+    if (rc == 0)
+        rc = coord_zk_hosts(d->opts.zk, &hosts, err);
+    if (rc == 0)
+        rc = cluster_url(d, &url, err);
+    if (rc == 0)
+        rc = share_token(d, err);
+    if (rc == 0) {
+        struct coord_zk_config zc = {
+            .hosts = hosts,
+            .auth = auth,
+            .session_timeout_ms = d->opts.zk_timeout_ms,
+            .id = d->id,
+            .url = url,
+            .store = d->opts.db,
+            .on_leader = on_leader,
+            .on_secret = on_peer_secret,
+            .record_lost = record_lost,
+            .arg = d,
+        };
+        rc = coord_zk_new(server_loop(d->server), &zc, &d->zk, err);
+    }
+    free(hosts);
+    free(url);
+    if (rc != 0)
+        return rc;
+    log_info("cluster server", "id=%s zk=%s", d->id, d->opts.zk);
+    return server_start(d->server, d->zk, err);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -347,14 +440,14 @@ static int wait_for_store(const char *db, struct ty_err *err)
 static int start(struct daemon *d, struct ty_err *err)
 {
     int rc;
-    if ((rc = check_listen(&d->opts, err)) != 0 || (rc = mkdir_p(d->data_dir, err)) != 0 ||
-        (rc = take_lock(d, err)) != 0 || (rc = check_store(d, err)) != 0 ||
-        (rc = load_token(d, err)) != 0)
+    if ((rc = check_listen(&d->opts, err)) != 0 ||
+        (rc = file_mkdir_p(d->data_dir, 0700, err)) != 0 || (rc = take_lock(d, err)) != 0 ||
+        (rc = check_store(d, err)) != 0 || (rc = load_token(d, err)) != 0)
         return rc;
     if (d->opts.db != NULL && (rc = wait_for_store(d->opts.db, err)) != 0)
         return rc;
-    char id[COORD_ID_MAX], boot[64];
-    if ((rc = executor_load_id(d->data_dir, id, sizeof id, err)) != 0 ||
+    char *id = d->id, boot[64];
+    if ((rc = executor_load_id(d->data_dir, id, sizeof d->id, err)) != 0 ||
         (rc = exec_boot_id(boot, sizeof boot, err)) != 0)
         return rc;
     char *db = d->opts.db != NULL ? strdup(d->opts.db) : path_join(d->data_dir, "tethys.db");
@@ -370,11 +463,14 @@ static int start(struct daemon *d, struct ty_err *err)
         .on_ready = on_ready,
         .stop_executors = stop_executors,
         .hook_arg = d,
+        .cluster = d->opts.zk != NULL,
     };
     rc = server_open(&sc, &d->server, err);
     free(db);
     if (rc != 0)
         return rc;
+    if (d->opts.zk != NULL)
+        return start_cluster(d, err);
     struct executor_config xc = {
         .id = id,
         .kind = "embedded",
@@ -420,6 +516,10 @@ int daemon_run(const struct daemon_opts *opts)
         if (d->executor != NULL && d->server != NULL) {
             /* started halfway: the executor's thread runs; stop it and let the loop end */
             executor_stop(d->executor, 0, executor_stopped, d);
+            server_run(d->server);
+        } else if (d->zk != NULL) {
+            coord_close(d->zk); /* never handed to the server: its handles close here */
+            server_executors_stopped(d->server);
             server_run(d->server);
         }
     } else {

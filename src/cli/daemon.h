@@ -3,7 +3,9 @@
  *
  * One process holds the control plane (src/server), one executor (src/executor), the
  * in-process coordination between them (coord_local) and the REST API (src/api).  This is
- * the only place that knows all of them; each knows only the interfaces below it.
+ * the only place that knows all of them; each knows only the interfaces below it.  With
+ * --zk the same process is one server of a cluster: no executor inside, coord_zk instead
+ * of coord_local, and the store must be PostgreSQL.
  */
 #ifndef DAEMON_H
 #define DAEMON_H
@@ -26,6 +28,12 @@ struct daemon_opts {
     const char *tls_key;     /* its private key, or NULL; both or neither */
     double rate_limit;       /* API requests a second per client address (50; 0 = none) */
     uint32_t rate_burst;     /* bucket size per client address (200; 0 = 4 x rate_limit) */
+    /* cluster mode (--zk): executors are other processes, found through ZooKeeper */
+    const char *zk;         /* "host:port,...[/chroot]", or NULL: embedded */
+    const char *zk_auth;    /* file holding the digest credential (default DATA/zk-auth) */
+    uint32_t zk_timeout_ms; /* session timeout asked for (10000) */
+    const char *advertise;  /* the URL executors and other servers reach this one at;
+                               NULL: from --listen */
 };
 
 /* Run the embedded server in the foreground until SIGTERM/SIGINT.  Returns a process exit

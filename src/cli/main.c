@@ -17,6 +17,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"server", cli_server, "run the embedded server (scheduler, executor, API) in the foreground"},
+    {"executor", cli_executor, "run one executor of a cluster (--zk) in the foreground"},
     {"cron", cli_cron, "check a schedule and list when it fires (no server needed)"},
     {"job", cli_job, "add, edit, show, list, remove, enable, disable and run jobs"},
     {"run", cli_run, "show a run, print or follow its output, cancel it"},

@@ -110,9 +110,12 @@ struct coord_fire {
     char *job;
     char *base;                 /* the fire id without "#shard"; NULL: "run now", made here */
     int64_t at;                 /* scheduled instant (s); 0: now */
-    enum store_trigger trigger; /* STORE_TRIGGER_MANUAL or STORE_TRIGGER_DOWNSTREAM */
+    enum store_trigger trigger; /* STORE_TRIGGER_MANUAL, _DOWNSTREAM, or _FAILOVER (a run
+                                   lost with its executor, made again: base and at are the
+                                   lost run's, attempt its next) */
     uint32_t *shards;           /* NULL: all */
     uint32_t n_shards;
+    uint32_t attempt; /* the runs' attempt; 0: 1 */
 };
 
 enum coord_req_kind {

@@ -276,6 +276,8 @@ json_t *coord_request_to_json(const struct coord_request *req)
         rc |= coord__set_str(o, "job", f->job) | coord__set_str(o, "base", f->base) |
               coord__set_int(o, "at", f->at) |
               coord__set_str(o, "trigger", store_trigger_name(f->trigger));
+        if (f->attempt > 1)
+            rc |= coord__set_int(o, "attempt", f->attempt);
         if (f->n_shards > 0)
             rc |= set_new(o, "shards", shards_json(f->shards, f->n_shards));
         break;
@@ -380,21 +382,26 @@ static int assign_from(const json_t *o, struct coord_request *req, struct ty_err
 static int fire_from(const json_t *o, struct coord_fire *f, struct ty_err *err)
 {
     const char *job, *base, *trigger;
-    int64_t at;
+    int64_t at, attempt = 0;
     int rc;
     if ((rc = get_job_name(o, &top, "job", true, &job, err)) != 0 ||
         (rc = coord__get_str(o, &top, "base", false, &base, err)) != 0 ||
         (rc = coord__get_int(o, &top, "at", false, 0, I64, &at, err)) != 0 ||
+        (rc = coord__get_int(o, &top, "attempt", false, 1, U32, &attempt, err)) != 0 ||
         (rc = coord__get_str(o, &top, "trigger", true, &trigger, err)) != 0)
         return rc;
+    f->attempt = (uint32_t)attempt;
     if (base != NULL && (base[0] == '\0' || strlen(base) >= STORE_FIRE_ID_MAX))
         return coord__refuse(err, &top, "base", "not a fire id (1-%d bytes)",
                              STORE_FIRE_ID_MAX - 1);
     if (store_trigger_parse(trigger, &f->trigger) != 0 ||
-        (f->trigger != STORE_TRIGGER_MANUAL && f->trigger != STORE_TRIGGER_DOWNSTREAM))
-        return coord__refuse(err, &top, "trigger",
-                             "\"%.40s\" is not how a fire is asked for (manual, downstream)",
-                             trigger);
+        (f->trigger != STORE_TRIGGER_MANUAL && f->trigger != STORE_TRIGGER_DOWNSTREAM &&
+         f->trigger != STORE_TRIGGER_FAILOVER))
+        return coord__refuse(
+            err, &top, "trigger",
+            "\"%.40s\" is not how a fire is asked for (manual, downstream, failover)", trigger);
+    if (f->trigger == STORE_TRIGGER_FAILOVER && base == NULL)
+        return coord__refuse(err, &top, "base", "a failover fire names the fire it makes again");
     f->at = at;
     if ((rc = get_shards(o, &top, "shards", JOB_SHARDS_MAX, false, NULL, &f->shards, &f->n_shards,
                          err)) != 0 ||
@@ -888,9 +895,10 @@ int coord_placement_head_encode(const struct coord_placement_head *h, struct str
         return TY_EINVAL; /* every reader would refuse it */
     sb_truncate(out, 0);
     sb_addf(out,
-            "{\"v\":%d,\"gen\":%lld,\"chunks\":%u,\"jobs\":%lld,\"leader\":\"%s\",\"at\":%lld}",
+            "{\"v\":%d,\"gen\":%lld,\"chunks\":%u,\"jobs\":%lld,\"leader\":\"%s\",\"at\":%lld,"
+            "\"session\":%lld}",
             COORD_WIRE_VERSION, (long long)h->gen, h->chunks, (long long)h->jobs, h->leader,
-            (long long)h->at_ms);
+            (long long)h->at_ms, (long long)h->session);
     return sb_failed(out) ? TY_ENOMEM : 0;
 }
 
@@ -903,12 +911,13 @@ int coord_placement_head_decode(const char *data, size_t len, struct coord_place
     if (rc != 0)
         return rc;
     const char *leader;
-    int64_t gen, chunks, jobs, at;
+    int64_t gen, chunks, jobs, at, session;
     if ((rc = coord__get_int(o, &top, "gen", true, 1, I64, &gen, err)) == 0 &&
         (rc = coord__get_int(o, &top, "chunks", true, 1, U32, &chunks, err)) == 0 &&
         (rc = coord__get_int(o, &top, "jobs", true, 0, I64, &jobs, err)) == 0 &&
         (rc = get_id(o, &top, "leader", true, &leader, err)) == 0 &&
-        (rc = coord__get_int(o, &top, "at", true, 0, I64, &at, err)) == 0) {
+        (rc = coord__get_int(o, &top, "at", true, 0, I64, &at, err)) == 0 &&
+        (rc = coord__get_int(o, &top, "session", true, 0, I64, &session, err)) == 0) {
         /* a chunk holds at least one placement, unless it is the only one */
         if (chunks > 1 && chunks > jobs)
             rc = coord__refuse(err, &top, "chunks", "%lld chunks for %lld placements",
@@ -920,6 +929,7 @@ int coord_placement_head_decode(const char *data, size_t len, struct coord_place
         h->jobs = jobs;
         snprintf(h->leader, sizeof h->leader, "%s", leader);
         h->at_ms = at;
+        h->session = session;
     }
     json_decref(o);
     return rc;

@@ -133,6 +133,9 @@ struct coord_placement_head {
     int64_t jobs;              /* placements in all chunks together */
     char leader[COORD_ID_MAX]; /* the server that published it */
     int64_t at_ms;
+    int64_t session; /* the executor's ZooKeeper session it was made for: an executor
+                        applies only a head made for its own session, so a process that
+                        comes back with a new session waits for the leader to have seen it */
 };
 
 /* "{...}" text into out (NUL-terminated).  TY_ENOMEM. */

@@ -524,6 +524,27 @@ int executor_start(struct executor *x, struct ty_err *err)
     return 0;
 }
 
+void executor_set_lease(struct executor *x, int64_t until_ns)
+{
+    atomic_store(&x->lease_until_ns, until_ns);
+}
+
+bool executor__lease_check(struct executor *x)
+{
+    if (atomic_load(&x->fenced))
+        return true;
+    int64_t until = atomic_load(&x->lease_until_ns);
+    if (until == 0)
+        return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    if ((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec < until)
+        return false;
+    log_warn("the lease has run out: fenced before starting anything", "id=%s", x->id);
+    executor_fence(x, true);
+    return true;
+}
+
 void executor_fence(struct executor *x, bool fenced)
 {
     if (fenced) /* at once: the loop starts nothing from here on (shards.c) */

@@ -88,6 +88,15 @@ void executor_member(struct executor *x, struct coord_member *out);
 void executor_fence(struct executor *x, bool fenced);
 
 /*
+ * The lease (a cluster executor's): until this CLOCK_BOOTTIME instant (ns) it may start
+ * runs and make fires.  Past it, the executor fences itself (executor_fence) before it
+ * starts or makes anything, whatever its threads were doing: after a SIGSTOP or a paused
+ * VM every thread wakes at once, and the one that notices the lease first must not be the
+ * one that starts a run.  0: no lease (the embedded server).  Any thread.
+ */
+void executor_set_lease(struct executor *x, int64_t until_ns);
+
+/*
  * Stop (any thread): no more fires; runs not started are recorded interrupted; running
  * ones get grace_s seconds, then their process groups are killed; then the spool delivers
  * what it can for a few seconds.  done(arg) is called once, on the executor's loop thread,

@@ -192,9 +192,10 @@ struct executor { // NOLINT(clang-analyzer-optin.performance.Padding)
     /* fencing (shards.c): `fenced` is set at once by executor_fence (any thread), so the
      * loop starts nothing from that moment on; the loop clears it when it unfences */
     _Atomic bool fenced;
-    bool fence_on;       /* the loop has dealt with the fence (killed what it kills) */
-    uint32_t unfences;   /* unfences so far */
-    int64_t unfenced_at; /* the last unfence: fires at or before it were the fence's */
+    _Atomic int64_t lease_until_ns; /* CLOCK_BOOTTIME; 0: no lease (executor_set_lease) */
+    bool fence_on;                  /* the loop has dealt with the fence (killed what it kills) */
+    uint32_t unfences;              /* unfences so far */
+    int64_t unfenced_at;            /* the last unfence: fires at or before it were the fence's */
 
     /* runs (loop) */
     struct strmap runs;           /* run_id -> struct xrun* (not yet ended) */
@@ -346,5 +347,10 @@ void executor__read_output(struct executor *x, struct coord_request *req);
  * *buf is malloc'd (free it); NULL with len 0 when there is none. */
 void executor__output_tail(struct executor *x, const char *run_id, size_t cap,
                            const struct mask_set *masks, char **buf, size_t *len);
+
+/* The lease ran out while nothing fenced us yet (a stopped process's threads all wake at
+ * once): fence now, before anything starts.  Returns whether the executor is fenced.  Any
+ * of the executor's threads. */
+bool executor__lease_check(struct executor *x);
 
 #endif

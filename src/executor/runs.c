@@ -538,7 +538,7 @@ static void pump_slice(uv_idle_t *h)
     struct executor *x = h->data;
     uint64_t t0 = uv_hrtime();
     int started = 0;
-    while (!x->stopping && !atomic_load(&x->fenced) && x->q_head != NULL &&
+    while (!x->stopping && !executor__lease_check(x) && x->q_head != NULL &&
            x->n_running < x->cfg.max_runs && started < PUMP_SLICE_MAX &&
            uv_hrtime() - t0 < PUMP_SLICE_MS * 1000000ull) {
         struct xrun *r = x->q_head;
@@ -553,7 +553,7 @@ static void pump_slice(uv_idle_t *h)
     }
     atomic_store(&x->oldest_wait_ms,
                  x->q_head != NULL ? executor__now_ms(x) - x->q_head->queued_at_ms : 0);
-    if (x->stopping || atomic_load(&x->fenced) || x->q_head == NULL ||
+    if (x->stopping || executor__lease_check(x) || x->q_head == NULL ||
         x->n_running >= x->cfg.max_runs)
         uv_idle_stop(&x->pump_idle);
     queue_room(x);
@@ -578,7 +578,7 @@ static void pump_later(struct executor *x)
         x->pump_idle.data = x;
         x->pump_live = true;
     }
-    if (!x->stopping && !atomic_load(&x->fenced) && x->q_head != NULL &&
+    if (!x->stopping && !executor__lease_check(x) && x->q_head != NULL &&
         x->n_running < x->cfg.max_runs && !uv_is_active((uv_handle_t *)&x->pump_idle))
         uv_idle_start(&x->pump_idle, pump_slice);
 }
@@ -720,8 +720,8 @@ static bool wait_behind(struct executor *x, struct xjob *j, struct xrun *r, uint
  * run_id; false when the fire of this shard was skipped (reported, the reason in *why).
  */
 static bool offer_shard(struct executor *x, struct xjob *j, uint32_t shard, int64_t at,
-                        const char *base, enum store_trigger trigger, uint32_t fire_shards,
-                        const char *trace_id, char run_id[STORE_ID_MAX],
+                        const char *base, enum store_trigger trigger, uint32_t attempt,
+                        uint32_t fire_shards, const char *trace_id, char run_id[STORE_ID_MAX],
                         enum store_skip_reason *why)
 {
     char fire_id[STORE_FIRE_ID_MAX];
@@ -734,7 +734,7 @@ static bool offer_shard(struct executor *x, struct xjob *j, uint32_t shard, int6
                     "the previous run of this shard was still going", trigger, fire_shards);
         return false;
     }
-    struct xrun *r = new_run(x, j, shard, at, base, trigger, 1, trace_id, NULL, fire_shards);
+    struct xrun *r = new_run(x, j, shard, at, base, trigger, attempt, trace_id, NULL, fire_shards);
     if (r == NULL) {
         report_skip(x, j, fire_id, (int32_t)shard, at, STORE_SKIP_QUEUE_FULL, "out of memory",
                     trigger, fire_shards);
@@ -759,8 +759,8 @@ static bool offer_shard(struct executor *x, struct xjob *j, uint32_t shard, int6
  * (its results carry it).  Returns the runs made ([{"run_id", "shard"}]); shards skipped
  * are added to `skipped` when it is not NULL ([{"shard", "reason"}]). */
 static json_t *start_fire(struct executor *x, struct xjob *j, int64_t at, const char *base,
-                          enum store_trigger trigger, const uint32_t *shards, uint32_t n,
-                          int64_t owned_at, uint32_t fire_shards, json_t *skipped)
+                          enum store_trigger trigger, uint32_t attempt, const uint32_t *shards,
+                          uint32_t n, int64_t owned_at, uint32_t fire_shards, json_t *skipped)
 {
     char trace[33];
     new_trace_id(trace);
@@ -772,7 +772,7 @@ static json_t *start_fire(struct executor *x, struct xjob *j, int64_t at, const 
             continue;
         char run_id[STORE_ID_MAX];
         enum store_skip_reason why;
-        if (offer_shard(x, j, k, at, base, trigger, fire_shards, trace, run_id, &why))
+        if (offer_shard(x, j, k, at, base, trigger, attempt, fire_shards, trace, run_id, &why))
             json_array_append_new(runs, json_pack("{s:s, s:i}", "run_id", run_id, "shard", k));
         else if (skipped != NULL)
             json_array_append_new(skipped, json_pack("{s:i, s:s}", "shard", k, "reason",
@@ -896,7 +896,7 @@ static void retry_go(struct retry *rt)
 static void on_retry(uv_timer_t *t)
 {
     struct retry *rt = t->data;
-    if (atomic_load(&rt->owner->fenced)) {
+    if (executor__lease_check(rt->owner)) {
         rt->due = true; /* a fenced executor starts nothing: it goes at the unfence */
         return;
     }
@@ -1132,7 +1132,7 @@ void executor__on_fire(struct executor *x, const struct sched_fire *f)
     }
     json_decref(
         start_fire(x, j, f->at, base,
-                   (f->flags & SCHED_F_LATE) ? STORE_TRIGGER_MISFIRE : STORE_TRIGGER_SCHEDULE,
+                   (f->flags & SCHED_F_LATE) ? STORE_TRIGGER_MISFIRE : STORE_TRIGGER_SCHEDULE, 1,
                    g != NULL ? g->shards : NULL, g != NULL ? g->n : 0,
                    g != NULL || j->own == NULL ? INT64_MIN : f->at, fire_count(j, g, f->at), NULL));
 }
@@ -1140,7 +1140,7 @@ void executor__on_fire(struct executor *x, const struct sched_fire *f)
 void executor__owed(struct executor *x, const char *name, int64_t cut)
 {
     const struct xjob *held = strmap_get(&x->jobs, name);
-    if (held == NULL || atomic_load(&x->fenced))
+    if (held == NULL || executor__lease_check(x))
         return; /* fenced: it records nothing (shards.c) */
     int64_t next = sched_next_fire(x->sched, held->id);
     if (next <= 0 || next > cut || next <= held->last_fire)
@@ -1185,7 +1185,7 @@ static void answer(struct executor *x, struct coord_request *req)
 void executor__fire(struct executor *x, struct coord_request *req)
 {
     const struct coord_fire *f = &req->fire;
-    if (atomic_load(&x->fenced)) {
+    if (executor__lease_check(x)) {
         req->reply.rc = ty_error(&req->reply.err, TY_EUNAVAIL, NULL, -1, 0,
                                  "the %s is fenced (its lease ended): it starts nothing until "
                                  "it is given a new one",
@@ -1249,7 +1249,8 @@ void executor__fire(struct executor *x, struct coord_request *req)
     /* the fire is made with every shard asked for, across executors; a local job's fire is
      * this executor's alone */
     uint32_t fire_shards = executor__is_local(j) ? n : want;
-    json_t *runs = start_fire(x, j, at, base, f->trigger, mine, n, INT64_MIN, fire_shards, skipped);
+    json_t *runs = start_fire(x, j, at, base, f->trigger, f->attempt > 0 ? f->attempt : 1, mine, n,
+                              INT64_MIN, fire_shards, skipped);
     free(mine);
     req->reply.json =
         json_pack("{s:s, s:o, s:o}", "fire_id", base, "runs", runs, "skipped", skipped);

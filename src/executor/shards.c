@@ -58,11 +58,15 @@
  * its resume_after.  The loop then kills the runs of jobs whose on_executor_death is
  * "kill" (their process group: TERM, then KILL after kill_grace; recorded interrupted,
  * naming the lost lease); the others run on.  Unfencing resumes every held job from now,
- * U: a fire at or before U that the fence dropped (or that the engine hands over after the
- * unfence) is not made, and the span (the job's last fire made, U] is the job's hole.  The
- * hole is made only when an assignment says so: one taken while fenced, or the next one,
- * with resume_after R, fills (max(R, hole start), U] as a gap.  A fence does not touch the
- * trigger engine, so it costs nothing per idle job: a hole is noted when a fire is dropped.
+ * U: the span (the job's last fire made, U] whose fires the fence dropped is the job's
+ * hole, and it is made at once as a gap, under the job's misfire policy (from resume_after
+ * R, (max(R, hole start), U], when an assignment taken while fenced gave one).  That is
+ * right because of who unfences: the cluster's agent lifts a fence only in the session
+ * that set it (nobody can have had the shards meanwhile: the ensemble moves them only
+ * after the session expired), and after a new session it first drops every job, so a job
+ * held again is new here and resumes from the leader's resume_after.  A fence does not
+ * touch the trigger engine, so it costs nothing per idle job: a hole is noted when a fire
+ * is dropped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,7 +531,7 @@ int executor__local_base(const struct executor *x, const struct xjob *j, char *b
 
 bool executor__fence_drops(struct executor *x, struct xjob *j, const struct sched_fire *f, bool gap)
 {
-    bool fenced = atomic_load(&x->fenced);
+    bool fenced = executor__lease_check(x);
     if (gap)
         return fenced; /* a fence drops what a gap still had to make, like all the rest */
     int64_t t = f->kind == SCHED_FIRE ? f->at : f->last;
@@ -591,8 +595,6 @@ void executor__fence_apply(struct executor *x, bool on)
             j->own->hole_until = u;
             holes++;
         }
-        if (j->own->fenced_resume == 0)
-            continue;
         if (j->own->hole_until == 0) { /* nothing was dropped: nothing to make */
             j->own->fenced_resume = 0;
             continue;

@@ -213,6 +213,23 @@ int client_open(struct client *c, const char *data_dir, struct ty_err *err)
     return rc;
 }
 
+int client_open_url(struct client *c, const char *url, const char *token, const char *source,
+                    struct ty_err *err)
+{
+    memset(c, 0, sizeof *c);
+    int rc = set_url(c, url, source, err);
+    if (rc == 0 && ((c->source = strdup(source)) == NULL ||
+                    (token != NULL && (c->token = strdup(token)) == NULL) ||
+                    (c->curl = curl_easy_init()) == NULL))
+        rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    const char *ca = getenv("TETHYS_CACERT");
+    if (rc == 0 && ca != NULL && ca[0] != '\0')
+        rc = client_set_cacert(c, ca, "TETHYS_CACERT", err);
+    if (rc != 0)
+        client_close(c);
+    return rc;
+}
+
 int client_set_cacert(struct client *c, const char *path, const char *option, struct ty_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -451,6 +468,8 @@ static void prepare(struct client *c, const char *method, const char *path, bool
     if (!stream) {
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, SILENCE_LIMIT_S);
+        if (c->timeout_ms > 0)
+            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     }
     /* never send loopback traffic through a proxy from the environment */
     const char *np = getenv("no_proxy");

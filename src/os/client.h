@@ -40,12 +40,14 @@
 #define CLIENT_RESPONSE_MAX ((size_t)64 * 1024 * 1024) /* bytes of one JSON answer */
 
 struct client {
-    char *url;    /* base URL without a trailing slash: "http://127.0.0.1:8080" */
-    char *token;  /* bearer token, or NULL */
-    char *source; /* where url and token came from: a data directory or "TETHYS_URL" */
-    long pid;     /* the server's pid from server.json, or 0 */
-    char *cacert; /* PEM file of CA certificates to trust for HTTPS, or NULL (the system's) */
-    void *curl;   /* the libcurl handle (private) */
+    char *url;       /* base URL without a trailing slash: "http://127.0.0.1:8080" */
+    char *token;     /* bearer token, or NULL */
+    char *source;    /* where url and token came from: a data directory or "TETHYS_URL" */
+    long pid;        /* the server's pid from server.json, or 0 */
+    char *cacert;    /* PEM file of CA certificates to trust for HTTPS, or NULL (the system's) */
+    void *curl;      /* the libcurl handle (private) */
+    long timeout_ms; /* a whole request's limit (0: none but the silence limit); programs
+                        that must not wait long on a peer set it */
 };
 
 /*
@@ -56,6 +58,15 @@ struct client {
  * caller owns *c (client_close); on failure *c needs no closing.
  */
 int client_open(struct client *c, const char *data_dir, struct ty_err *err);
+
+/*
+ * Prepare to talk to the server at url (http:// or https://) with bearer token (NULL:
+ * none), as a program rather than a person would: nothing is read from the environment
+ * but TETHYS_CACERT.  source names the URL's origin in messages ("the leader").
+ * TY_EFORMAT for a URL that is not one, TY_ENOMEM; the caller owns *c (client_close).
+ */
+int client_open_url(struct client *c, const char *url, const char *token, const char *source,
+                    struct ty_err *err);
 
 /*
  * Trust the CA certificates in the PEM file `path` for HTTPS (instead of the system's),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -87,5 +88,26 @@ int file_lock_dir(const char *dir, int *fd, long *holder, struct ty_err *err)
     if (ftruncate(f, 0) != 0 || pwrite(f, pid, (size_t)n, 0) != n) /* the lock holds anyway */
         log_warn("cannot record the pid in the lock file", "path=%s", path);
     *fd = f;
+    return 0;
+}
+
+int file_mkdir_p(const char *path, mode_t mode, struct ty_err *err)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len >= sizeof buf)
+        return ty_error(err, TY_EINVAL, "--data", -1, 0, "--data: path too long");
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
+            return ty_error(err, TY_EIO, "--data", -1, 0, "cannot create %s: %s", buf,
+                            strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return ty_error(err, TY_EIO, "--data", -1, 0, "cannot create %s: %s", buf, strerror(errno));
     return 0;
 }

@@ -37,4 +37,11 @@ int file_read_line(const char *path, char *buf, size_t cap, struct ty_err *err);
  */
 int file_lock_dir(const char *dir, int *fd, long *holder, struct ty_err *err);
 
+/*
+ * Make directory `path` and every missing parent (mode for those it makes; an existing
+ * one is left as it is).  TY_EIO naming the directory that could not be made; TY_EINVAL
+ * for a path of 4096 bytes or more.  Field "--data": its callers make data directories.
+ */
+int file_mkdir_p(const char *path, mode_t mode, struct ty_err *err);
+
 #endif

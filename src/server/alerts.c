@@ -179,6 +179,23 @@ static void raise_job(struct server *s, struct alert_tx *tx, const char *key, co
     alerts__tx_raise(s, tx, &a);
 }
 
+void alerts__double_start(struct server *s, struct alert_tx *tx, const struct coord_result *r,
+                          const char *why)
+{
+    const struct store_run *u = &r->run;
+    char key[STORE_FIRE_ID_MAX + 32], text[TY_ERR_MSG_MAX + 200];
+    snprintf(key, sizeof key, "double:%s/%u", u->fire_id, u->attempt);
+    snprintf(text, sizeof text,
+             "fire %s (attempt %u) was started twice: the second start, run %s on executor %s "
+             "(epoch %lld), was refused by the store (%s)",
+             u->fire_id, u->attempt, u->run_id, u->executor ? u->executor : "?",
+             (long long)u->epoch, why);
+    raise_job(s, tx, key, "double_start", u->job, u->domain, r->job_level, (int32_t)u->shard,
+              u->scheduled_at, text,
+              json_pack("{s:s, s:s, s:s?, s:I}", "fire_id", u->fire_id, "run_id", u->run_id,
+                        "executor", u->executor, "epoch", (json_int_t)u->epoch));
+}
+
 void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_result *r)
 {
     char key[JOB_NAME_MAX + STORE_ID_MAX + 16], text[640];

@@ -71,6 +71,101 @@ const char *server_token(const struct server *s)
     return s->token;
 }
 
+void server_set_peer_secret(struct server *s, const char *secret)
+{
+    pthread_mutex_lock(&s->peer_mu);
+    snprintf(s->peer_secret, sizeof s->peer_secret, "%s", secret);
+    pthread_mutex_unlock(&s->peer_mu);
+}
+
+int server_record_lost(struct server *s, const json_t *runs, const char *executor,
+                       struct ty_err *err)
+{
+    size_t n = json_array_size(runs);
+    if (n == 0)
+        return 0;
+    struct coord_result *rs = calloc(n, sizeof *rs);
+    const struct coord_result **ptrs = calloc(n, sizeof *ptrs);
+    if (rs == NULL || ptrs == NULL) {
+        free(rs);
+        free(ptrs);
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
+    char why[COORD_ID_MAX + 96];
+    snprintf(why, sizeof why,
+             "executor %s was lost (its ZooKeeper session expired) while the "
+             "run was going",
+             executor);
+    int64_t now = server_now_ms(s);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *o = json_array_get(runs, i);
+        struct coord_result *r = &rs[k];
+        struct store_run *u = &r->run;
+        u->run_id = json_string_value(json_object_get(o, "run_id"));
+        u->fire_id = json_string_value(json_object_get(o, "fire_id"));
+        u->job = json_string_value(json_object_get(o, "job"));
+        if (u->run_id == NULL || u->fire_id == NULL || u->job == NULL ||
+            store_trigger_parse(json_string_value(json_object_get(o, "trigger")), &u->trigger) != 0)
+            continue; /* not a run the store gave: nothing to record */
+        u->domain = json_string_value(json_object_get(o, "domain"));
+        u->shard = (uint32_t)json_integer_value(json_object_get(o, "shard"));
+        u->attempt = (uint32_t)json_integer_value(json_object_get(o, "attempt"));
+        u->status = STORE_RUN_LOST;
+        u->scheduled_at = json_integer_value(json_object_get(o, "scheduled_at"));
+        u->queued_at_ms = json_integer_value(json_object_get(o, "queued_at_ms"));
+        u->started_at_ms = json_integer_value(json_object_get(o, "started_at_ms"));
+        u->ended_at_ms = now;
+        u->pid = json_integer_value(json_object_get(o, "pid"));
+        u->pid_start = json_integer_value(json_object_get(o, "pid_start"));
+        u->boot_id = json_string_value(json_object_get(o, "boot_id"));
+        u->executor = executor;
+        u->epoch = json_integer_value(json_object_get(o, "epoch"));
+        u->exit_code = -1;
+        u->error = why;
+        r->kind = COORD_RESULT_RUN;
+        r->executor = executor;
+        r->phase = COORD_PHASE_ENDED;
+        r->settled = !json_is_true(json_object_get(o, "failover"));
+        ptrs[k] = r;
+        k++;
+    }
+    int rc = k > 0 ? server_ingest(s, ptrs, k, err) : 0;
+    if (rc == 0 && k > 0)
+        log_warn("runs lost with their executor recorded", "executor=%s runs=%zu", executor, k);
+    free(ptrs);
+    free(rs);
+    return rc;
+}
+
+void server_set_leader(struct server *s, bool leader)
+{
+    pthread_mutex_lock(&s->peer_mu);
+    s->leader = leader;
+    pthread_mutex_unlock(&s->peer_mu);
+}
+
+const char *server_role(struct server *s)
+{
+    if (!s->cfg.cluster)
+        return "embedded";
+    pthread_mutex_lock(&s->peer_mu);
+    bool l = s->leader;
+    pthread_mutex_unlock(&s->peer_mu);
+    return l ? "leader" : "standby";
+}
+
+bool server_is_peer(struct server *s, const char *bearer, size_t len)
+{
+    pthread_mutex_lock(&s->peer_mu);
+    size_t n = strlen(s->peer_secret);
+    unsigned diff = n == 0 || n != len;
+    for (size_t i = 0; i < len; i++)
+        diff |= (unsigned)(unsigned char)bearer[i] ^ (unsigned char)s->peer_secret[i % (n ? n : 1)];
+    pthread_mutex_unlock(&s->peer_mu);
+    return diff == 0;
+}
+
 uv_loop_t *server_loop(struct server *s)
 {
     return &s->loop;
@@ -381,7 +476,9 @@ static void on_status(void *arg, struct coord_reply *reply)
 {
     struct server *s = arg;
     json_t *items = json_array();
-    if (reply->rc == 0 && reply->json != NULL)
+    if (reply->rc == 0 && json_is_array(reply->json)) /* a cluster: every executor */
+        json_array_extend(items, reply->json);
+    else if (reply->rc == 0 && reply->json != NULL)
         json_array_append(items, reply->json);
     if (!s->stopped)
         alerts__resources(s, items);
@@ -566,6 +663,7 @@ int server_open(const struct server_config *cfg, struct server **out, struct ty_
     pthread_cond_init(&s->wr_cv, NULL);
     pthread_cond_init(&s->wr_done_cv, NULL);
     pthread_mutex_init(&s->live_mu, NULL);
+    pthread_mutex_init(&s->peer_mu, NULL);
     pthread_mutex_init(&s->config_mu, NULL);
     pthread_mutex_init(&s->load_mu, NULL);
     pthread_cond_init(&s->load_cv, NULL);
@@ -786,6 +884,21 @@ int server_run_now(struct server *s, const char *name, const json_t *shards, jso
     return 0;
 }
 
+/* The executor a run is recorded on (the store's word), into id; "" when the store does
+ * not know the run yet (the request then goes to every executor, and its own answers). */
+static void run_executor(struct server *s, const char *run_id, char *id, size_t cap)
+{
+    id[0] = '\0';
+    struct ty_err err;
+    struct store *st = server_reader(s, &err);
+    json_t *o = NULL;
+    if (st != NULL && store_run_get(st, run_id, &o, &err) == 0) {
+        const char *e = json_string_value(json_object_get(o, "executor"));
+        snprintf(id, cap, "%s", e != NULL ? e : "");
+    }
+    json_decref(o);
+}
+
 int server_cancel(struct server *s, const char *run_id, json_t **reply, struct ty_err *err)
 {
     *reply = NULL;
@@ -794,8 +907,10 @@ int server_cancel(struct server *s, const char *run_id, json_t **reply, struct t
         coord_request_free(req);
         return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
     }
+    char executor[COORD_ID_MAX];
+    run_executor(s, run_id, executor, sizeof executor);
     struct coord_reply r;
-    int rc = call_executor(s, "", req, &r, err);
+    int rc = call_executor(s, executor, req, &r, err);
     if (rc != 0)
         return rc;
     server__delivered_sync(s, r.executor, r.spool_seq, STORE_SYNC_MS);
@@ -815,8 +930,10 @@ int server_read_output(struct server *s, const char *run_id, uint64_t offset, ch
     }
     req->offset = offset;
     req->max = cap;
+    char executor[COORD_ID_MAX];
+    run_executor(s, run_id, executor, sizeof executor);
     struct coord_reply r;
-    int rc = call_executor(s, "", req, &r, err);
+    int rc = call_executor(s, executor, req, &r, err);
     if (rc == 0) {
         size_t n = r.data == NULL ? 0 : r.len < cap ? r.len : cap;
         if (n > 0)
@@ -840,7 +957,11 @@ int server_executors(struct server *s, json_t **out, struct ty_err *err)
     int rc = call_executor(s, "", req, &r, err);
     if (rc != 0)
         return rc;
-    *out = json_pack("{s:[o]}", "items", r.json);
+    /* the embedded executor answers with itself, a cluster's coordination with them all */
+    if (json_is_object(r.json) && json_object_get(r.json, "state") == NULL)
+        json_object_set_new(r.json, "state", json_string("online"));
+    *out = json_is_array(r.json) ? json_pack("{s:o}", "items", r.json)
+                                 : json_pack("{s:[o]}", "items", r.json);
     free(r.data);
     return 0;
 }

@@ -36,6 +36,9 @@ struct server_config {
     /* The wall clock, ns; NULL: clock_wall_ns (os/clock.h: test builds shift it). */
     int64_t (*now_ns)(void *arg);
     void *now_arg;
+    /* A cluster server: executors are other processes (reached through the coord), so a
+     * stop has none to wait for, and their results come in through the API. */
+    bool cluster;
     /* Called on the loop once the executors have their jobs: start serving now. */
     void (*on_ready)(void *arg);
     /* Called on the loop at SIGTERM/SIGINT: stop the executors (grace_s for their runs)
@@ -91,6 +94,29 @@ void server_executors_stopped(struct server *s);
 void server_close(struct server *s);
 
 /* ---- for the API (any thread) ------------------------------------------------------ */
+
+/* The secret cluster members (executors, other servers) show as bearer (cluster mode;
+ * copied).  Until it is set no bearer is one. */
+void server_set_peer_secret(struct server *s, const char *secret);
+
+/* What this server is: "embedded", or in a cluster "leader" / "standby" (set by whoever
+ * runs the election).  The string is static. */
+void server_set_leader(struct server *s, bool leader);
+const char *server_role(struct server *s);
+
+/*
+ * Runs an executor had going when it was lost (a cluster's executor whose session
+ * expired): runs is a JSON array of run objects as the store gives them, each with
+ * "failover": true when it will be made again elsewhere.  Each is recorded `lost` (ended
+ * now, the error naming the executor) through the same path as every result, so alerts and
+ * live state follow.  Any thread but the loop's; blocks until written.  0 or the store's
+ * error.
+ */
+int server_record_lost(struct server *s, const json_t *runs, const char *executor,
+                       struct ty_err *err);
+
+/* Is bearer[0..len) the peer secret?  Constant time in len. */
+bool server_is_peer(struct server *s, const char *bearer, size_t len);
 
 /* A store connection for reading, this thread's own (opened on first use; freed when the
  * thread ends).  NULL with err when it cannot be opened. */

@@ -72,6 +72,9 @@ struct smsg {
 /* One per process; fields grouped by owner. */
 struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     struct server_config cfg;
+    pthread_mutex_t peer_mu;
+    char peer_secret[80]; /* peer_mu; "" until set */
+    bool leader;          /* peer_mu; cluster only */
     char *data_dir, *db, *token;
     int64_t epoch;
     int64_t started_ms;
@@ -181,6 +184,10 @@ json_t *server__take_downstream(struct server *s);
  * resources) */
 struct alert_tx;
 void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_result *r);
+/* A result the store refused as a second start of its fire (why: the store's message):
+ * the "double_start" alert of that fire, in the abnormal jobs table. */
+void alerts__double_start(struct server *s, struct alert_tx *tx, const struct coord_result *r,
+                          const char *why);
 /* A job saved or removed: its not_ha alert (and, removed, its other alerts) raised or
  * cleared.  Returns the writer op's seq to wait for, 0 when nothing was queued. */
 uint64_t alerts__job_defined(struct server *s, const struct job *j);

@@ -388,8 +388,12 @@ static void do_batch(struct server *s, struct wop *w)
         else if (r->kind == COORD_RESULT_SKIP)
             r1 = store_skip_put(s->writer, &r->skip, &err);
         if (r1 == TY_EEXIST) {
-            dup++; /* that fire was made already under another run id: keep the first */
-            log_warn("duplicate run result ignored", "error=\"%s\"", err.msg);
+            /* that fire was made already under another run id: the first stays, and this
+             * is a fire started twice - an operator must hear of it */
+            dup++;
+            log_error("a fire was started twice; the second start is not recorded", "error=\"%s\"",
+                      err.msg);
+            alerts__double_start(s, &tx, r, err.msg);
             continue;
         }
         if (r1 != 0)

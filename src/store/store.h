@@ -53,7 +53,8 @@ enum store_trigger {
     STORE_TRIGGER_MANUAL,
     STORE_TRIGGER_RETRY,
     STORE_TRIGGER_DOWNSTREAM,
-    STORE_TRIGGER_MISFIRE, /* a late fire run by the misfire policy (run once / catch up) */
+    STORE_TRIGGER_MISFIRE,  /* a late fire run by the misfire policy (run once / catch up) */
+    STORE_TRIGGER_FAILOVER, /* a run lost with its executor, run again elsewhere (cluster) */
 };
 
 /* Why a fire did not run. */

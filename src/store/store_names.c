@@ -21,7 +21,7 @@ static const char *const run_status_names[] = {
 static const char *const trigger_names[] = {
     [STORE_TRIGGER_SCHEDULE] = "schedule", [STORE_TRIGGER_MANUAL] = "manual",
     [STORE_TRIGGER_RETRY] = "retry",       [STORE_TRIGGER_DOWNSTREAM] = "downstream",
-    [STORE_TRIGGER_MISFIRE] = "misfire",
+    [STORE_TRIGGER_MISFIRE] = "misfire",   [STORE_TRIGGER_FAILOVER] = "failover",
 };
 
 static const char *const skip_reason_names[] = {

@@ -685,15 +685,19 @@ static void test_labels_parse(void **state)
 static void test_head(void **state)
 {
     (void)state;
-    struct coord_placement_head in = {
-        .gen = 91, .chunks = 3, .jobs = 41000, .at_ms = 1764000000123};
+    struct coord_placement_head in = {.gen = 91,
+                                      .chunks = 3,
+                                      .jobs = 41000,
+                                      .at_ms = 1764000000123,
+                                      .session = 72057594037927937};
     snprintf(in.leader, sizeof in.leader, "server-1");
     struct strbuf sb;
     sb_init(&sb);
     sb_adds(&sb, "old text");
     assert_int_equal(coord_placement_head_encode(&in, &sb), 0);
     assert_string_equal(sb_str(&sb), "{\"v\":1,\"gen\":91,\"chunks\":3,\"jobs\":41000,"
-                                     "\"leader\":\"server-1\",\"at\":1764000000123}");
+                                     "\"leader\":\"server-1\",\"at\":1764000000123,"
+                                     "\"session\":72057594037927937}");
     struct coord_placement_head out;
     struct ty_err err;
     assert_int_equal(coord_placement_head_decode(sb.buf, sb.len, &out, &err), 0);
@@ -702,6 +706,7 @@ static void test_head(void **state)
     assert_int_equal(out.jobs, 41000);
     assert_string_equal(out.leader, "server-1");
     assert_int_equal(out.at_ms, 1764000000123);
+    assert_int_equal(out.session, 72057594037927937);
     /* no jobs at all: one empty chunk */
     in.jobs = 0;
     in.chunks = 1;
@@ -721,20 +726,23 @@ static void test_head(void **state)
         {"[1]", "", "placement head: not a JSON object"},
         {"{\"gen\":1}", "v", "missing"},
         {"{\"v\":2,\"gen\":1}", "v", "placement head version 2 is newer"},
-        {"{\"v\":1,\"chunks\":1,\"jobs\":5,\"leader\":\"s1\",\"at\":1}", "gen", "missing"},
-        {"{\"v\":1,\"gen\":0,\"chunks\":1,\"jobs\":5,\"leader\":\"s1\",\"at\":1}", "gen",
-         "0 is less than 1"},
-        {"{\"v\":1,\"gen\":2,\"chunks\":0,\"jobs\":5,\"leader\":\"s1\",\"at\":1}", "chunks",
-         "0 is less than 1"},
-        {"{\"v\":1,\"gen\":2,\"chunks\":6,\"jobs\":5,\"leader\":\"s1\",\"at\":1}", "chunks",
-         "6 chunks for 5 placements"},
-        {"{\"v\":1,\"gen\":2,\"chunks\":1,\"jobs\":-5,\"leader\":\"s1\",\"at\":1}", "jobs",
-         "-5 is less than 0"},
+        {"{\"v\":1,\"chunks\":1,\"jobs\":5,\"leader\":\"s1\",\"at\":1,\"session\":0}", "gen",
+         "missing"},
+        {"{\"v\":1,\"gen\":0,\"chunks\":1,\"jobs\":5,\"leader\":\"s1\",\"at\":1,\"session\":0}",
+         "gen", "0 is less than 1"},
+        {"{\"v\":1,\"gen\":2,\"chunks\":0,\"jobs\":5,\"leader\":\"s1\",\"at\":1,\"session\":0}",
+         "chunks", "0 is less than 1"},
+        {"{\"v\":1,\"gen\":2,\"chunks\":6,\"jobs\":5,\"leader\":\"s1\",\"at\":1,\"session\":0}",
+         "chunks", "6 chunks for 5 placements"},
+        {"{\"v\":1,\"gen\":2,\"chunks\":1,\"jobs\":-5,\"leader\":\"s1\",\"at\":1,\"session\":0}",
+         "jobs", "-5 is less than 0"},
         {"{\"v\":1,\"gen\":2,\"chunks\":1,\"jobs\":5,\"leader\":\"s/1\",\"at\":1}", "leader",
          "is not an id"},
         {H(""), "at", "missing"},
         {H(",\"at\":-1"), "at", "-1 is less than 0"},
         {H(",\"at\":1.0"), "at", "not an integer"},
+        {H(",\"at\":1"), "session", "missing"},
+        {H(",\"at\":1,\"session\":-1"), "session", "-1 is less than 0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = coord_placement_head_decode(bad[i].text, strlen(bad[i].text), &out, &err);

@@ -1,0 +1,1081 @@
+/*
+ * coord_zk_place.c - placements: read by every server, planned and published by the
+ * leader.
+ *
+ * Reading.  Every server watches /placements (its children: one per executor ever placed,
+ * a few hundred at most) and each head, and on a new generation reads its chunks into the
+ * jobs' owner arrays.  So a server that becomes leader already knows where everything is.
+ *
+ * A shard's life.  owner[s] >= 0: that executor has it, since[s] is the resume_after it was
+ * given.  owner[s] == -1: nobody has it; from[s] says who had it last (-1: nobody ever),
+ * and since[s] when its next owner resumes: after the instant its last owner made its
+ * fires up to, or SINCE_WAIT while that is not known yet.  Shards leave an owner three
+ * ways, and none of them lets two executors hold a shard at once:
+ *   - taken from a live executor: published without it, and SINCE_WAIT until the executor
+ *     acknowledges (applied_gen >= gen) with its "through";
+ *   - its executor is lost (session gone, so its lease ended first): the store says what
+ *     it last fired of each job, and that is since (so every fire after it gets made or
+ *     recorded by the next owner: no silent miss, and nothing it ran is run again);
+ *   - the job is deleted or shrinks: nothing to hand on.
+ * Granting needs no acknowledgement: a new owner resumes after since[s].
+ *
+ * Planning.  Debounced after any change of jobs or executors, the leader computes each
+ * job's wanted owners with src/core/shard (stable: what is placed well stays), takes away
+ * what must leave live executors, gives what is free, and publishes every executor whose
+ * placement changed in one multi() that also checks the leader's election node.  A second
+ * round hands on what the first took away once its executors have acknowledged.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zookeeper/zookeeper.h>
+
+#include "../core/shard.h"
+#include "../os/log.h"
+#include "coord_zk_impl.h"
+
+#define SINCE_WAIT (-1)
+#define RETRY_MS   1000
+#define MULTI_MAX  200 /* heads per multi(); more executors: several rounds */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int32_t exec_index(const struct zk *z, const struct zexec *e)
+{
+    return (int32_t)(e - z->execs);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Reading (every server)
+ */
+
+struct head_read {
+    struct zk *z;
+    char id[COORD_ID_MAX];
+    int64_t gen;
+    int32_t version;
+    uint32_t chunks, got;
+    bool failed;
+    json_t *entries; /* [[job, shards|null, job_shards, resume_after, from|null], ...] */
+};
+
+static void read_head(struct zk *z, const char *id);
+
+static void head_watch(void *arg, int type, const char *path)
+{
+    struct zk *z = arg;
+    if (z->closing || type == ZOO_CHILD_EVENT)
+        return;
+    const char *id = strrchr(path, '/');
+    if (id != NULL)
+        read_head(z, id + 1);
+}
+
+/* Executor e's placement is `entries` (generation gen): the owner arrays follow. */
+static void adopt(struct zk *z, struct zexec *e, json_t *entries)
+{
+    int32_t k = exec_index(z, e);
+    size_t pos = 0;
+    const char *name;
+    void *v;
+    while (strmap_next(&z->jobs, &pos, &name, &v)) {
+        struct zjob *j = v;
+        for (uint32_t s = 0; s < j->shards; s++)
+            if (j->owner[s] == k)
+                j->owner[s] = -1;
+        for (size_t i = 0; i < j->n_local; i++)
+            if (j->local[i] == (uint32_t)k)
+                j->local[i--] = j->local[--j->n_local];
+    }
+    e->shards = 0;
+    size_t i;
+    json_t *en;
+    json_array_foreach(entries, i, en)
+    {
+        const char *job = json_string_value(json_array_get(en, 0));
+        struct zjob *j = coord_zk__job(z, job, true);
+        uint32_t n = (uint32_t)json_integer_value(json_array_get(en, 2));
+        if (j == NULL)
+            continue;
+        if (j->version == 0 && n != j->shards && coord_zk__job_shards(j, n) != 0)
+            continue;
+        if (j->strategy == JOB_STRATEGY_LOCAL) {
+            uint32_t *l = realloc(j->local, (j->n_local + 1) * sizeof *l);
+            if (l != NULL) {
+                j->local = l;
+                j->local[j->n_local++] = (uint32_t)k;
+            }
+            e->shards += j->shards;
+            continue;
+        }
+        json_t *shards = json_array_get(en, 1);
+        int64_t since = json_integer_value(json_array_get(en, 3));
+        if (json_is_null(shards)) {
+            for (uint32_t s = 0; s < j->shards; s++) {
+                j->owner[s] = k;
+                j->since[s] = since;
+                j->from[s] = -1;
+            }
+            e->shards += j->shards;
+        } else {
+            size_t q;
+            json_t *sv;
+            json_array_foreach(shards, q, sv)
+            {
+                json_int_t s = json_integer_value(sv);
+                if (s >= 0 && (uint32_t)s < j->shards) {
+                    j->owner[s] = k;
+                    j->since[s] = since;
+                    j->from[s] = -1;
+                    e->shards++;
+                }
+            }
+        }
+    }
+}
+
+static void head_done(struct head_read *hr)
+{
+    struct zk *z = hr->z;
+    struct zexec *e = coord_zk__exec(z, hr->id, true);
+    if (!hr->failed && e != NULL && !z->closing) {
+        adopt(z, e, hr->entries);
+        e->gen = hr->gen;
+        e->head_version = hr->version;
+        e->head_known = true;
+        coord_zk__changed(z);
+    } else if (hr->failed && !z->closing) {
+        read_head(z, hr->id); /* a newer generation replaced these chunks: read that */
+    }
+    json_decref(hr->entries);
+    free(hr);
+}
+
+static int take_entry(void *arg, const struct coord_placement *p)
+{
+    struct head_read *hr = arg;
+    json_t *shards = json_null();
+    if (p->n_shards > 0) {
+        shards = json_array();
+        for (uint32_t i = 0; i < p->n_shards; i++)
+            json_array_append_new(shards, json_integer(p->shards[i]));
+    }
+    json_array_append_new(hr->entries,
+                          json_pack("[s, o, I, I, s?]", p->job, shards, (json_int_t)p->job_shards,
+                                    (json_int_t)p->resume_after, p->from));
+    return 0;
+}
+
+static void bad_entry(void *arg, size_t index, const struct ty_err *err)
+{
+    struct head_read *hr = arg;
+    log_error("a placement entry is malformed; skipped",
+              "executor=%s gen=%lld index=%zu "
+              "error=\"%s\"",
+              hr->id, (long long)hr->gen, index, err->msg);
+}
+
+static void on_chunk(void *arg, const struct zkc_reply *r)
+{
+    struct head_read *hr = arg;
+    if (r->rc != ZOK) {
+        hr->failed = true;
+    } else {
+        struct ty_err err;
+        if (coord_placements_decode(r->data ? r->data : "", (size_t)r->len, take_entry, bad_entry,
+                                    hr, &err) != 0)
+            log_error("a placement chunk is malformed; skipped",
+                      "executor=%s gen=%lld "
+                      "error=\"%s\"",
+                      hr->id, (long long)hr->gen, err.msg);
+    }
+    if (++hr->got == hr->chunks)
+        head_done(hr);
+}
+
+static void on_head(void *arg, const struct zkc_reply *r)
+{
+    struct head_read *hr = arg;
+    struct zk *z = hr->z;
+    if (r->rc != ZOK) {
+        free(hr);
+        return;
+    }
+    struct coord_placement_head h;
+    struct ty_err err;
+    if (coord_placement_head_decode(r->data ? r->data : "", (size_t)r->len, &h, &err) != 0) {
+        log_error("a placement head is malformed; that executor's shards are unknown",
+                  "executor=%s error=\"%s\"", hr->id, err.msg);
+        free(hr);
+        return;
+    }
+    struct zexec *e = coord_zk__exec(z, hr->id, true);
+    if (e != NULL && e->head_known && e->gen == h.gen) {
+        e->head_version = r->stat.version; /* our own publication, seen back */
+        free(hr);
+        return;
+    }
+    hr->gen = h.gen;
+    hr->version = r->stat.version;
+    hr->chunks = h.chunks;
+    hr->entries = json_array();
+    if (h.chunks == 0) {
+        head_done(hr);
+        return;
+    }
+    uint32_t n = h.chunks;
+    for (uint32_t i = 0; i < n; i++) {
+        char path[192];
+        snprintf(path, sizeof path, "/chunks/%s/%lld-%u", hr->id, (long long)h.gen, i);
+        if (coord_zk__get(z, path, NULL, NULL, on_chunk, hr) != 0) {
+            hr->failed = true;
+            if (++hr->got == hr->chunks)
+                head_done(hr);
+        }
+    }
+}
+
+static void read_head(struct zk *z, const char *id)
+{
+    struct head_read *hr = calloc(1, sizeof *hr);
+    if (hr == NULL || !coord_zk__valid_id(id)) {
+        free(hr);
+        return;
+    }
+    hr->z = z;
+    snprintf(hr->id, sizeof hr->id, "%s", id);
+    char path[128];
+    snprintf(path, sizeof path, "/placements/%s", id);
+    if (coord_zk__get(z, path, head_watch, z, on_head, hr) != 0)
+        free(hr);
+}
+
+static void placements_watch(void *arg, int type, const char *path);
+
+static void on_placements(void *arg, const struct zkc_reply *r)
+{
+    struct zk *z = arg;
+    if (r->rc != ZOK)
+        return;
+    for (int i = 0; i < r->n_children; i++) {
+        struct zexec *e = coord_zk__exec(z, r->children[i], false);
+        if (e == NULL || !e->head_known)
+            read_head(z, r->children[i]);
+    }
+}
+
+void coord_zk__read_placements(struct zk *z)
+{
+    for (size_t i = 0; i < z->n_execs; i++)
+        z->execs[i].head_known = false;
+    coord_zk__children(z, "/placements", placements_watch, z, on_placements, z);
+}
+
+static void placements_watch(void *arg, int type, const char *path)
+{
+    (void)type;
+    (void)path;
+    struct zk *z = arg;
+    if (!z->closing)
+        coord_zk__children(z, "/placements", placements_watch, z, on_placements, z);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Status
+ */
+
+void coord_zk__status_fields(struct zk *z, const struct zexec *e, json_t *o, bool live)
+{
+    (void)z;
+    if (e == NULL)
+        return;
+    json_object_set_new(o, "id", json_string(e->id));
+    json_object_set_new(o, "state", json_string(e->online ? "online" : "lost"));
+    json_object_set_new(o, "kind", json_string("standalone"));
+    json_object_set_new(o, "shards", json_integer(e->shards));
+    json_object_set_new(o, "placement_gen", json_integer(e->gen));
+    if (!e->online)
+        json_object_set_new(o, "lost_at_ms", e->lost_ms ? json_integer(e->lost_ms) : json_null());
+    if (!live)
+        json_object_set_new(o, "available", json_false());
+    if (!e->have_info)
+        return;
+    const struct coord_member_info *m = &e->info;
+    json_t *reg = coord_member_info_to_json(m);
+    const char *key;
+    json_t *v;
+    json_object_foreach(reg, key, v)
+    {
+        /* the executor's own live figures win over its registration's older sample */
+        if (!live || json_object_get(o, key) == NULL)
+            json_object_set(o, key, v);
+    }
+    json_decref(reg);
+    json_object_set_new(o, "last_heartbeat_ms", json_integer(m->updated_ms));
+    json_object_set_new(o, "clock_offset_ms", json_integer(m->clock_offset_ms));
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Acknowledgements
+ */
+
+void coord_zk__acked(struct zk *z, struct zexec *e)
+{
+    if (!e->waiting_ack)
+        return;
+    bool acked = e->online && e->have_info && e->info.applied_gen >= e->gen;
+    if (!acked && e->online)
+        return;
+    e->waiting_ack = false;
+    int32_t k = exec_index(z, e);
+    size_t pos = 0;
+    const char *name;
+    void *v;
+    size_t n = 0;
+    while (strmap_next(&z->jobs, &pos, &name, &v)) {
+        struct zjob *j = v;
+        for (uint32_t s = 0; s < j->shards; s++) {
+            if (j->owner[s] == -1 && j->from[s] == k && j->since[s] == SINCE_WAIT) {
+                if (acked) {
+                    j->since[s] = e->info.through;
+                    n++;
+                } else {
+                    /* lost before it said: the store says (released with its shards) */
+                    j->owner[s] = k;
+                    j->since[s] = 0;
+                }
+            }
+        }
+    }
+    if (acked)
+        log_info("executor gave up its shards", "executor=%s gen=%lld through=%lld shards=%zu",
+                 e->id, (long long)e->gen, (long long)e->info.through, n);
+    coord_zk__changed(z);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Lost executors: what they last fired, from the store
+ */
+
+struct lost_read {
+    struct zk *z;
+    char id[COORD_ID_MAX];
+    int64_t since;
+    json_t *last;     /* {job: instant} */
+    json_t *runs;     /* the runs it had going, recorded lost */
+    json_t *failover; /* {job: true} of the jobs with failover on, read on the loop */
+    int rc;
+    struct ty_err err;
+    uv_work_t work;
+};
+
+/* Pool thread: what the lost executor fired last, and the runs it had going (recorded
+ * lost through the control plane, so alerts and live state follow). */
+static void lost_work(uv_work_t *w)
+{
+    struct lost_read *lr = w->data;
+    struct zk *z = lr->z;
+    struct store *st = NULL;
+    json_t *unfinished = NULL;
+    lr->runs = json_array();
+    lr->rc = store_open(z->cfg.store, true, &st, &lr->err);
+    if (lr->rc == 0)
+        lr->rc = store_executor_last_fires(st, lr->id, lr->since, &lr->last, &lr->err);
+    if (lr->rc == 0)
+        lr->rc = store_runs_unfinished(st, &unfinished, &lr->err);
+    store_close(st);
+    size_t i;
+    json_t *r;
+    json_array_foreach(unfinished, i, r)
+    {
+        const char *ex = json_string_value(json_object_get(r, "executor"));
+        const char *job = json_string_value(json_object_get(r, "job"));
+        if (ex == NULL || strcmp(ex, lr->id) != 0 || job == NULL)
+            continue;
+        json_t *copy = json_deep_copy(r);
+        json_object_set_new(copy, "failover",
+                            json_boolean(json_is_true(json_object_get(lr->failover, job))));
+        json_array_append_new(lr->runs, copy);
+    }
+    json_decref(unfinished);
+    if (lr->rc == 0 && json_array_size(lr->runs) > 0 && z->cfg.record_lost != NULL)
+        lr->rc = z->cfg.record_lost(z->cfg.arg, lr->runs, lr->id, &lr->err);
+}
+
+/* Release every shard of lost executor k, resuming after what the store says it fired. */
+static void release(struct zk *z, int32_t k, const json_t *last)
+{
+    size_t pos = 0;
+    const char *name;
+    void *v;
+    size_t n = 0;
+    while (strmap_next(&z->jobs, &pos, &name, &v)) {
+        struct zjob *j = v;
+        json_int_t fired = json_integer_value(json_object_get(last, name));
+        for (uint32_t s = 0; s < j->shards; s++) {
+            if (j->owner[s] != k)
+                continue;
+            j->owner[s] = -1;
+            j->from[s] = k;
+            j->since[s] = fired > j->since[s] ? fired : j->since[s];
+            if (j->since[s] == 0) /* nothing ever fired: from the owner's start */
+                j->since[s] = z->execs[k].info.started_ms / 1000;
+            n++;
+        }
+        for (size_t i = 0; i < j->n_local; i++)
+            if (j->local[i] == (uint32_t)k)
+                j->local[i--] = j->local[--j->n_local];
+    }
+    z->execs[k].shards = 0;
+    z->execs[k].dirty = true; /* its head: empty */
+    log_info("a lost executor's shards are free", "executor=%s shards=%zu", z->execs[k].id, n);
+}
+
+static void plan(struct zk *z);
+
+static void lost_done(uv_work_t *w, int status)
+{
+    struct lost_read *lr = w->data;
+    struct zk *z = lr->z;
+    z->publishing = false;
+    coord_zk__work_end(z); /* z lives on: the loop runs this callback before close ends */
+    struct zexec *e = coord_zk__exec(z, lr->id, false);
+    if (status == 0 && lr->rc == 0 && e != NULL && !e->online && !z->closing) {
+        release(z, exec_index(z, e), lr->last);
+        /* its runs of failover jobs are made again once their shards' new owners have them */
+        size_t i;
+        json_t *r;
+        json_array_foreach(lr->runs, i, r)
+        {
+            if (!json_is_true(json_object_get(r, "failover")))
+                continue;
+            const char *fire = json_string_value(json_object_get(r, "fire_id"));
+            const char *hash = fire ? strrchr(fire, '#') : NULL;
+            if (hash == NULL)
+                continue;
+            json_array_append_new(
+                z->failovers,
+                json_pack("{s:O, s:s#, s:O, s:O, s:I}", "job", json_object_get(r, "job"), "base",
+                          fire, (int)(hash - fire), "at", json_object_get(r, "scheduled_at"),
+                          "shard", json_object_get(r, "shard"), "attempt",
+                          json_integer_value(json_object_get(r, "attempt")) + 1));
+        }
+        plan(z);
+    } else if (!z->closing) {
+        log_warn("cannot read what a lost executor last fired; trying again",
+                 "executor=%s "
+                 "error=\"%s\"",
+                 lr->id, lr->rc ? lr->err.msg : "canceled");
+        coord_zk__changed(z); /* the plan asks again */
+    }
+    json_decref(lr->last);
+    json_decref(lr->runs);
+    json_decref(lr->failover);
+    free(lr);
+}
+
+/* Start reading what lost executor e fired; true when a read was started. */
+static bool read_lost(struct zk *z, struct zexec *e)
+{
+    int64_t since = 0;
+    int32_t k = exec_index(z, e);
+    size_t pos = 0;
+    const char *name;
+    void *v;
+    bool any = false;
+    while (strmap_next(&z->jobs, &pos, &name, &v)) {
+        struct zjob *j = v;
+        for (uint32_t s = 0; s < j->shards; s++) {
+            if (j->owner[s] != k)
+                continue;
+            if (!any || j->since[s] < since)
+                since = j->since[s];
+            any = true;
+        }
+    }
+    if (!any)
+        return false; /* nothing of it is left to hand on */
+    struct lost_read *lr = calloc(1, sizeof *lr);
+    if (lr == NULL)
+        return false;
+    lr->failover = json_object();
+    pos = 0;
+    while (strmap_next(&z->jobs, &pos, &name, &v))
+        if (((struct zjob *)v)->failover)
+            json_object_set_new(lr->failover, name, json_true());
+    lr->z = z;
+    snprintf(lr->id, sizeof lr->id, "%s", e->id);
+    lr->since = since;
+    lr->work.data = lr;
+    if (uv_queue_work(z->loop, &lr->work, lost_work, lost_done) != 0) {
+        json_decref(lr->failover);
+        free(lr);
+        return false;
+    }
+    coord_zk__work_begin(z);
+    z->publishing = true;
+    return true;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Publishing
+ */
+
+struct publish {
+    struct zk *z;
+    int32_t *execs; /* indices being published */
+    int64_t *gens;
+    uint32_t *chunks;
+    int64_t *jobs; /* placements in each */
+    size_t n;
+    size_t pending; /* chunk writes in flight */
+    bool failed;
+};
+
+static void publish_free(struct publish *p)
+{
+    free(p->execs);
+    free(p->gens);
+    free(p->chunks);
+    free(p->jobs);
+    free(p);
+}
+
+static void publish_failed(struct zk *z, const char *what, int zrc)
+{
+    log_warn("the placement was not published; reading it back and planning again",
+             "step=%s error=%s", what, zkc_strerror(zrc));
+    z->publishing = false;
+    z->replan = false;
+    coord_zk__read_placements(z); /* its head reads call coord_zk__changed */
+}
+
+static void on_old_chunk_deleted(void *arg, const struct zkc_reply *r)
+{
+    (void)arg;
+    (void)r;
+}
+
+struct gc {
+    struct zk *z;
+    char id[COORD_ID_MAX];
+    int64_t gen;
+};
+
+static void on_chunk_names(void *arg, const struct zkc_reply *r)
+{
+    struct gc *g = arg;
+    if (r->rc == ZOK) {
+        char keep[32];
+        snprintf(keep, sizeof keep, "%lld-", (long long)g->gen);
+        for (int i = 0; i < r->n_children; i++) {
+            if (strncmp(r->children[i], keep, strlen(keep)) == 0)
+                continue;
+            char path[192];
+            snprintf(path, sizeof path, "/chunks/%s/%s", g->id, r->children[i]);
+            coord_zk__delete(g->z, path, -1, on_old_chunk_deleted, NULL);
+        }
+    }
+    free(g);
+}
+
+static void on_published(void *arg, const struct zkc_reply *r)
+{
+    struct publish *p = arg;
+    struct zk *z = p->z;
+    if (r->rc != ZOK) {
+        publish_failed(z, "multi", r->rc);
+        publish_free(p);
+        return;
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        struct zexec *e = &z->execs[p->execs[i]];
+        e->head_version = e->head_known ? e->head_version + 1 : 0;
+        e->gen = p->gens[i];
+        e->head_known = true;
+        e->dirty = false;
+        /* the chunks of older generations go */
+        struct gc *g = calloc(1, sizeof *g);
+        if (g != NULL) {
+            g->z = z;
+            snprintf(g->id, sizeof g->id, "%s", e->id);
+            g->gen = e->gen;
+            char path[128];
+            snprintf(path, sizeof path, "/chunks/%s", e->id);
+            if (coord_zk__children(z, path, NULL, NULL, on_chunk_names, g) != 0)
+                free(g);
+        }
+        if (e->waiting_ack)
+            coord_zk__acked(z, e); /* lost meanwhile, or already there */
+    }
+    log_info("placement published", "executors=%zu plans=%lld moves=%lld", p->n,
+             (long long)z->plans, (long long)z->moves);
+    publish_free(p);
+    z->publishing = false;
+    coord_zk__failovers(z);
+    if (z->replan)
+        coord_zk__changed(z);
+}
+
+/* Every chunk is written: flip the heads, all at once, if we still lead. */
+static void flip(struct publish *p)
+{
+    struct zk *z = p->z;
+    struct zkc_op *ops = calloc(p->n + 1, sizeof *ops);
+    char **paths = calloc(p->n, sizeof *paths);
+    struct strbuf *heads = calloc(p->n, sizeof *heads);
+    if (ops == NULL || paths == NULL || heads == NULL) {
+        free(ops);
+        free(paths);
+        free(heads);
+        publish_failed(z, "flip", ZSYSTEMERROR);
+        publish_free(p);
+        return;
+    }
+    ops[0].type = ZKC_OP_CHECK;
+    ops[0].path = z->election_node;
+    ops[0].version = -1;
+    for (size_t i = 0; i < p->n; i++) {
+        struct zexec *e = &z->execs[p->execs[i]];
+        struct coord_placement_head h = {.gen = p->gens[i],
+                                         .chunks = p->chunks[i],
+                                         .jobs = p->jobs[i],
+                                         .at_ms = wall_ms(),
+                                         .session = e->online ? e->session : 0};
+        snprintf(h.leader, sizeof h.leader, "%s", z->cfg.id);
+        sb_init(&heads[i]);
+        coord_placement_head_encode(&h, &heads[i]);
+        if (asprintf(&paths[i], "/placements/%s", e->id) < 0)
+            paths[i] = NULL;
+        struct zkc_op *op = &ops[i + 1];
+        op->type = e->head_known ? ZKC_OP_SET : ZKC_OP_CREATE;
+        op->path = paths[i];
+        op->data = sb_str(&heads[i]);
+        op->len = (int)heads[i].len;
+        op->version = e->head_known ? e->head_version : -1;
+    }
+    int rc = coord_zk__multi(z, ops, (int)p->n + 1, on_published, p);
+    for (size_t i = 0; i < p->n; i++) {
+        free(paths[i]);
+        sb_free(&heads[i]);
+    }
+    free(paths);
+    free(heads);
+    free(ops);
+    if (rc != 0) {
+        publish_failed(z, "flip", ZSYSTEMERROR);
+        publish_free(p);
+    }
+}
+
+static void on_chunk_written(void *arg, const struct zkc_reply *r)
+{
+    struct publish *p = arg;
+    if (r->rc != ZOK)
+        p->failed = true;
+    if (--p->pending > 0)
+        return;
+    if (p->failed) {
+        publish_failed(p->z, "chunks", r->rc);
+        publish_free(p);
+        return;
+    }
+    flip(p);
+}
+
+static void on_parent_made(void *arg, const struct zkc_reply *r)
+{
+    struct zkc_reply ok = *r;
+    if (r->rc == ZNODEEXISTS)
+        ok.rc = ZOK;
+    on_chunk_written(arg, &ok);
+}
+
+/* Executor k's placement as placements (the caller frees them). */
+static size_t collect(struct zk *z, int32_t k, struct coord_placement **out)
+{
+    size_t n = 0, cap = 64;
+    struct coord_placement *ps = calloc(cap, sizeof *ps);
+    uint32_t *mine = NULL;
+    size_t mine_cap = 0;
+    size_t pos = 0;
+    const char *name;
+    void *v;
+    while (ps != NULL && strmap_next(&z->jobs, &pos, &name, &v)) {
+        struct zjob *j = v;
+        uint32_t m = 0;
+        int64_t since = 0;
+        int32_t from = -1;
+        if (j->strategy == JOB_STRATEGY_LOCAL) {
+            for (size_t i = 0; i < j->n_local; i++)
+                if (j->local[i] == (uint32_t)k)
+                    m = j->shards;
+        } else {
+            if (mine_cap < j->shards) {
+                uint32_t *nm = realloc(mine, j->shards * sizeof *nm);
+                if (nm == NULL)
+                    break;
+                mine = nm;
+                mine_cap = j->shards;
+            }
+            for (uint32_t s = 0; s < j->shards; s++) {
+                if (j->owner[s] != k)
+                    continue;
+                mine[m++] = s;
+                if (j->since[s] > since)
+                    since = j->since[s];
+            }
+        }
+        if (m == 0)
+            continue;
+        if (n == cap) {
+            struct coord_placement *np = realloc(ps, 2 * cap * sizeof *np);
+            if (np == NULL)
+                break;
+            ps = np;
+            cap *= 2;
+        }
+        struct coord_placement *p = &ps[n++];
+        memset(p, 0, sizeof *p);
+        p->job = strdup(name);
+        p->version = j->version;
+        p->job_shards = j->shards;
+        p->resume_after = since;
+        if (j->strategy != JOB_STRATEGY_LOCAL && m < j->shards) {
+            p->shards = malloc(m * sizeof *p->shards);
+            if (p->shards != NULL) {
+                memcpy(p->shards, mine, m * sizeof *p->shards);
+                p->n_shards = m;
+            }
+        }
+        for (uint32_t s = 0; s < j->shards && from < 0 && j->strategy != JOB_STRATEGY_LOCAL; s++)
+            if (j->owner[s] == k && j->from[s] >= 0)
+                from = j->from[s];
+        if (from >= 0)
+            p->from = strdup(z->execs[from].id);
+    }
+    free(mine);
+    *out = ps;
+    return ps != NULL ? n : 0;
+}
+
+static void publish(struct zk *z)
+{
+    struct publish *p = calloc(1, sizeof *p);
+    size_t dirty = 0;
+    for (size_t i = 0; i < z->n_execs; i++)
+        dirty += z->execs[i].dirty;
+    if (dirty > MULTI_MAX)
+        dirty = MULTI_MAX; /* the rest in the next round */
+    if (p == NULL || dirty == 0 || (p->execs = calloc(dirty, sizeof *p->execs)) == NULL ||
+        (p->gens = calloc(dirty, sizeof *p->gens)) == NULL ||
+        (p->chunks = calloc(dirty, sizeof *p->chunks)) == NULL ||
+        (p->jobs = calloc(dirty, sizeof *p->jobs)) == NULL) {
+        if (p != NULL)
+            publish_free(p);
+        z->publishing = false;
+        return;
+    }
+    p->z = z;
+    z->publishing = true;
+    p->pending = 1; /* ours, released below */
+    for (size_t i = 0; i < z->n_execs && p->n < dirty; i++) {
+        struct zexec *e = &z->execs[i];
+        if (!e->dirty)
+            continue;
+        struct coord_placement *ps = NULL;
+        size_t n = collect(z, (int32_t)i, &ps);
+        int64_t held = 0;
+        for (size_t k = 0; k < n; k++)
+            held += ps[k].n_shards > 0 ? ps[k].n_shards : ps[k].job_shards;
+        struct strbuf *chunks = NULL;
+        size_t n_chunks = 0;
+        struct ty_err err;
+        int rc = coord_placements_encode(ps, n, COORD_ZK_CHUNK_BYTES, &chunks, &n_chunks, &err);
+        for (size_t k = 0; k < n; k++)
+            coord_placement_clear(&ps[k]);
+        free(ps);
+        if (rc != 0) {
+            log_error("cannot encode a placement", "executor=%s error=\"%s\"", e->id, err.msg);
+            continue;
+        }
+        int64_t gen = e->gen + 1;
+        p->execs[p->n] = (int32_t)i;
+        p->gens[p->n] = gen;
+        p->chunks[p->n] = (uint32_t)n_chunks;
+        p->jobs[p->n] = (int64_t)n;
+        p->n++;
+        e->shards = held;
+        if (!e->chunks_made) {
+            /* the parent of its chunks (a second create finds it: fine) */
+            char path[128];
+            snprintf(path, sizeof path, "/chunks/%s", e->id);
+            p->pending++;
+            if (coord_zk__create(z, path, NULL, 0, 0, on_parent_made, p) != 0)
+                p->pending--;
+            e->chunks_made = true;
+        }
+        for (size_t c = 0; c < n_chunks; c++) {
+            char path[192];
+            snprintf(path, sizeof path, "/chunks/%s/%lld-%zu", e->id, (long long)gen, c);
+            p->pending++;
+            if (coord_zk__create(z, path, sb_str(&chunks[c]), (int)chunks[c].len, 0,
+                                 on_chunk_written, p) != 0) {
+                p->pending--;
+                p->failed = true;
+            }
+            sb_free(&chunks[c]);
+        }
+        free(chunks);
+    }
+    struct zkc_reply none = {.rc = p->failed ? ZSYSTEMERROR : ZOK};
+    on_chunk_written(p, &none);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Planning (the leader)
+ */
+
+void coord_zk__job_unplace(struct zk *z, struct zjob *j)
+{
+    for (uint32_t s = 0; s < j->shards && j->owner != NULL; s++) {
+        if (j->owner[s] >= 0)
+            z->execs[j->owner[s]].dirty = true;
+        j->owner[s] = -1;
+        j->from[s] = -1;
+        j->since[s] = 0;
+    }
+    for (size_t i = 0; i < j->n_local; i++)
+        z->execs[j->local[i]].dirty = true;
+    j->n_local = 0;
+}
+
+/* The registration of e as placement sees it; labels points into e (valid while it is). */
+static void as_shard_executor(const struct zexec *e, struct shard_label *labels,
+                              struct shard_executor *out)
+{
+    const struct coord_member_info *m = &e->info;
+    for (size_t i = 0; i < m->n_labels; i++) {
+        labels[i].key = m->labels[i].key;
+        labels[i].value = m->labels[i].value;
+    }
+    out->id = e->id;
+    out->labels = labels;
+    out->n_labels = m->n_labels;
+    out->domains = (const char *const *)m->domains;
+    out->n_domains = m->n_domains;
+    out->capacity = m->capacity;
+}
+
+static void job_view(const char *name, const struct zjob *j, struct shard_job *out)
+{
+    out->name = name;
+    out->domain = j->domain != NULL ? j->domain : "";
+    out->shards = j->shards;
+    out->strategy = j->strategy;
+    out->prefer = j->prefer;
+    out->prefer_only = j->prefer_only;
+}
+
+/* Apply job j's new placement (where[n_where] over cluster indices map[]) to its owners. */
+static void apply_where(struct zk *z, struct zjob *j, const uint32_t *where, uint32_t n_where,
+                        const int32_t *map)
+{
+    if (j->strategy == JOB_STRATEGY_LOCAL) {
+        uint32_t *l = n_where > 0 ? malloc(n_where * sizeof *l) : NULL;
+        if (n_where > 0 && l == NULL)
+            return;
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < n_where; i++)
+            if (where[i] != SHARD_NONE)
+                l[n++] = (uint32_t)map[where[i]];
+        /* executors that join or leave the job publish again */
+        for (uint32_t i = 0; i < n; i++) {
+            bool had = false;
+            for (size_t k = 0; k < j->n_local && !had; k++)
+                had = j->local[k] == l[i];
+            if (!had) {
+                z->execs[l[i]].dirty = true;
+                z->moves++;
+            }
+        }
+        for (size_t k = 0; k < j->n_local; k++) {
+            bool keeps = false;
+            for (uint32_t i = 0; i < n && !keeps; i++)
+                keeps = j->local[k] == l[i];
+            if (!keeps)
+                z->execs[j->local[k]].dirty = true;
+        }
+        free(j->local);
+        j->local = l;
+        j->n_local = n;
+        return;
+    }
+    for (uint32_t s = 0; s < j->shards && s < n_where; s++) {
+        int32_t want = where[s] == SHARD_NONE ? -1 : map[where[s]];
+        int32_t cur = j->owner[s];
+        if (want == cur)
+            continue;
+        if (cur >= 0) { /* taken from a live owner: handed on once it says until when */
+            j->owner[s] = -1;
+            j->from[s] = cur;
+            j->since[s] = SINCE_WAIT;
+            z->execs[cur].dirty = true;
+            z->execs[cur].waiting_ack = true;
+            z->moves++;
+        } else if (want >= 0 && j->since[s] != SINCE_WAIT) {
+            j->owner[s] = want;
+            z->execs[want].dirty = true;
+            z->moves++;
+        }
+    }
+}
+
+static void plan(struct zk *z)
+{
+    bool leader = coord_zk_is_leader(&z->base);
+    if (!leader || z->closing || !z->connected)
+        return;
+    if (z->publishing) {
+        z->replan = true;
+        return;
+    }
+    z->replan = false;
+    z->first_change_ms = 0;
+    /* lost executors first: their shards are free once the store says what they fired */
+    for (size_t i = 0; i < z->n_execs; i++) {
+        struct zexec *e = &z->execs[i];
+        if (!e->online && e->head_known && read_lost(z, e))
+            return; /* lost_done plans again */
+    }
+    /* the executors that may take shards */
+    struct shard_executor *ex = calloc(z->n_execs + 1, sizeof *ex);
+    int32_t *map = calloc(z->n_execs + 1, sizeof *map);
+    int32_t *back = calloc(z->n_execs + 1, sizeof *back);
+    size_t n_labels = 0;
+    for (size_t i = 0; i < z->n_execs; i++)
+        n_labels += z->execs[i].info.n_labels;
+    struct shard_label *labels = calloc(n_labels + 1, sizeof *labels);
+    size_t n = 0, used = 0;
+    for (size_t i = 0;
+         ex != NULL && map != NULL && back != NULL && labels != NULL && i < z->n_execs; i++) {
+        struct zexec *e = &z->execs[i];
+        back[i] = -1;
+        if (!e->online || !e->have_info || e->info.url == NULL)
+            continue;
+        as_shard_executor(e, labels + used, &ex[n]);
+        used += e->info.n_labels;
+        map[n] = (int32_t)i;
+        back[i] = (int32_t)n;
+        n++;
+    }
+    struct shard_cluster c;
+    struct ty_err err;
+    memset(&c, 0, sizeof c);
+    size_t n_jobs = z->jobs.len;
+    struct shard_slot *slots = calloc(n_jobs + 1, sizeof *slots);
+    uint64_t *load = calloc(n + 1, sizeof *load);
+    const char **names = calloc(n_jobs + 1, sizeof *names);
+    int rc = ex == NULL || map == NULL || back == NULL || labels == NULL || slots == NULL ||
+                     load == NULL || names == NULL
+                 ? TY_ENOMEM
+                 : shard_cluster_init(&c, ex, n, &err);
+    size_t k = 0;
+    if (rc == 0) {
+        size_t pos = 0;
+        const char *name;
+        void *v;
+        while (rc == 0 && strmap_next(&z->jobs, &pos, &name, &v)) {
+            struct zjob *j = v;
+            if (j->version == 0)
+                continue; /* known only from a placement: the job is gone or not read yet */
+            struct shard_slot *sl = &slots[k];
+            job_view(name, j, &sl->job);
+            uint32_t len = shard_where_len(&c, &sl->job);
+            sl->where = malloc((len ? len : 1) * sizeof *sl->where);
+            if (sl->where == NULL) {
+                rc = TY_ENOMEM;
+                break;
+            }
+            shard_where_init(&sl->job, sl->where, &sl->n_where);
+            if (j->strategy == JOB_STRATEGY_LOCAL) {
+                sl->n_where = 0;
+                for (size_t q = 0; q < j->n_local; q++)
+                    if (back[j->local[q]] >= 0)
+                        sl->where[sl->n_where++] = (uint32_t)back[j->local[q]];
+            } else {
+                for (uint32_t s = 0; s < j->shards; s++)
+                    sl->where[s] = j->owner[s] >= 0 && back[j->owner[s]] >= 0
+                                       ? (uint32_t)back[j->owner[s]]
+                                       : SHARD_NONE;
+            }
+            names[k] = name;
+            k++;
+        }
+    }
+    struct shard_counts counts = {0};
+    if (rc == 0)
+        rc = shard_plan(&c, slots, k, load, &counts, &err);
+    if (rc == 0) {
+        for (size_t i = 0; i < k; i++) {
+            struct zjob *j = strmap_get(&z->jobs, names[i]);
+            if (j->dirty) { /* a new version: its owners tell their executors */
+                for (uint32_t s = 0; s < j->shards; s++)
+                    if (j->owner[s] >= 0)
+                        z->execs[j->owner[s]].dirty = true;
+                for (size_t q = 0; q < j->n_local; q++)
+                    z->execs[j->local[q]].dirty = true;
+                j->dirty = false;
+            }
+            apply_where(z, j, slots[i].where, slots[i].n_where, map);
+        }
+        z->plans++;
+    } else {
+        log_error("cannot plan the placement", "error=\"%s\"",
+                  rc == TY_ENOMEM ? "out of memory" : err.msg);
+    }
+    for (size_t i = 0; i < k; i++)
+        free(slots[i].where);
+    free(slots);
+    free(names);
+    free(load);
+    shard_cluster_free(&c);
+    free(labels);
+    free(back);
+    free(map);
+    free(ex);
+    if (counts.unplaced > 0)
+        log_warn("shards without an eligible executor", "shards=%llu",
+                 (unsigned long long)counts.unplaced);
+    publish(z);
+}
+
+static void on_debounce(uv_timer_t *t)
+{
+    plan(t->data);
+}
+
+void coord_zk__changed(struct zk *z)
+{
+    if (z->closing || !coord_zk_is_leader(&z->base))
+        return;
+    if (z->publishing) {
+        z->replan = true;
+        return;
+    }
+    /* gather changes for debounce_ms after the last, but never hold them more than five
+     * times that */
+    int64_t now = wall_ms();
+    if (z->first_change_ms == 0)
+        z->first_change_ms = now;
+    int64_t wait = z->cfg.debounce_ms;
+    if (now - z->first_change_ms + wait > 5 * (int64_t)z->cfg.debounce_ms)
+        wait = 0;
+    uv_timer_start(&z->debounce, on_debounce, (uint64_t)wait, 0);
+}

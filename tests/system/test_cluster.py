@@ -1,0 +1,237 @@
+"""The cluster: servers and executors as separate processes on a real three-node ZooKeeper
+ensemble and PostgreSQL 15, all on 127.0.0.1.
+
+Every test counts what history says about each (job, shard, scheduled second) it looks
+at: exactly one record each (a run, or a skip saying why not), and no fire started twice.
+"""
+import collections
+import time
+
+import pytest
+
+from cluster import Cluster
+from conftest import wait_for
+from zkens import ZkEnsemble
+
+SESSION_S = 4  # a short session timeout keeps failover tests quick
+
+
+@pytest.fixture(scope="module")
+def zk(tmp_path_factory):
+    ens = ZkEnsemble(tmp_path_factory.mktemp("zk"))
+    ens.start()
+    yield ens
+    ens.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path, tethys, postgres, zk, request):
+    c = Cluster(tmp_path / "cluster", tethys, postgres, zk, session_timeout=SESSION_S)
+    yield c
+    c.stop()
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        print(c.logs())
+
+
+def every_second(name, shards=1, **fields):
+    job = {"name": name, "schedule": "* * * * * ?", "command": "echo $TETHYS_SHARD",
+           "shards": shards, "misfire_threshold": 30}
+    job.update(fields)
+    return job
+
+
+def records(server, job, since, until):
+    """{(shard, second): [records]} for the job's scheduled fires in [since, until)."""
+    by = collections.defaultdict(list)
+    for item in server.history(job=job, since=since, until=until):
+        if item.get("trigger") not in (None, "schedule", "misfire"):
+            continue
+        if item["kind"] == "run" and item["attempt"] != 1:
+            continue
+        by[(item.get("shard", -1), item["scheduled_at"])].append(item)
+    return by
+
+
+def scheduled_at(item):
+    return item["scheduled_at"]
+
+
+def check_every_fire(server, job, shards, since, until):
+    """Each (shard, second) in [since, until) has exactly one record; returns them."""
+    by = records(server, job, since, until)
+    missing, doubled = [], []
+    for sec in range(since, until):
+        for sh in range(shards):
+            got = by.get((sh, sec), []) + by.get((-1, sec), [])
+            if not got:
+                missing.append((sh, sec))
+            elif len(got) > 1:
+                doubled.append((sh, sec, [(g["kind"], g.get("executor"), g.get("run_id"))
+                                          for g in got]))
+    assert not missing, f"fires without a record: {missing[:20]} ({len(missing)} in all)"
+    assert not doubled, f"fires recorded twice: {doubled[:5]}"
+    return by
+
+
+def no_double_start_alert(server):
+    rows = server.alerts()
+    text = str(rows)
+    assert "started twice" not in text, text
+
+
+def test_shards_spread_over_executors_and_every_fire_is_recorded(cluster):
+    s1 = cluster.add_server()
+    cluster.add_server()
+    for name in ("e1", "e2", "e3"):
+        cluster.add_executor(name)
+    cluster.leader()
+    s1.add_job(**every_second("spread", shards=6))
+    cluster.wait_placed("spread", 6)
+    start = int(time.time()) + 1
+    time.sleep(0)  # the window is waited for below, not slept
+    end = start + 8
+    wait_for(lambda: time.time() > end + 3, 20, 0.2, "the window to pass")
+    by = check_every_fire(s1, "spread", 6, start, end)
+    executors = {r[0].get("executor") for r in by.values() if r[0]["kind"] == "run"}
+    assert len(executors) >= 2, f"every run on {executors}: not spread"
+    state = cluster.executors_state()
+    assert {state[n]["state"] for n in ("e1", "e2", "e3")} == {"online"}
+    assert sum(state[n]["shards"] for n in ("e1", "e2", "e3")) == 6, state
+    no_double_start_alert(s1)
+
+
+def test_an_executor_killed_hands_its_shards_on_without_a_gap(cluster):
+    s1 = cluster.add_server()
+    for name in ("e1", "e2", "e3"):
+        cluster.add_executor(name)
+    cluster.leader()
+    s1.add_job(**every_second("moving", shards=6))
+    cluster.wait_placed("moving", 6)
+    state = cluster.executors_state()
+    victim = max(("e1", "e2", "e3"), key=lambda n: state[n]["shards"])
+    assert state[victim]["shards"] > 0
+    before = int(time.time()) + 1  # every shard is placed from here on
+    wait_for(lambda: time.time() > before + 2, 10, 0.1, "a few fires before the kill")
+    killed = time.time()
+    cluster.executors[victim].kill9()
+    # its shards run elsewhere within the session timeout and a little more
+    def moved():
+        runs = s1.runs("moving", since=int(killed) + 1)
+        return [r for r in runs if r["executor"] != victim] if runs else None
+    wait_for(lambda: cluster.executors_state()[victim]["state"] == "lost", SESSION_S + 10,
+             0.2, f"{victim} lost")
+    taken = wait_for(lambda: cluster.executors_state()[victim]["shards"] == 0 or None,
+                     SESSION_S + 10, 0.2, f"{victim}'s shards moved")
+    assert taken
+    after = int(time.time()) + 4
+    wait_for(lambda: time.time() > after + 3, 30, 0.2, "the window to pass")
+    by = check_every_fire(s1, "moving", 6, before, after)
+    # the seconds after the death were made by the others, as runs or as skips naming it
+    late = [v[0] for (sh, sec), v in by.items() if sec > killed + 1]
+    assert all(r.get("executor") != victim for r in late if r["kind"] == "run")
+    assert moved()
+    no_double_start_alert(s1)
+
+
+def test_the_leader_killed_a_standby_takes_over_and_no_fire_is_lost(cluster):
+    cluster.add_server()
+    cluster.add_server()
+    for name in ("e1", "e2"):
+        cluster.add_executor(name)
+    leader = cluster.leader()
+    leader.add_job(**every_second("steady", shards=2))
+    cluster.wait_placed("steady", 2)
+    before = int(time.time()) + 1
+    wait_for(lambda: time.time() > before + 2, 10, 0.1, "a few fires before the kill")
+    leader.kill9()
+    other = [s for s in cluster.servers if s is not leader][0]
+    new = cluster.leader(timeout=SESSION_S + 15)
+    assert new is other
+    after = int(time.time()) + 3
+    # results kept in the executors' spools while no leader took them
+    wait_for(lambda: time.time() > after + 3, 40, 0.2, "the window to pass")
+    wait_for(lambda: len(records(other, "steady", before, after)) >= 2 * (after - before),
+             30, 0.5, "every result delivered")
+    check_every_fire(other, "steady", 2, before, after)
+    no_double_start_alert(other)
+
+
+def test_executors_are_listed_online_then_lost(cluster):
+    s1 = cluster.add_server()
+    cluster.add_executor("lab", labels="zone=a,disk=ssd", capacity=3)
+    e = cluster.executors_state()["lab"]
+    assert e["state"] == "online"
+    assert e["capacity"] == 3
+    assert e["labels"] == {"zone": "a", "disk": "ssd"}
+    out = s1.cli("executors")
+    assert out.returncode == 0, out.stderr
+    assert "lab" in out.stdout
+    cluster.executors["lab"].kill9()
+    lost = cluster.wait_executor("lab", "lost", SESSION_S + 10)
+    assert lost["state"] == "lost"
+
+
+def test_a_stopped_executor_is_fenced_before_its_shards_move_and_comes_back_clean(cluster):
+    """SIGSTOP past the session timeout: its lease ends before the ensemble could give its
+    shards away, the others make its fires, and after SIGCONT it starts nothing twice."""
+    s1 = cluster.add_server()
+    for name in ("e1", "e2"):
+        cluster.add_executor(name)
+    cluster.leader()
+    s1.add_job(**every_second("frozen", shards=4))
+    cluster.wait_placed("frozen", 4)
+    before = int(time.time()) + 1
+    wait_for(lambda: time.time() > before + 2, 10, 0.1, "a few fires first")
+    x = cluster.executors["e1"]
+    x.pause()
+    cluster.wait_executor("e1", "lost", SESSION_S + 10)
+    wait_for(lambda: cluster.executors_state()["e1"]["shards"] == 0 or None, 15, 0.2,
+             "e1's shards moved")
+    x.resume()
+    # it comes back with a new session, drops what it held and gets shards again
+    wait_for(lambda: cluster.executors_state()["e1"]["state"] == "online" or None,
+             SESSION_S + 20, 0.2, "e1 back")
+    after = int(time.time()) + 4
+    wait_for(lambda: time.time() > after + 3, 40, 0.2, "the window to pass")
+    check_every_fire(s1, "frozen", 4, before, after)
+    no_double_start_alert(s1)
+    assert "lease ended" in x.log_text() or "session expired" in x.log_text()
+
+
+def test_one_zookeeper_node_down_changes_nothing_two_down_stop_every_start(cluster, zk):
+    s1 = cluster.add_server()
+    for name in ("e1", "e2"):
+        cluster.add_executor(name)
+    cluster.leader()
+    s1.add_job(**every_second("quorum", shards=2, misfire_threshold=2))
+    cluster.wait_placed("quorum", 2)
+    before = int(time.time()) + 1
+    wait_for(lambda: time.time() > before + 2, 10, 0.1, "a few fires first")
+    try:
+        zk.stop_node(1)
+        mid = int(time.time()) + 3
+        wait_for(lambda: time.time() > mid + 2, 20, 0.2, "fires with one node down")
+        check_every_fire(s1, "quorum", 2, before, mid)
+        zk.stop_node(2)  # quorum lost: leases end, nothing starts
+        lost = time.time()
+        wait_for(lambda: all("lease ended" in x.log_text() or "session expired" in x.log_text()
+                             for x in cluster.executors.values()), SESSION_S + 10, 0.2,
+                 "every executor fenced")
+        fenced_at = time.time()
+        wait_for(lambda: time.time() > fenced_at + 3, 10, 0.2, "a while without quorum")
+        quiet_from = int(fenced_at) + 1
+        quiet_to = int(time.time())
+    finally:
+        zk.start()  # both nodes back together (one alone has no quorum to join)
+    back = int(time.time())
+    wait_for(lambda: time.time() > back + SESSION_S + 8, 60, 0.5, "the cluster to recover")
+    wait_for(lambda: len(s1.runs("quorum", since=int(time.time()) - 3)) >= 2, 30, 0.5,
+             "runs again after the quorum is back")
+    # while fenced nothing started: no run scheduled in the quiet seconds started then
+    late = [r for r in s1.runs("quorum", since=quiet_from, until=quiet_to)
+            if r["started_at_ms"] and r["started_at_ms"] / 1000 < quiet_to
+            and r["started_at_ms"] / 1000 > fenced_at + 0.5]
+    assert not late, f"runs started while every executor was fenced: {late[:3]}"
+    no_double_start_alert(s1)
+    assert lost
