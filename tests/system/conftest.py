@@ -46,15 +46,20 @@ if STORE not in ("sqlite", "postgresql"):
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: about the SQLite store's file; skipped "
                             "when the run's store is PostgreSQL")
+    config.addinivalue_line("markers", "cluster: a cluster (always on PostgreSQL); run once, "
+                            "with the SQLite pass, not again in the PostgreSQL pass")
 
 
 def pytest_collection_modifyitems(config, items):
     if STORE != "postgresql":
         return
     skip = pytest.mark.skip(reason="about the SQLite store's file (TETHYS_TEST_STORE=postgresql)")
+    again = pytest.mark.skip(reason="a cluster test runs on PostgreSQL already, in the first pass")
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
+        elif item.get_closest_marker("cluster"):
+            item.add_marker(again)
 
 
 class Postgres:

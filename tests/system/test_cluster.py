@@ -15,6 +15,8 @@ from zkens import ZkEnsemble
 
 SESSION_S = 4  # a short session timeout keeps failover tests quick
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.fixture(scope="module")
 def zk(tmp_path_factory):
