@@ -89,9 +89,10 @@ static void h_results(void *ctx, const struct http_request *req, struct http_res
     json_decref(body);
 }
 
-/* POST /api/v1/cluster/definitions {"jobs": [name, ...]} ->
- * {"items": {name: {"version", "definition", "secrets"}}}; a job that does not exist is
- * left out (deleted since it was placed). */
+/* POST /api/v1/cluster/definitions {"jobs": [name, ...], "calendars": true} ->
+ * {"items": {name: {"version", "definition", "secrets"}}, "calendars": {name: definition}};
+ * a job that does not exist is left out (deleted since it was placed); calendars (every
+ * one: there are few) only when asked for. */
 static void h_definitions(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     struct server *s = ctx;
@@ -152,14 +153,32 @@ static void h_definitions(void *ctx, const struct http_request *req, struct http
         if (rc != 0)
             break;
     }
+    json_t *cals = NULL;
+    if (rc == 0 && json_is_true(json_object_get(body, "calendars"))) {
+        json_t *list = NULL;
+        rc = store_obj_list(st, STORE_CALENDAR, NULL, &list, &err);
+        cals = json_object();
+        json_array_foreach(list, i, n)
+        {
+            const char *name = json_string_value(json_object_get(n, "name"));
+            char *text = json_dumps(json_object_get(n, "object"), JSON_COMPACT);
+            if (name != NULL && text != NULL)
+                json_object_set_new(cals, name, json_string(text));
+            free(text);
+        }
+        json_decref(list);
+    }
     json_decref(body);
     if (rc != 0) {
         json_decref(items);
+        json_decref(cals);
         http_error(resp, &err);
         return;
     }
     resp->status = 200;
     resp->body = json_pack("{s:o}", "items", items);
+    if (cals != NULL)
+        json_object_set_new(resp->body, "calendars", cals);
 }
 
 const struct http_route routes__cluster[] = {

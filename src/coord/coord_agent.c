@@ -75,6 +75,8 @@ struct apply {
     char server[512], secret[COORD_ZK_SECRET_HEX + 1];
     struct ty_err err;
     int fetch_rc;
+    bool calendars; /* fetch every calendar too, and hand them over first */
+    json_t *cals;   /* {name: definition text}, fetched */
     /* the executor's answers */
     size_t sent, answered;
     int64_t through;
@@ -102,7 +104,10 @@ struct agent {
     struct apply *applying;
     bool again; /* the head changed while applying */
     int64_t applied_gen, applied_mzxid, through;
-    int64_t stale_gen; /* the last head seen that was made for another session */
+    int64_t stale_gen;    /* the last head seen that was made for another session */
+    bool calendars_dirty; /* a calendar changed (or a new session): fetch them all */
+    json_t *known_cals;   /* {name: true}: the calendars the executor holds */
+    int64_t changes_seen; /* the doorbell's seq read last (-1: not yet) */
 };
 
 static void read_head(struct agent *a);
@@ -147,6 +152,7 @@ static void apply_free(struct apply *ap)
     for (size_t i = 0; i < ap->n_removed; i++)
         free(ap->removed[i]);
     free(ap->removed);
+    json_decref(ap->cals);
     free(ap);
 }
 
@@ -278,6 +284,9 @@ static void servers_done(struct servers_read *sr)
     json_decref(a->servers);
     a->servers = urls;
     pthread_mutex_unlock(&a->mu);
+    /* a placement that waited for a server to fetch from goes on */
+    if (now != NULL && a->registered && (a->fenced || a->calendars_dirty) && !a->closing)
+        read_head(a);
     for (int i = 0; i < sr->n; i++)
         free(sr->names[i]);
     free(sr->names);
@@ -563,12 +572,64 @@ static void assign_all(struct agent *a, struct apply *ap)
         apply_end(a, ap, rc == 0);
 }
 
+/* Every calendar fetched goes to the executor (before the jobs that may name them), and
+ * those it held that are gone are removed. */
+static void send_calendars(struct agent *a, struct apply *ap)
+{
+    const char *name;
+    json_t *v;
+    json_t *gone = json_array();
+    json_object_foreach(a->known_cals, name, v)
+    {
+        if (json_object_get(ap->cals, name) == NULL)
+            json_array_append_new(gone, json_string(name));
+    }
+    size_t i;
+    json_array_foreach(gone, i, v)
+    {
+        struct coord_request *req = coord_request_new(COORD_CALENDAR);
+        if (req != NULL && (req->name = strdup(json_string_value(v))) != NULL)
+            submit(a, ap, req);
+        else
+            coord_request_free(req);
+        json_object_del(a->known_cals, json_string_value(v));
+    }
+    json_decref(gone);
+    json_object_foreach(ap->cals, name, v)
+    {
+        struct coord_request *req = coord_request_new(COORD_CALENDAR);
+        if (req == NULL || (req->name = strdup(name)) == NULL ||
+            (req->definition = strdup(json_string_value(v) ? json_string_value(v) : "{}")) ==
+                NULL) {
+            coord_request_free(req);
+            continue;
+        }
+        if (submit(a, ap, req) == 0)
+            json_object_set_new(a->known_cals, name, json_true());
+    }
+    a->calendars_dirty = false;
+}
+
 /* Worker thread: the definitions of ap->w[] from a server. */
 static void fetch_work(uv_work_t *wk)
 {
     struct apply *ap = wk->data;
     struct client c;
     ap->fetch_rc = client_open_url(&c, ap->server, ap->secret, "the server", &ap->err);
+    c.timeout_ms = FETCH_TIMEOUT_MS;
+    if (ap->fetch_rc == 0 && ap->calendars) {
+        json_t *body = json_pack("{s:[], s:b}", "jobs", "calendars", 1);
+        json_t *resp = NULL;
+        ap->fetch_rc = client_call(&c, "POST", "/api/v1/cluster/definitions", body, NULL, NULL,
+                                   &resp, NULL, &ap->err);
+        json_decref(body);
+        json_t *cals = json_object_get(resp, "calendars");
+        if (ap->fetch_rc == 0 && !json_is_object(cals))
+            ap->fetch_rc = ty_error(&ap->err, TY_EFORMAT, "calendars", -1, 0,
+                                    "the server's answer holds no calendars");
+        ap->cals = json_incref(cals);
+        json_decref(resp);
+    }
     for (size_t i = 0; i < ap->n && ap->fetch_rc == 0; i += FETCH_BATCH) {
         size_t end = i + FETCH_BATCH < ap->n ? i + FETCH_BATCH : ap->n;
         json_t *names = json_array();
@@ -615,6 +676,8 @@ static void fetch_done(uv_work_t *wk, int status)
         apply_end(a, ap, false);
         return;
     }
+    if (ap->cals != NULL)
+        send_calendars(a, ap);
     assign_all(a, ap);
 }
 
@@ -659,7 +722,8 @@ static void chunks_read(struct agent *a, struct apply *ap)
     strmap_free(&seen);
     log_info("placement read", "gen=%lld epoch=%lld changed=%zu removed=%zu", (long long)ap->gen,
              (long long)ap->mzxid, ap->n, ap->n_removed);
-    if (ap->n == 0) {
+    ap->calendars = a->calendars_dirty;
+    if (ap->n == 0 && !ap->calendars) {
         assign_all(a, ap);
         return;
     }
@@ -819,6 +883,51 @@ static void read_head(struct agent *a)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * The doorbell, for calendars: a changed one is fetched again with every other
+ */
+
+static void changes_watch(void *arg, int type, const char *path);
+
+static void on_changes(void *arg, const struct zkc_reply *r)
+{
+    struct agent *a = arg;
+    if (r->rc == ZNONODE) {
+        zkc_exists(a->zk, "/meta/changes", changes_watch, a, NULL, NULL);
+        return;
+    }
+    if (r->rc != ZOK || r->data == NULL)
+        return;
+    json_t *o = json_loadb(r->data, (size_t)r->len, 0, NULL);
+    json_int_t seq = json_integer_value(json_object_get(o, "seq"));
+    bool cal = false;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(o, "recent"), i, e)
+    {
+        if (json_integer_value(json_object_get(e, "s")) > a->changes_seen &&
+            (json_object_get(e, "calendars") != NULL ||
+             json_object_get(e, "all_calendars") != NULL))
+            cal = true;
+    }
+    json_decref(o);
+    if (a->changes_seen >= 0 && cal) {
+        a->calendars_dirty = true;
+        read_head(a); /* the same placement, with the calendars fetched again */
+    }
+    if (seq > a->changes_seen)
+        a->changes_seen = seq;
+}
+
+static void changes_watch(void *arg, int type, const char *path)
+{
+    (void)type;
+    (void)path;
+    struct agent *a = arg;
+    if (!a->closing)
+        zkc_get(a->zk, "/meta/changes", changes_watch, a, on_changes, a);
+}
+
+/* ---------------------------------------------------------------------------------------
  * Session
  */
 
@@ -837,7 +946,9 @@ static void on_secret(void *arg, const struct zkc_reply *r)
     pthread_mutex_unlock(&a->mu);
     register_self(a);
     read_servers(a);
+    a->calendars_dirty = true; /* with the first placement of the session */
     read_head(a);
+    zkc_get(a->zk, "/meta/changes", changes_watch, a, on_changes, a);
 }
 
 /* Drop every job held: a new session may find its shards given to others meanwhile.  Each
@@ -956,6 +1067,8 @@ int coord_agent_new(uv_loop_t *loop, const struct coord_agent_config *cfg, struc
     a->auth = strdup(cfg->auth);
     a->fenced = true; /* until a placement is applied under a lease */
     a->servers = json_array();
+    a->known_cals = json_object();
+    a->changes_seen = -1;
     strmap_init(&a->held);
     pthread_mutex_init(&a->mu, NULL);
     snprintf(a->reg_path, sizeof a->reg_path, "/executors/%s", cfg->member.id);
@@ -1070,6 +1183,7 @@ void coord_agent_free(struct coord_agent *ca)
     apply_free(a->applying);
     strmap_clear(&a->held, free_held);
     json_decref(a->servers);
+    json_decref(a->known_cals);
     pthread_mutex_destroy(&a->mu);
     free(a->hosts);
     free(a->auth);

@@ -444,6 +444,7 @@ static void on_rung(void *arg, const struct zkc_reply *r);
 struct ring {
     struct zk *z;
     json_t *names;
+    const char *what; /* "jobs" or "calendars" */
     int tries;
 };
 
@@ -475,9 +476,10 @@ static void on_ring_read(void *arg, const struct zkc_reply *r)
     }
     json_t *entry = json_pack("{s:I, s:s}", "s", seq, "by", z->cfg.id);
     if (rg->names == NULL || json_array_size(rg->names) > CHANGES_NAMES)
-        json_object_set_new(entry, "all", json_true());
+        json_object_set_new(entry, strcmp(rg->what, "jobs") == 0 ? "all" : "all_calendars",
+                            json_true());
     else
-        json_object_set(entry, "jobs", rg->names);
+        json_object_set(entry, rg->what, rg->names);
     json_array_append_new(recent, entry);
     while (json_array_size(recent) > CHANGES_KEEP)
         json_array_remove(recent, 0);
@@ -522,7 +524,8 @@ static void ring_read(struct ring *rg)
     }
 }
 
-static void ring(struct zk *z, json_t *names)
+/* Ring for the jobs (what "jobs") or calendars ("calendars") in names (taken). */
+static void ring(struct zk *z, const char *what, json_t *names)
 {
     struct ring *rg = calloc(1, sizeof *rg);
     if (rg == NULL || z->zk == NULL || !z->connected) {
@@ -531,6 +534,7 @@ static void ring(struct zk *z, json_t *names)
         return;
     }
     rg->z = z;
+    rg->what = what;
     rg->names = names;
     ring_read(rg);
 }
@@ -1486,7 +1490,7 @@ static int zk_send(struct coord *base, const char *executor, struct coord_reques
             json_array_append_new(names, json_string(a->job));
         }
         if (z->loaded)
-            ring(z, names); /* a save here: the other servers read it back */
+            ring(z, "jobs", names); /* a save here: the other servers read it back */
         else
             json_decref(names);
         if (req->complete)
@@ -1497,9 +1501,10 @@ static int zk_send(struct coord *base, const char *executor, struct coord_reques
         return 0;
     }
     case COORD_CALENDAR: {
-        /* executors read calendars from a server when they assign the jobs that name them;
-         * a changed calendar changes those jobs' placement version through the doorbell */
-        ring(z, NULL);
+        /* executors fetch every calendar from a server with their first placement, and
+         * again when the doorbell names one (they watch it for that alone) */
+        if (z->loaded)
+            ring(z, "calendars", json_pack("[s]", req->name));
         answer_later(z, req, cb, arg);
         return 0;
     }

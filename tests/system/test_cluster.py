@@ -237,3 +237,24 @@ def test_one_zookeeper_node_down_changes_nothing_two_down_stop_every_start(clust
     assert not late, f"runs started while every executor was fenced: {late[:3]}"
     no_double_start_alert(s1)
     assert lost
+
+
+def test_executors_hold_the_calendars_and_learn_their_changes(cluster):
+    """A job naming a calendar fires by it on a cluster executor: the calendar comes with
+    the placement, and a change of it reaches the executor through the doorbell."""
+    s1 = cluster.add_server()
+    cluster.add_executor("e1")
+    cluster.leader()
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    s1.ok("POST", "/calendars", json={"name": "closed", "dates": ["2001-01-01"]}, status=201)
+    s1.add_job(**every_second("by-cal", calendars={"skip": ["closed"]}))
+    cluster.wait_placed("by-cal", 1)
+    # today becomes a closed day: the executor skips its fires by the calendar
+    cur = s1.ok("GET", "/calendars/closed")
+    s1.ok("PUT", "/calendars/closed", json={"name": "closed", "dates": [today]},
+          headers={"If-Match": f'"{cur["version"]}"'} if "version" in cur else None)
+    since = int(time.time())
+    skips = wait_for(lambda: [k for k in s1.skips("by-cal", since=since)
+                              if k["reason"] == "calendar"] or None,
+                     20, 0.3, "fires skipped by the changed calendar")
+    assert skips[0]["reason"] == "calendar"
