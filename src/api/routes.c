@@ -1193,6 +1193,12 @@ static void h_executors(void *ctx, const struct http_request *req, struct http_r
         respond(resp, 200, out, 0);
 }
 
+static void h_zk_clusters(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    (void)req;
+    respond(resp, 200, server_clusters(ctx), 0);
+}
+
 static void h_cron_check(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     struct server *s = ctx;
@@ -1329,6 +1335,7 @@ static const struct http_route core_routes[] = {
     {HTTP_PUT, "/api/v1/calendars/{name}", h_obj_put, false, &calendar_ops, 0},
     {HTTP_DELETE, "/api/v1/calendars/{name}", h_obj_delete, false, &calendar_ops, 0},
     {HTTP_GET, "/api/v1/executors", h_executors, false, NULL, 0},
+    {HTTP_GET, "/api/v1/zk/clusters", h_zk_clusters, false, NULL, 0},
     {HTTP_POST, "/api/v1/cron/check", h_cron_check, false, NULL, 0},
 #ifdef TETHYS_TEST_HOOKS
     {HTTP_POST, "/api/v1/test/clock", h_test_clock, false, NULL, 0},

@@ -31,6 +31,9 @@ int cli_cron(int argc, char **argv);
 int cli_server(int argc, char **argv);
 int cli_executor(int argc, char **argv);
 
+/* tethys zk clusters|dump|restore (cli_zk.c). */
+int cli_zk(int argc, char **argv);
+
 /* Print "tethys: " and the message (and a newline) to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_verror(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));

@@ -306,6 +306,12 @@ static int record_lost(void *arg, const json_t *runs, const char *executor, stru
     return server_record_lost(d->server, runs, executor, err);
 }
 
+static json_t *clusters_info(void *arg)
+{
+    struct daemon *d = arg;
+    return coord_zk_info(d->zk);
+}
+
 static void on_leader(void *arg, bool leader)
 {
     struct daemon *d = arg;
@@ -393,6 +399,7 @@ static int start_cluster(struct daemon *d, struct ty_err *err)
     free(url);
     if (rc != 0)
         return rc;
+    server_set_clusters(d->server, clusters_info, d);
     log_info("cluster server", "id=%s zk=%s", d->id, d->opts.zk);
     return server_start(d->server, d->zk, err);
 }

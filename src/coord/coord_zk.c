@@ -1023,6 +1023,7 @@ static void on_event(void *arg, enum zkc_event ev, bool new_session)
     switch (ev) {
     case ZKC_CONNECTED:
         z->connected = true;
+        coord_zk__snapshot(z);
         if (new_session) {
             z->election_node[0] = '\0';
             z->tree_made = 0;
@@ -1607,6 +1608,36 @@ int coord_zk_new(uv_loop_t *loop, const struct coord_zk_config *cfg, struct coor
     }
     *out = &z->base;
     return 0;
+}
+
+void coord_zk__snapshot(struct zk *z)
+{
+    int64_t online = 0, lost = 0;
+    for (size_t i = 0; i < z->n_execs; i++) {
+        if (z->execs[i].online)
+            online++;
+        else if (z->execs[i].have_info || z->execs[i].head_known)
+            lost++;
+    }
+    pthread_mutex_lock(&z->mu);
+    z->seen.connected = z->connected;
+    z->seen.online = online;
+    z->seen.lost = lost;
+    z->seen.jobs = (int64_t)z->jobs.len;
+    pthread_mutex_unlock(&z->mu);
+}
+
+json_t *coord_zk_info(struct coord *c)
+{
+    struct zk *z = (struct zk *)c;
+    pthread_mutex_lock(&z->mu);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:b, s:s, s:s?, s:I, s:I, s:I}", "name", "default", "zk", z->cfg.hosts,
+        "connected", z->seen.connected, "role", z->leader ? "leader" : "standby", "leader_url",
+        z->leader_url[0] ? z->leader_url : NULL, "executors_online", (json_int_t)z->seen.online,
+        "executors_lost", (json_int_t)z->seen.lost, "jobs", (json_int_t)z->seen.jobs);
+    pthread_mutex_unlock(&z->mu);
+    return o;
 }
 
 bool coord_zk_is_leader(struct coord *c)

@@ -79,6 +79,11 @@ struct coord_zk_config {
 int coord_zk_new(uv_loop_t *loop, const struct coord_zk_config *cfg, struct coord **out,
                  struct ty_err *err);
 
+/* What this server sees of its ensemble, for GET /api/v1/zk/clusters: {"name", "zk",
+ * "connected", "role", "leader_url", "executors_online", "executors_lost", "jobs"}.  A new
+ * reference; any thread. */
+json_t *coord_zk_info(struct coord *c);
+
 /* Is this server the leader now (any thread)? */
 bool coord_zk_is_leader(struct coord *c);
 

@@ -67,6 +67,10 @@ struct zk {
     bool leader;                          /* mu */
     char leader_url[512];                 /* mu */
     char secret[COORD_ZK_SECRET_HEX + 1]; /* mu */
+    struct {                              /* mu: a snapshot for other threads */
+        bool connected;
+        int64_t online, lost, jobs;
+    } seen;
     int64_t seen_seq, my_ring_seq;
     struct zexec *execs;
     size_t n_execs, cap_execs;
@@ -128,6 +132,9 @@ void coord_zk__job_unplace(struct zk *z, struct zjob *j);
 
 /* Free a job (a strmap value). */
 void coord_zk__job_free(void *v);
+
+/* Take the snapshot other threads read (coord_zk_info) after a change of state. */
+void coord_zk__snapshot(struct zk *z);
 
 /* Jobs or executors changed: the leader plans again after the debounce. */
 void coord_zk__changed(struct zk *z);

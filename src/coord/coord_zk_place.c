@@ -1063,6 +1063,7 @@ static void on_debounce(uv_timer_t *t)
 
 void coord_zk__changed(struct zk *z)
 {
+    coord_zk__snapshot(z);
     if (z->closing || !coord_zk_is_leader(&z->base))
         return;
     if (z->publishing) {

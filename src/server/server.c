@@ -138,6 +138,20 @@ int server_record_lost(struct server *s, const json_t *runs, const char *executo
     return rc;
 }
 
+void server_set_clusters(struct server *s, json_t *(*info)(void *arg), void *arg)
+{
+    s->clusters_info = info;
+    s->clusters_arg = arg;
+}
+
+json_t *server_clusters(struct server *s)
+{
+    json_t *items = json_array();
+    if (s->clusters_info != NULL)
+        json_array_append_new(items, s->clusters_info(s->clusters_arg));
+    return json_pack("{s:o}", "items", items);
+}
+
 void server_set_leader(struct server *s, bool leader)
 {
     pthread_mutex_lock(&s->peer_mu);

@@ -115,6 +115,12 @@ const char *server_role(struct server *s);
 int server_record_lost(struct server *s, const json_t *runs, const char *executor,
                        struct ty_err *err);
 
+/* A cluster server's view of its ZooKeeper ensemble(s): info(arg) answers one object per
+ * ensemble (any thread).  Set once, before serving.  server_clusters: {"items": [...]}
+ * ([] for the embedded server); a new reference. */
+void server_set_clusters(struct server *s, json_t *(*info)(void *arg), void *arg);
+json_t *server_clusters(struct server *s);
+
 /* Is bearer[0..len) the peer secret?  Constant time in len. */
 bool server_is_peer(struct server *s, const char *bearer, size_t len);
 

@@ -75,6 +75,8 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     pthread_mutex_t peer_mu;
     char peer_secret[80]; /* peer_mu; "" until set */
     bool leader;          /* peer_mu; cluster only */
+    json_t *(*clusters_info)(void *arg);
+    void *clusters_arg;
     char *data_dir, *db, *token;
     int64_t epoch;
     int64_t started_ms;

@@ -5,6 +5,7 @@ Every test counts what history says about each (job, shard, scheduled second) it
 at: exactly one record each (a run, or a skip saying why not), and no fire started twice.
 """
 import collections
+import json
 import time
 
 import pytest
@@ -258,3 +259,53 @@ def test_executors_hold_the_calendars_and_learn_their_changes(cluster):
                               if k["reason"] == "calendar"] or None,
                      20, 0.3, "fires skipped by the changed calendar")
     assert skips[0]["reason"] == "calendar"
+
+
+def test_zk_clusters_dump_and_restore(cluster, tmp_path):
+    s1 = cluster.add_server()
+    cluster.add_executor("e1")
+    cluster.leader()
+    s1.add_job(**every_second("kept", shards=2))
+    cluster.wait_placed("kept", 2)
+    out = s1.cli("zk", "clusters", "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)["items"][0]
+    assert info["executors_online"] == 1 and info["jobs"] == 1 and info["connected"]
+    assert info["zk"] == cluster.hosts
+    dump = tmp_path / "dump.json"
+    out = s1.cli("zk", "dump", "--zk", cluster.hosts, "--zk-auth", str(cluster.auth), "-o",
+                 str(dump), data=False)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(dump.read_text())
+    paths = {n["path"]: n for n in doc["nodes"]}
+    assert len(paths["/meta/secret"]["data"]) == 64
+    assert "/placements/e1" in paths and paths["/executors/e1"]["ephemeral"]
+    assert any(p.startswith("/chunks/e1/") for p in paths)
+    # into a new chroot of the same ensemble: every persistent node, no ephemeral one
+    target = cluster.zk.hosts + "/restored"
+    out = s1.cli("zk", "restore", "--zk", target, "--zk-auth", str(cluster.auth), "-i",
+                 str(dump), data=False)
+    assert out.returncode == 0, out.stderr
+    again = tmp_path / "again.json"
+    out = s1.cli("zk", "dump", "--zk", target, "--zk-auth", str(cluster.auth), "-o", str(again),
+                 data=False)
+    assert out.returncode == 0, out.stderr
+    restored = {n["path"]: n.get("data") for n in json.loads(again.read_text())["nodes"]}
+    wanted = {p: n.get("data") for p, n in paths.items() if not n["ephemeral"]}
+    assert restored == wanted
+    # a second restore finds Tethys's data there and changes nothing
+    out = s1.cli("zk", "restore", "--zk", target, "--zk-auth", str(cluster.auth), "-i",
+                 str(dump), data=False)
+    assert out.returncode == 2 and "already holds Tethys data" in out.stderr
+    # a malformed dump is refused before anything is written, naming the node
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "tethys-zk-dump", "version": 1,
+                               "nodes": [{"path": "no-slash", "data": "x"}]}))
+    out = s1.cli("zk", "restore", "--zk", cluster.zk.hosts + "/other", "--zk-auth",
+                 str(cluster.auth), "-i", str(bad), data=False)
+    assert out.returncode == 2 and "nodes[0]" in out.stderr
+    # the wrong credential is refused by ZooKeeper's ACLs
+    wrong = tmp_path / "wrong-auth"
+    wrong.write_text("tethys:not-the-password\n")
+    out = s1.cli("zk", "dump", "--zk", cluster.hosts, "--zk-auth", str(wrong), data=False)
+    assert out.returncode != 0
