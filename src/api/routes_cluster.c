@@ -61,12 +61,12 @@ static void h_results(void *ctx, const struct http_request *req, struct http_res
         return;
     }
     struct coord_result *rs = calloc(n + 1, sizeof *rs);
-    const struct coord_result **ptrs = calloc(n + 1, sizeof *ptrs);
+    const struct coord_result **ptrs = calloc(n + 1, sizeof(const struct coord_result *));
     struct strbuf *scratch = calloc(n + 1, sizeof *scratch);
     int rc = rs == NULL || ptrs == NULL || scratch == NULL
                  ? ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory")
                  : 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    for (size_t i = 0; rs != NULL && ptrs != NULL && scratch != NULL && i < n && rc == 0; i++) {
         sb_init(&scratch[i]);
         struct ty_err e;
         if (coord_result_from_json(json_array_get(list, i), &rs[i], &scratch[i], &e) != 0)

@@ -263,11 +263,11 @@ static int zk_dump(const char *zk, const char *auth, const char *output)
         status = CLI_SYSTEM;
     } else {
         size_t n = json_array_size(w.nodes);
-        json_t **v = malloc((n + 1) * sizeof *v);
+        json_t **v = malloc((n + 1) * sizeof(json_t *));
         for (size_t i = 0; v != NULL && i < n; i++)
             v[i] = json_array_get(w.nodes, i);
         if (v != NULL)
-            qsort(v, n, sizeof *v, cmp_path);
+            qsort(v, n, sizeof(json_t *), cmp_path);
         json_t *sorted = json_array();
         for (size_t i = 0; v != NULL && i < n; i++)
             json_array_append(sorted, v[i]);

@@ -91,23 +91,23 @@ struct agent {
     uv_timer_t tick;
     uv_async_t answers;
     pthread_mutex_t mu; /* secret, servers, answer queue */
-    char secret[COORD_ZK_SECRET_HEX + 1];
-    json_t *servers; /* [url, ...], the leader first */
+    json_t *servers;    /* [url, ...], the leader first */
     struct coord_request *ans_head, *ans_tail;
-    char reg_path[96], place_path[96];
     int64_t session; /* the session the state below belongs to */
-    bool registered, fenced, closing;
     int64_t last_refresh_ms;
     /* placements */
     struct strmap held;
-    bool full_sent; /* the executor has had a complete set since it started */
     struct apply *applying;
-    bool again; /* the head changed while applying */
     int64_t applied_gen, applied_mzxid, through;
     int64_t stale_gen;    /* the last head seen that was made for another session */
-    bool calendars_dirty; /* a calendar changed (or a new session): fetch them all */
     json_t *known_cals;   /* {name: true}: the calendars the executor holds */
     int64_t changes_seen; /* the doorbell's seq read last (-1: not yet) */
+    char secret[COORD_ZK_SECRET_HEX + 1];
+    char reg_path[96], place_path[96];
+    bool registered, fenced, closing;
+    bool full_sent;       /* the executor has had a complete set since it started */
+    bool again;           /* the head changed while applying */
+    bool calendars_dirty; /* a calendar changed (or a new session): fetch them all */
 };
 
 static void read_head(struct agent *a);
@@ -133,7 +133,7 @@ static char *shards_key(const uint32_t *s, uint32_t n)
 {
     struct strbuf sb;
     sb_init(&sb);
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; s != NULL && i < n; i++)
         sb_addf(&sb, i ? ",%u" : "%u", s[i]);
     return sb_detach(&sb);
 }
@@ -332,33 +332,33 @@ static void on_servers(void *arg, const struct zkc_reply *r)
         return;
     sr->a = a;
     sr->urls = json_array();
-    sr->names = calloc((size_t)r->n_children + 1, sizeof *sr->names);
-    for (int i = 0; i < r->n_children && sr->names; i++)
-        sr->names[sr->n++] = strdup(r->children[i]);
-    qsort(sr->names, (size_t)sr->n, sizeof *sr->names, cmp_str);
-    if (sr->n == 0) {
-        servers_done(sr);
-        return;
-    }
-    int n = sr->n;
-    for (int i = 0; i < n; i++) {
+    sr->names = calloc((size_t)r->n_children + 1, sizeof(char *));
+    for (int i = 0; i < r->n_children && sr->names != NULL; i++)
+        if ((sr->names[sr->n] = strdup(r->children[i])) != NULL)
+            sr->n++;
+    if (sr->n > 0)
+        qsort(sr->names, (size_t)sr->n, sizeof(char *), cmp_str);
+    /* answers come on later turns of the loop: what was not sent is counted after */
+    int unsent = 0;
+    for (int i = 0; i < sr->n; i++) {
         struct server_one *o = malloc(sizeof *o);
         char path[256];
         snprintf(path, sizeof path, "/servers/%s", sr->names[i]);
         if (o == NULL || (o->name = strdup(sr->names[i])) == NULL) {
             free(o);
-            if (++sr->got == sr->n)
-                servers_done(sr);
+            unsent++;
             continue;
         }
         o->sr = sr;
         if (zkc_get(a->zk, path, NULL, NULL, on_server_one, o) != 0) {
             free(o->name);
             free(o);
-            if (++sr->got == sr->n)
-                servers_done(sr);
+            unsent++;
         }
     }
+    sr->got += unsent;
+    if (sr->got == sr->n)
+        servers_done(sr);
 }
 
 static void read_servers(struct agent *a)
@@ -521,8 +521,12 @@ static void assign_all(struct agent *a, struct apply *ap)
             }
             as->resume_after = w->p.resume_after;
             as->from = w->p.from ? strdup(w->p.from) : NULL;
-        } else {
+        } else if (ap->removed != NULL && ap->removed[i - ap->n] != NULL) {
             as->job = strdup(ap->removed[i - ap->n]);
+        }
+        if (as->job == NULL) { /* out of memory: this one is not sent */
+            coord_assignment_clear(as);
+            req->n_assign--;
         }
         as->epoch = ap->mzxid;
         as->since = now_s;
@@ -566,7 +570,7 @@ static void assign_all(struct agent *a, struct apply *ap)
         if (strmap_put(&a->held, w->p.job, h) != 0)
             free_held(h);
     }
-    for (size_t i = 0; i < ap->n_removed; i++)
+    for (size_t i = 0; ap->removed != NULL && i < ap->n_removed; i++)
         free_held(strmap_del(&a->held, ap->removed[i]));
     if (ap->sent == 0)
         apply_end(a, ap, rc == 0);
@@ -717,8 +721,8 @@ static void chunks_read(struct agent *a, struct apply *ap)
     size_t n_held = a->held.len;
     ap->removed = calloc(n_held + 1, sizeof *ap->removed);
     while (ap->removed != NULL && strmap_next(&a->held, &pos, &name, &v))
-        if (strmap_get(&seen, name) == NULL)
-            ap->removed[ap->n_removed++] = strdup(name);
+        if (strmap_get(&seen, name) == NULL && (ap->removed[ap->n_removed] = strdup(name)) != NULL)
+            ap->n_removed++;
     strmap_free(&seen);
     log_info("placement read", "gen=%lld epoch=%lld changed=%zu removed=%zu", (long long)ap->gen,
              (long long)ap->mzxid, ap->n, ap->n_removed);
@@ -853,14 +857,18 @@ static void on_head(void *arg, const struct zkc_reply *r)
         chunks_read(a, ap);
         return;
     }
+    uint32_t unsent = 0; /* answers come on later turns of the loop */
     for (uint32_t i = 0; i < h.chunks; i++) {
         char path[192];
         snprintf(path, sizeof path, "/chunks/%s/%lld-%u", a->cfg.member.id, (long long)h.gen, i);
-        if (zkc_get(a->zk, path, NULL, NULL, on_chunk, ap) != 0) {
-            ap->failed = true;
-            if (++ap->chunks_read == ap->chunks)
-                chunks_read(a, ap);
-        }
+        if (zkc_get(a->zk, path, NULL, NULL, on_chunk, ap) != 0)
+            unsent++;
+    }
+    if (unsent > 0) {
+        ap->failed = true;
+        ap->chunks_read += unsent;
+        if (ap->chunks_read == ap->chunks)
+            chunks_read(a, ap);
     }
 }
 
@@ -963,6 +971,8 @@ static void drop_all(struct agent *a)
     while (strmap_next(&a->held, &pos, &name, &v)) {
         if (req == NULL) {
             size_t cap = n - i < ASSIGN_BATCH ? n - i : ASSIGN_BATCH;
+            if (cap == 0)
+                break;
             req = coord_request_new(COORD_ASSIGN);
             if (req == NULL || (req->assign = calloc(cap, sizeof *req->assign)) == NULL) {
                 coord_request_free(req);

@@ -28,7 +28,7 @@
 #include "coord_wire.h"
 
 #define COORD_ZK_CHROOT       "/tethys" /* when the hosts string names none */
-#define COORD_ZK_CHUNK_BYTES  (768 * 1024)
+#define COORD_ZK_CHUNK_BYTES  ((size_t)768 * 1024)
 #define COORD_ZK_SECRET_HEX   64
 #define COORD_ZK_TIMEOUT_MS   10000                 /* --zk-session-timeout's default */
 #define COORD_ZK_REQUEST_PATH "/cluster/v1/request" /* an executor's one endpoint */

@@ -229,15 +229,19 @@ static void on_head(void *arg, const struct zkc_reply *r)
         head_done(hr);
         return;
     }
-    uint32_t n = h.chunks;
-    for (uint32_t i = 0; i < n; i++) {
+    /* answers come on later turns of the loop: the requests not sent are counted after */
+    uint32_t unsent = 0;
+    for (uint32_t i = 0; i < h.chunks; i++) {
         char path[192];
         snprintf(path, sizeof path, "/chunks/%s/%lld-%u", hr->id, (long long)h.gen, i);
-        if (coord_zk__get(z, path, NULL, NULL, on_chunk, hr) != 0) {
-            hr->failed = true;
-            if (++hr->got == hr->chunks)
-                head_done(hr);
-        }
+        if (coord_zk__get(z, path, NULL, NULL, on_chunk, hr) != 0)
+            unsent++;
+    }
+    if (unsent > 0) {
+        hr->failed = true;
+        hr->got += unsent;
+        if (hr->got == hr->chunks)
+            head_done(hr);
     }
 }
 
@@ -627,6 +631,11 @@ static void on_published(void *arg, const struct zkc_reply *r)
 static void flip(struct publish *p)
 {
     struct zk *z = p->z;
+    if (p->n == 0) { /* nothing could be encoded: nothing to flip */
+        z->publishing = false;
+        publish_free(p);
+        return;
+    }
     struct zkc_op *ops = calloc(p->n + 1, sizeof *ops);
     char **paths = calloc(p->n, sizeof *paths);
     struct strbuf *heads = calloc(p->n, sizeof *heads);

@@ -85,7 +85,7 @@ int server_record_lost(struct server *s, const json_t *runs, const char *executo
     if (n == 0)
         return 0;
     struct coord_result *rs = calloc(n, sizeof *rs);
-    const struct coord_result **ptrs = calloc(n, sizeof *ptrs);
+    const struct coord_result **ptrs = calloc(n, sizeof(const struct coord_result *));
     if (rs == NULL || ptrs == NULL) {
         free(rs);
         free(ptrs);
