@@ -900,6 +900,8 @@ static void on_changes(void *arg, const struct zkc_reply *r)
 {
     struct agent *a = arg;
     if (r->rc == ZNONODE) {
+        if (a->changes_seen < 0)
+            a->changes_seen = 0; /* nothing rung before us: every entry to come is news */
         zkc_exists(a->zk, "/meta/changes", changes_watch, a, NULL, NULL);
         return;
     }

@@ -660,6 +660,8 @@ static void on_changes(void *arg, const struct zkc_reply *r)
 {
     struct zk *z = arg;
     if (r->rc == ZNONODE) {
+        if (z->seen_seq < 0)
+            z->seen_seq = 0; /* nothing rung before us: every entry to come is news */
         coord_zk__exists(z, "/meta/changes", changes_watch, z, NULL, NULL);
         return;
     }

@@ -830,6 +830,30 @@ static int call_executor(struct server *s, const char *executor, struct coord_re
     return rc;
 }
 
+/*
+ * A cluster's executors hand their results to the leader, which may be another server:
+ * read-your-writes is then "the store has each of these runs", asked until it has them or
+ * the time is up (a run not in the store yet is answered 404 for a moment, nothing worse).
+ */
+static void wait_runs_stored(struct server *s, const json_t *runs, int timeout_ms)
+{
+    struct ty_err err;
+    struct store *st = server_reader(s, &err);
+    size_t i = 0;
+    for (int waited = 0; st != NULL && i < json_array_size(runs) && waited < timeout_ms;) {
+        const char *id = json_string_value(json_object_get(json_array_get(runs, i), "run_id"));
+        json_t *o = NULL;
+        if (id == NULL || store_run_get(st, id, &o, &err) == 0) {
+            json_decref(o);
+            i++;
+            continue;
+        }
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+        waited += 20;
+    }
+}
+
 int server_run_now(struct server *s, const char *name, const json_t *shards, json_t **reply,
                    struct ty_err *err)
 {
@@ -892,7 +916,10 @@ int server_run_now(struct server *s, const char *name, const json_t *shards, jso
     if ((rc = call_executor(s, "", req, &r, err)) != 0)
         return rc;
     /* GET /runs/{id} finds them when this answers */
-    server__delivered_sync(s, r.executor, r.spool_seq, STORE_SYNC_MS);
+    if (s->cfg.cluster)
+        wait_runs_stored(s, json_object_get(r.json, "runs"), STORE_SYNC_MS);
+    else
+        server__delivered_sync(s, r.executor, r.spool_seq, STORE_SYNC_MS);
     *reply = r.json;
     free(r.data);
     return 0;
@@ -927,7 +954,8 @@ int server_cancel(struct server *s, const char *run_id, json_t **reply, struct t
     int rc = call_executor(s, executor, req, &r, err);
     if (rc != 0)
         return rc;
-    server__delivered_sync(s, r.executor, r.spool_seq, STORE_SYNC_MS);
+    if (!s->cfg.cluster) /* a cluster's run ends through the leader, when it does */
+        server__delivered_sync(s, r.executor, r.spool_seq, STORE_SYNC_MS);
     *reply = r.json;
     free(r.data);
     return 0;

@@ -309,3 +309,36 @@ def test_zk_clusters_dump_and_restore(cluster, tmp_path):
     wrong.write_text("tethys:not-the-password\n")
     out = s1.cli("zk", "dump", "--zk", cluster.hosts, "--zk-auth", str(wrong), data=False)
     assert out.returncode != 0
+
+
+def test_run_now_cancel_and_output_through_a_standby(cluster):
+    """Any server answers: run now reaches the owners of the shards, cancel and output the
+    run's executor, and the runs are readable at once through the server asked."""
+    cluster.add_server()
+    cluster.add_server()
+    cluster.add_executor("e1")
+    cluster.add_executor("e2")
+    leader = cluster.leader()
+    standby = [s for s in cluster.servers if s is not leader][0]
+    standby.add_job(name="manual", command="echo out-$TETHYS_SHARD", shards=3)
+    standby.add_job(name="long", command="sleep 60")
+    wait_for(lambda: sum(e["shards"] for e in cluster.executors_state().values()) == 4 or None,
+             20, 0.2, "both jobs placed")
+    ans = standby.run_now("manual")
+    assert sorted(r["shard"] for r in ans["runs"]) == [0, 1, 2], ans
+    for r in ans["runs"]:
+        assert standby.get_run(r["run_id"])["job"] == "manual"  # readable at once
+        done = standby.wait_run(r["run_id"])
+        assert done["status"] == "succeeded"
+        assert done["output"].strip() == f"out-{r['shard']}"
+    executors = {standby.get_run(r["run_id"])["executor"] for r in ans["runs"]}
+    assert executors <= {"e1", "e2"}
+    # the output of a running run comes from its executor, through the standby
+    run = standby.run_now("long")["runs"][0]
+    wait_for(lambda: standby.get_run(run["run_id"])["status"] == "running" or None, 15, 0.2,
+             "the long run started")
+    log = standby.api("GET", f"/runs/{run['run_id']}/log")
+    assert log.status_code == 200, log.text
+    c = standby.ok("POST", f"/runs/{run['run_id']}/cancel", status=202)
+    assert c["status"] in ("canceling", "canceled")
+    assert standby.wait_run(run["run_id"], timeout=30)["status"] == "canceled"
