@@ -76,7 +76,7 @@ enum cli_opt_kind {
     CLI_LIST,  /* like CLI_VALUE, repeatable; dest is struct cli_list* */
 };
 
-#define CLI_LIST_MAX 64
+#define CLI_LIST_MAX 128
 
 struct cli_list {
     const char *v[CLI_LIST_MAX];

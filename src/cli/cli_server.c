@@ -32,6 +32,9 @@ static void server_usage(FILE *out)
                  "  --zk HOSTS          be one server of a cluster coordinated by this ZooKeeper\n"
                  "                      ensemble (chroot default /tethys); needs --db; its\n"
                  "                      executors run as `tethys executor` processes\n"
+                 "                      (repeat --zk NAME=HOSTS for several ensembles, and\n"
+                 "                      --zk-domains NAME=D,... to say which domains live in\n"
+                 "                      which; others live in the first)\n"
                  "  --zk-auth FILE      the ZooKeeper digest credential, user:password on one\n"
                  "                      line, shared by the cluster (default DIR/zk-auth)\n"
                  "  --zk-session-timeout S  ZooKeeper session timeout (default 10)\n"
@@ -84,6 +87,7 @@ int cli_server(int argc, char **argv)
     };
     const char *max_runs = NULL, *queue_max = NULL, *grace = NULL, *days = NULL, *runs = NULL,
                *rate = NULL, *burst = NULL, *spool = NULL, *zk_timeout = NULL;
+    struct cli_list zk_list = {0}, zk_domains = {0};
     const struct cli_opt opts[] = {
         {"--listen", NULL, CLI_VALUE, &o.listen},
         {"--max-runs", NULL, CLI_VALUE, &max_runs},
@@ -97,7 +101,8 @@ int cli_server(int argc, char **argv)
         {"--rate-burst", NULL, CLI_VALUE, &burst},
         {"--spool-max", NULL, CLI_VALUE, &spool},
         {"--db", NULL, CLI_VALUE, &o.db},
-        {"--zk", NULL, CLI_VALUE, &o.zk},
+        {"--zk", NULL, CLI_LIST, &zk_list},
+        {"--zk-domains", NULL, CLI_LIST, &zk_domains},
         {"--zk-auth", NULL, CLI_VALUE, &o.zk_auth},
         {"--zk-session-timeout", NULL, CLI_VALUE, &zk_timeout},
         {"--advertise", NULL, CLI_VALUE, &o.advertise},
@@ -127,12 +132,21 @@ int cli_server(int argc, char **argv)
     if (number("--zk-session-timeout", zk_timeout, 2, 600, &zk_s) != 0)
         return CLI_USAGE;
     o.zk_timeout_ms = zk_s * 1000;
-    if (o.zk != NULL && o.db == NULL) {
+    o.zk = zk_list.v;
+    o.n_zk = (size_t)zk_list.n;
+    o.zk_domains = zk_domains.v;
+    o.n_zk_domains = (size_t)zk_domains.n;
+    if (o.n_zk_domains > 0 && o.n_zk < 2) {
+        cli_error("--zk-domains places domains in one of several ensembles: give each with "
+                  "--zk NAME=HOSTS");
+        return CLI_USAGE;
+    }
+    if (o.n_zk > 0 && o.db == NULL) {
         cli_error("--zk needs --db postgresql://...: the servers of a cluster share one "
                   "PostgreSQL store");
         return CLI_USAGE;
     }
-    if (o.zk == NULL && (o.zk_auth != NULL || zk_timeout != NULL || o.advertise != NULL)) {
+    if (o.n_zk == 0 && (o.zk_auth != NULL || zk_timeout != NULL || o.advertise != NULL)) {
         cli_error("%s is for a cluster server: give --zk too", o.zk_auth    ? "--zk-auth"
                                                                : zk_timeout ? "--zk-session-timeout"
                                                                             : "--advertise");

@@ -40,6 +40,8 @@
 #include "../server/server.h"
 #include "../store/store.h"
 
+#define DAEMON_ENSEMBLES_MAX 128u
+
 struct daemon {
     struct daemon_opts opts;
     char *data_dir, *url;
@@ -50,6 +52,13 @@ struct daemon {
     struct http_server *http;
     bool http_failed;
     struct coord *zk; /* cluster mode: the coordination (owned by the server once started) */
+    struct coord *ens[DAEMON_ENSEMBLES_MAX]; /* each ensemble's coord_zk (zk holds them) */
+    struct ens_arg {
+        struct daemon *d;
+        size_t i;
+    } ens_arg[DAEMON_ENSEMBLES_MAX];
+    bool leads[DAEMON_ENSEMBLES_MAX];
+    size_t n_ens;
     char id[COORD_ID_MAX];
 };
 
@@ -294,29 +303,55 @@ static void stop_executors(void *arg, uint32_t grace_s)
  * Cluster mode
  */
 
-static void on_peer_secret(void *arg, const char *secret)
-{
-    struct daemon *d = arg;
-    server_set_peer_secret(d->server, secret);
-}
-
-static int record_lost(void *arg, const json_t *runs, const char *executor, struct ty_err *err)
-{
-    struct daemon *d = arg;
-    return server_record_lost(d->server, runs, executor, err);
-}
-
 static json_t *clusters_info(void *arg)
 {
     struct daemon *d = arg;
-    return coord_zk_info(d->zk);
+    json_t *items = json_array();
+    for (size_t i = 0; i < d->n_ens; i++)
+        json_array_append_new(items, coord_zk_info(d->ens[i]));
+    return items;
 }
 
+/* The server leads when it leads any of its ensembles (each elects its own leader). */
 static void on_leader(void *arg, bool leader)
 {
-    struct daemon *d = arg;
-    server_set_leader(d->server, leader);
-    log_info(leader ? "leading the cluster" : "standing by", "server=%s", d->id);
+    struct ens_arg *e = arg;
+    struct daemon *d = e->d;
+    d->leads[e->i] = leader;
+    bool any = false;
+    for (size_t i = 0; i < d->n_ens; i++)
+        any |= d->leads[i];
+    server_set_leader(d->server, any);
+    log_info(leader ? "leading an ensemble" : "standing by in an ensemble", "server=%s zk=%s",
+             d->id, d->opts.zk[e->i]);
+}
+
+static void on_peer_secret_of(void *arg, const char *secret)
+{
+    struct ens_arg *e = arg;
+    server_set_peer_secret(e->d->server, secret);
+}
+
+static int record_lost_of(void *arg, const json_t *runs, const char *executor, struct ty_err *err)
+{
+    struct ens_arg *e = arg;
+    return server_record_lost(e->d->server, runs, executor, err);
+}
+
+/* "[NAME=]HOSTS": the name (into name[cap]) and where the hosts begin. */
+static const char *ensemble_spec(const char *spec, size_t i, char *name, size_t cap)
+{
+    const char *eq = strchr(spec, '=');
+    const char *colon = strchr(spec, ':');
+    if (eq != NULL && (colon == NULL || eq < colon)) {
+        snprintf(name, cap, "%.*s", (int)(eq - spec), spec);
+        return eq + 1;
+    }
+    if (i == 0)
+        snprintf(name, cap, "default");
+    else
+        snprintf(name, cap, "zk%zu", i + 1);
+    return spec;
 }
 
 /*
@@ -369,38 +404,93 @@ static int cluster_url(struct daemon *d, char **out, struct ty_err *err)
 
 static int start_cluster(struct daemon *d, struct ty_err *err)
 {
-    char auth[256], *hosts = NULL, *url = NULL;
+    char auth[256], *url = NULL;
     char *auth_path = d->opts.zk_auth ? strdup(d->opts.zk_auth) : path_join(d->data_dir, "zk-auth");
     int rc = auth_path == NULL ? ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory")
                                : coord_zk_read_auth(auth_path, auth, sizeof auth, err);
     free(auth_path);
-    if (rc == 0)
-        rc = coord_zk_hosts(d->opts.zk, &hosts, err);
+    if (rc == 0 && d->opts.n_zk > DAEMON_ENSEMBLES_MAX)
+        rc = ty_error(err, TY_EINVAL, "--zk", -1, 0, "--zk: at most %d ensembles",
+                      DAEMON_ENSEMBLES_MAX);
     if (rc == 0)
         rc = cluster_url(d, &url, err);
     if (rc == 0)
         rc = share_token(d, err);
-    if (rc == 0) {
-        struct coord_zk_config zc = {
-            .hosts = hosts,
-            .auth = auth,
-            .session_timeout_ms = d->opts.zk_timeout_ms,
-            .id = d->id,
-            .url = url,
-            .store = d->opts.db,
-            .on_leader = on_leader,
-            .on_secret = on_peer_secret,
-            .record_lost = record_lost,
-            .arg = d,
-        };
-        rc = coord_zk_new(server_loop(d->server), &zc, &d->zk, err);
+    /* each ensemble: its name, its coordination */
+    char names[DAEMON_ENSEMBLES_MAX][64];
+    for (size_t i = 0; rc == 0 && i < d->opts.n_zk; i++) {
+        char *hosts = NULL;
+        const char *spec = ensemble_spec(d->opts.zk[i], i, names[i], sizeof names[i]);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(names[k], names[i]) == 0)
+                rc = ty_error(err, TY_EINVAL, "--zk", -1, 0, "--zk: two ensembles are named \"%s\"",
+                              names[i]);
+        if (rc == 0)
+            rc = coord_zk_hosts(spec, &hosts, err);
+        if (rc == 0) {
+            d->ens_arg[i] = (struct ens_arg){d, i};
+            struct coord_zk_config zc = {
+                .name = names[i],
+                .hosts = hosts,
+                .auth = auth,
+                .session_timeout_ms = d->opts.zk_timeout_ms,
+                .id = d->id,
+                .url = url,
+                .store = d->opts.db,
+                .on_leader = on_leader,
+                .on_secret = on_peer_secret_of,
+                .record_lost = record_lost_of,
+                .arg = &d->ens_arg[i],
+            };
+            rc = coord_zk_new(server_loop(d->server), &zc, &d->ens[i], err);
+            if (rc == 0)
+                d->n_ens++;
+        }
+        free(hosts);
     }
-    free(hosts);
     free(url);
-    if (rc != 0)
+    /* which domains live where */
+    const char *route_dom[256];
+    size_t route_idx[256], n_routes = 0;
+    char *copies[DAEMON_ENSEMBLES_MAX] = {0};
+    for (size_t i = 0; rc == 0 && i < d->opts.n_zk_domains && i < DAEMON_ENSEMBLES_MAX; i++) {
+        const char *spec = d->opts.zk_domains[i], *eq = strchr(spec, '=');
+        size_t at = SIZE_MAX;
+        for (size_t k = 0; eq != NULL && k < d->n_ens; k++)
+            if (strlen(names[k]) == (size_t)(eq - spec) && strncmp(names[k], spec, eq - spec) == 0)
+                at = k;
+        if (at == SIZE_MAX) {
+            rc = ty_error(err, TY_EINVAL, "--zk-domains", -1, 0,
+                          "--zk-domains %s: expected NAME=DOMAIN,... naming an ensemble of --zk",
+                          spec);
+            break;
+        }
+        if ((copies[i] = strdup(eq + 1)) == NULL) {
+            rc = ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+            break;
+        }
+        char *save = NULL;
+        for (char *dom = strtok_r(copies[i], ",", &save); dom != NULL && n_routes < 256;
+             dom = strtok_r(NULL, ",", &save)) {
+            route_dom[n_routes] = dom;
+            route_idx[n_routes++] = at;
+        }
+    }
+    if (rc == 0 && d->n_ens == 1 && n_routes == 0) {
+        d->zk = d->ens[0];
+    } else if (rc == 0) {
+        rc = coord_multi_new(d->ens, d->n_ens, route_dom, route_idx, n_routes, &d->zk, err);
+    }
+    for (size_t i = 0; i < DAEMON_ENSEMBLES_MAX; i++)
+        free(copies[i]);
+    if (rc != 0) {
+        for (size_t i = 0; i < d->n_ens; i++)
+            coord_close(d->ens[i]);
+        d->n_ens = 0;
         return rc;
+    }
     server_set_clusters(d->server, clusters_info, d);
-    log_info("cluster server", "id=%s zk=%s", d->id, d->opts.zk);
+    log_info("cluster server", "id=%s ensembles=%zu zk=%s", d->id, d->n_ens, d->opts.zk[0]);
     return server_start(d->server, d->zk, err);
 }
 
@@ -470,13 +560,13 @@ static int start(struct daemon *d, struct ty_err *err)
         .on_ready = on_ready,
         .stop_executors = stop_executors,
         .hook_arg = d,
-        .cluster = d->opts.zk != NULL,
+        .cluster = d->opts.n_zk > 0,
     };
     rc = server_open(&sc, &d->server, err);
     free(db);
     if (rc != 0)
         return rc;
-    if (d->opts.zk != NULL)
+    if (d->opts.n_zk > 0)
         return start_cluster(d, err);
     struct executor_config xc = {
         .id = id,

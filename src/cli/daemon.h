@@ -10,6 +10,7 @@
 #ifndef DAEMON_H
 #define DAEMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct daemon_opts {
@@ -29,7 +30,12 @@ struct daemon_opts {
     double rate_limit;       /* API requests a second per client address (50; 0 = none) */
     uint32_t rate_burst;     /* bucket size per client address (200; 0 = 4 x rate_limit) */
     /* cluster mode (--zk): executors are other processes, found through ZooKeeper */
-    const char *zk;         /* "host:port,...[/chroot]", or NULL: embedded */
+    const char *const *zk;  /* [n_zk] "[NAME=]host:port,...[/chroot]": the ensembles (the
+                               first is the default one); none: embedded */
+    size_t n_zk;
+    const char *const *zk_domains; /* [n_zk_domains] "NAME=domain,...": the domain subtrees
+                                      living in ensemble NAME (others: the first) */
+    size_t n_zk_domains;
     const char *zk_auth;    /* file holding the digest credential (default DATA/zk-auth) */
     uint32_t zk_timeout_ms; /* session timeout asked for (10000) */
     const char *advertise;  /* the URL executors and other servers reach this one at;

@@ -1226,9 +1226,20 @@ static void fan_done(struct call *c)
                 f->merged.spool_seq = r->spool_seq;
                 snprintf(f->merged.executor, sizeof f->merged.executor, "%s", r->executor);
             }
-        } else if (!f->any_ok) {
-            f->merged.rc = r->rc;
-            f->merged.err = r->err;
+        } else {
+            /* the shards sent there did not run: said so, beside the others' runs */
+            size_t i;
+            json_t *sh;
+            json_array_foreach(json_object_get(c->body, "shards"), i, sh)
+            {
+                json_array_append_new(f->skipped, json_pack("{s:O, s:s, s:s, s:s}", "shard", sh,
+                                                            "reason", "unavailable", "executor",
+                                                            c->executor, "detail", r->err.msg));
+            }
+            if (!f->any_ok) {
+                f->merged.rc = r->rc;
+                f->merged.err = r->err;
+            }
         }
     } else if (f->kind == COORD_STATUS) {
         struct zexec *e = coord_zk__exec(f->z, c->executor, false);
@@ -1572,14 +1583,15 @@ int coord_zk_new(uv_loop_t *loop, const struct coord_zk_config *cfg, struct coor
         z->cfg.debounce_ms = 300;
     /* one allocation for the strings the config borrows */
     size_t n = strlen(cfg->hosts) + strlen(cfg->auth) + strlen(cfg->id) + strlen(cfg->url) +
-               (cfg->store ? strlen(cfg->store) : 0) + 5;
+               (cfg->store ? strlen(cfg->store) : 0) + (cfg->name ? strlen(cfg->name) : 0) + 6;
     z->cfg_strings = malloc(n);
     if (z->cfg_strings == NULL) {
         free(z);
         return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
     }
     char *p = z->cfg_strings;
-    const char **fields[] = {&z->cfg.hosts, &z->cfg.auth, &z->cfg.id, &z->cfg.url, &z->cfg.store};
+    const char **fields[] = {&z->cfg.hosts, &z->cfg.auth,  &z->cfg.id,
+                             &z->cfg.url,   &z->cfg.store, &z->cfg.name};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (*fields[i] == NULL)
             continue;
@@ -1633,11 +1645,12 @@ json_t *coord_zk_info(struct coord *c)
 {
     struct zk *z = (struct zk *)c;
     pthread_mutex_lock(&z->mu);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:b, s:s, s:s?, s:I, s:I, s:I}", "name", "default", "zk", z->cfg.hosts,
-        "connected", z->seen.connected, "role", z->leader ? "leader" : "standby", "leader_url",
-        z->leader_url[0] ? z->leader_url : NULL, "executors_online", (json_int_t)z->seen.online,
-        "executors_lost", (json_int_t)z->seen.lost, "jobs", (json_int_t)z->seen.jobs);
+    json_t *o = json_pack("{s:s, s:s, s:b, s:s, s:s?, s:I, s:I, s:I}", "name",
+                          z->cfg.name ? z->cfg.name : "default", "zk", z->cfg.hosts, "connected",
+                          z->seen.connected, "role", z->leader ? "leader" : "standby", "leader_url",
+                          z->leader_url[0] ? z->leader_url : NULL, "executors_online",
+                          (json_int_t)z->seen.online, "executors_lost", (json_int_t)z->seen.lost,
+                          "jobs", (json_int_t)z->seen.jobs);
     pthread_mutex_unlock(&z->mu);
     return o;
 }

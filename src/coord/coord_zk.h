@@ -48,6 +48,7 @@ int coord_zk_hosts(const char *hosts, char **out, struct ty_err *err);
  */
 
 struct coord_zk_config {
+    const char *name;  /* the ensemble's name ("default"), shown in coord_zk_info */
     const char *hosts; /* with chroot (coord_zk_hosts) */
     const char *auth;  /* "user:password" */
     uint32_t session_timeout_ms;
@@ -78,6 +79,17 @@ struct coord_zk_config {
  */
 int coord_zk_new(uv_loop_t *loop, const struct coord_zk_config *cfg, struct coord **out,
                  struct ty_err *err);
+
+/*
+ * Several ensembles under one server set (each domain lives in one): coords[0..n) are
+ * coord_zk's, taken (closed with the result); domain subtree route_domains[i] lives in
+ * ensemble route_idx[i], every other domain in coords[0].  Requests go to the ensemble
+ * they concern (see coord_multi.c).  The caller owns *out.  TY_EINVAL (a route to no
+ * ensemble; the coords are then still the caller's), TY_ENOMEM.
+ */
+int coord_multi_new(struct coord **coords, size_t n, const char *const *route_domains,
+                    const size_t *route_idx, size_t n_routes, struct coord **out,
+                    struct ty_err *err);
 
 /* What this server sees of its ensemble, for GET /api/v1/zk/clusters: {"name", "zk",
  * "connected", "role", "leader_url", "executors_online", "executors_lost", "jobs"}.  A new

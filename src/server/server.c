@@ -74,8 +74,28 @@ const char *server_token(const struct server *s)
 void server_set_peer_secret(struct server *s, const char *secret)
 {
     pthread_mutex_lock(&s->peer_mu);
-    snprintf(s->peer_secret, sizeof s->peer_secret, "%s", secret);
+    bool known = false;
+    for (size_t i = 0; i < s->n_peer_secrets && !known; i++)
+        known = strcmp(s->peer_secret[i], secret) == 0;
+    if (!known && s->n_peer_secrets < SERVER_PEERS_MAX)
+        snprintf(s->peer_secret[s->n_peer_secrets++], sizeof s->peer_secret[0], "%s", secret);
     pthread_mutex_unlock(&s->peer_mu);
+}
+
+bool server_is_peer(struct server *s, const char *bearer, size_t len)
+{
+    bool peer = false;
+    pthread_mutex_lock(&s->peer_mu);
+    for (size_t k = 0; k < s->n_peer_secrets; k++) {
+        const char *p = s->peer_secret[k];
+        size_t n = strlen(p);
+        unsigned diff = n == 0 || n != len;
+        for (size_t i = 0; i < len; i++)
+            diff |= (unsigned)(unsigned char)bearer[i] ^ (unsigned char)p[i % (n ? n : 1)];
+        peer |= diff == 0;
+    }
+    pthread_mutex_unlock(&s->peer_mu);
+    return peer;
 }
 
 int server_record_lost(struct server *s, const json_t *runs, const char *executor,
@@ -146,10 +166,8 @@ void server_set_clusters(struct server *s, json_t *(*info)(void *arg), void *arg
 
 json_t *server_clusters(struct server *s)
 {
-    json_t *items = json_array();
-    if (s->clusters_info != NULL)
-        json_array_append_new(items, s->clusters_info(s->clusters_arg));
-    return json_pack("{s:o}", "items", items);
+    json_t *items = s->clusters_info != NULL ? s->clusters_info(s->clusters_arg) : NULL;
+    return json_pack("{s:o}", "items", json_is_array(items) ? items : json_array());
 }
 
 void server_set_leader(struct server *s, bool leader)
@@ -167,17 +185,6 @@ const char *server_role(struct server *s)
     bool l = s->leader;
     pthread_mutex_unlock(&s->peer_mu);
     return l ? "leader" : "standby";
-}
-
-bool server_is_peer(struct server *s, const char *bearer, size_t len)
-{
-    pthread_mutex_lock(&s->peer_mu);
-    size_t n = strlen(s->peer_secret);
-    unsigned diff = n == 0 || n != len;
-    for (size_t i = 0; i < len; i++)
-        diff |= (unsigned)(unsigned char)bearer[i] ^ (unsigned char)s->peer_secret[i % (n ? n : 1)];
-    pthread_mutex_unlock(&s->peer_mu);
-    return diff == 0;
 }
 
 uv_loop_t *server_loop(struct server *s)

@@ -95,8 +95,8 @@ void server_close(struct server *s);
 
 /* ---- for the API (any thread) ------------------------------------------------------ */
 
-/* The secret cluster members (executors, other servers) show as bearer (cluster mode;
- * copied).  Until it is set no bearer is one. */
+/* A secret cluster members (executors, other servers) show as bearer (cluster mode;
+ * copied; one per ensemble, up to SERVER_PEERS_MAX).  Until one is set no bearer is one. */
 void server_set_peer_secret(struct server *s, const char *secret);
 
 /* What this server is: "embedded", or in a cluster "leader" / "standby" (set by whoever
@@ -115,8 +115,8 @@ const char *server_role(struct server *s);
 int server_record_lost(struct server *s, const json_t *runs, const char *executor,
                        struct ty_err *err);
 
-/* A cluster server's view of its ZooKeeper ensemble(s): info(arg) answers one object per
- * ensemble (any thread).  Set once, before serving.  server_clusters: {"items": [...]}
+/* A cluster server's view of its ZooKeeper ensemble(s): info(arg) answers an array, one
+ * object per ensemble (a new reference; any thread).  Set once, before serving.  server_clusters: {"items": [...]}
  * ([] for the embedded server); a new reference. */
 void server_set_clusters(struct server *s, json_t *(*info)(void *arg), void *arg);
 json_t *server_clusters(struct server *s);

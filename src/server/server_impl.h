@@ -70,10 +70,13 @@ struct smsg {
 };
 
 /* One per process; fields grouped by owner. */
+#define SERVER_PEERS_MAX 128 /* ensembles (each with its secret) one server set manages */
+
 struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     struct server_config cfg;
     pthread_mutex_t peer_mu;
-    char peer_secret[80]; /* peer_mu; "" until set */
+    char peer_secret[SERVER_PEERS_MAX][80]; /* peer_mu: one per ensemble; "" until set */
+    size_t n_peer_secrets;                  /* peer_mu */
     bool leader;          /* peer_mu; cluster only */
     json_t *(*clusters_info)(void *arg);
     void *clusters_arg;

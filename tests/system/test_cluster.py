@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from cluster import Cluster
+from cluster import Cluster, ClusterServer, Executor
 from conftest import wait_for
 from zkens import ZkEnsemble
 
@@ -322,8 +322,11 @@ def test_run_now_cancel_and_output_through_a_standby(cluster):
     standby = [s for s in cluster.servers if s is not leader][0]
     standby.add_job(name="manual", command="echo out-$TETHYS_SHARD", shards=3)
     standby.add_job(name="long", command="sleep 60")
-    wait_for(lambda: sum(e["shards"] for e in cluster.executors_state().values()) == 4 or None,
-             20, 0.2, "both jobs placed")
+    def applied():
+        st = cluster.executors_state().values()
+        return (sum(e["shards"] for e in st) == 4
+                and all(e.get("applied_gen", 0) >= e.get("placement_gen", 1) for e in st))
+    wait_for(lambda: applied() or None, 20, 0.2, "both jobs placed and applied")
     ans = standby.run_now("manual")
     assert sorted(r["shard"] for r in ans["runs"]) == [0, 1, 2], ans
     for r in ans["runs"]:
@@ -342,3 +345,42 @@ def test_run_now_cancel_and_output_through_a_standby(cluster):
     c = standby.ok("POST", f"/runs/{run['run_id']}/cancel", status=202)
     assert c["status"] in ("canceling", "canceled")
     assert standby.wait_run(run["run_id"], timeout=30)["status"] == "canceled"
+
+
+def test_one_server_set_manages_two_ensembles_each_domain_in_one(cluster):
+    """Two ensembles (two chroots of the test ensemble stand for two): the servers join
+    both, jobs of domain east live in the second, every other job in the first."""
+    east_hosts = f"{cluster.zk.hosts}/east{int(time.time())}"
+    s1 = ClusterServer(cluster, "s1")
+    i = s1.args.index("--zk")
+    s1.args[i:i + 2] = ["--zk", f"main={cluster.hosts}", "--zk", f"east={east_hosts}",
+                        "--zk-domains", "east=east"]
+    s1.start()
+    cluster.servers.append(s1)
+    cluster.add_executor("west1")
+    east = Executor(cluster, "east1")
+    east.args[east.args.index("--zk") + 1] = east_hosts
+    east.start()
+    cluster.executors["east1"] = east
+    cluster.wait_executor("east1", "online")
+    s1.ok("POST", "/domains", json={"path": "east"}, status=201)
+    s1.add_job(**every_second("w", shards=2))
+    s1.add_job(**every_second("e", shards=2, domain="east"))
+    cluster.wait_placed("w", 2)
+    cluster.wait_placed("e", 2)
+    since = int(time.time())
+    wait_for(lambda: len(s1.runs("e", since=since)) >= 4 and len(s1.runs("w", since=since)) >= 4,
+             20, 0.3, "runs of both jobs")
+    assert {r["executor"] for r in s1.runs("e", since=since)} == {"east1"}
+    assert {r["executor"] for r in s1.runs("w", since=since)} == {"west1"}
+    clusters = {c["name"]: c for c in s1.ok("GET", "/zk/clusters")["items"]}
+    assert set(clusters) == {"main", "east"}
+    assert clusters["east"]["executors_online"] == 1 and clusters["east"]["jobs"] == 1
+    assert clusters["main"]["executors_online"] == 1 and clusters["main"]["jobs"] == 1
+    states = cluster.executors_state()
+    assert states["east1"]["state"] == "online" and states["west1"]["state"] == "online"
+    # a job that moves to the other domain moves to the other ensemble
+    s1.patch("w", domain="east")
+    moved = int(time.time()) + 2
+    wait_for(lambda: {r["executor"] for r in s1.runs("w", since=moved)} == {"east1"} or None,
+             20, 0.3, "job w on the east ensemble")
