@@ -141,7 +141,14 @@ static void sample(void *arg, struct coord_member_info *m)
         m->cpu = (double)(cpu - xp->cpu_prev_ns) / (double)(wall - xp->wall_prev_ns);
     xp->cpu_prev_ns = cpu;
     xp->wall_prev_ns = wall;
-    m->mem_bytes = (int64_t)self.ru_maxrss * 1024;
+    /* resident now (statm's second field, in pages), not the peak ru_maxrss gives */
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size = 0, resident = 0;
+    if (f != NULL && fscanf(f, "%lld %lld", &size, &resident) == 2)
+        m->mem_bytes = (int64_t)resident * sysconf(_SC_PAGESIZE);
+    if (f != NULL)
+        fclose(f);
+    m->running = executor_running(xp->x);
     double load[1];
     if (getloadavg(load, 1) == 1)
         m->load1 = load[0];

@@ -757,6 +757,10 @@ static void on_exec(void *arg, const struct zkc_reply *r)
             coord_member_info_clear(&e->info);
             e->info = m;
             e->have_info = true;
+            /* its clock against the ensemble's: the time it wrote in its registration minus
+             * the time the ensemble says the write was made (a few ms of transit included) */
+            if (r->stat.mtime_ms > 0 && m.updated_ms > 0)
+                e->info.clock_offset_ms = m.updated_ms - r->stat.mtime_ms;
             e->online = true;
             e->lost_ms = 0;
             if (e->session != r->stat.ephemeral_owner) {

@@ -864,6 +864,7 @@ static void stat_out(const struct Stat *in, struct zkc_stat *out)
     out->data_length = in->dataLength;
     out->num_children = in->numChildren;
     out->ephemeral_owner = in->ephemeralOwner;
+    out->mtime_ms = in->mtime;
 }
 
 static void deliver_reply(struct zkc *z, struct req *r)

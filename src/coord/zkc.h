@@ -129,6 +129,7 @@ struct zkc_stat {
     int32_t version, cversion;
     int32_t data_length, num_children;
     int64_t ephemeral_owner; /* session id, 0 when persistent */
+    int64_t mtime_ms;        /* when it was last modified, by the ensemble's clock */
 };
 
 struct zkc_reply {

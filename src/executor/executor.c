@@ -524,6 +524,11 @@ int executor_start(struct executor *x, struct ty_err *err)
     return 0;
 }
 
+uint32_t executor_running(struct executor *x)
+{
+    return atomic_load(&x->n_running);
+}
+
 void executor_set_lease(struct executor *x, int64_t until_ns)
 {
     atomic_store(&x->lease_until_ns, until_ns);

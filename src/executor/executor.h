@@ -104,6 +104,9 @@ void executor_set_lease(struct executor *x, int64_t until_ns);
  */
 void executor_stop(struct executor *x, uint32_t grace_s, void (*done)(void *arg), void *arg);
 
+/* Runs going now (any thread; a counter the loop keeps). */
+uint32_t executor_running(struct executor *x);
+
 /* Join the threads and free everything (after done, or when never started). */
 void executor_free(struct executor *x);
 
