@@ -30,8 +30,8 @@ struct daemon_opts {
     double rate_limit;       /* API requests a second per client address (50; 0 = none) */
     uint32_t rate_burst;     /* bucket size per client address (200; 0 = 4 x rate_limit) */
     /* cluster mode (--zk): executors are other processes, found through ZooKeeper */
-    const char *const *zk;  /* [n_zk] "[NAME=]host:port,...[/chroot]": the ensembles (the
-                               first is the default one); none: embedded */
+    const char *const *zk; /* [n_zk] "[NAME=]host:port,...[/chroot]": the ensembles (the
+                              first is the default one); none: embedded */
     size_t n_zk;
     const char *const *zk_domains; /* [n_zk_domains] "NAME=domain,...": the domain subtrees
                                       living in ensemble NAME (others: the first) */

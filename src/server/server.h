@@ -116,7 +116,8 @@ int server_record_lost(struct server *s, const json_t *runs, const char *executo
                        struct ty_err *err);
 
 /* A cluster server's view of its ZooKeeper ensemble(s): info(arg) answers an array, one
- * object per ensemble (a new reference; any thread).  Set once, before serving.  server_clusters: {"items": [...]}
+ * object per ensemble (a new reference; any thread).  Set once, before serving.  server_clusters:
+ * {"items": [...]}
  * ([] for the embedded server); a new reference. */
 void server_set_clusters(struct server *s, json_t *(*info)(void *arg), void *arg);
 json_t *server_clusters(struct server *s);

@@ -77,7 +77,7 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     pthread_mutex_t peer_mu;
     char peer_secret[SERVER_PEERS_MAX][80]; /* peer_mu: one per ensemble; "" until set */
     size_t n_peer_secrets;                  /* peer_mu */
-    bool leader;          /* peer_mu; cluster only */
+    bool leader;                            /* peer_mu; cluster only */
     json_t *(*clusters_info)(void *arg);
     void *clusters_arg;
     char *data_dir, *db, *token;
