@@ -656,6 +656,11 @@ static void on_changes(void *arg, const struct zkc_reply *r)
 {
     struct zk *z = arg;
     if (r->rc == ZNONODE) {
+        /* no change was ever rung: the first ones, in the node's creation, are all news
+         * (taking the creation for our first read would drop them, and a standby would
+         * not know those jobs when it comes to lead) */
+        if (z->seen_seq < 0)
+            z->seen_seq = 0;
         coord_zk__exists(z, "/meta/changes", changes_watch, z, NULL, NULL);
         return;
     }
