@@ -4,19 +4,31 @@
 Every cluster gets its own ZooKeeper chroot and its own database, so tests can share one
 ensemble and one PostgreSQL.  Nothing here sleeps and hopes: every wait is for a condition
 with a deadline.
+
+The cluster tests (test_cluster*.py) share from here their fixtures (`zk`: an ensemble per
+module; `cluster`: a Cluster per test, its logs printed when the test fails) and the
+counting every one of them does: every_second (a job definition), records and
+check_every_fire (each (shard, scheduled second) has exactly one record),
+runs_per_attempt (no fire attempt run twice) and no_double_start_alert.
 """
+import collections
 import json
 import os
 import pathlib
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import time
 
+import pytest
 import requests
 
-from conftest import Server, wait_for
+from conftest import Server, processes_with_env, wait_for
+from zkens import ZkEnsemble
+
+SESSION_S = 4  # a short session timeout keeps failover tests quick
 
 
 def free_port():
@@ -153,6 +165,16 @@ class Cluster:
         self.auth.chmod(0o600)
         self.servers = []
         self.executors = {}
+        # jobs that set env=cluster.job_env() carry it: their processes outlive a killed
+        # executor (each run is its own process group), and stop() finds them by it
+        self.tag = secrets.token_hex(8)
+
+    def job_env(self):
+        return {"CLUSTER_TEST_TAG": self.tag}
+
+    def leftovers(self):
+        """Pids of live processes of this cluster's jobs (those with env=job_env())."""
+        return processes_with_env("CLUSTER_TEST_TAG", self.tag)
 
     def add_server(self):
         s = ClusterServer(self, f"s{len(self.servers) + 1}").start()
@@ -216,6 +238,11 @@ class Cluster:
                     s.stop(timeout=15)
                 except AssertionError:
                     pass
+        for pid in self.leftovers():  # runs a killed executor left behind
+            try:
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def logs(self):
         parts = []
@@ -224,3 +251,99 @@ class Cluster:
         for x in self.executors.values():
             parts.append(f"--- executor {x.name}\n{x.log_tail(40)}")
         return "\n".join(parts)
+
+
+# ---- fixtures and counting, for the cluster tests -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def zk(tmp_path_factory):
+    ens = ZkEnsemble(tmp_path_factory.mktemp("zk"))
+    ens.start()
+    yield ens
+    ens.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path, tethys, postgres, zk, request):
+    c = Cluster(tmp_path / "cluster", tethys, postgres, zk, session_timeout=SESSION_S)
+    yield c
+    c.stop()
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        print(c.logs())
+
+
+def every_second(name, shards=1, **fields):
+    job = {"name": name, "schedule": "* * * * * ?", "command": "echo $TETHYS_SHARD",
+           "shards": shards, "misfire_threshold": 30}
+    job.update(fields)
+    return job
+
+
+def records(server, job, since, until, items=None, every=1):
+    """{(shard, second): [records]} for the job's scheduled fires in [since, until) (from
+    items, the job's history, when the caller has read it already).  A misfire skip may
+    stand for a range of fires ("N fire(s) up to ..."): it is filed under each of them,
+    `every` seconds apart (the job's period)."""
+    by = collections.defaultdict(list)
+    if items is None:
+        items = server.history(job=job, since=since, until=until)
+    for item in items:
+        if item.get("trigger") not in (None, "schedule", "misfire"):
+            continue
+        if item["kind"] == "run" and item["attempt"] != 1:
+            continue
+        n = 1
+        if item["kind"] == "skip":
+            m = re.search(r"(\d+) fire\(s\) up to", item.get("detail") or "")
+            n = int(m.group(1)) if m else 1
+        for k in range(n):
+            by[(item.get("shard", -1), item["scheduled_at"] + k * every)].append(item)
+    return by
+
+
+def check_every_fire(server, job, shards, since, until, items=None, every=1):
+    """Each (shard, second) in [since, until) has exactly one record (of the seconds that
+    are a multiple of `every`: 5 for a job every 5 s); returns them."""
+    by = records(server, job, since, until, items, every)
+    missing, doubled = [], []
+    for sec in range(since, until):
+        if sec % every:
+            continue
+        for sh in range(shards):
+            got = by.get((sh, sec), []) + by.get((-1, sec), [])
+            if not got:
+                missing.append((sh, sec))
+            elif len(got) > 1:
+                doubled.append((sh, sec, [(g["kind"], g.get("executor"), g.get("run_id"))
+                                          for g in got]))
+    # what the other shards of a second without a record have, to tell why
+    beside = {(sh, sec): sorted((o, g["kind"], g.get("status") or g.get("reason"),
+                                 g.get("executor"))
+                                for o in range(shards) if o != sh
+                                for g in by.get((o, sec), []))
+              for sh, sec in missing[:5]}
+    assert not missing, (f"{job}: fires without a record: {missing[:20]} ({len(missing)} in "
+                         f"all); the other shards of those seconds: {beside}")
+    assert not doubled, f"{job}: fires recorded twice: {doubled[:5]}"
+    return by
+
+
+def runs_per_attempt(items):
+    """{(fire id, attempt): [runs]} of history items; fails when one attempt has two runs
+    (two starts of one fire attempt, whatever the store's guard said)."""
+    by = collections.defaultdict(list)
+    for item in items:
+        if item["kind"] == "run":
+            by[(item["fire_id"], item["attempt"])].append(item)
+    twice = {k: [(r["run_id"], r.get("executor"), r["status"]) for r in v]
+             for k, v in by.items() if len(v) > 1}
+    assert not twice, f"fire attempts run twice: {dict(list(twice.items())[:5])}"
+    return by
+
+
+def no_double_start_alert(server):
+    rows = server.alerts()
+    text = str(rows)
+    assert "started twice" not in text, text

@@ -4,83 +4,17 @@ ensemble and PostgreSQL 15, all on 127.0.0.1.
 Every test counts what history says about each (job, shard, scheduled second) it looks
 at: exactly one record each (a run, or a skip saying why not), and no fire started twice.
 """
-import collections
 import json
 import time
 
 import pytest
 
-from cluster import Cluster, ClusterServer, Executor
+from cluster import (SESSION_S, ClusterServer, Executor, check_every_fire, every_second,
+                     no_double_start_alert, records)
+from cluster import cluster, zk  # noqa: F401  (fixtures)
 from conftest import wait_for
-from zkens import ZkEnsemble
-
-SESSION_S = 4  # a short session timeout keeps failover tests quick
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def zk(tmp_path_factory):
-    ens = ZkEnsemble(tmp_path_factory.mktemp("zk"))
-    ens.start()
-    yield ens
-    ens.stop()
-
-
-@pytest.fixture
-def cluster(tmp_path, tethys, postgres, zk, request):
-    c = Cluster(tmp_path / "cluster", tethys, postgres, zk, session_timeout=SESSION_S)
-    yield c
-    c.stop()
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        print(c.logs())
-
-
-def every_second(name, shards=1, **fields):
-    job = {"name": name, "schedule": "* * * * * ?", "command": "echo $TETHYS_SHARD",
-           "shards": shards, "misfire_threshold": 30}
-    job.update(fields)
-    return job
-
-
-def records(server, job, since, until):
-    """{(shard, second): [records]} for the job's scheduled fires in [since, until)."""
-    by = collections.defaultdict(list)
-    for item in server.history(job=job, since=since, until=until):
-        if item.get("trigger") not in (None, "schedule", "misfire"):
-            continue
-        if item["kind"] == "run" and item["attempt"] != 1:
-            continue
-        by[(item.get("shard", -1), item["scheduled_at"])].append(item)
-    return by
-
-
-def scheduled_at(item):
-    return item["scheduled_at"]
-
-
-def check_every_fire(server, job, shards, since, until):
-    """Each (shard, second) in [since, until) has exactly one record; returns them."""
-    by = records(server, job, since, until)
-    missing, doubled = [], []
-    for sec in range(since, until):
-        for sh in range(shards):
-            got = by.get((sh, sec), []) + by.get((-1, sec), [])
-            if not got:
-                missing.append((sh, sec))
-            elif len(got) > 1:
-                doubled.append((sh, sec, [(g["kind"], g.get("executor"), g.get("run_id"))
-                                          for g in got]))
-    assert not missing, f"fires without a record: {missing[:20]} ({len(missing)} in all)"
-    assert not doubled, f"fires recorded twice: {doubled[:5]}"
-    return by
-
-
-def no_double_start_alert(server):
-    rows = server.alerts()
-    text = str(rows)
-    assert "started twice" not in text, text
 
 
 def test_shards_spread_over_executors_and_every_fire_is_recorded(cluster):
