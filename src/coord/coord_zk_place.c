@@ -371,7 +371,7 @@ struct lost_read {
     struct zk *z;
     char id[COORD_ID_MAX];
     int64_t since;
-    json_t *last;     /* {job: instant} */
+    json_t *last;     /* {job: {shard: instant}} */
     json_t *runs;     /* the runs it had going, recorded lost */
     json_t *failover; /* {job: true} of the jobs with failover on, read on the loop */
     int rc;
@@ -421,10 +421,13 @@ static void release(struct zk *z, int32_t k, const json_t *last)
     size_t n = 0;
     while (strmap_next(&z->jobs, &pos, &name, &v)) {
         struct zjob *j = v;
-        json_int_t fired = json_integer_value(json_object_get(last, name));
+        const json_t *per = json_object_get(last, name); /* {"<shard>": instant} */
         for (uint32_t s = 0; s < j->shards; s++) {
             if (j->owner[s] != k)
                 continue;
+            char key[16];
+            snprintf(key, sizeof key, "%u", s);
+            json_int_t fired = json_integer_value(json_object_get(per, key));
             j->owner[s] = -1;
             j->from[s] = k;
             j->since[s] = fired > j->since[s] ? fired : j->since[s];

@@ -491,8 +491,10 @@ static inline int store_last_fires(struct store *s, json_t **out, struct ty_err 
 /*
  * What `executor` last fired of each job, for the leader of a cluster to tell the
  * executors that take over a dead one's shards where to resume: a JSON object
- * {"<job>": <epoch>, ...} (*out is the caller's) holding, per job, the newest scheduled_at
- * among the runs that executor made of it, any attempt, triggered by the schedule or the
+ * {"<job>": {"<shard>": <epoch>, ...}, ...} (*out is the caller's) holding, per job and
+ * shard (an executor dies between two shards of one fire as easily as between two fires),
+ * the newest scheduled_at among the runs that executor made of it, any attempt, triggered
+ * by the schedule or the
  * misfire policy (trigger "schedule" or "misfire", as store_last_fires counts them), with
  * scheduled_at >= since.  A job with no such run is absent; an executor with none gets {}.
  * Manual and downstream runs do not count, and neither does a retry on its own: the

@@ -231,9 +231,9 @@ static const char *const run_sql[PG_R_COUNT] = {
                                               "  ORDER BY d.day DESC LIMIT 1)"
                                               " FROM (SELECT DISTINCT job FROM fire_days) j",
     /* one range of runs_executor per day since $2; the rows give their job and trigger */
-    [PG_R_EXECUTOR_LAST_FIRES] = "SELECT job, max(scheduled_at) FROM runs"
+    [PG_R_EXECUTOR_LAST_FIRES] = "SELECT job, shard, max(scheduled_at) FROM runs"
                                  " WHERE executor = $1 AND scheduled_at >= $2"
-                                 " AND \"trigger\" IN ('schedule', 'misfire') GROUP BY job",
+                                 " AND \"trigger\" IN ('schedule', 'misfire') GROUP BY job, shard",
 };
 
 static int run_exec(struct pg *s, enum pg_rst id, const struct pg_params *p, PGresult **res,
@@ -924,9 +924,15 @@ int pg__executor_last_fires(struct store *base, const char *executor, int64_t si
     json_t *obj = json_object();
     if (obj == NULL)
         rc = store__oom(err, "executor_last_fires");
-    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
-        if (json_object_set_new(obj, PQgetvalue(r, i, 0), json_integer(pg__int(r, i, 1))) != 0)
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        const char *job = PQgetvalue(r, i, 0);
+        json_t *per = json_object_get(obj, job);
+        if (per == NULL && json_object_set_new(obj, job, per = json_object()) != 0)
+            per = NULL;
+        if (per == NULL ||
+            json_object_set_new(per, PQgetvalue(r, i, 1), json_integer(pg__int(r, i, 2))) != 0)
             rc = store__oom(err, "executor_last_fires");
+    }
     PQclear(r);
     if (rc != 0) {
         json_decref(obj);

@@ -415,9 +415,9 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_LAST_FIRES_RUNS] = LAST_FIRES("runs"),
     [ST_LAST_FIRES_SKIPS] = LAST_FIRES("skips"),
     /* a range of runs_executor; the rows it finds give their job and trigger */
-    [ST_EXECUTOR_LAST_FIRES] = "SELECT job, max(scheduled_at) FROM runs"
+    [ST_EXECUTOR_LAST_FIRES] = "SELECT job, shard, max(scheduled_at) FROM runs"
                                " WHERE executor = ?1 AND scheduled_at >= ?2"
-                               " AND \"trigger\" IN ('schedule', 'misfire') GROUP BY job",
+                               " AND \"trigger\" IN ('schedule', 'misfire') GROUP BY job, shard",
     [ST_PRUNE_RUNS_AGE] = "DELETE FROM runs WHERE scheduled_at < ?1"
                           " AND status NOT IN ('queued', 'running')",
     [ST_PRUNE_SKIPS_AGE] = "DELETE FROM skips WHERE scheduled_at < ?1",
@@ -2151,7 +2151,13 @@ static int sq_executor_last_fires(struct store *base, const char *executor, int6
     int src = SQLITE_DONE;
     while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
         const char *job = (const char *)sqlite3_column_text(st, 0);
-        if (json_object_set_new(obj, job, json_integer(sqlite3_column_int64(st, 1))) != 0)
+        char shard[24];
+        snprintf(shard, sizeof shard, "%lld", (long long)sqlite3_column_int64(st, 1));
+        json_t *per = json_object_get(obj, job);
+        if (per == NULL && json_object_set_new(obj, job, per = json_object()) != 0)
+            per = NULL;
+        if (per == NULL ||
+            json_object_set_new(per, shard, json_integer(sqlite3_column_int64(st, 2))) != 0)
             rc = store__oom(err, "executor_last_fires");
     }
     if (rc == 0 && src != SQLITE_DONE)

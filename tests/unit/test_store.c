@@ -2061,12 +2061,44 @@ static void put_fire_rows(struct store *s, const struct fire_row *rows, size_t n
 }
 
 /* executor_last_fires as an object of job -> epoch, compared with want ("{}" for none). */
+/* executor_last_fires' answer per job alone: the newest of its shards (per is taken). */
+static json_t *per_job(json_t *per)
+{
+    json_t *out = json_object();
+    const char *job;
+    json_t *shards;
+    json_object_foreach(per, job, shards)
+    {
+        json_int_t newest = 0;
+        const char *k;
+        json_t *at;
+        json_object_foreach(shards, k, at)
+        {
+            if (json_integer_value(at) > newest)
+                newest = json_integer_value(at);
+        }
+        json_object_set_new(out, job, json_integer(newest));
+    }
+    json_decref(per);
+    return out;
+}
+
 static void assert_executor_fires(struct store *s, const char *executor, int64_t since,
                                   const char *want)
 {
-    json_t *out = NULL, *w = json_loads(want, 0, NULL);
+    json_t *per = NULL, *w = json_loads(want, 0, NULL);
     assert_non_null(w);
-    assert_ok(store_executor_last_fires(s, executor, since, &out, &e_));
+    assert_ok(store_executor_last_fires(s, executor, since, &per, &e_));
+    /* per job and shard; these rows are all of shard 0, so each job has exactly that */
+    json_t *out = json_object();
+    const char *job;
+    json_t *shards;
+    json_object_foreach(per, job, shards)
+    {
+        assert_int_equal(json_object_size(shards), 1);
+        json_object_set(out, job, json_object_get(shards, "0"));
+    }
+    json_decref(per);
     if (!json_is_object(out) || !json_equal(out, w)) {
         char *got = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
         fail_msg("executor_last_fires(%s, %" PRId64 "): %s, want %s", executor, since,
@@ -2074,6 +2106,35 @@ static void assert_executor_fires(struct store *s, const char *executor, int64_t
     }
     json_decref(out);
     json_decref(w);
+}
+
+/* An executor dies between two shards of one fire as easily as between two fires: the
+ * newest fire is per shard. */
+static void test_executor_last_fires_per_shard(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    const int64_t t0 = 1767225600;
+    const struct {
+        uint32_t shard;
+        int64_t at;
+    } made[] = {{0, t0}, {1, t0}, {0, t0 + 60}, {2, t0 + 30}};
+    for (size_t i = 0; i < sizeof made / sizeof made[0]; i++) {
+        struct run_buf b;
+        run_init(&b, "split", "d", made[i].at, made[i].shard, 1, STORE_RUN_SUCCEEDED);
+        b.r.executor = "ex-z";
+        assert_ok(store_run_put(s, &b.r, &e_));
+    }
+    json_t *out = NULL;
+    assert_ok(store_executor_last_fires(s, "ex-z", 0, &out, &e_));
+    json_t *want = json_pack("{s:{s:I, s:I, s:I}}", "split", "0", (json_int_t)(t0 + 60), "1",
+                             (json_int_t)t0, "2", (json_int_t)(t0 + 30));
+    if (!json_equal(out, want)) {
+        char *got = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("executor_last_fires per shard: %s", got ? got : "NULL");
+    }
+    json_decref(out);
+    json_decref(want);
 }
 
 /* Where a dead executor's shards resume: for each job, the newest fire of the schedule (or
@@ -2249,6 +2310,7 @@ static void test_executor_last_fires_cost(void **state)
     fires_steps = -1;
     json_t *out;
     assert_ok(store_executor_last_fires(r, "busy", t0 + 199990 - 3599, &out, &e_));
+    out = per_job(out);
     assert_int_equal(json_object_size(out), 50);
     assert_int_equal(jint(out, "job-49"), t0 + 199990);
     json_decref(out);
@@ -3775,6 +3837,7 @@ static void test_migrate_v3(void **state)
     json_t *want = json_object_get(manifest, "last_fires"), *got;
     assert_true(json_object_size(want) >= 2);
     assert_ok(store_executor_last_fires(s, executor, 0, &got, &e_));
+    got = per_job(got);
     if (!json_equal(got, want))
         fail_msg("executor_last_fires after the migration differs from store-v3.json");
     json_decref(got);
@@ -3795,6 +3858,7 @@ static void test_migrate_v3(void **state)
     b.r.executor = executor;
     assert_ok(store_run_put(s, &b.r, &e_));
     assert_ok(store_executor_last_fires(s, executor, newest + 1, &got, &e_));
+    got = per_job(got);
     assert_int_equal(json_object_size(got), 1);
     assert_int_equal(jint(got, "tick"), newest + 60);
     json_decref(got);
@@ -5013,6 +5077,7 @@ static void test_rows_errors(void **state)
     X(test_skips)                                                                                  \
     X(test_unfinished_shards_last_fires)                                                           \
     X(test_executor_last_fires)                                                                    \
+    X(test_executor_last_fires_per_shard)                                                          \
     X(test_history_pages)                                                                          \
     X(test_stats)                                                                                  \
     X(test_prune)                                                                                  \
