@@ -103,6 +103,9 @@ struct coord_assignment {
     int64_t resume_after; /* the job's last fire made, per the store (s); 0: none known */
     char *from;           /* cluster: the executor these shards came from when it died or left, for
                              the records of fires it could not make (skip reasons name it); NULL */
+    int64_t uncertain_until; /* cluster: fires of these shards at or before it (and after
+                                resume_after) may have been started by `from` before it died,
+                                unknown to the store: recorded skipped, never made again; 0 */
 };
 
 /* Fire a job now (run now, or a downstream fire). */

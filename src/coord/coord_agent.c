@@ -520,6 +520,7 @@ static void assign_all(struct agent *a, struct apply *ap)
                 }
             }
             as->resume_after = w->p.resume_after;
+            as->uncertain_until = w->p.uncertain;
             as->from = w->p.from ? strdup(w->p.from) : NULL;
         } else if (ap->removed != NULL && ap->removed[i - ap->n] != NULL) {
             as->job = strdup(ap->removed[i - ap->n]);
@@ -766,6 +767,7 @@ static int add_want(void *arg, const struct coord_placement *p)
     w->p.version = p->version;
     w->p.job_shards = p->job_shards;
     w->p.resume_after = p->resume_after;
+    w->p.uncertain = p->uncertain;
     w->p.from = p->from ? strdup(p->from) : NULL;
     if (p->n_shards > 0 && (w->p.shards = malloc(p->n_shards * sizeof *p->shards)) != NULL) {
         memcpy(w->p.shards, p->shards, p->n_shards * sizeof *p->shards);

@@ -235,6 +235,7 @@ static json_t *assignment_json(const struct coord_assignment *a)
              coord__set_int(o, "version", a->version) | coord__set_int(o, "epoch", a->epoch) |
              coord__set_int(o, "since", a->since) |
              coord__set_int(o, "resume_after", a->resume_after) |
+             coord__set_int(o, "uncertain_until", a->uncertain_until) |
              coord__set_str(o, "from", a->from);
     if (a->secrets != NULL && json_object_set(o, "secrets", a->secrets) != 0)
         rc = TY_ENOMEM;
@@ -332,7 +333,7 @@ static int assignment_from(const json_t *o, const struct coord__where *w,
     if (!json_is_object(o))
         return coord__refuse(err, w, NULL, "not an object");
     const char *job, *def, *from;
-    int64_t version, epoch, since, resume;
+    int64_t version, epoch, since, resume, unsure = 0;
     int rc;
     if ((rc = get_job_name(o, w, "job", true, &job, err)) != 0 ||
         (rc = coord__get_str(o, w, "definition", false, &def, err)) != 0 ||
@@ -340,6 +341,7 @@ static int assignment_from(const json_t *o, const struct coord__where *w,
         (rc = coord__get_int(o, w, "epoch", true, 0, I64, &epoch, err)) != 0 ||
         (rc = coord__get_int(o, w, "since", true, 0, I64, &since, err)) != 0 ||
         (rc = coord__get_int(o, w, "resume_after", false, 0, I64, &resume, err)) != 0 ||
+        (rc = coord__get_int(o, w, "uncertain_until", false, 0, I64, &unsure, err)) != 0 ||
         (rc = get_id(o, w, "from", false, &from, err)) != 0 ||
         (rc = get_shards(o, w, "shards", JOB_SHARDS_MAX, true, NULL, &a->shards, &a->n_shards,
                          err)) != 0 ||
@@ -350,6 +352,7 @@ static int assignment_from(const json_t *o, const struct coord__where *w,
     a->epoch = epoch;
     a->since = since;
     a->resume_after = resume;
+    a->uncertain_until = unsure;
     return 0;
 }
 
@@ -974,6 +977,8 @@ static int entry_text(const struct coord_placement *p, struct strbuf *sb)
     sb_addf(sb, ",\"n\":%u", p->job_shards);
     if (p->resume_after != 0)
         sb_addf(sb, ",\"r\":%lld", (long long)p->resume_after);
+    if (p->uncertain != 0)
+        sb_addf(sb, ",\"u\":%lld", (long long)p->uncertain);
     if (rc == 0 && p->from != NULL) {
         sb_adds(sb, ",\"f\":");
         rc = add_json_str(sb, p->from);
@@ -1079,7 +1084,7 @@ static int placement_from(const json_t *o, size_t i, struct coord_placement *p, 
     if (!json_is_object(o))
         return coord__refuse(err, &w, NULL, "not an object");
     const char *name, *f;
-    int64_t version, shards, resume;
+    int64_t version, shards, resume, unsure = 0;
     int rc;
     if ((rc = get_job_name(o, &w, "j", true, &name, err)) != 0 ||
         (rc = coord__get_int(o, &w, "ver", true, 0, I64, &version, err)) != 0 ||
@@ -1087,8 +1092,10 @@ static int placement_from(const json_t *o, size_t i, struct coord_placement *p, 
         (rc = get_shards(o, &w, "s", (uint32_t)shards, true, buf, &p->shards, &p->n_shards, err)) !=
             0 ||
         (rc = coord__get_int(o, &w, "r", false, 0, I64, &resume, err)) != 0 ||
+        (rc = coord__get_int(o, &w, "u", false, 0, I64, &unsure, err)) != 0 ||
         (rc = get_id(o, &w, "f", false, &f, err)) != 0)
         return rc;
+    p->uncertain = unsure;
     snprintf(job, JOB_NAME_MAX + 1, "%s", name);
     p->job = job;
     p->version = version;

@@ -118,6 +118,7 @@ struct coord_placement {
                              now (the job is new, or nothing is owed) */
     char *from;           /* the executor the shards came from when it died or left (skip
                              reasons name it); NULL */
+    int64_t uncertain;    /* fires at or before it that `from` may have started (0: none) */
 };
 
 void coord_placement_clear(struct coord_placement *p);

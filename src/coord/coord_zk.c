@@ -323,6 +323,7 @@ void coord_zk__job_free(void *v)
     free(j->owner);
     free(j->since);
     free(j->from);
+    free(j->unsure);
     free(j->local);
     free(j);
 }
@@ -342,12 +343,16 @@ int coord_zk__job_shards(struct zjob *j, uint32_t n)
     int32_t *from = realloc(j->from, n * sizeof *from);
     if (from != NULL)
         j->from = from;
-    if (owner == NULL || since == NULL || from == NULL)
+    int64_t *unsure = realloc(j->unsure, n * sizeof *unsure);
+    if (unsure != NULL)
+        j->unsure = unsure;
+    if (owner == NULL || since == NULL || from == NULL || unsure == NULL)
         return TY_ENOMEM;
     for (uint32_t s = old; s < n; s++) {
         j->owner[s] = -1;
         j->since[s] = 0;
         j->from[s] = -1;
+        j->unsure[s] = 0;
     }
     j->shards = n;
     return 0;
@@ -777,6 +782,7 @@ static void on_exec(void *arg, const struct zkc_reply *r)
             if (e->info.applied_gen != old_gen) {
                 coord_zk__acked(z, e);
                 coord_zk__failovers(z);
+                coord_zk__settled(z, e);
             }
         } else {
             if (o != NULL)

@@ -47,6 +47,8 @@ struct zjob {
     int64_t *since;  /* [shards]: resume_after of the owner's placement, or for a shard with no
                         owner, the instant its next owner resumes after (0: from its grant) */
     int32_t *from;   /* [shards]: the executor a shard with no owner was taken from, -1 */
+    int64_t *unsure; /* [shards]: fires up to it its lost previous owner may have started
+                        (their records never reached the store); 0 none */
     uint32_t *local; /* LOCAL: the executors holding it */
     size_t n_local;
     bool dirty; /* its inputs changed since the last plan */
@@ -142,6 +144,10 @@ void coord_zk__changed(struct zk *z);
 /* Executor e's registration changed (its applied_gen, or it went): a publication waiting
  * for it may go on. */
 void coord_zk__acked(struct zk *z, struct zexec *e);
+
+/* Executor e's registration says it applied its placement: what it was given has settled
+ * (coord_zk_place.c). */
+void coord_zk__settled(struct zk *z, struct zexec *e);
 
 /* Send the failover fires whose shard's new owner has applied its placement. */
 void coord_zk__failovers(struct zk *z);

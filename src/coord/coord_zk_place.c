@@ -121,6 +121,7 @@ static void adopt(struct zk *z, struct zexec *e, json_t *entries)
                 j->owner[s] = k;
                 j->since[s] = since;
                 j->from[s] = -1;
+                j->unsure[s] = 0;
             }
             e->shards += j->shards;
         } else {
@@ -133,6 +134,7 @@ static void adopt(struct zk *z, struct zexec *e, json_t *entries)
                     j->owner[s] = k;
                     j->since[s] = since;
                     j->from[s] = -1;
+                    j->unsure[s] = 0;
                     e->shards++;
                 }
             }
@@ -363,6 +365,28 @@ void coord_zk__acked(struct zk *z, struct zexec *e)
     coord_zk__changed(z);
 }
 
+/* Executor e applied its placement: the shards it was given have made their past (their
+ * gap, named after where they came from); later publications carry no `from` for them, so a
+ * shard given next from another executor is named after that one alone. */
+void coord_zk__settled(struct zk *z, struct zexec *e)
+{
+    if (!e->online || e->info.applied_gen < e->gen)
+        return;
+    int32_t k = exec_index(z, e);
+    size_t pos = 0;
+    const char *name;
+    void *v;
+    while (strmap_next(&z->jobs, &pos, &name, &v)) {
+        struct zjob *j = v;
+        for (uint32_t s = 0; s < j->shards; s++) {
+            if (j->owner[s] == k) {
+                j->from[s] = -1;
+                j->unsure[s] = 0;
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------------------------------
  * Lost executors: what they last fired, from the store
  */
@@ -431,6 +455,9 @@ static void release(struct zk *z, int32_t k, const json_t *last)
             j->owner[s] = -1;
             j->from[s] = k;
             j->since[s] = fired > j->since[s] ? fired : j->since[s];
+            /* it may have started fires after that whose records died with it: up to when it
+             * was found lost (its lease had ended before), they are recorded, not made */
+            j->unsure[s] = z->execs[k].lost_ms / 1000;
             if (j->since[s] == 0) /* nothing ever fired: from the owner's start */
                 j->since[s] = z->execs[k].info.started_ms / 1000;
             n++;
@@ -766,9 +793,14 @@ static size_t collect(struct zk *z, int32_t k, struct coord_placement **out)
                 p->n_shards = m;
             }
         }
-        for (uint32_t s = 0; s < j->shards && from < 0 && j->strategy != JOB_STRATEGY_LOCAL; s++)
-            if (j->owner[s] == k && j->from[s] >= 0)
+        for (uint32_t s = 0; s < j->shards && j->strategy != JOB_STRATEGY_LOCAL; s++) {
+            if (j->owner[s] != k || j->from[s] < 0)
+                continue;
+            if (from < 0)
                 from = j->from[s];
+            if (j->unsure[s] > p->uncertain)
+                p->uncertain = j->unsure[s];
+        }
         if (from >= 0)
             p->from = strdup(z->execs[from].id);
     }
@@ -862,6 +894,7 @@ void coord_zk__job_unplace(struct zk *z, struct zjob *j)
         j->owner[s] = -1;
         j->from[s] = -1;
         j->since[s] = 0;
+        j->unsure[s] = 0;
     }
     for (size_t i = 0; i < j->n_local; i++)
         z->execs[j->local[i]].dirty = true;

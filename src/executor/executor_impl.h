@@ -39,6 +39,8 @@ struct xown {
     struct xspan rest;       /* partial: shards n_spans and up */
     char from[COORD_ID_MAX]; /* the executor its shards came from when it died ("": none) */
     int64_t from_through;    /* misfire records of fires at or before it name `from` */
+    int64_t uncertain;       /* fires at or before it `from` may have started before it died
+                                (unknown to the store): recorded skipped, not made (0: none) */
     int64_t hole_after;      /* a hole: fires in (hole_after, hole_until] a fence dropped */
     int64_t hole_until;      /* 0: no hole; INT64_MAX: the fence is still on */
     int64_t fenced_resume;   /* resume_after of an assignment taken while fenced (0: none) */

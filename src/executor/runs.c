@@ -1120,6 +1120,18 @@ void executor__on_fire(struct executor *x, const struct sched_fire *f)
         }
         j->last_fire = f->at;
     }
+    /* a fire the executor these shards came from may have started just before it died,
+     * its record lost with it: made again it could run twice, so it is recorded instead */
+    const struct xown *o = j->own;
+    if (o != NULL && o->uncertain > 0 && f->at <= o->uncertain &&
+        (g != NULL ? g->from[0] != '\0' : o->from[0] != '\0')) {
+        snprintf(detail, sizeof detail,
+                 "executor %s was lost and may have started this fire before it died (its "
+                 "record did not reach the store): not made again",
+                 g != NULL ? g->from : o->from);
+        skip_fire(x, j, g, base, f->at, STORE_SKIP_INTERRUPTED, detail);
+        return;
+    }
     if (x->stopping) {
         snprintf(detail, sizeof detail, "the %s was shutting down", x->noun);
         skip_fire(x, j, g, base, f->at, STORE_SKIP_INTERRUPTED, detail);

@@ -450,6 +450,8 @@ int executor__own_assign(struct executor *x, struct xjob *j, const struct coord_
     if (a->from != NULL) {
         snprintf(o->from, sizeof o->from, "%s", a->from);
         o->from_through = cut;
+        if (a->uncertain_until > o->uncertain)
+            o->uncertain = a->uncertain_until;
     }
     /* before the executor has reconciled nothing has fired: no cut to make */
     bool plain = fresh || !x->reconciled || j->text != NULL;
