@@ -293,10 +293,11 @@ void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_re
 
 uint64_t alerts__job_defined(struct server *s, const struct job *j)
 {
-    /* embedded: one executor, so a job that asks for failover cannot have it */
+    /* embedded: one executor, so a job that asks for failover cannot have it (a cluster's
+     * executors can: this rule is the embedded server's alone) */
     char key[JOB_NAME_MAX + 16];
     snprintf(key, sizeof key, "not_ha:%s", j->name);
-    if (j->failover && j->enabled) {
+    if (j->failover && j->enabled && !s->cfg.cluster) {
         struct store_alert a = {
             key,
             "not_ha",
