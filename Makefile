@@ -20,7 +20,7 @@ PREFIX     ?= /usr/local
 C_SOURCES   = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find src tests bench -name '*.[ch]')
 
 .PHONY: help deps build build-test run cluster cluster-down test unit unit-asan unit-tsan system system-pg conformance ref-diff quartz-diff fuzz lint format \
-        format-check install bench-cron bench-sched bench-spawn bench-store bench-overload bench-config bench-shard clean
+        format-check install bench-cron bench-sched bench-spawn bench-store bench-overload bench-config bench-shard bench-cluster clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
@@ -124,6 +124,9 @@ bench-config: build ## the real server with a million jobs: create rate, apply, 
 
 bench-shard: build ## shard placement at a leader's size: 500,000 jobs x 4 shards over 100 executors
 	@$(BUILD)/bench_shard
+
+bench-cluster: build ## a real cluster on 127.0.0.1: failover, rebalance, ZooKeeper writes per fire, 500,000 jobs
+	@bash bench/cluster/run.sh $(BUILD)
 
 clean: ## remove the build directories
 	rm -rf build build-asan build-tsan build-fuzz build-test build-lint

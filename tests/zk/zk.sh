@@ -19,11 +19,14 @@
 # Nodes run as whoever calls this (ZooKeeper, unlike PostgreSQL, does not mind root).
 # Every wait has a deadline (ZK_START_SECS, default 90, for a node to serve; 20 s for one
 # to stop before it is killed), so a broken installation fails the caller, never hangs it.
+# ZK_HEAP (default 160m) is each node's -Xmx: enough for tests; bench/cluster gives more.
 set -euo pipefail
 
 cmd=${1:?usage: zk.sh start|stop|stop-node|start-node|kill-node|pause-node|resume-node|hosts|port DIR [N]}
 dir=${2:?usage: zk.sh COMMAND DIR [N]}
 START_SECS=${ZK_START_SECS:-90}
+HEAP=${ZK_HEAP:-160m}
+[[ "$HEAP" =~ ^[0-9]+[mMgG]$ ]] || { echo "zk.sh: ZK_HEAP must be like 160m or 1g (got '$HEAP')" >&2; exit 1; }
 STOP_SECS=20
 JAVA=${JAVA:-java}
 # zookeeper.jar's manifest names the libraries it needs (jute, netty, metrics, snappy,
@@ -121,7 +124,7 @@ launch() {
   [ -n "$(node_pid "$n")" ] && return 0
   # setsid: a Ctrl-C meant for the test runner reaches the test's traps, which stop the
   # ensemble in order, instead of killing the nodes under it
-  setsid "$JAVA" -Xms16m -Xmx160m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData \
+  setsid "$JAVA" -Xms16m "-Xmx$HEAP" -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData \
     -Djava.awt.headless=true -Dzookeeper.admin.enableServer=false \
     -Dzookeeper.jmx.log4j.disable=true -Dzookeeper.cnxTimeout=1000 \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true \
