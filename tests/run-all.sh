@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-$(nproc)}
-FUZZ_SECS=${FUZZ_SECS:-30}
+FUZZ_SECS=${FUZZ_SECS:-20}
 suites=(format-check unit unit-asan unit-tsan system system-pg conformance ref-diff quartz-diff fuzz)
 passed=0
 failed=0

@@ -142,10 +142,14 @@ static void sample(void *arg, struct coord_member_info *m)
     xp->cpu_prev_ns = cpu;
     xp->wall_prev_ns = wall;
     /* resident now (statm's second field, in pages), not the peak ru_maxrss gives */
+    char line[128];
     FILE *f = fopen("/proc/self/statm", "r");
-    long long size = 0, resident = 0;
-    if (f != NULL && fscanf(f, "%lld %lld", &size, &resident) == 2)
+    if (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        char *end = NULL;
+        (void)strtoll(line, &end, 10); /* the size; the resident set follows */
+        long long resident = end != NULL ? strtoll(end, NULL, 10) : 0;
         m->mem_bytes = (int64_t)resident * sysconf(_SC_PAGESIZE);
+    }
     if (f != NULL)
         fclose(f);
     m->running = executor_running(xp->x);

@@ -1055,7 +1055,8 @@ static int plan_page(void *arg, json_t *items)
             p->steps = v;
             p->cap = cap;
         }
-        assert(p->steps != NULL && p->n < p->cap);
+        if (p->steps == NULL || p->n >= p->cap || name == NULL)
+            return TY_ENOMEM; /* cannot be: grown above, and nameless jobs are skipped */
         struct step *d = &p->steps[p->n];
         memset(d, 0, sizeof *d);
         d->action = ACT_DELETE;

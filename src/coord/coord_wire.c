@@ -1125,10 +1125,12 @@ int coord_placements_decode(const char *data, size_t len,
         rc = no_memory(err);
     size_t n = rc == 0 ? json_array_size(jobs) : 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        struct coord_placement p;
+        struct coord_placement p = {0};
         struct ty_err why;
         char job[JOB_NAME_MAX + 1], from[COORD_ID_MAX];
         if (placement_from(json_array_get(jobs, i), i, &p, buf, job, from, &why) != 0) {
+            if (p.shards != buf) /* they live in buf; nothing else is ever allocated */
+                free(p.shards);
             if (bad != NULL)
                 bad(arg, i, &why);
             continue;
