@@ -49,33 +49,11 @@ class ClusterServer(Server):
                                "--zk-session-timeout", str(cluster.session_timeout),
                                "--db", cluster.db, "--shutdown-grace", "2"],
                          pg=cluster.pg)
+        self.listen = f"127.0.0.1:{self.port}"  # the election carries this server's URL
         self.cluster = cluster
 
     def start(self, timeout=30.0):
-        self.log_file = open(self.log_path, "ab")
-        argv = [self.binary, "server", "--data", str(self.data), "--listen",
-                f"127.0.0.1:{self.port}", *self.args]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log_file,
-                                     stderr=self.log_file, env=self.pg.env())
-        info_path = self.data / "server.json"
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server {self.name} exited with status "
-                                     f"{self.proc.returncode} at start:\n{self.log_tail()}")
-            try:
-                info = json.loads(info_path.read_text())
-            except (OSError, ValueError):
-                return None
-            return info if info.get("pid") == self.proc.pid else None
-
-        info = wait_for(ready, timeout, 0.05, f"server.json of server {self.name}")
-        self.url = info["url"]
-        self.token = (self.data / "token").read_text().strip()
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {self.token}"
-        self.session.trust_env = False
-        return self
+        return super().start(timeout)
 
     def role(self):
         try:

@@ -275,12 +275,13 @@ class Server:
         self.url = None
         self.token = None
         self.session = None
+        self.listen = "127.0.0.1:0"  # a cluster's servers need a fixed port
 
     # -- lifecycle --
 
     def start(self, timeout=10.0):
         self.log_file = open(self.log_path, "ab")
-        argv = [self.binary, "server", "--data", str(self.data), "--listen", "127.0.0.1:0"]
+        argv = [self.binary, "server", "--data", str(self.data), "--listen", self.listen]
         env = self.env
         if self.db is not None and "--db" not in self.args:
             argv += ["--db", self.db]
