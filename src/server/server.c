@@ -855,7 +855,7 @@ static void wait_runs_stored(struct server *s, const json_t *runs, int timeout_m
             i++;
             continue;
         }
-        struct timespec ts = {0, 20 * 1000000};
+        struct timespec ts = {0, 20L * 1000000};
         nanosleep(&ts, NULL);
         waited += 20;
     }
