@@ -116,26 +116,12 @@ int coord_zk_hosts(const char *hosts, char **out, struct ty_err *err)
     return 0;
 }
 
-bool coord_zk__valid_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n >= COORD_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return false;
-    }
-    return true;
-}
-
 struct zexec *coord_zk__exec(struct zk *z, const char *id, bool make)
 {
     for (size_t i = 0; i < z->n_execs; i++)
         if (strcmp(z->execs[i].id, id) == 0)
             return &z->execs[i];
-    if (!make || !coord_zk__valid_id(id))
+    if (!make || !coord_id_ok(id))
         return NULL;
     if (z->n_execs == z->cap_execs) {
         size_t cap = z->cap_execs ? 2 * z->cap_execs : 16;
@@ -1580,7 +1566,7 @@ static const struct coord_ops zk_ops = {zk_close, zk_send};
 int coord_zk_new(uv_loop_t *loop, const struct coord_zk_config *cfg, struct coord **out,
                  struct ty_err *err)
 {
-    if (!coord_zk__valid_id(cfg->id))
+    if (!coord_id_ok(cfg->id))
         return ty_error(err, TY_EINVAL, "id", -1, 0,
                         "server id \"%s\" is not one ([A-Za-z0-9._-], 1-63 bytes)", cfg->id);
     struct zk *z = calloc(1, sizeof *z);

@@ -112,9 +112,6 @@ int coord_zk__multi(struct zk *z, const struct zkc_op *ops, int n, zkc_cb cb, vo
 void coord_zk__work_begin(struct zk *z);
 void coord_zk__work_end(struct zk *z);
 
-/* Is s an executor or server id ([A-Za-z0-9._-], 1-63 bytes)? */
-bool coord_zk__valid_id(const char *s);
-
 /* The executor with this id; made (offline, unknown) when make is set.  NULL when absent
  * (or out of memory, or not an id).  The pointer is valid until the next call that makes
  * one; indices are stable. */

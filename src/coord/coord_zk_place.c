@@ -250,7 +250,7 @@ static void on_head(void *arg, const struct zkc_reply *r)
 static void read_head(struct zk *z, const char *id)
 {
     struct head_read *hr = calloc(1, sizeof *hr);
-    if (hr == NULL || !coord_zk__valid_id(id)) {
+    if (hr == NULL || !coord_id_ok(id)) {
         free(hr);
         return;
     }

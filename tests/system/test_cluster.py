@@ -26,7 +26,6 @@ def test_shards_spread_over_executors_and_every_fire_is_recorded(cluster):
     s1.add_job(**every_second("spread", shards=6))
     cluster.wait_placed("spread", 6)
     start = int(time.time()) + 1
-    time.sleep(0)  # the window is waited for below, not slept
     end = start + 8
     wait_for(lambda: time.time() > end + 3, 20, 0.2, "the window to pass")
     by = check_every_fire(s1, "spread", 6, start, end)
