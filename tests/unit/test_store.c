@@ -2127,8 +2127,8 @@ static void test_executor_last_fires_per_shard(void **state)
     }
     json_t *out = NULL;
     assert_ok(store_executor_last_fires(s, "ex-z", 0, &out, &e_));
-    json_t *want = json_pack("{s:{s:I, s:I, s:I}}", "split", "0", (json_int_t)(t0 + 60), "1",
-                             (json_int_t)t0, "2", (json_int_t)(t0 + 30));
+    json_t *want = json_pack("{s:{s:I, s:I, s:I}}", "split", "0", (json_int_t)t0 + 60, "1",
+                             (json_int_t)t0, "2", (json_int_t)t0 + 30);
     if (!json_equal(out, want)) {
         char *got = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
         fail_msg("executor_last_fires per shard: %s", got ? got : "NULL");
