@@ -57,7 +57,8 @@ so with <phase>.complete=0, its figures read nan, and the benchmark goes on wher
                 to holding its share, floor(jobs / 4).  Jobs are created only while
                 CREATE_BUDGET lasts (default jobs/300 s); a shortfall is printed
                 (large.complete=0) and the figures are taken at the size reached.
-  ensembles_100 not measured: one server set manages one ensemble today.
+  ensembles_100 not measured yet: one server set can manage several ensembles (--zk
+                NAME=HOSTS repeated); simulating 100 of them is not written.
 
 Prints key=value lines; the last line is exactly
   RESULT cluster failover_s=<t4 median> zk_writes_per_fire=<n> znodes_per_job=<n> jobs_500k_zk_heap_mb=<n>
