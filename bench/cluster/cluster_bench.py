@@ -684,9 +684,8 @@ def main():
         phase("large", large)
 
         out("ensembles_100", "not_measured")
-        note("ensembles_100: one server set manages one ZooKeeper ensemble today; "
-             "several ensembles under one server set is not implemented, so there is nothing "
-             "to measure")
+        note("ensembles_100: one server set manages several ensembles (--zk NAME=HOSTS "
+             "repeated), but the simulation of 100 of them is not written yet")
     finally:
         t = time.monotonic()
         for v in views:
