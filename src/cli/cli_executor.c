@@ -58,6 +58,7 @@ static void usage(FILE *out)
             "                       [--zk-auth FILE] [--zk-session-timeout S]\n"
             "                       [--listen HOST:PORT] [--advertise URL]\n"
             "                       [--queue-max N] [--spool-max MIB] [--shutdown-grace S]\n"
+            "                       [--tls-cert FILE --tls-key FILE]\n"
             "\n"
             "Run one executor of a cluster in the foreground: it registers in ZooKeeper,\n"
             "fires the shards the leader places on it from its own clock, runs them, and\n"
@@ -73,6 +74,9 @@ static void usage(FILE *out)
             "  --domains D,...     serve only jobs of these domain subtrees (default all)\n"
             "  --listen HOST:PORT  where servers reach it (default 127.0.0.1:0)\n"
             "  --advertise URL     the URL servers use, when not the listen address\n"
+            "  --tls-cert FILE     serve servers' requests over HTTPS with this certificate...\n"
+            "  --tls-key FILE      ...and this key; needed to listen off loopback (the\n"
+            "                      cluster's secret travels in every request)\n"
             "  --queue-max N       runs waiting for capacity before fires are skipped\n"
             "  --spool-max MIB     results waiting for the leader before output is dropped\n"
             "  --shutdown-grace S  seconds SIGTERM lets running shards finish (default 30)\n");
@@ -228,8 +232,8 @@ static int split_domains(const char *text, struct coord_member_info *m, struct t
 }
 
 static int run(struct xproc *xp, const char *data, const char *zk, const char *auth_file,
-               uint32_t timeout_ms, const char *listen, const char *advertise,
-               const struct executor_config *base, struct ty_err *err)
+               uint32_t timeout_ms, const char *listen, const char *advertise, const char *tls_cert,
+               const char *tls_key, const struct executor_config *base, struct ty_err *err)
 {
     char auth[256], *hosts = NULL;
     int rc = coord_zk_read_auth(auth_file, auth, sizeof auth, err);
@@ -249,6 +253,8 @@ static int run(struct xproc *xp, const char *data, const char *zk, const char *a
     struct coord_member member;
     executor_member(xp->x, &member);
     rc = routes_member_config(&member, secret, xp, listen, &xp->hc, err);
+    xp->hc.tls_cert = tls_cert;
+    xp->hc.tls_key = tls_key;
     if (rc == 0)
         rc = http_start(&xp->hc, &xp->http, err);
     if (rc == 0) {
@@ -267,7 +273,8 @@ static int run(struct xproc *xp, const char *data, const char *zk, const char *a
                     snprintf(name, sizeof name, "127.0.0.1");
                 snprintf(host, sizeof host, "%s", name);
             }
-            snprintf(url, sizeof url, "http://%s:%d", host, http_port(xp->http));
+            snprintf(url, sizeof url, "%s://%s:%d", tls_cert ? "https" : "http", host,
+                     http_port(xp->http));
         }
         xp->info.url = strdup(url);
         struct coord_agent_config ac = {
@@ -303,7 +310,7 @@ int cli_executor(int argc, char **argv)
 {
     const char *zk = NULL, *auth_file = NULL, *name = NULL, *labels = NULL, *capacity = NULL,
                *domains = NULL, *zk_timeout = NULL, *listen = "127.0.0.1:0", *advertise = NULL,
-               *queue_max = NULL, *spool = NULL, *grace = NULL;
+               *queue_max = NULL, *spool = NULL, *grace = NULL, *tls_cert = NULL, *tls_key = NULL;
     const struct cli_opt opts[] = {
         {"--zk", NULL, CLI_VALUE, &zk},
         {"--zk-auth", NULL, CLI_VALUE, &auth_file},
@@ -317,6 +324,8 @@ int cli_executor(int argc, char **argv)
         {"--queue-max", NULL, CLI_VALUE, &queue_max},
         {"--spool-max", NULL, CLI_VALUE, &spool},
         {"--shutdown-grace", NULL, CLI_VALUE, &grace},
+        {"--tls-cert", NULL, CLI_VALUE, &tls_cert},
+        {"--tls-key", NULL, CLI_VALUE, &tls_key},
         {NULL, NULL, 0, NULL},
     };
     struct cli_api api = {0};
@@ -327,6 +336,29 @@ int cli_executor(int argc, char **argv)
     if (zk == NULL) {
         cli_error("--zk: required (the cluster's ZooKeeper ensemble, HOST:PORT,...[/CHROOT])");
         usage(stderr);
+        return CLI_USAGE;
+    }
+    /* the cluster's secret is the bearer of every request servers send here: off loopback
+     * it must not cross the network in clear */
+    bool loopback = false;
+    struct ty_err lerr;
+    if (http_listen_is_loopback(listen, &loopback, &lerr) != 0) {
+        cli_error("--listen: %s", lerr.msg);
+        return CLI_USAGE;
+    }
+    if ((tls_cert == NULL) != (tls_key == NULL)) {
+        cli_error("%s needs %s too: a TLS certificate and its key go together",
+                  tls_cert ? "--tls-cert" : "--tls-key", tls_cert ? "--tls-key" : "--tls-cert");
+        return CLI_USAGE;
+    }
+    if (!loopback && tls_cert == NULL) {
+        cli_error("--listen %s needs --tls-cert and --tls-key: the cluster's secret would cross "
+                  "the network in clear",
+                  listen);
+        return CLI_USAGE;
+    }
+    if (tls_cert != NULL && http_tls_check(tls_cert, tls_key, &lerr) != 0) {
+        cli_error("%s", lerr.msg);
         return CLI_USAGE;
     }
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -418,7 +450,7 @@ int cli_executor(int argc, char **argv)
     uv_signal_start(&xp->sigterm, on_signal, SIGTERM);
     uv_signal_start(&xp->sigint, on_signal, SIGINT);
     rc = run(xp, data, zk, auth_file ? auth_file : auth_path, (uint32_t)timeout_s * 1000, listen,
-             advertise, &base, &err);
+             advertise, tls_cert, tls_key, &base, &err);
     if (rc != 0) {
         log_error("cannot start", "error=\"%s\"", err.msg);
         fprintf(stderr, "tethys: %s\n", err.msg);

@@ -317,3 +317,18 @@ def test_one_server_set_manages_two_ensembles_each_domain_in_one(cluster):
     moved = int(time.time()) + 2
     wait_for(lambda: {r["executor"] for r in s1.runs("w", since=moved)} == {"east1"} or None,
              20, 0.3, "job w on the east ensemble")
+
+
+def test_an_executor_refuses_to_listen_off_loopback_without_tls(tethys, tmp_path):
+    import subprocess
+    base = [str(tethys), "executor", "--zk", "127.0.0.1:1", "--data", str(tmp_path / "x")]
+    out = subprocess.run(base + ["--listen", "0.0.0.0:0"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 2
+    assert "--listen 0.0.0.0:0 needs --tls-cert and --tls-key" in out.stderr
+    out = subprocess.run(base + ["--tls-cert", str(tmp_path / "c.pem")], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 2 and "--tls-cert needs --tls-key too" in out.stderr
+    out = subprocess.run(base[:2] + ["--data", str(tmp_path / "y")], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 2 and "--zk: required" in out.stderr
