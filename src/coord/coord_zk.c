@@ -40,10 +40,11 @@
 #include "../os/log.h"
 #include "coord_zk_impl.h"
 
-#define CHANGES_KEEP      200   /* doorbell entries kept */
-#define CHANGES_NAMES     100   /* names per entry; more: "all" */
-#define CALL_TIMEOUT_MS   20000 /* a request to an executor */
-#define STATUS_TIMEOUT_MS 2000  /* ... asking for its status */
+#define CHANGES_KEEP      200                  /* doorbell entries kept */
+#define CHANGES_NAMES     1000                 /* names per entry (a batch's); more: "all" */
+#define CHANGES_BYTES     ((size_t)256 * 1024) /* the doorbell's text at most: older entries go */
+#define CALL_TIMEOUT_MS   20000                /* a request to an executor */
+#define STATUS_TIMEOUT_MS 2000                 /* ... asking for its status */
 
 /* ---------------------------------------------------------------------------------------
  * Small helpers
@@ -476,6 +477,13 @@ static void on_ring_read(void *arg, const struct zkc_reply *r)
         json_array_remove(recent, 0);
     json_object_set_new(o, "seq", json_integer(seq));
     char *text = json_dumps(o, JSON_COMPACT);
+    /* a batch names up to a thousand jobs: the oldest entries give way to stay small (a
+     * reader that finds a gap reads every job again, as when it missed entries) */
+    while (text != NULL && strlen(text) > CHANGES_BYTES && json_array_size(recent) > 1) {
+        free(text);
+        json_array_remove(recent, 0);
+        text = json_dumps(o, JSON_COMPACT);
+    }
     json_decref(o);
     if (text == NULL) {
         json_decref(rg->names);
