@@ -54,6 +54,7 @@ struct held {
 /* A placement read from the chunks, waiting for its definition. */
 struct want {
     struct coord_placement p;
+    uint64_t order; /* chunk << 32 | entry: a later entry for a job replaces an earlier one */
     char *shards_key;
     char *definition; /* fetched */
     int64_t version;  /* of the definition fetched */
@@ -61,10 +62,21 @@ struct want {
     bool missing; /* the server has no such job (deleted meanwhile) */
 };
 
+struct apply;
+
+/* A chunk being read, and how many of its entries were taken. */
+struct chunk_ctx {
+    struct apply *ap;
+    uint32_t index, entries;
+};
+
 struct apply {
     struct agent *a;
     int64_t gen, mzxid, session;
+    struct coord_placement_head h; /* the head read (n_parts 0: there is none) */
+    bool full;                     /* every part read (else those after the applied ones) */
     uint32_t chunks, chunks_read;
+    struct chunk_ctx *cc; /* [chunks] */
     struct want *w;
     size_t n, cap;
     char **removed; /* held names no longer placed */
@@ -98,6 +110,7 @@ struct agent {
     /* placements */
     struct strmap held;
     struct apply *applying;
+    struct coord_placement_head applied; /* the parts held (n_parts 0: none yet) */
     int64_t applied_gen, applied_mzxid, through;
     int64_t stale_gen;    /* the last head seen that was made for another session */
     json_t *known_cals;   /* {name: true}: the calendars the executor holds */
@@ -149,6 +162,7 @@ static void apply_free(struct apply *ap)
         json_decref(ap->w[i].secrets);
     }
     free(ap->w);
+    free(ap->cc);
     for (size_t i = 0; i < ap->n_removed; i++)
         free(ap->removed[i]);
     free(ap->removed);
@@ -399,6 +413,7 @@ static void apply_end(struct agent *a, struct apply *ap, bool ok)
     if (ok) {
         a->applied_gen = ap->gen;
         a->applied_mzxid = ap->mzxid;
+        a->applied = ap->h;
         if (ap->through > a->through)
             a->through = ap->through;
         if (a->fenced && zkc_lease_valid(a->zk) && ap->session == zkc_session_id(a->zk)) {
@@ -688,7 +703,16 @@ static void fetch_done(uv_work_t *wk, int status)
 
 static int cmp_want(const void *x, const void *y)
 {
-    return strcmp(((const struct want *)x)->p.job, ((const struct want *)y)->p.job);
+    const struct want *a = x, *b = y;
+    int c = strcmp(a->p.job, b->p.job);
+    return c != 0 ? c : a->order < b->order ? -1 : a->order > b->order;
+}
+
+static void want_clear(struct want *w)
+{
+    coord_placement_clear(&w->p);
+    free(w->shards_key);
+    w->shards_key = NULL;
 }
 
 /* Every chunk is read: work out what changed and fetch its definitions. */
@@ -700,33 +724,57 @@ static void chunks_read(struct agent *a, struct apply *ap)
         return;
     }
     qsort(ap->w, ap->n, sizeof *ap->w, cmp_want);
-    /* keep only what changed */
+    /* the last entry of each job counts; keep what changes what is held */
     size_t k = 0;
     struct strmap seen;
     strmap_init(&seen);
+    char **dropped = calloc(ap->n + 1, sizeof *dropped);
+    size_t n_dropped = 0;
     for (size_t i = 0; i < ap->n; i++) {
         struct want *w = &ap->w[i];
-        strmap_put(&seen, w->p.job, w);
-        struct held *h = strmap_get(&a->held, w->p.job);
-        if (h != NULL && h->version >= w->p.version && strcmp(h->shards, w->shards_key) == 0) {
-            coord_placement_clear(&w->p);
-            free(w->shards_key);
+        bool superseded = i + 1 < ap->n && strcmp(ap->w[i + 1].p.job, w->p.job) == 0;
+        struct held *h = superseded ? NULL : strmap_get(&a->held, w->p.job);
+        if (superseded || (w->p.drop && (ap->full || h == NULL)) ||
+            (!w->p.drop && h != NULL && h->version >= w->p.version &&
+             strcmp(h->shards, w->shards_key) == 0)) {
+            if (!superseded && !w->p.drop)
+                strmap_put(&seen, w->p.job, a);
+            want_clear(w);
             continue;
         }
+        if (w->p.drop) { /* a delta took it away */
+            if (dropped != NULL) {
+                dropped[n_dropped++] = w->p.job;
+                w->p.job = NULL;
+            }
+            want_clear(w);
+            continue;
+        }
+        strmap_put(&seen, w->p.job, a);
         ap->w[k++] = *w;
     }
     ap->n = k;
-    size_t pos = 0;
-    const char *name;
-    void *v;
-    size_t n_held = a->held.len;
-    ap->removed = calloc(n_held + 1, sizeof *ap->removed);
-    while (ap->removed != NULL && strmap_next(&a->held, &pos, &name, &v))
-        if (strmap_get(&seen, name) == NULL && (ap->removed[ap->n_removed] = strdup(name)) != NULL)
-            ap->n_removed++;
+    if (ap->full) { /* whatever no part names is no longer held */
+        size_t pos = 0;
+        const char *name;
+        void *v;
+        size_t n_held = a->held.len;
+        ap->removed = calloc(n_held + 1, sizeof *ap->removed);
+        while (ap->removed != NULL && strmap_next(&a->held, &pos, &name, &v))
+            if (strmap_get(&seen, name) == NULL &&
+                (ap->removed[ap->n_removed] = strdup(name)) != NULL)
+                ap->n_removed++;
+        for (size_t i = 0; i < n_dropped; i++)
+            free(dropped[i]);
+        free(dropped);
+    } else {
+        ap->removed = dropped;
+        ap->n_removed = n_dropped;
+    }
     strmap_free(&seen);
-    log_info("placement read", "gen=%lld epoch=%lld changed=%zu removed=%zu", (long long)ap->gen,
-             (long long)ap->mzxid, ap->n, ap->n_removed);
+    log_info("placement read", "gen=%lld epoch=%lld parts=%u whole=%d changed=%zu removed=%zu",
+             (long long)ap->gen, (long long)ap->mzxid, ap->h.n_parts, ap->full, ap->n,
+             ap->n_removed);
     ap->calendars = a->calendars_dirty;
     if (ap->n == 0 && !ap->calendars) {
         assign_all(a, ap);
@@ -752,7 +800,8 @@ static void chunks_read(struct agent *a, struct apply *ap)
 
 static int add_want(void *arg, const struct coord_placement *p)
 {
-    struct apply *ap = arg;
+    struct chunk_ctx *cc = arg;
+    struct apply *ap = cc->ap;
     if (ap->n == ap->cap) {
         size_t cap = ap->cap ? 2 * ap->cap : 256;
         struct want *w = realloc(ap->w, cap * sizeof *w);
@@ -763,6 +812,8 @@ static int add_want(void *arg, const struct coord_placement *p)
     }
     struct want *w = &ap->w[ap->n];
     memset(w, 0, sizeof *w);
+    w->order = (uint64_t)cc->index << 32 | cc->entries++;
+    w->p.drop = p->drop;
     w->p.job = strdup(p->job);
     w->p.version = p->version;
     w->p.job_shards = p->job_shards;
@@ -785,21 +836,22 @@ static int add_want(void *arg, const struct coord_placement *p)
 
 static void bad_want(void *arg, size_t index, const struct ty_err *err)
 {
-    struct apply *ap = arg;
+    struct apply *ap = ((struct chunk_ctx *)arg)->ap;
     log_error("a placement entry is malformed; skipped", "gen=%lld index=%zu error=\"%s\"",
               (long long)ap->gen, index, err->msg);
 }
 
 static void on_chunk(void *arg, const struct zkc_reply *r)
 {
-    struct apply *ap = arg;
+    struct chunk_ctx *cc = arg;
+    struct apply *ap = cc->ap;
     struct agent *a = ap->a;
     if (r->rc != ZOK) {
         ap->failed = true;
     } else {
         struct ty_err err;
         int rc = coord_placements_decode(r->data ? r->data : "", (size_t)r->len, add_want, bad_want,
-                                         ap, &err);
+                                         cc, &err);
         if (rc != 0) {
             log_error("a placement chunk cannot be read", "gen=%lld error=\"%s\"",
                       (long long)ap->gen, rc == TY_ENOMEM ? "out of memory" : err.msg);
@@ -820,6 +872,7 @@ static void on_head(void *arg, const struct zkc_reply *r)
         /* no placement yet: the leader makes one when it sees us; watch for it */
         ap->gen = 0;
         ap->mzxid = 0;
+        ap->full = true; /* nothing is placed here */
         if (zkc_exists(a->zk, a->place_path, head_watch, a, NULL, NULL) != 0)
             log_warn("cannot watch for a placement", "path=%s", a->place_path);
         chunks_read(a, ap);
@@ -854,17 +907,30 @@ static void on_head(void *arg, const struct zkc_reply *r)
     }
     ap->gen = h.gen;
     ap->mzxid = r->stat.mzxid;
-    ap->chunks = h.chunks;
-    if (h.chunks == 0) {
+    ap->h = h;
+    ap->full = !coord_placement_head_extends(&a->applied, &h);
+    uint32_t first = ap->full ? 0 : a->applied.n_parts;
+    for (uint32_t p = first; p < h.n_parts; p++)
+        ap->chunks += h.parts[p].chunks;
+    if (ap->chunks == 0) {
         chunks_read(a, ap);
         return;
     }
-    uint32_t unsent = 0; /* answers come on later turns of the loop */
-    for (uint32_t i = 0; i < h.chunks; i++) {
-        char path[192];
-        snprintf(path, sizeof path, "/chunks/%s/%lld-%u", a->cfg.member.id, (long long)h.gen, i);
-        if (zkc_get(a->zk, path, NULL, NULL, on_chunk, ap) != 0)
-            unsent++;
+    if ((ap->cc = calloc(ap->chunks, sizeof *ap->cc)) == NULL) {
+        a->again = true;
+        apply_end(a, ap, false);
+        return;
+    }
+    uint32_t unsent = 0, c = 0; /* answers come on later turns of the loop */
+    for (uint32_t p = first; p < h.n_parts; p++) {
+        for (uint32_t i = 0; i < h.parts[p].chunks; i++, c++) {
+            char path[192];
+            snprintf(path, sizeof path, "/chunks/%s/%lld-%u", a->cfg.member.id,
+                     (long long)h.parts[p].gen, i);
+            ap->cc[c] = (struct chunk_ctx){.ap = ap, .index = c};
+            if (zkc_get(a->zk, path, NULL, NULL, on_chunk, &ap->cc[c]) != 0)
+                unsent++;
+        }
     }
     if (unsent > 0) {
         ap->failed = true;
@@ -996,6 +1062,7 @@ static void drop_all(struct agent *a)
         }
     }
     strmap_clear(&a->held, free_held);
+    memset(&a->applied, 0, sizeof a->applied); /* the next placement is read whole */
     log_info("new ZooKeeper session: jobs held are dropped until the placement is read again",
              "session=%llx jobs=%zu", (unsigned long long)zkc_session_id(a->zk), n);
 }

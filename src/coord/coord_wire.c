@@ -894,15 +894,63 @@ static int load_object(const char *data, size_t len, const char *what, json_t **
 
 int coord_placement_head_encode(const struct coord_placement_head *h, struct strbuf *out)
 {
-    if (!coord_id_ok(h->leader))
+    if (!coord_id_ok(h->leader) || h->n_parts == 0 || h->n_parts > COORD_PARTS_MAX)
         return TY_EINVAL; /* every reader would refuse it */
     sb_truncate(out, 0);
     sb_addf(out,
             "{\"v\":%d,\"gen\":%lld,\"chunks\":%u,\"jobs\":%lld,\"leader\":\"%s\",\"at\":%lld,"
-            "\"session\":%lld}",
+            "\"session\":%lld,\"parts\":[",
             COORD_WIRE_VERSION, (long long)h->gen, h->chunks, (long long)h->jobs, h->leader,
             (long long)h->at_ms, (long long)h->session);
+    for (uint32_t i = 0; i < h->n_parts; i++)
+        sb_addf(out, "%s[%lld,%u,%lld]", i > 0 ? "," : "", (long long)h->parts[i].gen,
+                h->parts[i].chunks, (long long)h->parts[i].bytes);
+    sb_adds(out, "]}");
     return sb_failed(out) ? TY_ENOMEM : 0;
+}
+
+/* o["parts"] into h: [[gen, chunks, bytes], ...], generations increasing up to h->gen, chunks
+ * adding up to h->chunks; absent: one base of h->gen and h->chunks. */
+static int get_parts(const json_t *o, struct coord_placement_head *h, struct ty_err *err)
+{
+    const json_t *parts = json_object_get(o, "parts");
+    if (parts == NULL) {
+        h->parts[0] = (struct coord_placement_part){.gen = h->gen, .chunks = h->chunks};
+        h->n_parts = 1;
+        return 0;
+    }
+    size_t n = json_array_size(parts);
+    if (!json_is_array(parts) || n == 0 || n > COORD_PARTS_MAX)
+        return coord__refuse(err, &top, "parts", "expected an array of 1 to %d parts",
+                             COORD_PARTS_MAX);
+    int64_t chunks = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *p = json_array_get(parts, i);
+        char path[PATH_CHARS];
+        const struct coord__where w = element(&top, "parts", i, path, sizeof path);
+        const json_t *g = json_array_get(p, 0), *c = json_array_get(p, 1),
+                     *b = json_array_get(p, 2);
+        if (json_array_size(p) != 3 || !json_is_integer(g) || !json_is_integer(c) ||
+            !json_is_integer(b))
+            return coord__refuse(err, &w, NULL, "expected [generation, chunks, bytes]");
+        json_int_t gen = json_integer_value(g), nc = json_integer_value(c);
+        json_int_t bytes = json_integer_value(b);
+        if (gen < 1 || gen > h->gen || (i > 0 && gen <= h->parts[i - 1].gen))
+            return coord__refuse(err, &w, NULL,
+                                 "generation %lld: parts go up from 1 to the head's %lld",
+                                 (long long)gen, (long long)h->gen);
+        if (nc < 1 || nc > UINT32_MAX || bytes < 0)
+            return coord__refuse(err, &w, NULL, "%lld chunks of %lld bytes", (long long)nc,
+                                 (long long)bytes);
+        h->parts[i] =
+            (struct coord_placement_part){.gen = gen, .chunks = (uint32_t)nc, .bytes = bytes};
+        chunks += nc;
+    }
+    h->n_parts = (uint32_t)n;
+    if (chunks != h->chunks)
+        return coord__refuse(err, &top, "parts", "%lld chunks in parts, %u in the head",
+                             (long long)chunks, h->chunks);
+    return 0;
 }
 
 int coord_placement_head_decode(const char *data, size_t len, struct coord_placement_head *h,
@@ -933,9 +981,23 @@ int coord_placement_head_decode(const char *data, size_t len, struct coord_place
         snprintf(h->leader, sizeof h->leader, "%s", leader);
         h->at_ms = at;
         h->session = session;
+        rc = get_parts(o, h, err);
     }
+    if (rc != 0)
+        memset(h, 0, sizeof *h);
     json_decref(o);
     return rc;
+}
+
+bool coord_placement_head_extends(const struct coord_placement_head *a,
+                                  const struct coord_placement_head *b)
+{
+    if (a->n_parts == 0 || b->n_parts < a->n_parts)
+        return false;
+    for (uint32_t i = 0; i < a->n_parts; i++)
+        if (a->parts[i].gen != b->parts[i].gen || a->parts[i].chunks != b->parts[i].chunks)
+            return false;
+    return true;
 }
 
 /* s as a JSON string.  Names and ids need no escapes and are copied; anything else goes
@@ -961,12 +1023,17 @@ static int add_json_str(struct strbuf *sb, const char *s)
     return 0;
 }
 
-/* One placement's entry: {"j","ver","s" (absent: every shard),"n","r" (absent: 0),"f"}. */
+/* One placement's entry: {"j","ver","s" (absent: every shard),"n","r" (absent: 0),"u","f"}, or
+ * {"j","d":1} for a drop. */
 static int entry_text(const struct coord_placement *p, struct strbuf *sb)
 {
     assert(p->n_shards == 0 || p->shards != NULL);
     sb_adds(sb, "{\"j\":");
     int rc = add_json_str(sb, p->job != NULL ? p->job : "");
+    if (p->drop) {
+        sb_adds(sb, ",\"d\":1}");
+        return rc != 0 ? rc : sb_failed(sb) ? TY_ENOMEM : 0;
+    }
     sb_addf(sb, ",\"ver\":%lld", (long long)p->version);
     if (p->n_shards > 0) {
         sb_adds(sb, ",\"s\":[");
@@ -1084,10 +1151,18 @@ static int placement_from(const json_t *o, size_t i, struct coord_placement *p, 
     if (!json_is_object(o))
         return coord__refuse(err, &w, NULL, "not an object");
     const char *name, *f;
-    int64_t version, shards, resume, unsure = 0;
+    int64_t version, shards, resume, unsure = 0, drop = 0;
     int rc;
     if ((rc = get_job_name(o, &w, "j", true, &name, err)) != 0 ||
-        (rc = coord__get_int(o, &w, "ver", true, 0, I64, &version, err)) != 0 ||
+        (rc = coord__get_int(o, &w, "d", false, 0, 1, &drop, err)) != 0)
+        return rc;
+    if (drop) {
+        snprintf(job, JOB_NAME_MAX + 1, "%s", name);
+        p->job = job;
+        p->drop = true;
+        return 0;
+    }
+    if ((rc = coord__get_int(o, &w, "ver", true, 0, I64, &version, err)) != 0 ||
         (rc = coord__get_int(o, &w, "n", true, 1, JOB_SHARDS_MAX, &shards, err)) != 0 ||
         (rc = get_shards(o, &w, "s", (uint32_t)shards, true, buf, &p->shards, &p->n_shards, err)) !=
             0 ||

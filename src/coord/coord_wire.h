@@ -119,37 +119,62 @@ struct coord_placement {
     char *from;           /* the executor the shards came from when it died or left (skip
                              reasons name it); NULL */
     int64_t uncertain;    /* fires at or before it that `from` may have started (0: none) */
+    bool drop; /* in a delta part: the executor holds none of the job's shards any more (only
+                  `job` is set) */
 };
 
 void coord_placement_clear(struct coord_placement *p);
 
 /*
- * The head of an executor's placement: which generation, in how many chunks.  The
- * executor watches only this node; the chunks are immutable nodes named by generation, so
- * a reader that sees head G reads chunks of G and nothing else.
+ * The head of an executor's placement: which generation, and the parts that make it.  The
+ * executor watches only this node; chunks are immutable nodes named by the generation that
+ * wrote them.  A placement is a log: the first part is a base (every job the executor
+ * holds), each later one a delta written by a later generation (an entry replaces the
+ * job's earlier one; a `drop` entry removes it).  So a change of a few jobs writes a few
+ * entries, not the whole placement, and a reader that applied a prefix of the parts reads
+ * only the rest.  The leader compacts (writes a new base) when the deltas outgrow the base
+ * or their count reaches COORD_PARTS_MAX, so the log stays at most about twice its live
+ * size and a change costs O(1) entries amortised.
  */
+#define COORD_PARTS_MAX 16
+
+struct coord_placement_part {
+    int64_t gen;     /* its chunk nodes are "<gen>-<i>", i < chunks */
+    uint32_t chunks; /* 1 or more (an empty base is one empty chunk) */
+    int64_t bytes;   /* of its chunks together: what compaction weighs */
+};
+
 struct coord_placement_head {
     int64_t gen;               /* increasing per executor */
-    uint32_t chunks;           /* chunk nodes "<gen>-<i>", i < chunks */
-    int64_t jobs;              /* placements in all chunks together */
+    uint32_t chunks;           /* chunk nodes of every part together */
+    int64_t jobs;              /* entries in every part together */
     char leader[COORD_ID_MAX]; /* the server that published it */
     int64_t at_ms;
     int64_t session; /* the executor's ZooKeeper session it was made for: an executor
                         applies only a head made for its own session, so a process that
                         comes back with a new session waits for the leader to have seen it */
+    struct coord_placement_part parts[COORD_PARTS_MAX]; /* the base first; at least one */
+    uint32_t n_parts;
 };
 
 /* "{...}" text into out (NUL-terminated).  TY_ENOMEM. */
 int coord_placement_head_encode(const struct coord_placement_head *h, struct strbuf *out);
-/* From data[0..len).  TY_EFORMAT naming the field. */
+/* From data[0..len).  TY_EFORMAT naming the field (also for parts whose generations do not
+ * increase, or whose chunks do not add up to "chunks").  A head without "parts" (written
+ * before placements had deltas) is one base part of "gen" and "chunks". */
 int coord_placement_head_decode(const char *data, size_t len, struct coord_placement_head *h,
                                 struct ty_err *err);
+
+/* Whether head b's parts begin with every part of a (so a reader that applied a reads only
+ * the rest of b). */
+bool coord_placement_head_extends(const struct coord_placement_head *a,
+                                  const struct coord_placement_head *b);
 
 /*
  * Cut placements p[0..n) into chunks of at most max_bytes each (a placement is never
  * split; one that alone exceeds max_bytes is TY_EINVAL naming the job).  *chunks gets a
  * malloc'd array of *n_chunks strbufs (free each with sb_free, then the array); at least
- * one chunk, empty when n is 0.  TY_ENOMEM.
+ * one chunk, empty when n is 0.  A drop entry is {"j": name, "d": 1}.  TY_ENOMEM.
  */
 int coord_placements_encode(const struct coord_placement *p, size_t n, size_t max_bytes,
                             struct strbuf **chunks, size_t *n_chunks, struct ty_err *err);

@@ -386,7 +386,7 @@ static int zjob_update(struct zk *z, const char *name, const char *text, int64_t
                   : strategy != NULL && strcmp(strategy, "local") == 0 ? JOB_STRATEGY_LOCAL
                                                                        : JOB_STRATEGY_EVEN;
     if (old_strategy != 0 && old_strategy != j->strategy)
-        coord_zk__job_unplace(z, j); /* its placement takes another form */
+        coord_zk__job_unplace(z, name, j); /* its placement takes another form */
     for (size_t i = 0; i < j->n_prefer; i++)
         free(j->prefer[i]);
     free(j->prefer);
@@ -407,7 +407,7 @@ static int zjob_update(struct zk *z, const char *name, const char *text, int64_t
     j->prefer_only = json_is_true(json_object_get(o, "prefer_only"));
     j->failover = json_is_true(json_object_get(o, "failover"));
     if ((uint32_t)shards != j->shards)
-        coord_zk__job_unplace(z, j);
+        coord_zk__job_unplace(z, name, j);
     if (coord_zk__job_shards(j, (uint32_t)shards) != 0) {
         json_decref(o);
         return TY_ENOMEM;
@@ -421,7 +421,7 @@ static void zjob_remove(struct zk *z, const char *name)
 {
     struct zjob *j = strmap_del(&z->jobs, name);
     if (j != NULL)
-        coord_zk__job_unplace(z, j);
+        coord_zk__job_unplace(z, name, j);
     coord_zk__job_free(j);
 }
 
@@ -1539,8 +1539,10 @@ static int zk_send(struct coord *base, const char *executor, struct coord_reques
 static void zk_free(struct zk *z)
 {
     strmap_clear(&z->jobs, coord_zk__job_free);
-    for (size_t i = 0; i < z->n_execs; i++)
+    for (size_t i = 0; i < z->n_execs; i++) {
         coord_member_info_clear(&z->execs[i].info);
+        strmap_free(&z->execs[i].changed);
+    }
     free(z->execs);
     json_decref(z->failovers);
     pthread_mutex_destroy(&z->mu);

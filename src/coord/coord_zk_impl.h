@@ -21,16 +21,19 @@ struct zexec {
     char id[COORD_ID_MAX];
     struct coord_member_info info; /* its registration, as last read */
     bool have_info;
-    bool online;          /* its registration node exists */
-    int64_t session;      /* the session that owns its registration */
-    int64_t lost_ms;      /* when it went (0: online, or never seen) */
-    bool head_known;      /* its placement head was read (or written by us) */
-    int64_t gen;          /* ... its generation */
-    int32_t head_version; /* ... the head node's version, for the leader's next write */
-    bool dirty;           /* leader: its placement must be published again */
-    bool chunks_made;     /* leader: /chunks/<id> exists (made, or asked for) */
-    bool waiting_ack;     /* leader: shards were taken from it; waiting for applied_gen >= gen */
-    int64_t shards;       /* shards it holds (placements), for status */
+    bool online;                      /* its registration node exists */
+    int64_t session;                  /* the session that owns its registration */
+    int64_t lost_ms;                  /* when it went (0: online, or never seen) */
+    bool head_known;                  /* its placement head was read (or written by us) */
+    int64_t gen;                      /* ... its generation */
+    int32_t head_version;             /* ... the head node's version, for the leader's next write */
+    struct coord_placement_head head; /* ... its parts: what this server has applied */
+    bool dirty;                       /* leader: its placement must be published again */
+    bool full;                        /* leader: ... as a new base (else a delta of `changed`) */
+    struct strmap changed; /* leader: the jobs whose entry goes in the next delta (keys) */
+    bool chunks_made;      /* leader: /chunks/<id> exists (made, or asked for) */
+    bool waiting_ack;      /* leader: shards were taken from it; waiting for applied_gen >= gen */
+    int64_t shards;        /* shards it holds (placements), for status */
 };
 
 /* A job's placement inputs and where its shards are. */
@@ -125,9 +128,9 @@ struct zjob *coord_zk__job(struct zk *z, const char *name, bool make);
 /* Size a job's per-shard arrays for n shards (new shards: no owner).  0 or TY_ENOMEM. */
 int coord_zk__job_shards(struct zjob *j, uint32_t n);
 
-/* Take a job's shards from their owners (the job goes, or its shard count or strategy
+/* Take job `name`'s shards from their owners (the job goes, or its shard count or strategy
  * changed): the owners' placements are published again without it. */
-void coord_zk__job_unplace(struct zk *z, struct zjob *j);
+void coord_zk__job_unplace(struct zk *z, const char *name, struct zjob *j);
 
 /* Free a job (a strmap value). */
 void coord_zk__job_free(void *v);

@@ -55,14 +55,24 @@ static int32_t exec_index(const struct zk *z, const struct zexec *e)
  * Reading (every server)
  */
 
+struct head_read;
+
+/* One chunk being read: its place in the order its entries apply in. */
+struct chunk_read {
+    struct head_read *hr;
+    json_t *entries; /* [[job, shards|null, job_shards, resume_after, from|null] or [job]
+                        for a drop, ...] */
+};
+
 struct head_read {
     struct zk *z;
     char id[COORD_ID_MAX];
-    int64_t gen;
+    struct coord_placement_head h;
     int32_t version;
+    bool full; /* from the base (else only the parts after those applied) */
     uint32_t chunks, got;
     bool failed;
-    json_t *entries; /* [[job, shards|null, job_shards, resume_after, from|null], ...] */
+    struct chunk_read *c; /* [chunks], in the order they apply */
 };
 
 static void read_head(struct zk *z, const char *id);
@@ -77,69 +87,93 @@ static void head_watch(void *arg, int type, const char *path)
         read_head(z, id + 1);
 }
 
-/* Executor e's placement is `entries` (generation gen): the owner arrays follow. */
-static void adopt(struct zk *z, struct zexec *e, json_t *entries)
+/* Executor k holds nothing of job j any more (as far as this server knows). */
+static void forget(struct zk *z, struct zjob *j, int32_t k)
+{
+    int64_t *held = &z->execs[k].shards;
+    for (uint32_t s = 0; s < j->shards; s++) {
+        if (j->owner[s] == k) {
+            j->owner[s] = -1;
+            --*held;
+        }
+    }
+    for (size_t i = 0; i < j->n_local; i++) {
+        if (j->local[i] == (uint32_t)k) {
+            j->local[i--] = j->local[--j->n_local];
+            *held -= j->shards;
+        }
+    }
+    if (*held < 0)
+        *held = 0;
+}
+
+/* One entry of executor k's placement, applied over what it held of the job. */
+static void adopt_entry(struct zk *z, int32_t k, const json_t *en)
+{
+    struct zexec *e = &z->execs[k];
+    const char *job = json_string_value(json_array_get(en, 0));
+    bool drop = json_array_size(en) == 1;
+    struct zjob *j = job != NULL ? coord_zk__job(z, job, !drop) : NULL;
+    if (j == NULL)
+        return;
+    forget(z, j, k);
+    if (drop)
+        return;
+    uint32_t n = (uint32_t)json_integer_value(json_array_get(en, 2));
+    if (j->version == 0 && n != j->shards && coord_zk__job_shards(j, n) != 0)
+        return;
+    if (j->strategy == JOB_STRATEGY_LOCAL) {
+        uint32_t *l = realloc(j->local, (j->n_local + 1) * sizeof *l);
+        if (l != NULL) {
+            j->local = l;
+            j->local[j->n_local++] = (uint32_t)k;
+            e->shards += j->shards;
+        }
+        return;
+    }
+    json_t *shards = json_array_get(en, 1);
+    int64_t since = json_integer_value(json_array_get(en, 3));
+    for (uint32_t q = 0; q < (json_is_null(shards) ? j->shards : json_array_size(shards)); q++) {
+        json_int_t s = json_is_null(shards) ? q : json_integer_value(json_array_get(shards, q));
+        if (s < 0 || (uint32_t)s >= j->shards)
+            continue;
+        j->owner[s] = k;
+        j->since[s] = since;
+        j->from[s] = -1;
+        j->unsure[s] = 0;
+        e->shards++;
+    }
+}
+
+/* Executor e's placement read (all of it, or the parts after those applied): the owner
+ * arrays follow. */
+static void adopt(struct zk *z, struct zexec *e, const struct head_read *hr)
 {
     int32_t k = exec_index(z, e);
-    size_t pos = 0;
-    const char *name;
-    void *v;
-    while (strmap_next(&z->jobs, &pos, &name, &v)) {
-        struct zjob *j = v;
-        for (uint32_t s = 0; s < j->shards; s++)
-            if (j->owner[s] == k)
-                j->owner[s] = -1;
-        for (size_t i = 0; i < j->n_local; i++)
-            if (j->local[i] == (uint32_t)k)
-                j->local[i--] = j->local[--j->n_local];
+    if (hr->full) {
+        size_t pos = 0;
+        const char *name;
+        void *v;
+        while (strmap_next(&z->jobs, &pos, &name, &v))
+            forget(z, v, k);
+        e->shards = 0;
     }
-    e->shards = 0;
-    size_t i;
-    json_t *en;
-    json_array_foreach(entries, i, en)
-    {
-        const char *job = json_string_value(json_array_get(en, 0));
-        struct zjob *j = coord_zk__job(z, job, true);
-        uint32_t n = (uint32_t)json_integer_value(json_array_get(en, 2));
-        if (j == NULL)
-            continue;
-        if (j->version == 0 && n != j->shards && coord_zk__job_shards(j, n) != 0)
-            continue;
-        if (j->strategy == JOB_STRATEGY_LOCAL) {
-            uint32_t *l = realloc(j->local, (j->n_local + 1) * sizeof *l);
-            if (l != NULL) {
-                j->local = l;
-                j->local[j->n_local++] = (uint32_t)k;
-            }
-            e->shards += j->shards;
-            continue;
-        }
-        json_t *shards = json_array_get(en, 1);
-        int64_t since = json_integer_value(json_array_get(en, 3));
-        if (json_is_null(shards)) {
-            for (uint32_t s = 0; s < j->shards; s++) {
-                j->owner[s] = k;
-                j->since[s] = since;
-                j->from[s] = -1;
-                j->unsure[s] = 0;
-            }
-            e->shards += j->shards;
-        } else {
-            size_t q;
-            json_t *sv;
-            json_array_foreach(shards, q, sv)
-            {
-                json_int_t s = json_integer_value(sv);
-                if (s >= 0 && (uint32_t)s < j->shards) {
-                    j->owner[s] = k;
-                    j->since[s] = since;
-                    j->from[s] = -1;
-                    j->unsure[s] = 0;
-                    e->shards++;
-                }
-            }
+    for (uint32_t c = 0; c < hr->chunks; c++) {
+        size_t i;
+        json_t *en;
+        json_array_foreach(hr->c[c].entries, i, en)
+        {
+            adopt_entry(z, k, en);
         }
     }
+}
+
+static void head_read_free(struct head_read *hr)
+{
+    for (uint32_t c = 0; hr->c != NULL && c < hr->chunks; c++)
+        json_decref(hr->c[c].entries);
+    free(hr->c);
+    free(hr);
 }
 
 static void head_done(struct head_read *hr)
@@ -147,28 +181,30 @@ static void head_done(struct head_read *hr)
     struct zk *z = hr->z;
     struct zexec *e = coord_zk__exec(z, hr->id, true);
     if (!hr->failed && e != NULL && !z->closing) {
-        adopt(z, e, hr->entries);
-        e->gen = hr->gen;
+        adopt(z, e, hr);
+        e->gen = hr->h.gen;
         e->head_version = hr->version;
+        e->head = hr->h;
         e->head_known = true;
         coord_zk__changed(z);
     } else if (hr->failed && !z->closing) {
         read_head(z, hr->id); /* a newer generation replaced these chunks: read that */
     }
-    json_decref(hr->entries);
-    free(hr);
+    head_read_free(hr);
 }
 
 static int take_entry(void *arg, const struct coord_placement *p)
 {
-    struct head_read *hr = arg;
+    struct chunk_read *cr = arg;
+    if (p->drop)
+        return json_array_append_new(cr->entries, json_pack("[s]", p->job));
     json_t *shards = json_null();
     if (p->n_shards > 0) {
         shards = json_array();
         for (uint32_t i = 0; i < p->n_shards; i++)
             json_array_append_new(shards, json_integer(p->shards[i]));
     }
-    json_array_append_new(hr->entries,
+    json_array_append_new(cr->entries,
                           json_pack("[s, o, I, I, s?]", p->job, shards, (json_int_t)p->job_shards,
                                     (json_int_t)p->resume_after, p->from));
     return 0;
@@ -176,26 +212,27 @@ static int take_entry(void *arg, const struct coord_placement *p)
 
 static void bad_entry(void *arg, size_t index, const struct ty_err *err)
 {
-    struct head_read *hr = arg;
+    struct chunk_read *cr = arg;
     log_error("a placement entry is malformed; skipped",
               "executor=%s gen=%lld index=%zu "
               "error=\"%s\"",
-              hr->id, (long long)hr->gen, index, err->msg);
+              cr->hr->id, (long long)cr->hr->h.gen, index, err->msg);
 }
 
 static void on_chunk(void *arg, const struct zkc_reply *r)
 {
-    struct head_read *hr = arg;
+    struct chunk_read *cr = arg;
+    struct head_read *hr = cr->hr;
     if (r->rc != ZOK) {
         hr->failed = true;
     } else {
         struct ty_err err;
         if (coord_placements_decode(r->data ? r->data : "", (size_t)r->len, take_entry, bad_entry,
-                                    hr, &err) != 0)
+                                    cr, &err) != 0)
             log_error("a placement chunk is malformed; skipped",
                       "executor=%s gen=%lld "
                       "error=\"%s\"",
-                      hr->id, (long long)hr->gen, err.msg);
+                      hr->id, (long long)hr->h.gen, err.msg);
     }
     if (++hr->got == hr->chunks)
         head_done(hr);
@@ -206,38 +243,47 @@ static void on_head(void *arg, const struct zkc_reply *r)
     struct head_read *hr = arg;
     struct zk *z = hr->z;
     if (r->rc != ZOK) {
-        free(hr);
+        head_read_free(hr);
         return;
     }
-    struct coord_placement_head h;
     struct ty_err err;
-    if (coord_placement_head_decode(r->data ? r->data : "", (size_t)r->len, &h, &err) != 0) {
+    if (coord_placement_head_decode(r->data ? r->data : "", (size_t)r->len, &hr->h, &err) != 0) {
         log_error("a placement head is malformed; that executor's shards are unknown",
                   "executor=%s error=\"%s\"", hr->id, err.msg);
-        free(hr);
+        head_read_free(hr);
         return;
     }
     struct zexec *e = coord_zk__exec(z, hr->id, true);
-    if (e != NULL && e->head_known && e->gen == h.gen) {
+    if (e != NULL && e->head_known && e->gen == hr->h.gen) {
         e->head_version = r->stat.version; /* our own publication, seen back */
-        free(hr);
+        head_read_free(hr);
         return;
     }
-    hr->gen = h.gen;
     hr->version = r->stat.version;
-    hr->chunks = h.chunks;
-    hr->entries = json_array();
-    if (h.chunks == 0) {
+    hr->full = e == NULL || !e->head_known || !coord_placement_head_extends(&e->head, &hr->h);
+    uint32_t first = hr->full ? 0 : e->head.n_parts;
+    for (uint32_t p = first; p < hr->h.n_parts; p++)
+        hr->chunks += hr->h.parts[p].chunks;
+    if (hr->chunks == 0) {
         head_done(hr);
         return;
     }
+    if ((hr->c = calloc(hr->chunks, sizeof *hr->c)) == NULL) {
+        head_read_free(hr);
+        return;
+    }
     /* answers come on later turns of the loop: the requests not sent are counted after */
-    uint32_t unsent = 0;
-    for (uint32_t i = 0; i < h.chunks; i++) {
-        char path[192];
-        snprintf(path, sizeof path, "/chunks/%s/%lld-%u", hr->id, (long long)h.gen, i);
-        if (coord_zk__get(z, path, NULL, NULL, on_chunk, hr) != 0)
-            unsent++;
+    uint32_t unsent = 0, c = 0;
+    for (uint32_t p = first; p < hr->h.n_parts; p++) {
+        for (uint32_t i = 0; i < hr->h.parts[p].chunks; i++, c++) {
+            char path[192];
+            snprintf(path, sizeof path, "/chunks/%s/%lld-%u", hr->id, (long long)hr->h.parts[p].gen,
+                     i);
+            hr->c[c].hr = hr;
+            hr->c[c].entries = json_array();
+            if (coord_zk__get(z, path, NULL, NULL, on_chunk, &hr->c[c]) != 0)
+                unsent++;
+        }
     }
     if (unsent > 0) {
         hr->failed = true;
@@ -259,7 +305,7 @@ static void read_head(struct zk *z, const char *id)
     char path[128];
     snprintf(path, sizeof path, "/placements/%s", id);
     if (coord_zk__get(z, path, head_watch, z, on_head, hr) != 0)
-        free(hr);
+        head_read_free(hr);
 }
 
 static void placements_watch(void *arg, int type, const char *path);
@@ -467,7 +513,8 @@ static void release(struct zk *z, int32_t k, const json_t *last)
                 j->local[i--] = j->local[--j->n_local];
     }
     z->execs[k].shards = 0;
-    z->execs[k].dirty = true; /* its head: empty */
+    z->execs[k].dirty = true; /* its head: an empty base */
+    z->execs[k].full = true;
     log_info("a lost executor's shards are free", "executor=%s shards=%zu", z->execs[k].id, n);
 }
 
@@ -561,12 +608,17 @@ static bool read_lost(struct zk *z, struct zexec *e)
  * Publishing
  */
 
+/* One executor's part of a publication. */
+struct pub_exec {
+    int32_t k;
+    struct coord_placement_head h; /* its head once published */
+    bool full;                     /* h is a new base: older chunks go */
+    struct strmap names;           /* the changed jobs it covers, given back on failure */
+};
+
 struct publish {
     struct zk *z;
-    int32_t *execs; /* indices being published */
-    int64_t *gens;
-    uint32_t *chunks;
-    int64_t *jobs; /* placements in each */
+    struct pub_exec *x;
     size_t n;
     size_t pending; /* chunk writes in flight */
     bool failed;
@@ -574,17 +626,29 @@ struct publish {
 
 static void publish_free(struct publish *p)
 {
-    free(p->execs);
-    free(p->gens);
-    free(p->chunks);
-    free(p->jobs);
+    for (size_t i = 0; p->x != NULL && i < p->n; i++)
+        strmap_free(&p->x[i].names);
+    free(p->x);
     free(p);
 }
 
-static void publish_failed(struct zk *z, const char *what, int zrc)
+static void publish_failed(struct zk *z, struct publish *p, const char *what, int zrc)
 {
     log_warn("the placement was not published; reading it back and planning again",
              "step=%s error=%s", what, zkc_strerror(zrc));
+    /* the changes it carried are still to be published */
+    for (size_t i = 0; i < p->n; i++) {
+        struct zexec *e = &z->execs[p->x[i].k];
+        size_t pos = 0;
+        const char *name;
+        void *v;
+        while (strmap_next(&p->x[i].names, &pos, &name, &v))
+            if (strmap_put(&e->changed, name, e) != 0)
+                e->full = true;
+        e->full |= p->x[i].full;
+        e->dirty = true;
+    }
+    publish_free(p);
     z->publishing = false;
     z->replan = false;
     coord_zk__read_placements(z); /* its head reads call coord_zk__changed */
@@ -599,24 +663,40 @@ static void on_old_chunk_deleted(void *arg, const struct zkc_reply *r)
 struct gc {
     struct zk *z;
     char id[COORD_ID_MAX];
-    int64_t gen;
+    struct coord_placement_head h; /* its chunks stay */
 };
 
 static void on_chunk_names(void *arg, const struct zkc_reply *r)
 {
     struct gc *g = arg;
-    if (r->rc == ZOK) {
-        char keep[32];
-        snprintf(keep, sizeof keep, "%lld-", (long long)g->gen);
-        for (int i = 0; i < r->n_children; i++) {
-            if (strncmp(r->children[i], keep, strlen(keep)) == 0)
-                continue;
-            char path[192];
-            snprintf(path, sizeof path, "/chunks/%s/%s", g->id, r->children[i]);
-            coord_zk__delete(g->z, path, -1, on_old_chunk_deleted, NULL);
-        }
+    for (int i = 0; r->rc == ZOK && i < r->n_children; i++) {
+        long long gen = strtoll(r->children[i], NULL, 10);
+        bool keep = false;
+        for (uint32_t q = 0; q < g->h.n_parts && !keep; q++)
+            keep = g->h.parts[q].gen == gen;
+        if (keep)
+            continue;
+        char path[192];
+        snprintf(path, sizeof path, "/chunks/%s/%s", g->id, r->children[i]);
+        coord_zk__delete(g->z, path, -1, on_old_chunk_deleted, NULL);
     }
     free(g);
+}
+
+/* After a new base: the chunks of older generations go (a reader still on them finds them
+ * gone and reads the head again). */
+static void collect_garbage(struct zk *z, const struct zexec *e)
+{
+    struct gc *g = calloc(1, sizeof *g);
+    if (g == NULL)
+        return;
+    g->z = z;
+    snprintf(g->id, sizeof g->id, "%s", e->id);
+    g->h = e->head;
+    char path[128];
+    snprintf(path, sizeof path, "/chunks/%s", e->id);
+    if (coord_zk__children(z, path, NULL, NULL, on_chunk_names, g) != 0)
+        free(g);
 }
 
 static void on_published(void *arg, const struct zkc_reply *r)
@@ -624,31 +704,24 @@ static void on_published(void *arg, const struct zkc_reply *r)
     struct publish *p = arg;
     struct zk *z = p->z;
     if (r->rc != ZOK) {
-        publish_failed(z, "multi", r->rc);
-        publish_free(p);
+        publish_failed(z, p, "multi", r->rc);
         return;
     }
+    size_t bases = 0;
     for (size_t i = 0; i < p->n; i++) {
-        struct zexec *e = &z->execs[p->execs[i]];
+        struct zexec *e = &z->execs[p->x[i].k];
         e->head_version = e->head_known ? e->head_version + 1 : 0;
-        e->gen = p->gens[i];
+        e->gen = p->x[i].h.gen;
+        e->head = p->x[i].h;
         e->head_known = true;
-        e->dirty = false;
-        /* the chunks of older generations go */
-        struct gc *g = calloc(1, sizeof *g);
-        if (g != NULL) {
-            g->z = z;
-            snprintf(g->id, sizeof g->id, "%s", e->id);
-            g->gen = e->gen;
-            char path[128];
-            snprintf(path, sizeof path, "/chunks/%s", e->id);
-            if (coord_zk__children(z, path, NULL, NULL, on_chunk_names, g) != 0)
-                free(g);
+        if (p->x[i].full) {
+            bases++;
+            collect_garbage(z, e);
         }
         if (e->waiting_ack)
             coord_zk__acked(z, e); /* lost meanwhile, or already there */
     }
-    log_info("placement published", "executors=%zu plans=%lld moves=%lld", p->n,
+    log_info("placement published", "executors=%zu bases=%zu plans=%lld moves=%lld", p->n, bases,
              (long long)z->plans, (long long)z->moves);
     publish_free(p);
     z->publishing = false;
@@ -669,29 +742,25 @@ static void flip(struct publish *p)
     struct zkc_op *ops = calloc(p->n + 1, sizeof *ops);
     char **paths = calloc(p->n, sizeof *paths);
     struct strbuf *heads = calloc(p->n, sizeof *heads);
-    if (ops == NULL || paths == NULL || heads == NULL) {
-        free(ops);
-        free(paths);
-        free(heads);
-        publish_failed(z, "flip", ZSYSTEMERROR);
-        publish_free(p);
-        return;
+    int rc = ops == NULL || paths == NULL || heads == NULL ? TY_ENOMEM : 0;
+    if (rc == 0) {
+        ops[0].type = ZKC_OP_CHECK;
+        ops[0].path = z->election_node;
+        ops[0].version = -1;
     }
-    ops[0].type = ZKC_OP_CHECK;
-    ops[0].path = z->election_node;
-    ops[0].version = -1;
-    for (size_t i = 0; i < p->n; i++) {
-        struct zexec *e = &z->execs[p->execs[i]];
-        struct coord_placement_head h = {.gen = p->gens[i],
-                                         .chunks = p->chunks[i],
-                                         .jobs = p->jobs[i],
-                                         .at_ms = wall_ms(),
-                                         .session = e->online ? e->session : 0};
-        snprintf(h.leader, sizeof h.leader, "%s", z->cfg.id);
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        struct zexec *e = &z->execs[p->x[i].k];
+        struct coord_placement_head *h = &p->x[i].h;
+        h->at_ms = wall_ms();
+        h->session = e->online ? e->session : 0;
+        snprintf(h->leader, sizeof h->leader, "%s", z->cfg.id);
         sb_init(&heads[i]);
-        coord_placement_head_encode(&h, &heads[i]);
-        if (asprintf(&paths[i], "/placements/%s", e->id) < 0)
+        if (coord_placement_head_encode(h, &heads[i]) != 0 ||
+            asprintf(&paths[i], "/placements/%s", e->id) < 0) {
             paths[i] = NULL;
+            rc = TY_ENOMEM;
+            break;
+        }
         struct zkc_op *op = &ops[i + 1];
         op->type = e->head_known ? ZKC_OP_SET : ZKC_OP_CREATE;
         op->path = paths[i];
@@ -699,18 +768,17 @@ static void flip(struct publish *p)
         op->len = (int)heads[i].len;
         op->version = e->head_known ? e->head_version : -1;
     }
-    int rc = coord_zk__multi(z, ops, (int)p->n + 1, on_published, p);
-    for (size_t i = 0; i < p->n; i++) {
+    if (rc == 0)
+        rc = coord_zk__multi(z, ops, (int)p->n + 1, on_published, p);
+    for (size_t i = 0; paths != NULL && heads != NULL && i < p->n; i++) {
         free(paths[i]);
         sb_free(&heads[i]);
     }
     free(paths);
     free(heads);
     free(ops);
-    if (rc != 0) {
-        publish_failed(z, "flip", ZSYSTEMERROR);
-        publish_free(p);
-    }
+    if (rc != 0)
+        publish_failed(z, p, "flip", ZSYSTEMERROR);
 }
 
 static void on_chunk_written(void *arg, const struct zkc_reply *r)
@@ -720,12 +788,35 @@ static void on_chunk_written(void *arg, const struct zkc_reply *r)
         p->failed = true;
     if (--p->pending > 0)
         return;
-    if (p->failed) {
-        publish_failed(p->z, "chunks", r->rc);
-        publish_free(p);
+    if (p->failed)
+        publish_failed(p->z, p, "chunks", r->rc);
+    else
+        flip(p);
+}
+
+/* A chunk being written. */
+struct chunk_write {
+    struct publish *p;
+    char path[192];
+    struct strbuf data;
+};
+
+/* A chunk node of a generation newer than the head can only be left by a publication
+ * that failed before its flip (here or on a leader that died): no head names it, so it is
+ * overwritten. */
+static void on_chunk_made(void *arg, const struct zkc_reply *r)
+{
+    struct chunk_write *w = arg;
+    struct publish *p = w->p;
+    if (r->rc == ZNODEEXISTS && coord_zk__set(p->z, w->path, sb_str(&w->data), (int)w->data.len, -1,
+                                              on_chunk_written, p) == 0) {
+        sb_free(&w->data);
+        free(w);
         return;
     }
-    flip(p);
+    sb_free(&w->data);
+    free(w);
+    on_chunk_written(p, r);
 }
 
 static void on_parent_made(void *arg, const struct zkc_reply *r)
@@ -736,77 +827,173 @@ static void on_parent_made(void *arg, const struct zkc_reply *r)
     on_chunk_written(arg, &ok);
 }
 
-/* Executor k's placement as placements (the caller frees them). */
-static size_t collect(struct zk *z, int32_t k, struct coord_placement **out)
+/* Executor k's entry for job j (named so) into *p, which the caller clears: 1, or 0 when k
+ * holds none of its shards, or TY_ENOMEM. */
+static int entry_of(struct zk *z, int32_t k, const char *name, const struct zjob *j,
+                    struct coord_placement *p)
 {
-    size_t n = 0, cap = 64;
-    struct coord_placement *ps = calloc(cap, sizeof *ps);
-    uint32_t *mine = NULL;
-    size_t mine_cap = 0;
+    memset(p, 0, sizeof *p);
+    uint32_t m = 0;
+    int64_t since = 0;
+    int32_t from = -1;
+    if (j->strategy == JOB_STRATEGY_LOCAL) {
+        for (size_t i = 0; i < j->n_local; i++)
+            if (j->local[i] == (uint32_t)k)
+                m = j->shards;
+    } else {
+        for (uint32_t s = 0; s < j->shards; s++) {
+            if (j->owner[s] != k)
+                continue;
+            m++;
+            if (j->since[s] > since)
+                since = j->since[s];
+            if (j->from[s] >= 0 && from < 0)
+                from = j->from[s];
+            if (j->from[s] >= 0 && j->unsure[s] > p->uncertain)
+                p->uncertain = j->unsure[s];
+        }
+    }
+    if (m == 0)
+        return 0;
+    p->job = strdup(name);
+    p->version = j->version;
+    p->job_shards = j->shards;
+    p->resume_after = since;
+    if (j->strategy != JOB_STRATEGY_LOCAL && m < j->shards) {
+        if ((p->shards = malloc(m * sizeof *p->shards)) == NULL)
+            return TY_ENOMEM;
+        for (uint32_t s = 0; s < j->shards; s++)
+            if (j->owner[s] == k)
+                p->shards[p->n_shards++] = s;
+    }
+    if (from >= 0 && (p->from = strdup(z->execs[from].id)) == NULL)
+        return TY_ENOMEM;
+    return p->job != NULL ? 1 : TY_ENOMEM;
+}
+
+/* Add an entry to a growing array.  0 or TY_ENOMEM. */
+static int push(struct coord_placement **ps, size_t *n, size_t *cap,
+                const struct coord_placement *p)
+{
+    if (*n == *cap) {
+        size_t grown = *cap ? 2 * *cap : 64;
+        struct coord_placement *bigger = realloc(*ps, grown * sizeof *bigger);
+        if (bigger == NULL)
+            return TY_ENOMEM;
+        *ps = bigger;
+        *cap = grown;
+    }
+    (*ps)[(*n)++] = *p;
+    return 0;
+}
+
+/* Executor k's whole placement (full) or the entries of its changed jobs, a drop for one
+ * it no longer holds (the caller clears and frees them).  0 or TY_ENOMEM. */
+static int collect(struct zk *z, int32_t k, bool full, struct coord_placement **out, size_t *n_out)
+{
+    struct zexec *e = &z->execs[k];
+    struct coord_placement *ps = NULL, p;
+    size_t n = 0, cap = 0;
     size_t pos = 0;
     const char *name;
     void *v;
-    while (ps != NULL && strmap_next(&z->jobs, &pos, &name, &v)) {
-        struct zjob *j = v;
-        uint32_t m = 0;
-        int64_t since = 0;
-        int32_t from = -1;
-        if (j->strategy == JOB_STRATEGY_LOCAL) {
-            for (size_t i = 0; i < j->n_local; i++)
-                if (j->local[i] == (uint32_t)k)
-                    m = j->shards;
-        } else {
-            if (mine_cap < j->shards) {
-                uint32_t *nm = realloc(mine, j->shards * sizeof *nm);
-                if (nm == NULL)
-                    break;
-                mine = nm;
-                mine_cap = j->shards;
-            }
-            for (uint32_t s = 0; s < j->shards; s++) {
-                if (j->owner[s] != k)
-                    continue;
-                mine[m++] = s;
-                if (j->since[s] > since)
-                    since = j->since[s];
-            }
-        }
-        if (m == 0)
+    int rc = 0;
+    const struct strmap *from = full ? &z->jobs : &e->changed;
+    while (rc == 0 && strmap_next(from, &pos, &name, &v)) {
+        const struct zjob *j = full ? v : strmap_get(&z->jobs, name);
+        int has = j != NULL ? entry_of(z, k, name, j, &p) : 0;
+        if (has < 0) {
+            rc = has;
+        } else if (has == 0 && full) {
             continue;
-        if (n == cap) {
-            struct coord_placement *np = realloc(ps, 2 * cap * sizeof *np);
-            if (np == NULL)
-                break;
-            ps = np;
-            cap *= 2;
+        } else if (has == 0) {
+            memset(&p, 0, sizeof p);
+            p.job = strdup(name);
+            p.drop = true;
+            rc = p.job == NULL ? TY_ENOMEM : 0;
         }
-        struct coord_placement *p = &ps[n++];
-        memset(p, 0, sizeof *p);
-        p->job = strdup(name);
-        p->version = j->version;
-        p->job_shards = j->shards;
-        p->resume_after = since;
-        if (j->strategy != JOB_STRATEGY_LOCAL && m < j->shards) {
-            p->shards = malloc(m * sizeof *p->shards);
-            if (p->shards != NULL) {
-                memcpy(p->shards, mine, m * sizeof *p->shards);
-                p->n_shards = m;
-            }
-        }
-        for (uint32_t s = 0; s < j->shards && j->strategy != JOB_STRATEGY_LOCAL; s++) {
-            if (j->owner[s] != k || j->from[s] < 0)
-                continue;
-            if (from < 0)
-                from = j->from[s];
-            if (j->unsure[s] > p->uncertain)
-                p->uncertain = j->unsure[s];
-        }
-        if (from >= 0)
-            p->from = strdup(z->execs[from].id);
+        if (rc == 0)
+            rc = push(&ps, &n, &cap, &p);
+        if (rc != 0)
+            coord_placement_clear(&p);
     }
-    free(mine);
+    if (rc != 0) {
+        for (size_t i = 0; i < n; i++)
+            coord_placement_clear(&ps[i]);
+        free(ps);
+        return rc;
+    }
     *out = ps;
-    return ps != NULL ? n : 0;
+    *n_out = n;
+    return 0;
+}
+
+/* Encode executor k's next placement into x (and the chunks to write): a delta of its
+ * changed jobs, or a new base when it must (no head known, it was lost, or compaction is
+ * due: the deltas would outgrow the base, or the parts their limit).  0, TY_ENOMEM or
+ * TY_EINVAL (logged). */
+static int prepare(struct zk *z, int32_t k, struct pub_exec *x, struct strbuf **chunks,
+                   size_t *n_chunks)
+{
+    struct zexec *e = &z->execs[k];
+    const struct coord_placement_head *old = &e->head;
+    bool full = e->full || !e->head_known || old->n_parts == 0;
+    int64_t gen = e->gen + 1;
+    *chunks = NULL;
+    *n_chunks = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct coord_placement *ps = NULL;
+        size_t n = 0;
+        struct ty_err err;
+        int rc = collect(z, k, full, &ps, &n);
+        if (rc == 0 && (full || n > 0))
+            rc = coord_placements_encode(ps, n, COORD_ZK_CHUNK_BYTES, chunks, n_chunks, &err);
+        else if (rc == TY_ENOMEM)
+            ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            coord_placement_clear(&ps[i]);
+        free(ps);
+        if (rc != 0) {
+            log_error("cannot encode a placement", "executor=%s error=\"%s\"", e->id, err.msg);
+            return rc;
+        }
+        int64_t bytes = 0;
+        for (size_t c = 0; c < *n_chunks; c++)
+            bytes += (int64_t)(*chunks)[c].len;
+        memset(&x->h, 0, sizeof x->h);
+        x->h.gen = gen;
+        if (full) {
+            x->h.parts[0] = (struct coord_placement_part){gen, (uint32_t)*n_chunks, bytes};
+            x->h.n_parts = 1;
+            x->h.chunks = (uint32_t)*n_chunks;
+            x->h.jobs = (int64_t)n;
+            x->full = true;
+            return 0;
+        }
+        int64_t deltas = bytes;
+        for (uint32_t q = 1; q < old->n_parts; q++)
+            deltas += old->parts[q].bytes;
+        bool fits = *n_chunks == 0 || old->n_parts < COORD_PARTS_MAX;
+        if (fits && deltas <= old->parts[0].bytes) {
+            x->h = *old;
+            x->h.gen = gen;
+            if (*n_chunks > 0)
+                x->h.parts[x->h.n_parts++] =
+                    (struct coord_placement_part){gen, (uint32_t)*n_chunks, bytes};
+            x->h.chunks += (uint32_t)*n_chunks;
+            x->h.jobs += (int64_t)n;
+            x->full = false;
+            return 0;
+        }
+        /* compaction: the whole placement instead */
+        for (size_t c = 0; c < *n_chunks; c++)
+            sb_free(&(*chunks)[c]);
+        free(*chunks);
+        *chunks = NULL;
+        *n_chunks = 0;
+        full = true;
+    }
+    return TY_EINVAL; /* not reached: the second attempt is a base */
 }
 
 static void publish(struct zk *z)
@@ -817,10 +1004,7 @@ static void publish(struct zk *z)
         dirty += z->execs[i].dirty;
     if (dirty > MULTI_MAX)
         dirty = MULTI_MAX; /* the rest in the next round */
-    if (p == NULL || dirty == 0 || (p->execs = calloc(dirty, sizeof *p->execs)) == NULL ||
-        (p->gens = calloc(dirty, sizeof *p->gens)) == NULL ||
-        (p->chunks = calloc(dirty, sizeof *p->chunks)) == NULL ||
-        (p->jobs = calloc(dirty, sizeof *p->jobs)) == NULL) {
+    if (p == NULL || dirty == 0 || (p->x = calloc(dirty, sizeof *p->x)) == NULL) {
         if (p != NULL)
             publish_free(p);
         z->publishing = false;
@@ -833,29 +1017,17 @@ static void publish(struct zk *z)
         struct zexec *e = &z->execs[i];
         if (!e->dirty)
             continue;
-        struct coord_placement *ps = NULL;
-        size_t n = collect(z, (int32_t)i, &ps);
-        int64_t held = 0;
-        for (size_t k = 0; k < n; k++)
-            held += ps[k].n_shards > 0 ? ps[k].n_shards : ps[k].job_shards;
+        struct pub_exec *x = &p->x[p->n];
         struct strbuf *chunks = NULL;
         size_t n_chunks = 0;
-        struct ty_err err;
-        int rc = coord_placements_encode(ps, n, COORD_ZK_CHUNK_BYTES, &chunks, &n_chunks, &err);
-        for (size_t k = 0; k < n; k++)
-            coord_placement_clear(&ps[k]);
-        free(ps);
-        if (rc != 0) {
-            log_error("cannot encode a placement", "executor=%s error=\"%s\"", e->id, err.msg);
-            continue;
-        }
-        int64_t gen = e->gen + 1;
-        p->execs[p->n] = (int32_t)i;
-        p->gens[p->n] = gen;
-        p->chunks[p->n] = (uint32_t)n_chunks;
-        p->jobs[p->n] = (int64_t)n;
+        if (prepare(z, (int32_t)i, x, &chunks, &n_chunks) != 0)
+            continue; /* stays dirty: tried again with the next change */
+        x->k = (int32_t)i;
+        x->names = e->changed; /* published now; given back if this fails */
+        strmap_init(&e->changed);
+        e->dirty = false;
+        e->full = false;
         p->n++;
-        e->shards = held;
         if (!e->chunks_made) {
             /* the parent of its chunks (a second create finds it: fine) */
             char path[128];
@@ -866,15 +1038,21 @@ static void publish(struct zk *z)
             e->chunks_made = true;
         }
         for (size_t c = 0; c < n_chunks; c++) {
-            char path[192];
-            snprintf(path, sizeof path, "/chunks/%s/%lld-%zu", e->id, (long long)gen, c);
+            struct chunk_write *w = malloc(sizeof *w);
             p->pending++;
-            if (coord_zk__create(z, path, sb_str(&chunks[c]), (int)chunks[c].len, 0,
-                                 on_chunk_written, p) != 0) {
+            if (w != NULL) {
+                w->p = p;
+                w->data = chunks[c]; /* kept for an overwrite */
+                snprintf(w->path, sizeof w->path, "/chunks/%s/%lld-%zu", e->id, (long long)x->h.gen,
+                         c);
+            }
+            if (w == NULL || coord_zk__create(z, w->path, sb_str(&w->data), (int)w->data.len, 0,
+                                              on_chunk_made, w) != 0) {
                 p->pending--;
                 p->failed = true;
+                sb_free(&chunks[c]);
+                free(w);
             }
-            sb_free(&chunks[c]);
         }
         free(chunks);
     }
@@ -886,18 +1064,34 @@ static void publish(struct zk *z)
  * Planning (the leader)
  */
 
-void coord_zk__job_unplace(struct zk *z, struct zjob *j)
+/* Executor k's placement changes for job `name` (NULL: only its head, e.g. for its new
+ * session): it is published again, that job's entry in its next delta. */
+static void mark(struct zk *z, int32_t k, const char *name)
+{
+    struct zexec *e = &z->execs[k];
+    e->dirty = true;
+    if (name != NULL && strmap_put(&e->changed, name, e) != 0)
+        e->full = true; /* out of memory for the name: the whole placement is written */
+}
+
+void coord_zk__job_unplace(struct zk *z, const char *name, struct zjob *j)
 {
     for (uint32_t s = 0; s < j->shards && j->owner != NULL; s++) {
-        if (j->owner[s] >= 0)
-            z->execs[j->owner[s]].dirty = true;
+        if (j->owner[s] >= 0) {
+            mark(z, j->owner[s], name);
+            if (z->execs[j->owner[s]].shards > 0)
+                z->execs[j->owner[s]].shards--;
+        }
         j->owner[s] = -1;
         j->from[s] = -1;
         j->since[s] = 0;
         j->unsure[s] = 0;
     }
-    for (size_t i = 0; i < j->n_local; i++)
-        z->execs[j->local[i]].dirty = true;
+    for (size_t i = 0; i < j->n_local; i++) {
+        struct zexec *e = &z->execs[j->local[i]];
+        mark(z, (int32_t)j->local[i], name);
+        e->shards = e->shards > j->shards ? e->shards - j->shards : 0;
+    }
     j->n_local = 0;
 }
 
@@ -928,9 +1122,10 @@ static void job_view(const char *name, const struct zjob *j, struct shard_job *o
     out->prefer_only = j->prefer_only;
 }
 
-/* Apply job j's new placement (where[n_where] over cluster indices map[]) to its owners. */
-static void apply_where(struct zk *z, struct zjob *j, const uint32_t *where, uint32_t n_where,
-                        const int32_t *map)
+/* Apply job j's (named so) new placement (where[n_where] over cluster indices map[]) to its
+ * owners. */
+static void apply_where(struct zk *z, const char *name, struct zjob *j, const uint32_t *where,
+                        uint32_t n_where, const int32_t *map)
 {
     if (j->strategy == JOB_STRATEGY_LOCAL) {
         uint32_t *l = n_where > 0 ? malloc(n_where * sizeof *l) : NULL;
@@ -946,7 +1141,7 @@ static void apply_where(struct zk *z, struct zjob *j, const uint32_t *where, uin
             for (size_t k = 0; k < j->n_local && !had; k++)
                 had = j->local[k] == l[i];
             if (!had) {
-                z->execs[l[i]].dirty = true;
+                mark(z, (int32_t)l[i], name);
                 z->moves++;
             }
         }
@@ -955,7 +1150,7 @@ static void apply_where(struct zk *z, struct zjob *j, const uint32_t *where, uin
             for (uint32_t i = 0; i < n && !keeps; i++)
                 keeps = j->local[k] == l[i];
             if (!keeps)
-                z->execs[j->local[k]].dirty = true;
+                mark(z, (int32_t)j->local[k], name);
         }
         free(j->local);
         j->local = l;
@@ -971,12 +1166,12 @@ static void apply_where(struct zk *z, struct zjob *j, const uint32_t *where, uin
             j->owner[s] = -1;
             j->from[s] = cur;
             j->since[s] = SINCE_WAIT;
-            z->execs[cur].dirty = true;
+            mark(z, cur, name);
             z->execs[cur].waiting_ack = true;
             z->moves++;
         } else if (want >= 0 && j->since[s] != SINCE_WAIT) {
             j->owner[s] = want;
-            z->execs[want].dirty = true;
+            mark(z, want, name);
             z->moves++;
         }
     }
@@ -1073,14 +1268,28 @@ static void plan(struct zk *z)
             if (j->dirty) { /* a new version: its owners tell their executors */
                 for (uint32_t s = 0; s < j->shards; s++)
                     if (j->owner[s] >= 0)
-                        z->execs[j->owner[s]].dirty = true;
+                        mark(z, j->owner[s], names[i]);
                 for (size_t q = 0; q < j->n_local; q++)
-                    z->execs[j->local[q]].dirty = true;
+                    mark(z, (int32_t)j->local[q], names[i]);
                 j->dirty = false;
             }
-            apply_where(z, j, slots[i].where, slots[i].n_where, map);
+            apply_where(z, names[i], j, slots[i].where, slots[i].n_where, map);
         }
         z->plans++;
+        /* what each holds now, for status */
+        for (size_t i = 0; i < z->n_execs; i++)
+            z->execs[i].shards = 0;
+        size_t pos = 0;
+        const char *name;
+        void *v;
+        while (strmap_next(&z->jobs, &pos, &name, &v)) {
+            const struct zjob *j = v;
+            for (uint32_t s = 0; s < j->shards; s++)
+                if (j->owner[s] >= 0)
+                    z->execs[j->owner[s]].shards++;
+            for (size_t q = 0; q < j->n_local; q++)
+                z->execs[j->local[q]].shards += j->shards;
+        }
     } else {
         log_error("cannot plan the placement", "error=\"%s\"",
                   rc == TY_ENOMEM ? "out of memory" : err.msg);

@@ -29,9 +29,10 @@ static int keep(void *arg, const struct coord_placement *p)
     struct got *g = arg;
     if (g->want != NULL) {
         const struct coord_placement *w = &g->want[g->next++];
-        if (strcmp(w->job, p->job) != 0 || w->version != p->version ||
-            w->job_shards != p->job_shards || w->n_shards != p->n_shards ||
-            w->resume_after != p->resume_after || (w->from == NULL) != (p->from == NULL) ||
+        if (strcmp(w->job, p->job) != 0 || w->drop != p->drop || w->version != p->version ||
+            w->uncertain != p->uncertain || w->job_shards != p->job_shards ||
+            w->n_shards != p->n_shards || w->resume_after != p->resume_after ||
+            (w->from == NULL) != (p->from == NULL) ||
             (w->from != NULL && strcmp(w->from, p->from) != 0) ||
             (p->n_shards > 0 && memcmp(w->shards, p->shards, p->n_shards * sizeof *p->shards)))
             abort();

@@ -332,3 +332,108 @@ def test_an_executor_refuses_to_listen_off_loopback_without_tls(tethys, tmp_path
     out = subprocess.run(base[:2] + ["--data", str(tmp_path / "y")], capture_output=True,
                          text=True, timeout=30)
     assert out.returncode == 2 and "--zk: required" in out.stderr
+
+
+def _batch(server, items):
+    r = server.ok("POST", "/jobs:batch", json={"items": items}, timeout=120)
+    assert r["summary"]["failed"] == 0, [i for i in r["items"] if "error" in i][:3]
+
+
+def _daily(names):
+    return [{"op": "create", "job": {"name": n, "schedule": "0 0 3 * * ?", "command": "true"}}
+            for n in names]
+
+
+def test_placements_change_by_deltas_and_are_compacted(cluster):
+    """A change of a few jobs writes a delta of their entries, not the executors' whole
+    placements; the executors and the standby apply the delta alone; deltas outgrowing the
+    base are compacted into a new one and the old chunks go; no fire is lost or doubled
+    on the way."""
+    import logging
+
+    from kazoo.client import KazooClient  # Debian's python3-kazoo (make deps)
+    s1 = cluster.add_server()
+    s2 = cluster.add_server()
+    for name in ("e1", "e2"):
+        cluster.add_executor(name)
+    leader = cluster.leader()
+    standby = s2 if leader is s1 else s1
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+    kz = KazooClient(hosts=cluster.hosts, timeout=10.0,
+                     auth_data=[("digest", cluster.auth.read_text().strip())])
+    kz.start(timeout=30)
+    try:
+        def head(e):
+            return json.loads(kz.get(f"/placements/{e}")[0])
+
+        def settled(total):
+            """Both executors applied their newest heads and hold `total` shards in all,
+            in the leader's view and the standby's."""
+            seen.clear()
+            for srv in (leader, standby):
+                st = {e["id"]: e for e in srv.ok("GET", "/executors")["items"]}
+                seen[srv.name] = {e: st[e]["shards"] for e in ("e1", "e2")}
+                if sum(st[e]["shards"] for e in ("e1", "e2")) != total:
+                    return None
+            for e in ("e1", "e2"):
+                reg = json.loads(kz.get(f"/executors/{e}")[0])
+                seen[e] = (reg.get("applied_gen", 0), head(e)["gen"])
+                if reg.get("applied_gen", 0) < head(e)["gen"]:
+                    return None
+            return True
+
+        seen = {}
+
+        _batch(leader, _daily([f"d{i:04d}" for i in range(600)]))
+        wait_for(lambda: settled(600), 60, 0.3, "600 jobs placed and applied")
+        before = {e: head(e) for e in ("e1", "e2")}
+        leader.add_job(**every_second("tick", shards=2))
+        leader.add_job(**every_second("gone"))
+        cluster.wait_placed("tick", 2)
+        cluster.wait_placed("gone", 1)
+        start = int(time.time()) + 1
+        wait_for(lambda: settled(603), 30, 0.3, "the new jobs applied")
+        for e in ("e1", "e2"):
+            now = head(e)
+            n = len(before[e]["parts"])
+            # the base and the parts before stay; only entries of the new jobs were written
+            assert now["parts"][:n] == before[e]["parts"], (before[e], now)
+            new_bytes = sum(p[2] for p in now["parts"][n:])
+            assert 0 < new_bytes < before[e]["parts"][0][2] / 20, (before[e], now)
+            read = [ln for ln in cluster.executors[e].log_text().splitlines()
+                    if "placement read" in ln]
+            assert "whole=0" in read[-1], read[-3:]
+        # a deleted job leaves as a drop entry: its executor stops firing it
+        gone_at = int(time.time())
+        leader.ok("DELETE", "/jobs/gone")
+        _batch(leader, [{"op": "delete", "name": f"d{i:04d}"} for i in range(0, 600, 2)])
+        try:
+            wait_for(lambda: settled(302), 30, 0.3, "the deleted jobs dropped")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {seen}") from None
+        removed = [ln for e in ("e1", "e2") for ln in cluster.executors[e].log_text().splitlines()
+                   if "placement read" in ln and "whole=0" in ln and "removed=0" not in ln]
+        assert removed, "no executor applied a delta that removed jobs"
+        wait_for(lambda: time.time() > gone_at + 4, 10, 0.2, "a few seconds after the delete")
+        late = [r for r in standby.runs("gone", since=gone_at + 3)]
+        assert not late, f"a deleted job still fires: {late[:3]}"
+        # many changes: the deltas outgrow the base, which is written anew
+        _batch(leader, _daily([f"m{i:04d}" for i in range(1000)]))
+        _batch(leader, _daily([f"n{i:04d}" for i in range(1000)]))
+        wait_for(lambda: settled(2302), 60, 0.3, "2,000 more jobs applied")
+        for e in ("e1", "e2"):
+            now = head(e)
+            assert now["parts"][0][0] > before[e]["parts"][0][0], (before[e], now)
+            assert 1 <= len(now["parts"]) <= 16 and now["jobs"] >= 1000, now
+            wanted = {f"{g}-{i}" for g, c, _ in now["parts"] for i in range(c)}
+
+            def collected(e=e, wanted=wanted):
+                return set(kz.get_children(f"/chunks/{e}")) == wanted
+            wait_for(collected, 30, 0.3, f"{e}'s older chunks deleted")
+        end = int(time.time()) - 1
+        wait_for(lambda: time.time() > end + 3, 10, 0.2, "the window to pass")
+        check_every_fire(standby, "tick", 2, start, end)
+        no_double_start_alert(leader)
+    finally:
+        kz.stop()
+        kz.close()

@@ -694,10 +694,16 @@ static void test_head(void **state)
     struct strbuf sb;
     sb_init(&sb);
     sb_adds(&sb, "old text");
+    /* no parts: refused (every head has its base) */
+    assert_int_equal(coord_placement_head_encode(&in, &sb), TY_EINVAL);
+    in.parts[0] = (struct coord_placement_part){.gen = 80, .chunks = 2, .bytes = 1500000};
+    in.parts[1] = (struct coord_placement_part){.gen = 91, .chunks = 1, .bytes = 300};
+    in.n_parts = 2;
     assert_int_equal(coord_placement_head_encode(&in, &sb), 0);
     assert_string_equal(sb_str(&sb), "{\"v\":1,\"gen\":91,\"chunks\":3,\"jobs\":41000,"
                                      "\"leader\":\"server-1\",\"at\":1764000000123,"
-                                     "\"session\":72057594037927937}");
+                                     "\"session\":72057594037927937,"
+                                     "\"parts\":[[80,2,1500000],[91,1,300]]}");
     struct coord_placement_head out;
     struct ty_err err;
     assert_int_equal(coord_placement_head_decode(sb.buf, sb.len, &out, &err), 0);
@@ -707,6 +713,32 @@ static void test_head(void **state)
     assert_string_equal(out.leader, "server-1");
     assert_int_equal(out.at_ms, 1764000000123);
     assert_int_equal(out.session, 72057594037927937);
+    assert_int_equal(out.n_parts, 2);
+    assert_int_equal(out.parts[0].gen, 80);
+    assert_int_equal(out.parts[0].chunks, 2);
+    assert_int_equal(out.parts[0].bytes, 1500000);
+    assert_int_equal(out.parts[1].gen, 91);
+    /* extends: a head whose parts begin with the applied ones */
+    struct coord_placement_head base = out;
+    base.n_parts = 1;
+    assert_true(coord_placement_head_extends(&base, &out));
+    assert_true(coord_placement_head_extends(&out, &out));
+    assert_false(coord_placement_head_extends(&out, &base));
+    struct coord_placement_head none = {0};
+    assert_false(coord_placement_head_extends(&none, &out)); /* nothing applied: read it all */
+    struct coord_placement_head compacted = out;
+    compacted.parts[0].gen = 92;
+    compacted.n_parts = 1;
+    assert_false(coord_placement_head_extends(&base, &compacted));
+    /* a head without parts (written before deltas) is one base */
+    static const char old[] = "{\"v\":1,\"gen\":7,\"chunks\":2,\"jobs\":9,\"leader\":\"s1\","
+                              "\"at\":1,\"session\":0}";
+    assert_int_equal(coord_placement_head_decode(old, strlen(old), &out, &err), 0);
+    assert_int_equal(out.n_parts, 1);
+    assert_int_equal(out.parts[0].gen, 7);
+    assert_int_equal(out.parts[0].chunks, 2);
+    in.n_parts = 1;
+    in.parts[0] = (struct coord_placement_part){.gen = 91, .chunks = 1, .bytes = 20};
     /* no jobs at all: one empty chunk */
     in.jobs = 0;
     in.chunks = 1;
@@ -719,6 +751,7 @@ static void test_head(void **state)
     sb_free(&sb);
 
 #define H(x) "{\"v\":1,\"gen\":2,\"chunks\":1,\"jobs\":5,\"leader\":\"s1\"" x "}"
+#define P(x) H(",\"at\":1,\"session\":0,\"parts\":" x)
     static const struct {
         const char *text, *field, *part;
     } bad[] = {
@@ -743,6 +776,19 @@ static void test_head(void **state)
         {H(",\"at\":1.0"), "at", "not an integer"},
         {H(",\"at\":1"), "session", "missing"},
         {H(",\"at\":1,\"session\":-1"), "session", "-1 is less than 0"},
+        {P("[]"), "parts", "expected an array of 1 to 16 parts"},
+        {P("{}"), "parts", "expected an array of 1 to 16 parts"},
+        {P("[[1,1]]"), "parts.0", "expected [generation, chunks, bytes]"},
+        {P("[[1,1,\"9\"]]"), "parts.0", "expected [generation, chunks, bytes]"},
+        {P("[[3,1,9]]"), "parts.0", "generation 3: parts go up from 1 to the head's 2"},
+        {P("[[0,1,9]]"), "parts.0", "generation 0"},
+        {P("[[2,1,9],[2,1,9]]"), "parts.1", "generation 2: parts go up"},
+        {P("[[1,0,9]]"), "parts.0", "0 chunks of 9 bytes"},
+        {P("[[1,1,-9]]"), "parts.0", "1 chunks of -9 bytes"},
+        {P("[[1,1,9],[2,1,9]]"), "parts", "2 chunks in parts, 1 in the head"},
+        {P("[[1,1,9],[2,1,9],[3,1,9],[4,1,9],[5,1,9],[6,1,9],[7,1,9],[8,1,9],[9,1,9],[10,1,9],"
+           "[11,1,9],[12,1,9],[13,1,9],[14,1,9],[15,1,9],[16,1,9],[17,1,9]]"),
+         "parts", "expected an array of 1 to 16 parts"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = coord_placement_head_decode(bad[i].text, strlen(bad[i].text), &out, &err);
@@ -754,6 +800,7 @@ static void test_head(void **state)
         }
         assert_int_equal(out.gen, 0);
     }
+#undef P
 #undef H
 }
 
@@ -769,8 +816,9 @@ struct seen {
 
 static bool same(const struct coord_placement *a, const struct coord_placement *b)
 {
-    return strcmp(a->job, b->job) == 0 && a->version == b->version && a->n_shards == b->n_shards &&
-           a->job_shards == b->job_shards && a->resume_after == b->resume_after &&
+    return strcmp(a->job, b->job) == 0 && a->drop == b->drop && a->version == b->version &&
+           a->n_shards == b->n_shards && a->job_shards == b->job_shards &&
+           a->resume_after == b->resume_after &&
            (a->n_shards == 0 ||
             memcmp(a->shards, b->shards, sizeof *a->shards * a->n_shards) == 0) &&
            ((a->from == NULL && b->from == NULL) ||
@@ -818,6 +866,10 @@ static struct coord_placement *make_placements(size_t n)
         char name[32];
         snprintf(name, sizeof name, "job-%06zu.x", i);
         p[i].job = strdup(name);
+        if (i % 13 == 5) { /* a delta's drop: the name alone */
+            p[i].drop = true;
+            continue;
+        }
         p[i].version = (int64_t)(i * 7 + 1);
         p[i].job_shards = (uint32_t)(i % 5 == 0 ? 1 : 1 + i % 40);
         if (i % 3 == 1 && p[i].job_shards > 1) {
@@ -1006,7 +1058,9 @@ static void test_placements_bad_entries_skipped(void **state)
         "{\"ver\":1,\"n\":1},"                               /* 12 */
         "{\"j\":\"a\",\"n\":1},"                             /* 13 */
         "{\"j\":\"a\",\"ver\":1,\"n\":3,\"s\":[\"1\"]},"     /* 14 */
-        "{\"j\":\"last\",\"ver\":2,\"n\":3,\"s\":[0,2],\"f\":\"e1\",\"r\":9}" /* 15 good */
+        "{\"j\":\"a\",\"d\":2},"                             /* 15 */
+        "{\"j\":\"a\",\"d\":0},"                             /* 16 no drop: needs ver */
+        "{\"j\":\"last\",\"ver\":2,\"n\":3,\"s\":[0,2],\"f\":\"e1\",\"r\":9}" /* 17 good */
         "]}";
     static const struct {
         const char *field, *part;
@@ -1025,6 +1079,8 @@ static void test_placements_bad_entries_skipped(void **state)
         {"jobs.12.j", "missing"},
         {"jobs.13.ver", "missing"},
         {"jobs.14.s.0", "not a shard number"},
+        {"jobs.15.d", "2 is more than 1"},
+        {"jobs.16.ver", "missing"},
     };
     struct seen s = {0};
     struct ty_err err;
