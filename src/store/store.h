@@ -250,6 +250,10 @@ struct store_ops {
     int (*secrets_put)(struct store *s, const char *job, const json_t *values, struct ty_err *err);
     int (*secrets_get)(struct store *s, const char *job, json_t **out, struct ty_err *err);
 
+    /* many jobs' definitions and secrets at once (what a cluster's executor fetches) */
+    int (*jobs_get_many)(struct store *s, const char *const *names, size_t n, json_t **out,
+                         struct ty_err *err);
+
     /* a consistent copy of the whole store, taken while it is in use */
     int (*backup)(struct store *s, const char *path, struct ty_err *err);
 
@@ -638,6 +642,29 @@ static inline int store_secrets_get(struct store *s, const char *job, json_t **o
                                     struct ty_err *err)
 {
     return s->ops->secrets_get(s, job, out, err);
+}
+
+/*
+ * What it takes to run the jobs names[0..n) names, read at once (an executor of a cluster
+ * fetches the definitions of the jobs placed on it, up to a thousand a request): *out (the
+ * caller's) gets a JSON object with, for each name that is a job,
+ *   "<name>": {"version": <its version>, "definition": "<its JSON text as stored, as
+ *              obj_get gives it>", "secrets": {"NAME": "value", ...}}
+ * the secrets as secrets_get gives them ({} when it has none).  A name that is no job is
+ * left out (and so are secrets still kept under it); a name given twice is answered once;
+ * n 0 gives {} without reading anything.  The names are borrowed for the call.
+ *
+ * Cost: one statement whatever n, reading one snapshot (the names go as one parameter;
+ * each costs a probe of the objects' key and one of the secrets' key), where obj_get and
+ * secrets_get cost two statements - on PostgreSQL two round trips - per name.  TY_EINVAL
+ * naming "names" when n is above 1000, names is NULL while n is not 0, or a name is NULL,
+ * empty, longer than 256 bytes or not UTF-8 (the message gives its index); a database
+ * failure as for any read (TY_EIO, TY_EUNAVAIL, TY_ENOMEM).
+ */
+static inline int store_jobs_get_many(struct store *s, const char *const *names, size_t n,
+                                      json_t **out, struct ty_err *err)
+{
+    return s->ops->jobs_get_many(s, names, n, out, err);
 }
 
 /* Write a consistent copy of the store to `path` (a new file, mode 0600; TY_EEXIST if it

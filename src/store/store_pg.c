@@ -273,6 +273,14 @@ static const char *const cfg_sql[PG_C_COUNT] = {
     [PG_C_SECRETS_INSERT] = "INSERT INTO secrets (job, name, value)"
                             " SELECT $1, e.key, e.value FROM json_each_text($2::json) AS e",
     [PG_C_SECRETS_GET] = "SELECT name, value FROM secrets WHERE job = $1 ORDER BY name",
+    /* $1: the names as a JSON array (store__names_json); each branch is one index probe
+     * per name (a semi-join of the list's elements with the key), and a definition crosses
+     * the wire once however many secrets its job has */
+    [PG_C_JOBS_GET_MANY] = "SELECT o.name, o.version, o.json, NULL, NULL FROM objects o"
+                           " WHERE o.kind = 'job'"
+                           " AND o.name IN (SELECT json_array_elements_text($1::json))"
+                           " UNION ALL SELECT s.job, NULL, NULL, s.name, s.value FROM secrets s"
+                           " WHERE s.job IN (SELECT json_array_elements_text($1::json))",
 };
 
 /* Execute one of the fixed statements above. */
@@ -2109,6 +2117,54 @@ static int pg_secrets_get(struct store *base, const char *job, json_t **out, str
     return 0;
 }
 
+/* Many jobs' definitions and secrets in one statement, one round trip: a row per
+ * definition (version not NULL) and one per secret, made into the answer by
+ * store__jobs_*. */
+static int pg_jobs_get_many(struct store *base, const char *const *names, size_t n, json_t **out,
+                            struct ty_err *err)
+{
+    struct pg *s = PG(base);
+    int rc = store__check_names("jobs_get_many", names, n, err);
+    if (rc != 0)
+        return rc;
+    json_t *o = json_object();
+    if (o == NULL)
+        return store__oom(err, "jobs_get_many");
+    PGresult *r = NULL;
+    struct strbuf list;
+    sb_init(&list);
+    if (n > 0) {
+        store__names_json(names, n, &list);
+        if (sb_failed(&list)) {
+            rc = store__oom(err, "jobs_get_many");
+        } else {
+            char what[64];
+            snprintf(what, sizeof what, "jobs_get_many (%zu names)", n);
+            struct pg_params p = {0};
+            pg__p_text(&p, sb_str(&list));
+            rc = cfg_exec(s, PG_C_JOBS_GET_MANY, &p, &r, what, err);
+            pg__p_free(&p);
+        }
+    }
+    sb_free(&list);
+    for (int i = 0; rc == 0 && r != NULL && i < PQntuples(r); i++) {
+        const char *job = PQgetvalue(r, i, 0);
+        bool ok = !PQgetisnull(r, i, 1)
+                      ? store__jobs_def(o, job, pg__int(r, i, 1), pg__jtext(r, i, 2))
+                      : store__jobs_secret(o, job, PQgetvalue(r, i, 3), pg__jtext(r, i, 4));
+        if (!ok)
+            rc = store__oom(err, "jobs_get_many");
+    }
+    PQclear(r);
+    if (rc != 0) {
+        json_decref(o);
+        return rc;
+    }
+    store__jobs_done(o);
+    *out = o;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Backup: PostgreSQL's own tools do it (pg_dump, or base backups with WAL archiving),
  * consistently and without copying the database through this process.
@@ -2415,6 +2471,7 @@ static const struct store_ops pg_ops = {
     .token_lookup = pg_token_lookup,
     .secrets_put = pg_secrets_put,
     .secrets_get = pg_secrets_get,
+    .jobs_get_many = pg_jobs_get_many,
     .backup = pg_backup,
     .rows_scan = pg_rows_scan,
     .rows_load = pg_rows_load,

@@ -60,6 +60,7 @@ enum pg_cst {
     PG_C_SECRETS_DELETE,
     PG_C_SECRETS_INSERT,
     PG_C_SECRETS_GET,
+    PG_C_JOBS_GET_MANY,
     PG_C_COUNT
 };
 

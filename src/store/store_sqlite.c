@@ -318,6 +318,7 @@ enum st {
     ST_SECRETS_DELETE,
     ST_SECRET_INSERT,
     ST_SECRETS_GET,
+    ST_JOBS_GET_MANY,
     ST_COUNT
 };
 
@@ -468,6 +469,13 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_SECRETS_DELETE] = "DELETE FROM secrets WHERE job = ?1",
     [ST_SECRET_INSERT] = "INSERT INTO secrets (job, name, value) VALUES (?1, ?2, ?3)",
     [ST_SECRETS_GET] = "SELECT name, value FROM secrets WHERE job = ?1 ORDER BY name",
+    /* ?1: the names as a JSON array (store__names_json).  CROSS JOIN keeps json_each the
+     * outer loop, so a name costs a probe of each key; left to itself the planner walks
+     * every job and looks each up in the list. */
+    [ST_JOBS_GET_MANY] = "SELECT o.name, o.version, o.json, NULL, NULL FROM json_each(?1) AS n"
+                         " CROSS JOIN objects AS o ON o.kind = 'job' AND o.name = n.value"
+                         " UNION ALL SELECT s.job, NULL, NULL, s.name, s.value"
+                         " FROM json_each(?1) AS n CROSS JOIN secrets AS s ON s.job = n.value",
 };
 
 /* History statements: one per (mode, filter set) (store_common.h), built on first use. */
@@ -3053,6 +3061,52 @@ static int sq_secrets_get(struct store *base, const char *job, json_t **out, str
     return 0;
 }
 
+/* Many jobs' definitions and secrets in one statement: a row per definition (version
+ * not NULL) and one per secret, made into the answer by store__jobs_*. */
+static int sq_jobs_get_many(struct store *base, const char *const *names, size_t n, json_t **out,
+                            struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_names("jobs_get_many", names, n, err);
+    if (rc != 0)
+        return rc;
+    json_t *o = json_object();
+    if (o == NULL)
+        return store__oom(err, "jobs_get_many");
+    sqlite3_stmt *st = NULL;
+    struct strbuf list;
+    sb_init(&list);
+    if (n > 0) {
+        store__names_json(names, n, &list);
+        rc = sb_failed(&list) ? store__oom(err, "jobs_get_many")
+                              : stmt(s, ST_JOBS_GET_MANY, &st, err);
+    }
+    if (st != NULL) {
+        bind_text(st, 1, sb_str(&list));
+        int src = SQLITE_DONE;
+        while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *job = (const char *)sqlite3_column_text(st, 0);
+            bool ok = sqlite3_column_type(st, 1) != SQLITE_NULL
+                          ? store__jobs_def(o, job, sqlite3_column_int64(st, 1), col_text(st, 2))
+                          : store__jobs_secret(o, job, (const char *)sqlite3_column_text(st, 3),
+                                               col_text(st, 4));
+            if (!ok)
+                rc = store__oom(err, "jobs_get_many");
+        }
+        if (rc == 0 && src != SQLITE_DONE)
+            rc = sq_fail(s, err, "jobs_get_many (%zu names)", n);
+        sqlite3_reset(st);
+    }
+    sb_free(&list);
+    if (rc != 0) {
+        json_decref(o);
+        return rc;
+    }
+    store__jobs_done(o);
+    *out = o;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Backup.
  */
@@ -3340,6 +3394,7 @@ static const struct store_ops sq_ops = {
     .token_lookup = sq_token_lookup,
     .secrets_put = sq_secrets_put,
     .secrets_get = sq_secrets_get,
+    .jobs_get_many = sq_jobs_get_many,
     .backup = sq_backup,
     .rows_scan = sq_rows_scan,
     .rows_load = sq_rows_load,

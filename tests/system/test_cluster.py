@@ -5,6 +5,7 @@ Every test counts what history says about each (job, shard, scheduled second) it
 at: exactly one record each (a run, or a skip saying why not), and no fire started twice.
 """
 import json
+import secrets
 import time
 
 import pytest
@@ -192,6 +193,27 @@ def test_executors_hold_the_calendars_and_learn_their_changes(cluster):
                               if k["reason"] == "calendar"] or None,
                      20, 0.3, "fires skipped by the changed calendar")
     assert skips[0]["reason"] == "calendar"
+
+
+def test_an_executor_gets_each_jobs_secret_values_and_no_other_jobs(cluster, tmp_path):
+    """An executor fetches the definitions of the jobs placed on it with their secret values
+    (many jobs a request, one store query): a job with secrets runs with its own values, a
+    job without them runs with none."""
+    s1 = cluster.add_server()
+    cluster.add_executor("e1")
+    cluster.leader()
+    secret, other = "S3cr3t-" + secrets.token_hex(8), "Other-" + secrets.token_hex(8)
+    got = {name: tmp_path / name for name in ("with-a", "with-b", "plain")}
+    for name, env in (("with-a", {"DB_PW": secret}), ("with-b", {"DB_PW": other, "K": "2"}),
+                      ("plain", None)):
+        extra = {"secret_env": env} if env else {}
+        s1.add_job(**every_second(name, command=f'printf "[%s]" "$DB_PW" > {got[name]}',
+                                  **extra))
+    for name in got:
+        cluster.wait_placed(name, 1)
+    want = {"with-a": f"[{secret}]", "with-b": f"[{other}]", "plain": "[]"}
+    wait_for(lambda: all(got[n].exists() and got[n].read_text() == want[n] for n in got),
+             20, 0.3, "every job's run with its own secret values")
 
 
 def test_zk_clusters_dump_and_restore(cluster, tmp_path):
