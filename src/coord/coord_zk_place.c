@@ -441,13 +441,60 @@ struct lost_read {
     struct zk *z;
     char id[COORD_ID_MAX];
     int64_t since;
-    json_t *last;     /* {job: {shard: instant}} */
+    json_t *held;     /* {job: {shard: since}}: what it holds, and from when */
+    json_t *last;     /* {job: {shard: instant}}: its newest record (run or skip) */
     json_t *runs;     /* the runs it had going, recorded lost */
     json_t *failover; /* {job: true} of the jobs with failover on, read on the loop */
     int rc;
     struct ty_err err;
     uv_work_t work;
 };
+
+/* Pool thread: lr->last gains the skips recorded after each shard's newest run (or after
+ * it was given, when it has none), by the lost executor since it was the only owner: a
+ * fire it skipped (overlap, a calendar, a misfire) is a fire made, and the next owner must
+ * not record it again (the store keeps the first record of a fire id, so a misfire record
+ * standing for a range would lose the rest of its range). */
+static int last_skips(struct store *st, struct lost_read *lr)
+{
+    json_t *after = json_object();
+    const char *job;
+    json_t *shards;
+    json_object_foreach(lr->held, job, shards)
+    {
+        const json_t *ran = json_object_get(lr->last, job);
+        int64_t from = INT64_MAX;
+        const char *key;
+        json_t *since;
+        json_object_foreach(shards, key, since)
+        {
+            int64_t at = json_integer_value(json_object_get(ran, key));
+            int64_t s = json_integer_value(since);
+            at = at > s ? at : s;
+            from = at < from ? at : from;
+        }
+        if (from != INT64_MAX)
+            json_object_set_new(after, job, json_integer(from < 0 ? 0 : from));
+    }
+    json_t *skipped = NULL;
+    int rc = store_skips_last(st, after, &skipped, &lr->err);
+    json_decref(after);
+    json_object_foreach(skipped, job, shards)
+    {
+        json_t *per = json_object_get(lr->last, job);
+        if (per == NULL)
+            json_object_set_new(lr->last, job, per = json_object());
+        const char *key;
+        json_t *at;
+        json_object_foreach(shards, key, at)
+        {
+            if (json_integer_value(at) > json_integer_value(json_object_get(per, key)))
+                json_object_set(per, key, at);
+        }
+    }
+    json_decref(skipped);
+    return rc;
+}
 
 /* Pool thread: what the lost executor fired last, and the runs it had going (recorded
  * lost through the control plane, so alerts and live state follow). */
@@ -461,6 +508,8 @@ static void lost_work(uv_work_t *w)
     lr->rc = store_open(z->cfg.store, true, &st, &lr->err);
     if (lr->rc == 0)
         lr->rc = store_executor_last_fires(st, lr->id, lr->since, &lr->last, &lr->err);
+    if (lr->rc == 0)
+        lr->rc = last_skips(st, lr);
     if (lr->rc == 0)
         lr->rc = store_runs_unfinished(st, &unfinished, &lr->err);
     store_close(st);
@@ -556,6 +605,7 @@ static void lost_done(uv_work_t *w, int status)
         coord_zk__changed(z); /* the plan asks again */
     }
     json_decref(lr->last);
+    json_decref(lr->held);
     json_decref(lr->runs);
     json_decref(lr->failover);
     free(lr);
@@ -570,21 +620,29 @@ static bool read_lost(struct zk *z, struct zexec *e)
     const char *name;
     void *v;
     bool any = false;
-    while (strmap_next(&z->jobs, &pos, &name, &v)) {
+    json_t *held = json_object();
+    while (held != NULL && strmap_next(&z->jobs, &pos, &name, &v)) {
         struct zjob *j = v;
+        json_t *per = NULL;
         for (uint32_t s = 0; s < j->shards; s++) {
             if (j->owner[s] != k)
                 continue;
             if (!any || j->since[s] < since)
                 since = j->since[s];
             any = true;
+            if (per == NULL)
+                json_object_set_new(held, name, per = json_object());
+            char key[16];
+            snprintf(key, sizeof key, "%u", s);
+            json_object_set_new(per, key, json_integer(j->since[s]));
         }
     }
-    if (!any)
-        return false; /* nothing of it is left to hand on */
-    struct lost_read *lr = calloc(1, sizeof *lr);
-    if (lr == NULL)
-        return false;
+    struct lost_read *lr = any && held != NULL ? calloc(1, sizeof *lr) : NULL;
+    if (lr == NULL) {
+        json_decref(held);
+        return false; /* nothing of it is left to hand on (or no memory: asked again) */
+    }
+    lr->held = held;
     lr->failover = json_object();
     pos = 0;
     while (strmap_next(&z->jobs, &pos, &name, &v))
@@ -596,6 +654,7 @@ static bool read_lost(struct zk *z, struct zexec *e)
     lr->work.data = lr;
     if (uv_queue_work(z->loop, &lr->work, lost_work, lost_done) != 0) {
         json_decref(lr->failover);
+        json_decref(lr->held);
         free(lr);
         return false;
     }

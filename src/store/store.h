@@ -217,6 +217,7 @@ struct store_ops {
     int (*last_fires)(struct store *s, json_t **out, struct ty_err *err);
     int (*executor_last_fires)(struct store *s, const char *executor, int64_t since, json_t **out,
                                struct ty_err *err);
+    int (*skips_last)(struct store *s, const json_t *after, json_t **out, struct ty_err *err);
     int (*history)(struct store *s, const struct store_history_query *q, json_t **out,
                    struct ty_err *err);
     int (*stats)(struct store *s, const struct store_stats_query *q, json_t **out,
@@ -516,6 +517,27 @@ static inline int store_executor_last_fires(struct store *s, const char *executo
                                             json_t **out, struct ty_err *err)
 {
     return s->ops->executor_last_fires(s, executor, since, out, err);
+}
+
+/*
+ * The newest skipped fire of each shard of some jobs, each after its own instant: `after` is
+ * {"<job>": <epoch>, ...} (borrowed), *out (the caller's) {"<job>": {"<shard>": <epoch>}}
+ * holding, per job and shard, the newest scheduled_at of a skip triggered by the schedule
+ * or the misfire policy with scheduled_at > the job's instant; jobs and shards without one
+ * are absent.  Skips name no executor, so this is how the leader of a cluster finds the
+ * fires a dead executor recorded as skipped after its last run of each job (overlap,
+ * calendars, misfires): only the owner of a shard records its fires, so a skip after that
+ * executor's newest run of the shard is that executor's.  The executor that takes the
+ * shard over resumes after both, and never records a fire a second time.
+ *
+ * Cost: one index range over skips (job, scheduled_at) per job, from its instant.
+ * TY_EINVAL naming "after" when it is not an object of job names to integers (or holds
+ * more than 1,000,000 jobs); a database failure as for any read.
+ */
+static inline int store_skips_last(struct store *s, const json_t *after, json_t **out,
+                                   struct ty_err *err)
+{
+    return s->ops->skips_last(s, after, out, err);
 }
 
 /*

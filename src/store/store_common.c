@@ -186,6 +186,41 @@ int store__check_names(const char *op, const char *const *names, size_t n, struc
     return 0;
 }
 
+int store__check_after(const json_t *after, struct ty_err *err)
+{
+    if (!json_is_object(after) || json_object_size(after) > STORE__AFTER_MAX)
+        return ty_error(err, TY_EINVAL, "after", -1, 0,
+                        "skips_last: after must be an object of at most %d job names to instants",
+                        STORE__AFTER_MAX);
+    const char *job;
+    const json_t *v;
+    json_object_foreach((json_t *)after, job, v)
+    {
+        size_t len = strnlen(job, STORE__NAME_MAX + 1);
+        if (len == 0 || len > STORE__NAME_MAX)
+            return ty_error(err, TY_EINVAL, "after", -1, 0,
+                            "skips_last: after: a job name must be 1 to %d bytes", STORE__NAME_MAX);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return ty_error(err, TY_EINVAL, "after", -1, 0,
+                            "skips_last: after.%.100s must be an instant (an integer, 0 or more)",
+                            job);
+    }
+    return 0;
+}
+
+int store__per_shard_set(json_t *out, const char *job, int64_t shard, int64_t at, const char *op,
+                         struct ty_err *err)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long)shard);
+    json_t *per = json_object_get(out, job);
+    if (per == NULL && json_object_set_new(out, job, per = json_object()) != 0)
+        per = NULL;
+    if (per == NULL || json_object_set_new(per, key, json_integer(at)) != 0)
+        return store__oom(err, op);
+    return 0;
+}
+
 int store__check_limit(const char *op, size_t limit, size_t *out, struct ty_err *err)
 {
     if (limit > STORE__PAGE_MAX)

@@ -67,6 +67,16 @@ int store__check_secrets(const char *job, const json_t *values, struct ty_err *e
  * a bad one) otherwise. */
 int store__check_names(const char *op, const char *const *names, size_t n, struct ty_err *err);
 
+/* The `after` of a skips_last: an object of at most STORE__AFTER_MAX job names (1 to
+ * STORE__NAME_MAX bytes) to integers >= 0; TY_EINVAL naming "after" (and the job) else. */
+#define STORE__AFTER_MAX 1000000
+int store__check_after(const json_t *after, struct ty_err *err);
+
+/* out[job][shard] = at, in a {"<job>": {"<shard>": at}} object being built (executor_last_fires,
+ * skips_last).  0, or TY_ENOMEM with err naming op. */
+int store__per_shard_set(json_t *out, const char *job, int64_t shard, int64_t at, const char *op,
+                         struct ty_err *err);
+
 /* A page size: 0 means STORE__PAGE_DEFAULT, else 1 to STORE__PAGE_MAX; *out gets it. */
 int store__check_limit(const char *op, size_t limit, size_t *out, struct ty_err *err);
 

@@ -2455,6 +2455,7 @@ static const struct store_ops pg_ops = {
     .fire_shards = pg__fire_shards,
     .last_fires = pg__last_fires,
     .executor_last_fires = pg__executor_last_fires,
+    .skips_last = pg__skips_last,
     .history = pg__history,
     .stats = pg__stats,
     .prune = pg__prune,

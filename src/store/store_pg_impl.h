@@ -75,6 +75,7 @@ enum pg_rst {
     PG_R_FIRE_SHARDS,
     PG_R_LAST_FIRES,
     PG_R_EXECUTOR_LAST_FIRES,
+    PG_R_SKIPS_LAST,
     PG_R_COUNT
 };
 
@@ -257,6 +258,7 @@ int pg__run_get(struct store *base, const char *run_id, json_t **out, struct ty_
 int pg__runs_unfinished(struct store *base, json_t **out, struct ty_err *err);
 int pg__fire_shards(struct store *base, const char *fire_prefix, json_t **out, struct ty_err *err);
 int pg__last_fires(struct store *base, json_t **out, struct ty_err *err);
+int pg__skips_last(struct store *base, const json_t *after, json_t **out, struct ty_err *err);
 int pg__executor_last_fires(struct store *base, const char *executor, int64_t since, json_t **out,
                             struct ty_err *err);
 int pg__history(struct store *base, const struct store_history_query *q, json_t **out,

@@ -295,6 +295,7 @@ enum st {
     ST_LAST_FIRES_RUNS,
     ST_LAST_FIRES_SKIPS,
     ST_EXECUTOR_LAST_FIRES,
+    ST_SKIPS_LAST,
     ST_PRUNE_RUNS_AGE,
     ST_PRUNE_SKIPS_AGE,
     ST_PRUNE_ALERTS_AGE,
@@ -419,6 +420,10 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_EXECUTOR_LAST_FIRES] = "SELECT job, shard, max(scheduled_at) FROM runs"
                                " WHERE executor = ?1 AND scheduled_at >= ?2"
                                " AND \"trigger\" IN ('schedule', 'misfire') GROUP BY job, shard",
+    /* per job, a range of skips_job from its own instant (CROSS JOIN keeps that order) */
+    [ST_SKIPS_LAST] = "SELECT k.job, k.shard, max(k.scheduled_at) FROM json_each(?1) AS u"
+                      " CROSS JOIN skips AS k ON k.job = u.key AND k.scheduled_at > u.value"
+                      " WHERE k.\"trigger\" IN ('schedule', 'misfire') GROUP BY k.job, k.shard",
     [ST_PRUNE_RUNS_AGE] = "DELETE FROM runs WHERE scheduled_at < ?1"
                           " AND status NOT IN ('queued', 'running')",
     [ST_PRUNE_SKIPS_AGE] = "DELETE FROM skips WHERE scheduled_at < ?1",
@@ -2141,6 +2146,28 @@ static int sq_last_fires(struct store *base, json_t **out, struct ty_err *err)
     return 0;
 }
 
+/* The rows of st (job, shard, instant) into a new {job: {shard: instant}} at *out. */
+static int sq_per_shard(struct sq *s, sqlite3_stmt *st, const char *what, json_t **out,
+                        struct ty_err *err)
+{
+    json_t *obj = json_object();
+    int rc = obj == NULL ? store__oom(err, what) : 0;
+    int src = SQLITE_DONE;
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW)
+        rc = store__per_shard_set(obj, (const char *)sqlite3_column_text(st, 0),
+                                  sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), what,
+                                  err);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    if (rc != 0) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
 static int sq_executor_last_fires(struct store *base, const char *executor, int64_t since,
                                   json_t **out, struct ty_err *err)
 {
@@ -2151,32 +2178,31 @@ static int sq_executor_last_fires(struct store *base, const char *executor, int6
     sqlite3_stmt *st;
     if ((rc = stmt(s, ST_EXECUTOR_LAST_FIRES, &st, err)) != 0)
         return rc;
-    json_t *obj = json_object();
-    if (obj == NULL)
-        return store__oom(err, "executor_last_fires");
     bind_text(st, 1, executor);
     sqlite3_bind_int64(st, 2, since);
-    int src = SQLITE_DONE;
-    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *job = (const char *)sqlite3_column_text(st, 0);
-        char shard[24];
-        snprintf(shard, sizeof shard, "%lld", (long long)sqlite3_column_int64(st, 1));
-        json_t *per = json_object_get(obj, job);
-        if (per == NULL && json_object_set_new(obj, job, per = json_object()) != 0)
-            per = NULL;
-        if (per == NULL ||
-            json_object_set_new(per, shard, json_integer(sqlite3_column_int64(st, 2))) != 0)
-            rc = store__oom(err, "executor_last_fires");
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = sq_fail(s, err, "executor_last_fires \"%.100s\"", executor);
-    sqlite3_reset(st);
-    if (rc != 0) {
-        json_decref(obj);
+    char what[160];
+    snprintf(what, sizeof what, "executor_last_fires \"%.100s\"", executor);
+    return sq_per_shard(s, st, what, out, err);
+}
+
+static int sq_skips_last(struct store *base, const json_t *after, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_after(after, err);
+    if (rc != 0)
+        return rc;
+    char *text = json_dumps(after, JSON_COMPACT);
+    sqlite3_stmt *st;
+    if (text == NULL)
+        return store__oom(err, "skips_last");
+    if ((rc = stmt(s, ST_SKIPS_LAST, &st, err)) != 0) {
+        free(text);
         return rc;
     }
-    *out = obj;
-    return 0;
+    bind_text(st, 1, text);
+    rc = sq_per_shard(s, st, "skips_last", out, err);
+    free(text);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -3378,6 +3404,7 @@ static const struct store_ops sq_ops = {
     .fire_shards = sq_fire_shards,
     .last_fires = sq_last_fires,
     .executor_last_fires = sq_executor_last_fires,
+    .skips_last = sq_skips_last,
     .history = sq_history,
     .stats = sq_stats,
     .prune = sq_prune,

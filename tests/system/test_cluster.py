@@ -71,6 +71,36 @@ def test_an_executor_killed_hands_its_shards_on_without_a_gap(cluster):
     no_double_start_alert(s1)
 
 
+def test_fires_a_killed_executor_skipped_after_its_last_run_are_not_recorded_again(cluster):
+    """The dead executor's newest records of a shard are skips (overlap: each run takes
+    longer than the period): its successor resumes after them, so its first record (a
+    misfire record standing for a range of late fires) is not a second record of a fire
+    id the store already holds — which the store would drop, range and all."""
+    s1 = cluster.add_server()
+    cluster.add_executor("e1")
+    cluster.leader()
+    s1.add_job(**every_second("slow", command="sleep 2.5", misfire_threshold=2,
+                              env=cluster.job_env()))
+    cluster.wait_placed("slow", 1)
+    cluster.add_executor("e2")  # even placement is sticky: it stays on e1 until e1 dies
+    before = int(time.time()) + 1
+    wait_for(lambda: time.time() > before + 4, 10, 0.1, "a few fires and overlaps")
+
+    def newest_is_skip():
+        items = s1.history(job="slow", since=before)
+        items.sort(key=lambda i: i["scheduled_at"])
+        return items and items[-1]["kind"] == "skip" and items[-1]["reason"] == "overlap"
+    wait_for(newest_is_skip, 15, 0.02, "an overlap skip recorded after e1's newest run")
+    cluster.executors["e1"].kill9()
+    cluster.wait_executor("e1", "lost", SESSION_S + 10)
+    wait_for(lambda: [r for r in s1.runs("slow", since=before) if r.get("executor") == "e2"],
+             SESSION_S + 15, 0.2, "slow running on e2")
+    after = int(time.time()) + 3
+    wait_for(lambda: time.time() > after + 4, 20, 0.2, "the window to pass")
+    check_every_fire(s1, "slow", 1, before, after)
+    no_double_start_alert(s1)
+
+
 def test_the_leader_killed_a_standby_takes_over_and_no_fire_is_lost(cluster):
     cluster.add_server()
     cluster.add_server()

@@ -2140,6 +2140,68 @@ static void test_executor_last_fires_per_shard(void **state)
     json_decref(want);
 }
 
+/* The skips after each job's own instant, per shard: what a dead executor skipped after
+ * its newest run (overlap, calendars, misfires), which its successor must not record again. */
+static void test_skips_last(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    const int64_t t0 = 1767225600, day = 86400;
+    const struct {
+        const char *job;
+        int32_t shard;
+        int64_t at;
+        enum store_trigger trigger;
+    } rows[] = {
+        {"etl", 0, t0 + 10, STORE_TRIGGER_SCHEDULE},
+        {"etl", 0, t0 + 20, STORE_TRIGGER_SCHEDULE},
+        {"etl", 1, t0 + 5, STORE_TRIGGER_SCHEDULE},     /* at the instant itself: not after */
+        {"etl", 2, t0 + day, STORE_TRIGGER_MISFIRE},    /* a misfire record counts */
+        {"etl", 3, t0 + 2 * day, STORE_TRIGGER_MANUAL}, /* not a fire of the schedule */
+        {"report", 0, t0 + 100, STORE_TRIGGER_SCHEDULE},
+        {"report", 0, t0 + 30, STORE_TRIGGER_SCHEDULE}, /* before report's instant */
+        {"other", 0, t0 + 50, STORE_TRIGGER_SCHEDULE},  /* a job not asked about */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct store_skip k;
+        char fire[64];
+        skip_init(&k, fire, sizeof fire, rows[i].job, "d", rows[i].at, rows[i].shard,
+                  STORE_SKIP_OVERLAP);
+        k.trigger = rows[i].trigger;
+        assert_ok(store_skip_put(s, &k, &e_));
+    }
+    json_t *after = json_pack("{s:I, s:I, s:I}", "etl", (json_int_t)t0 + 5, "report",
+                              (json_int_t)t0 + 40, "nothing", (json_int_t)0);
+    json_t *out = NULL;
+    assert_ok(store_skips_last(s, after, &out, &e_));
+    json_t *want = json_pack("{s:{s:I, s:I}, s:{s:I}}", "etl", "0", (json_int_t)t0 + 20, "2",
+                             (json_int_t)t0 + day, "report", "0", (json_int_t)t0 + 100);
+    if (!json_equal(out, want)) {
+        char *got = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("skips_last: %s", got ? got : "NULL");
+    }
+    json_decref(out);
+    json_decref(want);
+    json_decref(after);
+    /* nothing asked: nothing found */
+    after = json_object();
+    assert_ok(store_skips_last(s, after, &out, &e_));
+    assert_int_equal(json_object_size(out), 0);
+    json_decref(out);
+    json_decref(after);
+    /* malformed: refused naming "after" */
+    struct ty_err err;
+    static const char *const bad[] = {"[1]", "{\"etl\": \"5\"}", "{\"etl\": -1}", "{\"\": 5}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        after = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        out = NULL;
+        assert_int_equal(store_skips_last(s, after, &out, &err), TY_EINVAL);
+        assert_string_equal(err.field, "after");
+        assert_null(out);
+        json_decref(after);
+    }
+}
+
 /* Where a dead executor's shards resume: for each job, the newest fire of the schedule (or
  * of the misfire policy) that executor made, since a time. */
 static void test_executor_last_fires(void **state)
@@ -5350,6 +5412,7 @@ static void test_rows_errors(void **state)
     X(test_unfinished_shards_last_fires)                                                           \
     X(test_executor_last_fires)                                                                    \
     X(test_executor_last_fires_per_shard)                                                          \
+    X(test_skips_last)                                                                             \
     X(test_history_pages)                                                                          \
     X(test_stats)                                                                                  \
     X(test_prune)                                                                                  \
