@@ -92,17 +92,17 @@ static void fill(const char *where, long jobs)
                  "\"timeout_s\":600,\"env\":{\"REGION\":\"eu-west-1\"},\"description\":\"hourly "
                  "export of table t%ld to the warehouse\"}",
                  name, domain, i % 60, i, i);
-        json_array_append_new(objs, json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:s}", "kind",
-                                              "job", "name", name, "version", 1, "json", def,
-                                              "domain", domain, "created_at_ms",
-                                              (json_int_t)1767225600000, "updated_at_ms",
-                                              (json_int_t)1767225600000, "updated_by", "bench"));
+        json_array_append_new(objs,
+                              json_pack("{s:s, s:s, s:i, s:s, s:s, s:I, s:I, s:s}", "kind", "job",
+                                        "name", name, "version", 1, "json", def, "domain", domain,
+                                        "created_at_ms", (json_int_t)1767225600000, "updated_at_ms",
+                                        (json_int_t)1767225600000, "updated_by", "bench"));
         for (long k = 0; i % 3 == 0 && k <= i % 4 && k < 3; k++) {
             char sname[16], value[64];
             snprintf(sname, sizeof sname, "DB_PW%ld", k);
             snprintf(value, sizeof value, "s3cr3t-%ld-%ld-0123456789abcdef", i, k);
-            json_array_append_new(secs, json_pack("{s:s, s:s, s:s}", "job", name, "name", sname,
-                                                  "value", value));
+            json_array_append_new(
+                secs, json_pack("{s:s, s:s, s:s}", "job", name, "name", sname, "value", value));
         }
         if (json_array_size(objs) == LOAD_ROWS || i == jobs - 1) {
             flush_rows(s, STORE_T_OBJECTS, objs);

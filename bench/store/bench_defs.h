@@ -18,12 +18,12 @@ struct bd_result {
 };
 
 /*
- * Fill a new store with `jobs` jobs (at least 1,000; a third of them with one to three secrets) - the
- * SQLite file sqlite_path, which must not exist yet (removed afterwards), or, sqlite_path
- * NULL, a database of its own on the PostgreSQL server pg_url (dropped afterwards) - and
- * time requests of 1,000 names (a random 900 of its jobs and 100 names of none) both ways
- * through a read-only store, for `secs` seconds each (at least 3 requests, at most 200).
- * Prints its progress on stdout; on any store error prints it on stderr and exits 1.
+ * Fill a new store with `jobs` jobs (at least 1,000; a third of them with one to three secrets) -
+ * the SQLite file sqlite_path, which must not exist yet (removed afterwards), or, sqlite_path NULL,
+ * a database of its own on the PostgreSQL server pg_url (dropped afterwards) - and time requests of
+ * 1,000 names (a random 900 of its jobs and 100 names of none) both ways through a read-only store,
+ * for `secs` seconds each (at least 3 requests, at most 200). Prints its progress on stdout; on any
+ * store error prints it on stderr and exits 1.
  */
 void bd_run(const char *sqlite_path, const char *pg_url, long jobs, double secs,
             struct bd_result *out);
