@@ -338,6 +338,12 @@ static int record_lost_of(void *arg, const json_t *runs, const char *executor, s
     return server_record_lost(e->d->server, runs, executor, err);
 }
 
+static void not_ha_of(void *arg, const char *job, const char *domain, int level, const char *reason)
+{
+    struct ens_arg *e = arg;
+    server_not_ha(e->d->server, job, domain, level, reason);
+}
+
 /* "[NAME=]HOSTS": the name (into name[cap]) and where the hosts begin. */
 static const char *ensemble_spec(const char *spec, size_t i, char *name, size_t cap)
 {
@@ -440,6 +446,7 @@ static int start_cluster(struct daemon *d, struct ty_err *err)
                 .on_leader = on_leader,
                 .on_secret = on_peer_secret_of,
                 .record_lost = record_lost_of,
+                .not_ha = not_ha_of,
                 .arg = &d->ens_arg[i],
             };
             rc = coord_zk_new(server_loop(d->server), &zc, &d->ens[i], err);

@@ -406,6 +406,7 @@ static int zjob_update(struct zk *z, const char *name, const char *text, int64_t
     }
     j->prefer_only = json_is_true(json_object_get(o, "prefer_only"));
     j->failover = json_is_true(json_object_get(o, "failover"));
+    j->level = (int)json_integer_value(json_object_get(o, "level"));
     if ((uint32_t)shards != j->shards)
         coord_zk__job_unplace(z, name, j);
     if (coord_zk__job_shards(j, (uint32_t)shards) != 0) {
@@ -883,6 +884,8 @@ static void set_leader(struct zk *z, bool leader, const char *url)
                  "server=%s", z->cfg.id);
         if (z->cfg.on_leader != NULL)
             z->cfg.on_leader(z->cfg.arg, leader);
+        json_object_clear(z->not_ha); /* a new leader learns again what is open */
+        z->ha_known = false;
         if (leader)
             coord_zk__changed(z);
     }
@@ -1545,6 +1548,7 @@ static void zk_free(struct zk *z)
     }
     free(z->execs);
     json_decref(z->failovers);
+    json_decref(z->not_ha);
     pthread_mutex_destroy(&z->mu);
     free(z->cfg_strings);
     free(z);
@@ -1608,6 +1612,7 @@ int coord_zk_new(uv_loop_t *loop, const struct coord_zk_config *cfg, struct coor
     }
     z->seen_seq = -1;
     z->failovers = json_array();
+    z->not_ha = json_object();
     strmap_init(&z->jobs);
     pthread_mutex_init(&z->mu, NULL);
     uv_async_init(loop, &z->now_async, on_now);

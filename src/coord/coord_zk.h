@@ -63,6 +63,12 @@ struct coord_zk_config {
      * of the store's run objects, each with "failover": true when it will be made again);
      * 0 or the store's error (asked again at the next plan).  May be NULL. */
     int (*record_lost)(void *arg, const json_t *runs, const char *executor, struct ty_err *err);
+    /* On the loop, the leader: job `job` (of `domain`, at `level`) cannot be highly
+     * available, for `reason` (a sentence: no executor can run it, or only one can and it
+     * asks for failover), or can again (reason NULL).  Called on changes only; when a
+     * server starts leading it first learns which such alerts are open, so it also clears
+     * those a previous leader raised.  May be NULL. */
+    void (*not_ha)(void *arg, const char *job, const char *domain, int level, const char *reason);
     /* On the loop: the secret is known (the first session made or read it): the API must
      * take it as a bearer from executors (coord_zk_secret). */
     void (*on_secret)(void *arg, const char *secret);

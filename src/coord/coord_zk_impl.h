@@ -46,6 +46,7 @@ struct zjob {
     size_t n_prefer;
     bool prefer_only;
     bool failover;   /* a run lost with its executor is made again elsewhere */
+    int level;       /* the job's level, for its alerts */
     int32_t *owner;  /* [shards]: index into zk.execs, -1 none */
     int64_t *since;  /* [shards]: resume_after of the owner's placement, or for a shard with no
                         owner, the instant its next owner resumes after (0: from its grant) */
@@ -92,6 +93,10 @@ struct zk {
     json_t *failovers;       /* runs to make again once their shard's new owner has it:
                                 [{"job", "base", "at", "shard", "attempt"}] */
     int64_t plans, moves;
+    /* the leader's "cannot be highly available" reports: {job: reason} as reported (or found
+     * open in the store when it began leading: ha_known) */
+    json_t *not_ha;
+    bool ha_known, ha_reading;
 };
 
 /*

@@ -1236,6 +1236,155 @@ static void apply_where(struct zk *z, const char *name, struct zjob *j, const ui
     }
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Jobs that cannot be highly available (the leader)
+ */
+
+struct ha_read {
+    struct zk *z;
+    json_t *open; /* {job: reason} of the not_ha alerts open */
+    int rc;
+    struct ty_err err;
+    uv_work_t work;
+};
+
+/* Pool thread: the not_ha alerts open in the store, whoever raised them. */
+static void ha_work(uv_work_t *w)
+{
+    struct ha_read *hr = w->data;
+    struct store *st = NULL;
+    json_t *alerts = NULL;
+    hr->open = json_object();
+    hr->rc = store_open(hr->z->cfg.store, true, &st, &hr->err);
+    if (hr->rc == 0)
+        hr->rc = store_alerts_open(st, &alerts, &hr->err);
+    store_close(st);
+    size_t i;
+    json_t *a;
+    json_array_foreach(alerts, i, a)
+    {
+        const char *kind = json_string_value(json_object_get(a, "kind"));
+        const char *job = json_string_value(json_object_get(a, "job"));
+        const char *reason = json_string_value(json_object_get(a, "reason"));
+        if (kind != NULL && strcmp(kind, "not_ha") == 0 && job != NULL)
+            json_object_set_new(hr->open, job, json_string(reason != NULL ? reason : ""));
+    }
+    json_decref(alerts);
+}
+
+static void ha_done(uv_work_t *w, int status)
+{
+    struct ha_read *hr = w->data;
+    struct zk *z = hr->z;
+    z->ha_reading = false;
+    coord_zk__work_end(z);
+    if (status == 0 && hr->rc == 0 && !z->closing && coord_zk_is_leader(&z->base)) {
+        /* what is open for this ensemble's jobs is what the next plan compares with */
+        const char *job;
+        json_t *reason;
+        json_object_clear(z->not_ha);
+        json_object_foreach(hr->open, job, reason)
+        {
+            if (strmap_get(&z->jobs, job) != NULL)
+                json_object_set(z->not_ha, job, reason);
+        }
+        z->ha_known = true;
+        coord_zk__changed(z);
+    } else if (!z->closing && hr->rc != 0) {
+        log_warn("cannot read the open alerts; jobs that cannot be highly available are "
+                 "reported after the next change",
+                 "error=\"%s\"", hr->err.msg);
+    }
+    json_decref(hr->open);
+    free(hr);
+}
+
+static void read_ha(struct zk *z)
+{
+    struct ha_read *hr = calloc(1, sizeof *hr);
+    if (hr == NULL)
+        return;
+    hr->z = z;
+    hr->work.data = hr;
+    if (uv_queue_work(z->loop, &hr->work, ha_work, ha_done) != 0) {
+        free(hr);
+        return;
+    }
+    coord_zk__work_begin(z);
+    z->ha_reading = true;
+}
+
+/* Why job j (its placement view) cannot be highly available among the executors of c, into
+ * why[cap]; false when it can.  eligible has room for c's executors. */
+static bool not_ha_reason(struct shard_cluster *c, const struct zjob *j,
+                          const struct shard_job *view, uint32_t *eligible,
+                          const struct shard_executor *ex, char *why, size_t cap)
+{
+    uint32_t n = shard_eligible(c, view, eligible);
+    if (n == 0) {
+        if (j->prefer_only && j->n_prefer > 0)
+            snprintf(why, cap,
+                     "no executor can run it: none of its preferred executors (%s%s) is online "
+                     "and prefer_only is set; its fires are not made until one is",
+                     j->prefer[0], j->n_prefer > 1 ? ", ..." : "");
+        else if (j->domain != NULL && j->domain[0] != '\0')
+            snprintf(why, cap,
+                     "no executor can run it: none online with capacity serves domain %s; its "
+                     "fires are not made until one does",
+                     j->domain);
+        else
+            snprintf(why, cap,
+                     "no executor can run it: none online has capacity; its fires are not made "
+                     "until one has");
+        return true;
+    }
+    if (n == 1 && j->failover) {
+        snprintf(why, cap,
+                 "failover is on but only executor %s can run it: its runs have nowhere to go "
+                 "if it is lost",
+                 ex[eligible[0]].id);
+        return true;
+    }
+    return false;
+}
+
+/* After a plan: report the jobs whose "cannot be highly available" state changed. */
+static void report_not_ha(struct zk *z, struct shard_cluster *c, const struct shard_slot *slots,
+                          const char *const *names, size_t k, const struct shard_executor *ex,
+                          size_t n_ex)
+{
+    if (z->cfg.not_ha == NULL || !z->ha_known || n_ex == 0)
+        return; /* with no executor at all, each executor's own alert says it */
+    uint32_t *eligible = calloc(n_ex, sizeof *eligible);
+    json_t *now = json_object();
+    if (eligible == NULL || now == NULL) {
+        free(eligible);
+        json_decref(now);
+        return;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const struct zjob *j = strmap_get(&z->jobs, names[i]);
+        char why[512];
+        if (j == NULL || !not_ha_reason(c, j, &slots[i].job, eligible, ex, why, sizeof why))
+            continue;
+        json_object_set_new(now, names[i], json_string(why));
+        const char *was = json_string_value(json_object_get(z->not_ha, names[i]));
+        if (was == NULL || strcmp(was, why) != 0)
+            z->cfg.not_ha(z->cfg.arg, names[i], j->domain ? j->domain : "", j->level, why);
+    }
+    const char *job;
+    json_t *v;
+    json_object_foreach(z->not_ha, job, v)
+    {
+        const struct zjob *j = strmap_get(&z->jobs, job); /* NULL: deleted, or moved away */
+        if (json_object_get(now, job) == NULL)
+            z->cfg.not_ha(z->cfg.arg, job, j && j->domain ? j->domain : "", j ? j->level : 0, NULL);
+    }
+    json_decref(z->not_ha);
+    z->not_ha = now;
+    free(eligible);
+}
+
 static void plan(struct zk *z)
 {
     bool leader = coord_zk_is_leader(&z->base);
@@ -1247,6 +1396,8 @@ static void plan(struct zk *z)
     }
     z->replan = false;
     z->first_change_ms = 0;
+    if (z->cfg.not_ha != NULL && !z->ha_known && !z->ha_reading)
+        read_ha(z); /* placement goes on; the reports start once it is read */
     /* lost executors first: their shards are free once the store says what they fired */
     for (size_t i = 0; i < z->n_execs; i++) {
         struct zexec *e = &z->execs[i];
@@ -1335,6 +1486,7 @@ static void plan(struct zk *z)
             apply_where(z, names[i], j, slots[i].where, slots[i].n_where, map);
         }
         z->plans++;
+        report_not_ha(z, &c, slots, names, k, ex, n);
         /* what each holds now, for status */
         for (size_t i = 0; i < z->n_execs; i++)
             z->execs[i].shards = 0;

@@ -98,6 +98,12 @@ bool server_is_peer(struct server *s, const char *bearer, size_t len)
     return peer;
 }
 
+void server_not_ha(struct server *s, const char *job, const char *domain, int level,
+                   const char *reason)
+{
+    alerts__not_ha(s, job, domain, level, reason);
+}
+
 int server_record_lost(struct server *s, const json_t *runs, const char *executor,
                        struct ty_err *err)
 {

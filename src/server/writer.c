@@ -97,6 +97,12 @@ uint64_t server__clear(struct server *s, const char *key)
     return push_alert(s, W_CLEAR, &a);
 }
 
+uint64_t server__clear_any(struct server *s, const char *key)
+{
+    struct store_alert a = {.key = key, .shard = -1, .raised_at_ms = server_now_ms(s)};
+    return push_alert(s, W_CLEAR_ANY, &a);
+}
+
 uint64_t server__prune(struct server *s)
 {
     struct wop *w = calloc(1, sizeof *w);
@@ -473,7 +479,7 @@ static int do_alerts(struct server *s, struct wop *first, struct wop *end, struc
             a.detail = json_incref(w->alert.detail);
             alerts__tx_raise(s, &tx, &a);
         } else {
-            alerts__tx_clear(s, &tx, w->alert.key, w->alert.raised_at_ms);
+            alerts__tx_clear(s, &tx, w->alert.key, w->alert.raised_at_ms, w->kind == W_CLEAR_ANY);
         }
     }
     int rc = tx.n == 0 ? 0 : store_begin(s->writer, err);
@@ -561,7 +567,8 @@ static void *writer_main(void *arg)
             }
             /* a run of alert changes */
             struct wop *end = w;
-            while (end != NULL && (end->kind == W_ALERT || end->kind == W_CLEAR))
+            while (end != NULL &&
+                   (end->kind == W_ALERT || end->kind == W_CLEAR || end->kind == W_CLEAR_ANY))
                 end = end->next;
             struct ty_err err;
             int rc = do_alerts(s, w, end, &err);

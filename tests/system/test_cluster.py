@@ -101,6 +101,39 @@ def test_fires_a_killed_executor_skipped_after_its_last_run_are_not_recorded_aga
     no_double_start_alert(s1)
 
 
+def test_jobs_that_cannot_be_highly_available_are_alerted_and_cleared_by_any_leader(cluster):
+    """The leader's placement knows which jobs have no executor at all (prefer_only to
+    executors that are down) and which ask for failover with one executor to run them; each
+    gets a not_ha alert naming why, and it clears when that stops being true, also after a
+    new leader took over from the one that raised it."""
+    s1 = cluster.add_server()
+    s2 = cluster.add_server()
+    cluster.add_executor("e1", labels="zone=a")
+    leader = cluster.leader()
+    leader.add_job(**every_second("only-b", prefer=["zone=b"], prefer_only=True))
+    leader.add_job(**every_second("fails-over", failover=True))
+    leader.add_job(**every_second("plain"))
+
+    def not_ha(srv):
+        return {a["job"]: a["reason"] for a in srv.alerts()["not_highly_available"]}
+    got = wait_for(lambda: (lambda a: a if set(a) == {"only-b", "fails-over"} else None)(
+        not_ha(leader)), 30, 0.3, "two not_ha alerts")
+    assert "preferred executors (zone=b)" in got["only-b"], got
+    assert "prefer_only" in got["only-b"], got
+    assert "only executor e1" in got["fails-over"], got
+    # the leader dies; the new one learns what is open and clears what no longer holds
+    leader.kill9()
+    standby = s2 if leader is s1 else s1
+    wait_for(lambda: standby.role() == "leader", SESSION_S + 15, 0.2, "the standby leading")
+    cluster.add_executor("e2", labels="zone=b")
+    wait_for(lambda: not_ha(standby) == {}, 30, 0.3, "the alerts cleared by the new leader")
+    # and it raises them too: e2 goes, only-b has nowhere to run again
+    cluster.executors["e2"].stop(timeout=30)
+    got = wait_for(lambda: (lambda a: a if set(a) == {"only-b", "fails-over"} else None)(
+        not_ha(standby)), SESSION_S + 30, 0.3, "the alerts raised again")
+    assert "only executor e1" in got["fails-over"], got
+
+
 def test_the_leader_killed_a_standby_takes_over_and_no_fire_is_lost(cluster):
     cluster.add_server()
     cluster.add_server()
