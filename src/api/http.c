@@ -399,9 +399,13 @@ static enum MHD_Result queue_data(struct MHD_Connection *conn, int status, char 
 static enum MHD_Result queue_bytes(struct MHD_Connection *conn, const struct http_response *resp)
 {
     bool body = resp->status != 304 && resp->bytes != NULL;
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        body ? resp->bytes_len : 0, body ? (void *)(uintptr_t)resp->bytes : (void *)"",
-        MHD_RESPMEM_PERSISTENT);
+    /* libmicrohttpd takes a non-const buffer, which PERSISTENT promises not to change */
+    union {
+        const void *c;
+        void *m;
+    } data = {.c = body ? resp->bytes : ""};
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body ? resp->bytes_len : 0, data.m, MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return MHD_NO;
     if (body)
