@@ -29,6 +29,8 @@ PKGS=(
   # the web console: built with Node.js and npm (web/, built into tethys), tested in
   # headless Chromium (tests/e2e)
   nodejs npm chromium
+  # a CJK font, so the screenshots of the Chinese pages show the characters
+  fonts-wqy-zenhei
 )
 
 missing=()

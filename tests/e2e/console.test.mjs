@@ -187,6 +187,9 @@ test('switch to Chinese, and it stays Chinese after a reload', async () => {
   assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
   await page.getByRole('navigation', { name: '主导航' }).getByRole('link', { name: '概览' }).click();
   await page.getByRole('heading', { name: '概览' }).waitFor();
+  await page.getByText('每日运行（按 UTC 日期）').waitFor();
+  await page.locator('#chart-day canvas').waitFor();
+  await page.waitForTimeout(300); // let the charts paint before the picture
   await shot('07-chinese');
   await page.locator('#lang').selectOption('en');
   await page.getByRole('heading', { name: 'Overview' }).waitFor();

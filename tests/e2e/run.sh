@@ -19,4 +19,4 @@ fi
 echo "--- vitest (web/src) ---"
 (cd web && npx vitest run)
 echo "--- end-to-end (tests/e2e, screenshots in build/e2e/screenshots) ---"
-TETHYS_BIN="$BIN" node --test --test-concurrency=1 tests/e2e/
+TETHYS_BIN="$BIN" node --test tests/e2e/

@@ -5,6 +5,7 @@ import { useMemo, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { qs, request, type Executor, type StatsGroup } from '../lib/api';
 import { formatDuration, formatNumber } from '../lib/format';
+import { everyDay } from '../lib/stats';
 import { Chart, ErrorBox, jobHref, Link, useLoad } from '../components';
 import type { EChartsOption } from '../lib/echarts';
 
@@ -29,8 +30,9 @@ async function load(days: number): Promise<Data> {
     stats('job', { sort: 'failed', limit: 10 }),
     request<{ items: Executor[] }>('GET', '/executors'),
   ]);
-  return { days: d, domains: dom, busiest: busy, failing: fail.filter((g) => g.failed > 0), executors: ex.items };
+  return { days: everyDay(d, since), domains: dom, busiest: busy, failing: fail.filter((g) => g.failed > 0), executors: ex.items };
 }
+
 
 const sum = (gs: StatsGroup[], k: keyof StatsGroup) => gs.reduce((a, g) => a + (Number(g[k]) || 0), 0);
 
@@ -58,6 +60,7 @@ function countsOption(groups: StatsGroup[], horizontal: boolean, rootLabel: stri
       name: s.name,
       type: 'bar',
       stack: 'n',
+      barMaxWidth: 28,
       itemStyle: { color: s.color },
       data: groups.map((g) => g[s.key]),
     })),
@@ -126,7 +129,7 @@ export function Overview() {
               </strong>
             </li>
           </ul>
-          {data.days.length === 0 && <p class="hint">{t('overview.noRuns')}</p>}
+          {sum(data.days, 'runs') + sum(data.days, 'skipped') === 0 && <p class="hint">{t('overview.noRuns')}</p>}
           <div class="grid2">
             <figure class="card">
               <figcaption>{t('overview.perDay')}</figcaption>
