@@ -123,6 +123,7 @@ struct http_server {
     struct rate_slot *rate_slots;
     struct route *routes;
     size_t n_routes;
+    struct route fallback; /* handler NULL: none (unknown paths are 404) */
     void *ctx;
     void (*log)(void *ctx, const char *level, const char *msg);
     void (*after)(void *ctx);
@@ -389,6 +390,34 @@ static enum MHD_Result queue_data(struct MHD_Connection *conn, int status, char 
     if (hname != NULL)
         MHD_add_response_header(r, hname, hvalue);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Queue a handler's bytes answer (resp->bytes, borrowed; none for a 304) with its content
+ * type, ETag and extra headers. */
+static enum MHD_Result queue_bytes(struct MHD_Connection *conn, const struct http_response *resp)
+{
+    bool body = resp->status != 304 && resp->bytes != NULL;
+    /* libmicrohttpd takes a non-const buffer, which PERSISTENT promises not to change */
+    union {
+        const void *c;
+        void *m;
+    } data = {.c = body ? resp->bytes : ""};
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body ? resp->bytes_len : 0, data.m, MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    if (body)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                resp->content_type ? resp->content_type
+                                                   : "text/plain; charset=utf-8");
+    if (resp->etag != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp->etag);
+    for (size_t i = 0; i < resp->n_headers && i < HTTP_HEADERS_MAX; i++)
+        if (resp->headers[i].name != NULL && resp->headers[i].value != NULL)
+            MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -832,9 +861,14 @@ static enum MHD_Result begin(struct req_state *rs, const char *url, const char *
         if (chosen == NULL && r->method == m)
             chosen = r;
     }
-    if (allow == 0)
+    /* a path no route knows, read: the fallback's (the console's files and its pages) */
+    bool fallback = allow == 0 && rs->srv->fallback.handler != NULL &&
+                    (m == HTTP_GET || strcmp(method, "HEAD") == 0);
+    if (allow == 0 && !fallback)
         return refuse(rs, 404, "not_found", "path", NULL, NULL, "no such endpoint: %s %s",
                       rs->method_text, rs->path);
+    if (fallback)
+        chosen = &rs->srv->fallback;
     if (chosen == NULL) {
         char list[64] = "";
         struct strbuf sb;
@@ -846,7 +880,8 @@ static enum MHD_Result begin(struct req_state *rs, const char *url, const char *
                       "%s does not accept %s (allowed: %s)", rs->path, rs->method_text, list);
     }
     rs->route = chosen;
-    route_match(chosen, rs, rs->req.params, &rs->req.n_params);
+    if (!fallback)
+        route_match(chosen, rs, rs->req.params, &rs->req.n_params);
 
     char auth_why[TY_ERR_MSG_MAX];
     int auth_code = TY_EAUTH;
@@ -911,6 +946,8 @@ static enum MHD_Result finish(struct req_state *rs)
     req->body = body;
     req->body_len = len;
     req->if_match = MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, "If-Match");
+    req->if_none_match =
+        MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     req->remote = rs->remote;
     req->who = rs->who[0] != '\0' ? rs->who : NULL;
     req->conn = rs;
@@ -934,7 +971,11 @@ static enum MHD_Result finish(struct req_state *rs)
         resp.status = 500;
     }
     enum MHD_Result ret;
-    if (resp.raw != NULL) { /* already JSON text */
+    if (resp.bytes != NULL || resp.status == 304) { /* a file, or "not modified" */
+        json_decref(resp.body);
+        free(resp.raw);
+        ret = queue_bytes(rs->conn, &resp);
+    } else if (resp.raw != NULL) { /* already JSON text */
         json_decref(resp.body);
         ret = queue_data(rs->conn, resp.status, resp.raw, resp.raw_len, resp.etag, NULL, NULL);
     } else {
@@ -1341,6 +1382,8 @@ static void free_routes(struct http_server *s)
         free(s->routes[i].segs);
     }
     free(s->routes);
+    free(s->fallback.pattern);
+    free(s->fallback.segs);
 }
 
 /* Copy and split one route pattern; segments point into the copy. */
@@ -1423,6 +1466,13 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct t
     for (size_t i = 0; rc == 0 && i < cfg->n_routes; i++) {
         s->n_routes = i + 1;
         rc = compile_route(&cfg->routes[i], &s->routes[i], err);
+    }
+    if (rc == 0 && cfg->fallback != NULL) {
+        struct http_route fb = *cfg->fallback;
+        fb.method = HTTP_GET;
+        fb.pattern = "/";
+        fb.public = true;
+        rc = compile_route(&fb, &s->fallback, err);
     }
     bool tls = cfg->tls_cert != NULL;
     if (rc == 0 && tls)

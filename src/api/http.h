@@ -34,16 +34,26 @@ struct http_request {
     size_t n_params;
     const char *body; /* NUL-terminated; "" when none */
     size_t body_len;
-    const char *if_match;  /* If-Match header or NULL */
-    const char *remote;    /* peer address text */
-    const char *who;       /* who is asking, for audit: the token's name from authorize; NULL
-                              on a public route and with the single static token */
-    void *conn;            /* opaque, for http_query and streaming */
-    const void *route_arg; /* the matched route's arg */
+    const char *if_match;      /* If-Match header or NULL */
+    const char *if_none_match; /* If-None-Match header or NULL */
+    const char *remote;        /* peer address text */
+    const char *who;           /* who is asking, for audit: the token's name from authorize; NULL
+                                  on a public route and with the single static token */
+    void *conn;                /* opaque, for http_query and streaming */
+    const void *route_arg;     /* the matched route's arg */
 };
 
 /* A query-string value (?limit=10), or NULL.  Borrowed for the request's life. */
 const char *http_query(const struct http_request *req, const char *key);
+
+/* A header a handler adds to its answer; name and value are borrowed and must outlive the
+ * request (string literals, or data of static duration). */
+struct http_header {
+    const char *name;
+    const char *value;
+};
+
+#define HTTP_HEADERS_MAX 8 /* headers a handler may add */
 
 /* What a handler answers. */
 struct http_response {
@@ -58,7 +68,15 @@ struct http_response {
     long (*stream)(void *arg, uint64_t pos, char *buf, size_t max);
     void (*stream_free)(void *arg);
     void *stream_arg;
-    const char *content_type; /* for streams; default "text/plain; charset=utf-8" */
+    const char *content_type; /* for streams and bytes; default "text/plain; charset=utf-8" */
+    /* or bytes[0..bytes_len) as the body, borrowed (static duration: an embedded file),
+     * sent with content_type; a 304 sends none.  Used when bytes is set or the status is
+     * 304. */
+    const void *bytes;
+    size_t bytes_len;
+    /* more headers, for bytes answers only (Cache-Control and the like) */
+    struct http_header headers[HTTP_HEADERS_MAX];
+    size_t n_headers;
 };
 
 typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *resp);
@@ -101,6 +119,10 @@ struct http_config {
     uint32_t rate_burst;
     const struct http_route *routes;
     size_t n_routes;
+    /* Answers a GET (or HEAD) of a path no route knows, without a token, instead of 404:
+     * the web console (its method, pattern and public flag are ignored; its arg is given
+     * to the handler).  NULL: 404. */
+    const struct http_route *fallback;
     void *ctx; /* passed to every handler */
     /* Called on the connection's thread after each handler has returned (a stream it
      * started goes on): what the handler took for the thread may be given back.  May be

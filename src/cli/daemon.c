@@ -31,6 +31,7 @@
 
 #include "../api/routes.h"
 #include "../api/token.h"
+#include "../api/web.h"
 #include "../coord/coord_zk.h"
 #include "../exec/exec.h"
 #include "../executor/executor.h"
@@ -242,12 +243,16 @@ static char *make_url(const struct daemon_opts *o, int port)
  * Hooks the control plane calls on its loop
  */
 
+/* The web console: every GET the API's routes do not answer (src/api/web.c). */
+static const struct http_route console_route = {HTTP_GET, "/", web_serve, true, &web_console, 0};
+
 /* The executor has its jobs: serve. */
 static void on_ready(void *arg)
 {
     struct daemon *d = arg;
     struct http_config hc;
     routes_config(d->server, d->opts.listen, d->token, &hc);
+    hc.fallback = &console_route;
     hc.tls_cert = d->opts.tls_cert;
     hc.tls_key = d->opts.tls_key;
     hc.rate_per_s = d->opts.rate_limit;

@@ -138,6 +138,8 @@ struct store_obj_query {
     const char *domain; /* jobs: this domain's subtree; NULL = all (other kinds: ignored) */
     int enabled;        /* jobs: -1 any, 0 disabled only, 1 enabled only */
     const char *text;   /* case-insensitive substring of the name or the description; NULL = any */
+    bool by_level;      /* jobs: only those whose level is `level` (false: any level) */
+    int level;
     size_t limit;       /* 1-1000, 0 = 100 */
     const char *cursor; /* from the previous page's "next"; NULL = first page */
     bool raw;           /* items carry "json", the object's stored JSON text, instead of

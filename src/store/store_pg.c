@@ -1501,20 +1501,27 @@ static int pg_job_count(struct store *base, const char *domain, int64_t *count, 
  * objects' primary key, or with a job filter a range of job_domains (both enabled flags:
  * two ordered ranges merged, each stopping at the page size), joined to objects for the
  * rows.  Parameters by position: $1 kind, $2 domain, $3 enabled, $4 after, $5 text,
- * $6 limit + 1; each statement uses those it needs.  The text filter folds ASCII letters
+ * $6 limit + 1, $7 level; each statement uses those it needs.  The text filter folds ASCII letters
  * only (lower() under the "C" collation), as SQLite's lower() does.
  */
 #define PAGE_TEXT(t)                                                                               \
     "(strpos(lower(" t "name), lower($5 COLLATE \"C\")) > 0 OR strpos(lower(coalesce(" t           \
     "json ->> 'description', '') COLLATE \"C\"), lower($5 COLLATE \"C\")) > 0)"
 
+#define PAGE_LEVEL(t) "(" t "json ->> 'level')::int8 = $7"
+
 static void page_range(struct strbuf *sb, const char *enabled, unsigned mask)
 {
     sb_addf(sb, "SELECT job FROM job_domains j WHERE domain = $2 AND enabled %s AND job > $4",
             enabled);
-    if (mask & PG_PQ_TEXT)
-        sb_adds(sb, " AND EXISTS (SELECT 1 FROM objects t WHERE t.kind = 'job'"
-                    " AND t.name = j.job AND " PAGE_TEXT("t.") ")");
+    if (mask & (PG_PQ_TEXT | PG_PQ_LEVEL)) {
+        sb_adds(sb, " AND EXISTS (SELECT 1 FROM objects t WHERE t.kind = 'job' AND t.name = j.job");
+        if (mask & PG_PQ_TEXT)
+            sb_adds(sb, " AND " PAGE_TEXT("t."));
+        if (mask & PG_PQ_LEVEL)
+            sb_adds(sb, " AND " PAGE_LEVEL("t."));
+        sb_adds(sb, ")");
+    }
     sb_adds(sb, " ORDER BY job LIMIT $6");
 }
 
@@ -1525,6 +1532,8 @@ static void page_sql(struct strbuf *sb, unsigned mask)
                     " WHERE kind = $1 AND name > $4");
         if (mask & PG_PQ_TEXT)
             sb_adds(sb, " AND " PAGE_TEXT(""));
+        if (mask & PG_PQ_LEVEL)
+            sb_adds(sb, " AND " PAGE_LEVEL(""));
         sb_adds(sb, " ORDER BY name LIMIT $6");
         return;
     }
@@ -1591,7 +1600,8 @@ static int pg_obj_page(struct store *base, const struct store_obj_query *q, json
     bool dom = job && q->domain != NULL && *q->domain != '\0';
     unsigned mask = (dom || (job && q->enabled >= 0) ? PG_PQ_INDEX : 0) |
                     (job && q->enabled >= 0 ? PG_PQ_ENABLED : 0) |
-                    (q->text != NULL && *q->text != '\0' ? PG_PQ_TEXT : 0);
+                    (q->text != NULL && *q->text != '\0' ? PG_PQ_TEXT : 0) |
+                    (job && q->by_level ? PG_PQ_LEVEL : 0);
     struct strbuf sb;
     sb_init(&sb);
     page_sql(&sb, mask);
@@ -1604,6 +1614,7 @@ static int pg_obj_page(struct store *base, const struct store_obj_query *q, json
     pg__p_text(&p, after);
     pg__p_text(&p, q->text != NULL ? q->text : "");
     pg__p_int(&p, (int64_t)limit + 1);
+    pg__p_int(&p, q->level);
     PGresult *r = NULL;
     rc = sb_failed(&sb)
              ? store__oom(err, "obj_page")

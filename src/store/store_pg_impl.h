@@ -80,7 +80,7 @@ enum pg_rst {
 };
 
 /* Object page statements: walk job_domains (else objects), enabled fixed, text filter. */
-enum { PG_PQ_INDEX = 1, PG_PQ_ENABLED = 2, PG_PQ_TEXT = 4, PG_PQ_MASKS = 8 };
+enum { PG_PQ_INDEX = 1, PG_PQ_ENABLED = 2, PG_PQ_TEXT = 4, PG_PQ_LEVEL = 8, PG_PQ_MASKS = 16 };
 
 /* The update of a run in one day's partition, prepared per day (store_pg_runs.c): the
  * last few days written keep theirs. */

@@ -486,7 +486,7 @@ static const char *const st_sql[ST_COUNT] = {
 /* History statements: one per (mode, filter set) (store_common.h), built on first use. */
 
 /* Object page statements: walk job_domains (else objects), enabled fixed, text filter. */
-enum { PQ_INDEX = 1, PQ_ENABLED = 2, PQ_TEXT = 4, PQ_MASKS = 8 };
+enum { PQ_INDEX = 1, PQ_ENABLED = 2, PQ_TEXT = 4, PQ_LEVEL = 8, PQ_MASKS = 16 };
 
 struct sq {
     struct store base; /* first: a struct store * is a struct sq * */
@@ -1701,20 +1701,31 @@ static int sq_obj_list(struct store *base, enum store_kind kind, const char *dom
  * for their rows.  The key range is a single-table query of its own, and the text filter
  * a correlated subquery of it, so nothing in a join defeats that early stop.  A text
  * filter is checked on each row walked (instr of lowered text, so ASCII letters only fold)
- * and may walk far for a rare text: it is the one filter without an index.
+ * and may walk far for a rare text: it and the level filter are the ones without an index.
  */
 
 #define PAGE_TEXT(t)                                                                               \
     "(instr(lower(" t "name), lower(:text)) > 0 OR instr(lower(coalesce(json_extract(" t "json,"   \
     " '$.description'), '')), lower(:text)) > 0)"
 
+#define PAGE_LEVEL(t) "json_extract(" t "json, '$.level') = :level"
+
+/* The filters on the object's own JSON (text, level), each " AND ..."; t the table's
+ * prefix ("" or "t."). */
+static void page_json_filters(struct strbuf *sb, unsigned mask, bool t)
+{
+    if (mask & PQ_TEXT)
+        sb_adds(sb, t ? " AND " PAGE_TEXT("t.") : " AND " PAGE_TEXT(""));
+    if (mask & PQ_LEVEL)
+        sb_adds(sb, t ? " AND " PAGE_LEVEL("t.") : " AND " PAGE_LEVEL(""));
+}
+
 static void page_sql(struct strbuf *sb, unsigned mask)
 {
     if (!(mask & PQ_INDEX)) {
         sb_adds(sb, "SELECT name, version, updated_at_ms, json FROM objects"
                     " WHERE kind = :kind AND name > :after");
-        if (mask & PQ_TEXT)
-            sb_adds(sb, " AND " PAGE_TEXT(""));
+        page_json_filters(sb, mask, false);
         sb_adds(sb, " ORDER BY name LIMIT :n");
         return;
     }
@@ -1722,9 +1733,11 @@ static void page_sql(struct strbuf *sb, unsigned mask)
                 " (SELECT job FROM job_domains j WHERE domain = :dom AND enabled ");
     sb_adds(sb, mask & PQ_ENABLED ? "= :en" : "IN (0, 1)");
     sb_adds(sb, " AND job > :after");
-    if (mask & PQ_TEXT)
-        sb_adds(sb, " AND (SELECT " PAGE_TEXT("t.") " FROM objects t"
-                                                    " WHERE t.kind = 'job' AND t.name = j.job)");
+    if (mask & (PQ_TEXT | PQ_LEVEL)) {
+        sb_adds(sb, " AND EXISTS (SELECT 1 FROM objects t WHERE t.kind = 'job' AND t.name = j.job");
+        page_json_filters(sb, mask, true);
+        sb_adds(sb, ")");
+    }
     sb_adds(sb, " ORDER BY job LIMIT :n) k"
                 " CROSS JOIN objects o ON o.kind = 'job' AND o.name = k.job ORDER BY k.job");
 }
@@ -1773,7 +1786,8 @@ static int sq_obj_page(struct store *base, const struct store_obj_query *q, json
     bool dom = job && q->domain != NULL && *q->domain != '\0';
     unsigned mask = (dom || (job && q->enabled >= 0) ? PQ_INDEX : 0) |
                     (job && q->enabled >= 0 ? PQ_ENABLED : 0) |
-                    (q->text != NULL && *q->text != '\0' ? PQ_TEXT : 0);
+                    (q->text != NULL && *q->text != '\0' ? PQ_TEXT : 0) |
+                    (job && q->by_level ? PQ_LEVEL : 0);
     sqlite3_stmt *st;
     if ((rc = page_stmt(s, mask, &st, err)) != 0)
         return rc;
@@ -1782,6 +1796,7 @@ static int sq_obj_page(struct store *base, const struct store_obj_query *q, json
     bind_named_int(st, ":en", q->enabled);
     bind_named_text(st, ":after", after);
     bind_named_text(st, ":text", q->text);
+    bind_named_int(st, ":level", q->level);
     bind_named_int(st, ":n", (int64_t)limit + 1);
 
     json_t *items = json_array(), *result = json_object();
