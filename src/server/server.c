@@ -179,8 +179,11 @@ json_t *server_clusters(struct server *s)
 void server_set_leader(struct server *s, bool leader)
 {
     pthread_mutex_lock(&s->peer_mu);
+    bool was = s->leader;
     s->leader = leader;
     pthread_mutex_unlock(&s->peer_mu);
+    if (leader && !was)
+        server__reload_alerts(s); /* results come here now: their alerts may be another's */
 }
 
 const char *server_role(struct server *s)

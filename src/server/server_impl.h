@@ -19,7 +19,7 @@
 
 /* ---- the writer (writer.c) ------------------------------------------------------------- */
 
-enum wop_kind { W_ALERT = 1, W_CLEAR, W_CLEAR_ANY, W_PRUNE, W_BATCH };
+enum wop_kind { W_ALERT = 1, W_CLEAR, W_CLEAR_ANY, W_PRUNE, W_RELOAD, W_BATCH };
 
 struct wop {
     enum wop_kind kind;
@@ -177,6 +177,10 @@ uint64_t server__clear(struct server *s, const char *key);
  * server (an earlier leader) may have raised it. */
 uint64_t server__clear_any(struct server *s, const char *key);
 uint64_t server__prune(struct server *s);
+/* Read the open alerts again into the set the writer checks clears against: a server that
+ * starts leading a cluster takes over the alerts an earlier leader raised.  Done by the
+ * writer thread; the sequence number. */
+uint64_t server__reload_alerts(struct server *s);
 /* The store's last write error (wr_error, under wr_mu): set, copy into buf[cap]. */
 void server__set_error(struct server *s, const char *msg);
 void server__get_error(struct server *s, char *buf, size_t cap);
