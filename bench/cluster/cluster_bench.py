@@ -296,7 +296,8 @@ def settled(leader, names, shards=None, zv=None, jobs=None):
         heads = [zv.caught_up(n) for n in names]
         if any(h is None for h in heads):
             return None
-        if jobs is not None and sum(h.get("jobs", 0) for h in heads) != jobs:
+        # "held": the jobs a head's parts hold once applied ("jobs" counts their entries)
+        if jobs is not None and sum(h.get("held", h.get("jobs", 0)) for h in heads) != jobs:
             return None
     return st
 
@@ -506,7 +507,8 @@ def join_time(zv, cluster, leader, name, share, budget_s):
         if not x.running():
             raise RuntimeError(f"executor {name} exited: {x.log_tail(10)}")
         head = zv.caught_up(name)
-        if head is None or head.get("gen", 0) < 1 or head.get("jobs", 0) < share:
+        if (head is None or head.get("gen", 0) < 1
+                or head.get("held", head.get("jobs", 0)) < share):
             return None
         e = executors(leader).get(name)
         return e if e is not None and e["shards"] >= share and applied(e) else None

@@ -34,6 +34,7 @@ struct zexec {
     bool chunks_made;      /* leader: /chunks/<id> exists (made, or asked for) */
     bool waiting_ack;      /* leader: shards were taken from it; waiting for applied_gen >= gen */
     int64_t shards;        /* shards it holds (placements), for status */
+    int64_t jobs_held;     /* leader: jobs it holds a shard of, as planned (its head's held) */
 };
 
 /* A job's placement inputs and where its shards are. */

@@ -561,7 +561,7 @@ static void release(struct zk *z, int32_t k, const json_t *last)
             if (j->local[i] == (uint32_t)k)
                 j->local[i--] = j->local[--j->n_local];
     }
-    z->execs[k].shards = 0;
+    z->execs[k].shards = z->execs[k].jobs_held = 0;
     z->execs[k].dirty = true; /* its head: an empty base */
     z->execs[k].full = true;
     log_info("a lost executor's shards are free", "executor=%s shards=%zu", z->execs[k].id, n);
@@ -1021,6 +1021,7 @@ static int prepare(struct zk *z, int32_t k, struct pub_exec *x, struct strbuf **
             bytes += (int64_t)(*chunks)[c].len;
         memset(&x->h, 0, sizeof x->h);
         x->h.gen = gen;
+        x->h.held = e->jobs_held;
         if (full) {
             x->h.parts[0] = (struct coord_placement_part){gen, (uint32_t)*n_chunks, bytes};
             x->h.n_parts = 1;
@@ -1036,6 +1037,7 @@ static int prepare(struct zk *z, int32_t k, struct pub_exec *x, struct strbuf **
         if (fits && deltas <= old->parts[0].bytes) {
             x->h = *old;
             x->h.gen = gen;
+            x->h.held = e->jobs_held;
             if (*n_chunks > 0)
                 x->h.parts[x->h.n_parts++] =
                     (struct coord_placement_part){gen, (uint32_t)*n_chunks, bytes};
@@ -1489,18 +1491,30 @@ static void plan(struct zk *z)
         report_not_ha(z, &c, slots, names, k, ex, n);
         /* what each holds now, for status */
         for (size_t i = 0; i < z->n_execs; i++)
-            z->execs[i].shards = 0;
-        size_t pos = 0;
+            z->execs[i].shards = z->execs[i].jobs_held = 0;
+        size_t pos = 0, seq = 0;
         const char *name;
         void *v;
+        size_t *seen = calloc(z->n_execs + 1, sizeof *seen); /* the last job counted, +1 */
         while (strmap_next(&z->jobs, &pos, &name, &v)) {
             const struct zjob *j = v;
-            for (uint32_t s = 0; s < j->shards; s++)
-                if (j->owner[s] >= 0)
-                    z->execs[j->owner[s]].shards++;
-            for (size_t q = 0; q < j->n_local; q++)
+            seq++;
+            for (uint32_t s = 0; s < j->shards; s++) {
+                int32_t o = j->owner[s];
+                if (o < 0)
+                    continue;
+                z->execs[o].shards++;
+                if (seen != NULL && seen[o] != seq) { /* a job counts once per executor */
+                    seen[o] = seq;
+                    z->execs[o].jobs_held++;
+                }
+            }
+            for (size_t q = 0; q < j->n_local; q++) {
                 z->execs[j->local[q]].shards += j->shards;
+                z->execs[j->local[q]].jobs_held++;
+            }
         }
+        free(seen);
     } else {
         log_error("cannot plan the placement", "error=\"%s\"",
                   rc == TY_ENOMEM ? "out of memory" : err.msg);

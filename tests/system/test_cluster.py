@@ -503,6 +503,7 @@ def test_placements_change_by_deltas_and_are_compacted(cluster):
         _batch(leader, _daily([f"d{i:04d}" for i in range(600)]))
         wait_for(lambda: settled(600), 60, 0.3, "600 jobs placed and applied")
         before = {e: head(e) for e in ("e1", "e2")}
+        assert sum(h["held"] for h in before.values()) == 600, before
         leader.add_job(**every_second("tick", shards=2))
         leader.add_job(**every_second("gone"))
         cluster.wait_placed("tick", 2)
