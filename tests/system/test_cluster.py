@@ -403,3 +403,20 @@ def test_a_server_that_missed_doorbell_entries_keeps_each_ensemble_its_own_jobs(
     c = {c["name"]: c["jobs"] for c in s1.ok("GET", "/zk/clusters")["items"]}
     assert c == {"main": 1, "east": 3000}
 
+
+def test_executors_started_all_at_once_register_once(cluster):
+    """30 executors started together on a 2-vCPU machine: an executor's first read of the
+    cluster secret can take longer than its tick, which asked again; both answers
+    registered it, and the second create, finding its own fresh node, deleted it as a
+    previous process's (the leader saw it lost).  Before the fix this test failed 3 runs
+    in 3 here (a start-up storm: it catches the race, it cannot force it)."""
+    s1 = cluster.add_server()
+    names = [f"x{i:02d}" for i in range(30)]
+    for n in names:
+        cluster.add_executor(n, wait=False)
+    wait_for(lambda: all(cluster.executors_state().get(n, {}).get("state") == "online"
+                         for n in names), 60, 0.3, "30 executors online")
+    time.sleep(2)
+    twice = [n for n in names if "replacing the registration" in cluster.executors[n].log_text()]
+    assert not twice, f"executors that deleted their own registration: {twice}"
+    assert "executor lost" not in s1.log_text()
