@@ -359,7 +359,10 @@ struct zjob *coord_zk__job(struct zk *z, const char *name, bool make)
     return j;
 }
 
-/* The placement inputs of a job from its definition (JSON text). */
+static void zjob_remove(struct zk *z, const char *name);
+
+/* The placement inputs of a job from its definition (JSON text); a job whose domain lives
+ * in another ensemble is removed instead (it has moved there). */
 static int zjob_update(struct zk *z, const char *name, const char *text, int64_t version)
 {
     json_t *o = json_loads(text, 0, NULL);
@@ -367,6 +370,12 @@ static int zjob_update(struct zk *z, const char *name, const char *text, int64_t
         json_decref(o);
         log_error("a job's definition is not JSON; it is not placed", "job=%s", name);
         return TY_EFORMAT;
+    }
+    const char *domain = json_string_value(json_object_get(o, "domain"));
+    if (z->owns != NULL && !z->owns(z->owns_arg, name, domain ? domain : "")) {
+        zjob_remove(z, name);
+        json_decref(o);
+        return 0;
     }
     struct zjob *j = coord_zk__job(z, name, true);
     if (j == NULL) {
@@ -376,7 +385,6 @@ static int zjob_update(struct zk *z, const char *name, const char *text, int64_t
     json_int_t shards = json_integer_value(json_object_get(o, "shards"));
     if (shards < 1)
         shards = 1;
-    const char *domain = json_string_value(json_object_get(o, "domain"));
     const char *strategy = json_string_value(json_object_get(o, "strategy"));
     j->version = version;
     free(j->domain);
@@ -1650,6 +1658,14 @@ void coord_zk__snapshot(struct zk *z)
     z->seen.lost = lost;
     z->seen.jobs = (int64_t)z->jobs.len;
     pthread_mutex_unlock(&z->mu);
+}
+
+void coord_zk_set_owner(struct coord *c,
+                        bool (*owns)(void *arg, const char *job, const char *domain), void *arg)
+{
+    struct zk *z = (struct zk *)c;
+    z->owns = owns;
+    z->owns_arg = arg;
 }
 
 json_t *coord_zk_info(struct coord *c)

@@ -97,6 +97,17 @@ int coord_multi_new(struct coord **coords, size_t n, const char *const *route_do
                     const size_t *route_idx, size_t n_routes, struct coord **out,
                     struct ty_err *err);
 
+/*
+ * One of several ensembles: which jobs are its own.  A job another server saved is read
+ * back from the store by name (the doorbell), or every job after a gap or a large batch;
+ * it is kept only when owns(arg, job, domain) says its domain lives here ("" for none),
+ * and dropped otherwise, so a job moved to another ensemble's domain leaves this one.
+ * Set by coord_multi_new before the loop runs; owns is called on the loop.  Without it
+ * (one ensemble) every job is kept.
+ */
+void coord_zk_set_owner(struct coord *c,
+                        bool (*owns)(void *arg, const char *job, const char *domain), void *arg);
+
 /* What this server sees of its ensemble, for GET /api/v1/zk/clusters: {"name", "zk",
  * "connected", "role", "leader_url", "executors_online", "executors_lost", "jobs"}.  A new
  * reference; any thread. */

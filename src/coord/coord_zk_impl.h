@@ -82,6 +82,9 @@ struct zk {
     struct zexec *execs;
     size_t n_execs, cap_execs;
     struct strmap jobs; /* name -> struct zjob */
+    /* which jobs are this ensemble's when it is one of several (NULL: every job) */
+    bool (*owns)(void *arg, const char *job, const char *domain);
+    void *owns_arg;
     uv_async_t now_async;
     struct now_answer *now_head, *now_tail;
     uv_timer_t debounce;
