@@ -91,16 +91,20 @@ uint64_t server__raise(struct server *s, const struct store_alert *a)
     return push_alert(s, W_ALERT, a);
 }
 
-uint64_t server__clear(struct server *s, const char *key)
+static uint64_t clear_key(struct server *s, const char *key, enum wop_kind kind)
 {
     struct store_alert a = {.key = key, .shard = -1, .raised_at_ms = server_now_ms(s)};
-    return push_alert(s, W_CLEAR, &a);
+    return push_alert(s, kind, &a);
+}
+
+uint64_t server__clear(struct server *s, const char *key)
+{
+    return clear_key(s, key, W_CLEAR);
 }
 
 uint64_t server__clear_any(struct server *s, const char *key)
 {
-    struct store_alert a = {.key = key, .shard = -1, .raised_at_ms = server_now_ms(s)};
-    return push_alert(s, W_CLEAR_ANY, &a);
+    return clear_key(s, key, W_CLEAR_ANY);
 }
 
 uint64_t server__reload_alerts(struct server *s)
