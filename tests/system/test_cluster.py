@@ -603,17 +603,32 @@ def test_a_server_that_missed_doorbell_entries_keeps_each_ensemble_its_own_jobs(
     s2 = two_ensemble_server(cluster, "s2", east_hosts)
     s1.ok("POST", "/domains", json={"path": "east"}, status=201)
     s1.add_job(name="w", schedule="0 0 3 * * ?")
+    from kazoo.client import KazooClient  # Debian's python3-kazoo (make deps)
+    from kazoo.exceptions import NoNodeError
+    kz = KazooClient(hosts=east_hosts, timeout=10.0,
+                     auth_data=[("digest", cluster.auth.read_text().strip())])
+    kz.start(timeout=30)
+
+    def rung():
+        try:
+            return json.loads(kz.get("/meta/changes")[0])["seq"]
+        except NoNodeError:  # made with the first ring
+            return 0
     os.kill(s1.pid, signal.SIGSTOP)
     try:
+        seq = rung()
         for b in range(3):
             items = [{"op": "create", "job": {"name": f"e{b}-{i:04d}-" + "x" * 120,
                                               "schedule": "0 0 3 * * ?", "command": "true",
                                               "domain": "east"}} for i in range(1000)]
             r = s2.ok("POST", "/jobs:batch", json={"items": items}, timeout=60)
             assert r["summary"]["failed"] == 0, r["summary"]
-        time.sleep(1.5)  # the standby rings after it answers: the third entry is in by now
+        # the standby rings after it answers: wait for its three entries
+        wait_for(lambda: rung() >= seq + 3, 20, 0.1, "the three batches rung")
     finally:
         os.kill(s1.pid, signal.SIGCONT)
+        kz.stop()
+        kz.close()
 
     def counts():
         c = {c["name"]: c["jobs"] for c in s1.ok("GET", "/zk/clusters")["items"]}
