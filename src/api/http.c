@@ -190,6 +190,7 @@ int http_status_for(int code)
     case TY_EINVAL:
     case TY_ERANGE: return 400;
     case TY_EAUTH: return 401;
+    case TY_EPERM: return 403;
     case TY_ENOENT: return 404;
     case TY_EEXIST:
     case TY_EBUSY: return 409;

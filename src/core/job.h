@@ -277,7 +277,7 @@ const char *job_misfire_name(enum job_misfire m);
 int job_check_name(const char *field, const char *name, struct ty_err *err);
 
 /*
- * Internal, shared with domain.c only: the JSON field checks job_from_json is built from,
+ * Internal, shared with domain.c and role.c only: the JSON field checks job_from_json is built from,
  * so domains and calendars refuse bad input in the same words.  `where` is the path of
  * the enclosing object ("" at the top, "limits", "pause_windows[2]").
  */
