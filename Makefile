@@ -91,7 +91,7 @@ fuzz: deps ## build the libFuzzer targets with clang and run each for FUZZ_SECS 
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHYS_FUZZ=ON \
 	  -DTETHYS_SANITIZE=ON >/dev/null
 	@cmake --build build-fuzz -j$(JOBS) --target fuzz_cron fuzz_tzif fuzz_crontab fuzz_defs fuzz_result \
-	  fuzz_coord_wire fuzz_placement
+	  fuzz_coord_wire fuzz_placement fuzz_cookie
 	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECS)
 
 lint: deps ## clang-tidy and cppcheck over every C file (zero findings; a Debug configuration, asserts on)

@@ -209,6 +209,8 @@ struct store_user_change {
     bool unlock;               /* forget failed sign-ins and end a lock-out */
     const char *keep_session;  /* with a new password every session of the user ends, but
                                   this one (its hash; NULL: none is kept) */
+    bool same_password;        /* password_hash is the same password hashed again (stronger
+                                  limits): sessions stay, password_changed_at_ms too */
 };
 
 /* A session, made at sign-in (store_session_put).  Strings are borrowed. */
@@ -689,7 +691,8 @@ static inline int store_token_lookup(struct store *s, const char *hash, json_t *
  * user_create adds one, with its grants, in one transaction: TY_EEXIST (field "name")
  * when the name is taken.  user_update changes what c asks for, in one transaction
  * (TY_ENOENT, field "name", when there is no such user): a new password hash also sets
- * password_changed_at_ms and ends the user's sessions but c->keep_session.  user_get
+ * password_changed_at_ms and ends the user's sessions but c->keep_session (neither when
+ * c->same_password says it is the same password hashed again).  user_get
  * gives {"name", "password_hash", "must_change_password", "failed_attempts",
  * "locked_until_ms", "created_at_ms", "created_by", "updated_at_ms",
  * "password_changed_at_ms", "last_signin_at_ms", "grants": [{"domain", "role"}, ...]}

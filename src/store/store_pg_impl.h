@@ -82,6 +82,7 @@ enum pg_rst {
 enum pg_ust {
     PG_U_USER_INSERT,
     PG_U_USER_SET_PASSWORD,
+    PG_U_USER_REHASH,
     PG_U_USER_SET_MUST,
     PG_U_USER_UNLOCK,
     PG_U_USER_TOUCHED,

@@ -28,6 +28,7 @@ static const char *const user_sql[PG_U_COUNT] = {
                          " RETURNING name",
     [PG_U_USER_SET_PASSWORD] = "UPDATE users SET password_hash = $2, password_changed_at_ms = $3"
                                " WHERE name = $1",
+    [PG_U_USER_REHASH] = "UPDATE users SET password_hash = $2 WHERE name = $1",
     [PG_U_USER_SET_MUST] = "UPDATE users SET must_change_password = $2 WHERE name = $1",
     [PG_U_USER_UNLOCK] = "UPDATE users SET failed_attempts = 0, locked_until_ms = NULL"
                          " WHERE name = $1",
@@ -260,10 +261,14 @@ static int user_update_body(struct pg *s, void *arg, struct ty_err *err)
         struct pg_params p = {0};
         pg__p_text(&p, a->name);
         pg__p_text(&p, c->password_hash);
-        pg__p_int(&p, a->at_ms);
-        rc = uexec(s, PG_U_USER_SET_PASSWORD, &p, NULL, a->what, err);
+        if (!c->same_password)
+            pg__p_int(&p, a->at_ms);
+        rc = uexec(s, c->same_password ? PG_U_USER_REHASH : PG_U_USER_SET_PASSWORD, &p, NULL,
+                   a->what, err);
         pg__p_free(&p);
-        if (rc == 0 && c->keep_session != NULL) {
+        if (rc == 0 && c->same_password) {
+            /* the same password: its sessions stay */
+        } else if (rc == 0 && c->keep_session != NULL) {
             char h[STORE__HASH_HEX + 1];
             store__check_hash(a->what, c->keep_session, h, NULL); /* checked before */
             rc = run2(s, PG_U_SESSIONS_END_BUT, a->name, h, false, 0, NULL, a->what, err);

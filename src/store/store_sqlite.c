@@ -367,6 +367,7 @@ enum st {
     ST_SECRETS_GET,
     ST_USER_INSERT,
     ST_USER_SET_PASSWORD,
+    ST_USER_REHASH,
     ST_USER_SET_MUST,
     ST_USER_UNLOCK,
     ST_USER_TOUCHED,
@@ -544,6 +545,7 @@ static const char *const st_sql[ST_COUNT] = {
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?4)",
     [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ?2, password_changed_at_ms = ?3"
                              " WHERE name = ?1",
+    [ST_USER_REHASH] = "UPDATE users SET password_hash = ?2 WHERE name = ?1",
     [ST_USER_SET_MUST] = "UPDATE users SET must_change_password = ?2 WHERE name = ?1",
     [ST_USER_UNLOCK] = "UPDATE users SET failed_attempts = 0, locked_until_ms = NULL"
                        " WHERE name = ?1",
@@ -3235,15 +3237,18 @@ static int user_update_tx(struct sq *s, const char *name, const struct store_use
                         name);
     if (rc == 0 && c->password_hash != NULL) {
         sqlite3_stmt *st;
-        if ((rc = stmt(s, ST_USER_SET_PASSWORD, &st, err)) != 0)
+        if ((rc = stmt(s, c->same_password ? ST_USER_REHASH : ST_USER_SET_PASSWORD, &st, err)) != 0)
             return rc;
         bind_text(st, 1, name);
         bind_text(st, 2, c->password_hash);
-        sqlite3_bind_int64(st, 3, at_ms);
+        if (!c->same_password)
+            sqlite3_bind_int64(st, 3, at_ms);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sq_fail(s, err, "%s", what);
         sqlite3_reset(st);
-        if (rc == 0 && c->keep_session != NULL) {
+        if (rc == 0 && c->same_password) {
+            /* the same password: its sessions stay */
+        } else if (rc == 0 && c->keep_session != NULL) {
             char h[STORE__HASH_HEX + 1];
             store__check_hash(what, c->keep_session, h, NULL); /* checked before */
             rc = run_named(s, ST_USER_SESSIONS_END_BUT, name, h, 0, false, NULL, what, err);

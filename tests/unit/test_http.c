@@ -170,17 +170,17 @@ static void h_forever(void *ctx, const struct http_request *req, struct http_res
 }
 
 static const struct http_route routes[] = {
-    {HTTP_GET, "/t/hello", h_hello, true, NULL, 0},
-    {HTTP_GET, "/t/items/{name}", h_item_get, false, NULL, 0},
-    {HTTP_POST, "/t/items/{name}", h_item_post, false, NULL, 0},
-    {HTTP_DELETE, "/t/items/{name}", h_item_delete, false, NULL, 0},
-    {HTTP_GET, "/t/a/{x}/b/{y}", h_two, false, NULL, 0},
-    {HTTP_GET, "/t/apples/{name}", h_kind, false, "apple", 0},
-    {HTTP_GET, "/t/pears/{name}", h_kind, false, "pear", 0},
-    {HTTP_GET, "/t/etag", h_etag, false, NULL, 0},
-    {HTTP_PUT, "/t/conflict", h_conflict, false, NULL, 0},
-    {HTTP_GET, "/t/stream", h_stream, false, NULL, 0},
-    {HTTP_GET, "/t/forever", h_forever, false, NULL, 0},
+    {HTTP_GET, "/t/hello", h_hello, true, NULL, 0, 0},
+    {HTTP_GET, "/t/items/{name}", h_item_get, false, NULL, 0, 0},
+    {HTTP_POST, "/t/items/{name}", h_item_post, false, NULL, 0, 0},
+    {HTTP_DELETE, "/t/items/{name}", h_item_delete, false, NULL, 0, 0},
+    {HTTP_GET, "/t/a/{x}/b/{y}", h_two, false, NULL, 0, 0},
+    {HTTP_GET, "/t/apples/{name}", h_kind, false, "apple", 0, 0},
+    {HTTP_GET, "/t/pears/{name}", h_kind, false, "pear", 0, 0},
+    {HTTP_GET, "/t/etag", h_etag, false, NULL, 0, 0},
+    {HTTP_PUT, "/t/conflict", h_conflict, false, NULL, 0, 0},
+    {HTTP_GET, "/t/stream", h_stream, false, NULL, 0, 0},
+    {HTTP_GET, "/t/forever", h_forever, false, NULL, 0, 0},
 };
 
 /* ---- the log hook ---------------------------------------------------------------------- */
@@ -1034,7 +1034,7 @@ static void test_config_errors(void **state)
     assert_int_equal(http_start(&cfg, &s, &err), TY_EINVAL);
     assert_string_equal(err.msg, "token: the API needs a bearer token; none was given");
     cfg.token = TOKEN;
-    struct http_route bad[] = {{HTTP_GET, "t/x", h_hello, false, NULL, 0}};
+    struct http_route bad[] = {{HTTP_GET, "t/x", h_hello, false, NULL, 0, 0}};
     cfg.routes = bad;
     cfg.n_routes = 1;
     assert_int_equal(http_start(&cfg, &s, &err), TY_EINVAL);

@@ -5194,6 +5194,15 @@ static void test_users(void **state)
     json_decref(o);
     assert_ok(store_session_get(s, SESS_3, &o, &e_)); /* another user's */
     json_decref(o);
+    /* the same password hashed again keeps them all */
+    session_put_at(s, SESS_1, "bob", 1800000004000, 1900000000000, 0);
+    c = (struct store_user_change){.password_hash = PW_A, .must_change = -1, .same_password = true};
+    assert_ok(store_user_update(s, "bob", &c, 1800000005000, &e_));
+    assert_int_equal(db_int(f, "SELECT count(*) FROM sessions WHERE user_name = 'bob'"), 2);
+    assert_ok(store_user_get(s, "bob", &o, &e_));
+    assert_string_equal(jstr(o, "password_hash"), PW_A);
+    assert_int_equal(jint(o, "password_changed_at_ms"), 1800000003000);
+    json_decref(o);
     /* an admin's reset keeps none of them */
     c = (struct store_user_change){.password_hash = PW_A, .must_change = 1};
     assert_ok(store_user_update(s, "bob", &c, 0, &e_));
