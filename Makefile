@@ -35,6 +35,7 @@ build: deps ## configure and build build/tethys (release with debug info)
 
 run: build ## install, build, and start the embedded server in the foreground (Ctrl-C stops it)
 	@echo "Starting tethys server (data: $${XDG_DATA_HOME:-$$HOME/.local/share}/tethys, API: http://127.0.0.1:8080)."
+	@echo "The first start prints the admin's one-time password (also in DATA/initial-admin-password)."
 	@echo "In another terminal: $(BUILD)/tethys job add hello --cron '0/5 * * * * ?' --command 'echo hello'"
 	@exec $(BUILD)/tethys server
 
