@@ -16,8 +16,14 @@
  * Secrets.  A followed log hides a job's secret values as it streams (core/mask.c), from
  * a little before the requested offset so a value cut by it is still recognised.
  *
- * `who` of every change is the token's name (the HTTP layer's authorize callback names
- * the caller), or the client's address when no name is known.
+ * `who` of every change is the token's name, or `user:NAME` for a signed-in user (the HTTP
+ * layer's authenticate callback names the caller), or the client's address when no name is
+ * known.
+ *
+ * Permissions.  Every route below declares what it needs (routes_impl.h); routes_auth.c
+ * decides it before the handler runs.  The handlers of lists (jobs, domains, history,
+ * stats, alerts) answer only what the caller may read (list_scope): the query narrowed to
+ * the one subtree the caller reads of it, or filtered page by page over several.
  */
 #define _GNU_SOURCE
 #include "routes.h"

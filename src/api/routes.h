@@ -25,7 +25,8 @@ extern const size_t routes_tokens_n;
  * caller tells the operator, once).  When users exist, *created is false, and the one-time
  * password file DATA/initial-admin-password is removed if its user changed the password
  * (or is gone).  Another server making the first user at the same moment is no error (one
- * of them makes it).  0 or the store's error.
+ * of them makes it).  It also readies what sign-ins need (the dummy hash unknown names are
+ * checked against).  0 or the store's error.
  */
 int routes_first_user(struct server *s, char *password, bool *created, struct ty_err *err);
 
