@@ -202,6 +202,12 @@ static void yes_no_must(const json_t *item, char *buf, size_t cap)
              json_is_true(json_object_get(item, "must_change_password")) ? "yes" : "no");
 }
 
+/* Connect once, whatever the number of calls a command makes. */
+static int api_open(struct cli_api *api)
+{
+    return api->open ? 0 : cli_api_open(api);
+}
+
 static int cmd_add(struct cli_api *api, const char *name, const json_t *grants, bool from_stdin,
                    bool generate)
 {
@@ -213,7 +219,7 @@ static int cmd_add(struct cli_api *api, const char *name, const json_t *grants, 
     memset(pw, 0, sizeof pw);
     json_t *resp = NULL;
     if (rc == 0)
-        rc = cli_api_open(api);
+        rc = api_open(api);
     if (rc == 0)
         rc = cli_api_call(api, "POST", "/api/v1/users", body, NULL, &resp, NULL);
     json_decref(body);
@@ -236,7 +242,7 @@ static int cmd_add(struct cli_api *api, const char *name, const json_t *grants, 
 
 static int cmd_list(struct cli_api *api)
 {
-    int rc = cli_api_open(api);
+    int rc = api_open(api);
     json_t *resp = NULL;
     if (rc == 0)
         rc = cli_api_call(api, "GET", "/api/v1/users", NULL, NULL, &resp, NULL);
@@ -265,7 +271,7 @@ static int put_user(struct cli_api *api, const char *name, json_t *body, const c
     struct strbuf path;
     sb_init(&path);
     user_path(&path, name);
-    int rc = cli_api_open(api);
+    int rc = api_open(api);
     json_t *resp = NULL;
     if (rc == 0)
         rc = cli_api_call(api, "PUT", sb_str(&path), body, NULL, &resp, NULL);
@@ -305,7 +311,7 @@ static json_t *grants_now(struct cli_api *api, const char *name, int *rc)
     sb_init(&path);
     user_path(&path, name);
     json_t *resp = NULL;
-    *rc = cli_api_open(api);
+    *rc = api_open(api);
     if (*rc == 0)
         *rc = cli_api_call(api, "GET", sb_str(&path), NULL, NULL, &resp, NULL);
     sb_free(&path);
@@ -361,7 +367,7 @@ static int cmd_rm(struct cli_api *api, const char *name)
     struct strbuf path;
     sb_init(&path);
     user_path(&path, name);
-    int rc = cli_api_open(api);
+    int rc = api_open(api);
     if (rc == 0)
         rc = cli_api_call(api, "DELETE", sb_str(&path), NULL, NULL, NULL, NULL);
     sb_free(&path);
