@@ -129,7 +129,8 @@ static void forget_first_password(struct server *s, const char *user)
     free(p);
 }
 
-/* A user as the API shows it (never the hash); grants kept when `grants` is true. */
+/* A user (the store's, u borrowed) as the API shows it, never with its hash: a new
+ * reference. */
 static json_t *user_view(const json_t *u, int64_t now_ms)
 {
     int64_t locked = json_integer_value(json_object_get(u, "locked_until_ms"));
@@ -681,7 +682,7 @@ static void h_password(void *ctx, const struct http_request *req, struct http_re
  * /api/v1/users
  */
 
-/* The caller's admin subtrees (all: a root admin, or the bootstrap token). */
+/* Whether the caller is an admin of the whole tree (or the bootstrap token). */
 static bool root_admin(const struct http_request *req)
 {
     return routes__may(req, ROLE_ADMIN, "");
