@@ -28,10 +28,21 @@ PKGS=(
   openssl curl
   # deployment test: systemd-analyze verify of deploy/systemd/tethys.service
   systemd
+  # the web console: built with Node.js and npm (web/, built into tethys), tested in
+  # headless Chromium (tests/e2e)
+  nodejs npm chromium
+  # a CJK font, so the screenshots of the Chinese pages show the characters
+  fonts-wqy-zenhei
 )
 
 missing=()
 for p in "${PKGS[@]}"; do
+  # Node.js from elsewhere (NodeSource's nodejs bundles npm and conflicts with Debian's
+  # npm package): a working node and npm are enough
+  if { [ "$p" = nodejs ] && command -v node >/dev/null; } ||
+     { [ "$p" = npm ] && command -v npm >/dev/null; }; then
+    continue
+  fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

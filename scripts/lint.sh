@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-files=$(git ls-files 'src/*.c' 'bench/*.c' 'tests/*.c' 2>/dev/null || find src bench tests -name '*.c')
+files=$(git ls-files 'src/*.c' 'bench/*.c' 'tests/*.c' 'tools/*.c' 2>/dev/null || find src bench tests tools -name '*.c')
 status=0
 
 echo "lint: clang-tidy"

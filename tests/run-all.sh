@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 JOBS=${JOBS:-$(nproc)}
 FUZZ_SECS=${FUZZ_SECS:-20}
-suites=(format-check unit unit-asan unit-tsan system system-pg conformance ref-diff quartz-diff fuzz)
+suites=(format-check unit unit-asan unit-tsan system system-pg e2e conformance ref-diff quartz-diff fuzz)
 passed=0
 failed=0
 failed_names=()

@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""The cluster benchmark (make bench-cluster): failover, rebalance, and what ZooKeeper pays.
+"""The cluster benchmark (make bench-cluster): failover, rebalance, what ZooKeeper pays, and
+what one server set pays for many ensembles.
 
   cluster_bench.py --tethys build/tethys --raw-rate R [--jobs 500000] [--reps 5]
                    [--window 40] [--rebalance-jobs 10000] [--create-budget S] [--dir DIR]
+                   [--only PHASE,...] [--ensembles 1,10,50,100] [--ens-executors 100]
+                   [--ens-jobs 3] [--ens-window 30] [--ens-samples 10]
+                   [--ens-session-timeout 10]
+
+--only runs only the phases named (run.sh: PHASES=ensembles); rebalance needs znodes.
 
 Everything runs on 127.0.0.1: a three-node ZooKeeper ensemble (tests/zk/zk.sh through
 tests/system/zkens.py; tickTime 500 ms, so session timeouts of 1-10 s are granted; each
@@ -57,8 +63,36 @@ so with <phase>.complete=0, its figures read nan, and the benchmark goes on wher
                 to holding its share, floor(jobs / 4).  Jobs are created only while
                 CREATE_BUDGET lasts (default jobs/300 s); a shortfall is printed
                 (large.complete=0) and the figures are taken at the size reached.
-  ensembles_100 not measured yet: one server set can manage several ensembles (--zk
-                NAME=HOSTS repeated); simulating 100 of them is not written.
+  ensembles     one server set (a leader and a standby) over N ensembles, for each N of
+                --ensembles, SIMULATED: every ensemble is a chroot (HOSTS/<tag>-e017) of
+                one three-node ZooKeeper of the phase's own (the phases before are
+                stopped first, so it runs alone on the machine whatever ran before).  The
+                servers hold N sessions, N elections, N sets of watches, doorbells and
+                placements exactly as for N real ensembles, so their cost per ensemble
+                (memory, threads, descriptors, CPU, start-up) is real; ZooKeeper's side is
+                shared (3 JVMs serve all N), so its load is not multiplied and a slow or
+                lost ensemble is not simulated.  Ensemble i (e<i>) holds domain d<i> (e000
+                also every unrouted domain) with ENS_JOBS daily jobs, and one executor x<i>
+                (a process each, up to --ens-executors, spread over the range; 100 idle
+                executors take ~13 MB and ~0.1% of a core each).  Measured for each N:
+                the leader from exec to every ensemble connected and led (ready_s, GET
+                /api/v1/zk/clusters polled every 20 ms); the executors from exec to each
+                holding its domain's jobs; the standby from exec to every ensemble
+                connected with its leader known; then, idle (no change for 5 s), over
+                --ens-window seconds: the CPU of the leader, the standby, the executors,
+                ZooKeeper and the machine; RSS, threads and descriptors of both servers;
+                the time of GET /zk/clusters and of GET /executors (which asks every
+                ensemble).  Refresh: a daily job created in domain d<i> (walking over the
+                executors' ensembles), --ens-samples times on the leader and as many on
+                the standby: placed = from the POST until x<i>'s placement head names one
+                more job and its registration has applied it (ZooKeeper read with kazoo);
+                seen = until the other server's GET /zk/clusters counts it in e<i> (it
+                learns through e<i>'s doorbell and reads the job back from the store).
+                Then a second executor joins 3 ensembles in turn: online = until the
+                leader counts it, placed = until it holds half of that domain's jobs.
+                Last, SIGTERM to exit for the standby and the leader.  Printed as
+                ensembles.n<N>.<figure>, a table of them, and ensembles.per_ensemble.*:
+                the slope between the smallest and the largest N.
 
 Prints key=value lines; the last line is exactly
   RESULT cluster failover_s=<t4 median> zk_writes_per_fire=<n> znodes_per_job=<n> jobs_500k_zk_heap_mb=<n>
@@ -91,6 +125,8 @@ from zkens import ZkEnsemble  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402  Debian's python3-kazoo (make deps)
 from kazoo.exceptions import NoNodeError  # noqa: E402
 
+PHASES = ["failover.t10", "failover.t4", "steady", "znodes", "rebalance", "large", "ensembles"]
+ENS_EXECUTORS = 100  # executors of the ensembles phase: one an ensemble, up to this many
 EVERY_SECOND = "* * * * * ?"
 DAILY = "0 0 3 * * ?"
 NAN = float("nan")
@@ -147,10 +183,12 @@ def rss_mb(pid):
     return NAN
 
 
-def cpu_s(pid):
-    """User + system CPU seconds of a process (its children not counted)."""
+def cpu_s(pid, tid=None):
+    """User + system CPU seconds of a process (its children not counted), or of its thread
+    tid."""
     try:
-        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+        path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+        stat = pathlib.Path(path).read_text()
         f = stat[stat.rfind(")") + 2:].split()
         return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
@@ -296,7 +334,8 @@ def settled(leader, names, shards=None, zv=None, jobs=None):
         heads = [zv.caught_up(n) for n in names]
         if any(h is None for h in heads):
             return None
-        if jobs is not None and sum(h.get("jobs", 0) for h in heads) != jobs:
+        # "held": the jobs a head's parts hold once applied ("jobs" counts their entries)
+        if jobs is not None and sum(h.get("held", h.get("jobs", 0)) for h in heads) != jobs:
             return None
     return st
 
@@ -506,12 +545,315 @@ def join_time(zv, cluster, leader, name, share, budget_s):
         if not x.running():
             raise RuntimeError(f"executor {name} exited: {x.log_tail(10)}")
         head = zv.caught_up(name)
-        if head is None or head.get("gen", 0) < 1 or head.get("jobs", 0) < share:
+        if (head is None or head.get("gen", 0) < 1
+                or head.get("held", head.get("jobs", 0)) < share):
             return None
         e = executors(leader).get(name)
         return e if e is not None and e["shards"] >= share and applied(e) else None
     e = until(held, budget_s, f"{name} holding {share} shards", 0.1)
     return time.monotonic() - t0, e
+
+
+# ---- the ensembles phase ----------------------------------------------------------------
+
+class EnsembleSet(Cluster):
+    """N ensembles simulated as N chroots of one real ensemble: ensemble i is
+    HOSTS/<tag>-e<i>, named e<i>, holding domain d<i> (e000 also every unrouted domain).
+    A server opens a session, an election, watches and a placement of its own in each,
+    exactly as it would for N separate ensembles; only ZooKeeper's side is shared."""
+
+    def __init__(self, base, tethys, pg, zk, n, session_timeout):
+        super().__init__(base, tethys, pg, zk, session_timeout)
+        tag = self.hosts.rsplit("/", 1)[1]
+        self.n = n
+        self.names = [f"e{i:03d}" for i in range(n)]
+        self.domains = [f"d{i:03d}" for i in range(n)]
+        self.chroots = [f"/{tag}-e{i:03d}" for i in range(n)]
+
+    def server(self, name):
+        s = ClusterServer(self, name)
+        zk = []
+        for name_i, chroot in zip(self.names, self.chroots):
+            zk += ["--zk", f"{name_i}={self.zk.hosts}{chroot}"]
+        for name_i, dom in zip(self.names[1:], self.domains[1:]):
+            zk += ["--zk-domains", f"{name_i}={dom}"]
+        i = s.args.index("--zk")
+        s.args[i:i + 2] = zk
+        s.args += ["--rate-limit", "0"]
+        return s
+
+    def executor(self, i, name=None):
+        x = Executor(self, name or f"x{i:03d}")
+        x.args[x.args.index("--zk") + 1] = self.zk.hosts + self.chroots[i]
+        return x
+
+
+def proc_threads(pid):
+    try:
+        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def proc_fds(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return -1
+
+
+def zk_clusters(server):
+    return {c["name"]: c for c in server.ok("GET", "/zk/clusters", timeout=30)["items"]}
+
+
+def all_led(es, server, role):
+    """Every ensemble connected in server's view, and server leading it (role "leader")
+    or knowing its leader (role "standby")."""
+    try:
+        cl = zk_clusters(server)
+    except (AssertionError, OSError, ValueError) as e:  # not answering yet
+        if not server.running():
+            raise RuntimeError(f"server {server.name} exited: {server.log_tail(10)}") from e
+        return None
+    if len(cl) != es.n:
+        return None
+    for c in cl.values():
+        if not c["connected"] or c["role"] != role or (role == "standby" and not c["leader_url"]):
+            return None
+    return cl
+
+
+def log_counts(path):
+    """(WARN lines, ERROR lines) of a process's log."""
+    try:
+        text = pathlib.Path(path).read_text(errors="replace")
+    except OSError:
+        return 0, 0
+    return len(re.findall(r"Z WARN ", text)), len(re.findall(r"Z ERROR ", text))
+
+
+def ensembles_run(top, tethys, pg, zk, n, a, kz):
+    """One server set (a leader, a standby) over n simulated ensembles; returns its figures."""
+    es = EnsembleSet(top / f"ens-{n}", tethys, pg, zk, n, a.ens_session_timeout)
+    kz.add_auth("digest", es.auth.read_text().strip())  # each set has its own credential
+    f = {"n": n}
+    p = f"ensembles.n{n}"
+    # the executors: one on each of at most ENS_EXECUTORS ensembles, spread over the range
+    k = min(n, a.ens_executors)
+    with_x = sorted({round(i * (n - 1) / (k - 1)) for i in range(k)}) if k > 1 else [0]
+    try:
+        # ---- the leader: exec to every ensemble connected and led
+        s1 = es.server("s1")
+        t0 = time.monotonic()
+        s1.start(timeout=300)
+        f["listen_s"] = time.monotonic() - t0
+        until(lambda: all_led(es, s1, "leader"), 300, f"s1 leading {n} ensembles", 0.02)
+        f["ready_s"] = time.monotonic() - t0
+        es.servers.append(s1)
+        f["empty_rss_mb"] = rss_mb(s1.pid)
+        # ---- domains, and JOBS daily jobs in each
+        for d in es.domains:
+            s1.ok("POST", "/domains", json={"path": d}, status=201)
+        names = []
+        for i, d in enumerate(es.domains):
+            names += [(f"j{i:03d}-{j}", d) for j in range(a.ens_jobs)]
+        for lo in range(0, len(names), 1000):
+            batch(s1, [{"op": "create", "job": {"name": nm, "schedule": DAILY, "command": "true",
+                                                 "domain": d}} for nm, d in names[lo:lo + 1000]])
+        until(lambda: all(c["jobs"] == a.ens_jobs for c in zk_clusters(s1).values()), 120,
+              "every ensemble holding its jobs", 0.1)
+        # ---- executors, all at once: exec to every one holding its domain's jobs
+        t0 = time.monotonic()
+        for i in with_x:
+            x = es.executor(i).start()
+            es.executors[x.name] = x
+
+        def heads():
+            for i in with_x:
+                x = es.executors[f"x{i:03d}"]
+                if not x.running():
+                    raise RuntimeError(f"executor {x.name} exited: {x.log_tail(10)}")
+                if held(kz, es.chroots[i], x.name) != a.ens_jobs:
+                    return None
+            return True
+        until(heads, 300, f"{k} executors holding their jobs", 0.1)
+        f["executors"] = k
+        f["executors_placed_s"] = time.monotonic() - t0
+        # ---- the standby: exec to every ensemble connected with its leader known
+        s2 = es.server("s2")
+        t0 = time.monotonic()
+        s2.start(timeout=300)
+        until(lambda: all_led(es, s2, "standby"), 300, f"s2 standing by in {n} ensembles", 0.02)
+        f["standby_ready_s"] = time.monotonic() - t0
+        es.servers.append(s2)
+        cl2 = zk_clusters(s2)
+        f["standby_jobs_ok"] = int(all(c["jobs"] == a.ens_jobs for c in cl2.values()))
+        # ---- idle: a window with nothing changing
+        time.sleep(5)
+        xp = [x.pid for x in es.executors.values()]
+        zp = [zk.pid(i) for i in (1, 2, 3)]
+
+        def cpu():
+            # the loop is the main thread; the others are mostly ZooKeeper's client's (two
+            # a session), plus the API's, the writer's and libuv's pool
+            return {"leader": cpu_s(s1.pid), "leader_loop": cpu_s(s1.pid, s1.pid),
+                    "standby": cpu_s(s2.pid), "standby_loop": cpu_s(s2.pid, s2.pid),
+                    "executors": sum(cpu_s(q) for q in xp), "zk": sum(cpu_s(q) for q in zp),
+                    "machine": machine_cpu_s()}
+        c0, t0 = cpu(), time.monotonic()
+        time.sleep(a.ens_window)
+        c1, dt = cpu(), time.monotonic() - t0
+        for key in c0:
+            f[f"idle_cpu_pct.{key}"] = 100.0 * (c1[key] - c0[key]) / dt
+        for role, s in (("leader", s1), ("standby", s2)):
+            f[f"{role}_rss_mb"] = rss_mb(s.pid)
+            f[f"{role}_threads"] = proc_threads(s.pid)
+            f[f"{role}_fds"] = proc_fds(s.pid)
+        xr = [rss_mb(q) for q in xp]
+        f["executor_rss_mb_mean"] = sum(xr) / len(xr)
+        f["zk_connections"] = sum(int(zk.mntr(i).get("zk_num_alive_connections", 0))
+                                  for i in (1, 2, 3))
+        f["zk_rss_mb"] = sum(rss_mb(q) for q in zp)
+        # ---- the API's answers that go to every ensemble
+        lat = []
+        for _ in range(5):
+            t = time.monotonic()
+            zk_clusters(s1)
+            lat.append(1000 * (time.monotonic() - t))
+        f["api_zk_clusters_ms"] = median(lat)
+        lat = []
+        for _ in range(3):
+            t = time.monotonic()
+            got = executors(s1)
+            lat.append(1000 * (time.monotonic() - t))
+        f["api_executors_ms"] = median(lat)
+        f["api_executors_listed"] = len(got)
+        # ---- refresh: a job created in the domain of ensemble i, on the leader or on the
+        # standby; placed = the executor of i holds it (its head names one more job and its
+        # registration has applied it); seen = the other server's view of ensemble i counts
+        # it (the doorbell, read back from the store)
+        want = {}
+        placed = {"leader": [], "standby": []}
+        seen = {"leader": [], "standby": []}
+        for r in range(a.ens_samples * 2):
+            i = with_x[(r // 2 * 7) % len(with_x)]  # the samples walk over the executors
+            via, other, side = (s1, s2, "leader") if r % 2 == 0 else (s2, s1, "standby")
+            want[i] = want.get(i, a.ens_jobs) + 1
+            xname = f"x{i:03d}"
+            t0 = time.monotonic()
+            via.ok("POST", "/jobs", json={"name": f"r{r:03d}", "schedule": DAILY,
+                                          "command": "true", "domain": es.domains[i]},
+                   status=201)
+            got = {}
+            end = t0 + 30
+            while len(got) < 2:
+                now = time.monotonic()
+                if "placed" not in got and held(kz, es.chroots[i], xname) == want[i]:
+                    got["placed"] = now - t0
+                if "seen" not in got and zk_clusters(other)[es.names[i]]["jobs"] == want[i]:
+                    got["seen"] = now - t0
+                if now > end:
+                    raise PhaseTimeout(f"job r{r:03d} in {es.names[i]}: {sorted(got)} in 30 s")
+                time.sleep(0.005)
+            placed[side].append(1000 * got["placed"])
+            seen[side].append(1000 * got["seen"])
+        for side in ("leader", "standby"):
+            f[f"refresh.via_{side}.placed_ms_p50"] = median(placed[side])
+            f[f"refresh.via_{side}.placed_ms_max"] = max(placed[side])
+            f[f"refresh.via_{side}.seen_ms_p50"] = median(seen[side])
+            f[f"refresh.via_{side}.seen_ms_max"] = max(seen[side])
+        f["refresh_ms_p50"] = median(placed["leader"] + placed["standby"])
+        # ---- refresh: a second executor joins ensemble i; online = the leader's view of i
+        # counts it, placed = it holds its share (half of i's jobs) under an applied head
+        online, share = [], []
+        for i in with_x[1::max(1, len(with_x) // 3)][:3] or with_x[:1]:
+            cl = zk_clusters(s1)[es.names[i]]
+            t0 = time.monotonic()
+            y = es.executor(i, f"y{i:03d}").start()
+            es.executors[y.name] = y
+            got = {}
+            while len(got) < 2:
+                now = time.monotonic()
+                if "online" not in got and \
+                        zk_clusters(s1)[es.names[i]]["executors_online"] > cl["executors_online"]:
+                    got["online"] = now - t0
+                if "placed" not in got and (held(kz, es.chroots[i], y.name) or 0) >= \
+                        want.get(i, a.ens_jobs) // 2:
+                    got["placed"] = now - t0
+                if now > t0 + 30:
+                    raise PhaseTimeout(f"executor {y.name} joining: {sorted(got)} in 30 s")
+                time.sleep(0.005)
+            online.append(1000 * got["online"])
+            share.append(1000 * got["placed"])
+        f["refresh.join.online_ms_p50"] = median(online)
+        f["refresh.join.placed_ms_p50"] = median(share)
+        f["refresh.join.placed_ms_max"] = max(share)
+        for role, s in (("leader", s1), ("standby", s2)):
+            w, e = log_counts(s.log_path)
+            f[f"{role}_log_warn"], f[f"{role}_log_error"] = w, e
+        # ---- stop: SIGTERM to exit, the standby then the leader (the executors first)
+        for x in es.executors.values():
+            x.stop(timeout=30)
+        for role, s in (("standby", s2), ("leader", s1)):
+            t0 = time.monotonic()
+            s.stop(timeout=60)
+            f[f"{role}_stop_s"] = time.monotonic() - t0
+    finally:
+        try:
+            es.stop()
+        finally:
+            for key, v in f.items():
+                if key != "n":
+                    out(f"{p}.{key}", round(v, 3) if isinstance(v, float) else v)
+    return f
+
+
+def ensembles_summary(figs):
+    """A table of the figures against N, and what one more ensemble costs (the slope from
+    the smallest N to the largest)."""
+    cols = ["ready_s", "standby_ready_s", "leader_rss_mb", "standby_rss_mb", "leader_threads",
+            "leader_fds", "idle_cpu_pct.leader", "idle_cpu_pct.standby", "executors",
+            "refresh.via_leader.placed_ms_p50", "refresh.via_standby.placed_ms_p50",
+            "refresh.via_leader.seen_ms_p50", "api_executors_ms", "leader_stop_s"]
+    note("n " + " ".join(cols))
+    for f in figs:
+        note(f"{f['n']} " + " ".join(
+            "nan" if not isinstance(f.get(c), (int, float)) else
+            f"{f[c]:.3g}" if isinstance(f[c], float) else str(f[c]) for c in cols))
+    done = [f for f in figs if "leader_stop_s" in f]
+    if len(done) < 2:
+        return
+    lo, hi = min(done, key=lambda f: f["n"]), max(done, key=lambda f: f["n"])
+    dn = hi["n"] - lo["n"]
+    if dn <= 0:
+        return
+    for key, name, scale in (("leader_rss_mb", "leader_rss_kb", 1024),
+                             ("standby_rss_mb", "standby_rss_kb", 1024),
+                             ("leader_threads", "leader_threads", 1),
+                             ("leader_fds", "leader_fds", 1),
+                             ("idle_cpu_pct.leader", "leader_idle_cpu_pct", 1),
+                             ("idle_cpu_pct.standby", "standby_idle_cpu_pct", 1),
+                             ("ready_s", "leader_ready_ms", 1000),
+                             ("standby_ready_s", "standby_ready_ms", 1000)):
+        out(f"ensembles.per_ensemble.{name}", round((hi[key] - lo[key]) * scale / dn, 3))
+
+
+def held(kz, chroot, xname):
+    """How many jobs the executor's placement head names once its registration has applied
+    it; None before (or when either node is missing)."""
+    def node(path):
+        try:
+            return json.loads(kz.get(path)[0])
+        except (NoNodeError, ValueError):
+            return None
+    head = node(f"{chroot}/placements/{xname}")
+    reg = node(f"{chroot}/executors/{xname}")
+    if head is None or reg is None or reg.get("applied_gen", 0) < head.get("gen", 0):
+        return None
+    return head.get("jobs", 0)
 
 
 # ---- main -------------------------------------------------------------------------------
@@ -527,7 +869,30 @@ def main():
     ap.add_argument("--create-budget", type=float, default=None,
                     help="seconds for creating the large phase's jobs (default jobs/300)")
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--only", default=None,
+                    help="comma-separated phases to run, of: " + ",".join(PHASES))
+    ap.add_argument("--ensembles", default="1,10,50,100",
+                    help="the ensemble counts of the ensembles phase (each at most 128)")
+    ap.add_argument("--ens-executors", type=int, default=ENS_EXECUTORS,
+                    help="executors of the ensembles phase, one an ensemble, spread")
+    ap.add_argument("--ens-jobs", type=int, default=3, help="daily jobs in each domain")
+    ap.add_argument("--ens-window", type=int, default=30, help="idle window, seconds")
+    ap.add_argument("--ens-samples", type=int, default=10,
+                    help="jobs created through each server for the refresh figures")
+    ap.add_argument("--ens-session-timeout", type=int, default=10)
     a = ap.parse_args()
+    only = PHASES if a.only is None else [x.strip() for x in a.only.split(",") if x.strip()]
+    bad = [x for x in only if x not in PHASES]
+    if bad or not only:
+        ap.error(f"--only {a.only}: phases are {','.join(PHASES)}")
+    if "rebalance" in only and "znodes" not in only:
+        ap.error("--only: rebalance needs znodes (it moves the jobs znodes placed)")
+    try:
+        ens_ns = [int(x) for x in a.ensembles.split(",")]
+    except ValueError:
+        ens_ns = []
+    if not ens_ns or any(not 1 <= x <= 128 for x in ens_ns) or a.ens_executors < 1:
+        ap.error(f"--ensembles {a.ensembles}: counts from 1 to 128, and --ens-executors >= 1")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tethys = os.path.abspath(a.tethys)
     top = pathlib.Path(tempfile.mkdtemp(prefix="tethys-bench-cluster-", dir=a.dir))
@@ -539,6 +904,8 @@ def main():
     clusters, views = [], []
 
     def phase(name, fn):
+        if name not in only:
+            return False
         t = time.monotonic()
         note(f"phase {name}")
         try:
@@ -556,7 +923,8 @@ def main():
     try:
         out("floor.raw_spawn_per_s", a.raw_rate)
         out("zk.xmx", os.environ.get("ZK_HEAP", "160m"))
-        zk = ZkEnsemble(top / "zk").start()
+        if set(only) - {"ensembles"}:
+            zk = ZkEnsemble(top / "zk").start()
         pg = Postgres()
         out("setup.s", round(time.monotonic() - t_start, 1))
 
@@ -577,16 +945,17 @@ def main():
         phase("failover.t10", failover10)
 
         # ---- cluster A: 2 servers, 3 executors, 4 s -------------------------------------
-        c = Cluster(top / "a", tethys, pg, zk, session_timeout=4)
-        clusters.append(c)
-        add_server(c)
-        add_server(c)
-        for n in ("e1", "e2", "e3"):
-            c.add_executor(n)
-        leader = c.leader()
-        zv = ZkView(c)
-        views.append(zv)
-        out("cluster_a.leader", leader.name)
+        if set(only) & {"failover.t4", "steady", "znodes", "rebalance", "large"}:
+            c = Cluster(top / "a", tethys, pg, zk, session_timeout=4)
+            clusters.append(c)
+            add_server(c)
+            add_server(c)
+            for n in ("e1", "e2", "e3"):
+                c.add_executor(n)
+            leader = c.leader()
+            zv = ZkView(c)
+            views.append(zv)
+            out("cluster_a.leader", leader.name)
 
         def failover4():
             f = failover(c, leader, "4", a.reps, 4)
@@ -683,9 +1052,40 @@ def main():
             out("large.executor_start_rss_mb", round(rss_mb(c.executors["e5"].pid), 1))
         phase("large", large)
 
-        out("ensembles_100", "not_measured")
-        note("ensembles_100: one server set manages several ensembles (--zk NAME=HOSTS "
-             "repeated), but the simulation of 100 of them is not written yet")
+        # ---- N simulated ensembles: alone on the machine, on a ZooKeeper of their own ------
+        if "ensembles" in only:
+            for v in views:  # the phases before are done: their load would count here
+                v.close()
+            views.clear()
+            for cl in clusters:
+                cl.stop()
+            if zk is not None:
+                zk.stop()
+                zk = None
+            zk = ZkEnsemble(top / "zk-ens").start()
+            figs = []
+
+            def ensembles():
+                note("each ensemble is a chroot of one three-node ZooKeeper ensemble: the "
+                     "servers' cost per ensemble (sessions, threads, watches, elections, "
+                     "placements) is real; ZooKeeper's load is shared, not multiplied")
+                kz = KazooClient(hosts=zk.hosts, timeout=10.0)
+                logging.getLogger("kazoo").setLevel(logging.CRITICAL)
+                kz.start(timeout=30)
+                try:
+                    for n in ens_ns:
+                        try:
+                            figs.append(ensembles_run(top, tethys, pg, zk, n, a, kz))
+                        except (Exception, PhaseTimeout) as e:  # noqa: BLE001  the next N
+                            out(f"ensembles.n{n}.complete", 0)
+                            print(f"cluster_bench: ensembles n={n}: {e}", file=sys.stderr,
+                                  flush=True)
+                            failed.append(f"ensembles.n{n}")
+                finally:
+                    kz.stop()
+                    kz.close()
+                ensembles_summary(figs)
+            phase("ensembles", ensembles)
     finally:
         t = time.monotonic()
         for v in views:

@@ -670,8 +670,7 @@ static uint64_t load(const struct bh_data *d, const char *where, const struct bh
  * PostgreSQL: a database of the benchmark's own, and autovacuum's work done up front.
  */
 
-/* url with its database replaced by db (malloc'd). */
-static char *url_with_db(const char *url, const char *db)
+char *bh_url_with_db(const char *url, const char *db)
 {
     const char *auth = strstr(url, "://");
     auth = auth != NULL ? auth + 3 : url;
@@ -689,7 +688,7 @@ static char *url_with_db(const char *url, const char *db)
     return s;
 }
 
-static PGconn *pg_connect(const char *url)
+PGconn *bh_pg_connect(const char *url)
 {
     PGconn *c = PQconnectdb(url);
     if (PQstatus(c) != CONNECTION_OK)
@@ -697,7 +696,7 @@ static PGconn *pg_connect(const char *url)
     return c;
 }
 
-static void pg_cmd(PGconn *c, const char *sql)
+void bh_pg_cmd(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
     if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -709,7 +708,7 @@ static void pg_cmd(PGconn *c, const char *sql)
  * as autovacuum would have, then CHECKPOINT; returns the database's size in bytes. */
 static int64_t pg_maintain(const char *url)
 {
-    PGconn *c = pg_connect(url);
+    PGconn *c = bh_pg_connect(url);
     PGresult *r = PQexec(c, "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
                             " JOIN pg_namespace n ON n.oid = c.relnamespace"
                             " WHERE c.relkind = 'r' AND n.nspname = current_schema()");
@@ -718,10 +717,10 @@ static int64_t pg_maintain(const char *url)
     for (int i = 0; i < PQntuples(r); i++) {
         char sql[300];
         snprintf(sql, sizeof sql, "VACUUM (ANALYZE) %s", PQgetvalue(r, i, 0));
-        pg_cmd(c, sql);
+        bh_pg_cmd(c, sql);
     }
     PQclear(r);
-    pg_cmd(c, "CHECKPOINT");
+    bh_pg_cmd(c, "CHECKPOINT");
     r = PQexec(c, "SELECT pg_database_size(current_database())");
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         fail("database size", PQerrorMessage(c));
@@ -971,11 +970,11 @@ void bh_run(const struct bh_data *d, const char *sqlite_path, const char *pg_url
     char *hist_url = NULL;
     PGconn *admin = NULL;
     if (sqlite_path == NULL) {
-        admin = pg_connect(pg_url);
-        pg_cmd(admin, "SET client_min_messages = warning");
-        pg_cmd(admin, "DROP DATABASE IF EXISTS " HISTORY_DB); /* left by an interrupted run */
-        pg_cmd(admin, "CREATE DATABASE " HISTORY_DB);
-        where = hist_url = url_with_db(pg_url, HISTORY_DB);
+        admin = bh_pg_connect(pg_url);
+        bh_pg_cmd(admin, "SET client_min_messages = warning");
+        bh_pg_cmd(admin, "DROP DATABASE IF EXISTS " HISTORY_DB); /* left by an interrupted run */
+        bh_pg_cmd(admin, "CREATE DATABASE " HISTORY_DB);
+        where = hist_url = bh_url_with_db(pg_url, HISTORY_DB);
     }
     int threads = sqlite_path != NULL ? 1 : o->threads;
     double t0 = mono_s();
@@ -1008,7 +1007,7 @@ void bh_run(const struct bh_data *d, const char *sqlite_path, const char *pg_url
         if (o->keep_pg)
             printf("    kept: %s\n", hist_url);
         else
-            pg_cmd(admin, "DROP DATABASE " HISTORY_DB);
+            bh_pg_cmd(admin, "DROP DATABASE " HISTORY_DB);
         PQfinish(admin);
         free(hist_url);
     }

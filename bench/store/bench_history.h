@@ -6,6 +6,7 @@
 #ifndef BENCH_HISTORY_H
 #define BENCH_HISTORY_H
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -81,5 +82,12 @@ double bh_data_days(const struct bh_data *d);
  */
 void bh_run(const struct bh_data *d, const char *sqlite_path, const char *pg_url,
             const struct bh_opts *o, struct bh_result *out);
+
+/* PostgreSQL for the benchmark's parts that make a database of their own: url with its
+ * database replaced by db (malloc'd); a connection to url; a statement without parameters
+ * on it.  Each prints the error and exits 1 when it fails. */
+char *bh_url_with_db(const char *url, const char *db);
+PGconn *bh_pg_connect(const char *url);
+void bh_pg_cmd(PGconn *c, const char *sql);
 
 #endif

@@ -1,10 +1,11 @@
 /*
  * bench_store.c - the history store on SQLite and on PostgreSQL, side by side in one run:
  * how many history writes a second each takes, written the way the server writes them,
- * and what the history API's queries cost once a million runs are stored.
+ * what a cluster executor's fetch of 1,000 job definitions costs, and what the history
+ * API's queries cost once a million runs are stored.
  *
- *   bench_store [-d DIR] [-u URL] [-b sqlite|pg|both] [-t SECONDS] [-r ROUNDS] [-n RUNS]
- *               [-j THREADS] [-q SECONDS] [-L SECONDS] [-k]
+ *   bench_store [-d DIR] [-u URL] [-b sqlite|pg|both] [-t SECONDS] [-r ROUNDS] [-J JOBS]
+ *               [-n RUNS] [-j THREADS] [-q SECONDS] [-L SECONDS] [-k]
  *
  * `make bench-store` runs it with -u pointing at a private PostgreSQL 15 that
  * tests/pg/with-pg.sh starts on this machine with fsync on (PG_DURABLE=1), so both back
@@ -26,6 +27,11 @@
  * data directory is, where /tmp may be a tmpfs); PostgreSQL writes every measurement to
  * the database at URL (password in PGPASSWORD) as jobs of its own (bench<n>), so they
  * never meet each other's runs, and its figures include the round trips to the server.
+ *
+ * Definitions.  Then a store of JOBS jobs (-J, default 20,000; 0 skips this part), a third
+ * with secrets, answers requests of 1,000 names as POST /api/v1/cluster/definitions does,
+ * name by name (store_obj_get and store_secrets_get, as it did) and at once
+ * (store_jobs_get_many), each timed for -q SECONDS (bench_defs.c).
  *
  * History.  Then RUNS runs (-n, default 1,000,000; 0 skips this part) of a realistic month
  * of 1,000 jobs are loaded into a new store on each back end and the API's history and
@@ -57,6 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_defs.h"
 #include "bench_history.h"
 #include "store/store.h"
 
@@ -214,7 +221,8 @@ static double history_p99(const struct bh_result *r)
 __attribute__((noreturn)) static void usage(void)
 {
     fprintf(stderr, "usage: bench_store [-d DIR] [-u URL] [-b sqlite|pg|both] [-t SECONDS]"
-                    " [-r ROUNDS] [-n RUNS] [-j THREADS] [-q SECONDS] [-L SECONDS] [-k]\n");
+                    " [-r ROUNDS] [-J JOBS] [-n RUNS] [-j THREADS] [-q SECONDS] [-L SECONDS]"
+                    " [-k]\n");
     exit(2);
 }
 
@@ -222,6 +230,8 @@ __attribute__((noreturn)) static void usage(void)
 struct figures {
     bool on[BACKENDS];
     double writes50[BACKENDS], writes500[BACKENDS], cpu50[BACKENDS], cpu500[BACKENDS];
+    long defs_jobs; /* 0: not measured */
+    struct bd_result defs[BACKENDS];
     bool history;
     long runs, skips;
     double days;
@@ -251,6 +261,12 @@ static void print_table(const struct figures *f)
     for (int b = 0; b < BACKENDS; b++)
         print_cell(f->on[b], "%.1f / %.1f", f->cpu50[b], f->cpu500[b]);
     printf("\n");
+    if (f->defs_jobs > 0) {
+        printf("%-44s", "1,000 definitions: per name / at once (ms)");
+        for (int b = 0; b < BACKENDS; b++)
+            print_cell(f->on[b], "%.1f / %.1f", f->defs[b].loop.p50_ms, f->defs[b].many.p50_ms);
+        printf("\n");
+    }
     if (!f->history)
         return;
     printf("%-44s", "load: store calls/s, seconds");
@@ -280,10 +296,10 @@ int main(int argc, char **argv)
         base = "/var/tmp";
     const char *url = NULL, *which = NULL;
     double secs = 2, query_secs = 3, load_limit = 480;
-    long rounds = 3, runs = 1000000, threads = 3;
+    long rounds = 3, runs = 1000000, threads = 3, defs_jobs = 20000;
     bool keep = false;
     int opt;
-    while ((opt = getopt(argc, argv, "d:u:b:t:r:n:j:q:L:k")) != -1) {
+    while ((opt = getopt(argc, argv, "d:u:b:t:r:J:n:j:q:L:k")) != -1) {
         char *end = "";
         switch (opt) {
         case 'd': base = optarg; break;
@@ -291,6 +307,7 @@ int main(int argc, char **argv)
         case 'b': which = optarg; break;
         case 't': secs = strtod(optarg, &end); break;
         case 'r': rounds = strtol(optarg, &end, 10); break;
+        case 'J': defs_jobs = strtol(optarg, &end, 10); break;
         case 'n': runs = strtol(optarg, &end, 10); break;
         case 'j': threads = strtol(optarg, &end, 10); break;
         case 'q': query_secs = strtod(optarg, &end); break;
@@ -304,7 +321,8 @@ int main(int argc, char **argv)
     if (which == NULL)
         which = url != NULL ? "both" : "sqlite";
     struct figures f = {.on = {strcmp(which, "pg") != 0, strcmp(which, "sqlite") != 0}};
-    if (secs <= 0 || rounds < 1 || rounds > 99 || runs < 0 || runs > 100000000 || threads < 1 ||
+    if (secs <= 0 || rounds < 1 || rounds > 99 || runs < 0 || runs > 100000000 ||
+        (defs_jobs != 0 && (defs_jobs < 1000 || defs_jobs > 10000000)) || threads < 1 ||
         threads > 64 || query_secs <= 0 || load_limit <= 0 || optind != argc ||
         (strcmp(which, "sqlite") != 0 && strcmp(which, "pg") != 0 && strcmp(which, "both") != 0) ||
         (f.on[PG] && url == NULL))
@@ -352,6 +370,28 @@ int main(int argc, char **argv)
         printf("store.%s.batch500.runs_per_s=%.0f\n", k, f.writes500[b] / 3);
         printf("store.%s.batch50.cpu_us_per_write=%.1f\n", k, f.cpu50[b]);
         printf("store.%s.batch500.cpu_us_per_write=%.1f\n", k, f.cpu500[b]);
+    }
+
+    if (defs_jobs > 0) {
+        f.defs_jobs = defs_jobs;
+        printf("definitions: %ld jobs, requests of 1,000 names for up to %.1f s each way\n",
+               defs_jobs, query_secs);
+        fflush(stdout);
+        for (int b = 0; b < BACKENDS; b++) {
+            if (!f.on[b])
+                continue;
+            printf("  %s:\n", backend_title[b]);
+            fflush(stdout);
+            char path[4200];
+            snprintf(path, sizeof path, "%s/defs.db", dir);
+            bd_run(b == SQLITE ? path : NULL, url, defs_jobs, query_secs, &f.defs[b]);
+            const struct bd_result *r = &f.defs[b];
+            const char *k = backend_key[b];
+            printf("store.%s.defs.per_name.p50_ms=%.3f\n", k, r->loop.p50_ms);
+            printf("store.%s.defs.per_name.p99_ms=%.3f\n", k, r->loop.p99_ms);
+            printf("store.%s.defs.at_once.p50_ms=%.3f\n", k, r->many.p50_ms);
+            printf("store.%s.defs.at_once.p99_ms=%.3f\n", k, r->many.p99_ms);
+        }
     }
 
     if (runs > 0) {

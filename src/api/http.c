@@ -136,6 +136,7 @@ struct http_server {
     struct rate_slot *rate_slots;
     struct route *routes;
     size_t n_routes;
+    struct route fallback; /* handler NULL: none (unknown paths are 404) */
     void *ctx;
     void (*log)(void *ctx, const char *level, const char *msg);
     void (*after)(void *ctx);
@@ -349,7 +350,7 @@ static void log_refusal(struct req_state *rs, int status, const char *reason)
 
 void http_response_header(struct http_response *resp, const char *name, const char *fmt, ...)
 {
-    if (resp->n_headers >= HTTP_RESP_HEADERS)
+    if (resp->n_headers >= HTTP_HEADERS_MAX || resp->n_owned >= HTTP_HEADERS_MAX)
         return;
     char buf[1024];
     va_list ap;
@@ -364,26 +365,40 @@ void http_response_header(struct http_response *resp, const char *name, const ch
     resp->headers[resp->n_headers].name = name;
     resp->headers[resp->n_headers].value = v;
     resp->n_headers++;
+    resp->owned[resp->n_owned++] = v;
 }
 
 static void response_headers_free(struct http_response *resp)
 {
-    for (size_t i = 0; i < resp->n_headers; i++)
-        free(resp->headers[i].value);
+    for (size_t i = 0; i < resp->n_owned; i++)
+        free(resp->owned[i]);
+    resp->n_owned = 0;
     resp->n_headers = 0;
 }
 
-/* What every answer carries, JSON or stream, success or refusal: the browser must not
- * guess types, frame the console, leak its URLs elsewhere, or run a script not ours. */
+/* Whether the handler set header `name` itself. */
+static bool has_header(const struct http_response *extra, const char *name)
+{
+    for (size_t i = 0; extra != NULL && i < extra->n_headers && i < HTTP_HEADERS_MAX; i++)
+        if (extra->headers[i].name != NULL && strcasecmp(extra->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* What every answer carries, JSON, file or stream, success or refusal: the browser must not
+ * guess types, frame the console, leak its URLs elsewhere, or run a script not ours; and,
+ * unless the handler says otherwise (a file of the console), nothing is cached. */
 static void add_common_headers(struct MHD_Response *r, const struct http_response *extra)
 {
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (!has_header(extra, MHD_HTTP_HEADER_CACHE_CONTROL))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
     MHD_add_response_header(r, "Referrer-Policy", "same-origin");
     MHD_add_response_header(r, "Content-Security-Policy", HTTP_CSP);
-    for (size_t i = 0; extra != NULL && i < extra->n_headers; i++)
-        MHD_add_response_header(r, extra->headers[i].name, extra->headers[i].value);
+    for (size_t i = 0; extra != NULL && i < extra->n_headers && i < HTTP_HEADERS_MAX; i++)
+        if (extra->headers[i].name != NULL && extra->headers[i].value != NULL)
+            MHD_add_response_header(r, extra->headers[i].name, extra->headers[i].value);
 }
 
 /* Queue a JSON response; body is stolen.  Returns the access handler's answer. */
@@ -448,6 +463,32 @@ static enum MHD_Result queue_data(struct MHD_Connection *conn, int status, char 
     if (hname != NULL)
         MHD_add_response_header(r, hname, hvalue);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Queue a handler's bytes answer (resp->bytes, borrowed; none for a 304) with its content
+ * type, ETag, the headers every answer has and the handler's own. */
+static enum MHD_Result queue_bytes(struct MHD_Connection *conn, const struct http_response *resp)
+{
+    bool body = resp->status != 304 && resp->bytes != NULL;
+    /* libmicrohttpd takes a non-const buffer, which PERSISTENT promises not to change */
+    union {
+        const void *c;
+        void *m;
+    } data = {.c = body ? resp->bytes : ""};
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(body ? resp->bytes_len : 0, data.m, MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    if (body)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                resp->content_type ? resp->content_type
+                                                   : "text/plain; charset=utf-8");
+    if (resp->etag != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp->etag);
+    add_common_headers(r, resp);
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -952,9 +993,14 @@ static enum MHD_Result begin(struct req_state *rs, const char *url, const char *
         if (chosen == NULL && r->method == m)
             chosen = r;
     }
-    if (allow == 0)
+    /* a path no route knows, read: the fallback's (the console's files and its pages) */
+    bool fallback = allow == 0 && rs->srv->fallback.handler != NULL &&
+                    (m == HTTP_GET || strcmp(method, "HEAD") == 0);
+    if (allow == 0 && !fallback)
         return refuse(rs, 404, "not_found", "path", NULL, NULL, "no such endpoint: %s %s",
                       rs->method_text, rs->path);
+    if (fallback)
+        chosen = &rs->srv->fallback;
     if (chosen == NULL) {
         char list[64] = "";
         struct strbuf sb;
@@ -966,7 +1012,8 @@ static enum MHD_Result begin(struct req_state *rs, const char *url, const char *
                       "%s does not accept %s (allowed: %s)", rs->path, rs->method_text, list);
     }
     rs->route = chosen;
-    route_match(chosen, rs, rs->req.params, &rs->req.n_params);
+    if (!fallback)
+        route_match(chosen, rs, rs->req.params, &rs->req.n_params);
 
     char auth_why[TY_ERR_MSG_MAX];
     int auth_code = TY_EAUTH;
@@ -1034,6 +1081,8 @@ static enum MHD_Result finish(struct req_state *rs)
     req->body = body;
     req->body_len = len;
     req->if_match = MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, "If-Match");
+    req->if_none_match =
+        MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
     req->remote = rs->remote;
     req->who = rs->who[0] != '\0' ? rs->who : NULL;
     req->conn = rs;
@@ -1071,7 +1120,11 @@ static enum MHD_Result finish(struct req_state *rs)
         resp.status = 500;
     }
     enum MHD_Result ret;
-    if (resp.raw != NULL) { /* already JSON text */
+    if (resp.bytes != NULL || resp.status == 304) { /* a file, or "not modified" */
+        json_decref(resp.body);
+        free(resp.raw);
+        ret = queue_bytes(rs->conn, &resp);
+    } else if (resp.raw != NULL) { /* already JSON text */
         json_decref(resp.body);
         ret =
             queue_data(rs->conn, resp.status, resp.raw, resp.raw_len, resp.etag, NULL, NULL, &resp);
@@ -1483,6 +1536,8 @@ static void free_routes(struct http_server *s)
         free(s->routes[i].segs);
     }
     free(s->routes);
+    free(s->fallback.pattern);
+    free(s->fallback.segs);
 }
 
 /* Copy and split one route pattern; segments point into the copy. */
@@ -1579,6 +1634,13 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct t
             rc = ty_error(err, TY_EINVAL, "routes", -1, 0,
                           "route %s %s: declares no permission (every route must)",
                           method_names[cfg->routes[i].method], cfg->routes[i].pattern);
+    }
+    if (rc == 0 && cfg->fallback != NULL) {
+        struct http_route fb = *cfg->fallback;
+        fb.method = HTTP_GET;
+        fb.pattern = "/";
+        fb.public = true;
+        rc = compile_route(&fb, &s->fallback, err);
     }
     bool tls = cfg->tls_cert != NULL;
     if (rc == 0 && tls)

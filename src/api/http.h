@@ -26,10 +26,9 @@
 #include "../core/strbuf.h"
 #include "../core/ty_err.h"
 
-#define HTTP_BODY_MAX     (1024 * 1024) /* bytes; a larger request body gets 413 */
-#define HTTP_PARAMS_MAX   8             /* path parameters per route */
-#define HTTP_WHO_MAX      136           /* bytes of a caller's name (a token name), NUL included */
-#define HTTP_RESP_HEADERS 4             /* headers a handler may add to its answer */
+#define HTTP_BODY_MAX   (1024 * 1024) /* bytes; a larger request body gets 413 */
+#define HTTP_PARAMS_MAX 8             /* path parameters per route */
+#define HTTP_WHO_MAX    136           /* bytes of a caller's name (a token name), NUL included */
 
 enum http_method { HTTP_GET = 1, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE };
 
@@ -40,20 +39,32 @@ struct http_request {
     size_t n_params;
     const char *body; /* NUL-terminated; "" when none */
     size_t body_len;
-    const char *if_match;  /* If-Match header or NULL */
-    const char *remote;    /* peer address text */
-    const char *who;       /* who is asking, for audit: the token's name from authorize; NULL
-                              on a public route and with the single static token */
-    void *conn;            /* opaque, for http_query and streaming */
-    const void *route_arg; /* the matched route's arg */
-    int route_perm;        /* the matched route's perm */
-    const void *principal; /* what cfg->authenticate made of the caller; NULL on a public
-                              route and without that callback */
-    bool tls;              /* the request came over TLS */
+    const char *if_match;      /* If-Match header or NULL */
+    const char *if_none_match; /* If-None-Match header or NULL */
+    const char *remote;        /* peer address text */
+    const char *who;           /* who is asking, for audit: the token's name from authorize; NULL
+                                  on a public route and with the single static token */
+    void *conn;                /* opaque, for http_query and streaming */
+    const void *route_arg;     /* the matched route's arg */
+    int route_perm;            /* the matched route's perm */
+    const void *principal;     /* what cfg->authenticate made of the caller; NULL on a public
+                                  route and without that callback */
+    bool tls;                  /* the request came over TLS */
 };
 
 /* A query-string value (?limit=10), or NULL.  Borrowed for the request's life. */
 const char *http_query(const struct http_request *req, const char *key);
+
+/* A header a handler adds to its answer; name and value are borrowed and must outlive the
+ * request (string literals, or data of static duration) - or the value was made by
+ * http_response_header, and the layer frees it.  The security headers every answer
+ * carries are the layer's own: a handler does not add them. */
+struct http_header {
+    const char *name;
+    const char *value;
+};
+
+#define HTTP_HEADERS_MAX 8 /* headers a handler may add */
 
 /* What a handler answers. */
 struct http_response {
@@ -68,18 +79,22 @@ struct http_response {
     long (*stream)(void *arg, uint64_t pos, char *buf, size_t max);
     void (*stream_free)(void *arg);
     void *stream_arg;
-    const char *content_type; /* for streams; default "text/plain; charset=utf-8" */
-    /* more headers (http_response_header): names static, values malloc'd (stolen) */
-    struct {
-        const char *name;
-        char *value;
-    } headers[HTTP_RESP_HEADERS];
+    const char *content_type; /* for streams and bytes; default "text/plain; charset=utf-8" */
+    /* or bytes[0..bytes_len) as the body, borrowed (static duration: an embedded file),
+     * sent with content_type; a 304 sends none.  Used when bytes is set or the status is
+     * 304. */
+    const void *bytes;
+    size_t bytes_len;
+    /* more headers, on any answer (Cache-Control, Set-Cookie and the like): borrowed, or
+     * made by http_response_header (their values in owned[], which the layer frees) */
+    struct http_header headers[HTTP_HEADERS_MAX];
     size_t n_headers;
+    char *owned[HTTP_HEADERS_MAX];
+    size_t n_owned;
 };
 
-/* Add the header `name` (a static string) with a printf-formatted value to resp.  Dropped
- * (and logged by nobody: headers are the handler's own) when HTTP_RESP_HEADERS are there
- * already or memory ran out. */
+/* Add the header `name` (a static string) with a printf-formatted value (copied; the layer
+ * frees it) to resp.  Dropped when HTTP_HEADERS_MAX are there already or memory ran out. */
 void http_response_header(struct http_response *resp, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -157,6 +172,10 @@ struct http_config {
     uint32_t rate_burst;
     const struct http_route *routes;
     size_t n_routes;
+    /* Answers a GET (or HEAD) of a path no route knows, without a token, instead of 404:
+     * the web console (its method, pattern and public flag are ignored; its arg is given
+     * to the handler).  NULL: 404. */
+    const struct http_route *fallback;
     void *ctx; /* passed to every handler */
     /* Called on the connection's thread after each handler has returned (a stream it
      * started goes on): what the handler took for the thread may be given back.  May be
@@ -192,7 +211,7 @@ int http_listen_is_loopback(const char *listen, bool *loopback, struct ty_err *e
 /* The Content-Security-Policy every answer carries. */
 #define HTTP_CSP                                                                                   \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /* Check a certificate and key as http_start would (readable, PEM, belonging together),
  * without starting anything: for refusing bad files before other work.  0 or TY_EINVAL. */

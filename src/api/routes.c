@@ -403,6 +403,23 @@ static void h_jobs_list(void *ctx, const struct http_request *req, struct http_r
         fail(resp, &err);
         return;
     }
+    const char *level = http_query(req, "level");
+    if (level != NULL && level[0] != '\0') {
+        if (level[0] < '0' || level[0] > '9' || level[1] != '\0') {
+            ty_error(&err, TY_EINVAL, "level", -1, 0, "level: \"%.40s\" is not a level 0-9", level);
+            fail(resp, &err);
+            return;
+        }
+        q.by_level = true;
+        q.level = level[0] - '0';
+    }
+    /* every job is a shell job today (docs/jobs.md): the filter only checks the name */
+    const char *type = http_query(req, "type");
+    if (type != NULL && type[0] != '\0' && strcmp(type, "shell") != 0) {
+        ty_error(&err, TY_EINVAL, "type", -1, 0, "type: \"%.40s\" is not a job type (shell)", type);
+        fail(resp, &err);
+        return;
+    }
     struct scope sc;
     if (page_params(req, &q, &err) != 0 || list_scope(req, &q.domain, "jobs", &sc, &err) != 0) {
         fail(resp, &err);
@@ -1055,6 +1072,72 @@ static void h_history(void *ctx, const struct http_request *req, struct http_res
     respond(resp, 200, json_pack("{s:o, s:o}", "items", items, "next", next), 0);
 }
 
+/* The counter a stats answer is sorted by (?sort=), checked against the group's fields. */
+static const char *const stats_sort_keys[] = {"runs",       "succeeded",   "failed", "timeouts",
+                                              "canceled",   "interrupted", "lost",   "misfired",
+                                              "unfinished", "skipped"};
+
+/* A group with the value it is sorted by. */
+struct stats_row {
+    json_int_t value;
+    const char *key;
+    json_t *group;
+};
+
+static int stats_cmp(const void *a, const void *b)
+{
+    const struct stats_row *ra = a, *rb = b;
+    if (ra->value != rb->value)
+        return ra->value > rb->value ? -1 : 1;
+    return strcmp(ra->key, rb->key);
+}
+
+/*
+ * ?sort=COUNTER (descending, then by key) and ?limit=N (the first N groups) on a stats
+ * answer: the busiest or the most failing jobs without sending every job's group.
+ */
+static int stats_sort_limit(json_t *out, const char *sort, const char *limit, struct ty_err *err)
+{
+    size_t max = (size_t)-1;
+    if (limit != NULL) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (end == limit || *end != '\0' || v < 1 || v > 1000)
+            return ty_error(err, TY_EINVAL, "limit", -1, 0,
+                            "limit: \"%.40s\" is not a number 1-1000", limit);
+        max = (size_t)v;
+    }
+    json_t *groups = json_object_get(out, "groups");
+    size_t n = json_array_size(groups);
+    if (sort != NULL) {
+        const char *key = NULL;
+        for (size_t i = 0; i < sizeof stats_sort_keys / sizeof stats_sort_keys[0]; i++)
+            if (strcmp(sort, stats_sort_keys[i]) == 0)
+                key = stats_sort_keys[i];
+        if (key == NULL)
+            return ty_error(err, TY_EINVAL, "sort", -1, 0,
+                            "sort: \"%.40s\" is not a counter (runs, succeeded, failed, timeouts, "
+                            "canceled, interrupted, lost, misfired, unfinished, skipped)",
+                            sort);
+        struct stats_row *v = malloc((n ? n : 1) * sizeof *v);
+        if (v == NULL)
+            return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            json_t *g = json_incref(json_array_get(groups, i));
+            const char *k = json_string_value(json_object_get(g, "key"));
+            v[i] = (struct stats_row){json_integer_value(json_object_get(g, key)), k ? k : "", g};
+        }
+        qsort(v, n, sizeof *v, stats_cmp);
+        json_array_clear(groups);
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(groups, v[i].group);
+        free(v);
+    }
+    while (json_array_size(groups) > max)
+        json_array_remove(groups, json_array_size(groups) - 1);
+    return 0;
+}
+
 static void h_stats(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     struct server *s = ctx;
@@ -1099,27 +1182,33 @@ static void h_stats(void *ctx, const struct http_request *req, struct http_respo
         return;
     }
     json_t *out = NULL;
-    if (sc.n == 0) {
-        if (store_stats(st, &q, &out, &err) != 0) {
-            fail(resp, &err);
-            return;
-        }
-        respond(resp, 200, out, 0);
+    if (sc.n == 0 && store_stats(st, &q, &out, &err) != 0) {
+        fail(resp, &err);
         return;
     }
-    /* by job or by domain over several subtrees: each subtree's groups, which never meet */
-    json_t *groups = json_array();
-    for (size_t i = 0; i < sc.n; i++) {
-        q.domain = sc.roots[i];
-        if (store_stats(st, &q, &out, &err) != 0) {
-            json_decref(groups);
-            fail(resp, &err);
-            return;
+    if (sc.n > 0) {
+        /* by job or by domain over several subtrees: each subtree's groups, which never
+         * meet */
+        json_t *groups = json_array();
+        for (size_t i = 0; i < sc.n; i++) {
+            json_t *part = NULL;
+            q.domain = sc.roots[i];
+            if (store_stats(st, &q, &part, &err) != 0) {
+                json_decref(groups);
+                fail(resp, &err);
+                return;
+            }
+            json_array_extend(groups, json_object_get(part, "groups"));
+            json_decref(part);
         }
-        json_array_extend(groups, json_object_get(out, "groups"));
-        json_decref(out);
+        out = json_pack("{s:o}", "groups", groups);
     }
-    respond(resp, 200, json_pack("{s:o}", "groups", groups), 0);
+    if (stats_sort_limit(out, http_query(req, "sort"), http_query(req, "limit"), &err) != 0) {
+        json_decref(out);
+        fail(resp, &err);
+        return;
+    }
+    respond(resp, 200, out, 0);
 }
 
 /* ---------------------------------------------------------------------------------------

@@ -118,41 +118,23 @@ static void h_definitions(void *ctx, const struct http_request *req, struct http
         json_decref(body);
         return;
     }
-    json_t *items = json_object();
-    size_t i;
-    json_t *n;
-    int rc = 0;
-    json_array_foreach(names, i, n)
-    {
-        const char *name = json_string_value(n);
-        if (name == NULL) {
-            rc = ty_error(&err, TY_EINVAL, "jobs", -1, 0, "jobs.%zu: expected a job name", i);
-            break;
-        }
-        char *text = NULL;
-        int64_t version = 0;
-        rc = store_obj_get(st, STORE_JOB, name, &text, &version, &err);
-        if (rc == TY_ENOENT) {
-            rc = 0;
-            continue;
-        }
-        if (rc != 0)
-            break;
-        json_t *secrets = NULL;
-        rc = store_secrets_get(st, name, &secrets, &err);
-        if (rc == TY_ENOENT)
-            rc = 0;
-        if (rc == 0)
-            json_object_set_new(items, name,
-                                json_pack("{s:I, s:s, s:o}", "version", (json_int_t)version,
-                                          "definition", text, "secrets",
-                                          secrets != NULL ? secrets : json_null()));
-        else
-            json_decref(secrets);
-        free(text);
-        if (rc != 0)
-            break;
+    /* one store query for the lot: two per job made most of a large executor's start-up */
+    size_t count = json_array_size(names), i;
+    const char **wanted = calloc(count + 1, sizeof *wanted);
+    if (wanted == NULL) {
+        ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+        http_error(resp, &err);
+        json_decref(body);
+        return;
     }
+    int rc = 0;
+    for (i = 0; rc == 0 && i < count; i++)
+        if ((wanted[i] = json_string_value(json_array_get(names, i))) == NULL)
+            rc = ty_error(&err, TY_EINVAL, "jobs", -1, 0, "jobs.%zu: expected a job name", i);
+    json_t *items = NULL, *n;
+    if (rc == 0)
+        rc = store_jobs_get_many(st, wanted, count, &items, &err);
+    free(wanted);
     json_t *cals = NULL;
     if (rc == 0 && json_is_true(json_object_get(body, "calendars"))) {
         json_t *list = NULL;

@@ -32,6 +32,7 @@
 #include "../api/password.h"
 #include "../api/routes.h"
 #include "../api/token.h"
+#include "../api/web.h"
 #include "../coord/coord_zk.h"
 #include "../exec/exec.h"
 #include "../executor/executor.h"
@@ -277,12 +278,16 @@ static void first_user(struct daemon *d)
  * Hooks the control plane calls on its loop
  */
 
+/* The web console: every GET the API's routes do not answer (src/api/web.c). */
+static const struct http_route console_route = {HTTP_GET, "/", web_serve, true, &web_console, 0, 0};
+
 /* The executor has its jobs: serve. */
 static void on_ready(void *arg)
 {
     struct daemon *d = arg;
     struct http_config hc;
     routes_config(d->server, d->opts.listen, d->token, &hc);
+    hc.fallback = &console_route;
     hc.tls_cert = d->opts.tls_cert;
     hc.tls_key = d->opts.tls_key;
     hc.rate_per_s = d->opts.rate_limit;
@@ -372,6 +377,12 @@ static int record_lost_of(void *arg, const json_t *runs, const char *executor, s
 {
     struct ens_arg *e = arg;
     return server_record_lost(e->d->server, runs, executor, err);
+}
+
+static void not_ha_of(void *arg, const char *job, const char *domain, int level, const char *reason)
+{
+    struct ens_arg *e = arg;
+    server_not_ha(e->d->server, job, domain, level, reason);
 }
 
 /* "[NAME=]HOSTS": the name (into name[cap]) and where the hosts begin. */
@@ -482,6 +493,7 @@ static int start_cluster(struct daemon *d, struct ty_err *err)
                 .on_leader = on_leader,
                 .on_secret = on_peer_secret_of,
                 .record_lost = record_lost_of,
+                .not_ha = not_ha_of,
                 .arg = &d->ens_arg[i],
             };
             rc = coord_zk_new(server_loop(d->server), &zc, &d->ens[i], err);

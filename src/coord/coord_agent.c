@@ -105,7 +105,8 @@ struct agent {
     pthread_mutex_t mu; /* secret, servers, answer queue */
     json_t *servers;    /* [url, ...], the leader first */
     struct coord_request *ans_head, *ans_tail;
-    int64_t session; /* the session the state below belongs to */
+    int64_t session;        /* the session the state below belongs to */
+    int64_t secret_session; /* the session on_secret registered in: once a session */
     int64_t last_refresh_ms;
     /* placements */
     struct strmap held;
@@ -1018,6 +1019,13 @@ static void on_secret(void *arg, const struct zkc_reply *r)
                      r->rc == ZOK ? "malformed" : zkc_strerror(r->rc));
         return; /* the tick asks again */
     }
+    /* Once a session: while no secret is known the tick asks again every second, so a slow
+     * first answer comes with a second one, whose create would find our own fresh node,
+     * take it for a previous process's and delete it (the leader would see us lost). */
+    int64_t sid = zkc_session_id(a->zk);
+    if (sid != 0 && sid == a->secret_session)
+        return;
+    a->secret_session = sid;
     pthread_mutex_lock(&a->mu);
     memcpy(a->secret, r->data, COORD_ZK_SECRET_HEX);
     a->secret[COORD_ZK_SECRET_HEX] = '\0';

@@ -7,7 +7,10 @@
  * job, calendars to all (any job may name one), and requests about a run or the executors
  * (cancel, output, status) to all, the answers merged.  A job whose domain moves it to
  * another ensemble is unassigned from the old one in the same turn, so its shards are
- * never placed in two.
+ * never placed in two.  Each ensemble also learns other servers' saves through its own
+ * doorbell and reads those jobs back from the store: it keeps a job only when the job's
+ * domain routes to it (coord_zk_set_owner), so a job another server moved leaves the
+ * ensemble it left here too, and the map below follows it.
  *
  * Requests are copied for each ensemble through their wire form (coord_wire.h), which is
  * exact by construction (its tests round-trip every field).  Everything runs on the loop
@@ -26,10 +29,19 @@ struct route {
     size_t idx;
 };
 
+struct multi;
+
+/* What ensemble i's coord_zk asks about a job it read back: is it mine? */
+struct owner {
+    struct multi *m;
+    size_t i;
+};
+
 struct multi {
     struct coord base; /* first */
     size_t n;
     struct coord **c;
+    struct owner *owners; /* [n] */
     struct route *routes;
     size_t n_routes;
     struct strmap jobs; /* name -> &idx[its ensemble] */
@@ -61,6 +73,17 @@ static size_t route_of(const struct multi *m, const char *domain)
         }
     }
     return best;
+}
+
+/* A job read back from the store by ensemble o->i: it stays there when its domain routes
+ * there, and run now follows it (a job another server moved). */
+static bool owns(void *arg, const char *job, const char *domain)
+{
+    struct owner *o = arg;
+    if (route_of(o->m, domain) != o->i)
+        return false;
+    (void)strmap_put(&o->m->jobs, job, &o->m->idx[o->i]); /* out of memory: run now misses */
+    return true;
 }
 
 /* A copy of req through its wire form; NULL when out of memory. */
@@ -262,6 +285,7 @@ static void multi_close(struct coord *base)
     free(m->routes);
     free(m->c);
     free(m->idx);
+    free(m->owners);
     strmap_free(&m->jobs);
     free(m);
 }
@@ -275,10 +299,12 @@ int coord_multi_new(struct coord **coords, size_t n, const char *const *route_do
     struct multi *m = calloc(1, sizeof *m);
     if (m == NULL || n == 0 || (m->c = calloc(n, sizeof(struct coord *))) == NULL ||
         (m->idx = calloc(n, sizeof *m->idx)) == NULL ||
+        (m->owners = calloc(n, sizeof *m->owners)) == NULL ||
         (m->routes = calloc(n_routes + 1, sizeof *m->routes)) == NULL) {
         if (m != NULL) {
             free(m->c);
             free(m->idx);
+            free(m->owners);
         }
         free(m);
         return ty_error(err, n == 0 ? TY_EINVAL : TY_ENOMEM, NULL, -1, 0,
@@ -300,6 +326,10 @@ int coord_multi_new(struct coord **coords, size_t n, const char *const *route_do
         }
         m->routes[i].idx = route_idx[i];
         m->n_routes = i + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        m->owners[i] = (struct owner){m, i};
+        coord_zk_set_owner(m->c[i], owns, &m->owners[i]);
     }
     *out = &m->base;
     return 0;

@@ -899,9 +899,12 @@ int coord_placement_head_encode(const struct coord_placement_head *h, struct str
     sb_truncate(out, 0);
     sb_addf(out,
             "{\"v\":%d,\"gen\":%lld,\"chunks\":%u,\"jobs\":%lld,\"leader\":\"%s\",\"at\":%lld,"
-            "\"session\":%lld,\"parts\":[",
+            "\"session\":%lld,",
             COORD_WIRE_VERSION, (long long)h->gen, h->chunks, (long long)h->jobs, h->leader,
             (long long)h->at_ms, (long long)h->session);
+    if (h->held >= 0)
+        sb_addf(out, "\"held\":%lld,", (long long)h->held);
+    sb_adds(out, "\"parts\":[");
     for (uint32_t i = 0; i < h->n_parts; i++)
         sb_addf(out, "%s[%lld,%u,%lld]", i > 0 ? "," : "", (long long)h->parts[i].gen,
                 h->parts[i].chunks, (long long)h->parts[i].bytes);
@@ -962,13 +965,14 @@ int coord_placement_head_decode(const char *data, size_t len, struct coord_place
     if (rc != 0)
         return rc;
     const char *leader;
-    int64_t gen, chunks, jobs, at, session;
+    int64_t gen, chunks, jobs, at, session, held = -1;
     if ((rc = coord__get_int(o, &top, "gen", true, 1, I64, &gen, err)) == 0 &&
         (rc = coord__get_int(o, &top, "chunks", true, 1, U32, &chunks, err)) == 0 &&
         (rc = coord__get_int(o, &top, "jobs", true, 0, I64, &jobs, err)) == 0 &&
         (rc = get_id(o, &top, "leader", true, &leader, err)) == 0 &&
         (rc = coord__get_int(o, &top, "at", true, 0, I64, &at, err)) == 0 &&
-        (rc = coord__get_int(o, &top, "session", true, 0, I64, &session, err)) == 0) {
+        (rc = coord__get_int(o, &top, "session", true, 0, I64, &session, err)) == 0 &&
+        (rc = coord__get_int(o, &top, "held", false, 0, I64, &held, err)) == 0) {
         /* a chunk holds at least one placement, unless it is the only one */
         if (chunks > 1 && chunks > jobs)
             rc = coord__refuse(err, &top, "chunks", "%lld chunks for %lld placements",
@@ -981,6 +985,7 @@ int coord_placement_head_decode(const char *data, size_t len, struct coord_place
         snprintf(h->leader, sizeof h->leader, "%s", leader);
         h->at_ms = at;
         h->session = session;
+        h->held = json_object_get(o, "held") != NULL ? held : -1;
         rc = get_parts(o, h, err);
     }
     if (rc != 0)

@@ -148,6 +148,8 @@ struct coord_placement_head {
     int64_t gen;               /* increasing per executor */
     uint32_t chunks;           /* chunk nodes of every part together */
     int64_t jobs;              /* entries in every part together */
+    int64_t held;              /* jobs the executor holds once every part is applied (-1:
+                                  not said, as in heads written before deltas) */
     char leader[COORD_ID_MAX]; /* the server that published it */
     int64_t at_ms;
     int64_t session; /* the executor's ZooKeeper session it was made for: an executor

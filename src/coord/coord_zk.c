@@ -359,7 +359,10 @@ struct zjob *coord_zk__job(struct zk *z, const char *name, bool make)
     return j;
 }
 
-/* The placement inputs of a job from its definition (JSON text). */
+static void zjob_remove(struct zk *z, const char *name);
+
+/* The placement inputs of a job from its definition (JSON text); a job whose domain lives
+ * in another ensemble is removed instead (it has moved there). */
 static int zjob_update(struct zk *z, const char *name, const char *text, int64_t version)
 {
     json_t *o = json_loads(text, 0, NULL);
@@ -367,6 +370,12 @@ static int zjob_update(struct zk *z, const char *name, const char *text, int64_t
         json_decref(o);
         log_error("a job's definition is not JSON; it is not placed", "job=%s", name);
         return TY_EFORMAT;
+    }
+    const char *domain = json_string_value(json_object_get(o, "domain"));
+    if (z->owns != NULL && !z->owns(z->owns_arg, name, domain ? domain : "")) {
+        zjob_remove(z, name);
+        json_decref(o);
+        return 0;
     }
     struct zjob *j = coord_zk__job(z, name, true);
     if (j == NULL) {
@@ -376,7 +385,6 @@ static int zjob_update(struct zk *z, const char *name, const char *text, int64_t
     json_int_t shards = json_integer_value(json_object_get(o, "shards"));
     if (shards < 1)
         shards = 1;
-    const char *domain = json_string_value(json_object_get(o, "domain"));
     const char *strategy = json_string_value(json_object_get(o, "strategy"));
     j->version = version;
     free(j->domain);
@@ -406,6 +414,7 @@ static int zjob_update(struct zk *z, const char *name, const char *text, int64_t
     }
     j->prefer_only = json_is_true(json_object_get(o, "prefer_only"));
     j->failover = json_is_true(json_object_get(o, "failover"));
+    j->level = (int)json_integer_value(json_object_get(o, "level"));
     if ((uint32_t)shards != j->shards)
         coord_zk__job_unplace(z, name, j);
     if (coord_zk__job_shards(j, (uint32_t)shards) != 0) {
@@ -883,6 +892,8 @@ static void set_leader(struct zk *z, bool leader, const char *url)
                  "server=%s", z->cfg.id);
         if (z->cfg.on_leader != NULL)
             z->cfg.on_leader(z->cfg.arg, leader);
+        json_object_clear(z->not_ha); /* a new leader learns again what is open */
+        z->ha_known = false;
         if (leader)
             coord_zk__changed(z);
     }
@@ -1545,6 +1556,7 @@ static void zk_free(struct zk *z)
     }
     free(z->execs);
     json_decref(z->failovers);
+    json_decref(z->not_ha);
     pthread_mutex_destroy(&z->mu);
     free(z->cfg_strings);
     free(z);
@@ -1608,6 +1620,7 @@ int coord_zk_new(uv_loop_t *loop, const struct coord_zk_config *cfg, struct coor
     }
     z->seen_seq = -1;
     z->failovers = json_array();
+    z->not_ha = json_object();
     strmap_init(&z->jobs);
     pthread_mutex_init(&z->mu, NULL);
     uv_async_init(loop, &z->now_async, on_now);
@@ -1645,6 +1658,14 @@ void coord_zk__snapshot(struct zk *z)
     z->seen.lost = lost;
     z->seen.jobs = (int64_t)z->jobs.len;
     pthread_mutex_unlock(&z->mu);
+}
+
+void coord_zk_set_owner(struct coord *c,
+                        bool (*owns)(void *arg, const char *job, const char *domain), void *arg)
+{
+    struct zk *z = (struct zk *)c;
+    z->owns = owns;
+    z->owns_arg = arg;
 }
 
 json_t *coord_zk_info(struct coord *c)

@@ -63,6 +63,12 @@ struct coord_zk_config {
      * of the store's run objects, each with "failover": true when it will be made again);
      * 0 or the store's error (asked again at the next plan).  May be NULL. */
     int (*record_lost)(void *arg, const json_t *runs, const char *executor, struct ty_err *err);
+    /* On the loop, the leader: job `job` (of `domain`, at `level`) cannot be highly
+     * available, for `reason` (a sentence: no executor can run it, or only one can and it
+     * asks for failover), or can again (reason NULL).  Called on changes only; when a
+     * server starts leading it first learns which such alerts are open, so it also clears
+     * those a previous leader raised.  May be NULL. */
+    void (*not_ha)(void *arg, const char *job, const char *domain, int level, const char *reason);
     /* On the loop: the secret is known (the first session made or read it): the API must
      * take it as a bearer from executors (coord_zk_secret). */
     void (*on_secret)(void *arg, const char *secret);
@@ -90,6 +96,17 @@ int coord_zk_new(uv_loop_t *loop, const struct coord_zk_config *cfg, struct coor
 int coord_multi_new(struct coord **coords, size_t n, const char *const *route_domains,
                     const size_t *route_idx, size_t n_routes, struct coord **out,
                     struct ty_err *err);
+
+/*
+ * One of several ensembles: which jobs are its own.  A job another server saved is read
+ * back from the store by name (the doorbell), or every job after a gap or a large batch;
+ * it is kept only when owns(arg, job, domain) says its domain lives here ("" for none),
+ * and dropped otherwise, so a job moved to another ensemble's domain leaves this one.
+ * Set by coord_multi_new before the loop runs; owns is called on the loop.  Without it
+ * (one ensemble) every job is kept.
+ */
+void coord_zk_set_owner(struct coord *c,
+                        bool (*owns)(void *arg, const char *job, const char *domain), void *arg);
 
 /* What this server sees of its ensemble, for GET /api/v1/zk/clusters: {"name", "zk",
  * "connected", "role", "leader_url", "executors_online", "executors_lost", "jobs"}.  A new

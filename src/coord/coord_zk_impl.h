@@ -34,6 +34,7 @@ struct zexec {
     bool chunks_made;      /* leader: /chunks/<id> exists (made, or asked for) */
     bool waiting_ack;      /* leader: shards were taken from it; waiting for applied_gen >= gen */
     int64_t shards;        /* shards it holds (placements), for status */
+    int64_t jobs_held;     /* leader: jobs it holds a shard of, as planned (its head's held) */
 };
 
 /* A job's placement inputs and where its shards are. */
@@ -46,6 +47,7 @@ struct zjob {
     size_t n_prefer;
     bool prefer_only;
     bool failover;   /* a run lost with its executor is made again elsewhere */
+    int level;       /* the job's level, for its alerts */
     int32_t *owner;  /* [shards]: index into zk.execs, -1 none */
     int64_t *since;  /* [shards]: resume_after of the owner's placement, or for a shard with no
                         owner, the instant its next owner resumes after (0: from its grant) */
@@ -80,6 +82,9 @@ struct zk {
     struct zexec *execs;
     size_t n_execs, cap_execs;
     struct strmap jobs; /* name -> struct zjob */
+    /* which jobs are this ensemble's when it is one of several (NULL: every job) */
+    bool (*owns)(void *arg, const char *job, const char *domain);
+    void *owns_arg;
     uv_async_t now_async;
     struct now_answer *now_head, *now_tail;
     uv_timer_t debounce;
@@ -92,6 +97,10 @@ struct zk {
     json_t *failovers;       /* runs to make again once their shard's new owner has it:
                                 [{"job", "base", "at", "shard", "attempt"}] */
     int64_t plans, moves;
+    /* the leader's "cannot be highly available" reports: {job: reason} as reported (or found
+     * open in the store when it began leading: ha_known) */
+    json_t *not_ha;
+    bool ha_known, ha_reading;
 };
 
 /*

@@ -441,13 +441,60 @@ struct lost_read {
     struct zk *z;
     char id[COORD_ID_MAX];
     int64_t since;
-    json_t *last;     /* {job: {shard: instant}} */
+    json_t *held;     /* {job: {shard: since}}: what it holds, and from when */
+    json_t *last;     /* {job: {shard: instant}}: its newest record (run or skip) */
     json_t *runs;     /* the runs it had going, recorded lost */
     json_t *failover; /* {job: true} of the jobs with failover on, read on the loop */
     int rc;
     struct ty_err err;
     uv_work_t work;
 };
+
+/* Pool thread: lr->last gains the skips recorded after each shard's newest run (or after
+ * it was given, when it has none), by the lost executor since it was the only owner: a
+ * fire it skipped (overlap, a calendar, a misfire) is a fire made, and the next owner must
+ * not record it again (the store keeps the first record of a fire id, so a misfire record
+ * standing for a range would lose the rest of its range). */
+static int last_skips(struct store *st, struct lost_read *lr)
+{
+    json_t *after = json_object();
+    const char *job;
+    json_t *shards;
+    json_object_foreach(lr->held, job, shards)
+    {
+        const json_t *ran = json_object_get(lr->last, job);
+        int64_t from = INT64_MAX;
+        const char *key;
+        json_t *since;
+        json_object_foreach(shards, key, since)
+        {
+            int64_t at = json_integer_value(json_object_get(ran, key));
+            int64_t s = json_integer_value(since);
+            at = at > s ? at : s;
+            from = at < from ? at : from;
+        }
+        if (from != INT64_MAX)
+            json_object_set_new(after, job, json_integer(from < 0 ? 0 : from));
+    }
+    json_t *skipped = NULL;
+    int rc = store_skips_last(st, after, &skipped, &lr->err);
+    json_decref(after);
+    json_object_foreach(skipped, job, shards)
+    {
+        json_t *per = json_object_get(lr->last, job);
+        if (per == NULL)
+            json_object_set_new(lr->last, job, per = json_object());
+        const char *key;
+        json_t *at;
+        json_object_foreach(shards, key, at)
+        {
+            if (json_integer_value(at) > json_integer_value(json_object_get(per, key)))
+                json_object_set(per, key, at);
+        }
+    }
+    json_decref(skipped);
+    return rc;
+}
 
 /* Pool thread: what the lost executor fired last, and the runs it had going (recorded
  * lost through the control plane, so alerts and live state follow). */
@@ -461,6 +508,8 @@ static void lost_work(uv_work_t *w)
     lr->rc = store_open(z->cfg.store, true, &st, &lr->err);
     if (lr->rc == 0)
         lr->rc = store_executor_last_fires(st, lr->id, lr->since, &lr->last, &lr->err);
+    if (lr->rc == 0)
+        lr->rc = last_skips(st, lr);
     if (lr->rc == 0)
         lr->rc = store_runs_unfinished(st, &unfinished, &lr->err);
     store_close(st);
@@ -512,7 +561,7 @@ static void release(struct zk *z, int32_t k, const json_t *last)
             if (j->local[i] == (uint32_t)k)
                 j->local[i--] = j->local[--j->n_local];
     }
-    z->execs[k].shards = 0;
+    z->execs[k].shards = z->execs[k].jobs_held = 0;
     z->execs[k].dirty = true; /* its head: an empty base */
     z->execs[k].full = true;
     log_info("a lost executor's shards are free", "executor=%s shards=%zu", z->execs[k].id, n);
@@ -556,6 +605,7 @@ static void lost_done(uv_work_t *w, int status)
         coord_zk__changed(z); /* the plan asks again */
     }
     json_decref(lr->last);
+    json_decref(lr->held);
     json_decref(lr->runs);
     json_decref(lr->failover);
     free(lr);
@@ -570,21 +620,29 @@ static bool read_lost(struct zk *z, struct zexec *e)
     const char *name;
     void *v;
     bool any = false;
-    while (strmap_next(&z->jobs, &pos, &name, &v)) {
+    json_t *held = json_object();
+    while (held != NULL && strmap_next(&z->jobs, &pos, &name, &v)) {
         struct zjob *j = v;
+        json_t *per = NULL;
         for (uint32_t s = 0; s < j->shards; s++) {
             if (j->owner[s] != k)
                 continue;
             if (!any || j->since[s] < since)
                 since = j->since[s];
             any = true;
+            if (per == NULL)
+                json_object_set_new(held, name, per = json_object());
+            char key[16];
+            snprintf(key, sizeof key, "%u", s);
+            json_object_set_new(per, key, json_integer(j->since[s]));
         }
     }
-    if (!any)
-        return false; /* nothing of it is left to hand on */
-    struct lost_read *lr = calloc(1, sizeof *lr);
-    if (lr == NULL)
-        return false;
+    struct lost_read *lr = any && held != NULL ? calloc(1, sizeof *lr) : NULL;
+    if (lr == NULL) {
+        json_decref(held);
+        return false; /* nothing of it is left to hand on (or no memory: asked again) */
+    }
+    lr->held = held;
     lr->failover = json_object();
     pos = 0;
     while (strmap_next(&z->jobs, &pos, &name, &v))
@@ -596,6 +654,7 @@ static bool read_lost(struct zk *z, struct zexec *e)
     lr->work.data = lr;
     if (uv_queue_work(z->loop, &lr->work, lost_work, lost_done) != 0) {
         json_decref(lr->failover);
+        json_decref(lr->held);
         free(lr);
         return false;
     }
@@ -962,6 +1021,7 @@ static int prepare(struct zk *z, int32_t k, struct pub_exec *x, struct strbuf **
             bytes += (int64_t)(*chunks)[c].len;
         memset(&x->h, 0, sizeof x->h);
         x->h.gen = gen;
+        x->h.held = e->jobs_held;
         if (full) {
             x->h.parts[0] = (struct coord_placement_part){gen, (uint32_t)*n_chunks, bytes};
             x->h.n_parts = 1;
@@ -977,6 +1037,7 @@ static int prepare(struct zk *z, int32_t k, struct pub_exec *x, struct strbuf **
         if (fits && deltas <= old->parts[0].bytes) {
             x->h = *old;
             x->h.gen = gen;
+            x->h.held = e->jobs_held;
             if (*n_chunks > 0)
                 x->h.parts[x->h.n_parts++] =
                     (struct coord_placement_part){gen, (uint32_t)*n_chunks, bytes};
@@ -1177,6 +1238,155 @@ static void apply_where(struct zk *z, const char *name, struct zjob *j, const ui
     }
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Jobs that cannot be highly available (the leader)
+ */
+
+struct ha_read {
+    struct zk *z;
+    json_t *open; /* {job: reason} of the not_ha alerts open */
+    int rc;
+    struct ty_err err;
+    uv_work_t work;
+};
+
+/* Pool thread: the not_ha alerts open in the store, whoever raised them. */
+static void ha_work(uv_work_t *w)
+{
+    struct ha_read *hr = w->data;
+    struct store *st = NULL;
+    json_t *alerts = NULL;
+    hr->open = json_object();
+    hr->rc = store_open(hr->z->cfg.store, true, &st, &hr->err);
+    if (hr->rc == 0)
+        hr->rc = store_alerts_open(st, &alerts, &hr->err);
+    store_close(st);
+    size_t i;
+    json_t *a;
+    json_array_foreach(alerts, i, a)
+    {
+        const char *kind = json_string_value(json_object_get(a, "kind"));
+        const char *job = json_string_value(json_object_get(a, "job"));
+        const char *reason = json_string_value(json_object_get(a, "reason"));
+        if (kind != NULL && strcmp(kind, "not_ha") == 0 && job != NULL)
+            json_object_set_new(hr->open, job, json_string(reason != NULL ? reason : ""));
+    }
+    json_decref(alerts);
+}
+
+static void ha_done(uv_work_t *w, int status)
+{
+    struct ha_read *hr = w->data;
+    struct zk *z = hr->z;
+    z->ha_reading = false;
+    coord_zk__work_end(z);
+    if (status == 0 && hr->rc == 0 && !z->closing && coord_zk_is_leader(&z->base)) {
+        /* what is open for this ensemble's jobs is what the next plan compares with */
+        const char *job;
+        json_t *reason;
+        json_object_clear(z->not_ha);
+        json_object_foreach(hr->open, job, reason)
+        {
+            if (strmap_get(&z->jobs, job) != NULL)
+                json_object_set(z->not_ha, job, reason);
+        }
+        z->ha_known = true;
+        coord_zk__changed(z);
+    } else if (!z->closing && hr->rc != 0) {
+        log_warn("cannot read the open alerts; jobs that cannot be highly available are "
+                 "reported after the next change",
+                 "error=\"%s\"", hr->err.msg);
+    }
+    json_decref(hr->open);
+    free(hr);
+}
+
+static void read_ha(struct zk *z)
+{
+    struct ha_read *hr = calloc(1, sizeof *hr);
+    if (hr == NULL)
+        return;
+    hr->z = z;
+    hr->work.data = hr;
+    if (uv_queue_work(z->loop, &hr->work, ha_work, ha_done) != 0) {
+        free(hr);
+        return;
+    }
+    coord_zk__work_begin(z);
+    z->ha_reading = true;
+}
+
+/* Why job j (its placement view) cannot be highly available among the executors of c, into
+ * why[cap]; false when it can.  eligible has room for c's executors. */
+static bool not_ha_reason(struct shard_cluster *c, const struct zjob *j,
+                          const struct shard_job *view, uint32_t *eligible,
+                          const struct shard_executor *ex, char *why, size_t cap)
+{
+    uint32_t n = shard_eligible(c, view, eligible);
+    if (n == 0) {
+        if (j->prefer_only && j->n_prefer > 0)
+            snprintf(why, cap,
+                     "no executor can run it: none of its preferred executors (%s%s) is online "
+                     "and prefer_only is set; its fires are not made until one is",
+                     j->prefer[0], j->n_prefer > 1 ? ", ..." : "");
+        else if (j->domain != NULL && j->domain[0] != '\0')
+            snprintf(why, cap,
+                     "no executor can run it: none online with capacity serves domain %s; its "
+                     "fires are not made until one does",
+                     j->domain);
+        else
+            snprintf(why, cap,
+                     "no executor can run it: none online has capacity; its fires are not made "
+                     "until one has");
+        return true;
+    }
+    if (n == 1 && j->failover) {
+        snprintf(why, cap,
+                 "failover is on but only executor %s can run it: its runs have nowhere to go "
+                 "if it is lost",
+                 ex[eligible[0]].id);
+        return true;
+    }
+    return false;
+}
+
+/* After a plan: report the jobs whose "cannot be highly available" state changed. */
+static void report_not_ha(struct zk *z, struct shard_cluster *c, const struct shard_slot *slots,
+                          const char *const *names, size_t k, const struct shard_executor *ex,
+                          size_t n_ex)
+{
+    if (z->cfg.not_ha == NULL || !z->ha_known || n_ex == 0)
+        return; /* with no executor at all, each executor's own alert says it */
+    uint32_t *eligible = calloc(n_ex, sizeof *eligible);
+    json_t *now = json_object();
+    if (eligible == NULL || now == NULL) {
+        free(eligible);
+        json_decref(now);
+        return;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const struct zjob *j = strmap_get(&z->jobs, names[i]);
+        char why[512];
+        if (j == NULL || !not_ha_reason(c, j, &slots[i].job, eligible, ex, why, sizeof why))
+            continue;
+        json_object_set_new(now, names[i], json_string(why));
+        const char *was = json_string_value(json_object_get(z->not_ha, names[i]));
+        if (was == NULL || strcmp(was, why) != 0)
+            z->cfg.not_ha(z->cfg.arg, names[i], j->domain ? j->domain : "", j->level, why);
+    }
+    const char *job;
+    json_t *v;
+    json_object_foreach(z->not_ha, job, v)
+    {
+        const struct zjob *j = strmap_get(&z->jobs, job); /* NULL: deleted, or moved away */
+        if (json_object_get(now, job) == NULL)
+            z->cfg.not_ha(z->cfg.arg, job, j && j->domain ? j->domain : "", j ? j->level : 0, NULL);
+    }
+    json_decref(z->not_ha);
+    z->not_ha = now;
+    free(eligible);
+}
+
 static void plan(struct zk *z)
 {
     bool leader = coord_zk_is_leader(&z->base);
@@ -1188,6 +1398,8 @@ static void plan(struct zk *z)
     }
     z->replan = false;
     z->first_change_ms = 0;
+    if (z->cfg.not_ha != NULL && !z->ha_known && !z->ha_reading)
+        read_ha(z); /* placement goes on; the reports start once it is read */
     /* lost executors first: their shards are free once the store says what they fired */
     for (size_t i = 0; i < z->n_execs; i++) {
         struct zexec *e = &z->execs[i];
@@ -1276,20 +1488,33 @@ static void plan(struct zk *z)
             apply_where(z, names[i], j, slots[i].where, slots[i].n_where, map);
         }
         z->plans++;
+        report_not_ha(z, &c, slots, names, k, ex, n);
         /* what each holds now, for status */
         for (size_t i = 0; i < z->n_execs; i++)
-            z->execs[i].shards = 0;
-        size_t pos = 0;
+            z->execs[i].shards = z->execs[i].jobs_held = 0;
+        size_t pos = 0, seq = 0;
         const char *name;
         void *v;
+        size_t *seen = calloc(z->n_execs + 1, sizeof *seen); /* the last job counted, +1 */
         while (strmap_next(&z->jobs, &pos, &name, &v)) {
             const struct zjob *j = v;
-            for (uint32_t s = 0; s < j->shards; s++)
-                if (j->owner[s] >= 0)
-                    z->execs[j->owner[s]].shards++;
-            for (size_t q = 0; q < j->n_local; q++)
+            seq++;
+            for (uint32_t s = 0; s < j->shards; s++) {
+                int32_t o = j->owner[s];
+                if (o < 0)
+                    continue;
+                z->execs[o].shards++;
+                if (seen != NULL && seen[o] != seq) { /* a job counts once per executor */
+                    seen[o] = seq;
+                    z->execs[o].jobs_held++;
+                }
+            }
+            for (size_t q = 0; q < j->n_local; q++) {
                 z->execs[j->local[q]].shards += j->shards;
+                z->execs[j->local[q]].jobs_held++;
+            }
         }
+        free(seen);
     } else {
         log_error("cannot plan the placement", "error=\"%s\"",
                   rc == TY_ENOMEM ? "out of memory" : err.msg);

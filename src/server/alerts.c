@@ -130,9 +130,10 @@ void alerts__tx_raise(struct server *s, struct alert_tx *tx, const struct store_
     tx_add(tx, true, a);
 }
 
-void alerts__tx_clear(struct server *s, struct alert_tx *tx, const char *key, int64_t at_ms)
+void alerts__tx_clear(struct server *s, struct alert_tx *tx, const char *key, int64_t at_ms,
+                      bool any)
 {
-    if (!tx_is_open(s, tx, key))
+    if (!any && !tx_is_open(s, tx, key))
         return;
     struct store_alert a = {.key = key, .raised_at_ms = at_ms, .shard = -1};
     tx_add(tx, false, &a);
@@ -226,7 +227,7 @@ void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_re
             raise_job(s, tx, key, "misfire", k->job, k->domain, r->job_level, -1, k->scheduled_at,
                       text, json_pack("{s:s}", "fire_id", k->fire_id));
         } else if (k->trigger == STORE_TRIGGER_SCHEDULE && k->shard >= 0) {
-            alerts__tx_clear(s, tx, key, now); /* an on-time fire (its shard skipped) */
+            alerts__tx_clear(s, tx, key, now, false); /* an on-time fire (its shard skipped) */
         }
         return;
     }
@@ -234,7 +235,7 @@ void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_re
     if (r->kind == COORD_RESULT_ALARM) {
         snprintf(key, sizeof key, "timeout:%s", u->run_id);
         if (!r->alarm_on) {
-            alerts__tx_clear(s, tx, key, now);
+            alerts__tx_clear(s, tx, key, now, false);
             return;
         }
         snprintf(text, sizeof text, "shard %u has run longer than its timeout alarm (%u s)",
@@ -248,16 +249,16 @@ void alerts__result(struct server *s, struct alert_tx *tx, const struct coord_re
     }
     if (u->trigger == STORE_TRIGGER_SCHEDULE) {
         snprintf(key, sizeof key, "misfire:%s", u->job);
-        alerts__tx_clear(s, tx, key, now); /* an on-time fire */
+        alerts__tx_clear(s, tx, key, now, false); /* an on-time fire */
     }
     if (r->phase != COORD_PHASE_ENDED)
         return;
     snprintf(key, sizeof key, "timeout:%s", u->run_id);
-    alerts__tx_clear(s, tx, key, now);
+    alerts__tx_clear(s, tx, key, now, false);
     snprintf(key, sizeof key, "failed:%s", u->job);
     const char *status = store_run_status_name(u->status);
     if (u->status == STORE_RUN_SUCCEEDED) {
-        alerts__tx_clear(s, tx, key, now);
+        alerts__tx_clear(s, tx, key, now, false);
         return;
     }
     if (u->status == STORE_RUN_MISFIRED) {
@@ -313,9 +314,27 @@ uint64_t alerts__job_defined(struct server *s, const struct job *j)
         strmap_put(&s->not_ha, key, (void *)1);
         return server__raise(s, &a); /* also when open: its domain or level may be new */
     }
+    if (s->cfg.cluster)
+        return 0; /* the leader's placement says (alerts__not_ha) */
     if (strmap_del(&s->not_ha, key) == NULL)
         return 0; /* nothing open to clear: nothing to write, nothing to wait for */
     return server__clear(s, key);
+}
+
+uint64_t alerts__not_ha(struct server *s, const char *job, const char *domain, int level,
+                        const char *reason)
+{
+    char key[JOB_NAME_MAX + 16];
+    snprintf(key, sizeof key, "not_ha:%s", job);
+    if (reason == NULL) {
+        /* raised by this server or by an earlier leader: cleared either way */
+        strmap_del(&s->not_ha, key);
+        return server__clear_any(s, key);
+    }
+    struct store_alert a = {key, "not_ha",         job,    domain, level, 0, -1,
+                            0,   server_now_ms(s), reason, NULL};
+    strmap_put(&s->not_ha, key, (void *)1);
+    return server__raise(s, &a);
 }
 
 uint64_t alerts__job_removed(struct server *s, const char *name)

@@ -30,8 +30,10 @@ void alerts__tx_init(struct alert_tx *tx);
 void alerts__tx_free(struct alert_tx *tx);
 /* Raise (or refresh) a->key; a->detail is stolen. */
 void alerts__tx_raise(struct server *s, struct alert_tx *tx, const struct store_alert *a);
-/* Clear key if it is open (in the open set or in this transaction). */
-void alerts__tx_clear(struct server *s, struct alert_tx *tx, const char *key, int64_t at_ms);
+/* Clear key if it is open (in the open set or in this transaction), or whatever this server
+ * knows of it when `any` (another server may have raised it). */
+void alerts__tx_clear(struct server *s, struct alert_tx *tx, const char *key, int64_t at_ms,
+                      bool any);
 /* Write the changes through st (inside the caller's transaction).  0 or the store's code. */
 int alerts__tx_write(struct server *s, struct alert_tx *tx, struct store *st, struct ty_err *err);
 /* The transaction committed: its changes become the open set. */

@@ -98,6 +98,12 @@ bool server_is_peer(struct server *s, const char *bearer, size_t len)
     return peer;
 }
 
+void server_not_ha(struct server *s, const char *job, const char *domain, int level,
+                   const char *reason)
+{
+    alerts__not_ha(s, job, domain, level, reason);
+}
+
 int server_record_lost(struct server *s, const json_t *runs, const char *executor,
                        struct ty_err *err)
 {
@@ -173,8 +179,11 @@ json_t *server_clusters(struct server *s)
 void server_set_leader(struct server *s, bool leader)
 {
     pthread_mutex_lock(&s->peer_mu);
+    bool was = s->leader;
     s->leader = leader;
     pthread_mutex_unlock(&s->peer_mu);
+    if (leader && !was)
+        server__reload_alerts(s); /* results come here now: their alerts may be another's */
 }
 
 const char *server_role(struct server *s)

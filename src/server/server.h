@@ -115,6 +115,12 @@ const char *server_role(struct server *s);
 int server_record_lost(struct server *s, const json_t *runs, const char *executor,
                        struct ty_err *err);
 
+/* A cluster's job cannot be highly available (reason: why, a sentence) or can again (reason
+ * NULL), as the leader's placement found: its not_ha alert is raised, updated or cleared.
+ * On the server's loop (the coordination's callbacks run there). */
+void server_not_ha(struct server *s, const char *job, const char *domain, int level,
+                   const char *reason);
+
 /* A cluster server's view of its ZooKeeper ensemble(s): info(arg) answers an array, one
  * object per ensemble (a new reference; any thread).  Set once, before serving.  server_clusters:
  * {"items": [...]}

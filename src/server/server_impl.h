@@ -19,11 +19,11 @@
 
 /* ---- the writer (writer.c) ------------------------------------------------------------- */
 
-enum wop_kind { W_ALERT = 1, W_CLEAR, W_PRUNE, W_BATCH };
+enum wop_kind { W_ALERT = 1, W_CLEAR, W_CLEAR_ANY, W_PRUNE, W_RELOAD, W_BATCH };
 
 struct wop {
     enum wop_kind kind;
-    struct store_alert alert; /* W_ALERT, W_CLEAR (key) */
+    struct store_alert alert; /* W_ALERT, W_CLEAR and W_CLEAR_ANY (key) */
     char *blob;               /* owns the strings alert points to */
     /* W_BATCH: a sink's batch, waited for by the thread that queued it */
     const struct coord_result *const *results;
@@ -173,7 +173,14 @@ void server__writer_stop(struct server *s);
 /* Queue an alert raise / clear, a prune (never blocks); returns the op's seq. */
 uint64_t server__raise(struct server *s, const struct store_alert *a);
 uint64_t server__clear(struct server *s, const char *key);
+/* server__clear, also when this server does not know the alert as open: in a cluster another
+ * server (an earlier leader) may have raised it. */
+uint64_t server__clear_any(struct server *s, const char *key);
 uint64_t server__prune(struct server *s);
+/* Read the open alerts again into the set the writer checks clears against: a server that
+ * starts leading a cluster takes over the alerts an earlier leader raised.  Done by the
+ * writer thread; the sequence number. */
+uint64_t server__reload_alerts(struct server *s);
 /* The store's last write error (wr_error, under wr_mu): set, copy into buf[cap]. */
 void server__set_error(struct server *s, const char *msg);
 void server__get_error(struct server *s, char *buf, size_t cap);
@@ -196,6 +203,10 @@ void alerts__double_start(struct server *s, struct alert_tx *tx, const struct co
 /* A job saved or removed: its not_ha alert (and, removed, its other alerts) raised or
  * cleared.  Returns the writer op's seq to wait for, 0 when nothing was queued. */
 uint64_t alerts__job_defined(struct server *s, const struct job *j);
+/* A cluster's job cannot be highly available for `reason`, or can again (reason NULL): its
+ * not_ha alert raised (or updated) or cleared.  Loop; the writer's sequence number. */
+uint64_t alerts__not_ha(struct server *s, const char *job, const char *domain, int level,
+                        const char *reason);
 uint64_t alerts__job_removed(struct server *s, const char *name);
 void alerts__resources(struct server *s, const json_t *executors);
 

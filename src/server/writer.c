@@ -97,6 +97,21 @@ uint64_t server__clear(struct server *s, const char *key)
     return push_alert(s, W_CLEAR, &a);
 }
 
+uint64_t server__clear_any(struct server *s, const char *key)
+{
+    struct store_alert a = {.key = key, .shard = -1, .raised_at_ms = server_now_ms(s)};
+    return push_alert(s, W_CLEAR_ANY, &a);
+}
+
+uint64_t server__reload_alerts(struct server *s)
+{
+    struct wop *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return 0;
+    w->kind = W_RELOAD;
+    return push(s, w);
+}
+
 uint64_t server__prune(struct server *s)
 {
     struct wop *w = calloc(1, sizeof *w);
@@ -473,7 +488,7 @@ static int do_alerts(struct server *s, struct wop *first, struct wop *end, struc
             a.detail = json_incref(w->alert.detail);
             alerts__tx_raise(s, &tx, &a);
         } else {
-            alerts__tx_clear(s, &tx, w->alert.key, w->alert.raised_at_ms);
+            alerts__tx_clear(s, &tx, w->alert.key, w->alert.raised_at_ms, w->kind == W_CLEAR_ANY);
         }
     }
     int rc = tx.n == 0 ? 0 : store_begin(s->writer, err);
@@ -487,6 +502,30 @@ static int do_alerts(struct server *s, struct wop *first, struct wop *end, struc
         alerts__tx_commit(s, &tx);
     alerts__tx_free(&tx);
     return rc;
+}
+
+/* The open alerts as the store has them now (the writer thread owns the set). */
+static void do_reload(struct server *s)
+{
+    json_t *open = NULL;
+    struct ty_err err;
+    if (store_alerts_open(s->writer, &open, &err) != 0) {
+        log_warn("cannot read the open alerts; those another server raised clear when it does",
+                 "error=\"%s\"", err.msg);
+        return;
+    }
+    strmap_free(&s->open_alerts);
+    strmap_init(&s->open_alerts);
+    size_t i;
+    json_t *a;
+    json_array_foreach(open, i, a)
+    {
+        const char *key = json_string_value(json_object_get(a, "key"));
+        if (key != NULL)
+            strmap_put(&s->open_alerts, key, (void *)1);
+    }
+    log_info("open alerts read again", "alerts=%zu", json_array_size(open));
+    json_decref(open);
 }
 
 static void do_prune(struct server *s)
@@ -552,6 +591,13 @@ static void *writer_main(void *arg)
                 pthread_mutex_unlock(&s->wr_mu);
                 continue;
             }
+            if (w->kind == W_RELOAD) {
+                ops = w->next;
+                do_reload(s);
+                done_seq = w->seq;
+                free_op(w);
+                continue;
+            }
             if (w->kind == W_PRUNE) {
                 ops = w->next;
                 do_prune(s);
@@ -561,7 +607,8 @@ static void *writer_main(void *arg)
             }
             /* a run of alert changes */
             struct wop *end = w;
-            while (end != NULL && (end->kind == W_ALERT || end->kind == W_CLEAR))
+            while (end != NULL &&
+                   (end->kind == W_ALERT || end->kind == W_CLEAR || end->kind == W_CLEAR_ANY))
                 end = end->next;
             struct ty_err err;
             int rc = do_alerts(s, w, end, &err);

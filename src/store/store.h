@@ -138,6 +138,8 @@ struct store_obj_query {
     const char *domain; /* jobs: this domain's subtree; NULL = all (other kinds: ignored) */
     int enabled;        /* jobs: -1 any, 0 disabled only, 1 enabled only */
     const char *text;   /* case-insensitive substring of the name or the description; NULL = any */
+    bool by_level;      /* jobs: only those whose level is `level` (false: any level) */
+    int level;
     size_t limit;       /* 1-1000, 0 = 100 */
     const char *cursor; /* from the previous page's "next"; NULL = first page */
     bool raw;           /* items carry "json", the object's stored JSON text, instead of
@@ -257,6 +259,7 @@ struct store_ops {
     int (*last_fires)(struct store *s, json_t **out, struct ty_err *err);
     int (*executor_last_fires)(struct store *s, const char *executor, int64_t since, json_t **out,
                                struct ty_err *err);
+    int (*skips_last)(struct store *s, const json_t *after, json_t **out, struct ty_err *err);
     int (*history)(struct store *s, const struct store_history_query *q, json_t **out,
                    struct ty_err *err);
     int (*stats)(struct store *s, const struct store_stats_query *q, json_t **out,
@@ -308,6 +311,10 @@ struct store_ops {
     /* secret environment values, kept apart from the job definitions */
     int (*secrets_put)(struct store *s, const char *job, const json_t *values, struct ty_err *err);
     int (*secrets_get)(struct store *s, const char *job, json_t **out, struct ty_err *err);
+
+    /* many jobs' definitions and secrets at once (what a cluster's executor fetches) */
+    int (*jobs_get_many)(struct store *s, const char *const *names, size_t n, json_t **out,
+                         struct ty_err *err);
 
     /* a consistent copy of the whole store, taken while it is in use */
     int (*backup)(struct store *s, const char *path, struct ty_err *err);
@@ -574,6 +581,27 @@ static inline int store_executor_last_fires(struct store *s, const char *executo
 }
 
 /*
+ * The newest skipped fire of each shard of some jobs, each after its own instant: `after` is
+ * {"<job>": <epoch>, ...} (borrowed), *out (the caller's) {"<job>": {"<shard>": <epoch>}}
+ * holding, per job and shard, the newest scheduled_at of a skip triggered by the schedule
+ * or the misfire policy with scheduled_at > the job's instant; jobs and shards without one
+ * are absent.  Skips name no executor, so this is how the leader of a cluster finds the
+ * fires a dead executor recorded as skipped after its last run of each job (overlap,
+ * calendars, misfires): only the owner of a shard records its fires, so a skip after that
+ * executor's newest run of the shard is that executor's.  The executor that takes the
+ * shard over resumes after both, and never records a fire a second time.
+ *
+ * Cost: one index range over skips (job, scheduled_at) per job, from its instant.
+ * TY_EINVAL naming "after" when it is not an object of job names to integers (or holds
+ * more than 1,000,000 jobs); a database failure as for any read.
+ */
+static inline int store_skips_last(struct store *s, const json_t *after, json_t **out,
+                                   struct ty_err *err)
+{
+    return s->ops->skips_last(s, after, out, err);
+}
+
+/*
  * History, newest scheduled first: {"items": [...], "next": "<cursor>"|null}.  Items are
  * run objects ("kind": "run") and skipped fires ("kind": "skip"), merged.
  */
@@ -802,6 +830,29 @@ static inline int store_secrets_get(struct store *s, const char *job, json_t **o
                                     struct ty_err *err)
 {
     return s->ops->secrets_get(s, job, out, err);
+}
+
+/*
+ * What it takes to run the jobs names[0..n) names, read at once (an executor of a cluster
+ * fetches the definitions of the jobs placed on it, up to a thousand a request): *out (the
+ * caller's) gets a JSON object with, for each name that is a job,
+ *   "<name>": {"version": <its version>, "definition": "<its JSON text as stored, as
+ *              obj_get gives it>", "secrets": {"NAME": "value", ...}}
+ * the secrets as secrets_get gives them ({} when it has none).  A name that is no job is
+ * left out (and so are secrets still kept under it); a name given twice is answered once;
+ * n 0 gives {} without reading anything.  The names are borrowed for the call.
+ *
+ * Cost: one statement whatever n, reading one snapshot (the names go as one parameter;
+ * each costs a probe of the objects' key and one of the secrets' key), where obj_get and
+ * secrets_get cost two statements - on PostgreSQL two round trips - per name.  TY_EINVAL
+ * naming "names" when n is above 1000, names is NULL while n is not 0, or a name is NULL,
+ * empty, longer than 256 bytes or not UTF-8 (the message gives its index); a database
+ * failure as for any read (TY_EIO, TY_EUNAVAIL, TY_ENOMEM).
+ */
+static inline int store_jobs_get_many(struct store *s, const char *const *names, size_t n,
+                                      json_t **out, struct ty_err *err)
+{
+    return s->ops->jobs_get_many(s, names, n, out, err);
 }
 
 /* Write a consistent copy of the store to `path` (a new file, mode 0600; TY_EEXIST if it

@@ -3,12 +3,14 @@
  *
  * store.h promises the same answers whichever database runs, so what decides an answer
  * without the database lives here, once: which arguments a call refuses and with what
- * message, how exact percentiles are picked, and what a cursor looks like.  A second
- * implementation that copied these would drift from the first one message at a time.
+ * message, how exact percentiles are picked, what a cursor looks like, and how
+ * jobs_get_many's rows, in whatever order a database gives them, become one answer.  A
+ * second implementation that copied these would drift from the first one message at a time.
  *
  * Everything here is pure: no database, no clock, no allocation except a percentile
- * list's growth and the JSON a percentile function returns.  The checks run before a
- * call touches its database, so a refused call has changed nothing and costs nothing.
+ * list's growth and what it builds for a back end (the percentiles' JSON, jobs_get_many's
+ * list of names and its answer).  The checks run before a call touches its database, so a
+ * refused call has changed nothing and costs nothing.
  */
 #include "store_common.h"
 
@@ -162,6 +164,60 @@ int store__check_secrets(const char *job, const json_t *values, struct ty_err *e
                             "secrets_put job \"%.100s\": secret \"%.60s\" holds a NUL character",
                             job, k);
     }
+    return 0;
+}
+
+int store__check_names(const char *op, const char *const *names, size_t n, struct ty_err *err)
+{
+    if (n > STORE__PAGE_MAX)
+        return ty_error(err, TY_EINVAL, "names", -1, 0, "%s: %zu names, at most %d", op, n,
+                        STORE__PAGE_MAX);
+    if (names == NULL && n > 0)
+        return ty_error(err, TY_EINVAL, "names", -1, 0, "%s: names is NULL", op);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = names[i] != NULL ? strnlen(names[i], STORE__NAME_MAX + 1) : 0;
+        if (len == 0 || len > STORE__NAME_MAX)
+            return ty_error(err, TY_EINVAL, "names", -1, 0, "%s: names.%zu must be 1 to %d bytes",
+                            op, i, STORE__NAME_MAX);
+        /* the answer is keyed by name, and a JSON key is UTF-8 */
+        if (utf8_invalid_at((const unsigned char *)names[i], len) != len)
+            return ty_error(err, TY_EINVAL, "names", -1, 0, "%s: names.%zu is not UTF-8", op, i);
+    }
+    return 0;
+}
+
+int store__check_after(const json_t *after, struct ty_err *err)
+{
+    if (!json_is_object(after) || json_object_size(after) > STORE__AFTER_MAX)
+        return ty_error(err, TY_EINVAL, "after", -1, 0,
+                        "skips_last: after must be an object of at most %d job names to instants",
+                        STORE__AFTER_MAX);
+    const char *job;
+    const json_t *v;
+    json_object_foreach((json_t *)after, job, v)
+    {
+        size_t len = strnlen(job, STORE__NAME_MAX + 1);
+        if (len == 0 || len > STORE__NAME_MAX)
+            return ty_error(err, TY_EINVAL, "after", -1, 0,
+                            "skips_last: after: a job name must be 1 to %d bytes", STORE__NAME_MAX);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return ty_error(err, TY_EINVAL, "after", -1, 0,
+                            "skips_last: after.%.100s must be an instant (an integer, 0 or more)",
+                            job);
+    }
+    return 0;
+}
+
+int store__per_shard_set(json_t *out, const char *job, int64_t shard, int64_t at, const char *op,
+                         struct ty_err *err)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%lld", (long long)shard);
+    json_t *per = json_object_get(out, job);
+    if (per == NULL && json_object_set_new(out, job, per = json_object()) != 0)
+        per = NULL;
+    if (per == NULL || json_object_set_new(per, key, json_integer(at)) != 0)
+        return store__oom(err, op);
     return 0;
 }
 
@@ -444,6 +500,74 @@ json_t *store__time_text(int64_t t)
 int store__oom(struct ty_err *err, const char *op)
 {
     return ty_error(err, TY_ENOMEM, NULL, -1, 0, "%s: out of memory", op);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * jobs_get_many: the names in, the answer out.
+ */
+
+void store__names_json(const char *const *names, size_t n, struct strbuf *sb)
+{
+    sb_addc(sb, '[');
+    for (size_t i = 0; i < n; i++) {
+        sb_adds(sb, i == 0 ? "\"" : ",\"");
+        for (const unsigned char *p = (const unsigned char *)names[i]; *p != '\0'; p++) {
+            if (*p == '"' || *p == '\\')
+                sb_addf(sb, "\\%c", *p);
+            else if (*p < 0x20)
+                sb_addf(sb, "\\u%04x", *p);
+            else
+                sb_addc(sb, (char)*p);
+        }
+        sb_addc(sb, '"');
+    }
+    sb_addc(sb, ']');
+}
+
+/* The answer's entry for job, made empty on its first row (version and definition null
+ * until its definition's row comes: the order of the members stays the API's); NULL when
+ * out of memory. */
+static json_t *job_entry(json_t *out, const char *job)
+{
+    json_t *e = json_object_get(out, job);
+    if (e != NULL)
+        return e;
+    e = json_pack("{s:n, s:n, s:o}", "version", "definition", "secrets", json_object());
+    return e != NULL && json_object_set_new(out, job, e) == 0 ? e : NULL;
+}
+
+bool store__jobs_def(json_t *out, const char *job, int64_t version, json_t *definition)
+{
+    json_t *e = definition != NULL ? job_entry(out, job) : NULL;
+    if (e == NULL) {
+        json_decref(definition);
+        return false;
+    }
+    int rc = json_object_set_new(e, "version", json_integer(version));
+    rc |= json_object_set_new(e, "definition", definition); /* takes it either way */
+    return rc == 0;
+}
+
+bool store__jobs_secret(json_t *out, const char *job, const char *name, json_t *value)
+{
+    json_t *e = value != NULL ? job_entry(out, job) : NULL;
+    if (e == NULL) {
+        json_decref(value);
+        return false;
+    }
+    return json_object_set_new(json_object_get(e, "secrets"), name, value) == 0;
+}
+
+void store__jobs_done(json_t *out)
+{
+    const char *job;
+    json_t *e;
+    void *next;
+    json_object_foreach_safe(out, next, job, e)
+    {
+        if (json_is_null(json_object_get(e, "definition")))
+            json_object_del(out, job);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------

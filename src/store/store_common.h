@@ -1,6 +1,7 @@
 /*
  * store_common.h - what every store implementation shares: the argument checks of the
- * store.h calls, exact percentiles for stats, and the cursor formats of paged reads.
+ * store.h calls, exact percentiles for stats, the cursor formats of paged reads, and how a
+ * jobs_get_many answer is put together from its rows.
  *
  * Internal to src/store (names carry a double underscore, as libuv's uv__ do): callers
  * include store.h only.  Nothing here touches a database, so SQLite and PostgreSQL refuse
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/strbuf.h"
 #include "../core/ty_err.h"
 #include "store.h"
 
@@ -59,6 +61,21 @@ int store__check_hash(const char *op, const char *hash, char out[STORE__HASH_HEX
 /* A job's secrets for secrets_put: an object of names (1 to STORE__NAME_MAX bytes) to
  * strings without NUL. */
 int store__check_secrets(const char *job, const json_t *values, struct ty_err *err);
+
+/* The names of a jobs_get_many: at most STORE__PAGE_MAX of them, names not NULL when n > 0,
+ * and each 1 to STORE__NAME_MAX bytes of UTF-8; TY_EINVAL naming "names" (and the index of
+ * a bad one) otherwise. */
+int store__check_names(const char *op, const char *const *names, size_t n, struct ty_err *err);
+
+/* The `after` of a skips_last: an object of at most STORE__AFTER_MAX job names (1 to
+ * STORE__NAME_MAX bytes) to integers >= 0; TY_EINVAL naming "after" (and the job) else. */
+#define STORE__AFTER_MAX 1000000
+int store__check_after(const json_t *after, struct ty_err *err);
+
+/* out[job][shard] = at, in a {"<job>": {"<shard>": at}} object being built (executor_last_fires,
+ * skips_last).  0, or TY_ENOMEM with err naming op. */
+int store__per_shard_set(json_t *out, const char *job, int64_t shard, int64_t at, const char *op,
+                         struct ty_err *err);
 
 /* A page size: 0 means STORE__PAGE_DEFAULT, else 1 to STORE__PAGE_MAX; *out gets it. */
 int store__check_limit(const char *op, size_t limit, size_t *out, struct ty_err *err);
@@ -189,6 +206,30 @@ json_t *store__time_text(int64_t t);
 
 /* TY_ENOMEM, "<op>: out of memory". */
 int store__oom(struct ty_err *err, const char *op);
+
+/* ---------------------------------------------------------------------------------------
+ * jobs_get_many: both back ends send the names as one parameter and read rows of two kinds
+ * back, a job's definition and one of its secrets, in whatever order their database gives.
+ */
+
+/* names[0..n) (UTF-8: store__check_names) as the text of a JSON array of strings, appended
+ * to sb (check sb_failed).  Only '"', '\\' and control characters need escaping, so
+ * SQLite's json_each and PostgreSQL's json_array_elements_text give each name back byte
+ * for byte. */
+void store__names_json(const char *const *names, size_t n, struct strbuf *sb);
+
+/*
+ * Add a row to `out`, the answer being built ({"<job>": {"version", "definition",
+ * "secrets"}}, store.h): job's definition (its stored text as a JSON string, and its
+ * version) or one of its secrets (name, and the value as secrets_get reads it).  Each takes
+ * definition or value, also when it fails: false when memory ran out (or either is NULL,
+ * the caller's own allocation having failed).  A job's rows may come in any order and more
+ * than once; store__jobs_done then drops the entries that got secrets but no definition
+ * (secrets of a name that is no job).
+ */
+bool store__jobs_def(json_t *out, const char *job, int64_t version, json_t *definition);
+bool store__jobs_secret(json_t *out, const char *job, const char *name, json_t *value);
+void store__jobs_done(json_t *out);
 
 /* ---------------------------------------------------------------------------------------
  * Whole tables as rows (store_rows_scan / _load / _count): the columns both schemas share,

@@ -307,6 +307,14 @@ static const char *const cfg_sql[PG_C_COUNT] = {
     [PG_C_SECRETS_INSERT] = "INSERT INTO secrets (job, name, value)"
                             " SELECT $1, e.key, e.value FROM json_each_text($2::json) AS e",
     [PG_C_SECRETS_GET] = "SELECT name, value FROM secrets WHERE job = $1 ORDER BY name",
+    /* $1: the names as a JSON array (store__names_json); each branch is one index probe
+     * per name (a semi-join of the list's elements with the key), and a definition crosses
+     * the wire once however many secrets its job has */
+    [PG_C_JOBS_GET_MANY] = "SELECT o.name, o.version, o.json, NULL, NULL FROM objects o"
+                           " WHERE o.kind = 'job'"
+                           " AND o.name IN (SELECT json_array_elements_text($1::json))"
+                           " UNION ALL SELECT s.job, NULL, NULL, s.name, s.value FROM secrets s"
+                           " WHERE s.job IN (SELECT json_array_elements_text($1::json))",
 };
 
 /* Execute one of the fixed statements above. */
@@ -1527,20 +1535,27 @@ static int pg_job_count(struct store *base, const char *domain, int64_t *count, 
  * objects' primary key, or with a job filter a range of job_domains (both enabled flags:
  * two ordered ranges merged, each stopping at the page size), joined to objects for the
  * rows.  Parameters by position: $1 kind, $2 domain, $3 enabled, $4 after, $5 text,
- * $6 limit + 1; each statement uses those it needs.  The text filter folds ASCII letters
+ * $6 limit + 1, $7 level; each statement uses those it needs.  The text filter folds ASCII letters
  * only (lower() under the "C" collation), as SQLite's lower() does.
  */
 #define PAGE_TEXT(t)                                                                               \
     "(strpos(lower(" t "name), lower($5 COLLATE \"C\")) > 0 OR strpos(lower(coalesce(" t           \
     "json ->> 'description', '') COLLATE \"C\"), lower($5 COLLATE \"C\")) > 0)"
 
+#define PAGE_LEVEL(t) "(" t "json ->> 'level')::int8 = $7"
+
 static void page_range(struct strbuf *sb, const char *enabled, unsigned mask)
 {
     sb_addf(sb, "SELECT job FROM job_domains j WHERE domain = $2 AND enabled %s AND job > $4",
             enabled);
-    if (mask & PG_PQ_TEXT)
-        sb_adds(sb, " AND EXISTS (SELECT 1 FROM objects t WHERE t.kind = 'job'"
-                    " AND t.name = j.job AND " PAGE_TEXT("t.") ")");
+    if (mask & (PG_PQ_TEXT | PG_PQ_LEVEL)) {
+        sb_adds(sb, " AND EXISTS (SELECT 1 FROM objects t WHERE t.kind = 'job' AND t.name = j.job");
+        if (mask & PG_PQ_TEXT)
+            sb_adds(sb, " AND " PAGE_TEXT("t."));
+        if (mask & PG_PQ_LEVEL)
+            sb_adds(sb, " AND " PAGE_LEVEL("t."));
+        sb_adds(sb, ")");
+    }
     sb_adds(sb, " ORDER BY job LIMIT $6");
 }
 
@@ -1551,6 +1566,8 @@ static void page_sql(struct strbuf *sb, unsigned mask)
                     " WHERE kind = $1 AND name > $4");
         if (mask & PG_PQ_TEXT)
             sb_adds(sb, " AND " PAGE_TEXT(""));
+        if (mask & PG_PQ_LEVEL)
+            sb_adds(sb, " AND " PAGE_LEVEL(""));
         sb_adds(sb, " ORDER BY name LIMIT $6");
         return;
     }
@@ -1617,7 +1634,8 @@ static int pg_obj_page(struct store *base, const struct store_obj_query *q, json
     bool dom = job && q->domain != NULL && *q->domain != '\0';
     unsigned mask = (dom || (job && q->enabled >= 0) ? PG_PQ_INDEX : 0) |
                     (job && q->enabled >= 0 ? PG_PQ_ENABLED : 0) |
-                    (q->text != NULL && *q->text != '\0' ? PG_PQ_TEXT : 0);
+                    (q->text != NULL && *q->text != '\0' ? PG_PQ_TEXT : 0) |
+                    (job && q->by_level ? PG_PQ_LEVEL : 0);
     struct strbuf sb;
     sb_init(&sb);
     page_sql(&sb, mask);
@@ -1630,6 +1648,7 @@ static int pg_obj_page(struct store *base, const struct store_obj_query *q, json
     pg__p_text(&p, after);
     pg__p_text(&p, q->text != NULL ? q->text : "");
     pg__p_int(&p, (int64_t)limit + 1);
+    pg__p_int(&p, q->level);
     PGresult *r = NULL;
     rc = sb_failed(&sb)
              ? store__oom(err, "obj_page")
@@ -2143,6 +2162,54 @@ static int pg_secrets_get(struct store *base, const char *job, json_t **out, str
     return 0;
 }
 
+/* Many jobs' definitions and secrets in one statement, one round trip: a row per
+ * definition (version not NULL) and one per secret, made into the answer by
+ * store__jobs_*. */
+static int pg_jobs_get_many(struct store *base, const char *const *names, size_t n, json_t **out,
+                            struct ty_err *err)
+{
+    struct pg *s = PG(base);
+    int rc = store__check_names("jobs_get_many", names, n, err);
+    if (rc != 0)
+        return rc;
+    json_t *o = json_object();
+    if (o == NULL)
+        return store__oom(err, "jobs_get_many");
+    PGresult *r = NULL;
+    struct strbuf list;
+    sb_init(&list);
+    if (n > 0) {
+        store__names_json(names, n, &list);
+        if (sb_failed(&list)) {
+            rc = store__oom(err, "jobs_get_many");
+        } else {
+            char what[64];
+            snprintf(what, sizeof what, "jobs_get_many (%zu names)", n);
+            struct pg_params p = {0};
+            pg__p_text(&p, sb_str(&list));
+            rc = cfg_exec(s, PG_C_JOBS_GET_MANY, &p, &r, what, err);
+            pg__p_free(&p);
+        }
+    }
+    sb_free(&list);
+    for (int i = 0; rc == 0 && r != NULL && i < PQntuples(r); i++) {
+        const char *job = PQgetvalue(r, i, 0);
+        bool ok = !PQgetisnull(r, i, 1)
+                      ? store__jobs_def(o, job, pg__int(r, i, 1), pg__jtext(r, i, 2))
+                      : store__jobs_secret(o, job, PQgetvalue(r, i, 3), pg__jtext(r, i, 4));
+        if (!ok)
+            rc = store__oom(err, "jobs_get_many");
+    }
+    PQclear(r);
+    if (rc != 0) {
+        json_decref(o);
+        return rc;
+    }
+    store__jobs_done(o);
+    *out = o;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Backup: PostgreSQL's own tools do it (pg_dump, or base backups with WAL archiving),
  * consistently and without copying the database through this process.
@@ -2433,6 +2500,7 @@ static const struct store_ops pg_ops = {
     .fire_shards = pg__fire_shards,
     .last_fires = pg__last_fires,
     .executor_last_fires = pg__executor_last_fires,
+    .skips_last = pg__skips_last,
     .history = pg__history,
     .stats = pg__stats,
     .prune = pg__prune,
@@ -2461,6 +2529,7 @@ static const struct store_ops pg_ops = {
     .grants_get = pg__grants_get,
     .secrets_put = pg_secrets_put,
     .secrets_get = pg_secrets_get,
+    .jobs_get_many = pg_jobs_get_many,
     .backup = pg_backup,
     .rows_scan = pg_rows_scan,
     .rows_load = pg_rows_load,

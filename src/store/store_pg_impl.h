@@ -61,6 +61,7 @@ enum pg_cst {
     PG_C_SECRETS_DELETE,
     PG_C_SECRETS_INSERT,
     PG_C_SECRETS_GET,
+    PG_C_JOBS_GET_MANY,
     PG_C_COUNT
 };
 
@@ -75,6 +76,7 @@ enum pg_rst {
     PG_R_FIRE_SHARDS,
     PG_R_LAST_FIRES,
     PG_R_EXECUTOR_LAST_FIRES,
+    PG_R_SKIPS_LAST,
     PG_R_COUNT
 };
 
@@ -106,7 +108,7 @@ enum pg_ust {
 };
 
 /* Object page statements: walk job_domains (else objects), enabled fixed, text filter. */
-enum { PG_PQ_INDEX = 1, PG_PQ_ENABLED = 2, PG_PQ_TEXT = 4, PG_PQ_MASKS = 8 };
+enum { PG_PQ_INDEX = 1, PG_PQ_ENABLED = 2, PG_PQ_TEXT = 4, PG_PQ_LEVEL = 8, PG_PQ_MASKS = 16 };
 
 /* The update of a run in one day's partition, prepared per day (store_pg_runs.c): the
  * last few days written keep theirs. */
@@ -285,6 +287,7 @@ int pg__run_get(struct store *base, const char *run_id, json_t **out, struct ty_
 int pg__runs_unfinished(struct store *base, json_t **out, struct ty_err *err);
 int pg__fire_shards(struct store *base, const char *fire_prefix, json_t **out, struct ty_err *err);
 int pg__last_fires(struct store *base, json_t **out, struct ty_err *err);
+int pg__skips_last(struct store *base, const json_t *after, json_t **out, struct ty_err *err);
 int pg__executor_last_fires(struct store *base, const char *executor, int64_t since, json_t **out,
                             struct ty_err *err);
 int pg__history(struct store *base, const struct store_history_query *q, json_t **out,

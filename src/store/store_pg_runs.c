@@ -234,6 +234,11 @@ static const char *const run_sql[PG_R_COUNT] = {
     [PG_R_EXECUTOR_LAST_FIRES] = "SELECT job, shard, max(scheduled_at) FROM runs"
                                  " WHERE executor = $1 AND scheduled_at >= $2"
                                  " AND \"trigger\" IN ('schedule', 'misfire') GROUP BY job, shard",
+    /* per job, a range of skips_job from its own instant */
+    [PG_R_SKIPS_LAST] = "SELECT k.job, k.shard, max(k.scheduled_at)"
+                        " FROM jsonb_each_text($1::jsonb) AS u(job, after)"
+                        " JOIN skips AS k ON k.job = u.job AND k.scheduled_at > u.after::bigint"
+                        " WHERE k.\"trigger\" IN ('schedule', 'misfire') GROUP BY k.job, k.shard",
 };
 
 static int run_exec(struct pg *s, enum pg_rst id, const struct pg_params *p, PGresult **res,
@@ -904,6 +909,24 @@ int pg__last_fires(struct store *base, json_t **out, struct ty_err *err)
     return 0;
 }
 
+/* The rows of r (job, shard, instant) into a new {job: {shard: instant}} at *out; r is
+ * cleared. */
+static int per_shard(PGresult *r, const char *what, json_t **out, struct ty_err *err)
+{
+    json_t *obj = json_object();
+    int rc = obj == NULL ? store__oom(err, what) : 0;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+        rc = store__per_shard_set(obj, PQgetvalue(r, i, 0), pg__int(r, i, 1), pg__int(r, i, 2),
+                                  what, err);
+    PQclear(r);
+    if (rc != 0) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
 int pg__executor_last_fires(struct store *base, const char *executor, int64_t since, json_t **out,
                             struct ty_err *err)
 {
@@ -919,27 +942,25 @@ int pg__executor_last_fires(struct store *base, const char *executor, int64_t si
     PGresult *r;
     rc = run_exec(s, PG_R_EXECUTOR_LAST_FIRES, &p, &r, what, err);
     pg__p_free(&p);
+    return rc != 0 ? rc : per_shard(r, what, out, err);
+}
+
+int pg__skips_last(struct store *base, const json_t *after, json_t **out, struct ty_err *err)
+{
+    struct pg *s = PG(base);
+    int rc = store__check_after(after, err);
     if (rc != 0)
         return rc;
-    json_t *obj = json_object();
-    if (obj == NULL)
-        rc = store__oom(err, "executor_last_fires");
-    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
-        const char *job = PQgetvalue(r, i, 0);
-        json_t *per = json_object_get(obj, job);
-        if (per == NULL && json_object_set_new(obj, job, per = json_object()) != 0)
-            per = NULL;
-        if (per == NULL ||
-            json_object_set_new(per, PQgetvalue(r, i, 1), json_integer(pg__int(r, i, 2))) != 0)
-            rc = store__oom(err, "executor_last_fires");
-    }
-    PQclear(r);
-    if (rc != 0) {
-        json_decref(obj);
-        return rc;
-    }
-    *out = obj;
-    return 0;
+    char *text = json_dumps(after, JSON_COMPACT);
+    if (text == NULL)
+        return store__oom(err, "skips_last");
+    struct pg_params p = {0};
+    pg__p_text(&p, text);
+    PGresult *r;
+    rc = run_exec(s, PG_R_SKIPS_LAST, &p, &r, "skips_last", err);
+    pg__p_free(&p);
+    free(text);
+    return rc != 0 ? rc : per_shard(r, "skips_last", out, err);
 }
 
 /* ---------------------------------------------------------------------------------------

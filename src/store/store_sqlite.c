@@ -342,6 +342,7 @@ enum st {
     ST_LAST_FIRES_RUNS,
     ST_LAST_FIRES_SKIPS,
     ST_EXECUTOR_LAST_FIRES,
+    ST_SKIPS_LAST,
     ST_PRUNE_RUNS_AGE,
     ST_PRUNE_SKIPS_AGE,
     ST_PRUNE_ALERTS_AGE,
@@ -386,6 +387,7 @@ enum st {
     ST_GRANTS_DELETE,
     ST_GRANT_INSERT,
     ST_GRANTS_GET,
+    ST_JOBS_GET_MANY,
     ST_COUNT
 };
 
@@ -490,6 +492,10 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_EXECUTOR_LAST_FIRES] = "SELECT job, shard, max(scheduled_at) FROM runs"
                                " WHERE executor = ?1 AND scheduled_at >= ?2"
                                " AND \"trigger\" IN ('schedule', 'misfire') GROUP BY job, shard",
+    /* per job, a range of skips_job from its own instant (CROSS JOIN keeps that order) */
+    [ST_SKIPS_LAST] = "SELECT k.job, k.shard, max(k.scheduled_at) FROM json_each(?1) AS u"
+                      " CROSS JOIN skips AS k ON k.job = u.key AND k.scheduled_at > u.value"
+                      " WHERE k.\"trigger\" IN ('schedule', 'misfire') GROUP BY k.job, k.shard",
     [ST_PRUNE_RUNS_AGE] = "DELETE FROM runs WHERE scheduled_at < ?1"
                           " AND status NOT IN ('queued', 'running')",
     [ST_PRUNE_SKIPS_AGE] = "DELETE FROM skips WHERE scheduled_at < ?1",
@@ -577,12 +583,19 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_GRANT_INSERT] = "INSERT INTO grants (kind, name, domain, role) VALUES (?1, ?2, ?3, ?4)",
     [ST_GRANTS_GET] = "SELECT domain, role FROM grants WHERE kind = ?1 AND name = ?2"
                       " ORDER BY domain",
+    /* ?1: the names as a JSON array (store__names_json).  CROSS JOIN keeps json_each the
+     * outer loop, so a name costs a probe of each key; left to itself the planner walks
+     * every job and looks each up in the list. */
+    [ST_JOBS_GET_MANY] = "SELECT o.name, o.version, o.json, NULL, NULL FROM json_each(?1) AS n"
+                         " CROSS JOIN objects AS o ON o.kind = 'job' AND o.name = n.value"
+                         " UNION ALL SELECT s.job, NULL, NULL, s.name, s.value"
+                         " FROM json_each(?1) AS n CROSS JOIN secrets AS s ON s.job = n.value",
 };
 
 /* History statements: one per (mode, filter set) (store_common.h), built on first use. */
 
 /* Object page statements: walk job_domains (else objects), enabled fixed, text filter. */
-enum { PQ_INDEX = 1, PQ_ENABLED = 2, PQ_TEXT = 4, PQ_MASKS = 8 };
+enum { PQ_INDEX = 1, PQ_ENABLED = 2, PQ_TEXT = 4, PQ_LEVEL = 8, PQ_MASKS = 16 };
 
 struct sq {
     struct store base; /* first: a struct store * is a struct sq * */
@@ -1797,20 +1810,31 @@ static int sq_obj_list(struct store *base, enum store_kind kind, const char *dom
  * for their rows.  The key range is a single-table query of its own, and the text filter
  * a correlated subquery of it, so nothing in a join defeats that early stop.  A text
  * filter is checked on each row walked (instr of lowered text, so ASCII letters only fold)
- * and may walk far for a rare text: it is the one filter without an index.
+ * and may walk far for a rare text: it and the level filter are the ones without an index.
  */
 
 #define PAGE_TEXT(t)                                                                               \
     "(instr(lower(" t "name), lower(:text)) > 0 OR instr(lower(coalesce(json_extract(" t "json,"   \
     " '$.description'), '')), lower(:text)) > 0)"
 
+#define PAGE_LEVEL(t) "json_extract(" t "json, '$.level') = :level"
+
+/* The filters on the object's own JSON (text, level), each " AND ..."; t the table's
+ * prefix ("" or "t."). */
+static void page_json_filters(struct strbuf *sb, unsigned mask, bool t)
+{
+    if (mask & PQ_TEXT)
+        sb_adds(sb, t ? " AND " PAGE_TEXT("t.") : " AND " PAGE_TEXT(""));
+    if (mask & PQ_LEVEL)
+        sb_adds(sb, t ? " AND " PAGE_LEVEL("t.") : " AND " PAGE_LEVEL(""));
+}
+
 static void page_sql(struct strbuf *sb, unsigned mask)
 {
     if (!(mask & PQ_INDEX)) {
         sb_adds(sb, "SELECT name, version, updated_at_ms, json FROM objects"
                     " WHERE kind = :kind AND name > :after");
-        if (mask & PQ_TEXT)
-            sb_adds(sb, " AND " PAGE_TEXT(""));
+        page_json_filters(sb, mask, false);
         sb_adds(sb, " ORDER BY name LIMIT :n");
         return;
     }
@@ -1818,9 +1842,11 @@ static void page_sql(struct strbuf *sb, unsigned mask)
                 " (SELECT job FROM job_domains j WHERE domain = :dom AND enabled ");
     sb_adds(sb, mask & PQ_ENABLED ? "= :en" : "IN (0, 1)");
     sb_adds(sb, " AND job > :after");
-    if (mask & PQ_TEXT)
-        sb_adds(sb, " AND (SELECT " PAGE_TEXT("t.") " FROM objects t"
-                                                    " WHERE t.kind = 'job' AND t.name = j.job)");
+    if (mask & (PQ_TEXT | PQ_LEVEL)) {
+        sb_adds(sb, " AND EXISTS (SELECT 1 FROM objects t WHERE t.kind = 'job' AND t.name = j.job");
+        page_json_filters(sb, mask, true);
+        sb_adds(sb, ")");
+    }
     sb_adds(sb, " ORDER BY job LIMIT :n) k"
                 " CROSS JOIN objects o ON o.kind = 'job' AND o.name = k.job ORDER BY k.job");
 }
@@ -1869,7 +1895,8 @@ static int sq_obj_page(struct store *base, const struct store_obj_query *q, json
     bool dom = job && q->domain != NULL && *q->domain != '\0';
     unsigned mask = (dom || (job && q->enabled >= 0) ? PQ_INDEX : 0) |
                     (job && q->enabled >= 0 ? PQ_ENABLED : 0) |
-                    (q->text != NULL && *q->text != '\0' ? PQ_TEXT : 0);
+                    (q->text != NULL && *q->text != '\0' ? PQ_TEXT : 0) |
+                    (job && q->by_level ? PQ_LEVEL : 0);
     sqlite3_stmt *st;
     if ((rc = page_stmt(s, mask, &st, err)) != 0)
         return rc;
@@ -1878,6 +1905,7 @@ static int sq_obj_page(struct store *base, const struct store_obj_query *q, json
     bind_named_int(st, ":en", q->enabled);
     bind_named_text(st, ":after", after);
     bind_named_text(st, ":text", q->text);
+    bind_named_int(st, ":level", q->level);
     bind_named_int(st, ":n", (int64_t)limit + 1);
 
     json_t *items = json_array(), *result = json_object();
@@ -2242,6 +2270,28 @@ static int sq_last_fires(struct store *base, json_t **out, struct ty_err *err)
     return 0;
 }
 
+/* The rows of st (job, shard, instant) into a new {job: {shard: instant}} at *out. */
+static int sq_per_shard(struct sq *s, sqlite3_stmt *st, const char *what, json_t **out,
+                        struct ty_err *err)
+{
+    json_t *obj = json_object();
+    int rc = obj == NULL ? store__oom(err, what) : 0;
+    int src = SQLITE_DONE;
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW)
+        rc = store__per_shard_set(obj, (const char *)sqlite3_column_text(st, 0),
+                                  sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2), what,
+                                  err);
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    if (rc != 0) {
+        json_decref(obj);
+        return rc;
+    }
+    *out = obj;
+    return 0;
+}
+
 static int sq_executor_last_fires(struct store *base, const char *executor, int64_t since,
                                   json_t **out, struct ty_err *err)
 {
@@ -2252,32 +2302,31 @@ static int sq_executor_last_fires(struct store *base, const char *executor, int6
     sqlite3_stmt *st;
     if ((rc = stmt(s, ST_EXECUTOR_LAST_FIRES, &st, err)) != 0)
         return rc;
-    json_t *obj = json_object();
-    if (obj == NULL)
-        return store__oom(err, "executor_last_fires");
     bind_text(st, 1, executor);
     sqlite3_bind_int64(st, 2, since);
-    int src = SQLITE_DONE;
-    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *job = (const char *)sqlite3_column_text(st, 0);
-        char shard[24];
-        snprintf(shard, sizeof shard, "%lld", (long long)sqlite3_column_int64(st, 1));
-        json_t *per = json_object_get(obj, job);
-        if (per == NULL && json_object_set_new(obj, job, per = json_object()) != 0)
-            per = NULL;
-        if (per == NULL ||
-            json_object_set_new(per, shard, json_integer(sqlite3_column_int64(st, 2))) != 0)
-            rc = store__oom(err, "executor_last_fires");
-    }
-    if (rc == 0 && src != SQLITE_DONE)
-        rc = sq_fail(s, err, "executor_last_fires \"%.100s\"", executor);
-    sqlite3_reset(st);
-    if (rc != 0) {
-        json_decref(obj);
+    char what[160];
+    snprintf(what, sizeof what, "executor_last_fires \"%.100s\"", executor);
+    return sq_per_shard(s, st, what, out, err);
+}
+
+static int sq_skips_last(struct store *base, const json_t *after, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_after(after, err);
+    if (rc != 0)
+        return rc;
+    char *text = json_dumps(after, JSON_COMPACT);
+    sqlite3_stmt *st;
+    if (text == NULL)
+        return store__oom(err, "skips_last");
+    if ((rc = stmt(s, ST_SKIPS_LAST, &st, err)) != 0) {
+        free(text);
         return rc;
     }
-    *out = obj;
-    return 0;
+    bind_text(st, 1, text);
+    rc = sq_per_shard(s, st, "skips_last", out, err);
+    free(text);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -3648,6 +3697,52 @@ static int sq_secrets_get(struct store *base, const char *job, json_t **out, str
     return 0;
 }
 
+/* Many jobs' definitions and secrets in one statement: a row per definition (version
+ * not NULL) and one per secret, made into the answer by store__jobs_*. */
+static int sq_jobs_get_many(struct store *base, const char *const *names, size_t n, json_t **out,
+                            struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_names("jobs_get_many", names, n, err);
+    if (rc != 0)
+        return rc;
+    json_t *o = json_object();
+    if (o == NULL)
+        return store__oom(err, "jobs_get_many");
+    sqlite3_stmt *st = NULL;
+    struct strbuf list;
+    sb_init(&list);
+    if (n > 0) {
+        store__names_json(names, n, &list);
+        rc = sb_failed(&list) ? store__oom(err, "jobs_get_many")
+                              : stmt(s, ST_JOBS_GET_MANY, &st, err);
+    }
+    if (st != NULL) {
+        bind_text(st, 1, sb_str(&list));
+        int src = SQLITE_DONE;
+        while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *job = (const char *)sqlite3_column_text(st, 0);
+            bool ok = sqlite3_column_type(st, 1) != SQLITE_NULL
+                          ? store__jobs_def(o, job, sqlite3_column_int64(st, 1), col_text(st, 2))
+                          : store__jobs_secret(o, job, (const char *)sqlite3_column_text(st, 3),
+                                               col_text(st, 4));
+            if (!ok)
+                rc = store__oom(err, "jobs_get_many");
+        }
+        if (rc == 0 && src != SQLITE_DONE)
+            rc = sq_fail(s, err, "jobs_get_many (%zu names)", n);
+        sqlite3_reset(st);
+    }
+    sb_free(&list);
+    if (rc != 0) {
+        json_decref(o);
+        return rc;
+    }
+    store__jobs_done(o);
+    *out = o;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------
  * Backup.
  */
@@ -3919,6 +4014,7 @@ static const struct store_ops sq_ops = {
     .fire_shards = sq_fire_shards,
     .last_fires = sq_last_fires,
     .executor_last_fires = sq_executor_last_fires,
+    .skips_last = sq_skips_last,
     .history = sq_history,
     .stats = sq_stats,
     .prune = sq_prune,
@@ -3947,6 +4043,7 @@ static const struct store_ops sq_ops = {
     .grants_get = sq_grants_get,
     .secrets_put = sq_secrets_put,
     .secrets_get = sq_secrets_get,
+    .jobs_get_many = sq_jobs_get_many,
     .backup = sq_backup,
     .rows_scan = sq_rows_scan,
     .rows_load = sq_rows_load,

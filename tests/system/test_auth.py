@@ -701,7 +701,7 @@ def test_security_headers_on_every_answer(server):
         srv.api("GET", "/jobs", token=False),                    # 401
         srv.api("GET", f"/runs/{run}/log"),                      # a stream
         srv.api("POST", "/session", json={"user": "a", "password": "b"}, token=False),
-        srv.api("DELETE", f"/jobs/echo"),                        # 204
+        srv.api("DELETE", "/jobs/echo"),                         # 204
     ]
     for r in answers:
         h = r.headers
@@ -711,4 +711,8 @@ def test_security_headers_on_every_answer(server):
         csp = h["Content-Security-Policy"]
         assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, csp
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp, csp
-        assert "object-src 'none'" in csp
+        assert "connect-src 'self'" in csp and "," not in csp, csp  # one policy, not two
+    # the console's files (one of its pages) have their own caching, the same headers once each
+    r = requests.get(srv.url + "/jobs/echo", timeout=10)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-cache"
+    assert "," not in r.headers["X-Frame-Options"] + r.headers["Content-Security-Policy"]

@@ -689,7 +689,8 @@ static void test_head(void **state)
                                       .chunks = 3,
                                       .jobs = 41000,
                                       .at_ms = 1764000000123,
-                                      .session = 72057594037927937};
+                                      .session = 72057594037927937,
+                                      .held = -1};
     snprintf(in.leader, sizeof in.leader, "server-1");
     struct strbuf sb;
     sb_init(&sb);
@@ -730,6 +731,13 @@ static void test_head(void **state)
     compacted.parts[0].gen = 92;
     compacted.n_parts = 1;
     assert_false(coord_placement_head_extends(&base, &compacted));
+    assert_int_equal(out.held, -1); /* not said */
+    in.held = 40000;
+    assert_int_equal(coord_placement_head_encode(&in, &sb), 0);
+    assert_non_null(strstr(sb_str(&sb), "\"held\":40000,\"parts\""));
+    assert_int_equal(coord_placement_head_decode(sb.buf, sb.len, &out, &err), 0);
+    assert_int_equal(out.held, 40000);
+    in.held = -1;
     /* a head without parts (written before deltas) is one base */
     static const char old[] = "{\"v\":1,\"gen\":7,\"chunks\":2,\"jobs\":9,\"leader\":\"s1\","
                               "\"at\":1,\"session\":0}";
@@ -776,6 +784,7 @@ static void test_head(void **state)
         {H(",\"at\":1.0"), "at", "not an integer"},
         {H(",\"at\":1"), "session", "missing"},
         {H(",\"at\":1,\"session\":-1"), "session", "-1 is less than 0"},
+        {H(",\"at\":1,\"session\":0,\"held\":-2"), "held", "-2 is less than 0"},
         {P("[]"), "parts", "expected an array of 1 to 16 parts"},
         {P("{}"), "parts", "expected an array of 1 to 16 parts"},
         {P("[[1,1]]"), "parts.0", "expected [generation, chunks, bytes]"},

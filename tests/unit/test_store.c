@@ -30,15 +30,18 @@
  * last fired of each job (the triggers, attempts, executors and windows that count), an
  * index range by SQLite's step count, the migration of tests/fixtures/store-v3.db (written
  * by a real version 3 server) and, on PostgreSQL, of a version 3 database whose day
- * partitions, old and new, all get the index.  Schema version 5: users (created with their
- * grants, changed field by field, a new password ending their other sessions, deleted with
- * their sessions and grants), sign-in outcomes counted atomically (two connections failing
- * at once lose no count) with the lock-out after the n-th failure, sessions (made, found,
- * touched, pruned when past their end or idle, deleted), grants of users and tokens, every
- * refusal, the migration of tests/fixtures/store-v4.db (written by a real version 4
- * server: its tokens become admins of the whole tree) and of a PostgreSQL version 4
- * database, and users and grants carried by a store copy.  How fast the store writes
- * is not a unit test's question: bench/store/bench_store.c (make bench-store) measures it.
+ * partitions, old and new, all get the index.  Many jobs at once (jobs_get_many) against
+ * obj_get and secrets_get name by name: names of no job, secrets left without one, a name
+ * twice, none, 1,000, and on SQLite a few probes by the step count whatever the jobs.
+ * Schema version 5: users (created with their grants, changed field by field, a new
+ * password ending their other sessions, deleted with their sessions and grants), sign-in
+ * outcomes counted atomically (two connections failing at once lose no count) with the
+ * lock-out after the n-th failure, sessions (made, found, touched, pruned when past their
+ * end or idle, deleted), grants of users and tokens, every refusal, the migration of
+ * tests/fixtures/store-v4.db (written by a real version 4 server: its tokens become admins
+ * of the whole tree) and of a PostgreSQL version 4 database, and users and grants carried
+ * by a store copy.  How fast the store is is not a unit test's question:
+ * bench/store/bench_store.c (make bench-store) measures it.
  */
 #define _GNU_SOURCE /* unshare(2) */
 #include <ctype.h>
@@ -2144,6 +2147,68 @@ static void test_executor_last_fires_per_shard(void **state)
     json_decref(want);
 }
 
+/* The skips after each job's own instant, per shard: what a dead executor skipped after
+ * its newest run (overlap, calendars, misfires), which its successor must not record again. */
+static void test_skips_last(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    const int64_t t0 = 1767225600, day = 86400;
+    const struct {
+        const char *job;
+        int32_t shard;
+        int64_t at;
+        enum store_trigger trigger;
+    } rows[] = {
+        {"etl", 0, t0 + 10, STORE_TRIGGER_SCHEDULE},
+        {"etl", 0, t0 + 20, STORE_TRIGGER_SCHEDULE},
+        {"etl", 1, t0 + 5, STORE_TRIGGER_SCHEDULE},     /* at the instant itself: not after */
+        {"etl", 2, t0 + day, STORE_TRIGGER_MISFIRE},    /* a misfire record counts */
+        {"etl", 3, t0 + 2 * day, STORE_TRIGGER_MANUAL}, /* not a fire of the schedule */
+        {"report", 0, t0 + 100, STORE_TRIGGER_SCHEDULE},
+        {"report", 0, t0 + 30, STORE_TRIGGER_SCHEDULE}, /* before report's instant */
+        {"other", 0, t0 + 50, STORE_TRIGGER_SCHEDULE},  /* a job not asked about */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct store_skip k;
+        char fire[64];
+        skip_init(&k, fire, sizeof fire, rows[i].job, "d", rows[i].at, rows[i].shard,
+                  STORE_SKIP_OVERLAP);
+        k.trigger = rows[i].trigger;
+        assert_ok(store_skip_put(s, &k, &e_));
+    }
+    json_t *after = json_pack("{s:I, s:I, s:I}", "etl", (json_int_t)t0 + 5, "report",
+                              (json_int_t)t0 + 40, "nothing", (json_int_t)0);
+    json_t *out = NULL;
+    assert_ok(store_skips_last(s, after, &out, &e_));
+    json_t *want = json_pack("{s:{s:I, s:I}, s:{s:I}}", "etl", "0", (json_int_t)t0 + 20, "2",
+                             (json_int_t)t0 + day, "report", "0", (json_int_t)t0 + 100);
+    if (!json_equal(out, want)) {
+        char *got = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("skips_last: %s", got ? got : "NULL");
+    }
+    json_decref(out);
+    json_decref(want);
+    json_decref(after);
+    /* nothing asked: nothing found */
+    after = json_object();
+    assert_ok(store_skips_last(s, after, &out, &e_));
+    assert_int_equal(json_object_size(out), 0);
+    json_decref(out);
+    json_decref(after);
+    /* malformed: refused naming "after" */
+    struct ty_err err;
+    static const char *const bad[] = {"[1]", "{\"etl\": \"5\"}", "{\"etl\": -1}", "{\"\": 5}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        after = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+        out = NULL;
+        assert_int_equal(store_skips_last(s, after, &out, &err), TY_EINVAL);
+        assert_string_equal(err.field, "after");
+        assert_null(out);
+        json_decref(after);
+    }
+}
+
 /* Where a dead executor's shards resume: for each job, the newest fire of the schedule (or
  * of the misfire policy) that executor made, since a time. */
 static void test_executor_last_fires(void **state)
@@ -3342,6 +3407,275 @@ static void test_secrets(void **state)
     v = json_object();
     assert_err(store_secrets_put(r, "k", v, &e_), TY_EINVAL, "is open read-only");
     json_decref(v);
+    store_close(r);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Many jobs at once (jobs_get_many): what obj_get and secrets_get give, name by name.
+ */
+
+/* Secrets for job i of the 1,000-name test: none for two thirds, 1-3 for the rest. */
+static json_t *nth_secrets(int i)
+{
+    json_t *v = json_object();
+    for (int k = 0; i % 3 == 0 && k <= i % 4 && k < 3; k++) {
+        char name[16], value[32];
+        snprintf(name, sizeof name, "S%d", k);
+        snprintf(value, sizeof value, "value %d of job %d", k, i);
+        json_object_set_new(v, name, json_string(value));
+    }
+    return v;
+}
+
+/* Check an answer of jobs_get_many against obj_get and secrets_get of each of names[0..n)
+ * (the oracle): every job named is there, once, with exactly what those two give; nothing
+ * else is.  Returns how many jobs it holds. */
+static size_t check_many(struct store *s, const char *const *names, size_t n, json_t *got)
+{
+    assert_true(json_is_object(got));
+    json_t *want = json_object();
+    for (size_t i = 0; i < n; i++) {
+        char *text = NULL;
+        int64_t version = 0;
+        struct ty_err err;
+        int rc = store_obj_get(s, STORE_JOB, names[i], &text, &version, &err);
+        if (rc == TY_ENOENT)
+            continue;
+        assert_int_equal(rc, 0);
+        json_t *secrets = NULL;
+        assert_ok(store_secrets_get(s, names[i], &secrets, &e_));
+        json_object_set_new(want, names[i],
+                            json_pack("{s:I, s:s, s:o}", "version", (json_int_t)version,
+                                      "definition", text, "secrets", secrets));
+        free(text);
+    }
+    if (!json_equal(got, want)) {
+        char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+        char *w = json_dumps(want, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("jobs_get_many:\n got  %.2000s\n want %.2000s", g ? g : "NULL", w ? w : "NULL");
+    }
+    size_t jobs = json_object_size(want);
+    json_decref(want);
+    return jobs;
+}
+
+static void test_jobs_get_many(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    int64_t v;
+    /* a job without secrets, one with two at version 2, one with one; secrets left under a
+     * name that is no job (nothing removes them but secrets_put) and under a deleted job;
+     * a calendar that shares a job's name; names JSON and SQL must carry as they are */
+    static const char weird[] = "we\"ird\\name\t\xc3\xa9 ']";
+    put_job(s, "a", "ops", true);
+    put_job(s, "b", "ops", true);
+    put_job(s, "b", "ops/x", false);
+    put_job(s, "c", "", true);
+    assert_ok(store_obj_put(s, STORE_JOB, weird, "{\"name\":\"w\\\"\"}", -1, "t", &v, &e_));
+    put_job(s, "gone", "ops", true);
+    assert_ok(store_obj_put(s, STORE_CALENDAR, "cal", "{\"name\":\"cal\"}", -1, "t", &v, &e_));
+    json_t *sec = json_pack("{s:s, s:s}", "DB_PASSWORD", "hunter2", "API_KEY", "k\"-\\123");
+    assert_ok(store_secrets_put(s, "b", sec, &e_));
+    json_decref(sec);
+    sec = json_pack("{s:s}", "TOKEN", "t\xc3\xa9");
+    assert_ok(store_secrets_put(s, "c", sec, &e_));
+    assert_ok(store_secrets_put(s, "ghost", sec, &e_));
+    assert_ok(store_secrets_put(s, "gone", sec, &e_));
+    assert_ok(store_secrets_put(s, weird, sec, &e_));
+    json_decref(sec);
+    assert_ok(store_obj_delete(s, STORE_JOB, "gone", 0, "t", &e_));
+
+    json_t *got = NULL;
+    const char *all[] = {"a", "b", "c", weird, "gone", "ghost", "cal", "nope"};
+    assert_ok(store_jobs_get_many(s, all, 8, &got, &e_));
+    assert_int_equal(check_many(s, all, 8, got), 4);
+    assert_int_equal(json_object_size(got), 4);
+    /* the API's shape, in the API's order */
+    char *text = json_dumps(json_object_get(got, "a"), JSON_COMPACT);
+    assert_string_equal(text, "{\"version\":1,\"definition\":"
+                              "\"{\\\"name\\\":\\\"a\\\",\\\"domain\\\":\\\"ops\\\","
+                              "\\\"enabled\\\":true}\",\"secrets\":{}}");
+    free(text);
+    json_t *b = json_object_get(got, "b");
+    assert_int_equal(jint(b, "version"), 2);
+    assert_string_equal(jstr(json_object_get(b, "secrets"), "API_KEY"), "k\"-\\123");
+    assert_string_equal(jstr(json_object_get(json_object_get(got, weird), "secrets"), "TOKEN"),
+                        "t\xc3\xa9");
+    json_decref(got);
+
+    /* missing names only; a name twice; no names at all (names may then be NULL) */
+    const char *missing[] = {"nope", "ghost", "gone", "cal"};
+    assert_ok(store_jobs_get_many(s, missing, 4, &got, &e_));
+    assert_int_equal(json_object_size(got), 0);
+    json_decref(got);
+    const char *twice[] = {"b", "c", "b"};
+    assert_ok(store_jobs_get_many(s, twice, 3, &got, &e_));
+    assert_int_equal(check_many(s, twice, 3, got), 2);
+    assert_int_equal(json_object_size(json_object_get(json_object_get(got, "b"), "secrets")), 2);
+    json_decref(got);
+    assert_ok(store_jobs_get_many(s, NULL, 0, &got, &e_));
+    assert_true(json_is_object(got));
+    assert_int_equal(json_object_size(got), 0);
+    json_decref(got);
+    assert_ok(store_jobs_get_many(s, all, 0, &got, &e_));
+    assert_int_equal(json_object_size(got), 0);
+    json_decref(got);
+
+    /* a batch reads its own writes; a reader connection sees what is committed */
+    assert_ok(store_begin(s, &e_));
+    put_job(s, "new", "ops", true);
+    const char *fresh[] = {"new", "a"};
+    assert_ok(store_jobs_get_many(s, fresh, 2, &got, &e_));
+    assert_int_equal(json_object_size(got), 2);
+    json_decref(got);
+    store_rollback(s);
+    struct store *r;
+    assert_ok(fx_open(f, true, &r, &e_));
+    assert_ok(store_jobs_get_many(r, all, 8, &got, &e_));
+    assert_int_equal(check_many(s, all, 8, got), 4);
+    json_decref(got);
+    assert_ok(store_jobs_get_many(r, fresh, 2, &got, &e_));
+    assert_int_equal(json_object_size(got), 1);
+    json_decref(got);
+    store_close(r);
+
+    /* refused, naming "names", and *out untouched */
+    struct ty_err err;
+    got = NULL;
+    const char *bad[] = {"a", "", "b"};
+    assert_int_equal(store_jobs_get_many(s, bad, 3, &got, &err), TY_EINVAL);
+    assert_string_equal(err.field, "names");
+    assert_string_equal(err.msg, "jobs_get_many: names.1 must be 1 to 256 bytes");
+    assert_null(got);
+    char longname[258];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    const char *toolong[] = {longname};
+    assert_err(store_jobs_get_many(s, toolong, 1, &got, &e_), TY_EINVAL,
+               "jobs_get_many: names.0 must be 1 to 256 bytes");
+    longname[256] = '\0'; /* 256 bytes: a name, just not a job's */
+    assert_ok(store_jobs_get_many(s, toolong, 1, &got, &e_));
+    assert_int_equal(json_object_size(got), 0);
+    json_decref(got);
+    got = NULL;
+    const char *null_one[] = {"a", NULL};
+    assert_err(store_jobs_get_many(s, null_one, 2, &got, &e_), TY_EINVAL,
+               "jobs_get_many: names.1 must be 1 to 256 bytes");
+    assert_err(store_jobs_get_many(s, NULL, 2, &got, &e_), TY_EINVAL,
+               "jobs_get_many: names is NULL");
+    const char *not_utf8[] = {"a", "b", "c\xff"};
+    assert_err(store_jobs_get_many(s, not_utf8, 3, &got, &e_), TY_EINVAL,
+               "jobs_get_many: names.2 is not UTF-8");
+    const char *many[1001];
+    for (size_t i = 0; i < 1001; i++)
+        many[i] = "a";
+    assert_err(store_jobs_get_many(s, many, 1001, &got, &e_), TY_EINVAL,
+               "jobs_get_many: 1001 names, at most 1000");
+    assert_null(got);
+    assert_ok(store_jobs_get_many(s, many, 1000, &got, &e_));
+    assert_int_equal(json_object_size(got), 1);
+    json_decref(got);
+}
+
+/* The most a call takes, 1,000 names: 900 of 1,200 jobs, a third of them with secrets, and
+ * 100 names of no job, in an order that is neither the store's nor the request's sorted. */
+static void test_jobs_get_many_1000(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    static char names[1200][16];
+    assert_ok(store_begin(s, &e_));
+    for (int i = 0; i < 1200; i++) {
+        snprintf(names[i], sizeof names[i], "job-%04d", i);
+        put_job(s, names[i], i % 2 ? "ops/a" : "ops/b", true);
+        json_t *sec = nth_secrets(i);
+        if (json_object_size(sec) > 0)
+            assert_ok(store_secrets_put(s, names[i], sec, &e_));
+        json_decref(sec);
+    }
+    assert_ok(store_commit(s, &e_));
+    const char *want[1000];
+    for (int i = 0; i < 900; i++)
+        want[i] = names[(i * 7 + 300) % 1200]; /* 7 and 1200 coprime: 900 distinct jobs */
+    static char nothing[100][16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(nothing[i], sizeof nothing[i], "none-%d", i);
+        want[900 + i] = nothing[i];
+    }
+    for (int i = 0; i < 1000; i++) { /* mix the missing ones in */
+        int j = (i * 13) % 1000;
+        const char *t = want[i];
+        want[i] = want[j];
+        want[j] = t;
+    }
+    json_t *got = NULL;
+    assert_ok(store_jobs_get_many(s, want, 1000, &got, &e_));
+    assert_int_equal(json_object_size(got), 900);
+    assert_int_equal(check_many(s, want, 1000, got), 900);
+    size_t with = 0;
+    const char *k;
+    json_t *e;
+    json_object_foreach(got, k, e)
+    {
+        if (json_object_size(json_object_get(e, "secrets")) > 0)
+            with++;
+    }
+    assert_int_equal(with, 300); /* the multiples of 3 among 900 of 1,200 spread evenly */
+    json_decref(got);
+}
+
+/* How many SQLite VM steps the last jobs_get_many statement took. */
+static int64_t many_steps;
+
+static int many_trace(unsigned type, void *ctx, void *p, void *x)
+{
+    (void)ctx;
+    (void)x;
+    sqlite3_stmt *st = p;
+    const char *sql = type == SQLITE_TRACE_PROFILE ? sqlite3_sql(st) : NULL;
+    if (sql != NULL && strstr(sql, "FROM json_each(?1) AS n") != NULL)
+        many_steps = sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1);
+    return 0;
+}
+
+static int trace_many(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api)
+{
+    (void)errmsg;
+    (void)api;
+    sqlite3_trace_v2(db, SQLITE_TRACE_PROFILE, many_trace, NULL);
+    return SQLITE_OK;
+}
+
+/* A few names cost a few probes, however many jobs and secrets there are (SQLite's step
+ * count, not a clock): a plan that walks the jobs and looks each up in the list would take
+ * hundreds of thousands for 20,000 jobs. */
+static void test_jobs_get_many_cost(void **state)
+{
+    struct fx *f = *state;
+    assert_ok(store_begin(f->s, &e_));
+    json_t *sec = json_pack("{s:s}", "PW", "x");
+    for (int i = 0; i < 20000; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "job-%05d", i);
+        put_job(f->s, name, "ops", true);
+        if (i % 2 == 0)
+            assert_ok(store_secrets_put(f->s, name, sec, &e_));
+    }
+    json_decref(sec);
+    assert_ok(store_commit(f->s, &e_));
+
+    sqlite3_auto_extension((void (*)(void))trace_many);
+    struct store *r;
+    assert_ok(fx_open(f, true, &r, &e_));
+    const char *few[] = {"job-00010", "job-12345", "job-19998", "none"};
+    json_t *got;
+    many_steps = -1;
+    assert_ok(store_jobs_get_many(r, few, 4, &got, &e_));
+    assert_int_equal(json_object_size(got), 3);
+    json_decref(got);
+    if (many_steps < 0 || many_steps > 1000)
+        fail_msg("4 names among 20,000 jobs took %" PRId64 " VM steps", many_steps);
     store_close(r);
 }
 
@@ -5597,6 +5931,7 @@ static void test_pg_migrate_v5(void **state)
     X(test_unfinished_shards_last_fires)                                                           \
     X(test_executor_last_fires)                                                                    \
     X(test_executor_last_fires_per_shard)                                                          \
+    X(test_skips_last)                                                                             \
     X(test_history_pages)                                                                          \
     X(test_stats)                                                                                  \
     X(test_prune)                                                                                  \
@@ -5607,6 +5942,8 @@ static void test_pg_migrate_v5(void **state)
     X(test_obj_history)                                                                            \
     X(test_tokens)                                                                                 \
     X(test_secrets)                                                                                \
+    X(test_jobs_get_many)                                                                          \
+    X(test_jobs_get_many_1000)                                                                     \
     X(test_rows_copy)                                                                              \
     X(test_rows_errors)                                                                            \
     X(test_users)                                                                                  \
@@ -5620,6 +5957,7 @@ static void test_pg_migrate_v5(void **state)
     X(test_open_refuses)                                                                           \
     X(test_obj_page_cost)                                                                          \
     X(test_executor_last_fires_cost)                                                               \
+    X(test_jobs_get_many_cost)                                                                     \
     X(test_busy)                                                                                   \
     X(test_disk_full_tmpfs)                                                                        \
     X(test_disk_full_max_page_count)                                                               \

@@ -1,0 +1,231 @@
+// End-to-end tests of the web console: a real `tethys server` (fresh data directory, a
+// free port on 127.0.0.1) and Debian's Chromium, headless, driven by playwright-core
+// (from web/node_modules).  Run by tests/e2e/run.sh (make e2e), with node's test runner.
+//
+// Each test ends with a screenshot under build/e2e/screenshots/.  Every console message
+// of the page and every Content-Security-Policy violation is collected; the last test
+// fails if any CSP violation or page error happened anywhere.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const require = createRequire(path.join(ROOT, 'web/package.json'));
+const { chromium } = require('playwright-core');
+
+const BIN = process.env.TETHYS_BIN || path.join(ROOT, 'build/tethys');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.join(ROOT, 'build/e2e/screenshots');
+
+let server, data, base, token, browser, context, page;
+const problems = []; // CSP violations and page errors, from every test
+const consoleLines = [];
+
+async function waitFor(fn, what, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function api(method, p, body) {
+  const res = await fetch(`${base}/api/v1${p}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  data = fs.mkdtempSync(path.join(os.tmpdir(), 'tethys-e2e-'));
+  server = spawn(BIN, ['server', '--data', data, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  server.stderr.on('data', (d) => (log += d));
+  server.on('exit', (code) => {
+    if (code !== 0 && code !== null) console.error(`tethys server exited ${code}:\n${log}`);
+  });
+  const info = await waitFor(() => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(data, 'server.json'), 'utf8'));
+    } catch {
+      return null;
+    }
+  }, 'server.json');
+  base = info.url;
+  token = fs.readFileSync(path.join(data, 'token'), 'utf8').trim();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'Asia/Shanghai' });
+  page = await context.newPage();
+  page.on('console', (m) => {
+    consoleLines.push(`${m.type()}: ${m.text()}`);
+    if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  // a CSP violation also fires an event in the page: record it where the test can read it
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__csp = window.__csp || [];
+      window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
+  fs.rmSync(data, { recursive: true, force: true });
+});
+
+async function cspViolations() {
+  return page.evaluate(() => window.__csp || []);
+}
+
+test('sign in with the API token', async () => {
+  await page.goto(base + '/');
+  await page.getByLabel('API token').fill('tethys_wrong');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'refused' }).waitFor();
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).waitFor();
+  await shot('01-signed-in');
+});
+
+test('create a job through the form with the live cron preview', async () => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
+  await page.getByRole('link', { name: 'New job' }).click();
+  await page.getByRole('heading', { name: 'New job' }).waitFor();
+  await page.getByLabel('Name', { exact: true }).fill('e2e-hello');
+  await page.getByLabel('Domain', { exact: true }).fill('bank/settlement');
+  await page.getByLabel('Command').fill('echo hello from e2e shard $TETHYS_SHARD');
+  const schedule = page.getByLabel('Schedule (cron expression; empty: no schedule)');
+  // invalid: the caret under the bad field, and the server's message
+  await schedule.fill('0 0 12 32 * ?');
+  const invalid = page.locator('[data-cron="invalid"]');
+  await invalid.waitFor();
+  assert.match(await invalid.locator('pre.caret').innerText(), /0 0 12 32 \* \?\n {7}\^\^/);
+  assert.match(await page.locator('[data-cron="message"]').innerText(), /day-of-month.*"32" is out of range 1-31/);
+  await shot('02-cron-invalid');
+  // valid: monthly at noon in New York; ten months always cross a daylight-saving change
+  await page.getByLabel('Time zone').fill('America/New_York');
+  await schedule.fill('0 0 12 1 * ?');
+  await page.locator('[data-cron="valid"]').waitFor();
+  await waitFor(async () => (await page.locator('#fire-times li').count()) === 10, 'ten fire times');
+  assert.ok((await page.locator('[data-dst]').count()) >= 1, 'a daylight-saving change is marked');
+  assert.match(await page.locator('#cron-preview').innerText(), /Quartz/);
+  await shot('03-cron-valid');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('heading', { name: 'Job e2e-hello' }).waitFor();
+  const job = await api('GET', '/jobs/e2e-hello');
+  assert.equal(job.schedule, '0 0 12 1 * ?');
+  assert.equal(job.time_zone, 'America/New_York');
+  assert.equal(job.domain, 'bank/settlement');
+  await shot('04-job-saved');
+});
+
+test('run the job now and see its output on the job page', async () => {
+  await page.locator('#run-now').click();
+  await page.locator('#run-output').waitFor();
+  await waitFor(async () => /hello from e2e shard 0/.test(await page.locator('#run-output').innerText()), 'the run output', 15000);
+  await page.locator('#run-output .badge', { hasText: 'succeeded' }).waitFor();
+  await page.locator('#history-table').getByText('succeeded').first().waitFor({ timeout: 10000 });
+  await shot('05-run-output');
+});
+
+test('search and filter the jobs list', async () => {
+  for (const [name, domain, level, description] of [
+    ['billing-daily', 'billing', 2, 'Daily invoices'],
+    ['billing-hourly', 'billing', 7, 'Hourly usage rollup'],
+    ['reports-weekly', 'reports', 7, 'Weekly summary'],
+  ])
+    await api('POST', '/jobs', { name, domain, level, description, command: 'true', schedule: '0 0 * * * ?' });
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
+  const rows = page.locator('#jobs-table tbody tr');
+  await waitFor(async () => (await rows.count()) === 4, 'four jobs');
+  await page.getByLabel('Search name or description').fill('hourly');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await waitFor(async () => (await rows.count()) === 1, 'one match for "hourly"');
+  assert.match(await rows.first().innerText(), /billing-hourly/);
+  assert.match(page.url(), /q=hourly/);
+  await page.getByLabel('Search name or description').fill('');
+  await page.locator('#f-level').selectOption('7');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await waitFor(async () => (await rows.count()) === 2, 'two jobs of level 7');
+  await page.locator('#f-domain').fill('billing');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await waitFor(async () => (await rows.count()) === 1, 'one job of level 7 in billing');
+  assert.match(await rows.first().innerText(), /billing-hourly/);
+  await shot('06-jobs-filtered');
+});
+
+test('switch to Chinese, and it stays Chinese after a reload', async () => {
+  await page.locator('#lang').selectOption('zh');
+  await page.getByRole('navigation', { name: '主导航' }).getByRole('link', { name: '作业' }).waitFor();
+  await page.getByRole('heading', { name: '作业' }).waitFor();
+  await page.reload();
+  await page.getByRole('heading', { name: '作业' }).waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+  await page.getByRole('navigation', { name: '主导航' }).getByRole('link', { name: '概览' }).click();
+  await page.getByRole('heading', { name: '概览' }).waitFor();
+  await page.getByText('每日运行（按 UTC 日期）').waitFor();
+  await page.locator('#chart-day canvas').waitFor();
+  await page.waitForTimeout(300); // let the charts paint before the picture
+  await shot('07-chinese');
+  await page.locator('#lang').selectOption('en');
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+});
+
+test('the overview shows charts with data', async () => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  await waitFor(async () => Number((await page.locator('[data-stat="runs"]').innerText()).replace(/\D/g, '')) >= 1, 'at least one run counted');
+  for (const id of ['chart-day', 'chart-domain', 'chart-pct']) await page.locator(`#${id} canvas`).waitFor();
+  assert.match(await page.locator('[data-stat="executors"]').innerText(), /1 \/ 1/);
+  assert.match(await page.locator('table').first().innerText(), /bank\/settlement/);
+  await page.waitForTimeout(300); // let the charts paint before the picture
+  await shot('08-overview');
+});
+
+test('alerts and executors pages', async () => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Executors' }).click();
+  await page.locator('#executors-table tbody tr').first().waitFor();
+  await shot('09-executors');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alerts' }).click();
+  await page.getByRole('heading', { name: 'Abnormal jobs' }).waitFor();
+  await shot('10-alerts');
+});
+
+test('a phone-sized screen', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(base + '/jobs/e2e-hello');
+  await page.getByRole('heading', { name: 'Job e2e-hello' }).waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `the page is ${overflow}px wider than the phone's screen`);
+  await shot('11-phone');
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('no Content-Security-Policy violation or page error anywhere', async () => {
+  const v = await cspViolations();
+  assert.deepEqual([...problems, ...v], [], `console:\n${consoleLines.join('\n')}`);
+});
