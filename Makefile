@@ -35,7 +35,7 @@ build: deps ## configure and build build/tethys (release with debug info)
 
 run: build ## install, build, and start the embedded server in the foreground (Ctrl-C stops it)
 	@echo "Starting tethys server (data: $${XDG_DATA_HOME:-$$HOME/.local/share}/tethys)."
-	@echo "Console: http://127.0.0.1:8080/ - sign in with the API token in $${XDG_DATA_HOME:-$$HOME/.local/share}/tethys/token"
+	@echo "Console: http://127.0.0.1:8080/ - the first start prints the admin's one-time password (also in DATA/initial-admin-password)."
 	@echo "In another terminal: $(BUILD)/tethys job add hello --cron '0/5 * * * * ?' --command 'echo hello'"
 	@exec $(BUILD)/tethys server
 
@@ -95,7 +95,7 @@ fuzz: deps ## build the libFuzzer targets with clang and run each for FUZZ_SECS 
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTETHYS_FUZZ=ON \
 	  -DTETHYS_SANITIZE=ON -DTETHYS_WEB=OFF >/dev/null
 	@cmake --build build-fuzz -j$(JOBS) --target fuzz_cron fuzz_tzif fuzz_crontab fuzz_defs fuzz_result \
-	  fuzz_coord_wire fuzz_placement
+	  fuzz_coord_wire fuzz_placement fuzz_cookie
 	@bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECS)
 
 lint: deps ## clang-tidy and cppcheck over every C file (zero findings; a Debug configuration, asserts on)

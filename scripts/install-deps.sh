@@ -16,6 +16,8 @@ PKGS=(
   python3 python3-pytest python3-requests python3-yaml default-jdk-headless libquartz2-java libslf4j-java
   # embedded server (GnuTLS: HTTPS in libmicrohttpd, token hashes)
   libuv1-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev libgnutls28-dev
+  # users' passwords: Argon2id (the console's sign-in)
+  libsodium-dev
   # the PostgreSQL store (libpq), and the private server its tests start (tests/pg/pg.sh)
   libpq-dev postgresql-15
   # coordination: the ZooKeeper C client, and the private three-node ensemble its tests

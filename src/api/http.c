@@ -19,12 +19,18 @@
  *      evicts the address seen least recently, which then starts again with a full bucket;
  *   3. the route: first route whose pattern and method match; a path some route knows
  *      but not with this method gets 405 and an Allow header; an unknown path 404;
- *   4. the bearer token: the caller's authorize callback decides (and names the caller,
- *      who), or it is compared in constant time with the one configured token: 401 with
- *      WWW-Authenticate;
+ *   4. who is calling: the bearer token, or the session cookie (cookie.c reads the Cookie
+ *      header; the X-CSRF-Token header goes along), which the caller's authenticate
+ *      callback decides on (naming the caller, who, and making its principal); or the
+ *      bearer token alone, decided by an authorize callback or compared in constant time
+ *      with the one configured token: 401 with WWW-Authenticate, or the callback's 403;
  *   5. the body: one over HTTP_BODY_MAX gets 413 and is never buffered.  A body on
  *      POST/PUT/PATCH must be application/json (415), and valid UTF-8 with no NUL bytes
- *      (400).
+ *      (400);
+ *   6. whether the caller may: the permit callback, given the whole request (the route's
+ *      declared permission, the principal, the body), before the handler runs: 403.
+ *
+ * Every answer, refusals included, carries the security headers (add_common_headers).
  *
  * When to answer a refusal.  Refusals decided from the headers (all but the last two)
  * are answered at once when no body follows, or when the client asked "Expect:
@@ -74,6 +80,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cookie.h"
 #include "token.h"
 #include "../core/utf8.h"
 
@@ -108,12 +115,18 @@ struct route {
     bool public;
     const void *arg;
     size_t body_max;
+    int perm;
 };
 
 struct http_server {
     struct MHD_Daemon *daemon;
     int port;
     http_authorize_fn authorize;
+    http_authenticate_fn authenticate;
+    void (*principal_free)(void *principal);
+    int (*permit)(void *ctx, const struct http_request *req, char *why, size_t why_cap);
+    char *session_cookie; /* the cookie authenticate reads, or NULL */
+    bool tls;
     char *token; /* when there is no authorize callback */
     size_t token_len;
     char *tls_cert, *tls_key; /* PEM text, kept while the daemon runs */
@@ -144,6 +157,7 @@ struct req_state {
     char method_text[16];
     char remote[INET6_ADDRSTRLEN];
     char who[HTTP_WHO_MAX]; /* the caller's name once authorized, else "" */
+    void *principal;        /* what authenticate made of the caller (principal_free) */
     bool quiet;             /* this refusal is counted, not logged (rate) */
     char *raw_path;         /* as received, for logs */
     char *path;             /* decoded */
@@ -191,6 +205,7 @@ int http_status_for(int code)
     case TY_EINVAL:
     case TY_ERANGE: return 400;
     case TY_EAUTH: return 401;
+    case TY_EPERM: return 403;
     case TY_ENOENT: return 404;
     case TY_EEXIST:
     case TY_EBUSY: return 409;
@@ -321,7 +336,10 @@ static void log_refusal(struct req_state *rs, int status, const char *reason)
     sb_adds(&sb, " path=");
     add_quoted(&sb, rs->raw_path);
     sb_addf(&sb, " remote=%s", rs->remote);
-    if (rs->who[0] != '\0') {
+    if (strncmp(rs->who, "user:", 5) == 0) { /* a signed-in user (authenticate's name) */
+        sb_adds(&sb, " user=");
+        add_quoted(&sb, rs->who + 5);
+    } else if (rs->who[0] != '\0') {
         sb_adds(&sb, " token=");
         add_quoted(&sb, rs->who);
     }
@@ -330,12 +348,67 @@ static void log_refusal(struct req_state *rs, int status, const char *reason)
     srv_log(rs->srv, status == 401 || status == 429 ? "warn" : "info", sb_str(&sb));
 }
 
+void http_response_header(struct http_response *resp, const char *name, const char *fmt, ...)
+{
+    if (resp->n_headers >= HTTP_HEADERS_MAX || resp->n_owned >= HTTP_HEADERS_MAX)
+        return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return;
+    char *v = strdup(buf);
+    if (v == NULL)
+        return;
+    resp->headers[resp->n_headers].name = name;
+    resp->headers[resp->n_headers].value = v;
+    resp->n_headers++;
+    resp->owned[resp->n_owned++] = v;
+}
+
+static void response_headers_free(struct http_response *resp)
+{
+    for (size_t i = 0; i < resp->n_owned; i++)
+        free(resp->owned[i]);
+    resp->n_owned = 0;
+    resp->n_headers = 0;
+}
+
+/* Whether the handler set header `name` itself. */
+static bool has_header(const struct http_response *extra, const char *name)
+{
+    for (size_t i = 0; extra != NULL && i < extra->n_headers && i < HTTP_HEADERS_MAX; i++)
+        if (extra->headers[i].name != NULL && strcasecmp(extra->headers[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* What every answer carries, JSON, file or stream, success or refusal: the browser must not
+ * guess types, frame the console, leak its URLs elsewhere, or run a script not ours; and,
+ * unless the handler says otherwise (a file of the console), nothing is cached. */
+static void add_common_headers(struct MHD_Response *r, const struct http_response *extra)
+{
+    if (!has_header(extra, MHD_HTTP_HEADER_CACHE_CONTROL))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+    MHD_add_response_header(r, "Referrer-Policy", "same-origin");
+    MHD_add_response_header(r, "Content-Security-Policy", HTTP_CSP);
+    for (size_t i = 0; extra != NULL && i < extra->n_headers && i < HTTP_HEADERS_MAX; i++)
+        if (extra->headers[i].name != NULL && extra->headers[i].value != NULL)
+            MHD_add_response_header(r, extra->headers[i].name, extra->headers[i].value);
+}
+
 /* Queue a JSON response; body is stolen.  Returns the access handler's answer. */
 static enum MHD_Result queue_data(struct MHD_Connection *conn, int status, char *data, size_t len,
-                                  const char *etag, const char *hname, const char *hvalue);
+                                  const char *etag, const char *hname, const char *hvalue,
+                                  const struct http_response *extra);
 
 static enum MHD_Result queue_json(struct MHD_Connection *conn, int status, json_t *body,
-                                  const char *etag, const char *hname, const char *hvalue)
+                                  const char *etag, const char *hname, const char *hvalue,
+                                  const struct http_response *extra)
 {
     struct strbuf sb;
     sb_init(&sb);
@@ -359,13 +432,14 @@ static enum MHD_Result queue_json(struct MHD_Connection *conn, int status, json_
     size_t len = sb.len;
     char *data = len > 0 ? sb_detach(&sb) : NULL;
     sb_free(&sb);
-    return queue_data(conn, status, data, len, etag, hname, hvalue);
+    return queue_data(conn, status, data, len, etag, hname, hvalue, extra);
 }
 
 /* Queue data[0..len) (a JSON text, malloc'd and taken over; NULL when len is 0) with the
  * headers every answer has. */
 static enum MHD_Result queue_data(struct MHD_Connection *conn, int status, char *data, size_t len,
-                                  const char *etag, const char *hname, const char *hvalue)
+                                  const char *etag, const char *hname, const char *hvalue,
+                                  const struct http_response *extra)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, data != NULL ? data : (void *)"",
                                                              data != NULL ? MHD_RESPMEM_MUST_FREE
@@ -376,8 +450,7 @@ static enum MHD_Result queue_data(struct MHD_Connection *conn, int status, char 
     }
     if (len > 0)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    add_common_headers(r, extra);
     if (etag != NULL && *etag) {
         if (etag[0] == '"' || strncmp(etag, "W/", 2) == 0) {
             MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, etag);
@@ -395,7 +468,7 @@ static enum MHD_Result queue_data(struct MHD_Connection *conn, int status, char 
 }
 
 /* Queue a handler's bytes answer (resp->bytes, borrowed; none for a 304) with its content
- * type, ETag and extra headers. */
+ * type, ETag, the headers every answer has and the handler's own. */
 static enum MHD_Result queue_bytes(struct MHD_Connection *conn, const struct http_response *resp)
 {
     bool body = resp->status != 304 && resp->bytes != NULL;
@@ -414,9 +487,7 @@ static enum MHD_Result queue_bytes(struct MHD_Connection *conn, const struct htt
                                                    : "text/plain; charset=utf-8");
     if (resp->etag != NULL)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp->etag);
-    for (size_t i = 0; i < resp->n_headers && i < HTTP_HEADERS_MAX; i++)
-        if (resp->headers[i].name != NULL && resp->headers[i].value != NULL)
-            MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+    add_common_headers(r, resp);
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -449,7 +520,7 @@ static enum MHD_Result refuse(struct req_state *rs, int status, const char *code
         sb_free(&rs->body);
         return MHD_YES;
     }
-    return queue_json(rs->conn, status, error_body(code, field, msg), NULL, hname, hvalue);
+    return queue_json(rs->conn, status, error_body(code, field, msg), NULL, hname, hvalue, NULL);
 }
 
 /* Wait up to HTTP_STREAM_WAIT_MS for the client to hang up.  true when it has. */
@@ -508,6 +579,7 @@ static enum MHD_Result queue_stream(struct req_state *rs, struct http_response *
     if (s == NULL) {
         if (resp->stream_free != NULL)
             resp->stream_free(resp->stream_arg);
+        response_headers_free(resp);
         return MHD_NO;
     }
     s->srv = rs->srv;
@@ -521,12 +593,13 @@ static enum MHD_Result queue_stream(struct req_state *rs, struct http_response *
                                                                stream_read, s, stream_free);
     if (r == NULL) {
         stream_free(s);
+        response_headers_free(resp);
         return MHD_NO;
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             resp->content_type ? resp->content_type : "text/plain; charset=utf-8");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    add_common_headers(r, resp);
+    response_headers_free(resp);
     /* a follower may wait long for the next byte: no idle timeout for this connection */
     MHD_set_connection_option(rs->conn, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     enum MHD_Result ret =
@@ -560,16 +633,17 @@ static bool route_match(const struct route *r, struct req_state *rs, const char 
     return true;
 }
 
-/* NULL when the request may go on (rs->who names the caller when the callback decided),
- * else why not, in why[cap]; *code is TY_EAUTH, or the callback's code when it could not
- * decide. */
-static const char *auth_problem(struct req_state *rs, char *why, size_t cap, int *code)
+/* The bearer token of the Authorization header into *tok (len *n): NULL when there is one,
+ * else why not ("missing ..." when there is no header at all: *none is then set). */
+static const char *bearer_of(struct req_state *rs, const char **tok, size_t *n, bool *none)
 {
-    *code = TY_EAUTH;
+    *none = false;
     const char *h =
         MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h == NULL)
+    if (h == NULL) {
+        *none = true;
         return "missing bearer token (send Authorization: Bearer <token>)";
+    }
     while (*h == ' ' || *h == '\t')
         h++;
     if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t'))
@@ -577,14 +651,72 @@ static const char *auth_problem(struct req_state *rs, char *why, size_t cap, int
     h += 6;
     while (*h == ' ' || *h == '\t')
         h++;
-    size_t n = strlen(h);
-    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t'))
-        n--;
+    size_t len = strlen(h);
+    while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+        len--;
+    *tok = h;
+    *n = len;
+    return NULL;
+}
+
+/* The credentials of a request, for the authenticate callback: the bearer token, else the
+ * session cookie.  NULL, or why there are none that could be used. */
+static const char *credentials_of(struct req_state *rs, enum http_method m,
+                                  struct http_credentials *c)
+{
+    memset(c, 0, sizeof *c);
+    c->method = m;
+    c->remote = rs->remote;
+    c->csrf = MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, "X-CSRF-Token");
+    bool none = false;
+    const char *why = bearer_of(rs, &c->bearer, &c->bearer_len, &none);
+    if (why == NULL || !none || rs->srv->session_cookie == NULL)
+        return why;
+    const char *cookies =
+        MHD_lookup_connection_value(rs->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_COOKIE);
+    if (cookies != NULL && cookie_find(cookies, strlen(cookies), rs->srv->session_cookie,
+                                       &c->session, &c->session_len, &c->session_ambiguous))
+        return NULL;
+    return "missing bearer token or session (send Authorization: Bearer <token>, or sign in "
+           "with POST /api/v1/session and send its cookie)";
+}
+
+/* NULL when the request may go on (rs->who names the caller when the callback decided),
+ * else why not, in why[cap]; *code is TY_EAUTH, or the callback's code when it could not
+ * decide (or refused with another). */
+static const char *auth_problem(struct req_state *rs, enum http_method m, char *why, size_t cap,
+                                int *code)
+{
+    *code = TY_EAUTH;
     struct http_server *srv = rs->srv;
+    char who[HTTP_WHO_MAX] = "";
+    why[0] = '\0';
+    if (srv->authenticate != NULL) {
+        struct http_credentials c;
+        const char *no = credentials_of(rs, m, &c);
+        if (no != NULL)
+            return no;
+        int rc = srv->authenticate(srv->ctx, &c, who, sizeof who, &rs->principal, why, cap);
+        if (rc == 0 || who[0] != '\0') /* refused callers the callback could name: logged */
+            snprintf(rs->who, sizeof rs->who, "%s", who[0] ? who : "?");
+        if (rc == 0)
+            return NULL;
+        if (rs->principal != NULL && srv->principal_free != NULL)
+            srv->principal_free(rs->principal);
+        rs->principal = NULL;
+        *code = rc;
+        if (why[0] == '\0')
+            snprintf(why, cap, "%s", ty_strerror(rc));
+        return why;
+    }
+    const char *h = NULL;
+    size_t n = 0;
+    bool none;
+    const char *no = bearer_of(rs, &h, &n, &none);
+    if (no != NULL)
+        return no;
     if (srv->authorize == NULL)
         return token_equal(srv->token, srv->token_len, h, n) ? NULL : "wrong bearer token";
-    why[0] = '\0';
-    char who[HTTP_WHO_MAX] = "";
     int rc = srv->authorize(srv->ctx, h, n, who, sizeof who, why, cap);
     if (rc == 0) {
         snprintf(rs->who, sizeof rs->who, "%s", who[0] ? who : "?");
@@ -886,7 +1018,9 @@ static enum MHD_Result begin(struct req_state *rs, const char *url, const char *
     char auth_why[TY_ERR_MSG_MAX];
     int auth_code = TY_EAUTH;
     if (!chosen->public &&
-        (why = auth_problem(rs, auth_why, sizeof auth_why, &auth_code)) != NULL) {
+        (why = auth_problem(rs, m, auth_why, sizeof auth_why, &auth_code)) != NULL) {
+        if (rs->srv->after != NULL)
+            rs->srv->after(rs->srv->ctx); /* what the callback took for the thread */
         if (auth_code != TY_EAUTH)
             return refuse(rs, http_status_for(auth_code), ty_code_name(auth_code), NULL, NULL, NULL,
                           "%s", why);
@@ -921,7 +1055,8 @@ static enum MHD_Result finish(struct req_state *rs)
     if (rs->deferred.status != 0)
         return queue_json(rs->conn, rs->deferred.status,
                           error_body(rs->deferred.code, rs->deferred.field, rs->deferred.msg), NULL,
-                          rs->deferred.hname, rs->deferred.hname ? rs->deferred.hvalue : NULL);
+                          rs->deferred.hname, rs->deferred.hname ? rs->deferred.hvalue : NULL,
+                          NULL);
     if (rs->body_oom)
         return refuse(rs, 500, "out_of_memory", "body", NULL, NULL,
                       "body: out of memory while reading it");
@@ -951,6 +1086,20 @@ static enum MHD_Result finish(struct req_state *rs)
     req->remote = rs->remote;
     req->who = rs->who[0] != '\0' ? rs->who : NULL;
     req->conn = rs;
+    req->route_perm = rs->route->perm;
+    req->principal = rs->principal;
+    req->tls = rs->srv->tls;
+
+    if (!rs->route->public && rs->srv->permit != NULL) {
+        char why[TY_ERR_MSG_MAX] = "";
+        int rc = rs->srv->permit(rs->srv->ctx, req, why, sizeof why);
+        if (rc != 0) {
+            if (rs->srv->after != NULL)
+                rs->srv->after(rs->srv->ctx);
+            return refuse(rs, http_status_for(rc), ty_code_name(rc), NULL, NULL, NULL, "%s",
+                          why[0] ? why : ty_strerror(rc));
+        }
+    }
 
     struct http_response resp;
     memset(&resp, 0, sizeof resp);
@@ -960,7 +1109,7 @@ static enum MHD_Result finish(struct req_state *rs)
     if (resp.stream != NULL) {
         json_decref(resp.body);
         free(resp.etag);
-        return queue_stream(rs, &resp);
+        return queue_stream(rs, &resp); /* frees resp's headers */
     }
     if (resp.status < 100 || resp.status > 599) {
         log_refusal(rs, 500, "the handler gave no valid status (a bug)");
@@ -977,11 +1126,13 @@ static enum MHD_Result finish(struct req_state *rs)
         ret = queue_bytes(rs->conn, &resp);
     } else if (resp.raw != NULL) { /* already JSON text */
         json_decref(resp.body);
-        ret = queue_data(rs->conn, resp.status, resp.raw, resp.raw_len, resp.etag, NULL, NULL);
+        ret =
+            queue_data(rs->conn, resp.status, resp.raw, resp.raw_len, resp.etag, NULL, NULL, &resp);
     } else {
-        ret = queue_json(rs->conn, resp.status, resp.body, resp.etag, NULL, NULL);
+        ret = queue_json(rs->conn, resp.status, resp.body, resp.etag, NULL, NULL, &resp);
     }
     free(resp.etag);
+    response_headers_free(&resp);
     return ret;
 }
 
@@ -1037,6 +1188,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct req_state *rs = *con_cls;
     if (rs == NULL)
         return;
+    if (rs->principal != NULL && rs->srv->principal_free != NULL)
+        rs->srv->principal_free(rs->principal);
     for (size_t i = 0; i < rs->n_query; i++) {
         free(rs->query[i].key);
         free(rs->query[i].value);
@@ -1319,6 +1472,7 @@ static int tls_load(struct http_server *s, const char *cert_path, const char *ke
 static void free_server(struct http_server *s)
 {
     free(s->token);
+    free(s->session_cookie);
     free(s->tls_cert);
     if (s->tls_key != NULL) {
         explicit_bzero(s->tls_key, s->tls_key_len);
@@ -1404,6 +1558,7 @@ static int compile_route(const struct http_route *in, struct route *out, struct 
     out->public = in->public;
     out->arg = in->arg;
     out->body_max = in->body_max;
+    out->perm = in->perm;
     size_t params = 0;
     char *save = NULL;
     for (char *seg = strtok_r(out->pattern + 1, "/", &save); seg != NULL;
@@ -1426,7 +1581,8 @@ static int compile_route(const struct http_route *in, struct route *out, struct 
 int http_start(const struct http_config *cfg, struct http_server **out, struct ty_err *err)
 {
     *out = NULL;
-    if (cfg->authorize == NULL && (cfg->token == NULL || cfg->token[0] == '\0'))
+    if (cfg->authorize == NULL && cfg->authenticate == NULL &&
+        (cfg->token == NULL || cfg->token[0] == '\0'))
         return ty_error(err, TY_EINVAL, "token", -1, 0,
                         "token: the API needs a bearer token; none was given");
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL))
@@ -1445,19 +1601,27 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct t
     s->after = cfg->after;
     s->log = cfg->log;
     s->authorize = cfg->authorize;
+    s->authenticate = cfg->authenticate;
+    s->principal_free = cfg->principal_free;
+    s->permit = cfg->permit;
+    s->tls = cfg->tls_cert != NULL;
+    if (cfg->session_cookie != NULL && (s->session_cookie = strdup(cfg->session_cookie)) == NULL) {
+        free_server(s);
+        return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    }
     s->rate = cfg->rate_per_s;
     s->burst = cfg->rate_burst > 0 ? (double)cfg->rate_burst : (double)(uint64_t)(4 * s->rate);
     if (s->burst < 1)
         s->burst = 1;
-    if (cfg->authorize == NULL) {
+    if (cfg->authorize == NULL && cfg->authenticate == NULL) {
         s->token = strdup(cfg->token);
         s->token_len = strlen(cfg->token);
     }
     s->routes = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *s->routes);
     if (s->rate > 0)
         s->rate_slots = calloc(RATE_SLOTS, sizeof *s->rate_slots);
-    if ((cfg->authorize == NULL && s->token == NULL) || s->routes == NULL ||
-        (s->rate > 0 && s->rate_slots == NULL)) {
+    if ((cfg->authorize == NULL && cfg->authenticate == NULL && s->token == NULL) ||
+        s->routes == NULL || (s->rate > 0 && s->rate_slots == NULL)) {
         free(s->routes);
         free_server(s);
         return ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
@@ -1466,6 +1630,10 @@ int http_start(const struct http_config *cfg, struct http_server **out, struct t
     for (size_t i = 0; rc == 0 && i < cfg->n_routes; i++) {
         s->n_routes = i + 1;
         rc = compile_route(&cfg->routes[i], &s->routes[i], err);
+        if (rc == 0 && cfg->permit != NULL && !cfg->routes[i].public && cfg->routes[i].perm == 0)
+            rc = ty_error(err, TY_EINVAL, "routes", -1, 0,
+                          "route %s %s: declares no permission (every route must)",
+                          method_names[cfg->routes[i].method], cfg->routes[i].pattern);
     }
     if (rc == 0 && cfg->fallback != NULL) {
         struct http_route fb = *cfg->fallback;

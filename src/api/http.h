@@ -9,6 +9,11 @@
  *
  * Error bodies are always {"error": {"code": "<code>", "message": "...", "field": "..."}}
  * with the HTTP status the code implies (see http_status_for).
+ *
+ * Every answer carries the security headers a browser needs to keep the console safe:
+ * X-Content-Type-Options: nosniff, X-Frame-Options: DENY, Referrer-Policy: same-origin and
+ * a Content-Security-Policy that allows nothing but the server's own scripts and styles
+ * (no inline script, no framing).
  */
 #ifndef HTTP_H
 #define HTTP_H
@@ -41,13 +46,19 @@ struct http_request {
                                   on a public route and with the single static token */
     void *conn;                /* opaque, for http_query and streaming */
     const void *route_arg;     /* the matched route's arg */
+    int route_perm;            /* the matched route's perm */
+    const void *principal;     /* what cfg->authenticate made of the caller; NULL on a public
+                                  route and without that callback */
+    bool tls;                  /* the request came over TLS */
 };
 
 /* A query-string value (?limit=10), or NULL.  Borrowed for the request's life. */
 const char *http_query(const struct http_request *req, const char *key);
 
 /* A header a handler adds to its answer; name and value are borrowed and must outlive the
- * request (string literals, or data of static duration). */
+ * request (string literals, or data of static duration) - or the value was made by
+ * http_response_header, and the layer frees it.  The security headers every answer
+ * carries are the layer's own: a handler does not add them. */
 struct http_header {
     const char *name;
     const char *value;
@@ -74,10 +85,18 @@ struct http_response {
      * 304. */
     const void *bytes;
     size_t bytes_len;
-    /* more headers, for bytes answers only (Cache-Control and the like) */
+    /* more headers, on any answer (Cache-Control, Set-Cookie and the like): borrowed, or
+     * made by http_response_header (their values in owned[], which the layer frees) */
     struct http_header headers[HTTP_HEADERS_MAX];
     size_t n_headers;
+    char *owned[HTTP_HEADERS_MAX];
+    size_t n_owned;
 };
+
+/* Add the header `name` (a static string) with a printf-formatted value (copied; the layer
+ * frees it) to resp.  Dropped when HTTP_HEADERS_MAX are there already or memory ran out. */
+void http_response_header(struct http_response *resp, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 typedef void (*http_handler)(void *ctx, const struct http_request *req, struct http_response *resp);
 
@@ -89,6 +108,8 @@ struct http_route { /* NOLINT(clang-analyzer-optin.performance.Padding) */
     bool public;     /* no token needed (health) */
     const void *arg; /* given to the handler as req->route_arg: one handler, several routes */
     size_t body_max; /* bytes of body it takes; 0: HTTP_BODY_MAX */
+    int perm;        /* what the route needs, for cfg->permit (req->route_perm); with a permit
+                        callback, a route that is not public must declare one (not 0) */
 };
 
 /*
@@ -102,8 +123,40 @@ struct http_route { /* NOLINT(clang-analyzer-optin.performance.Padding) */
 typedef int (*http_authorize_fn)(void *ctx, const char *bearer, size_t len, char *who,
                                  size_t who_cap, char *why, size_t why_cap);
 
+/* What a request brought to prove who it is, for http_authenticate_fn.  Borrowed for the
+ * call; never logged. */
+struct http_credentials {
+    enum http_method method;
+    const char *bearer; /* the bearer token of an Authorization header, or NULL */
+    size_t bearer_len;
+    const char *session; /* the session cookie's value (cfg->session_cookie), or NULL */
+    size_t session_len;
+    bool session_ambiguous; /* the cookie came twice with different values */
+    const char *csrf;       /* the X-CSRF-Token header, or NULL */
+    const char *remote;     /* the client's address */
+};
+
+/*
+ * Decide on a request's credentials (connection threads, concurrently: thread-safe), where
+ * a bearer token and a session cookie are both understood.  0 lets the request in, with
+ * who[who_cap] naming the caller and *principal (may stay NULL) what the handlers and the
+ * permit callback will see as req->principal (cfg->principal_free frees it).  TY_EAUTH
+ * refuses it with 401, TY_EPERM with 403 (a session's request without its CSRF token),
+ * another code with its status; why[why_cap] says why, never quoting a secret.
+ */
+typedef int (*http_authenticate_fn)(void *ctx, const struct http_credentials *cred, char *who,
+                                    size_t who_cap, void **principal, char *why, size_t why_cap);
+
 struct http_config {
     const char *listen; /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:0" */
+    /* authentication with sessions as well as tokens: decides instead of authorize when set */
+    http_authenticate_fn authenticate;
+    void (*principal_free)(void *principal);
+    const char *session_cookie; /* the cookie authenticate reads ("tethys_session"), or NULL */
+    /* Called after the body is read and before the handler of a route that is not public:
+     * 0 lets it run; TY_EPERM refuses with 403 (why[why_cap] says what was refused and
+     * why), another code with its status.  May be NULL. */
+    int (*permit)(void *ctx, const struct http_request *req, char *why, size_t why_cap);
     /* authentication: authorize decides when set; else every non-public route needs
      * exactly this one bearer token */
     http_authorize_fn authorize;
@@ -155,6 +208,11 @@ int http_port(const struct http_server *s);
  */
 int http_listen_is_loopback(const char *listen, bool *loopback, struct ty_err *err);
 
+/* The Content-Security-Policy every answer carries. */
+#define HTTP_CSP                                                                                   \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
 /* Check a certificate and key as http_start would (readable, PEM, belonging together),
  * without starting anything: for refusing bad files before other work.  0 or TY_EINVAL. */
 int http_tls_check(const char *cert, const char *key, struct ty_err *err);
@@ -170,7 +228,7 @@ int http_if_match(const struct http_request *req, int64_t *version, struct ty_er
 /* Fill resp with the JSON error for err (status from its code; field and message). */
 void http_error(struct http_response *resp, const struct ty_err *err);
 /* The HTTP status for a TY_E* code: EINVAL 400, ENOENT 404, EEXIST 409, ECONFLICT 412,
- * EAUTH 401, EBUSY 409, ENOSPC 507, EUNAVAIL 503, ERANGE 400, others 500. */
+ * EAUTH 401, EPERM 403, EBUSY 409, ENOSPC 507, EUNAVAIL 503, ERANGE 400, others 500. */
 int http_status_for(int code);
 
 /*

@@ -16,8 +16,14 @@
  * Secrets.  A followed log hides a job's secret values as it streams (core/mask.c), from
  * a little before the requested offset so a value cut by it is still recognised.
  *
- * `who` of every change is the token's name (the HTTP layer's authorize callback names
- * the caller), or the client's address when no name is known.
+ * `who` of every change is the token's name, or `user:NAME` for a signed-in user (the HTTP
+ * layer's authenticate callback names the caller), or the client's address when no name is
+ * known.
+ *
+ * Permissions.  Every route below declares what it needs (routes_impl.h); routes_auth.c
+ * decides it before the handler runs.  The handlers of lists (jobs, domains, history,
+ * stats, alerts) answer only what the caller may read (list_scope): the query narrowed to
+ * the one subtree the caller reads of it, or filtered page by page over several.
  */
 #define _GNU_SOURCE
 #include "routes.h"
@@ -147,9 +153,6 @@ static int page_params(const struct http_request *req, struct store_obj_query *q
     return 0;
 }
 
-/* One page of objects as the API answers it: {"items": [object + "version" (+ "state" for
- * jobs)], "next": cursor | null}.  The store's own wording of a bad cursor or domain is
- * put in the API's terms. */
 /* The store's refusal of a page, worded for the API's parameters. */
 static void page_error(const struct store_obj_query *q, struct ty_err *err)
 {
@@ -162,22 +165,153 @@ static void page_error(const struct store_obj_query *q, struct ty_err *err)
         ty_error(err, TY_EINVAL, "domain", -1, 0, "domain: longer than %d bytes", DOMAIN_PATH_MAX);
 }
 
-static void obj_page(struct server *s, const struct store_obj_query *q, struct http_response *resp)
+/*
+ * What a list may show its caller.  A caller who may read everything a query asks for
+ * gets the query as it is; one who may read a single subtree of it gets the query narrowed
+ * to that subtree (an index range, as fast as any); one who reads several gets the query
+ * with its items filtered (keep), page after page until the page is full.
+ */
+struct scope {
+    bool none; /* nothing at all: an empty answer */
+    size_t n;  /* subtrees to keep items of, when filtering (0: no filter) */
+    const char *roots[ROLE_GRANTS_MAX];
+};
+
+#define SCOPE_PAGES 50 /* store pages one filtered answer reads at most (then "next" goes on) */
+
+/*
+ * Work out the scope of a list of `what` for the caller of req; *domain is the query's
+ * domain filter (NULL: none), narrowed in place when one subtree is all the caller reads of
+ * it.  TY_EPERM (with the sentence) when the caller may read nothing of the domain asked.
+ */
+static int list_scope(const struct http_request *req, const char **domain, const char *what,
+                      struct scope *sc, struct ty_err *err)
+{
+    memset(sc, 0, sizeof *sc);
+    bool all;
+    const char *roots[ROLE_GRANTS_MAX];
+    size_t n = routes__read_roots(req, roots, ROLE_GRANTS_MAX, &all);
+    const char *d = *domain != NULL ? *domain : "";
+    if (all)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (domain_within(d, roots[i]))
+            return 0; /* all of it */
+    for (size_t i = 0; i < n; i++)
+        if (domain_within(roots[i], d))
+            sc->roots[sc->n++] = roots[i];
+    if (sc->n == 0 && d[0] != '\0') {
+        char doing[DOMAIN_PATH_MAX + 64];
+        snprintf(doing, sizeof doing, "listing %s of %s", what, d);
+        return routes__check(req, ROLE_VIEWER, d, doing, err);
+    }
+    if (sc->n == 0)
+        sc->none = true;
+    if (sc->n == 1) { /* one subtree: the query itself narrows to it */
+        *domain = sc->roots[0];
+        sc->n = 0;
+    }
+    return 0;
+}
+
+static bool scope_keeps(const struct scope *sc, const char *domain)
+{
+    if (sc->none)
+        return false;
+    if (sc->n == 0)
+        return true;
+    for (size_t i = 0; i < sc->n; i++)
+        if (domain_within(domain != NULL ? domain : "", sc->roots[i]))
+            return true;
+    return false;
+}
+
+/* The domain an item of an object page is filed under: a domain's own path, a job's
+ * "domain" (from its object, or its stored text on a raw page); "" for a calendar. */
+static bool item_kept(const struct scope *sc, enum store_kind kind, const json_t *it)
+{
+    if (sc->n == 0 || kind == STORE_CALENDAR)
+        return !sc->none;
+    if (kind == STORE_DOMAIN)
+        return scope_keeps(sc, json_string_value(json_object_get(it, "name")));
+    const json_t *obj = json_object_get(it, "object");
+    if (obj != NULL)
+        return scope_keeps(sc, json_string_value(json_object_get(obj, "domain")));
+    char d[DOMAIN_PATH_MAX + 1];
+    routes__domain_of(json_string_value(json_object_get(it, "json")), d, sizeof d);
+    return scope_keeps(sc, d);
+}
+
+/*
+ * The items of a list within scope sc: one store page when nothing is filtered, else
+ * pages until the answer holds q->limit items (each store page asks for what is missing,
+ * so the store's "next" is the answer's), the list ends, or SCOPE_PAGES were read.
+ * *items a new array of the store's items, *next the cursor (a new reference, null at the
+ * end).
+ */
+static int scoped_page(struct store *st, struct store_obj_query *q, const struct scope *sc,
+                       json_t **items, json_t **next, struct ty_err *err)
+{
+    size_t want = q->limit > 0 ? q->limit : 100;
+    *items = json_array();
+    *next = json_null();
+    if (sc->none)
+        return 0;
+    char *cursor = q->cursor != NULL ? strdup(q->cursor) : NULL;
+    const char *asked = q->cursor;
+    int rc = 0;
+    for (int pages = 0; pages < SCOPE_PAGES && json_array_size(*items) < want; pages++) {
+        json_t *page = NULL;
+        q->limit = want - json_array_size(*items);
+        q->cursor = cursor;
+        if ((rc = store_obj_page(st, q, &page, err)) != 0) {
+            q->cursor = asked;
+            page_error(q, err);
+            break;
+        }
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(page, "items"), i, it)
+        {
+            if (item_kept(sc, q->kind, it))
+                json_array_append(*items, it);
+        }
+        json_t *n = json_object_get(page, "next");
+        free(cursor);
+        cursor = json_is_string(n) ? strdup(json_string_value(n)) : NULL;
+        json_decref(*next);
+        *next = json_incref(n != NULL ? n : json_null());
+        json_decref(page);
+        if (cursor == NULL || sc->n == 0)
+            break;
+    }
+    free(cursor);
+    q->cursor = asked;
+    q->limit = want;
+    if (rc != 0) {
+        json_decref(*items);
+        json_decref(*next);
+        *items = *next = NULL;
+    }
+    return rc;
+}
+
+static void obj_page(struct server *s, struct store_obj_query *q, const struct scope *sc,
+                     struct http_response *resp)
 {
     struct store *st = reader(s, resp);
     if (st == NULL)
         return;
-    json_t *page;
+    json_t *found, *next;
     struct ty_err err;
-    if (store_obj_page(st, q, &page, &err) != 0) {
-        page_error(q, &err);
+    if (scoped_page(st, q, sc, &found, &next, &err) != 0) {
         fail(resp, &err);
         return;
     }
     json_t *items = json_array();
     size_t i;
     json_t *it;
-    json_array_foreach(json_object_get(page, "items"), i, it)
+    json_array_foreach(found, i, it)
     {
         json_t *obj = json_object_get(it, "object");
         json_t *o = json_incref(obj);
@@ -188,9 +322,8 @@ static void obj_page(struct server *s, const struct store_obj_query *q, struct h
                 server_job_state(s, json_string_value(json_object_get(it, "name")), obj));
         json_array_append_new(items, o);
     }
-    respond(resp, 200,
-            json_pack("{s:o, s:O}", "items", items, "next", json_object_get(page, "next")), 0);
-    json_decref(page);
+    json_decref(found);
+    respond(resp, 200, json_pack("{s:o, s:o}", "items", items, "next", next), 0);
 }
 
 /*
@@ -198,25 +331,25 @@ static void obj_page(struct server *s, const struct store_obj_query *q, struct h
  * version and live state spliced in before its closing brace.  Parsing and writing a
  * thousand jobs again through jansson cost tens of milliseconds; this costs a few.
  */
-static void jobs_page(struct server *s, struct store_obj_query *q, struct http_response *resp)
+static void jobs_page(struct server *s, struct store_obj_query *q, const struct scope *sc,
+                      struct http_response *resp)
 {
     struct store *st = reader(s, resp);
     if (st == NULL)
         return;
-    json_t *page;
+    json_t *found, *next;
     struct ty_err err;
     q->raw = true;
-    if (store_obj_page(st, q, &page, &err) != 0) {
-        page_error(q, &err);
+    if (scoped_page(st, q, sc, &found, &next, &err) != 0) {
         fail(resp, &err);
         return;
     }
     struct strbuf sb;
     sb_init(&sb);
     sb_adds(&sb, "{\"items\":[");
-    size_t i;
+    size_t i, out = 0;
     json_t *it;
-    json_array_foreach(json_object_get(page, "items"), i, it)
+    json_array_foreach(found, i, it)
     {
         const char *text = json_string_value(json_object_get(it, "json"));
         size_t len = json_string_length(json_object_get(it, "json"));
@@ -225,7 +358,7 @@ static void jobs_page(struct server *s, struct store_obj_query *q, struct http_r
             len--;
         if (text == NULL || name == NULL || len < 2)
             continue; /* not an object: the store's CHECK keeps this from happening */
-        if (i > 0)
+        if (out++ > 0)
             sb_addc(&sb, ',');
         sb_add(&sb, text, len - 1);
         sb_addf(&sb, "%s\"version\":%lld,\"state\":", len > 2 ? "," : "",
@@ -233,7 +366,6 @@ static void jobs_page(struct server *s, struct store_obj_query *q, struct http_r
         server_job_state_text(s, name, text, len, &sb);
         sb_addc(&sb, '}');
     }
-    json_t *next = json_object_get(page, "next");
     if (json_is_string(next)) {
         char *n = json_dumps(next, JSON_ENCODE_ANY);
         sb_addf(&sb, "],\"next\":%s}\n", n ? n : "null");
@@ -241,7 +373,8 @@ static void jobs_page(struct server *s, struct store_obj_query *q, struct http_r
     } else {
         sb_adds(&sb, "],\"next\":null}\n");
     }
-    json_decref(page);
+    json_decref(found);
+    json_decref(next);
     if (sb_failed(&sb)) {
         sb_free(&sb);
         ty_error(&err, TY_ENOMEM, NULL, -1, 0, "out of memory");
@@ -287,11 +420,12 @@ static void h_jobs_list(void *ctx, const struct http_request *req, struct http_r
         fail(resp, &err);
         return;
     }
-    if (page_params(req, &q, &err) != 0) {
+    struct scope sc;
+    if (page_params(req, &q, &err) != 0 || list_scope(req, &q.domain, "jobs", &sc, &err) != 0) {
         fail(resp, &err);
         return;
     }
-    jobs_page(s, &q, resp);
+    jobs_page(s, &q, &sc, resp);
 }
 
 static void h_jobs_create(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -830,6 +964,29 @@ static int parse_time_param(const struct http_request *req, const char *key, int
     return civil_parse_rfc3339(v, key, out, err);
 }
 
+/* A query naming a job (history, stats): the caller must be able to read the job, when it
+ * exists (a job deleted since is filtered by the domain its runs carry). */
+static int job_readable(struct server *s, const struct http_request *req, const char *job,
+                        struct ty_err *err)
+{
+    if (routes__may(req, ROLE_VIEWER, ""))
+        return 0;
+    struct store *st = server_reader(s, err);
+    char *text = NULL;
+    int64_t version;
+    int rc = st == NULL ? (err->code != 0 ? err->code : TY_EIO)
+                        : store_obj_get(st, STORE_JOB, job, &text, &version, err);
+    if (rc == TY_ENOENT)
+        return 0;
+    if (rc != 0)
+        return rc;
+    char d[DOMAIN_PATH_MAX + 1], doing[JOB_NAME_MAX + 64];
+    routes__domain_of(text, d, sizeof d);
+    free(text);
+    snprintf(doing, sizeof doing, "reading the history of job %s", job);
+    return routes__check(req, ROLE_VIEWER, d, doing, err);
+}
+
 static void h_history(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     struct server *s = ctx;
@@ -859,12 +1016,60 @@ static void h_history(void *ctx, const struct http_request *req, struct http_res
         fail(resp, &err);
         return;
     }
-    json_t *out;
-    if (store_history(st, &q, &out, &err) != 0) {
+    struct scope sc;
+    if (list_scope(req, &q.domain, "history", &sc, &err) != 0 ||
+        (q.job != NULL && job_readable(s, req, q.job, &err) != 0)) {
         fail(resp, &err);
         return;
     }
-    respond(resp, 200, out, 0);
+    if (sc.none) {
+        respond(resp, 200, json_pack("{s:[], s:n}", "items", "next"), 0);
+        return;
+    }
+    if (sc.n == 0) {
+        json_t *out;
+        if (store_history(st, &q, &out, &err) != 0) {
+            fail(resp, &err);
+            return;
+        }
+        respond(resp, 200, out, 0);
+        return;
+    }
+    /* several subtrees: pages until this one is full, keeping what the caller may read */
+    size_t want = q.limit > 0 ? q.limit : 100;
+    json_t *items = json_array(), *next = json_null();
+    char *cursor = q.cursor != NULL ? strdup(q.cursor) : NULL;
+    int rc = 0;
+    for (int pages = 0; pages < SCOPE_PAGES && json_array_size(items) < want; pages++) {
+        json_t *page = NULL;
+        q.limit = want - json_array_size(items);
+        q.cursor = cursor;
+        if ((rc = store_history(st, &q, &page, &err)) != 0)
+            break;
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(page, "items"), i, it)
+        {
+            if (scope_keeps(&sc, json_string_value(json_object_get(it, "domain"))))
+                json_array_append(items, it);
+        }
+        json_t *n = json_object_get(page, "next");
+        free(cursor);
+        cursor = json_is_string(n) ? strdup(json_string_value(n)) : NULL;
+        json_decref(next);
+        next = json_incref(n != NULL ? n : json_null());
+        json_decref(page);
+        if (cursor == NULL)
+            break;
+    }
+    free(cursor);
+    if (rc != 0) {
+        json_decref(items);
+        json_decref(next);
+        fail(resp, &err);
+        return;
+    }
+    respond(resp, 200, json_pack("{s:o, s:o}", "items", items, "next", next), 0);
 }
 
 /* The counter a stats answer is sorted by (?sort=), checked against the group's fields. */
@@ -951,10 +1156,52 @@ static void h_stats(void *ctx, const struct http_request *req, struct http_respo
         fail(resp, &err);
         return;
     }
-    json_t *out;
-    if (store_stats(st, &q, &out, &err) != 0) {
+    struct scope sc;
+    if (list_scope(req, &q.domain, "statistics", &sc, &err) != 0 ||
+        (q.job != NULL && job_readable(s, req, q.job, &err) != 0)) {
         fail(resp, &err);
         return;
+    }
+    if (sc.none) {
+        respond(resp, 200, json_pack("{s:[]}", "groups"), 0);
+        return;
+    }
+    if (sc.n > 0 && strcmp(q.group_by, "day") == 0) {
+        /* days over several subtrees: their percentiles cannot be put together */
+        char who[HTTP_WHO_MAX + 8];
+        routes__describe(routes__principal(req), who, sizeof who);
+        struct strbuf sb;
+        char list[512];
+        sb_init_fixed(&sb, list, sizeof list);
+        for (size_t i = 0; i < sc.n; i++)
+            sb_addf(&sb, "%s%s", i ? ", " : "", sc.roots[i]);
+        ty_error(&err, TY_EPERM, "domain", -1, 0,
+                 "%s reads several subtrees (%s): statistics by day need domain= one of them", who,
+                 list);
+        fail(resp, &err);
+        return;
+    }
+    json_t *out = NULL;
+    if (sc.n == 0 && store_stats(st, &q, &out, &err) != 0) {
+        fail(resp, &err);
+        return;
+    }
+    if (sc.n > 0) {
+        /* by job or by domain over several subtrees: each subtree's groups, which never
+         * meet */
+        json_t *groups = json_array();
+        for (size_t i = 0; i < sc.n; i++) {
+            json_t *part = NULL;
+            q.domain = sc.roots[i];
+            if (store_stats(st, &q, &part, &err) != 0) {
+                json_decref(groups);
+                fail(resp, &err);
+                return;
+            }
+            json_array_extend(groups, json_object_get(part, "groups"));
+            json_decref(part);
+        }
+        out = json_pack("{s:o}", "groups", groups);
     }
     if (stats_sort_limit(out, http_query(req, "sort"), http_query(req, "limit"), &err) != 0) {
         json_decref(out);
@@ -992,7 +1239,6 @@ static int domain_level(struct store *st, json_t *cache, const char *path)
 static void h_alerts(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     struct server *s = ctx;
-    (void)req;
     /* The dashboard must show the store's own failure when the store cannot be read (a
      * PostgreSQL that is down): the stored alerts are then missing from the answer, which
      * says why in "incomplete", and the control plane's live rows are all there is. */
@@ -1027,6 +1273,10 @@ static void h_alerts(void *ctx, const struct http_request *req, struct http_resp
         const char *job = json_string_value(json_object_get(a, "job"));
         const char *domain = json_string_value(json_object_get(a, "domain"));
         json_t *jl = json_object_get(a, "job_level");
+        /* a job's alert shows to who may read the job's domain; the machine's to all */
+        if (kind != NULL && strcmp(kind, "resource") != 0 &&
+            !routes__may(req, ROLE_VIEWER, domain != NULL ? domain : ""))
+            continue;
         int dl = domain_level(st, levels, domain);
         if (kind == NULL)
             continue;
@@ -1149,11 +1399,19 @@ static void obj_list(struct server *s, const struct kind_ops *k, const struct ht
 {
     struct ty_err err;
     struct store_obj_query q = {.kind = k->kind, .enabled = -1};
-    if (page_params(req, &q, &err) != 0) {
+    struct scope sc;
+    memset(&sc, 0, sizeof sc);
+    const char *within = NULL; /* domains: those the caller may read (calendars: all) */
+    if (page_params(req, &q, &err) != 0 ||
+        (k->kind == STORE_DOMAIN && list_scope(req, &within, "domains", &sc, &err) != 0)) {
         fail(resp, &err);
         return;
     }
-    obj_page(s, &q, resp);
+    if (within != NULL) { /* one subtree: filter by it (a domain page has no domain query) */
+        sc.roots[0] = within;
+        sc.n = 1;
+    }
+    obj_page(s, &q, &sc, resp);
 }
 
 static void obj_get(struct server *s, const struct kind_ops *k, const char *name,
@@ -1396,37 +1654,41 @@ void routes__save_object(struct server *s, enum store_kind kind, bool create,
 }
 
 static const struct http_route core_routes[] = {
-    {HTTP_GET, "/api/v1/health", h_health, true, NULL, 0},
-    {HTTP_GET, "/api/v1/jobs", h_jobs_list, false, NULL, 0},
-    {HTTP_POST, "/api/v1/jobs", h_jobs_create, false, NULL, 0},
-    {HTTP_GET, "/api/v1/jobs/{name}", h_job_get, false, NULL, 0},
-    {HTTP_PUT, "/api/v1/jobs/{name}", h_job_put, false, NULL, 0},
-    {HTTP_PATCH, "/api/v1/jobs/{name}", h_job_patch, false, NULL, 0},
-    {HTTP_DELETE, "/api/v1/jobs/{name}", h_job_delete, false, NULL, 0},
-    {HTTP_POST, "/api/v1/jobs/{name}/enable", h_job_enable, false, NULL, 0},
-    {HTTP_POST, "/api/v1/jobs/{name}/disable", h_job_disable, false, NULL, 0},
-    {HTTP_POST, "/api/v1/jobs/{name}/run", h_job_run, false, NULL, 0},
-    {HTTP_GET, "/api/v1/runs/{id}", h_run_get, false, NULL, 0},
-    {HTTP_GET, "/api/v1/runs/{id}/log", h_run_log, false, NULL, 0},
-    {HTTP_POST, "/api/v1/runs/{id}/cancel", h_run_cancel, false, NULL, 0},
-    {HTTP_GET, "/api/v1/history", h_history, false, NULL, 0},
-    {HTTP_GET, "/api/v1/stats", h_stats, false, NULL, 0},
-    {HTTP_GET, "/api/v1/alerts", h_alerts, false, NULL, 0},
-    {HTTP_GET, "/api/v1/domains", h_obj_list, false, &domain_ops, 0},
-    {HTTP_POST, "/api/v1/domains", h_obj_create, false, &domain_ops, 0},
-    {HTTP_GET, "/api/v1/domains/{path}", h_obj_get, false, &domain_ops, 0},
-    {HTTP_PUT, "/api/v1/domains/{path}", h_obj_put, false, &domain_ops, 0},
-    {HTTP_DELETE, "/api/v1/domains/{path}", h_obj_delete, false, &domain_ops, 0},
-    {HTTP_GET, "/api/v1/calendars", h_obj_list, false, &calendar_ops, 0},
-    {HTTP_POST, "/api/v1/calendars", h_obj_create, false, &calendar_ops, 0},
-    {HTTP_GET, "/api/v1/calendars/{name}", h_obj_get, false, &calendar_ops, 0},
-    {HTTP_PUT, "/api/v1/calendars/{name}", h_obj_put, false, &calendar_ops, 0},
-    {HTTP_DELETE, "/api/v1/calendars/{name}", h_obj_delete, false, &calendar_ops, 0},
-    {HTTP_GET, "/api/v1/executors", h_executors, false, NULL, 0},
-    {HTTP_GET, "/api/v1/zk/clusters", h_zk_clusters, false, NULL, 0},
-    {HTTP_POST, "/api/v1/cron/check", h_cron_check, false, NULL, 0},
+    {HTTP_GET, "/api/v1/health", h_health, true, NULL, 0, 0},
+    {HTTP_GET, "/api/v1/jobs", h_jobs_list, false, NULL, 0, ROUTES_P_ANY},
+    {HTTP_POST, "/api/v1/jobs", h_jobs_create, false, NULL, 0, ROUTES_P_JOB_CREATE},
+    {HTTP_GET, "/api/v1/jobs/{name}", h_job_get, false, NULL, 0, ROUTES_P_JOB_READ},
+    {HTTP_PUT, "/api/v1/jobs/{name}", h_job_put, false, NULL, 0, ROUTES_P_JOB_REPLACE},
+    {HTTP_PATCH, "/api/v1/jobs/{name}", h_job_patch, false, NULL, 0, ROUTES_P_JOB_REPLACE},
+    {HTTP_DELETE, "/api/v1/jobs/{name}", h_job_delete, false, NULL, 0, ROUTES_P_JOB_OPERATE},
+    {HTTP_POST, "/api/v1/jobs/{name}/enable", h_job_enable, false, NULL, 0, ROUTES_P_JOB_OPERATE},
+    {HTTP_POST, "/api/v1/jobs/{name}/disable", h_job_disable, false, NULL, 0, ROUTES_P_JOB_OPERATE},
+    {HTTP_POST, "/api/v1/jobs/{name}/run", h_job_run, false, NULL, 0, ROUTES_P_JOB_OPERATE},
+    {HTTP_GET, "/api/v1/runs/{id}", h_run_get, false, NULL, 0, ROUTES_P_RUN_READ},
+    {HTTP_GET, "/api/v1/runs/{id}/log", h_run_log, false, NULL, 0, ROUTES_P_RUN_READ},
+    {HTTP_POST, "/api/v1/runs/{id}/cancel", h_run_cancel, false, NULL, 0, ROUTES_P_RUN_OPERATE},
+    {HTTP_GET, "/api/v1/history", h_history, false, NULL, 0, ROUTES_P_ANY},
+    {HTTP_GET, "/api/v1/stats", h_stats, false, NULL, 0, ROUTES_P_ANY},
+    {HTTP_GET, "/api/v1/alerts", h_alerts, false, NULL, 0, ROUTES_P_ANY},
+    {HTTP_GET, "/api/v1/domains", h_obj_list, false, &domain_ops, 0, ROUTES_P_ANY},
+    {HTTP_POST, "/api/v1/domains", h_obj_create, false, &domain_ops, 0, ROUTES_P_DOMAIN_CREATE},
+    {HTTP_GET, "/api/v1/domains/{path}", h_obj_get, false, &domain_ops, 0, ROUTES_P_DOMAIN_READ},
+    {HTTP_PUT, "/api/v1/domains/{path}", h_obj_put, false, &domain_ops, 0, ROUTES_P_DOMAIN_WRITE},
+    {HTTP_DELETE, "/api/v1/domains/{path}", h_obj_delete, false, &domain_ops, 0,
+     ROUTES_P_DOMAIN_WRITE},
+    {HTTP_GET, "/api/v1/calendars", h_obj_list, false, &calendar_ops, 0, ROUTES_P_ANY},
+    {HTTP_POST, "/api/v1/calendars", h_obj_create, false, &calendar_ops, 0,
+     ROUTES_P_CALENDAR_WRITE},
+    {HTTP_GET, "/api/v1/calendars/{name}", h_obj_get, false, &calendar_ops, 0, ROUTES_P_ANY},
+    {HTTP_PUT, "/api/v1/calendars/{name}", h_obj_put, false, &calendar_ops, 0,
+     ROUTES_P_CALENDAR_WRITE},
+    {HTTP_DELETE, "/api/v1/calendars/{name}", h_obj_delete, false, &calendar_ops, 0,
+     ROUTES_P_CALENDAR_WRITE},
+    {HTTP_GET, "/api/v1/executors", h_executors, false, NULL, 0, ROUTES_P_ANY},
+    {HTTP_GET, "/api/v1/zk/clusters", h_zk_clusters, false, NULL, 0, ROUTES_P_ANY},
+    {HTTP_POST, "/api/v1/cron/check", h_cron_check, false, NULL, 0, ROUTES_P_ANY},
 #ifdef TETHYS_TEST_HOOKS
-    {HTTP_POST, "/api/v1/test/clock", h_test_clock, false, NULL, 0},
+    {HTTP_POST, "/api/v1/test/clock", h_test_clock, false, NULL, 0, ROUTES_P_ROOT},
 #endif
 };
 static const size_t core_routes_n = sizeof core_routes / sizeof core_routes[0];
@@ -1441,7 +1703,7 @@ static const struct {
 } tables[] = {
     {core_routes, &core_routes_n},           {routes_tokens, &routes_tokens_n},
     {routes__versions, &routes__versions_n}, {routes__batch, &routes__batch_n},
-    {routes__cluster, &routes__cluster_n},
+    {routes__cluster, &routes__cluster_n},   {routes__users, &routes__users_n},
 };
 
 /* A request is done: its thread's store reader goes back to the pool. */
@@ -1463,7 +1725,11 @@ void routes_config(struct server *s, const char *listen, const char *token, stru
     memset(out, 0, sizeof *out);
     out->listen = listen;
     out->token = token;
-    out->authorize = routes_authorize; /* the token file's "default" and named tokens */
+    /* the token file's "default", named tokens, the cluster's secret, users' sessions */
+    out->authenticate = routes__authenticate;
+    out->principal_free = routes__principal_free;
+    out->session_cookie = ROUTES_SESSION_COOKIE;
+    out->permit = routes__permit; /* every route's permission, decided in one place */
     out->routes = all;
     out->n_routes = n_all;
     out->ctx = s;

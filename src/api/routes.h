@@ -14,12 +14,21 @@
 void routes_config(struct server *s, const char *listen, const char *token,
                    struct http_config *out);
 
-/* routes_tokens.c: /api/v1/tokens, and the HTTP layer's authorize callback (ctx is the
- * server): the data directory's token ("default") or a named token from the store. */
+/* routes_tokens.c: /api/v1/tokens. */
 extern const struct http_route routes_tokens[];
 extern const size_t routes_tokens_n;
-int routes_authorize(void *ctx, const char *bearer, size_t len, char *who, size_t who_cap,
-                     char *why, size_t why_cap);
+
+/*
+ * The first user (routes_users.c), made when the server starts on a store without users:
+ * "admin", an admin of the whole tree who must change the password at the first sign-in,
+ * with a random one-time password into password[PASSWORD_ONE_TIME + 1] (*created true; the
+ * caller tells the operator, once).  When users exist, *created is false, and the one-time
+ * password file DATA/initial-admin-password is removed if its user changed the password
+ * (or is gone).  Another server making the first user at the same moment is no error (one
+ * of them makes it).  It also readies what sign-ins need (the dummy hash unknown names are
+ * checked against).  0 or the store's error.
+ */
+int routes_first_user(struct server *s, char *password, bool *created, struct ty_err *err);
 
 /* routes_cluster.c: the name a cluster member's requests carry (the peer secret as
  * bearer); the cluster's own routes answer only such requests. */

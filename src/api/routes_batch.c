@@ -12,11 +12,15 @@
  * changes nothing.
  *
  * The items are parsed and validated here, on the connection's thread, before the control
- * plane's lock is taken: a refusal of an item's own fields costs the others nothing.
+ * plane's lock is taken: a refusal of an item's own fields costs the others nothing.  So is
+ * each item's permission, as its single request's would be (routes_auth.c): operator of the
+ * job's domain, of both for a move; an item the caller may not make is refused alone (403).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/domain.h"
 #include "../core/job.h"
 #include "routes_impl.h"
 
@@ -115,6 +119,46 @@ static void parse_item(json_t *v, struct server_batch_item *it)
                           json_string_value(name), it->job.name);
 }
 
+/* Whether the caller may make item `it` (parsed): operator of the domain the job has now
+ * (replace, delete; none when it does not exist: the item is a 404) and of the one it will
+ * have (create, replace).  A refusal goes into it->rc / it->err. */
+static void permit_item(struct server *s, const struct http_request *req,
+                        struct server_batch_item *it)
+{
+    char doing[3 * DOMAIN_PATH_MAX + JOB_NAME_MAX + 64], now[DOMAIN_PATH_MAX + 1] = "";
+    bool exists = false;
+    if (it->op != SERVER_BATCH_CREATE && !routes__may(req, ROLE_OPERATOR, "")) {
+        struct store *st = server_reader(s, &it->err);
+        char *text = NULL;
+        int64_t version;
+        int rc = st == NULL ? (it->err.code != 0 ? it->err.code : TY_EIO)
+                            : store_obj_get(st, STORE_JOB, it->name, &text, &version, &it->err);
+        if (rc != 0 && rc != TY_ENOENT) {
+            it->rc = rc;
+            return;
+        }
+        if (rc == 0) {
+            routes__domain_of(text, now, sizeof now);
+            free(text);
+            exists = true;
+        }
+    }
+    snprintf(doing, sizeof doing, "%s job %s",
+             it->op == SERVER_BATCH_CREATE    ? "creating"
+             : it->op == SERVER_BATCH_REPLACE ? "changing"
+                                              : "deleting",
+             it->name);
+    if (exists && (it->rc = routes__check(req, ROLE_OPERATOR, now, doing, &it->err)) != 0)
+        return;
+    if (it->op == SERVER_BATCH_DELETE)
+        return;
+    const char *next = it->job.domain != NULL ? it->job.domain : "";
+    if (exists && strcmp(now, next) != 0)
+        snprintf(doing, sizeof doing, "moving job %s from %s to %s", it->name,
+                 now[0] ? now : "the root", next[0] ? next : "the root");
+    it->rc = routes__check(req, ROLE_OPERATOR, next, doing, &it->err);
+}
+
 /* The answer for one item: its index, op and name, and the status and error (or version)
  * its single request would have had. */
 static json_t *item_result(size_t i, const struct server_batch_item *it, const json_t *v)
@@ -188,8 +232,11 @@ static void h_jobs_batch(void *ctx, const struct http_request *req, struct http_
         json_decref(body);
         return;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         parse_item(json_array_get(list, i), &items[i]);
+        if (items[i].rc == 0)
+            permit_item(s, req, &items[i]);
+    }
     rc = server_jobs_save_batch(s, items, n, who_of(req), &err);
     if (rc != 0) {
         http_error(resp, &err);
@@ -211,6 +258,6 @@ static void h_jobs_batch(void *ctx, const struct http_request *req, struct http_
 }
 
 const struct http_route routes__batch[] = {
-    {HTTP_POST, "/api/v1/jobs:batch", h_jobs_batch, false, NULL, 0},
+    {HTTP_POST, "/api/v1/jobs:batch", h_jobs_batch, false, NULL, 0, ROUTES_P_ANY},
 };
 const size_t routes__batch_n = sizeof routes__batch / sizeof routes__batch[0];

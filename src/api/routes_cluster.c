@@ -5,7 +5,7 @@
  * Servers: executors hand their results to the leader (POST /api/v1/cluster/results, the
  * store side of their spool: answered once the results are in the store) and fetch the
  * definitions of the jobs placed on them, with their secret values (POST
- * /api/v1/cluster/definitions).  Only the cluster's secret opens these (routes_authorize
+ * /api/v1/cluster/definitions).  Only the cluster's secret opens these (routes__authenticate
  * names such a caller "cluster"); an API token does not, so no client can read secret
  * values or forge history through them.
  *
@@ -164,8 +164,8 @@ static void h_definitions(void *ctx, const struct http_request *req, struct http
 }
 
 const struct http_route routes__cluster[] = {
-    {HTTP_POST, "/api/v1/cluster/results", h_results, false, NULL, RESULTS_BODY_MAX},
-    {HTTP_POST, "/api/v1/cluster/definitions", h_definitions, false, NULL, 0},
+    {HTTP_POST, "/api/v1/cluster/results", h_results, false, NULL, RESULTS_BODY_MAX, ROUTES_P_PEER},
+    {HTTP_POST, "/api/v1/cluster/definitions", h_definitions, false, NULL, 0, ROUTES_P_PEER},
 };
 const size_t routes__cluster_n = sizeof routes__cluster / sizeof routes__cluster[0];
 
@@ -302,8 +302,8 @@ static int member_authorize(void *ctx, const char *bearer, size_t len, char *who
 }
 
 static const struct http_route member_routes[] = {
-    {HTTP_POST, COORD_ZK_REQUEST_PATH, h_member_request, false, NULL, 0},
-    {HTTP_GET, "/api/v1/health", h_member_health, true, NULL, 0},
+    {HTTP_POST, COORD_ZK_REQUEST_PATH, h_member_request, false, NULL, 0, ROUTES_P_PEER},
+    {HTTP_GET, "/api/v1/health", h_member_health, true, NULL, 0, 0},
 };
 
 int routes_member_config(const struct coord_member *member,

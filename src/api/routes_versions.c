@@ -268,14 +268,21 @@ static void h_restore(void *c, const struct http_request *r, struct http_respons
 }
 
 const struct http_route routes__versions[] = {
-    {HTTP_GET, "/api/v1/jobs/{name}/versions", h_versions, false, &v_job, 0},
-    {HTTP_GET, "/api/v1/jobs/{name}/versions/{version}", h_version, false, &v_job, 0},
-    {HTTP_POST, "/api/v1/jobs/{name}/restore", h_restore, false, &v_job, 0},
-    {HTTP_GET, "/api/v1/domains/{path}/versions", h_versions, false, &v_domain, 0},
-    {HTTP_GET, "/api/v1/domains/{path}/versions/{version}", h_version, false, &v_domain, 0},
-    {HTTP_POST, "/api/v1/domains/{path}/restore", h_restore, false, &v_domain, 0},
-    {HTTP_GET, "/api/v1/calendars/{name}/versions", h_versions, false, &v_calendar, 0},
-    {HTTP_GET, "/api/v1/calendars/{name}/versions/{version}", h_version, false, &v_calendar, 0},
-    {HTTP_POST, "/api/v1/calendars/{name}/restore", h_restore, false, &v_calendar, 0},
+    {HTTP_GET, "/api/v1/jobs/{name}/versions", h_versions, false, &v_job, 0, ROUTES_P_JOB_HISTORY},
+    {HTTP_GET, "/api/v1/jobs/{name}/versions/{version}", h_version, false, &v_job, 0,
+     ROUTES_P_JOB_HISTORY},
+    {HTTP_POST, "/api/v1/jobs/{name}/restore", h_restore, false, &v_job, 0, ROUTES_P_JOB_RESTORE},
+    {HTTP_GET, "/api/v1/domains/{path}/versions", h_versions, false, &v_domain, 0,
+     ROUTES_P_DOMAIN_READ},
+    {HTTP_GET, "/api/v1/domains/{path}/versions/{version}", h_version, false, &v_domain, 0,
+     ROUTES_P_DOMAIN_READ},
+    {HTTP_POST, "/api/v1/domains/{path}/restore", h_restore, false, &v_domain, 0,
+     ROUTES_P_DOMAIN_WRITE},
+    {HTTP_GET, "/api/v1/calendars/{name}/versions", h_versions, false, &v_calendar, 0,
+     ROUTES_P_ANY},
+    {HTTP_GET, "/api/v1/calendars/{name}/versions/{version}", h_version, false, &v_calendar, 0,
+     ROUTES_P_ANY},
+    {HTTP_POST, "/api/v1/calendars/{name}/restore", h_restore, false, &v_calendar, 0,
+     ROUTES_P_CALENDAR_WRITE},
 };
 const size_t routes__versions_n = sizeof routes__versions / sizeof routes__versions[0];

@@ -15,19 +15,15 @@
  * step with the server's API), sorted by path, so a lookup is a binary search and an
  * answer borrows the bytes: no allocation, no copy, no disk.
  *
- * Every answer carries the console's Content Security Policy: scripts, styles and
- * connections only from this origin, no inline scripts or styles, no framing (with
- * X-Frame-Options for older browsers), no MIME sniffing, and referrers only to this
- * origin.
+ * Every answer carries the console's Content Security Policy (HTTP_CSP, added by the HTTP
+ * layer to every answer of the server, the API's too): scripts, styles and connections
+ * only from this origin, no inline scripts or styles, no framing (with X-Frame-Options for
+ * older browsers), no MIME sniffing, and referrers only to this origin.
  */
 #include "web.h"
 
 #include <stdio.h>
 #include <string.h>
-
-#define WEB_CSP                                                                                    \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 const struct web_asset *web_find(const struct web_bundle *b, const char *path)
 {
@@ -102,10 +98,7 @@ void web_serve(void *ctx, const struct http_request *req, struct http_response *
         http_error(resp, &err);
         return;
     }
-    add_header(resp, "Content-Security-Policy", WEB_CSP);
-    add_header(resp, "X-Frame-Options", "DENY");
-    add_header(resp, "X-Content-Type-Options", "nosniff");
-    add_header(resp, "Referrer-Policy", "same-origin");
+    /* the security headers (HTTP_CSP and the rest) are the HTTP layer's, on every answer */
     add_header(resp, "Cache-Control",
                a->immutable ? "public, max-age=31536000, immutable" : "no-cache");
     resp->etag = strdup(a->etag);

@@ -40,8 +40,9 @@ extern const struct web_bundle web_console;
  * (borrowed for the server's life): answers the file named by the path (or index.html for
  * "/" and for any path that names no file and is not under /api/) with its content type,
  * its ETag, 304 when If-None-Match names it, Cache-Control (a year, immutable, for hashed
- * names; no-cache for the rest) and the console's security headers (its Content Security
- * Policy, frame denial, no sniffing, same-origin referrers).  A path under /api/ is a JSON
+ * names; no-cache for the rest); the HTTP layer adds the security headers every answer
+ * has (the console's Content Security Policy, frame denial, no sniffing, same-origin
+ * referrers).  A path under /api/ is a JSON
  * 404, as any unknown API path.
  */
 void web_serve(void *ctx, const struct http_request *req, struct http_response *resp);

@@ -61,6 +61,8 @@ int cli_restore(int argc, char **argv);
  * first: <why>" (*status CLI_USAGE), or that the lock cannot be opened (CLI_SYSTEM). */
 int cli_lock_dir(const char *dir, const char *op, const char *why, int *status);
 int cli_token(int argc, char **argv); /* token create|list|revoke (cli_token.c) */
+/* user add|list|passwd|rm|grant|ungrant|unlock (cli_user.c) */
+int cli_user(int argc, char **argv);
 /* store copy --from DIR --to URL (cli_store.c): no server; the embedded store moved to
  * PostgreSQL, see docs/operations.md */
 int cli_store(int argc, char **argv);
@@ -134,6 +136,14 @@ int cli_api_call(struct cli_api *api, const char *method, const char *path, cons
  * remain, else NULL (malloc'd).  0, or an exit status after printing the error.
  */
 int cli_api_list(struct cli_api *api, const char *path, size_t max, json_t **items, char **next);
+
+/*
+ * Grants from --role and --domain options (cli_user.c): one --role on every --domain (the
+ * whole tree without one), or as many --role as --domain, paired in order.  0 and *out (a
+ * new JSON array of {"domain", "role"}; [] when neither was given), or CLI_USAGE after
+ * printing why (a role or domain that is not one).
+ */
+int cli_grants_from(const struct cli_list *roles, const struct cli_list *domains, json_t **out);
 
 /* Many job changes sent as few requests (POST /api/v1/jobs:batch; cli_batch.c). */
 struct cli_batch {

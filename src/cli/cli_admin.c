@@ -39,6 +39,7 @@ int cli_exit_for(int code)
     case TY_ENOENT:
     case TY_EEXIST:
     case TY_ECONFLICT:
+    case TY_EPERM:
     case TY_EBUSY: return CLI_USAGE;
     default: return CLI_SYSTEM;
     }

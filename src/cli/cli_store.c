@@ -47,8 +47,9 @@ static void store_usage(FILE *out)
             "usage: tethys store copy --from DIR --to postgresql://USER@HOST:PORT/DB [--json]\n"
             "\n"
             "Move an embedded installation's store to PostgreSQL: copy DIR/tethys.db - jobs,\n"
-            "domains, calendars and every version of each, tokens, secrets, settings, alerts,\n"
-            "runs with their output and skipped fires - into an empty PostgreSQL database.\n"
+            "domains, calendars and every version of each, tokens, users and their roles,\n"
+            "secrets, settings, alerts, runs with their output and skipped fires - into an\n"
+            "empty PostgreSQL database (sessions are not copied: users sign in again).\n"
             "The server on DIR must be stopped.  The password comes from PGPASSWORD or\n"
             "~/.pgpass, never from the URL.  Counts per table are checked at the end; then\n"
             "DIR/store.url records the database, so the server must be started with\n"
@@ -57,8 +58,8 @@ static void store_usage(FILE *out)
 
 /* The tables in the order they are copied: configuration (one transaction), history. */
 static const enum store_table config_tables[] = {
-    STORE_T_META,   STORE_T_OBJECTS, STORE_T_OBJECT_VERSIONS,
-    STORE_T_TOKENS, STORE_T_SECRETS, STORE_T_ALERTS};
+    STORE_T_META,    STORE_T_OBJECTS, STORE_T_OBJECT_VERSIONS, STORE_T_TOKENS,
+    STORE_T_SECRETS, STORE_T_ALERTS,  STORE_T_USERS,           STORE_T_GRANTS};
 static const enum store_table history_tables[] = {STORE_T_RUNS, STORE_T_SKIPS};
 #define N_CONFIG  (sizeof config_tables / sizeof config_tables[0])
 #define N_HISTORY (sizeof history_tables / sizeof history_tables[0])
@@ -204,7 +205,7 @@ static int check_empty(struct store *to, const char *url)
     struct strbuf found;
     sb_init(&found);
     int rc = 0;
-    for (enum store_table t = STORE_T_META; rc == 0 && t <= STORE_T_SKIPS; t++) {
+    for (enum store_table t = STORE_T_META; rc == 0 && t <= STORE_T_GRANTS; t++) {
         int64_t n;
         struct ty_err err;
         if ((rc = store_rows_count(to, t, &n, &err)) != 0) {
@@ -229,7 +230,7 @@ static int check_empty(struct store *to, const char *url)
 static int verify(struct store *from, struct store *to, json_t *counts)
 {
     int rc = 0;
-    for (enum store_table t = STORE_T_META; t <= STORE_T_SKIPS; t++) {
+    for (enum store_table t = STORE_T_META; t <= STORE_T_GRANTS; t++) {
         int64_t a = -1, b = -1;
         struct ty_err err;
         int r = store_rows_count(from, t, &a, &err);

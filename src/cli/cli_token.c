@@ -16,7 +16,8 @@
 
 static void token_usage(FILE *out)
 {
-    fprintf(out, "usage: tethys token create NAME [--expires DURATION]\n"
+    fprintf(out, "usage: tethys token create NAME [--expires DURATION] [--role ROLE [--domain "
+                 "DOMAIN]...]\n"
                  "       tethys token list\n"
                  "       tethys token revoke NAME\n"
                  "  (each also takes --json, --data DIR and --cacert FILE)\n"
@@ -26,12 +27,36 @@ static void token_usage(FILE *out)
                  "once: the server keeps only its hash.  --expires: 30d, 12h, 1d12h, 90m, 2w or\n"
                  "seconds; without it the token does not expire.  A revoked token is refused at\n"
                  "once.  \"default\" cannot be revoked here: stop the server and delete\n"
-                 "DATA/token to replace it.\n");
+                 "DATA/token to replace it.\n"
+                 "--role (viewer, operator or admin) on each --domain's subtree (the whole tree\n"
+                 "without --domain; several --role pair with as many --domain): what the token\n"
+                 "may do.  Without --role a token is a viewer of the whole tree: it reads\n"
+                 "everything and changes nothing.\n");
 }
 
-static int cmd_create(struct cli_api *api, const char *name, const char *expires)
+/* "operator of finance, viewer of the whole tree" for a table cell. */
+static void roles_cell(const json_t *item, char *buf, size_t cap)
+{
+    struct strbuf sb;
+    sb_init_fixed(&sb, buf, cap);
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(item, "grants"), i, g)
+    {
+        const char *d = json_string_value(json_object_get(g, "domain"));
+        sb_addf(&sb, "%s%s of %s", i ? ", " : "", json_string_value(json_object_get(g, "role")),
+                d != NULL && d[0] ? d : "the whole tree");
+    }
+    if (sb.len == 0)
+        sb_adds(&sb, "-");
+}
+
+static int cmd_create(struct cli_api *api, const char *name, const char *expires,
+                      const json_t *grants)
 {
     json_t *body = json_pack("{s:s}", "name", name);
+    if (json_array_size(grants) > 0)
+        json_object_set(body, "grants", (json_t *)grants);
     if (expires != NULL) {
         int64_t secs;
         struct ty_err err;
@@ -54,12 +79,15 @@ static int cmd_create(struct cli_api *api, const char *name, const char *expires
     } else {
         const char *secret = json_string_value(json_object_get(resp, "token"));
         const char *until = json_string_value(json_object_get(resp, "expires_at"));
+        char roles[512];
+        roles_cell(resp, roles, sizeof roles);
         printf("%s\n", secret ? secret : "");
         fprintf(stderr,
-                "tethys: token \"%s\" created%s%s; this is the only time its secret is shown.\n"
+                "tethys: token \"%s\" created (%s)%s%s; this is the only time its secret is "
+                "shown.\n"
                 "        Clients send it as \"Authorization: Bearer <token>\" (the CLI: "
                 "TETHYS_TOKEN).\n",
-                name, until ? ", expires " : "", until ? until : "");
+                name, roles, until ? ", expires " : "", until ? until : "");
     }
     json_decref(resp);
     return CLI_OK;
@@ -84,6 +112,7 @@ static int cmd_list(struct cli_api *api)
             {"LAST USED", "last_used_at_ms", NULL, false},
             {"REVOKED", "revoked_at_ms", NULL, true},
             {"CREATED BY", "created_by", NULL, false},
+            {"ROLES", NULL, roles_cell, false},
         };
         cli_table(json_object_get(resp, "items"), cols, sizeof cols / sizeof cols[0]);
     }
@@ -132,8 +161,11 @@ int cli_token(int argc, char **argv)
     }
     struct cli_api api = {0};
     const char *expires = NULL;
+    struct cli_list roles = {0}, domains = {0};
     const struct cli_opt create_opts[] = {
         {"--expires", NULL, CLI_VALUE, &expires},
+        {"--role", NULL, CLI_LIST, &roles},
+        {"--domain", NULL, CLI_LIST, &domains},
         {NULL, NULL, CLI_FLAG, NULL},
     };
     const char *pos[1] = {NULL};
@@ -146,12 +178,16 @@ int cli_token(int argc, char **argv)
         cli_error("token %s: which token? give its name", sub);
         return CLI_USAGE;
     }
+    json_t *grants = NULL;
+    if (create && (rc = cli_grants_from(&roles, &domains, &grants)) != 0)
+        return rc;
     if (create)
-        rc = cmd_create(&api, pos[0], expires);
+        rc = cmd_create(&api, pos[0], expires, grants);
     else if (list)
         rc = cmd_list(&api);
     else
         rc = cmd_revoke(&api, pos[0]);
+    json_decref(grants);
     if (api.open)
         cli_api_close(&api);
     return rc;

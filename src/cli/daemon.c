@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../api/password.h"
 #include "../api/routes.h"
 #include "../api/token.h"
 #include "../api/web.h"
@@ -239,12 +240,46 @@ static char *make_url(const struct daemon_opts *o, int port)
     return strdup(url);
 }
 
+/*
+ * The first user: on a store without users the server makes "admin" with a one-time
+ * password, tells the operator once - on standard output (the journal under systemd) - and
+ * leaves it in DATA/initial-admin-password (0600) until it is changed.  There is no
+ * default password.  A failure here does not stop the server: the bootstrap token still
+ * works, and `tethys user add` can make a user.
+ */
+static void first_user(struct daemon *d)
+{
+    char pw[PASSWORD_ONE_TIME + 1];
+    bool created = false;
+    struct ty_err err;
+    if (routes_first_user(d->server, pw, &created, &err) != 0) {
+        log_error("cannot make the first user", "error=\"%s\"", err.msg);
+        return;
+    }
+    if (!created)
+        return;
+    char *path = path_join(d->data_dir, "initial-admin-password");
+    char text[PASSWORD_ONE_TIME + 2];
+    snprintf(text, sizeof text, "%s\n", pw);
+    if (path != NULL && file_write_atomic(path, text, strlen(text), 0600, true, &err) == 0)
+        log_info("wrote the first user's one-time password", "path=%s", path);
+    else if (path != NULL)
+        log_warn("cannot write the one-time password file", "path=%s error=\"%s\"", path, err.msg);
+    printf("\ntethys: sign in at %s/ as admin with password %s — you must change it.\n"
+           "        (It is also in %s until you do; there is no other way to get it back.)\n\n",
+           d->url != NULL ? d->url : d->opts.listen, pw, path != NULL ? path : "DATA");
+    fflush(stdout);
+    memset(pw, 0, sizeof pw);
+    memset(text, 0, sizeof text);
+    free(path);
+}
+
 /* ---------------------------------------------------------------------------------------
  * Hooks the control plane calls on its loop
  */
 
 /* The web console: every GET the API's routes do not answer (src/api/web.c). */
-static const struct http_route console_route = {HTTP_GET, "/", web_serve, true, &web_console, 0};
+static const struct http_route console_route = {HTTP_GET, "/", web_serve, true, &web_console, 0, 0};
 
 /* The executor has its jobs: serve. */
 static void on_ready(void *arg)
@@ -266,6 +301,7 @@ static void on_ready(void *arg)
         return;
     }
     d->url = make_url(&d->opts, http_port(d->http));
+    first_user(d);
     if (d->url != NULL)
         write_server_json(d);
     char state[600];
@@ -385,6 +421,12 @@ static int share_token(struct daemon *d, struct ty_err *err)
         rc = 0;
     else if (rc == 0)
         log_info("this server's token is known to the whole cluster", "token=%s", name);
+    /* a data directory's token may do everything, on every server of the cluster */
+    json_t *all = json_pack("[{s:s, s:s}]", "domain", "", "role", "admin");
+    if (rc == 0)
+        rc = all != NULL ? store_grants_set(st, STORE_P_TOKEN, name, all, err)
+                         : ty_error(err, TY_ENOMEM, NULL, -1, 0, "out of memory");
+    json_decref(all);
     store_close(st);
     return rc;
 }

@@ -33,6 +33,7 @@ static const struct {
     {"backup", cli_backup, "copy the data directory's database to a file, server running or not"},
     {"restore", cli_restore, "put a backup back as the database (server stopped)"},
     {"token", cli_token, "create, list and revoke API tokens"},
+    {"user", cli_user, "add, list, change and remove users of the console and the API"},
     {"zk", cli_zk, "the cluster's ZooKeeper ensembles; dump and restore Tethys's nodes"},
     {"store", cli_store, "copy an embedded store to PostgreSQL (store copy; server stopped)"},
 };

@@ -277,9 +277,9 @@ const char *job_misfire_name(enum job_misfire m);
 int job_check_name(const char *field, const char *name, struct ty_err *err);
 
 /*
- * Internal, shared with domain.c only: the JSON field checks job_from_json is built from,
- * so domains and calendars refuse bad input in the same words.  `where` is the path of
- * the enclosing object ("" at the top, "limits", "pause_windows[2]").
+ * Internal, shared with domain.c and role.c only: the JSON field checks job_from_json is
+ * built from, so domains, calendars and grants refuse bad input in the same words.  `where`
+ * is the path of the enclosing object ("" at the top, "limits", "pause_windows[2]").
  */
 /* Refuse a key not in known[n]: unknown field "where.key"; did you mean "where.known"? */
 int job__check_fields(const json_t *obj, const char *where, const char *const *known, size_t n,

@@ -24,6 +24,7 @@ const char *ty_strerror(int code)
     case TY_ENOSPC: return "no space left on device";
     case TY_EUNAVAIL: return "service unavailable";
     case TY_EAUTH: return "not authorised";
+    case TY_EPERM: return "forbidden";
     default: return "unknown error";
     }
 }
@@ -64,6 +65,7 @@ static const struct {
     {"invalid", TY_EINVAL},
     {"out_of_range", TY_ERANGE},
     {"unauthorized", TY_EAUTH},
+    {"forbidden", TY_EPERM},
     {"not_found", TY_ENOENT},
     {"exists", TY_EEXIST},
     {"busy", TY_EBUSY},

@@ -25,7 +25,8 @@ enum ty_code {
     TY_ENOSPC = -10,   /* the disk is full */
     TY_EUNAVAIL = -11, /* a service is down or not answering (database, server) */
     TY_EAUTH = -12,    /* missing or wrong credentials */
-    TY_ECODE_MIN = -12,
+    TY_EPERM = -13,    /* the caller is known but its role does not allow this */
+    TY_ECODE_MIN = -13,
 };
 
 #define TY_ERR_MSG_MAX   768

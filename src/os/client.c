@@ -298,8 +298,8 @@ int client_code_for(long status, const char *code_name)
         return code;
     switch (status) {
     case 400: return TY_EINVAL;
-    case 401:
-    case 403: return TY_EAUTH;
+    case 401: return TY_EAUTH;
+    case 403: return TY_EPERM;
     case 404: return TY_ENOENT;
     case 409: return TY_EEXIST;
     case 412: return TY_ECONFLICT;

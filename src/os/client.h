@@ -140,8 +140,8 @@ void client_path_add(struct strbuf *sb, const char *segment);
 void client_query_add(struct strbuf *sb, const char *key, const char *value);
 
 /* The TY_E* code for an API error: from its "code" name when known, else from the HTTP
- * status (400 TY_EINVAL, 401 TY_EAUTH, 404 TY_ENOENT, 409 TY_EEXIST, 412 TY_ECONFLICT,
- * 503 TY_EUNAVAIL, 507 TY_ENOSPC, other 4xx TY_EINVAL, other 5xx TY_EIO). */
+ * status (400 TY_EINVAL, 401 TY_EAUTH, 403 TY_EPERM, 404 TY_ENOENT, 409 TY_EEXIST, 412
+ * TY_ECONFLICT, 503 TY_EUNAVAIL, 507 TY_ENOSPC, other 4xx TY_EINVAL, other 5xx TY_EIO). */
 int client_code_for(long status, const char *code_name);
 
 #endif

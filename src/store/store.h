@@ -180,11 +180,51 @@ enum store_table {
     STORE_T_ALERTS, /* open and cleared */
     STORE_T_RUNS,
     STORE_T_SKIPS,
+    STORE_T_USERS,  /* users with their password hashes (schema 5) */
+    STORE_T_GRANTS, /* the roles of users and tokens (schema 5); sessions are not copied */
 };
-#define STORE_T_COUNT 8
+#define STORE_T_COUNT 10
 
 /* "meta", "objects", ... (the table's name in both schemas); NULL for an unknown value. */
 const char *store_table_name(enum store_table t);
+
+/* Who a grant is given to (schema 5). */
+enum store_principal {
+    STORE_P_USER = 1,
+    STORE_P_TOKEN,
+};
+
+/* A new user (store_user_create).  Strings and grants are borrowed for the call. */
+struct store_user {
+    const char *name;          /* 1-256 bytes (the API applies the job name rules) */
+    const char *password_hash; /* the password's hash as the caller made it (Argon2id text) */
+    bool must_change;          /* may only change the password until it does */
+    const json_t *grants;      /* [{"domain", "role"}] as role_grants_to_json makes them; NULL:
+                                  none */
+};
+
+/* A change of a user (store_user_update): what is not asked for stays as it is. */
+struct store_user_change {
+    const char *password_hash; /* a new password's hash; NULL: keep the password */
+    int must_change;           /* -1: keep; 0 or 1 */
+    const json_t *grants;      /* the user's grants from now on (replacing all); NULL: keep */
+    bool unlock;               /* forget failed sign-ins and end a lock-out */
+    const char *keep_session;  /* with a new password every session of the user ends, but
+                                  this one (its hash; NULL: none is kept) */
+    bool same_password;        /* password_hash is the same password hashed again (stronger
+                                  limits): sessions stay, password_changed_at_ms too */
+};
+
+/* A session, made at sign-in (store_session_put).  Strings are borrowed. */
+struct store_session {
+    const char *hash; /* hex SHA-256 of the session id the cookie carries */
+    const char *user;
+    const char *csrf; /* the token requests that change something must echo */
+    int64_t created_at_ms;
+    int64_t expires_at_ms;  /* absolute end */
+    int64_t idle_before_ms; /* sessions (anyone's) last seen before this are deleted on the
+                               way, as are those past their absolute end; 0: none */
+};
 
 struct store;
 
@@ -248,6 +288,25 @@ struct store_ops {
     int (*token_list)(struct store *s, json_t **out, struct ty_err *err);
     int (*token_revoke)(struct store *s, const char *name, int64_t at_ms, struct ty_err *err);
     int (*token_lookup)(struct store *s, const char *hash, json_t **out, struct ty_err *err);
+
+    /* users, sessions, grants (schema 5) */
+    int (*user_create)(struct store *s, const struct store_user *u, const char *who, int64_t at_ms,
+                       struct ty_err *err);
+    int (*user_update)(struct store *s, const char *name, const struct store_user_change *c,
+                       int64_t at_ms, struct ty_err *err);
+    int (*user_get)(struct store *s, const char *name, json_t **out, struct ty_err *err);
+    int (*user_list)(struct store *s, json_t **out, struct ty_err *err);
+    int (*user_delete)(struct store *s, const char *name, struct ty_err *err);
+    int (*user_signin)(struct store *s, const char *name, bool ok, int64_t at_ms, int max_failures,
+                       int64_t lock_ms, json_t **out, struct ty_err *err);
+    int (*session_put)(struct store *s, const struct store_session *ss, struct ty_err *err);
+    int (*session_get)(struct store *s, const char *hash, json_t **out, struct ty_err *err);
+    int (*session_touch)(struct store *s, const char *hash, int64_t at_ms, struct ty_err *err);
+    int (*session_delete)(struct store *s, const char *hash, struct ty_err *err);
+    int (*grants_set)(struct store *s, enum store_principal kind, const char *name,
+                      const json_t *grants, struct ty_err *err);
+    int (*grants_get)(struct store *s, enum store_principal kind, const char *name, json_t **out,
+                      struct ty_err *err);
 
     /* secret environment values, kept apart from the job definitions */
     int (*secrets_put)(struct store *s, const char *job, const json_t *values, struct ty_err *err);
@@ -650,6 +709,111 @@ static inline int store_token_lookup(struct store *s, const char *hash, json_t *
                                      struct ty_err *err)
 {
     return s->ops->token_lookup(s, hash, out, err);
+}
+
+/*
+ * Users (schema 5).  A user has a name, a password hash (the caller hashes: the store
+ * never sees a password), must_change_password, the count of failed sign-ins since the
+ * last good one, locked_until_ms (0: not locked) and grants.
+ *
+ * user_create adds one, with its grants, in one transaction: TY_EEXIST (field "name")
+ * when the name is taken.  user_update changes what c asks for, in one transaction
+ * (TY_ENOENT, field "name", when there is no such user): a new password hash also sets
+ * password_changed_at_ms and ends the user's sessions but c->keep_session (neither when
+ * c->same_password says it is the same password hashed again).  user_get
+ * gives {"name", "password_hash", "must_change_password", "failed_attempts",
+ * "locked_until_ms", "created_at_ms", "created_by", "updated_at_ms",
+ * "password_changed_at_ms", "last_signin_at_ms", "grants": [{"domain", "role"}, ...]}
+ * (times not set are null; grants ordered by domain); user_list gives every user, by name,
+ * in the same shape without "password_hash".  user_delete removes the user with its
+ * sessions and grants (TY_ENOENT).  *out is the caller's.
+ *
+ * user_signin records the outcome of a sign-in attempt, atomically (two servers counting
+ * one user's failures never lose one): ok resets the failures, ends a lock and sets
+ * last_signin_at_ms; a failure adds one, and the max_failures-th in a row locks the user
+ * until at_ms + lock_ms and starts the count again.  *out (may be NULL) gets the user as
+ * user_get shows it after the change.  TY_ENOENT when there is no such user.
+ *
+ * Names are 1-256 bytes and grants an array of {"domain": text of at most 256 bytes,
+ * "role": "viewer" | "operator" | "admin"}: TY_EINVAL naming the field otherwise (the
+ * API checks the rules that matter to people before).
+ */
+static inline int store_user_create(struct store *s, const struct store_user *u, const char *who,
+                                    int64_t at_ms, struct ty_err *err)
+{
+    return s->ops->user_create(s, u, who, at_ms, err);
+}
+static inline int store_user_update(struct store *s, const char *name,
+                                    const struct store_user_change *c, int64_t at_ms,
+                                    struct ty_err *err)
+{
+    return s->ops->user_update(s, name, c, at_ms, err);
+}
+static inline int store_user_get(struct store *s, const char *name, json_t **out,
+                                 struct ty_err *err)
+{
+    return s->ops->user_get(s, name, out, err);
+}
+static inline int store_user_list(struct store *s, json_t **out, struct ty_err *err)
+{
+    return s->ops->user_list(s, out, err);
+}
+static inline int store_user_delete(struct store *s, const char *name, struct ty_err *err)
+{
+    return s->ops->user_delete(s, name, err);
+}
+static inline int store_user_signin(struct store *s, const char *name, bool ok, int64_t at_ms,
+                                    int max_failures, int64_t lock_ms, json_t **out,
+                                    struct ty_err *err)
+{
+    return s->ops->user_signin(s, name, ok, at_ms, max_failures, lock_ms, out, err);
+}
+
+/*
+ * Sessions (schema 5), keyed by the hex SHA-256 of the id the cookie carries (the id itself
+ * is never stored).  session_put adds one (TY_EEXIST for a hash that exists; TY_ENOENT,
+ * field "user", when the user does not) and, in the same transaction, deletes every
+ * session past its absolute end or last seen before ss->idle_before_ms.  session_get gives
+ * {"user", "csrf", "created_at_ms", "expires_at_ms", "last_seen_ms"} (TY_ENOENT when
+ * none; the caller checks the times).  session_touch sets last_seen_ms (a session that is
+ * gone is no error).  session_delete removes it (TY_ENOENT when none).  Hashes are checked
+ * as token hashes are (64 hex digits, either case).
+ */
+static inline int store_session_put(struct store *s, const struct store_session *ss,
+                                    struct ty_err *err)
+{
+    return s->ops->session_put(s, ss, err);
+}
+static inline int store_session_get(struct store *s, const char *hash, json_t **out,
+                                    struct ty_err *err)
+{
+    return s->ops->session_get(s, hash, out, err);
+}
+static inline int store_session_touch(struct store *s, const char *hash, int64_t at_ms,
+                                      struct ty_err *err)
+{
+    return s->ops->session_touch(s, hash, at_ms, err);
+}
+static inline int store_session_delete(struct store *s, const char *hash, struct ty_err *err)
+{
+    return s->ops->session_delete(s, hash, err);
+}
+
+/*
+ * Grants of a user or token by name (schema 5): grants_set replaces them all with `grants`
+ * (an array as for users; [] removes them), grants_get gives them ([] when none), ordered
+ * by domain.  The store does not check that the user or token exists: a token's grants
+ * are set right after token_put, in the caller's batch.
+ */
+static inline int store_grants_set(struct store *s, enum store_principal kind, const char *name,
+                                   const json_t *grants, struct ty_err *err)
+{
+    return s->ops->grants_set(s, kind, name, grants, err);
+}
+static inline int store_grants_get(struct store *s, enum store_principal kind, const char *name,
+                                   json_t **out, struct ty_err *err)
+{
+    return s->ops->grants_get(s, kind, name, out, err);
 }
 
 /*

@@ -606,6 +606,18 @@ static const struct store__col run_cols[] = {
 static const struct store__col skip_cols[] = {
     {"fire_id", T},        {"shard", I},  {"job", T},    {"domain", T}, {"scheduled_at", I},
     {"recorded_at_ms", I}, {"reason", T}, {"detail", T}, {"trigger", T}};
+static const struct store__col user_cols[] = {{"name", T},
+                                              {"password_hash", T},
+                                              {"must_change_password", I},
+                                              {"failed_attempts", I},
+                                              {"locked_until_ms", I},
+                                              {"created_at_ms", I},
+                                              {"created_by", T},
+                                              {"updated_at_ms", I},
+                                              {"password_changed_at_ms", I},
+                                              {"last_signin_at_ms", I}};
+static const struct store__col grant_cols[] = {
+    {"kind", T}, {"name", T}, {"domain", T}, {"role", T}};
 #undef I
 #undef T
 
@@ -620,12 +632,14 @@ static const struct store__table tables[STORE_T_COUNT + 1] = {
     [STORE_T_ALERTS] = {"alerts", COLS(alert_cols), NULL, NULL},
     [STORE_T_RUNS] = {"runs", COLS(run_cols), NULL, NULL},
     [STORE_T_SKIPS] = {"skips", COLS(skip_cols), NULL, NULL},
+    [STORE_T_USERS] = {"users", COLS(user_cols), NULL, "name"},
+    [STORE_T_GRANTS] = {"grants", COLS(grant_cols), NULL, "kind, name, domain"},
 };
 #undef COLS
 
 const char *store_table_name(enum store_table t)
 {
-    return t >= STORE_T_META && t <= STORE_T_SKIPS ? tables[t].name : NULL;
+    return t >= STORE_T_META && t <= STORE_T_GRANTS ? tables[t].name : NULL;
 }
 
 int store__check_table(enum store_table t, const char *op, const struct store__table **out,

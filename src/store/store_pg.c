@@ -170,6 +170,39 @@ static const char *const migrations[] = {
      * on the partitioned parent is built on every partition there is, in this transaction
      * (writes to runs wait for it), and ATTACH gives it to every partition made later. */
     "CREATE INDEX runs_executor ON runs (executor, scheduled_at);",
+
+    /* 4 -> 5: users, their sessions, and the grants of users and tokens (store_pg_users.c;
+     * store_sqlite.c's migrations[4] says what each column means).  Every token there is
+     * keeps the whole API it had: admin of the whole tree. */
+    "CREATE TABLE users ("
+    "  name                   text COLLATE \"C\" PRIMARY KEY,"
+    "  password_hash          text NOT NULL,"
+    "  must_change_password   bigint NOT NULL DEFAULT 0,"
+    "  failed_attempts        bigint NOT NULL DEFAULT 0,"
+    "  locked_until_ms        bigint,"
+    "  created_at_ms          bigint NOT NULL,"
+    "  created_by             text,"
+    "  updated_at_ms          bigint NOT NULL,"
+    "  password_changed_at_ms bigint NOT NULL,"
+    "  last_signin_at_ms      bigint);"
+    "CREATE TABLE sessions ("
+    "  hash          text COLLATE \"C\" PRIMARY KEY,"
+    "  user_name     text COLLATE \"C\" NOT NULL,"
+    "  csrf          text NOT NULL,"
+    "  created_at_ms bigint NOT NULL,"
+    "  expires_at_ms bigint NOT NULL,"
+    "  last_seen_ms  bigint NOT NULL);"
+    "CREATE INDEX sessions_user ON sessions (user_name);"
+    "CREATE INDEX sessions_expires ON sessions (expires_at_ms);"
+    "CREATE INDEX sessions_seen ON sessions (last_seen_ms);"
+    "CREATE TABLE grants ("
+    "  kind   text COLLATE \"C\" NOT NULL,"
+    "  name   text COLLATE \"C\" NOT NULL,"
+    "  domain text COLLATE \"C\" NOT NULL,"
+    "  role   text NOT NULL,"
+    "  PRIMARY KEY (kind, name, domain));"
+    "INSERT INTO grants (kind, name, domain, role)"
+    " SELECT 'token', name, '', 'admin' FROM tokens;",
 };
 /* clang-format on */
 
@@ -178,7 +211,8 @@ static const char *const migrations[] = {
 /* The tables a Tethys schema has: an empty database must hold none of them. */
 static const char our_tables[] = "'meta', 'objects', 'object_versions', 'alerts', 'tokens',"
                                  " 'secrets', 'job_domains', 'job_counts', 'runs', 'skips',"
-                                 " 'run_keys', 'skip_keys', 'fire_days'";
+                                 " 'run_keys', 'skip_keys', 'fire_days', 'users', 'sessions',"
+                                 " 'grants'";
 
 /* ---------------------------------------------------------------------------------------
  * Fixed statements.
@@ -822,7 +856,7 @@ struct identity {
 static int read_identity(struct pg *s, struct identity *id, struct ty_err *err)
 {
     memset(id, 0, sizeof *id);
-    char sql[512];
+    char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT to_regclass('meta') IS NOT NULL,"
              " coalesce(obj_description(to_regclass('meta'), 'pg_class') = '" PG_MARK "', false),"
@@ -2481,6 +2515,18 @@ static const struct store_ops pg_ops = {
     .token_list = pg_token_list,
     .token_revoke = pg_token_revoke,
     .token_lookup = pg_token_lookup,
+    .user_create = pg__user_create,
+    .user_update = pg__user_update,
+    .user_get = pg__user_get,
+    .user_list = pg__user_list,
+    .user_delete = pg__user_delete,
+    .user_signin = pg__user_signin,
+    .session_put = pg__session_put,
+    .session_get = pg__session_get,
+    .session_touch = pg__session_touch,
+    .session_delete = pg__session_delete,
+    .grants_set = pg__grants_set,
+    .grants_get = pg__grants_get,
     .secrets_put = pg_secrets_put,
     .secrets_get = pg_secrets_get,
     .jobs_get_many = pg_jobs_get_many,

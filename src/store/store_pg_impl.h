@@ -6,9 +6,10 @@
  *
  * store_pg.c owns the connection (open, reconnect, schema, errors, batches) and the
  * configuration side (objects, the job index, tokens, secrets, alerts, settings);
- * store_pg_runs.c owns history (runs, skipped fires, their day partitions, history pages,
- * statistics, retention).  Each keeps its own table of fixed statements; both execute
- * them through pg__exec, which prepares a statement on its first use on a connection.
+ * store_pg_users.c owns users, sessions and grants; store_pg_runs.c owns history (runs, skipped
+ * fires, their day partitions, history pages, statistics, retention).  Each keeps its own table of
+ * fixed statements; both execute them through pg__exec, which prepares a statement on its first use
+ * on a connection.
  */
 #ifndef STORE_PG_IMPL_H
 #define STORE_PG_IMPL_H
@@ -79,6 +80,33 @@ enum pg_rst {
     PG_R_COUNT
 };
 
+/* Fixed statements of store_pg_users.c (users, sessions, grants; schema 5). */
+enum pg_ust {
+    PG_U_USER_INSERT,
+    PG_U_USER_SET_PASSWORD,
+    PG_U_USER_REHASH,
+    PG_U_USER_SET_MUST,
+    PG_U_USER_UNLOCK,
+    PG_U_USER_TOUCHED,
+    PG_U_USER_GET,
+    PG_U_USER_LIST,
+    PG_U_USER_DELETE,
+    PG_U_USER_SIGNIN_OK,
+    PG_U_USER_SIGNIN_FAIL,
+    PG_U_SESSIONS_END,
+    PG_U_SESSIONS_END_BUT,
+    PG_U_SESSION_PRUNE,
+    PG_U_SESSION_INSERT,
+    PG_U_SESSION_EXISTS,
+    PG_U_SESSION_GET,
+    PG_U_SESSION_TOUCH,
+    PG_U_SESSION_DELETE,
+    PG_U_GRANTS_DELETE,
+    PG_U_GRANT_INSERT,
+    PG_U_GRANTS_GET,
+    PG_U_COUNT
+};
+
 /* Object page statements: walk job_domains (else objects), enabled fixed, text filter. */
 enum { PG_PQ_INDEX = 1, PG_PQ_ENABLED = 2, PG_PQ_TEXT = 4, PG_PQ_LEVEL = 8, PG_PQ_MASKS = 16 };
 
@@ -98,6 +126,7 @@ struct pg_day_stmt {
 struct pg_prepared {
     bool cfg[PG_C_COUNT];
     bool run[PG_R_COUNT];
+    bool users[PG_U_COUNT];
     bool hist[STORE__HM_MODES][STORE__HQ_MASKS];
     bool page[PG_PQ_MASKS];
     struct pg_day_stmt day[PG_DAY_STMTS];
@@ -267,6 +296,28 @@ int pg__stats(struct store *base, const struct store_stats_query *q, json_t **ou
               struct ty_err *err);
 int pg__prune(struct store *base, int64_t older_than_ms, int64_t keep_per_job, int64_t *removed,
               struct ty_err *err);
+
+/* ---------------------------------------------------------------------------------------
+ * Users, sessions, grants (store_pg_users.c): the store.h calls of the same names.
+ */
+
+int pg__user_create(struct store *base, const struct store_user *u, const char *who, int64_t at_ms,
+                    struct ty_err *err);
+int pg__user_update(struct store *base, const char *name, const struct store_user_change *c,
+                    int64_t at_ms, struct ty_err *err);
+int pg__user_get(struct store *base, const char *name, json_t **out, struct ty_err *err);
+int pg__user_list(struct store *base, json_t **out, struct ty_err *err);
+int pg__user_delete(struct store *base, const char *name, struct ty_err *err);
+int pg__user_signin(struct store *base, const char *name, bool ok, int64_t at_ms, int max_failures,
+                    int64_t lock_ms, json_t **out, struct ty_err *err);
+int pg__session_put(struct store *base, const struct store_session *ss, struct ty_err *err);
+int pg__session_get(struct store *base, const char *hash, json_t **out, struct ty_err *err);
+int pg__session_touch(struct store *base, const char *hash, int64_t at_ms, struct ty_err *err);
+int pg__session_delete(struct store *base, const char *hash, struct ty_err *err);
+int pg__grants_set(struct store *base, enum store_principal kind, const char *name,
+                   const json_t *grants, struct ty_err *err);
+int pg__grants_get(struct store *base, enum store_principal kind, const char *name, json_t **out,
+                   struct ty_err *err);
 
 /* ---------------------------------------------------------------------------------------
  * Whole tables as rows (store_rows_load).

@@ -35,6 +35,7 @@
  * (job_counts), in the same transaction, so counting a subtree is one probe and never
  * reads the jobs.  Runs are indexed by executor (schema 4), so a cluster finds where a dead
  * executor stopped (executor_last_fires) without reading the other executors' history.
+ * Users, their sessions and the grants of users and tokens came with schema 5.
  *
  * Reads build jansson values.  History is keyset-paginated on (scheduled_at, kind, row id)
  * with one prepared statement per filter combination, so every page is an index range
@@ -43,6 +44,7 @@
  */
 #include "store.h"
 #include "store_common.h"
+#include "store_users.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -248,6 +250,51 @@ static const char *const migrations[] = {
     /* executor_last_fires: one executor's runs since a time, as one range.  Built over the
      * runs there are, inside the migration's transaction. */
     "CREATE INDEX runs_executor ON runs (executor, scheduled_at);",
+
+    /* 4 -> 5 (issue 12: users, sessions, roles) */
+
+    /* People who sign in.  Only the password's Argon2id hash is kept.  failed_attempts
+     * counts failed sign-ins since the last good one; locked_until_ms, when later than now,
+     * refuses every sign-in (NULL: never locked). */
+    "CREATE TABLE users ("
+    "  name                   TEXT PRIMARY KEY,"
+    "  password_hash          TEXT NOT NULL,"
+    "  must_change_password   INTEGER NOT NULL DEFAULT 0,"
+    "  failed_attempts        INTEGER NOT NULL DEFAULT 0,"
+    "  locked_until_ms        INTEGER,"
+    "  created_at_ms          INTEGER NOT NULL,"
+    "  created_by             TEXT,"
+    "  updated_at_ms          INTEGER NOT NULL,"
+    "  password_changed_at_ms INTEGER NOT NULL,"
+    "  last_signin_at_ms      INTEGER"
+    ") WITHOUT ROWID;"
+
+    /* Signed-in browsers, by the SHA-256 of the id their cookie carries (the id itself is
+     * never stored, as for tokens).  Expired ones are deleted when a new one is made. */
+    "CREATE TABLE sessions ("
+    "  hash          TEXT PRIMARY KEY,"
+    "  user_name     TEXT NOT NULL,"
+    "  csrf          TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  expires_at_ms INTEGER NOT NULL,"
+    "  last_seen_ms  INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX sessions_user ON sessions (user_name);"
+    "CREATE INDEX sessions_expires ON sessions (expires_at_ms);"
+    "CREATE INDEX sessions_seen ON sessions (last_seen_ms);"
+
+    /* Roles on domain subtrees, of users and tokens alike; domain '' is the whole tree. */
+    "CREATE TABLE grants ("
+    "  kind   TEXT NOT NULL,"
+    "  name   TEXT NOT NULL,"
+    "  domain TEXT NOT NULL,"
+    "  role   TEXT NOT NULL,"
+    "  PRIMARY KEY (kind, name, domain)"
+    ") WITHOUT ROWID;"
+
+    /* Every token there is keeps the whole API it had: admin of the whole tree. */
+    "INSERT INTO grants (kind, name, domain, role)"
+    " SELECT 'token', name, '', 'admin' FROM tokens;",
 };
 /* clang-format on */
 
@@ -319,9 +366,34 @@ enum st {
     ST_SECRETS_DELETE,
     ST_SECRET_INSERT,
     ST_SECRETS_GET,
+    ST_USER_INSERT,
+    ST_USER_SET_PASSWORD,
+    ST_USER_REHASH,
+    ST_USER_SET_MUST,
+    ST_USER_UNLOCK,
+    ST_USER_TOUCHED,
+    ST_USER_GET,
+    ST_USER_LIST,
+    ST_USER_DELETE,
+    ST_USER_SIGNIN_OK,
+    ST_USER_SIGNIN_FAIL,
+    ST_USER_SESSIONS_END,
+    ST_USER_SESSIONS_END_BUT,
+    ST_SESSION_PRUNE,
+    ST_SESSION_INSERT,
+    ST_SESSION_GET,
+    ST_SESSION_TOUCH,
+    ST_SESSION_DELETE,
+    ST_GRANTS_DELETE,
+    ST_GRANT_INSERT,
+    ST_GRANTS_GET,
     ST_JOBS_GET_MANY,
     ST_COUNT
 };
+
+#define USER_COLS                                                                                  \
+    "name, must_change_password, failed_attempts, locked_until_ms, created_at_ms, created_by,"     \
+    " updated_at_ms, password_changed_at_ms, last_signin_at_ms, password_hash"
 
 #define TOKEN_COLS "name, created_at_ms, expires_at_ms, revoked_at_ms, last_used_at_ms, created_by"
 
@@ -474,6 +546,43 @@ static const char *const st_sql[ST_COUNT] = {
     [ST_SECRETS_DELETE] = "DELETE FROM secrets WHERE job = ?1",
     [ST_SECRET_INSERT] = "INSERT INTO secrets (job, name, value) VALUES (?1, ?2, ?3)",
     [ST_SECRETS_GET] = "SELECT name, value FROM secrets WHERE job = ?1 ORDER BY name",
+    [ST_USER_INSERT] = "INSERT INTO users (name, password_hash, must_change_password,"
+                       " created_at_ms, created_by, updated_at_ms, password_changed_at_ms)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?4)",
+    [ST_USER_SET_PASSWORD] = "UPDATE users SET password_hash = ?2, password_changed_at_ms = ?3"
+                             " WHERE name = ?1",
+    [ST_USER_REHASH] = "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+    [ST_USER_SET_MUST] = "UPDATE users SET must_change_password = ?2 WHERE name = ?1",
+    [ST_USER_UNLOCK] = "UPDATE users SET failed_attempts = 0, locked_until_ms = NULL"
+                       " WHERE name = ?1",
+    [ST_USER_TOUCHED] = "UPDATE users SET updated_at_ms = ?2 WHERE name = ?1",
+    [ST_USER_GET] = "SELECT " USER_COLS " FROM users WHERE name = ?1",
+    [ST_USER_LIST] = "SELECT " USER_COLS " FROM users ORDER BY name",
+    [ST_USER_DELETE] = "DELETE FROM users WHERE name = ?1",
+    [ST_USER_SIGNIN_OK] = "UPDATE users SET failed_attempts = 0, locked_until_ms = NULL,"
+                          " last_signin_at_ms = ?2 WHERE name = ?1",
+    /* the max_failures-th failure in a row locks and starts counting again */
+    [ST_USER_SIGNIN_FAIL] = "UPDATE users SET"
+                            " locked_until_ms = CASE WHEN failed_attempts + 1 >= ?3"
+                            "  THEN ?2 + ?4 ELSE locked_until_ms END,"
+                            " failed_attempts = CASE WHEN failed_attempts + 1 >= ?3"
+                            "  THEN 0 ELSE failed_attempts + 1 END"
+                            " WHERE name = ?1",
+    [ST_USER_SESSIONS_END] = "DELETE FROM sessions WHERE user_name = ?1",
+    [ST_USER_SESSIONS_END_BUT] = "DELETE FROM sessions WHERE user_name = ?1 AND hash <> ?2",
+    [ST_SESSION_PRUNE] = "DELETE FROM sessions WHERE expires_at_ms <= ?1 OR last_seen_ms < ?2",
+    [ST_SESSION_INSERT] = "INSERT INTO sessions (hash, user_name, csrf, created_at_ms,"
+                          " expires_at_ms, last_seen_ms)"
+                          " SELECT ?1, ?2, ?3, ?4, ?5, ?4 WHERE EXISTS"
+                          " (SELECT 1 FROM users WHERE name = ?2)",
+    [ST_SESSION_GET] = "SELECT user_name, csrf, created_at_ms, expires_at_ms, last_seen_ms"
+                       " FROM sessions WHERE hash = ?1",
+    [ST_SESSION_TOUCH] = "UPDATE sessions SET last_seen_ms = ?2 WHERE hash = ?1",
+    [ST_SESSION_DELETE] = "DELETE FROM sessions WHERE hash = ?1",
+    [ST_GRANTS_DELETE] = "DELETE FROM grants WHERE kind = ?1 AND name = ?2",
+    [ST_GRANT_INSERT] = "INSERT INTO grants (kind, name, domain, role) VALUES (?1, ?2, ?3, ?4)",
+    [ST_GRANTS_GET] = "SELECT domain, role FROM grants WHERE kind = ?1 AND name = ?2"
+                      " ORDER BY domain",
     /* ?1: the names as a JSON array (store__names_json).  CROSS JOIN keeps json_each the
      * outer loop, so a name costs a probe of each key; left to itself the planner walks
      * every job and looks each up in the list. */
@@ -3024,6 +3133,492 @@ static int sq_token_lookup(struct store *base, const char *hash, json_t **out, s
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Users, sessions and grants (schema 5).  A user's grants are written in the transaction
+ * that creates or changes the user; a new password ends the user's other sessions in the
+ * same transaction, so a stolen session does not outlive the password that made it.
+ */
+
+static int grants_write(struct sq *s, const char *kn, const char *name, const json_t *grants,
+                        const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_GRANTS_DELETE, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    bind_text(st, 2, name);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    if (rc != 0 || (rc = stmt(s, ST_GRANT_INSERT, &st, err)) != 0)
+        return rc;
+    size_t i;
+    const json_t *g;
+    json_array_foreach(grants, i, g)
+    {
+        bind_text(st, 1, kn);
+        bind_text(st, 2, name);
+        bind_text(st, 3, json_string_value(json_object_get(g, "domain")));
+        bind_text(st, 4, json_string_value(json_object_get(g, "role")));
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sq_fail(s, err, "%s", what);
+        sqlite3_reset(st);
+        if (rc != 0)
+            break;
+    }
+    return rc;
+}
+
+static json_t *grant_row(sqlite3_stmt *st)
+{
+    struct jb b = {json_object(), false};
+    jb_set(&b, "domain", col_text(st, 0));
+    jb_set(&b, "role", col_text(st, 1));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int grants_read(struct sq *s, const char *kn, const char *name, json_t **out,
+                       const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_GRANTS_GET, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, kn);
+    bind_text(st, 2, name);
+    return collect(s, st, grant_row, out, what, err);
+}
+
+/* A user from USER_COLS, the password hash only when asked for. */
+static json_t *user_row(sqlite3_stmt *st, bool hash)
+{
+    struct jb b = {json_object(), false};
+    jb_set(&b, "name", col_text(st, 0));
+    if (hash)
+        jb_set(&b, "password_hash", col_text(st, 9));
+    jb_set(&b, "must_change_password", json_boolean(sqlite3_column_int64(st, 1) != 0));
+    jb_set(&b, "failed_attempts", col_int(st, 2));
+    jb_set(&b, "locked_until_ms", col_int(st, 3));
+    jb_set(&b, "created_at_ms", col_int(st, 4));
+    jb_set(&b, "created_by", col_text(st, 5));
+    jb_set(&b, "updated_at_ms", col_int(st, 6));
+    jb_set(&b, "password_changed_at_ms", col_int(st, 7));
+    jb_set(&b, "last_signin_at_ms", col_int(st, 8));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+/* Run a cached statement keyed by a name (?1) and a second value; *changed gets the rows
+ * it changed.  v2 text when t2 is not NULL, else the integer i2 (unless no2). */
+static int run_named(struct sq *s, enum st id, const char *name, const char *t2, int64_t i2,
+                     bool has2, int64_t *changed, const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, id, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, name);
+    if (t2 != NULL)
+        bind_text(st, 2, t2);
+    else if (has2)
+        sqlite3_bind_int64(st, 2, i2);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    else if (changed != NULL)
+        *changed = sqlite3_changes(s->db);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int user_create_tx(struct sq *s, const struct store_user *u, const char *who, int64_t at_ms,
+                          const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_USER_INSERT, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, u->name);
+    bind_text(st, 2, u->password_hash);
+    sqlite3_bind_int(st, 3, u->must_change ? 1 : 0);
+    sqlite3_bind_int64(st, 4, at_ms);
+    bind_text(st, 5, who);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    if (rc == TY_EEXIST)
+        return ty_error(err, TY_EEXIST, "name", -1, 0,
+                        "user_create: a user named \"%.100s\" exists", u->name);
+    if (rc == 0 && u->grants != NULL)
+        rc = grants_write(s, "user", u->name, u->grants, what, err);
+    return rc;
+}
+
+static int sq_user_create(struct store *base, const struct store_user *u, const char *who,
+                          int64_t at_ms, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_user(u, err);
+    if (rc == 0)
+        rc = writable(s, "user_create", err);
+    if (rc != 0)
+        return rc;
+    char what[160];
+    snprintf(what, sizeof what, "user_create \"%.100s\"", u->name);
+    if ((rc = tx_begin(s, what, err)) != 0)
+        return rc;
+    return tx_end(s, user_create_tx(s, u, who, at_ms > 0 ? at_ms : now_ms(), what, err), what, err);
+}
+
+static int user_update_tx(struct sq *s, const char *name, const struct store_user_change *c,
+                          int64_t at_ms, const char *what, struct ty_err *err)
+{
+    int64_t changed = 0;
+    int rc = run_named(s, ST_USER_TOUCHED, name, NULL, at_ms, true, &changed, what, err);
+    if (rc == 0 && changed == 0)
+        return ty_error(err, TY_ENOENT, "name", -1, 0, "user_update: no user named \"%.100s\"",
+                        name);
+    if (rc == 0 && c->password_hash != NULL) {
+        sqlite3_stmt *st;
+        if ((rc = stmt(s, c->same_password ? ST_USER_REHASH : ST_USER_SET_PASSWORD, &st, err)) != 0)
+            return rc;
+        bind_text(st, 1, name);
+        bind_text(st, 2, c->password_hash);
+        if (!c->same_password)
+            sqlite3_bind_int64(st, 3, at_ms);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sq_fail(s, err, "%s", what);
+        sqlite3_reset(st);
+        if (rc == 0 && c->same_password) {
+            /* the same password: its sessions stay */
+        } else if (rc == 0 && c->keep_session != NULL) {
+            char h[STORE__HASH_HEX + 1];
+            store__check_hash(what, c->keep_session, h, NULL); /* checked before */
+            rc = run_named(s, ST_USER_SESSIONS_END_BUT, name, h, 0, false, NULL, what, err);
+        } else if (rc == 0) {
+            rc = run_named(s, ST_USER_SESSIONS_END, name, NULL, 0, false, NULL, what, err);
+        }
+    }
+    if (rc == 0 && c->must_change >= 0)
+        rc = run_named(s, ST_USER_SET_MUST, name, NULL, c->must_change, true, NULL, what, err);
+    if (rc == 0 && c->unlock)
+        rc = run_named(s, ST_USER_UNLOCK, name, NULL, 0, false, NULL, what, err);
+    if (rc == 0 && c->grants != NULL)
+        rc = grants_write(s, "user", name, c->grants, what, err);
+    return rc;
+}
+
+static int sq_user_update(struct store *base, const char *name, const struct store_user_change *c,
+                          int64_t at_ms, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_user_change(name, c, err);
+    if (rc == 0)
+        rc = writable(s, "user_update", err);
+    if (rc != 0)
+        return rc;
+    char what[160];
+    snprintf(what, sizeof what, "user_update \"%.100s\"", name);
+    if ((rc = tx_begin(s, what, err)) != 0)
+        return rc;
+    return tx_end(s, user_update_tx(s, name, c, at_ms > 0 ? at_ms : now_ms(), what, err), what,
+                  err);
+}
+
+/* One user with its grants (the hash when asked for); TY_ENOENT naming `op`. */
+static int user_read(struct sq *s, const char *name, bool hash, json_t **out, const char *op,
+                     struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_USER_GET, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, name);
+    json_t *u = NULL;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW && (u = user_row(st, hash)) == NULL)
+        rc = store__oom(err, op);
+    else if (src == SQLITE_DONE)
+        rc = ty_error(err, TY_ENOENT, "name", -1, 0, "%s: no user named \"%.100s\"", op, name);
+    else if (src != SQLITE_ROW)
+        rc = sq_fail(s, err, "%s \"%.100s\"", op, name);
+    sqlite3_reset(st);
+    json_t *grants = NULL;
+    if (rc == 0 && (rc = grants_read(s, "user", name, &grants, op, err)) == 0 &&
+        json_object_set_new(u, "grants", grants) != 0)
+        rc = store__oom(err, op);
+    if (rc != 0) {
+        json_decref(u);
+        return rc;
+    }
+    *out = u;
+    return 0;
+}
+
+static int sq_user_get(struct store *base, const char *name, json_t **out, struct ty_err *err)
+{
+    int rc = store__check_id(name, STORE__NAME_MAX + 1, "name", "user_get", err);
+    return rc != 0 ? rc : user_read(SQ(base), name, true, out, "user_get", err);
+}
+
+static json_t *user_row_public(sqlite3_stmt *st)
+{
+    return user_row(st, false);
+}
+
+static int sq_user_list(struct store *base, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    sqlite3_stmt *st;
+    json_t *users = NULL;
+    int rc = stmt(s, ST_USER_LIST, &st, err);
+    if (rc == 0)
+        rc = collect(s, st, user_row_public, &users, "user_list", err);
+    size_t i;
+    json_t *u;
+    json_array_foreach(users, i, u)
+    {
+        json_t *grants = NULL;
+        if (rc == 0)
+            rc = grants_read(s, "user", json_string_value(json_object_get(u, "name")), &grants,
+                             "user_list", err);
+        if (rc == 0 && json_object_set_new(u, "grants", grants) != 0)
+            rc = store__oom(err, "user_list");
+    }
+    if (rc != 0) {
+        json_decref(users);
+        return rc;
+    }
+    *out = users;
+    return 0;
+}
+
+static int user_delete_tx(struct sq *s, const char *name, const char *what, struct ty_err *err)
+{
+    int64_t changed = 0;
+    int rc = run_named(s, ST_USER_DELETE, name, NULL, 0, false, &changed, what, err);
+    if (rc == 0 && changed == 0)
+        return ty_error(err, TY_ENOENT, "name", -1, 0, "user_delete: no user named \"%.100s\"",
+                        name);
+    if (rc == 0)
+        rc = run_named(s, ST_USER_SESSIONS_END, name, NULL, 0, false, NULL, what, err);
+    if (rc == 0)
+        rc = run_named(s, ST_GRANTS_DELETE, "user", name, 0, false, NULL, what, err);
+    return rc;
+}
+
+static int sq_user_delete(struct store *base, const char *name, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_id(name, STORE__NAME_MAX + 1, "name", "user_delete", err);
+    if (rc == 0)
+        rc = writable(s, "user_delete", err);
+    if (rc != 0)
+        return rc;
+    char what[160];
+    snprintf(what, sizeof what, "user_delete \"%.100s\"", name);
+    if ((rc = tx_begin(s, what, err)) != 0)
+        return rc;
+    return tx_end(s, user_delete_tx(s, name, what, err), what, err);
+}
+
+struct signin {
+    const char *name;
+    bool ok;
+    int64_t at_ms, lock_ms;
+    int max_failures;
+};
+
+static int user_signin_tx(struct sq *s, const struct signin *a, const char *what,
+                          struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, a->ok ? ST_USER_SIGNIN_OK : ST_USER_SIGNIN_FAIL, &st, err);
+    if (rc != 0)
+        return rc;
+    bind_text(st, 1, a->name);
+    sqlite3_bind_int64(st, 2, a->at_ms);
+    if (!a->ok) {
+        sqlite3_bind_int(st, 3, a->max_failures);
+        sqlite3_bind_int64(st, 4, a->lock_ms);
+    }
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    else if (sqlite3_changes(s->db) == 0)
+        rc = ty_error(err, TY_ENOENT, "name", -1, 0, "user_signin: no user named \"%.100s\"",
+                      a->name);
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int sq_user_signin(struct store *base, const char *name, bool ok, int64_t at_ms,
+                          int max_failures, int64_t lock_ms, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    int rc = store__check_id(name, STORE__NAME_MAX + 1, "name", "user_signin", err);
+    if (rc == 0 && (max_failures < 1 || lock_ms < 0))
+        rc = ty_error(err, TY_EINVAL, "max_failures", -1, 0,
+                      "user_signin: max_failures must be 1 or more and lock_ms not negative");
+    if (rc == 0)
+        rc = writable(s, "user_signin", err);
+    if (rc != 0)
+        return rc;
+    char what[160];
+    snprintf(what, sizeof what, "user_signin \"%.100s\"", name);
+    struct signin a = {name, ok, at_ms > 0 ? at_ms : now_ms(), lock_ms, max_failures};
+    if ((rc = tx_begin(s, what, err)) != 0)
+        return rc;
+    json_t *u = NULL;
+    rc = user_signin_tx(s, &a, what, err);
+    if (rc == 0 && out != NULL)
+        rc = user_read(s, name, false, &u, "user_signin", err);
+    rc = tx_end(s, rc, what, err);
+    if (rc != 0) {
+        json_decref(u);
+        return rc;
+    }
+    if (out != NULL)
+        *out = u;
+    return 0;
+}
+
+static int session_put_tx(struct sq *s, const struct store_session *ss, const char *h,
+                          const char *what, struct ty_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = stmt(s, ST_SESSION_PRUNE, &st, err);
+    if (rc != 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, ss->created_at_ms);
+    sqlite3_bind_int64(st, 2, ss->idle_before_ms);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    sqlite3_reset(st);
+    if (rc != 0 || (rc = stmt(s, ST_SESSION_INSERT, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, h);
+    bind_text(st, 2, ss->user);
+    bind_text(st, 3, ss->csrf);
+    sqlite3_bind_int64(st, 4, ss->created_at_ms);
+    sqlite3_bind_int64(st, 5, ss->expires_at_ms);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail(s, err, "%s", what);
+    else if (sqlite3_changes(s->db) == 0)
+        rc = ty_error(err, TY_ENOENT, "user", -1, 0, "session_put: no user named \"%.100s\"",
+                      ss->user);
+    sqlite3_reset(st);
+    if (rc == TY_EEXIST)
+        rc = ty_error(err, TY_EEXIST, "hash", -1, 0, "session_put: the session exists");
+    return rc;
+}
+
+static int sq_session_put(struct store *base, const struct store_session *ss, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    char h[STORE__HASH_HEX + 1];
+    int rc = store__check_session(ss, h, err);
+    if (rc == 0)
+        rc = writable(s, "session_put", err);
+    if (rc != 0 || (rc = tx_begin(s, "session_put", err)) != 0)
+        return rc;
+    return tx_end(s, session_put_tx(s, ss, h, "session_put", err), "session_put", err);
+}
+
+static json_t *session_row(sqlite3_stmt *st)
+{
+    struct jb b = {json_object(), false};
+    jb_set(&b, "user", col_text(st, 0));
+    jb_set(&b, "csrf", col_text(st, 1));
+    jb_set(&b, "created_at_ms", col_int(st, 2));
+    jb_set(&b, "expires_at_ms", col_int(st, 3));
+    jb_set(&b, "last_seen_ms", col_int(st, 4));
+    if (b.bad) {
+        json_decref(b.o);
+        return NULL;
+    }
+    return b.o;
+}
+
+static int sq_session_get(struct store *base, const char *hash, json_t **out, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    char h[STORE__HASH_HEX + 1];
+    int rc = store__check_hash("session_get", hash, h, err);
+    sqlite3_stmt *st;
+    if (rc != 0 || (rc = stmt(s, ST_SESSION_GET, &st, err)) != 0)
+        return rc;
+    bind_text(st, 1, h);
+    json_t *o = NULL;
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW && (o = session_row(st)) == NULL)
+        rc = store__oom(err, "session_get");
+    else if (src == SQLITE_DONE)
+        rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "session_get: no such session");
+    else if (src != SQLITE_ROW)
+        rc = sq_fail(s, err, "session_get");
+    sqlite3_reset(st);
+    if (rc == 0)
+        *out = o;
+    return rc;
+}
+
+static int sq_session_touch(struct store *base, const char *hash, int64_t at_ms, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    char h[STORE__HASH_HEX + 1];
+    int rc = store__check_hash("session_touch", hash, h, err);
+    if (rc == 0)
+        rc = writable(s, "session_touch", err);
+    return rc != 0 ? rc
+                   : run_named(s, ST_SESSION_TOUCH, h, NULL, at_ms > 0 ? at_ms : now_ms(), true,
+                               NULL, "session_touch", err);
+}
+
+static int sq_session_delete(struct store *base, const char *hash, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    char h[STORE__HASH_HEX + 1];
+    int64_t changed = 0;
+    int rc = store__check_hash("session_delete", hash, h, err);
+    if (rc == 0)
+        rc = writable(s, "session_delete", err);
+    if (rc == 0)
+        rc = run_named(s, ST_SESSION_DELETE, h, NULL, 0, false, &changed, "session_delete", err);
+    if (rc == 0 && changed == 0)
+        rc = ty_error(err, TY_ENOENT, NULL, -1, 0, "session_delete: no such session");
+    return rc;
+}
+
+static int sq_grants_set(struct store *base, enum store_principal kind, const char *name,
+                         const json_t *grants, struct ty_err *err)
+{
+    struct sq *s = SQ(base);
+    const char *kn;
+    int rc = store__check_principal("grants_set", kind, name, &kn, err);
+    if (rc == 0)
+        rc = store__check_grants("grants_set", grants, false, err);
+    if (rc == 0)
+        rc = writable(s, "grants_set", err);
+    if (rc != 0 || (rc = tx_begin(s, "grants_set", err)) != 0)
+        return rc;
+    return tx_end(s, grants_write(s, kn, name, grants, "grants_set", err), "grants_set", err);
+}
+
+static int sq_grants_get(struct store *base, enum store_principal kind, const char *name,
+                         json_t **out, struct ty_err *err)
+{
+    const char *kn;
+    int rc = store__check_principal("grants_get", kind, name, &kn, err);
+    return rc != 0 ? rc : grants_read(SQ(base), kn, name, out, "grants_get", err);
+}
+
+/* ---------------------------------------------------------------------------------------
  * Secrets: environment values a job marks secret, one row each, never in objects.
  */
 
@@ -3434,6 +4029,18 @@ static const struct store_ops sq_ops = {
     .token_list = sq_token_list,
     .token_revoke = sq_token_revoke,
     .token_lookup = sq_token_lookup,
+    .user_create = sq_user_create,
+    .user_update = sq_user_update,
+    .user_get = sq_user_get,
+    .user_list = sq_user_list,
+    .user_delete = sq_user_delete,
+    .user_signin = sq_user_signin,
+    .session_put = sq_session_put,
+    .session_get = sq_session_get,
+    .session_touch = sq_session_touch,
+    .session_delete = sq_session_delete,
+    .grants_set = sq_grants_set,
+    .grants_get = sq_grants_get,
     .secrets_put = sq_secrets_put,
     .secrets_get = sq_secrets_get,
     .jobs_get_many = sq_jobs_get_many,

@@ -8,7 +8,7 @@ BUILD=${1:-build-fuzz}
 SECS=${2:-60}
 mkdir -p "$BUILD/artifacts"
 status=0
-for t in fuzz_cron fuzz_tzif fuzz_crontab fuzz_defs fuzz_result fuzz_coord_wire fuzz_placement; do
+for t in fuzz_cron fuzz_tzif fuzz_crontab fuzz_defs fuzz_result fuzz_coord_wire fuzz_placement fuzz_cookie; do
   corpus=tests/fuzz/corpus/${t#fuzz_}
   scratch="$BUILD/corpus-$t"
   mkdir -p "$scratch"

@@ -547,3 +547,32 @@ def error_of(r, status, code=None, field=None):
     if field is not None:
         assert err["field"] == field, err
     return err
+
+
+# ---- a private CA, made with openssl (TLS tests) ----------------------------------------------
+
+
+def _openssl(*args, cwd):
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """ca.pem (the test's CA), srv.pem/srv.key (for 127.0.0.1 and localhost, signed by it),
+    other.key (a key that belongs to nothing)."""
+    d = tmp_path_factory.mktemp("pki")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
+             "ca.pem", "-days", "2", "-subj", "/CN=Tethys test CA", cwd=d)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
+             "-subj", "/CN=127.0.0.1", cwd=d)
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf", cwd=d)
+    _openssl("genrsa", "-out", "other.key", "2048", cwd=d)
+    for key in ("srv.key", "other.key", "ca.key"):
+        os.chmod(d / key, 0o600)
+    return {k: str(d / f) for k, f in [("ca", "ca.pem"), ("cert", "srv.pem"),
+                                        ("key", "srv.key"), ("other_key", "other.key"),
+                                        ("dir", ".")]}

@@ -40,7 +40,7 @@ MANIFEST = json.loads((ROOT / "tests/fixtures/store-v1.json").read_text())
 # server knows one (the data directory's token is "default")
 WHO = ("127.0.0.1", "default")
 
-SCHEMA = 4  # the schema version this binary writes (store_sqlite.c migrations[])
+SCHEMA = 5  # the schema version this binary writes (store_sqlite.c migrations[])
 
 
 def versions(srv, name, kind="jobs"):

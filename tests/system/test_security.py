@@ -15,33 +15,7 @@ import requests
 from conftest import error_of, wait_for
 
 
-# ---- a private CA, made with openssl ----------------------------------------------------------
-
-
-def _openssl(*args, cwd):
-    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """ca.pem (the test's CA), srv.pem/srv.key (for 127.0.0.1 and localhost, signed by it),
-    other.key (a key that belongs to nothing)."""
-    d = tmp_path_factory.mktemp("pki")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-             "ca.pem", "-days", "2", "-subj", "/CN=Tethys test CA", cwd=d)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr",
-             "-subj", "/CN=127.0.0.1", cwd=d)
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", "ext.cnf", cwd=d)
-    _openssl("genrsa", "-out", "other.key", "2048", cwd=d)
-    for key in ("srv.key", "other.key", "ca.key"):
-        os.chmod(d / key, 0o600)
-    return {k: str(d / f) for k, f in [("ca", "ca.pem"), ("cert", "srv.pem"),
-                                        ("key", "srv.key"), ("other_key", "other.key"),
-                                        ("dir", ".")]}
+# ---- TLS servers (the private CA is conftest's pki) -------------------------------------------
 
 
 def tls_server(server, pki, *flags, **kw):
@@ -140,7 +114,7 @@ def bearer(srv, token, method="GET", path="/jobs", **kw):
 
 def test_token_create_list_revoke(server):
     srv = server()
-    r = srv.cli("token", "create", "ci")
+    r = srv.cli("token", "create", "ci", "--role", "operator")
     assert r.returncode == 0, r.stderr
     secret = r.stdout.strip()
     assert r.stdout == secret + "\n" and secret.startswith("tethys_") and len(secret) == 71
@@ -227,7 +201,8 @@ def test_an_expired_token_is_refused(server):
 
 def test_a_named_token_through_the_environment(server):
     srv = server()
-    secret = srv.ok("POST", "/tokens", json={"name": "laptop"}, status=201)["token"]
+    secret = srv.ok("POST", "/tokens", json={"name": "laptop", "grants": [
+        {"domain": "", "role": "operator"}]}, status=201)["token"]
     env = dict(os.environ, TETHYS_URL=srv.url, TETHYS_TOKEN=secret)
     r = srv.cli("job", "add", "from-laptop", "--command", "true", env=env, data=False)
     assert r.returncode == 0, r.stderr

@@ -155,15 +155,15 @@ static void h_forever(void *ctx, const struct http_request *req, struct http_res
 }
 
 static const struct http_route routes[] = {
-    {HTTP_GET, "/api/v1/health", h_health, true, NULL, 0},
-    {HTTP_GET, "/api/v1/jobs/{name}", h_job_get, false, NULL, 0},
-    {HTTP_PUT, "/api/v1/jobs/{name}", h_job_put, false, NULL, 0},
-    {HTTP_DELETE, "/api/v1/jobs/{name}", h_job_delete, false, NULL, 0},
-    {HTTP_GET, "/api/v1/echo/{x}", h_echo, false, NULL, 0},
-    {HTTP_GET, "/api/v1/boom", h_boom, false, NULL, 0},
-    {HTTP_GET, "/api/v1/runs/{id}/log", h_log, false, NULL, 0},
-    {HTTP_GET, "/api/v1/text", h_text, false, NULL, 0},
-    {HTTP_GET, "/api/v1/forever", h_forever, false, NULL, 0},
+    {HTTP_GET, "/api/v1/health", h_health, true, NULL, 0, 0},
+    {HTTP_GET, "/api/v1/jobs/{name}", h_job_get, false, NULL, 0, 0},
+    {HTTP_PUT, "/api/v1/jobs/{name}", h_job_put, false, NULL, 0, 0},
+    {HTTP_DELETE, "/api/v1/jobs/{name}", h_job_delete, false, NULL, 0, 0},
+    {HTTP_GET, "/api/v1/echo/{x}", h_echo, false, NULL, 0, 0},
+    {HTTP_GET, "/api/v1/boom", h_boom, false, NULL, 0, 0},
+    {HTTP_GET, "/api/v1/runs/{id}/log", h_log, false, NULL, 0, 0},
+    {HTTP_GET, "/api/v1/text", h_text, false, NULL, 0, 0},
+    {HTTP_GET, "/api/v1/forever", h_forever, false, NULL, 0, 0},
 };
 
 /* ---- fixtures --------------------------------------------------------------------------- */

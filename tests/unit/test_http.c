@@ -1,7 +1,11 @@
 /*
  * test_http.c - the HTTP layer against a real server on 127.0.0.1 (port 0), driven with
  * libcurl: routing and {params} (with %2F), tokens, 404/405/413/415/400, ETag, streams,
- * stopping with a follower connected, and the log line of every refusal.
+ * stopping with a follower connected, and the log line of every refusal; a second server
+ * with the authenticate and permit callbacks (bearer or session cookie, the CSRF header
+ * passed along, a principal for the handler, a route's declared permission refused with
+ * 403 before the handler runs, a route that declares none refused at start), headers a
+ * handler adds, and the security headers on every kind of answer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -170,17 +174,17 @@ static void h_forever(void *ctx, const struct http_request *req, struct http_res
 }
 
 static const struct http_route routes[] = {
-    {HTTP_GET, "/t/hello", h_hello, true, NULL, 0},
-    {HTTP_GET, "/t/items/{name}", h_item_get, false, NULL, 0},
-    {HTTP_POST, "/t/items/{name}", h_item_post, false, NULL, 0},
-    {HTTP_DELETE, "/t/items/{name}", h_item_delete, false, NULL, 0},
-    {HTTP_GET, "/t/a/{x}/b/{y}", h_two, false, NULL, 0},
-    {HTTP_GET, "/t/apples/{name}", h_kind, false, "apple", 0},
-    {HTTP_GET, "/t/pears/{name}", h_kind, false, "pear", 0},
-    {HTTP_GET, "/t/etag", h_etag, false, NULL, 0},
-    {HTTP_PUT, "/t/conflict", h_conflict, false, NULL, 0},
-    {HTTP_GET, "/t/stream", h_stream, false, NULL, 0},
-    {HTTP_GET, "/t/forever", h_forever, false, NULL, 0},
+    {HTTP_GET, "/t/hello", h_hello, true, NULL, 0, 0},
+    {HTTP_GET, "/t/items/{name}", h_item_get, false, NULL, 0, 0},
+    {HTTP_POST, "/t/items/{name}", h_item_post, false, NULL, 0, 0},
+    {HTTP_DELETE, "/t/items/{name}", h_item_delete, false, NULL, 0, 0},
+    {HTTP_GET, "/t/a/{x}/b/{y}", h_two, false, NULL, 0, 0},
+    {HTTP_GET, "/t/apples/{name}", h_kind, false, "apple", 0, 0},
+    {HTTP_GET, "/t/pears/{name}", h_kind, false, "pear", 0, 0},
+    {HTTP_GET, "/t/etag", h_etag, false, NULL, 0, 0},
+    {HTTP_PUT, "/t/conflict", h_conflict, false, NULL, 0, 0},
+    {HTTP_GET, "/t/stream", h_stream, false, NULL, 0, 0},
+    {HTTP_GET, "/t/forever", h_forever, false, NULL, 0, 0},
 };
 
 /* ---- the log hook ---------------------------------------------------------------------- */
@@ -1023,6 +1027,198 @@ static void test_listen(void **state)
     }
 }
 
+/* ---- authenticate and permit ------------------------------------------------------------ */
+
+static atomic_int principals; /* made minus freed */
+static atomic_int handled;    /* handler calls of the second server */
+
+static int cb_authenticate(void *ctx, const struct http_credentials *c, char *who, size_t who_cap,
+                           void **principal, char *why, size_t why_cap)
+{
+    (void)ctx;
+    const char *name = NULL;
+    if (c->session_ambiguous) {
+        snprintf(why, why_cap, "ambiguous");
+        return TY_EAUTH;
+    }
+    if (c->bearer != NULL && c->bearer_len == 3 && memcmp(c->bearer, "tok", 3) == 0) {
+        name = "tok";
+    } else if (c->session != NULL && c->session_len == 4 && memcmp(c->session, "good", 4) == 0) {
+        if (c->method != HTTP_GET && (c->csrf == NULL || strcmp(c->csrf, "c") != 0)) {
+            snprintf(who, who_cap, "user:u");
+            snprintf(why, why_cap, "no csrf");
+            return TY_EPERM;
+        }
+        name = "user:u";
+    } else {
+        snprintf(why, why_cap, "who are you");
+        return TY_EAUTH;
+    }
+    snprintf(who, who_cap, "%s", name);
+    *principal = strdup(name);
+    atomic_fetch_add(&principals, 1);
+    return 0;
+}
+
+static void cb_principal_free(void *p)
+{
+    atomic_fetch_sub(&principals, 1);
+    free(p);
+}
+
+static int cb_permit(void *ctx, const struct http_request *req, char *why, size_t why_cap)
+{
+    (void)ctx;
+    assert_non_null(req->principal);
+    if (req->route_perm == 2) {
+        snprintf(why, why_cap, "%s may not (body %zu bytes)", (const char *)req->principal,
+                 req->body_len);
+        return TY_EPERM;
+    }
+    return 0;
+}
+
+static void h_whoami(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    (void)ctx;
+    atomic_fetch_add(&handled, 1);
+    resp->status = 200;
+    resp->body =
+        json_pack("{s:s, s:s}", "principal", (const char *)req->principal, "who", req->who);
+    http_response_header(resp, "Set-Cookie", "s=%s; HttpOnly", "v");
+    http_response_header(resp, "X-One", "%d", 1);
+}
+
+static const struct http_route auth_routes[] = {
+    {HTTP_GET, "/a/open", h_hello, true, NULL, 0, 0},
+    {HTTP_GET, "/a/me", h_whoami, false, NULL, 0, 1},
+    {HTTP_POST, "/a/me", h_whoami, false, NULL, 0, 1},
+    {HTTP_POST, "/a/no", h_whoami, false, NULL, 0, 2},
+};
+
+static void expect_common_headers(const struct reply *r)
+{
+    char h[512];
+    assert_string_equal(header(r, "X-Content-Type-Options", h, sizeof h), "nosniff");
+    assert_string_equal(header(r, "X-Frame-Options", h, sizeof h), "DENY");
+    assert_string_equal(header(r, "Referrer-Policy", h, sizeof h), "same-origin");
+    assert_string_equal(header(r, "Content-Security-Policy", h, sizeof h), HTTP_CSP);
+}
+
+/* A request to the second server with these extra headers (NULL-terminated). */
+static void auth_request(int port, const char *method, const char *path, const char *const *hdrs,
+                         struct reply *r)
+{
+    memset(r, 0, sizeof *r);
+    sb_init(&r->body);
+    sb_init(&r->headers);
+    CURL *c = curl_easy_init();
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    for (size_t i = 0; hdrs != NULL && hdrs[i] != NULL; i++)
+        h = curl_slist_append(h, hdrs[i]);
+    if (strcmp(method, "POST") == 0)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    r->rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    r->json = json_loadb(sb_str(&r->body), r->body.len, 0, NULL);
+}
+
+static void test_authenticate_and_permit(void **state)
+{
+    (void)state;
+    struct http_config cfg = {0};
+    cfg.listen = "127.0.0.1:0";
+    cfg.authenticate = cb_authenticate;
+    cfg.principal_free = cb_principal_free;
+    cfg.permit = cb_permit;
+    cfg.session_cookie = "sess";
+    cfg.routes = auth_routes;
+    cfg.n_routes = sizeof auth_routes / sizeof auth_routes[0];
+    cfg.log = test_log;
+    struct http_server *s = NULL;
+    struct ty_err err;
+    assert_int_equal(http_start(&cfg, &s, &err), 0);
+    int port = http_port(s);
+    struct reply r;
+    char h[256];
+
+    /* no credentials: 401 naming both ways in */
+    auth_request(port, "GET", "/a/me", NULL, &r);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(jstr(r.json, "error", "message"), "missing bearer token or session"));
+    expect_common_headers(&r);
+    reply_free(&r);
+    /* a bearer: the principal reaches the handler, which adds headers */
+    const char *bearer[] = {"Authorization: Bearer tok", NULL};
+    auth_request(port, "GET", "/a/me", bearer, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "principal", NULL), "tok");
+    assert_string_equal(header(&r, "Set-Cookie", h, sizeof h), "s=v; HttpOnly");
+    assert_string_equal(header(&r, "X-One", h, sizeof h), "1");
+    expect_common_headers(&r);
+    reply_free(&r);
+    /* the session cookie among others; a change needs the CSRF header */
+    const char *cookie[] = {"Cookie: a=1; sess=good; b=2", NULL};
+    auth_request(port, "GET", "/a/me", cookie, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "who", NULL), "user:u");
+    reply_free(&r);
+    int before = atomic_load(&handled);
+    auth_request(port, "POST", "/a/me", cookie, &r);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(jstr(r.json, "error", "code"), "forbidden");
+    assert_string_equal(jstr(r.json, "error", "message"), "no csrf");
+    reply_free(&r);
+    assert_true(log_has("status=403 method=\"POST\" path=\"/a/me\" remote=127.0.0.1 user=\"u\" "
+                        "reason=\"no csrf\""));
+    const char *with_csrf[] = {"Cookie: sess=good", "X-CSRF-Token: c", NULL};
+    auth_request(port, "POST", "/a/me", with_csrf, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    assert_int_equal(atomic_load(&handled), before + 1);
+    const char *twice[] = {"Cookie: sess=good; sess=bad", NULL};
+    auth_request(port, "GET", "/a/me", twice, &r);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(jstr(r.json, "error", "message"), "ambiguous");
+    reply_free(&r);
+    /* the route's permission: refused after the body was read, the handler never called */
+    before = atomic_load(&handled);
+    auth_request(port, "POST", "/a/no", bearer, &r);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(jstr(r.json, "error", "message"), "tok may not (body 2 bytes)");
+    expect_common_headers(&r);
+    reply_free(&r);
+    assert_int_equal(atomic_load(&handled), before);
+    /* a public route asks nobody */
+    auth_request(port, "GET", "/a/open", NULL, &r);
+    assert_int_equal(r.status, 200);
+    expect_common_headers(&r);
+    reply_free(&r);
+    http_stop(s);
+    assert_int_equal(atomic_load(&principals), 0); /* every principal freed */
+
+    /* with a permit callback, every route that is not public declares a permission */
+    struct http_route undeclared[] = {{HTTP_GET, "/a/x", h_hello, false, NULL, 0, 0}};
+    cfg.routes = undeclared;
+    cfg.n_routes = 1;
+    assert_int_equal(http_start(&cfg, &s, &err), TY_EINVAL);
+    assert_string_equal(err.msg, "route GET /a/x: declares no permission (every route must)");
+    assert_null(s);
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -1034,7 +1230,7 @@ static void test_config_errors(void **state)
     assert_int_equal(http_start(&cfg, &s, &err), TY_EINVAL);
     assert_string_equal(err.msg, "token: the API needs a bearer token; none was given");
     cfg.token = TOKEN;
-    struct http_route bad[] = {{HTTP_GET, "t/x", h_hello, false, NULL, 0}};
+    struct http_route bad[] = {{HTTP_GET, "t/x", h_hello, false, NULL, 0, 0}};
     cfg.routes = bad;
     cfg.n_routes = 1;
     assert_int_equal(http_start(&cfg, &s, &err), TY_EINVAL);
@@ -1137,6 +1333,7 @@ int main(void)
         cmocka_unit_test(test_follower_hangs_up),
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_authenticate_and_permit),
         cmocka_unit_test(test_codes),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -32,9 +32,16 @@
  * by a real version 3 server) and, on PostgreSQL, of a version 3 database whose day
  * partitions, old and new, all get the index.  Many jobs at once (jobs_get_many) against
  * obj_get and secrets_get name by name: names of no job, secrets left without one, a name
- * twice, none, 1,000, and on SQLite a few probes by the step count whatever the jobs.  How
- * fast the store is is not a unit test's question: bench/store/bench_store.c (make
- * bench-store) measures it.
+ * twice, none, 1,000, and on SQLite a few probes by the step count whatever the jobs.
+ * Schema version 5: users (created with their grants, changed field by field, a new
+ * password ending their other sessions, deleted with their sessions and grants), sign-in
+ * outcomes counted atomically (two connections failing at once lose no count) with the
+ * lock-out after the n-th failure, sessions (made, found, touched, pruned when past their
+ * end or idle, deleted), grants of users and tokens, every refusal, the migration of
+ * tests/fixtures/store-v4.db (written by a real version 4 server: its tokens become admins
+ * of the whole tree) and of a PostgreSQL version 4 database, and users and grants carried
+ * by a store copy.  How fast the store is is not a unit test's question:
+ * bench/store/bench_store.c (make bench-store) measures it.
  */
 #define _GNU_SOURCE /* unshare(2) */
 #include <ctype.h>
@@ -451,7 +458,7 @@ static void test_open_creates_schema(void **state)
     struct fx *f = *state;
     char *v;
     assert_ok(store_meta_get(f->s, "schema_version", &v, &e_));
-    assert_string_equal(v, "4");
+    assert_string_equal(v, "5");
     free(v);
     /* a new file is created at the current version directly: nothing to back up */
     assert_int_equal(db_int(f, "SELECT count(*) FROM sqlite_schema WHERE name IN"
@@ -514,13 +521,13 @@ static void test_open_refuses(void **state)
     f->s = NULL;
     db_exec(f, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
-               "tethys.db has schema version 99, from a newer Tethys; this binary knows 1 to 4: "
-               "upgrade tethys, or `tethys restore` the tethys.db.v4-*.bak the upgrade left");
+               "tethys.db has schema version 99, from a newer Tethys; this binary knows 1 to 5: "
+               "upgrade tethys, or `tethys restore` the tethys.db.v5-*.bak the upgrade left");
     assert_err(store_open_sqlite(f->path, true, &s, &e_), TY_EFORMAT, "schema version 99");
     db_exec(f, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
     assert_err(store_open_sqlite(f->path, false, &s, &e_), TY_EFORMAT,
                "schema_version \"x1\" in meta is not a version number");
-    db_exec(f, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+    db_exec(f, "UPDATE meta SET value = '5' WHERE key = 'schema_version'");
     assert_ok(store_open_sqlite(f->path, false, &s, &e_));
     f->s = s;
 
@@ -2805,7 +2812,7 @@ static void test_meta(void **state)
     assert_err(store_meta_set(s, "", "2", &e_), TY_EINVAL, "meta_set: key is missing");
     assert_err(store_meta_set(s, "k", NULL, &e_), TY_EINVAL, "meta_set k: value is missing");
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "4");
+    assert_string_equal(v, "5");
     free(v);
 }
 
@@ -3895,14 +3902,14 @@ static void test_migrate_v1(void **state)
 
     struct store *s;
     assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
-               "has schema version 1 and needs migrating to 4");
+               "has schema version 1 and needs migrating to 5");
     assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 0);
     assert_ok(store_open_sqlite(path, false, &s, &e_));
 
     /* migrated, after a backup of the version 1 file beside it */
     char *v;
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "4");
+    assert_string_equal(v, "5");
     free(v);
     assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", bak, sizeof bak), 1);
     assert_non_null(strstr(bak, ".bak"));
@@ -3914,7 +3921,7 @@ static void test_migrate_v1(void **state)
     json_t *note = json_loads(v, 0, NULL);
     free(v);
     assert_int_equal(jint(note, "from"), 1);
-    assert_int_equal(jint(note, "to"), 4);
+    assert_int_equal(jint(note, "to"), 5);
     assert_string_equal(jstr(note, "backup"), bak);
     json_decref(note);
 
@@ -4016,7 +4023,7 @@ static void test_migrate_v2(void **state)
 
     struct store *s;
     assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
-               "has schema version 2 and needs migrating to 4");
+               "has schema version 2 and needs migrating to 5");
     assert_ok(store_open_sqlite(path, false, &s, &e_));
     assert_int_equal(count_prefixed(f->dir, "v2.db.v2-", bak, sizeof bak), 1);
     assert_int_equal(raw_int(bak, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
@@ -4027,7 +4034,7 @@ static void test_migrate_v2(void **state)
     json_t *note = json_loads(v, 0, NULL);
     free(v);
     assert_int_equal(jint(note, "from"), 2);
-    assert_int_equal(jint(note, "to"), 4);
+    assert_int_equal(jint(note, "to"), 5);
     json_decref(note);
 
     /* every subtree counts what the fixture's jobs say; look-alikes count nothing */
@@ -4140,20 +4147,20 @@ static void test_migrate_v3(void **state)
 
     struct store *s;
     assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
-               "has schema version 3 and needs migrating to 4");
+               "has schema version 3 and needs migrating to 5");
     assert_ok(store_open_sqlite(path, false, &s, &e_));
     assert_int_equal(count_prefixed(f->dir, "v3.db.v3-", bak, sizeof bak), 1);
     assert_int_equal(raw_int(bak, "SELECT value FROM meta WHERE key = 'schema_version'"), 3);
     assert_int_equal(raw_int(bak, has_index), 0);
     char *v;
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "4");
+    assert_string_equal(v, "5");
     free(v);
     assert_ok(store_meta_get(s, "last_migration", &v, &e_));
     json_t *note = json_loads(v, 0, NULL);
     free(v);
     assert_int_equal(jint(note, "from"), 3);
-    assert_int_equal(jint(note, "to"), 4);
+    assert_int_equal(jint(note, "to"), 5);
     json_decref(note);
 
     /* the index is there, on (executor, scheduled_at), and holds every run */
@@ -4227,7 +4234,7 @@ static void test_migrate_fails_cleanly(void **state)
     int rc = store_open_sqlite(path, false, &s, &err);
     sqlite3_cancel_auto_extension((void (*)(void))limit_pages_small);
     assert_int_equal(rc, TY_ENOSPC);
-    assert_non_null(strstr(err.msg, "open: schema 1 is migrated to 4 only after a backup, which "
+    assert_non_null(strstr(err.msg, "open: schema 1 is migrated to 5 only after a backup, which "
                                     "failed: backup of "));
     assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
     assert_int_equal(count_prefixed(f->dir, "v1.db.v1-", NULL, 0), 0);
@@ -4253,12 +4260,12 @@ static void test_check_file(void **state)
     snprintf(q, sizeof q, "%s/copy.db", f->dir);
     assert_ok(store_backup(f->s, q, &e_));
     assert_ok(store_check_sqlite(q, &version, &e_));
-    assert_int_equal(version, 4);
+    assert_int_equal(version, 5);
 
     /* refused: newer, not Tethys, not SQLite, corrupt, empty, missing */
-    raw_exec(q, "UPDATE meta SET value = '5' WHERE key = 'schema_version'");
+    raw_exec(q, "UPDATE meta SET value = '6' WHERE key = 'schema_version'");
     assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT,
-               "has schema version 5, from a newer Tethys; this binary knows 1 to 4");
+               "has schema version 6, from a newer Tethys; this binary knows 1 to 5");
     snprintf(q, sizeof q, "%s/other.db", f->dir);
     raw_exec(q, "CREATE TABLE t (x)");
     assert_err(store_check_sqlite(q, &version, &e_), TY_EFORMAT, "not a Tethys one");
@@ -4411,7 +4418,7 @@ static void test_pg_schema(void **state)
     }
     pthread_barrier_destroy(&go);
     assert_int_equal(url_int(url, "SELECT count(*) FROM meta"), 1);
-    assert_int_equal(url_int(url, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+    assert_int_equal(url_int(url, "SELECT value FROM meta WHERE key = 'schema_version'"), 5);
     assert_int_equal(url_int(url, "SELECT count(*) FROM pg_class WHERE relname IN ('objects',"
                                   " 'runs', 'run_keys', 'skips', 'skip_keys', 'fire_days')"),
                      6);
@@ -4428,7 +4435,7 @@ static void test_pg_schema(void **state)
     store_close(s);
     assert_ok(store_open_pg(url, true, &s, &e_));
     assert_ok(store_meta_get(s, "schema_version", &v, &e_));
-    assert_string_equal(v, "4");
+    assert_string_equal(v, "5");
     free(v);
     assert_err(store_meta_set(s, "epoch", "8", &e_), TY_EINVAL, "is open read-only");
     store_close(s);
@@ -4436,13 +4443,13 @@ static void test_pg_schema(void **state)
     /* written by a newer Tethys, or damaged */
     url_exec(url, "UPDATE meta SET value = '99' WHERE key = 'schema_version'");
     assert_err(store_open_pg(url, false, &s, &e_), TY_EFORMAT,
-               "has schema version 99, from a newer Tethys; this binary knows 3 to 4: upgrade "
+               "has schema version 99, from a newer Tethys; this binary knows 3 to 5: upgrade "
                "tethys");
     assert_err(store_open_pg(url, true, &s, &e_), TY_EFORMAT, "schema version 99");
     url_exec(url, "UPDATE meta SET value = 'x1' WHERE key = 'schema_version'");
     assert_err(store_open_pg(url, false, &s, &e_), TY_EFORMAT,
                "schema_version \"x1\" in meta is not a version number");
-    url_exec(url, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+    url_exec(url, "UPDATE meta SET value = '5' WHERE key = 'schema_version'");
     assert_ok(store_open_pg(url, false, &s, &e_));
     store_close(s);
 
@@ -4688,14 +4695,14 @@ static void test_pg_migrate_v4(void **state)
     /* what a version 3 server left: no such index */
     store_close(f->s);
     f->s = NULL;
-    db_exec(f, "DROP INDEX runs_executor;"
+    db_exec(f, "DROP INDEX runs_executor; DROP TABLE users, sessions, grants;"
                " UPDATE meta SET value = '3' WHERE key = 'schema_version'");
     assert_int_equal(db_int(f, "SELECT count(*) FROM pg_indexes WHERE indexdef LIKE"
                                " '%(executor, scheduled_at)%'"),
                      0);
     struct store *s = NULL;
     assert_err(fx_open(f, true, &s, &e_), TY_EFORMAT,
-               "has schema version 3 and needs migrating to 4; open it read-write first");
+               "has schema version 3 and needs migrating to 5; open it read-write first");
     assert_null(s);
     /* a step that fails changes nothing: the name is taken */
     db_exec(f, "CREATE TABLE runs_executor (x int)");
@@ -4707,7 +4714,7 @@ static void test_pg_migrate_v4(void **state)
     /* a writer migrates it: the parent's index, and one per partition there is */
     assert_ok(fx_open(f, false, &s, &e_));
     f->s = s;
-    assert_int_equal(db_int(f, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+    assert_int_equal(db_int(f, "SELECT value FROM meta WHERE key = 'schema_version'"), 5);
     char def[160];
     db_text(f, "SELECT indexdef FROM pg_indexes WHERE indexname = 'runs_executor'", def,
             sizeof def);
@@ -5205,6 +5212,19 @@ static void fill_for_copy(struct store *s)
                               "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100", 0,
                               NULL, &e_));
     assert_ok(store_token_revoke(s, "old", 1234, &e_));
+    json_t *g = json_pack("[{s:s, s:s}]", "domain", "bank", "role", "operator");
+    assert_ok(store_grants_set(s, STORE_P_TOKEN, "ci", g, &e_));
+    struct store_user u = {"bob", "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA", true, g};
+    assert_ok(store_user_create(s, &u, "admin", 1700000000000, &e_));
+    assert_ok(store_user_signin(s, "bob", false, 1700000000001, 5, 900000, NULL, &e_));
+    json_decref(g);
+    struct store_session ss = {"00112233445566778899aabbccddeeff00112233445566778899aabbccddee00",
+                               "bob",
+                               "csrf",
+                               1700000000000,
+                               4000000000000,
+                               0};
+    assert_ok(store_session_put(s, &ss, &e_));
     json_t *sec = json_pack("{s:s, s:s}", "DB_PASSWORD", "correct horse", "K", "v");
     assert_ok(store_secrets_put(s, "j1", sec, &e_));
     json_decref(sec);
@@ -5257,7 +5277,7 @@ static void test_rows_copy(void **state)
     fill_for_copy(src);
 
     /* the target is empty: every table counts 0 (meta without schema_version) */
-    for (enum store_table t = STORE_T_META; t <= STORE_T_SKIPS; t++) {
+    for (enum store_table t = STORE_T_META; t <= STORE_T_GRANTS; t++) {
         int64_t n = -1;
         assert_ok(store_rows_count(f->s, t, &n, &e_));
         assert_int_equal(n, 0);
@@ -5266,7 +5286,7 @@ static void test_rows_copy(void **state)
     /* configuration in one batch, history in loads of their own */
     struct loader l = {.to = f->s, .batch = json_array(), .per = 3};
     assert_ok(store_begin(f->s, &e_));
-    for (enum store_table t = STORE_T_META; t <= STORE_T_SKIPS; t++) {
+    for (enum store_table t = STORE_T_META; t <= STORE_T_GRANTS; t++) {
         if (t == STORE_T_RUNS)
             assert_ok(store_commit(f->s, &e_));
         l.t = t;
@@ -5276,7 +5296,7 @@ static void test_rows_copy(void **state)
     json_decref(l.batch);
 
     /* the same rows, table by table, in the same order */
-    for (enum store_table t = STORE_T_META; t <= STORE_T_SKIPS; t++) {
+    for (enum store_table t = STORE_T_META; t <= STORE_T_GRANTS; t++) {
         json_t *a = all_rows(src, t), *b = all_rows(f->s, t);
         int64_t na, nb;
         assert_ok(store_rows_count(src, t, &na, &e_));
@@ -5318,6 +5338,17 @@ static void test_rows_copy(void **state)
     assert_ok(store_secrets_get(f->s, "j1", &h1, &e_));
     assert_string_equal(jstr(h1, "DB_PASSWORD"), "correct horse");
     json_decref(h1);
+    /* users and grants come along (with a failed sign-in); sessions do not */
+    assert_ok(store_user_get(src, "bob", &h1, &e_));
+    assert_ok(store_user_get(f->s, "bob", &h2, &e_));
+    assert_true(json_equal(h1, h2));
+    assert_int_equal(jint(h2, "failed_attempts"), 1);
+    json_decref(h1);
+    json_decref(h2);
+    assert_ok(store_grants_get(f->s, STORE_P_TOKEN, "ci", &h1, &e_));
+    assert_int_equal(json_array_size(h1), 1);
+    json_decref(h1);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM sessions"), 0);
     struct store_history_query q = {.limit = 100};
     assert_ok(store_history(src, &q, &h1, &e_));
     assert_ok(store_history(f->s, &q, &h2, &e_));
@@ -5394,6 +5425,494 @@ static void test_rows_errors(void **state)
     assert_int_equal(n, 0);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Schema version 5: users, sessions and grants.
+ */
+
+#define PW_A   "$argon2id$v=19$m=65536,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"
+#define PW_B   "$argon2id$v=19$m=65536,t=2,p=1$b3RoZXJzYWx0$b3RoZXJoYXNob3RoZXI"
+#define SESS_1 "1111111111111111111111111111111111111111111111111111111111111111"
+#define SESS_2 "2222222222222222222222222222222222222222222222222222222222222222"
+#define SESS_3 "3333333333333333333333333333333333333333333333333333333333333333"
+
+static json_t *jload(const char *text)
+{
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    if (v == NULL)
+        fail_msg("bad test JSON: %s", text);
+    return v;
+}
+
+static void assert_json(json_t *got, const char *want_text)
+{
+    json_t *want = jload(want_text);
+    if (!json_equal(got, want)) {
+        char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+        fail_msg("got %s, want %s", g, want_text);
+    }
+    json_decref(want);
+}
+
+static void session_put_at(struct store *s, const char *hash, const char *user, int64_t at,
+                           int64_t expires, int64_t idle_before)
+{
+    struct store_session ss = {hash, user, "csrf-" SESS_1, at, expires, idle_before};
+    assert_ok(store_session_put(s, &ss, &e_));
+}
+
+static void test_users(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s, *r;
+    json_t *grants = jload("[{\"domain\": \"finance\", \"role\": \"operator\"},"
+                           " {\"domain\": \"\", \"role\": \"viewer\"}]");
+    struct store_user u = {"bob", PW_A, true, grants};
+    assert_ok(store_user_create(s, &u, "user:admin", 1800000000000, &e_));
+    struct ty_err err;
+    assert_int_equal(store_user_create(s, &u, NULL, 0, &err), TY_EEXIST);
+    json_decref(grants);
+    assert_string_equal(err.field, "name");
+    assert_string_equal(err.msg, "user_create: a user named \"bob\" exists");
+    struct store_user alice = {"alice", PW_B, false, NULL};
+    assert_ok(store_user_create(s, &alice, NULL, 0, &e_));
+
+    /* get: every field, grants by domain, the hash */
+    json_t *o;
+    assert_ok(store_user_get(s, "bob", &o, &e_));
+    assert_json(o, "{\"name\": \"bob\", \"password_hash\": \"" PW_A "\","
+                   " \"must_change_password\": true, \"failed_attempts\": 0,"
+                   " \"locked_until_ms\": null, \"created_at_ms\": 1800000000000,"
+                   " \"created_by\": \"user:admin\", \"updated_at_ms\": 1800000000000,"
+                   " \"password_changed_at_ms\": 1800000000000, \"last_signin_at_ms\": null,"
+                   " \"grants\": [{\"domain\": \"\", \"role\": \"viewer\"},"
+                   "  {\"domain\": \"finance\", \"role\": \"operator\"}]}");
+    json_decref(o);
+    assert_err(store_user_get(s, "carol", &o, &e_), TY_ENOENT, "user_get: no user named \"carol\"");
+    /* list: by name, never a hash */
+    assert_ok(store_user_list(s, &o, &e_));
+    assert_int_equal(json_array_size(o), 2);
+    assert_string_equal(jstr(json_array_get(o, 0), "name"), "alice");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(o, 0), "grants")), 0);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(o, 1), "grants")), 2);
+    char *dump = json_dumps(o, 0);
+    assert_null(strstr(dump, "argon2"));
+    assert_null(strstr(dump, "password_hash"));
+    free(dump);
+    json_decref(o);
+
+    /* update: grants alone; then a new password ends every session but the one kept */
+    session_put_at(s, SESS_1, "bob", 1800000001000, 1900000000000, 0);
+    session_put_at(s, SESS_2, "bob", 1800000001000, 1900000000000, 0);
+    session_put_at(s, SESS_3, "alice", 1800000001000, 1900000000000, 0);
+    json_t *g2 = jload("[{\"domain\": \"hr\", \"role\": \"admin\"}]");
+    struct store_user_change c = {.must_change = -1, .grants = g2};
+    assert_ok(store_user_update(s, "bob", &c, 1800000002000, &e_));
+    json_decref(g2);
+    assert_ok(store_user_get(s, "bob", &o, &e_));
+    assert_json(json_object_get(o, "grants"), "[{\"domain\": \"hr\", \"role\": \"admin\"}]");
+    assert_int_equal(jint(o, "updated_at_ms"), 1800000002000);
+    assert_int_equal(jint(o, "password_changed_at_ms"), 1800000000000);
+    assert_true(json_is_true(json_object_get(o, "must_change_password")));
+    json_decref(o);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM sessions"), 3);
+    c = (struct store_user_change){.password_hash = PW_B, .must_change = 0, .keep_session = SESS_2};
+    assert_ok(store_user_update(s, "bob", &c, 1800000003000, &e_));
+    assert_ok(store_user_get(s, "bob", &o, &e_));
+    assert_string_equal(jstr(o, "password_hash"), PW_B);
+    assert_int_equal(jint(o, "password_changed_at_ms"), 1800000003000);
+    assert_true(json_is_false(json_object_get(o, "must_change_password")));
+    assert_int_equal(json_array_size(json_object_get(o, "grants")), 1); /* kept */
+    json_decref(o);
+    assert_err(store_session_get(s, SESS_1, &o, &e_), TY_ENOENT, "no such session");
+    assert_ok(store_session_get(s, SESS_2, &o, &e_));
+    json_decref(o);
+    assert_ok(store_session_get(s, SESS_3, &o, &e_)); /* another user's */
+    json_decref(o);
+    /* the same password hashed again keeps them all */
+    session_put_at(s, SESS_1, "bob", 1800000004000, 1900000000000, 0);
+    c = (struct store_user_change){.password_hash = PW_A, .must_change = -1, .same_password = true};
+    assert_ok(store_user_update(s, "bob", &c, 1800000005000, &e_));
+    assert_int_equal(db_int(f, "SELECT count(*) FROM sessions WHERE user_name = 'bob'"), 2);
+    assert_ok(store_user_get(s, "bob", &o, &e_));
+    assert_string_equal(jstr(o, "password_hash"), PW_A);
+    assert_int_equal(jint(o, "password_changed_at_ms"), 1800000003000);
+    json_decref(o);
+    /* an admin's reset keeps none of them */
+    c = (struct store_user_change){.password_hash = PW_A, .must_change = 1};
+    assert_ok(store_user_update(s, "bob", &c, 0, &e_));
+    assert_err(store_session_get(s, SESS_2, &o, &e_), TY_ENOENT, "no such session");
+    /* grants [] removes them all */
+    g2 = jload("[]");
+    c = (struct store_user_change){.must_change = -1, .grants = g2};
+    assert_ok(store_user_update(s, "bob", &c, 0, &e_));
+    json_decref(g2);
+    assert_ok(store_grants_get(s, STORE_P_USER, "bob", &o, &e_));
+    assert_json(o, "[]");
+    json_decref(o);
+    c = (struct store_user_change){.must_change = -1};
+    assert_err(store_user_update(s, "carol", &c, 0, &e_), TY_ENOENT,
+               "user_update: no user named \"carol\"");
+
+    /* refused arguments change nothing */
+    assert_err(store_user_create(s, &(struct store_user){"", PW_A, false, NULL}, NULL, 0, &e_),
+               TY_EINVAL, "user_create: name is missing");
+    assert_err(store_user_create(s, &(struct store_user){"x", NULL, false, NULL}, NULL, 0, &e_),
+               TY_EINVAL, "user_create: password_hash is missing");
+    json_t *bad = jload("[{\"domain\": \"a\", \"role\": \"boss\"}]");
+    assert_err(store_user_create(s, &(struct store_user){"x", PW_A, false, bad}, NULL, 0, &e_),
+               TY_EINVAL, "user_create: grants[0].role is not viewer, operator or admin");
+    json_decref(bad);
+    bad = jload("[{\"domain\": \"a\", \"role\": \"viewer\"}, {\"domain\": \"a\", \"role\": "
+                "\"admin\"}]");
+    c = (struct store_user_change){.must_change = -1, .grants = bad};
+    assert_int_equal(store_user_update(s, "bob", &c, 0, &err), TY_EINVAL);
+    assert_string_equal(err.field, "grants[1].domain");
+    json_decref(bad);
+    bad = jload("{\"domain\": \"a\"}");
+    c = (struct store_user_change){.must_change = -1, .grants = bad};
+    assert_err(store_user_update(s, "bob", &c, 0, &e_), TY_EINVAL, "grants is not an array");
+    json_decref(bad);
+    c = (struct store_user_change){.must_change = 2};
+    assert_err(store_user_update(s, "bob", &c, 0, &e_), TY_EINVAL, "must_change 2");
+    c = (struct store_user_change){.password_hash = PW_A, .must_change = -1, .keep_session = "x"};
+    assert_err(store_user_update(s, "bob", &c, 0, &e_), TY_EINVAL, "64 digits");
+    assert_int_equal(db_int(f, "SELECT count(*) FROM users WHERE name = 'x'"), 0);
+
+    /* a reader reads, never writes */
+    assert_ok(fx_open(f, true, &r, &e_));
+    assert_ok(store_user_get(r, "alice", &o, &e_));
+    json_decref(o);
+    assert_err(store_user_create(r, &alice, NULL, 0, &e_), TY_EINVAL, "is open read-only");
+    c = (struct store_user_change){.must_change = 1};
+    assert_err(store_user_update(r, "alice", &c, 0, &e_), TY_EINVAL, "is open read-only");
+    assert_err(store_user_delete(r, "alice", &e_), TY_EINVAL, "is open read-only");
+    assert_err(store_user_signin(r, "alice", true, 0, 5, 1000, NULL, &e_), TY_EINVAL,
+               "is open read-only");
+    store_close(r);
+
+    /* delete: the user, its sessions and grants; others stay */
+    g2 = jload("[{\"domain\": \"x\", \"role\": \"viewer\"}]");
+    assert_ok(store_grants_set(s, STORE_P_TOKEN, "alice", g2, &e_)); /* a token of that name */
+    c = (struct store_user_change){.must_change = -1, .grants = g2};
+    assert_ok(store_user_update(s, "alice", &c, 0, &e_));
+    json_decref(g2);
+    assert_ok(store_user_delete(s, "alice", &e_));
+    assert_err(store_user_delete(s, "alice", &e_), TY_ENOENT, "user_delete: no user named");
+    assert_err(store_session_get(s, SESS_3, &o, &e_), TY_ENOENT, "no such session");
+    assert_int_equal(db_int(f, "SELECT count(*) FROM grants WHERE kind = 'user' AND name = "
+                               "'alice'"),
+                     0);
+    assert_ok(store_grants_get(s, STORE_P_TOKEN, "alice", &o, &e_));
+    assert_int_equal(json_array_size(o), 1);
+    json_decref(o);
+    assert_ok(store_user_list(s, &o, &e_));
+    assert_int_equal(json_array_size(o), 1);
+    json_decref(o);
+}
+
+static void test_user_signin(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct store_user u = {"bob", PW_A, false, NULL};
+    assert_ok(store_user_create(s, &u, NULL, 0, &e_));
+    const int64_t t0 = 1800000000000, lock = 900000;
+    json_t *o = NULL;
+    for (int i = 1; i <= 4; i++) {
+        assert_ok(store_user_signin(s, "bob", false, t0 + i, 5, lock, &o, &e_));
+        assert_int_equal(jint(o, "failed_attempts"), i);
+        assert_true(json_is_null(json_object_get(o, "locked_until_ms")));
+        assert_null(json_object_get(o, "password_hash"));
+        json_decref(o);
+    }
+    /* the fifth in a row locks until 15 minutes after it, and counting starts again */
+    assert_ok(store_user_signin(s, "bob", false, t0 + 5, 5, lock, &o, &e_));
+    assert_int_equal(jint(o, "failed_attempts"), 0);
+    assert_int_equal(jint(o, "locked_until_ms"), t0 + 5 + lock);
+    json_decref(o);
+    assert_ok(store_user_signin(s, "bob", false, t0 + 6, 5, lock, NULL, &e_));
+    assert_int_equal(db_int(f, "SELECT failed_attempts FROM users"), 1);
+    assert_int_equal(db_int(f, "SELECT locked_until_ms FROM users"), t0 + 5 + lock);
+    /* a good one: no failures, no lock, the time of it */
+    assert_ok(store_user_signin(s, "bob", true, t0 + 7, 5, lock, &o, &e_));
+    assert_int_equal(jint(o, "failed_attempts"), 0);
+    assert_true(json_is_null(json_object_get(o, "locked_until_ms")));
+    assert_int_equal(jint(o, "last_signin_at_ms"), t0 + 7);
+    json_decref(o);
+    /* unlock by an admin */
+    for (int i = 0; i < 5; i++)
+        assert_ok(store_user_signin(s, "bob", false, t0 + 10, 5, lock, NULL, &e_));
+    assert_int_equal(db_int(f, "SELECT locked_until_ms FROM users"), t0 + 10 + lock);
+    struct store_user_change c = {.must_change = -1, .unlock = true};
+    assert_ok(store_user_update(s, "bob", &c, 0, &e_));
+    assert_ok(store_user_get(s, "bob", &o, &e_));
+    assert_true(json_is_null(json_object_get(o, "locked_until_ms")));
+    json_decref(o);
+    assert_err(store_user_signin(s, "carol", false, t0, 5, lock, &o, &e_), TY_ENOENT,
+               "user_signin: no user named \"carol\"");
+    assert_err(store_user_signin(s, "bob", false, t0, 0, lock, &o, &e_), TY_EINVAL,
+               "max_failures must be 1 or more");
+}
+
+/* Two connections counting one user's failures at once lose none. */
+struct signin_racer {
+    struct fx *f;
+    int rc;
+};
+
+#define SIGNIN_RACE 25
+
+static void *signin_racer(void *p)
+{
+    struct signin_racer *x = p;
+    struct store *s;
+    struct ty_err err;
+    x->rc = fx_open(x->f, false, &s, &err);
+    for (int i = 0; x->rc == 0 && i < SIGNIN_RACE; i++)
+        x->rc = store_user_signin(s, "bob", false, 0, 1000, 1000, NULL, &err);
+    if (x->rc == 0)
+        store_close(s);
+    return NULL;
+}
+
+static void test_user_signin_race(void **state)
+{
+    struct fx *f = *state;
+    struct store_user u = {"bob", PW_A, false, NULL};
+    assert_ok(store_user_create(f->s, &u, NULL, 0, &e_));
+    pthread_t t[2];
+    struct signin_racer x[2] = {{f, -1}, {f, -1}};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, signin_racer, &x[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(x[i].rc, 0);
+    }
+    assert_int_equal(db_int(f, "SELECT failed_attempts FROM users"), 2 * SIGNIN_RACE);
+}
+
+static void test_sessions(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    struct store_user u = {"bob", PW_A, false, NULL};
+    assert_ok(store_user_create(s, &u, NULL, 0, &e_));
+    const int64_t t0 = 1800000000000;
+    session_put_at(s, SESS_1, "bob", t0, t0 + 1000, 0);
+    json_t *o;
+    assert_ok(store_session_get(s, SESS_1, &o, &e_));
+    assert_json(o, "{\"user\": \"bob\", \"csrf\": \"csrf-" SESS_1 "\", \"created_at_ms\":"
+                   " 1800000000000, \"expires_at_ms\": 1800000001000, \"last_seen_ms\":"
+                   " 1800000000000}");
+    json_decref(o);
+    /* the id is never stored, only its hash; either case finds it */
+    assert_int_equal(db_int(f, "SELECT count(*) FROM sessions WHERE hash = '" SESS_1 "'"), 1);
+    assert_ok(store_session_touch(s, SESS_1, t0 + 500, &e_));
+    assert_ok(store_session_get(s, SESS_1, &o, &e_));
+    assert_int_equal(jint(o, "last_seen_ms"), t0 + 500);
+    json_decref(o);
+    assert_ok(store_session_touch(s, SESS_2, t0, &e_)); /* gone: no error */
+
+    struct ty_err err;
+    struct store_session ss = {SESS_1, "bob", "c", t0, t0 + 5, 0};
+    assert_int_equal(store_session_put(s, &ss, &err), TY_EEXIST);
+    assert_string_equal(err.field, "hash");
+    ss.hash = SESS_2;
+    ss.user = "carol";
+    assert_int_equal(store_session_put(s, &ss, &err), TY_ENOENT);
+    assert_string_equal(err.field, "user");
+    assert_string_equal(err.msg, "session_put: no user named \"carol\"");
+    ss.user = "bob";
+    ss.expires_at_ms = t0;
+    assert_err(store_session_put(s, &ss, &e_), TY_EINVAL, "expires_at_ms must come after");
+    ss.expires_at_ms = t0 + 5;
+    ss.csrf = "";
+    assert_err(store_session_put(s, &ss, &e_), TY_EINVAL, "csrf is missing");
+    ss.csrf = "c";
+    ss.hash = "not-a-hash";
+    assert_err(store_session_put(s, &ss, &e_), TY_EINVAL, "64 digits");
+    assert_err(store_session_get(s, "zz", &o, &e_), TY_EINVAL, "64 digits");
+    assert_int_equal(db_int(f, "SELECT count(*) FROM sessions"), 1);
+
+    /* a new session clears those past their end and those idle too long */
+    session_put_at(s, SESS_2, "bob", t0 + 2000, t0 + 9000, 0); /* SESS_1 ended at t0 + 1000 */
+    assert_err(store_session_get(s, SESS_1, &o, &e_), TY_ENOENT, "no such session");
+    session_put_at(s, SESS_3, "bob", t0 + 3000, t0 + 9000, t0 + 2500); /* SESS_2 seen at 2000 */
+    assert_err(store_session_get(s, SESS_2, &o, &e_), TY_ENOENT, "no such session");
+    assert_ok(store_session_get(s, SESS_3, &o, &e_));
+    json_decref(o);
+
+    assert_ok(store_session_delete(s, SESS_3, &e_));
+    assert_err(store_session_delete(s, SESS_3, &e_), TY_ENOENT, "session_delete: no such session");
+    struct store *r;
+    assert_ok(fx_open(f, true, &r, &e_));
+    assert_err(store_session_touch(r, SESS_3, 0, &e_), TY_EINVAL, "is open read-only");
+    assert_err(store_session_delete(r, SESS_3, &e_), TY_EINVAL, "is open read-only");
+    store_close(r);
+}
+
+static void test_grants(void **state)
+{
+    struct fx *f = *state;
+    struct store *s = f->s;
+    json_t *g = jload("[{\"domain\": \"ops\", \"role\": \"viewer\"},"
+                      " {\"domain\": \"finance/eu\", \"role\": \"operator\"},"
+                      " {\"domain\": \"\", \"role\": \"admin\"}]");
+    assert_ok(store_grants_set(s, STORE_P_TOKEN, "ci", g, &e_));
+    json_decref(g);
+    json_t *o;
+    assert_ok(store_grants_get(s, STORE_P_TOKEN, "ci", &o, &e_));
+    assert_json(o, "[{\"domain\": \"\", \"role\": \"admin\"},"
+                   " {\"domain\": \"finance/eu\", \"role\": \"operator\"},"
+                   " {\"domain\": \"ops\", \"role\": \"viewer\"}]");
+    json_decref(o);
+    assert_ok(store_grants_get(s, STORE_P_USER, "ci", &o, &e_)); /* kinds apart */
+    assert_json(o, "[]");
+    json_decref(o);
+    g = jload("[{\"domain\": \"hr\", \"role\": \"viewer\"}]");
+    assert_ok(store_grants_set(s, STORE_P_TOKEN, "ci", g, &e_));
+    json_decref(g);
+    assert_ok(store_grants_get(s, STORE_P_TOKEN, "ci", &o, &e_));
+    assert_json(o, "[{\"domain\": \"hr\", \"role\": \"viewer\"}]");
+    json_decref(o);
+    assert_err(store_grants_set(s, (enum store_principal)7, "ci", g, &e_), TY_EINVAL,
+               "grants_set: 7 is not a principal kind");
+    assert_err(store_grants_set(s, STORE_P_TOKEN, "", g, &e_), TY_EINVAL, "name is missing");
+    assert_err(store_grants_set(s, STORE_P_TOKEN, "ci", NULL, &e_), TY_EINVAL,
+               "grants is not an array");
+    g = json_array();
+    for (int i = 0; i < 65; i++) {
+        char d[16];
+        snprintf(d, sizeof d, "d%d", i);
+        json_array_append_new(g, json_pack("{s:s, s:s}", "domain", d, "role", "viewer"));
+    }
+    assert_err(store_grants_set(s, STORE_P_TOKEN, "ci", g, &e_), TY_EINVAL,
+               "65 grants; at most 64");
+    json_array_remove(g, 64);
+    assert_ok(store_grants_set(s, STORE_P_TOKEN, "ci", g, &e_));
+    json_decref(g);
+    g = jload("[{\"role\": \"viewer\"}]");
+    assert_err(store_grants_set(s, STORE_P_TOKEN, "ci", g, &e_), TY_EINVAL,
+               "grants[0].domain is missing");
+    json_decref(g);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM grants"), 64);
+    /* in a batch with the token it belongs to: both or neither */
+    assert_ok(store_begin(s, &e_));
+    assert_ok(store_token_put(s, "batch", HASH_B, 0, NULL, &e_));
+    g = jload("[{\"domain\": \"\", \"role\": \"viewer\"}]");
+    assert_ok(store_grants_set(s, STORE_P_TOKEN, "batch", g, &e_));
+    json_decref(g);
+    store_rollback(s);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM grants WHERE name = 'batch'"), 0);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM tokens WHERE name = 'batch'"), 0);
+}
+
+/* tests/fixtures/store-v4.db, written by a real schema 4 server: its tokens become admins of
+ * the whole tree, revoked ones too; no user is made (the server makes the first one). */
+static void test_migrate_v4(void **state)
+{
+    struct fx *f = *state;
+    char fixture[512], manifest_path[512], path[192], bak[320];
+    fixture_path(fixture, sizeof fixture, "store-v4.db");
+    fixture_path(manifest_path, sizeof manifest_path, "store-v4.json");
+    json_t *manifest = json_load_file(manifest_path, 0, NULL);
+    assert_non_null(manifest);
+    snprintf(path, sizeof path, "%s/v4.db", f->dir);
+    copy_file(fixture, path);
+    assert_int_equal(raw_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'users'"), 0);
+
+    struct store *s;
+    assert_err(store_open_sqlite(path, true, &s, &e_), TY_EFORMAT,
+               "has schema version 4 and needs migrating to 5");
+    assert_ok(store_open_sqlite(path, false, &s, &e_));
+    assert_int_equal(count_prefixed(f->dir, "v4.db.v4-", bak, sizeof bak), 1);
+    assert_int_equal(raw_int(bak, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+    char *v;
+    assert_ok(store_meta_get(s, "schema_version", &v, &e_));
+    assert_string_equal(v, "5");
+    free(v);
+
+    /* every token of the fixture is an admin of the whole tree */
+    json_t *tokens = json_object_get(manifest, "tokens");
+    assert_int_equal(json_object_size(tokens), 3);
+    const char *name;
+    json_t *t, *o;
+    json_object_foreach(tokens, name, t)
+    {
+        assert_ok(store_grants_get(s, STORE_P_TOKEN, name, &o, &e_));
+        assert_json(o, "[{\"domain\": \"\", \"role\": \"admin\"}]");
+        json_decref(o);
+    }
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM grants"), 3);
+    assert_ok(store_token_list(s, &o, &e_));
+    assert_int_equal(json_array_size(o), 3);
+    json_decref(o);
+    /* no user yet; the tables work */
+    assert_ok(store_user_list(s, &o, &e_));
+    assert_json(o, "[]");
+    json_decref(o);
+    struct store_user u = {"admin", PW_A, true, NULL};
+    assert_ok(store_user_create(s, &u, NULL, 0, &e_));
+    session_put_at(s, SESS_1, "admin", 1800000000000, 1900000000000, 0);
+    /* what was there is there */
+    json_t *jobs = json_object_get(manifest, "jobs");
+    json_object_foreach(jobs, name, t)
+    {
+        char *text;
+        int64_t ver;
+        assert_ok(store_obj_get(s, STORE_JOB, name, &text, &ver, &e_));
+        json_t *job = json_loads(text, 0, NULL);
+        free(text);
+        assert_string_equal(jstr(job, "domain"), json_string_value(t));
+        json_decref(job);
+    }
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM runs"), jint(manifest, "runs"));
+    store_close(s);
+    check_integrity(path);
+    json_decref(manifest);
+}
+
+/* On PostgreSQL: a version 4 database with tokens becomes version 5, its tokens admins; a
+ * step that fails leaves version 4. */
+static void test_pg_migrate_v5(void **state)
+{
+    struct fx *f = *state;
+    assert_ok(store_token_put(f->s, "ci", HASH_A, 0, NULL, &e_));
+    assert_ok(store_token_put(f->s, "old", HASH_B, 0, NULL, &e_));
+    assert_ok(store_token_revoke(f->s, "old", 0, &e_));
+    store_close(f->s);
+    f->s = NULL;
+    db_exec(f, "DROP TABLE users, sessions, grants;"
+               " UPDATE meta SET value = '4' WHERE key = 'schema_version'");
+    struct store *s = NULL;
+    assert_err(fx_open(f, true, &s, &e_), TY_EFORMAT,
+               "has schema version 4 and needs migrating to 5; open it read-write first");
+    db_exec(f, "CREATE TABLE sessions (x int)");
+    assert_err(fx_open(f, false, &s, &e_), TY_EFORMAT, "open: migrate schema 4 to 5");
+    assert_null(s);
+    assert_int_equal(db_int(f, "SELECT value FROM meta WHERE key = 'schema_version'"), 4);
+    assert_int_equal(db_int(f, "SELECT count(*) FROM pg_class WHERE relname = 'users'"), 0);
+    db_exec(f, "DROP TABLE sessions");
+    assert_ok(fx_open(f, false, &s, &e_));
+    f->s = s;
+    assert_int_equal(db_int(f, "SELECT value FROM meta WHERE key = 'schema_version'"), 5);
+    json_t *o;
+    assert_ok(store_grants_get(s, STORE_P_TOKEN, "ci", &o, &e_));
+    assert_json(o, "[{\"domain\": \"\", \"role\": \"admin\"}]");
+    json_decref(o);
+    assert_ok(store_grants_get(s, STORE_P_TOKEN, "old", &o, &e_));
+    assert_json(o, "[{\"domain\": \"\", \"role\": \"admin\"}]");
+    json_decref(o);
+    struct store_user u = {"admin", PW_A, true, NULL};
+    assert_ok(store_user_create(s, &u, NULL, 0, &e_));
+    struct store *r;
+    assert_ok(fx_open(f, true, &r, &e_));
+    assert_ok(store_user_get(r, "admin", &o, &e_));
+    json_decref(o);
+    store_close(r);
+}
+
 /* The tests of both stores, of SQLite only, and of PostgreSQL only. */
 #define BOTH_TESTS(X)                                                                              \
     X(test_obj_versions)                                                                           \
@@ -5426,7 +5945,12 @@ static void test_rows_errors(void **state)
     X(test_jobs_get_many)                                                                          \
     X(test_jobs_get_many_1000)                                                                     \
     X(test_rows_copy)                                                                              \
-    X(test_rows_errors)
+    X(test_rows_errors)                                                                            \
+    X(test_users)                                                                                  \
+    X(test_user_signin)                                                                            \
+    X(test_user_signin_race)                                                                       \
+    X(test_sessions)                                                                               \
+    X(test_grants)
 
 #define SQLITE_TESTS(X)                                                                            \
     X(test_open_creates_schema)                                                                    \
@@ -5443,6 +5967,7 @@ static void test_rows_errors(void **state)
     X(test_migrate_v1)                                                                             \
     X(test_migrate_v2)                                                                             \
     X(test_migrate_v3)                                                                             \
+    X(test_migrate_v4)                                                                             \
     X(test_migrate_fails_cleanly)                                                                  \
     X(test_check_file)
 
@@ -5452,6 +5977,7 @@ static void test_rows_errors(void **state)
     X(test_pg_reconnect)                                                                           \
     X(test_pg_partitions)                                                                          \
     X(test_pg_migrate_v4)                                                                          \
+    X(test_pg_migrate_v5)                                                                          \
     X(test_pg_obj_race)                                                                            \
     X(test_pg_fire_race)                                                                           \
     X(test_pg_count_race)                                                                          \
