@@ -2156,18 +2156,18 @@ static void test_skips_last(void **state)
     const int64_t t0 = 1767225600, day = 86400;
     const struct {
         const char *job;
-        int32_t shard;
         int64_t at;
+        int32_t shard;
         enum store_trigger trigger;
     } rows[] = {
-        {"etl", 0, t0 + 10, STORE_TRIGGER_SCHEDULE},
-        {"etl", 0, t0 + 20, STORE_TRIGGER_SCHEDULE},
-        {"etl", 1, t0 + 5, STORE_TRIGGER_SCHEDULE},     /* at the instant itself: not after */
-        {"etl", 2, t0 + day, STORE_TRIGGER_MISFIRE},    /* a misfire record counts */
-        {"etl", 3, t0 + 2 * day, STORE_TRIGGER_MANUAL}, /* not a fire of the schedule */
-        {"report", 0, t0 + 100, STORE_TRIGGER_SCHEDULE},
-        {"report", 0, t0 + 30, STORE_TRIGGER_SCHEDULE}, /* before report's instant */
-        {"other", 0, t0 + 50, STORE_TRIGGER_SCHEDULE},  /* a job not asked about */
+        {"etl", t0 + 10, 0, STORE_TRIGGER_SCHEDULE},
+        {"etl", t0 + 20, 0, STORE_TRIGGER_SCHEDULE},
+        {"etl", t0 + 5, 1, STORE_TRIGGER_SCHEDULE},     /* at the instant itself: not after */
+        {"etl", t0 + day, 2, STORE_TRIGGER_MISFIRE},    /* a misfire record counts */
+        {"etl", t0 + 2 * day, 3, STORE_TRIGGER_MANUAL}, /* not a fire of the schedule */
+        {"report", t0 + 100, 0, STORE_TRIGGER_SCHEDULE},
+        {"report", t0 + 30, 0, STORE_TRIGGER_SCHEDULE}, /* before report's instant */
+        {"other", t0 + 50, 0, STORE_TRIGGER_SCHEDULE},  /* a job not asked about */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct store_skip k;
