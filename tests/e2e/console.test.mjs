@@ -99,15 +99,104 @@ async function cspViolations() {
   return page.evaluate(() => window.__csp || []);
 }
 
+const ADMIN_NEW_PASSWORD = 'e2e correct horse battery';
+
+async function signInWithPassword(user, password) {
+  await page.getByLabel('User name', { exact: true }).fill(user);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+async function sessionCookie() {
+  return (await context.cookies(base)).find((c) => c.name === 'tethys_session') ?? null;
+}
+
+test('sign in as admin with the one-time password, change it, land on the overview', async () => {
+  const oneTime = await waitFor(() => {
+    try {
+      return fs.readFileSync(path.join(data, 'initial-admin-password'), 'utf8').trim();
+    } catch {
+      return null;
+    }
+  }, 'DATA/initial-admin-password');
+  await page.goto(base + '/');
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await shot('00a-signin-page');
+  await signInWithPassword('admin', oneTime);
+  await page.getByRole('heading', { name: 'Change your password' }).waitFor();
+  const cookie = await sessionCookie();
+  assert.ok(cookie, 'the session cookie is set');
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, 'Strict');
+  // the console checks the rules before asking: new equal to old, and a repeat that differs
+  await page.getByLabel('Current password').fill(oneTime);
+  await page.getByLabel('New password', { exact: true }).fill(oneTime);
+  await page.getByLabel('Repeat the new password').fill(oneTime);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.locator('#password-error').filter({ hasText: 'must differ from the current one' }).waitFor();
+  await page.getByLabel('New password', { exact: true }).fill(ADMIN_NEW_PASSWORD);
+  await page.getByLabel('Repeat the new password').fill(ADMIN_NEW_PASSWORD + 'x');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.locator('#password-error').filter({ hasText: 'not the same' }).waitFor();
+  await shot('00b-change-password');
+  await page.getByLabel('Repeat the new password').fill(ADMIN_NEW_PASSWORD);
+  await page.getByRole('button', { name: 'Change password' }).click(); // a cookie POST: needs X-CSRF-Token
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  assert.equal(await page.locator('#signed-in-user').innerText(), 'admin');
+  assert.ok(!fs.existsSync(path.join(data, 'initial-admin-password')), 'the one-time password file is removed');
+  // a reload asks GET /api/v1/session and stays signed in
+  await page.reload();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  assert.equal(await page.locator('#signed-in-user').innerText(), 'admin');
+  await page.waitForTimeout(300); // let the charts paint before the picture
+  await shot('00c-password-changed-overview');
+});
+
+test('sign out ends the session on the server', async () => {
+  const cookie = await sessionCookie();
+  assert.ok(cookie, 'signed in with a cookie');
+  await page.locator('#sign-out').click(); // DELETE /api/v1/session with X-CSRF-Token
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  const res = await fetch(`${base}/api/v1/session`, { headers: { Cookie: `tethys_session=${cookie.value}` } });
+  assert.equal(res.status, 401, 'the old session cookie is refused after signing out');
+  await page.reload();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await shot('00d-signed-out');
+});
+
+test('sign in with the new password', async () => {
+  await signInWithPassword('admin', ADMIN_NEW_PASSWORD);
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+  assert.equal(await page.locator('#signed-in-user').innerText(), 'admin');
+  await shot('00e-signed-in-with-password');
+  await page.locator('#sign-out').click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+});
+
+test('a wrong password shows the error', async () => {
+  await signInWithPassword('admin', 'not the password');
+  const err = page.locator('#signin-error');
+  await err.waitFor();
+  assert.match(await err.innerText(), /Wrong user name or password\./);
+  assert.match(await err.innerText(), /sign-in failed: wrong user name or password/);
+  await shot('00f-wrong-password');
+  // in Chinese too
+  await page.locator('#lang').selectOption('zh');
+  await page.getByText('用户名或密码错误。').waitFor();
+  await page.locator('#lang').selectOption('en');
+});
+
 test('sign in with the API token', async () => {
   await page.goto(base + '/');
+  await page.getByText('Sign in with an API token instead').click();
   await page.getByLabel('API token').fill('tethys_wrong');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in with the token' }).click();
   await page.getByRole('alert').filter({ hasText: 'refused' }).waitFor();
   await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in with the token' }).click();
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).waitFor();
+  assert.equal(await page.locator('#signed-in-user').innerText(), 'default'); // the bootstrap token's name
   await shot('01-signed-in');
 });
 

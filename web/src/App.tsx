@@ -1,7 +1,7 @@
 // The console's frame: sign-in gate, navigation, language switch and the page for the URL.
 import { useEffect, useState } from 'preact/hooks';
 import { LANGS, lang, localeTag, setLang, t, type Lang } from './i18n';
-import { onUnauthorized, signedIn, signOut } from './lib/api';
+import { forget, loadSession, onUnauthorized, signOut, type Session } from './lib/api';
 import { match, navigate, useLocation } from './lib/router';
 import { Link } from './components';
 import { SignIn } from './pages/SignIn';
@@ -15,16 +15,22 @@ import { Executors } from './pages/Executors';
 export function App() {
   const loc = useLocation();
   const [, setLangState] = useState<Lang>(lang());
-  const [authed, setAuthed] = useState(signedIn());
+  // undefined: asking the server (GET /api/v1/session); null: signed out
+  const [who, setWho] = useState<Session | null | undefined>(undefined);
   const [expired, setExpired] = useState(false);
+  const authed = who !== undefined && who !== null && !who.must_change_password;
 
   useEffect(() => {
     document.documentElement.lang = localeTag();
     onUnauthorized(() => {
-      signOut();
+      forget();
       setExpired(true);
-      setAuthed(false);
+      setWho(null);
     });
+    loadSession().then(
+      (s) => setWho(s),
+      () => setWho(null),
+    );
   }, []);
 
   useEffect(() => {
@@ -50,6 +56,20 @@ export function App() {
     </label>
   );
 
+  if (who === undefined) {
+    return (
+      <div class="signin-frame">
+        <header class="top">
+          <span class="brand">{t('app.name')}</span>
+          {langSelect}
+        </header>
+        <main id="main">
+          <p aria-live="polite">{t('common.loading')}</p>
+        </main>
+      </div>
+    );
+  }
+
   if (!authed) {
     return (
       <div class="signin-frame">
@@ -59,10 +79,16 @@ export function App() {
         </header>
         <main id="main">
           <SignIn
+            key={who === null ? 'out' : who.name}
             expired={expired}
-            onDone={() => {
+            mustChange={who !== null && who.must_change_password ? who : null}
+            onDone={(s) => {
               setExpired(false);
-              setAuthed(true);
+              setWho(s);
+            }}
+            onSignOut={() => {
+              setExpired(false);
+              setWho(null);
             }}
           />
         </main>
@@ -99,12 +125,18 @@ export function App() {
         </nav>
         <div class="tools">
           {langSelect}
+          <span class="who" title={t('nav.signedInAs', { name: who.name })}>
+            <span class="visually-hidden">{t('nav.user')}: </span>
+            <span id="signed-in-user">{who.name}</span>
+          </span>
           <button
             type="button"
             class="secondary"
-            onClick={() => {
-              signOut();
-              setAuthed(false);
+            id="sign-out"
+            onClick={async () => {
+              await signOut();
+              setExpired(false);
+              setWho(null);
               navigate('/');
             }}
           >
