@@ -406,8 +406,63 @@ static int64_t jint(const json_t *o, const char *key)
     return json_integer_value(json_object_get(o, key));
 }
 
+#define CLOCK_SKEW_MS 2000 /* an executor's clock this far from the ensemble's: a row */
+
+/* One executor row: raised when bad and not raised by us yet, cleared when fine and raised
+ * (or on the sweep after this server began leading, when an earlier leader may have). */
+static void executor_row(struct server *s, const char *id, const char *what, bool bad, bool sweep,
+                         const char *reason)
+{
+    char key[160], name[140];
+    snprintf(key, sizeof key, "resource:executor-%s:%s", what, id);
+    snprintf(name, sizeof name, "executor %s", id);
+    if (bad && strmap_get(&s->exec_alerts, key) == NULL) {
+        json_t *detail =
+            json_pack("{s:s, s:s, s:s}", "resource", name, "executor", id, "what", what);
+        struct store_alert a = {key, "resource",       NULL,   NULL,  0, 0, -1,
+                                0,   server_now_ms(s), reason, detail};
+        server__raise(s, &a);
+        json_decref(detail);
+        strmap_put(&s->exec_alerts, key, (void *)1);
+    } else if (!bad && (strmap_del(&s->exec_alerts, key) != NULL || sweep)) {
+        server__clear(s, key); /* the writer knows whether it is open */
+    }
+}
+
+/* A cluster's executors, as the leader sees them: a row for each one lost, and for each one
+ * whose clock is more than CLOCK_SKEW_MS off the ensemble's (its fires would be early or
+ * late by as much).  Only the leader writes them, so the servers do not race each other. */
+static void executor_rows(struct server *s, const json_t *executors)
+{
+    if (!s->cfg.cluster || strcmp(server_role(s), "leader") != 0)
+        return;
+    bool sweep = s->exec_sweep;
+    s->exec_sweep = false;
+    size_t i;
+    const json_t *e;
+    json_array_foreach(executors, i, e)
+    {
+        const char *id = json_string_value(json_object_get(e, "id"));
+        const char *state = json_string_value(json_object_get(e, "state"));
+        if (id == NULL || state == NULL)
+            continue;
+        char why[256];
+        snprintf(why, sizeof why,
+                 "executor %s lost: its ZooKeeper session ended; its shards went to others", id);
+        executor_row(s, id, "lost", strcmp(state, "lost") == 0, sweep, why);
+        json_int_t off = json_integer_value(json_object_get(e, "clock_offset_ms"));
+        bool skewed = strcmp(state, "online") == 0 && (off > CLOCK_SKEW_MS || off < -CLOCK_SKEW_MS);
+        snprintf(why, sizeof why,
+                 "executor %s: its clock is %lld ms off the ZooKeeper ensemble's (more than %d): "
+                 "its fires start that much early or late",
+                 id, (long long)off, CLOCK_SKEW_MS);
+        executor_row(s, id, "clock", skewed, sweep, why);
+    }
+}
+
 void alerts__resources(struct server *s, const json_t *executors)
 {
+    executor_rows(s, executors);
     char text[TY_ERR_MSG_MAX + 256];
     struct statvfs vfs;
     if (statvfs(s->data_dir, &vfs) == 0 && vfs.f_blocks > 0) {

@@ -182,8 +182,10 @@ void server_set_leader(struct server *s, bool leader)
     bool was = s->leader;
     s->leader = leader;
     pthread_mutex_unlock(&s->peer_mu);
-    if (leader && !was)
+    if (leader && !was) {
         server__reload_alerts(s); /* results come here now: their alerts may be another's */
+        s->exec_sweep = true;     /* and the executors' rows */
+    }
 }
 
 const char *server_role(struct server *s)
@@ -703,6 +705,7 @@ int server_open(const struct server_config *cfg, struct server **out, struct ty_
     strmap_init(&s->delivered);
     strmap_init(&s->open_alerts);
     strmap_init(&s->not_ha);
+    strmap_init(&s->exec_alerts);
     strmap_init(&s->barriers);
     strmap_init(&s->live_runs);
     strmap_init(&s->live_jobs);
@@ -802,6 +805,7 @@ void server_close(struct server *s)
     strmap_clear(&s->delivered, free);
     strmap_free(&s->open_alerts);
     strmap_free(&s->not_ha);
+    strmap_free(&s->exec_alerts);
     pthread_key_delete(s->reader_key);
     pthread_mutex_lock(&s->reader_mu);
     reader_owner = NULL;

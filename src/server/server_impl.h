@@ -96,6 +96,8 @@ struct server { // NOLINT(clang-analyzer-optin.performance.Padding)
     uint32_t sync_pending; /* initial assignment batches not yet answered */
     bool resource_disk_low, resource_mem_low, resource_store, resource_queue, resource_spool;
     struct strmap not_ha; /* keys of the not_ha alerts open (the loop raises and clears them) */
+    struct strmap exec_alerts; /* a cluster leader's executor rows it raised (loop) */
+    bool exec_sweep;           /* just began leading: clear every fine executor's rows once */
 
     /* mailbox: API threads -> loop (mail_mu) */
     pthread_mutex_t mail_mu;

@@ -167,6 +167,25 @@ def test_a_new_leader_clears_the_alerts_the_old_one_raised(cluster):
              "the old leader's failure alert cleared by the new one")
 
 
+def test_a_lost_executor_is_a_row_of_abnormal_resources_until_it_is_back(cluster):
+    """The leader keeps a row of the abnormal resources table for each executor lost (and
+    one whose clock is off), cleared when it is back."""
+    s1 = cluster.add_server()
+    cluster.add_executor("e1")
+    cluster.add_executor("e2")
+    cluster.leader()
+
+    def rows():
+        return [r for r in s1.alerts()["abnormal_resources"] if r["resource"] == "executor e2"]
+    assert not rows()
+    cluster.executors["e2"].kill9()
+    got = wait_for(rows, SESSION_S + 20, 0.3, "e2's row")
+    assert "lost" in got[0]["reason"], got
+    assert not [r for r in s1.alerts()["abnormal_resources"] if r["resource"] == "executor e1"]
+    cluster.add_executor("e2")  # a new process under the same name
+    wait_for(lambda: not rows(), 30, 0.3, "e2's row cleared")
+
+
 def test_the_leader_killed_a_standby_takes_over_and_no_fire_is_lost(cluster):
     cluster.add_server()
     cluster.add_server()
