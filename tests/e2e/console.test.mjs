@@ -314,6 +314,94 @@ test('a phone-sized screen', async () => {
   await page.setViewportSize({ width: 1280, height: 900 });
 });
 
+test('domains: add a domain and a child through the page, see both in the tree, edit one', async () => {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Domains' }).click();
+  await page.getByRole('heading', { name: 'Domains', exact: true }).waitFor();
+  await page.locator('#domain-add').click();
+  await page.locator('#d-path').fill('e2e-org');
+  await page.locator('#d-level').fill('12');
+  await page.locator('#d-max_jobs').fill('10');
+  await page.getByRole('button', { name: 'Create domain' }).click();
+  // the server refuses the level: the message is shown with the field it names
+  await page.locator('[data-field-error="level"]').waitFor();
+  assert.equal(await page.locator('#d-level').getAttribute('aria-invalid'), 'true');
+  assert.match(await page.locator('#domain-error').innerText(), /level/);
+  await shot('12-domain-field-error');
+  await page.locator('#d-level').fill('4');
+  await page.getByRole('button', { name: 'Create domain' }).click();
+  await page.locator('#domains-table tr[data-domain="e2e-org"]').waitFor();
+  // a child, from the parent's row: the path starts as "e2e-org/"
+  await page.getByRole('button', { name: 'Add a child: e2e-org' }).click();
+  assert.equal(await page.locator('#d-path').inputValue(), 'e2e-org/');
+  await page.locator('#d-path').fill('e2e-org/payments');
+  await page.locator('#d-max_shards').fill('8');
+  await page.locator('#d-path').press('Enter'); // the keyboard submits the form
+  const child = page.locator('#domains-table tr[data-domain="e2e-org/payments"]');
+  await child.waitFor();
+  const parent = page.locator('#domains-table tr[data-domain="e2e-org"]');
+  assert.equal(await parent.getAttribute('data-depth'), '0');
+  assert.equal(await child.getAttribute('data-depth'), '1');
+  assert.match(await parent.innerText(), /\t4\t10\tno limit\tno limit\t/); // level 4, at most 10 jobs
+  assert.match(await child.innerText(), /payments/);
+  // the child comes right after its parent
+  const order = await page.locator('#domains-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.domain));
+  assert.equal(order[order.indexOf('e2e-org') + 1], 'e2e-org/payments');
+  // edit: PUT with If-Match; the path cannot change (no move in the API, said on the page)
+  await page.getByRole('button', { name: 'Edit e2e-org/payments' }).click();
+  assert.equal(await page.locator('#d-path').isDisabled(), true);
+  await page.locator('#d-description').fill('Card payments');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.locator('#domain-notice', { hasText: 'saved (version 2)' }).waitFor();
+  const d = await api('GET', '/domains/e2e-org%2Fpayments');
+  assert.equal(d.description, 'Card payments');
+  assert.equal(d.limits.max_shards, 8);
+  assert.match(await page.locator('#domain-move').innerText(), /no way to move or rename/);
+  await shot('13-domains-tree');
+});
+
+test('job versions: the diff of previous and current, restore the first version', async () => {
+  await api('POST', '/jobs', { name: 'e2e-versions', command: 'echo one', schedule: '0 0 3 * * ?' });
+  await api('PUT', '/jobs/e2e-versions', { name: 'e2e-versions', command: 'echo two', schedule: '0 0 3 * * ?' });
+  await api('PUT', '/jobs/e2e-versions', { name: 'e2e-versions', command: 'echo three', schedule: '0 0 3 * * ?' });
+  await page.goto(base + '/jobs/e2e-versions');
+  await page.getByRole('heading', { name: 'Job e2e-versions' }).waitFor();
+  const rows = page.locator('#versions-table tbody tr');
+  await waitFor(async () => (await rows.count()) === 3, 'three versions');
+  assert.match(await rows.first().innerText(), /3\s*current\s+update/);
+  // default: version 2 (left) against version 3 (right); the changed line is marked
+  assert.equal(await page.locator('#v-old').inputValue(), '2');
+  assert.equal(await page.locator('#v-new').inputValue(), '3');
+  await page.locator('#version-diff [data-diff="del"]').first().waitFor();
+  const marked = async (kind) => (await page.locator(`#version-diff [data-diff="${kind}"]`).allTextContents()).map((x) => x.replace(/\s+/g, ' '));
+  assert.deepEqual(await marked('del'), ['removed: "command": "echo two",']);
+  assert.deepEqual(await marked('add'), ['added: "command": "echo three",']);
+  assert.match(await page.locator('#version-diff').innerText(), /1 lines removed, 1 lines added/);
+  await page.locator('#version-diff').scrollIntoViewIfNeeded();
+  await shot('14-versions-diff');
+  // pick version 1 on the left
+  await page.locator('#v-old').selectOption('1');
+  await page.locator('#version-diff [data-diff="del"]', { hasText: 'echo one' }).waitFor();
+  // restore version 1, with the confirm step (the keyboard can do it: the confirm button has the focus)
+  await page.locator('button[data-restore="1"]').click();
+  await page.locator('#restore-confirm').waitFor();
+  assert.match(await page.locator('#restore-confirm').innerText(), /Restore version 1\?/);
+  await shot('15-restore-confirm');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'restore-yes');
+  await page.keyboard.press('Enter');
+  await page.locator('#restore-result', { hasText: 'Version 1 restored; the job is now at version 4.' }).waitFor();
+  await waitFor(async () => (await rows.count()) === 4, 'four versions');
+  assert.match(await rows.first().innerText(), /4\s*current/);
+  // the definition is back, on the page and on the server
+  await waitFor(async () => /echo one/.test(await page.locator('.defs').innerText()), 'the restored command');
+  const job = await api('GET', '/jobs/e2e-versions');
+  assert.equal(job.command, 'echo one');
+  assert.equal(job.version, 4);
+  // and the default diff is now version 3 against the current version 4
+  await waitFor(async () => (await page.locator('#v-new').inputValue()) === '4', 'the new current version in the diff');
+  await page.locator('#version-diff [data-diff="add"]', { hasText: 'echo one' }).waitFor();
+  await shot('16-restored');
+});
+
 test('no Content-Security-Policy violation or page error anywhere', async () => {
   const v = await cspViolations();
   assert.deepEqual([...problems, ...v], [], `console:\n${consoleLines.join('\n')}`);

@@ -11,6 +11,7 @@ import { JobEdit } from './pages/JobEdit';
 import { JobDetail } from './pages/JobDetail';
 import { Alerts } from './pages/Alerts';
 import { Executors } from './pages/Executors';
+import { Domains } from './pages/Domains';
 
 export function App() {
   const loc = useLocation();
@@ -99,6 +100,7 @@ export function App() {
   const nav = [
     { href: '/', label: t('nav.overview'), on: loc.path === '/' },
     { href: '/jobs', label: t('nav.jobs'), on: loc.path.startsWith('/jobs') },
+    { href: '/domains', label: t('nav.domains'), on: loc.path.startsWith('/domains') },
     { href: '/alerts', label: t('nav.alerts'), on: loc.path.startsWith('/alerts') },
     { href: '/executors', label: t('nav.executors'), on: loc.path.startsWith('/executors') },
   ];
@@ -153,6 +155,7 @@ export function App() {
 
 function pageTitle(path: string): string {
   if (path.startsWith('/jobs')) return t('nav.jobs');
+  if (path.startsWith('/domains')) return t('nav.domains');
   if (path.startsWith('/alerts')) return t('nav.alerts');
   if (path.startsWith('/executors')) return t('nav.executors');
   return t('nav.overview');
@@ -166,6 +169,7 @@ function Page(props: { path: string; query: URLSearchParams }) {
   if (path === '/jobs/new') return <JobEdit key="new" />;
   if ((m = match('/jobs/:name/edit', path))) return <JobEdit key={m.name} name={m.name} />;
   if ((m = match('/jobs/:name', path))) return <JobDetail key={m.name} name={m.name} />;
+  if (path === '/domains') return <Domains />;
   if (path === '/alerts') return <Alerts />;
   if (path === '/executors') return <Executors />;
   return (

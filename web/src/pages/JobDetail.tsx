@@ -1,6 +1,6 @@
 // A job: its definition, actions (edit, enable/disable, run now), its shards and where
 // each ran, its history with filters and the output of a run (followed while it runs),
-// and a chart of recent durations and lateness.
+// a chart of recent durations and lateness, and its versions (diff, restore).
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { t } from '../i18n';
 import { qs, request, type HistoryItem, type Job, type Page, type Run } from '../lib/api';
@@ -8,6 +8,7 @@ import { formatDuration, formatInstant, formatRfc3339 } from '../lib/format';
 import { useLocation } from '../lib/router';
 import { Chart, ErrorBox, Link, useLoad } from '../components';
 import type { EChartsOption } from '../lib/echarts';
+import { Versions } from './Versions';
 
 const STATUSES = ['succeeded', 'failed', 'timeout', 'canceled', 'interrupted', 'lost', 'misfired', 'queued', 'running', 'skipped'];
 
@@ -93,6 +94,7 @@ export function JobDetail(props: { name: string }) {
         <h2>{t('job.chart')}</h2>
         <RunsChart items={recent.data?.items ?? []} />
       </section>
+      <Versions name={name} version={j.version} onRestored={() => job.reload()} />
       <History name={name} zone={j.time_zone} onOutput={setOutputRun} />
     </section>
   );
