@@ -145,6 +145,11 @@ int cli_api_list(struct cli_api *api, const char *path, size_t max, json_t **ite
  */
 int cli_grants_from(const struct cli_list *roles, const struct cli_list *domains, json_t **out);
 
+/* An item's "grants" as a table cell into buf[cap] ("operator of finance, viewer of the
+ * whole tree"; "-" for none; cut at cap).  The signature of a struct cli_col cell
+ * (cli_user.c). */
+void cli_roles_cell(const json_t *item, char *buf, size_t cap);
+
 /* Many job changes sent as few requests (POST /api/v1/jobs:batch; cli_batch.c). */
 struct cli_batch {
     size_t n; /* changes */

@@ -34,23 +34,6 @@ static void token_usage(FILE *out)
                  "everything and changes nothing.\n");
 }
 
-/* "operator of finance, viewer of the whole tree" for a table cell. */
-static void roles_cell(const json_t *item, char *buf, size_t cap)
-{
-    struct strbuf sb;
-    sb_init_fixed(&sb, buf, cap);
-    size_t i;
-    const json_t *g;
-    json_array_foreach(json_object_get(item, "grants"), i, g)
-    {
-        const char *d = json_string_value(json_object_get(g, "domain"));
-        sb_addf(&sb, "%s%s of %s", i ? ", " : "", json_string_value(json_object_get(g, "role")),
-                d != NULL && d[0] ? d : "the whole tree");
-    }
-    if (sb.len == 0)
-        sb_adds(&sb, "-");
-}
-
 static int cmd_create(struct cli_api *api, const char *name, const char *expires,
                       const json_t *grants)
 {
@@ -80,7 +63,7 @@ static int cmd_create(struct cli_api *api, const char *name, const char *expires
         const char *secret = json_string_value(json_object_get(resp, "token"));
         const char *until = json_string_value(json_object_get(resp, "expires_at"));
         char roles[512];
-        roles_cell(resp, roles, sizeof roles);
+        cli_roles_cell(resp, roles, sizeof roles);
         printf("%s\n", secret ? secret : "");
         fprintf(stderr,
                 "tethys: token \"%s\" created (%s)%s%s; this is the only time its secret is "
@@ -112,7 +95,7 @@ static int cmd_list(struct cli_api *api)
             {"LAST USED", "last_used_at_ms", NULL, false},
             {"REVOKED", "revoked_at_ms", NULL, true},
             {"CREATED BY", "created_by", NULL, false},
-            {"ROLES", NULL, roles_cell, false},
+            {"ROLES", NULL, cli_roles_cell, false},
         };
         cli_table(json_object_get(resp, "items"), cols, sizeof cols / sizeof cols[0]);
     }

@@ -171,8 +171,7 @@ static void user_path(struct strbuf *sb, const char *name)
     client_path_add(sb, name);
 }
 
-/* "viewer of finance, admin of the whole tree" for a table cell. */
-static void roles_cell(const json_t *item, char *buf, size_t cap)
+void cli_roles_cell(const json_t *item, char *buf, size_t cap)
 {
     struct strbuf sb;
     sb_init_fixed(&sb, buf, cap);
@@ -230,7 +229,7 @@ static int cmd_add(struct cli_api *api, const char *name, const json_t *grants, 
         cli_print_json(resp);
     } else {
         char roles[512];
-        roles_cell(resp, roles, sizeof roles);
+        cli_roles_cell(resp, roles, sizeof roles);
         printf("user \"%s\" added (%s)\n", name, roles);
         if (made != NULL)
             printf("one-time password: %s\n", made);
@@ -253,7 +252,7 @@ static int cmd_list(struct cli_api *api)
     } else {
         static const struct cli_col cols[] = {
             {"NAME", "name", NULL, false},
-            {"ROLES", NULL, roles_cell, false},
+            {"ROLES", NULL, cli_roles_cell, false},
             {"MUST CHANGE", NULL, yes_no_must, false},
             {"LOCKED", NULL, yes_no_locked, false},
             {"LAST SIGN-IN", "last_signin_at_ms", NULL, false},
