@@ -3,11 +3,10 @@ additions the console reads (jobs list level/type filters, stats sort/limit).
 
 The console's pages themselves are tested in Chromium by tests/e2e."""
 import re
-import time
 
 import requests
 
-from conftest import error_of
+from conftest import error_of, wait_for
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -147,9 +146,8 @@ def test_stats_sort_and_limit(shared_server):
         params.update(group_by="job", domain="stats-sort")
         return srv.ok("GET", "/stats", params=params)["groups"]
 
-    deadline = time.time() + 20
-    while sum(g["runs"] - g["unfinished"] for g in groups()) < 7 and time.time() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: sum(g["runs"] - g["unfinished"] for g in groups()) >= 7, 20, 0.2,
+             "the 7 runs ended")
     assert [g["key"] for g in groups()] == ["st-fail", "st-one", "st-three", "st-two"]
     busiest = groups(sort="runs", limit=2)
     assert [(g["key"], g["runs"]) for g in busiest] == [("st-three", 3), ("st-two", 2)]
